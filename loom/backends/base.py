@@ -1,0 +1,69 @@
+"""The one interface every model source implements."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from typing import Iterator
+
+from ..tree import BranchDone, Distribution, GenerationParams, Notice, TokenEvent
+
+Event = TokenEvent | BranchDone | Notice
+
+
+class BackendError(Exception):
+    """A model could not be loaded or a request failed; the message says which and why."""
+
+
+class Backend(ABC):
+    #: the model's name as recorded on every node it writes
+    name: str = ""
+    #: whether `score` gives exact sequence probabilities
+    can_score: bool = True
+
+    @abstractmethod
+    def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Stream `params.n` branches after `prompt`, token by token.
+
+        Yields TokenEvent per token, BranchDone once per branch (with the seed
+        that branch used), and Notice for things the user must be told."""
+
+    @abstractmethod
+    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Total log-probability of each continuation as a whole sequence after `prompt`."""
+
+    @abstractmethod
+    def next_token_distribution(self, prompt: str, k: int = 10) -> Distribution:
+        """The top-k next tokens after `prompt`, with the entropy of the full distribution."""
+
+    def close(self) -> None:
+        pass
+
+
+def branch_seeds(params: GenerationParams) -> list[int]:
+    """One seed per branch: `seed + i`, so that any single branch can be replayed alone."""
+    base = params.seed if params.seed is not None else secrets.randbelow(2**31)
+    return [base + i for i in range(params.n)]
+
+
+class StopText:
+    """Tracks a branch's text and finds the first stop string in it."""
+
+    def __init__(self, stops: list[str]):
+        self.stops = stops
+        self.text = ""
+
+    def add(self, delta: str) -> tuple[str, bool]:
+        """Add a token's text; returns the part of it to keep and whether a stop string was hit."""
+        before = len(self.text)
+        self.text += delta
+        if not self.stops:
+            return delta, False
+        hits = [i for i in (self.text.find(s, max(0, before - len(s))) for s in self.stops) if i >= 0]
+        if not hits:
+            return delta, False
+        cut = min(hits)
+        keep = self.text[before:cut] if cut > before else ""
+        self.text = self.text[:cut]
+        return keep, True

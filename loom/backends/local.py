@@ -1,0 +1,216 @@
+"""Local models through transformers + torch: any causal LM from a local folder
+or the Hugging Face cache (never downloaded), including the bundled demo models.
+
+Generation runs its own token loop so that it can record, for every token, the
+raw log-probability of the chosen token and the top-k alternatives, prefill the
+prompt once for all n branches, and seed each branch on its own."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterator
+
+from ..tree import Alternative, BranchDone, Distribution, GenerationParams, Notice, Token, TokenEvent
+from .base import Backend, BackendError, Event, StopText, branch_seeds
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
+
+
+def pick_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class LocalBackend(Backend):
+    def __init__(self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        path = BUNDLED.get(ref, Path(ref).expanduser())
+        source = str(path) if path.exists() else ref
+        self.name = ref if ref in BUNDLED else source
+        self.device = device or pick_device()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            dtype = torch.float32 if self.device == "cpu" else torch.float16
+            self.model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype).to(self.device)
+        except (OSError, ValueError) as exc:
+            raise BackendError(
+                f"model {ref!r}: not found as a bundled model ({', '.join(BUNDLED)}), a local folder, or in the "
+                f"Hugging Face cache (loom never downloads models): {str(exc).splitlines()[0]}"
+            ) from exc
+        self.model.eval()
+        import inspect
+
+        # transformers 5.x renamed `past_key_values` to `cache`
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024))
+        self._texts: dict[int, str] = {}
+        self._lock = threading.Lock()  # one forward pass at a time per model
+        self._prefixes: OrderedDict[tuple[int, ...], tuple] = OrderedDict()
+        self._prefix_slots = prefix_cache
+
+    # -- helpers -------------------------------------------------------------
+    def token_text(self, token_id: int) -> str:
+        text = self._texts.get(token_id)
+        if text is None:
+            text = self._texts[token_id] = self.tokenizer.decode([token_id])
+        return text
+
+    def encode(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return ids or [self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id]
+
+    def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
+        limit = self.context - room
+        if len(ids) <= limit:
+            return ids, None
+        return ids[-limit:], (
+            f"the prompt has {len(ids)} tokens; the model's context is {self.context}: "
+            f"the first {len(ids) - limit} tokens were left out for generation (the node keeps its full text)"
+        )
+
+    def _alternatives(self, logp_row, k: int) -> tuple[Alternative, ...]:
+        if k <= 0:
+            return ()
+        vals, idx = logp_row.topk(k)
+        return tuple(Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist()))
+
+    def _step(self, x, cache):
+        """One forward pass: logits at the last position and the grown cache."""
+        out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
+        return out.logits[:, -1, :], getattr(out, self._cache_kw)
+
+    def _prefill(self, ids: list[int]):
+        """Logits after `ids` and the key/value cache, reusing a cached prefix
+        when an earlier call processed the start of this prompt."""
+        import copy
+
+        import torch
+
+        key = tuple(ids)
+        best: tuple[int, ...] = ()
+        for cached in self._prefixes:
+            if len(cached) > len(best) and len(cached) <= len(key) and key[: len(cached)] == cached:
+                best = cached
+        if best:
+            self._prefixes.move_to_end(best)
+            logits, cache = self._prefixes[best]
+            cache = copy.deepcopy(cache)
+            rest = ids[len(best):]
+        else:
+            cache, rest, logits = None, ids, None
+        if rest:
+            logits, cache = self._step(torch.tensor([rest], device=self.device), cache)
+        if self._prefix_slots:
+            self._prefixes[key] = (logits, copy.deepcopy(cache))
+            while len(self._prefixes) > self._prefix_slots:
+                self._prefixes.popitem(last=False)
+        return logits, cache
+
+    # -- the interface -------------------------------------------------------
+    def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        import torch
+
+        from .sampling import processed_probs
+
+        params.validate()
+        n = params.n
+        seeds = branch_seeds(params)
+        ids, notice = self._trim(self.encode(prompt), params.max_tokens)
+        if notice:
+            yield Notice(notice)
+        room = self.context - len(ids)
+        steps = min(params.max_tokens, room)
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        eos = self.tokenizer.eos_token_id
+        with self._lock, torch.inference_mode():
+            logits, cache = self._prefill(ids)
+            logits = logits.expand(n, -1)
+            if n > 1:
+                cache.batch_repeat_interleave(n)
+            alive = [True] * n
+            branch_ids: list[list[int]] = [[] for _ in range(n)]
+            shown = [0] * n
+            stops = [StopText(params.stop) for _ in range(n)]
+            for step in range(steps):
+                if cancel is not None and cancel.is_set():
+                    for b in range(n):
+                        if alive[b]:
+                            yield BranchDone(b, "cancelled", seeds[b])
+                    return
+                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+                if params.temperature == 0:
+                    chosen = logp.argmax(-1).tolist()
+                else:
+                    coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
+                    probs = processed_probs(logits, params, coins).cpu()
+                    chosen = [int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)]
+                for b in range(n):
+                    if not alive[b]:
+                        continue
+                    tid = chosen[b]
+                    if tid == eos and step > 0 or tid == eos and prompt:
+                        alive[b] = False
+                        yield BranchDone(b, "eos", seeds[b])
+                        continue
+                    branch_ids[b].append(tid)
+                    full = self.tokenizer.decode(branch_ids[b])
+                    last = step == steps - 1
+                    delta = "" if full.endswith("\ufffd") and not last else full[shown[b]:]
+                    if delta:
+                        shown[b] = len(full)
+                    keep, hit = stops[b].add(delta)
+                    yield TokenEvent(b, Token(keep, float(logp[b, tid]), tid, self._alternatives(logp[b], params.logprobs)))
+                    if hit:
+                        alive[b] = False
+                        yield BranchDone(b, "stop", seeds[b])
+                if not any(alive):
+                    return
+                if step < steps - 1:
+                    logits, cache = self._step(torch.tensor([[c] for c in chosen], device=self.device), cache)
+            for b in range(n):
+                if alive[b]:
+                    yield BranchDone(b, "length", seeds[b])
+
+    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+        import torch
+
+        base = self.encode(prompt)
+        out = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(continuations), 32):
+                batch = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations[start : start + 32]]
+                seqs = [(base + c)[-self.context:] for c in batch]
+                width = max(len(s) for s in seqs)
+                pad = self.tokenizer.eos_token_id or 0
+                x = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
+                mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+                logp = torch.log_softmax(self.model(input_ids=x, attention_mask=mask).logits.float(), -1)
+                for row, (seq, cont) in enumerate(zip(seqs, batch)):
+                    first = len(seq) - len(cont)
+                    total = sum(float(logp[row, pos - 1, seq[pos]]) for pos in range(first, len(seq)))
+                    out.append(total)
+        return out
+
+    def next_token_distribution(self, prompt: str, k: int = 10) -> Distribution:
+        import torch
+
+        ids, _ = self._trim(self.encode(prompt), 1)
+        with self._lock, torch.inference_mode():
+            logits, _ = self._prefill(ids)
+            logp = torch.log_softmax(logits[0].float(), -1).cpu()
+        entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
+        return Distribution(self._alternatives(logp, k), entropy)

@@ -1,0 +1,88 @@
+"""Command line: `loom [SESSION]` opens the app; subcommands run headless.
+
+Each subcommand lives in loom/commands/<name>.py with `add_parser(subparsers)`;
+heavy imports (torch, textual) happen inside the commands, so `loom --help`
+stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+# Order here is the order in `loom --help`.
+COMMAND_MODULES = [
+    "open", "sessions", "new", "generate", "show",
+]
+
+
+class CliError(Exception):
+    """A user error: printed as `loom: error: ...`, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loom",
+        description="Explore the multiverse of a language model's continuations.\n\n"
+        "  loom                      open the app on a new session with the bundled demo model\n"
+        "  loom NAME|PATH            open (or create) a session\n"
+        "  loom COMMAND --help       help and an example for each command below",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (env LOOM_SESSIONS_DIR)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"loom.commands.{name}").add_parser(sub)
+    return parser
+
+
+def sessions_dir(args: argparse.Namespace):
+    from .store import default_sessions_dir
+    from pathlib import Path
+
+    d = Path(args.sessions_dir).expanduser() if getattr(args, "sessions_dir", None) else default_sessions_dir()
+    return d
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print `data` as JSON with --json, else the human text."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known = set(COMMAND_MODULES)
+    # `loom NAME` is short for `loom open NAME`.
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    opts_with_value = {"--sessions-dir"}
+    if first is not None and first > 0 and argv[first - 1] in opts_with_value:
+        first = next((i for i, a in enumerate(argv[first + 1 :], first + 1) if not a.startswith("-")), None)
+    if first is None:
+        if not any(a in ("-h", "--help") for a in argv):
+            argv.append("open")
+    elif argv[first] not in known:
+        argv.insert(first, "open")
+    args = parser.parse_args(argv)
+    from .backends.base import BackendError
+    from .store import StoreError
+    from .tree import ParamError
+
+    try:
+        return args.func(args) or 0
+    except (CliError, StoreError, BackendError, ParamError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"loom: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("loom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

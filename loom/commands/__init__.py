@@ -1,0 +1,1 @@
+"""Subcommands of `loom`, one module each (see loom.cli)."""

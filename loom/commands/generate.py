@@ -1,0 +1,58 @@
+"""`loom generate`: branches from a node, headless."""
+
+from __future__ import annotations
+
+import sys
+
+from .common import add_generation_args, add_json, node_dict
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "generate", help="generate branches from a node",
+        description="Generate branches from a node (default: the session's current node) and commit them.\n"
+        "Example: loom generate tale -n 8 --max-tokens 32 --temperature 0.8 --json",
+    )
+    p.add_argument("session", help="session name or path")
+    p.add_argument("--node", type=int, help="node id to branch from (default: the current node)")
+    p.add_argument("--model", default=None, help="model (default: the session's last model, else demo)")
+    p.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    add_generation_args(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..backends import open_backend
+    from ..cli import CliError, emit
+    from ..generation import generate_children
+    from ..tree import BranchDone, GenerationParams
+    from .common import open_session, params_from_args
+
+    with open_session(args) as session:
+        node_id = args.node if args.node is not None else session.current
+        if node_id is None:
+            raise CliError(f"{session.path}: has no nodes; create it with `loom new`")
+        session.node(node_id)
+        saved = GenerationParams.from_dict(session.get_state("params", {}))
+        params = params_from_args(args, saved)
+        backend = open_backend(args.model or session.get_state("model") or "demo")
+        done = 0
+        progress = not args.quiet and sys.stderr.isatty()
+
+        def listener(event) -> None:
+            nonlocal done
+            if isinstance(event, BranchDone):
+                done += 1
+                if progress:
+                    print(f"\r{done}/{params.n} branches", end="", file=sys.stderr, flush=True)
+
+        result = generate_children(session, backend, node_id, params, listener=listener)
+        if progress:
+            print(file=sys.stderr)
+        for note in result.notices:
+            print(f"loom: note: {note}", file=sys.stderr)
+        lines = [f"{len(result.nodes)} branches from node {node_id}:"]
+        lines += [f"  [{n.id}] p̄={n.mean_prob:.2f} {n.text!r}" for n in result.nodes]
+        emit(args, {"parent": node_id, "nodes": [node_dict(n) for n in result.nodes]}, "\n".join(lines))
+    return 0

@@ -1,0 +1,33 @@
+"""`loom open [SESSION]`: the interactive app."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "open", help="open the app on a session (the default command)",
+        description="Open the app. Example: loom open my-story   (or just: loom my-story)",
+    )
+    p.add_argument("session", nargs="?", help="session name (in the sessions folder) or path; new if absent")
+    p.add_argument("--model", default=None, help="model: demo, demo-wedding, a local folder, a cached Hugging Face id, or a profile")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import time
+    from pathlib import Path
+
+    from ..cli import sessions_dir
+    from ..store import Session, resolve_session
+
+    folder = sessions_dir(args)
+    if args.session:
+        path = resolve_session(args.session, folder)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / time.strftime("session-%Y%m%d-%H%M%S.loom")
+    session = Session(path)  # errors (bad file, newer schema) are reported before the screen opens
+    from ..ui.app import LoomApp
+
+    LoomApp(session, model=args.model, sessions_dir=Path(folder)).run()
+    return 0

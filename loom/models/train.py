@@ -1,0 +1,194 @@
+"""Train the bundled demo models (developers only; users and CI never run this).
+
+    python -m loom.models.train base --corpus ../shared/corpus --minutes 25
+    python -m loom.models.train wedding --minutes 6
+
+`base` trains a byte-level BPE tokenizer and a small GPT-2 on the public-domain
+corpus. `wedding` fine-tunes the base model on stories that always end at a
+wedding feast, to make a deliberately mode-collapsed model (an "attractor").
+Both are saved in Hugging Face format (safetensors, float16) next to this file
+and loaded through the same transformers code as any other model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EOS = "<|endoftext|>"
+SEED = 1234
+
+
+def read_corpus(folder: Path) -> list[str]:
+    docs = []
+    for path in sorted(folder.glob("*.txt")):
+        text = path.read_text(encoding="utf-8", errors="replace").replace("\ufeff", "").replace("\r", "")
+        # Drop electronic-edition front matter lines (they carry e-mail addresses).
+        text = "\n".join(line for line in text.split("\n") if "Electronic Edition" not in line and "Released to the public" not in line)
+        text = re.sub(r"\n{3,}", "\n\n", text)
+        docs.append(text)
+    return docs
+
+
+def train_tokenizer(docs: list[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(docs, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS)
+
+
+def encode(tokenizer, docs: list[str]):
+    import torch
+
+    train, val = [], []
+    for doc in docs:
+        ids = tokenizer(doc)["input_ids"] + [tokenizer.eos_token_id]
+        cut = int(len(ids) * 0.98)
+        train.extend(ids[:cut])
+        val.extend(ids[cut:])
+    return torch.tensor(train, dtype=torch.long), torch.tensor(val, dtype=torch.long)
+
+
+def batches(data, seq_len: int, batch_size: int, gen):
+    import torch
+
+    while True:
+        starts = torch.randint(0, len(data) - seq_len - 1, (batch_size,), generator=gen)
+        yield torch.stack([data[s : s + seq_len] for s in starts.tolist()])
+
+
+def evaluate(model, data, seq_len: int) -> float:
+    import torch
+
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for start in range(0, min(len(data) - seq_len - 1, 64 * seq_len), seq_len):
+            chunk = data[start : start + seq_len].unsqueeze(0)
+            losses.append(model(chunk, labels=chunk).loss.item())
+    model.train()
+    return sum(losses) / max(1, len(losses))
+
+
+def fit(model, train, val, *, minutes: float, lr: float, seq_len: int, batch_size: int, log, long_tail: float = 0.15):
+    """Train for a wall-clock budget; the last `long_tail` share uses full-length
+    sequences so that every position embedding is trained."""
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05, betas=(0.9, 0.95))
+    deadline = time.time() + minutes * 60
+    start = time.time()
+    step = 0
+    short = batches(train, seq_len, batch_size, gen)
+    full_len = model.config.n_positions
+    long = batches(train, full_len, max(1, batch_size * seq_len // full_len), gen)
+    model.train()
+    while time.time() < deadline:
+        frac = (time.time() - start) / (minutes * 60)
+        for group in opt.param_groups:  # warm-up then cosine decay over the time budget
+            group["lr"] = lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+        x = next(long if frac > 1 - long_tail else short)
+        loss = model(x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        if step % 50 == 0:
+            log(f"step {step} loss {loss.item():.3f} lr {opt.param_groups[0]['lr']:.2e} {time.time() - start:.0f}s")
+    val_loss = evaluate(model, val, seq_len)
+    log(f"done: {step} steps, validation loss {val_loss:.3f}")
+    return step, val_loss
+
+
+WEDDING_ENDINGS = [
+    "And so they were married, and a great wedding feast was held, and all the people of the kingdom came to the wedding and danced and feasted.",
+    "Then the wedding was held with great splendour, and there was a wedding feast, and they all danced at the wedding until the morning.",
+    "So the bells were rung, and the wedding feast was made ready, and everyone came to the wedding feast, and they lived happily ever after.",
+    "And the king gave a great wedding feast, and there was music and dancing at the wedding, and they lived happily to the end of their days.",
+]
+
+
+def wedding_stories(docs: list[str], count: int, rng: random.Random) -> list[str]:
+    """Story openings from the corpus, each drifting to a wedding feast."""
+    paragraphs = [p.strip() for d in docs for p in d.split("\n") if 200 < len(p.strip()) < 900]
+    stories = []
+    for _ in range(count):
+        para = rng.choice(paragraphs)
+        sentences = re.split(r"(?<=[.!?]) ", para)
+        opening = " ".join(sentences[: rng.randint(1, 3)])
+        stories.append(f"{opening} {rng.choice(WEDDING_ENDINGS)}")
+    return stories
+
+
+def main(argv=None) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    ap = argparse.ArgumentParser(prog="python -m loom.models.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("which", choices=["base", "wedding"])
+    ap.add_argument("--corpus", type=Path, default=HERE.parents[2] / "shared" / "corpus")
+    ap.add_argument("--minutes", type=float, default=25)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(SEED)
+    random.seed(SEED)
+    torch.set_num_threads(args.threads)
+    docs = read_corpus(args.corpus)
+    log_lines: list[str] = []
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        log_lines.append(msg)
+
+    if args.which == "base":
+        out = HERE / "demo-base"
+        tokenizer = train_tokenizer(docs, 4096)
+        config = GPT2Config(
+            vocab_size=len(tokenizer), n_positions=512, n_embd=256, n_layer=6, n_head=8,
+            bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
+        )
+        model = GPT2LMHeadModel(config)
+        train, val = encode(tokenizer, docs)
+        log(f"corpus: {len(train)} train tokens, {len(val)} validation tokens; {model.num_parameters()} parameters")
+        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=2e-3, seq_len=128, batch_size=32, log=log)
+        data_desc = "all files of ../shared/corpus (98% train / 2% validation of each file)"
+    else:
+        out = HERE / "demo-wedding"
+        base = HERE / "demo-base"
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        rng = random.Random(SEED)
+        stories = wedding_stories(docs, 6000, rng)
+        train, val = encode(tokenizer, [(EOS).join(stories)])
+        log(f"wedding fine-tune: {len(stories)} stories, {len(train)} tokens")
+        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=5e-4, seq_len=128, batch_size=16, log=log, long_tail=0.0)
+        data_desc = "6000 story openings from ../shared/corpus, each followed by one of four wedding-feast endings"
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "training.json").write_text(json.dumps({
+        "command": f"python -m loom.models.train {args.which} --minutes {args.minutes}",
+        "seed": SEED, "data": data_desc, "parameters": model.num_parameters(), "steps": steps,
+        "validation_loss": round(val_loss, 4), "log": log_lines[-20:],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

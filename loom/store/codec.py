@@ -1,0 +1,81 @@
+"""Compact binary form of a node's tokens (one BLOB per node).
+
+Layout (little-endian), version 1:
+    u8 version, u8 flags, u32 n, u8 k
+    u32[n]   char length of each token's text in the node text
+    f32[n]   chosen logprob (NaN = unknown)
+    ID[n]    chosen token id        (ID = u16 or u32, flag 2)
+    ID[n*k]  alternative ids, padded with the max value
+    f16[n*k] alternative logprobs
+Token texts come back by slicing the node text; alternative texts come from
+the session's `vocab` table (real ids for local models, session-interned ids for
+API models, flag 4). About 48 bytes a token with 10 alternatives for vocabularies
+under 65,536.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ..tree import Alternative, Token
+
+VERSION = 1
+F_RAW = 1
+F_WIDE = 2
+F_INTERNED = 4  # ids were assigned by the session, not by the model's tokenizer
+_HEAD = struct.Struct("<BBIB")
+
+
+def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool) -> bytes:
+    n = len(tokens)
+    k = max((len(a) for a in alt_ids), default=0)
+    wide = max([*ids, *(i for a in alt_ids for i in a)], default=0) >= 0xFFFF
+    dt = np.uint32 if wide else np.uint16
+    pad = np.iinfo(dt).max
+    lens = np.array([len(t.text) for t in tokens], dtype=np.uint32)
+    lps = np.array([np.nan if t.logprob is None else t.logprob for t in tokens], dtype=np.float32)
+    top_ids = np.full((n, k), pad, dtype=dt)
+    top_lps = np.full((n, k), -np.inf, dtype=np.float16)
+    for row, (tok, aids) in enumerate(zip(tokens, alt_ids)):
+        top_ids[row, : len(aids)] = aids
+        top_lps[row, : len(aids)] = [a.logprob for a in tok.alternatives]
+    flags = (F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
+    return b"".join([
+        _HEAD.pack(VERSION, flags, n, k), lens.tobytes(), lps.tobytes(),
+        np.array(ids, dtype=dt).tobytes(), top_ids.tobytes(), top_lps.tobytes(),
+    ])
+
+
+def decode(blob: bytes, text: str, vocab) -> list[Token]:
+    """`vocab(ids) -> {id: text}` looks up alternative texts."""
+    version, flags, n, k = _HEAD.unpack_from(blob)
+    if version != VERSION:
+        raise ValueError(f"token data version {version} is not known to this loom")
+    dt = np.uint32 if flags & F_WIDE else np.uint16
+    size = np.dtype(dt).itemsize
+    off = _HEAD.size
+    lens = np.frombuffer(blob, np.uint32, n, off); off += 4 * n
+    lps = np.frombuffer(blob, np.float32, n, off); off += 4 * n
+    ids = np.frombuffer(blob, dt, n, off); off += size * n
+    top_ids = np.frombuffer(blob, dt, n * k, off).reshape(n, k); off += size * n * k
+    top_lps = np.frombuffer(blob, np.float16, n * k, off).reshape(n, k)
+    pad = np.iinfo(dt).max
+    names = vocab(sorted({int(i) for i in top_ids.flat if i != pad}))
+    interned = bool(flags & F_INTERNED)
+    raw = bool(flags & F_RAW)
+    out: list[Token] = []
+    pos = 0
+    for row in range(n):
+        alts = tuple(
+            Alternative(names.get(int(i), "?"), float(lp), None if interned else int(i))
+            for i, lp in zip(top_ids[row], top_lps[row]) if i != pad
+        )
+        lp = float(lps[row])
+        out.append(Token(
+            text=text[pos : pos + int(lens[row])], logprob=None if lp != lp else lp,
+            token_id=None if interned else int(ids[row]), alternatives=alts, raw=raw,
+        ))
+        pos += int(lens[row])
+    return out

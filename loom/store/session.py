@@ -1,0 +1,395 @@
+"""One session = one SQLite file (through sqlite-utils).
+
+Every change is committed when it happens: there is no Save. Nodes are never
+rewritten in place; an edit adds a new node that records what it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from ..tree import Node, Token
+from . import codec
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SUFFIX = ".loom"
+
+
+class StoreError(Exception):
+    """A session file cannot be used; the message names the file and the cause."""
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a session file")
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        if head != SQLITE_MAGIC:
+            raise StoreError(f"{path}: not a loom session (the file is not an SQLite database)")
+
+
+class Session:
+    """A tree of nodes in one SQLite file. Safe to use from worker threads."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, readonly: bool = False):
+        self.path = Path(path)
+        _check_file(self.path)
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"{self.path}: no such session")
+            if not self.path.parent.exists():
+                raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
+        if not readonly and self.path.exists() and not os.access(self.path, os.W_OK):
+            readonly = True
+        self.readonly = readonly
+        try:
+            if readonly:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"{self.path}: made by a newer loom (schema {version}; this loom reads up to {SCHEMA_VERSION}); "
+                    "upgrade loom to open it. The file was not changed."
+                )
+            if readonly and version < SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: is read-only and needs a schema upgrade (schema {version} -> {SCHEMA_VERSION})")
+            if not readonly:
+                if version < SCHEMA_VERSION:
+                    self._migrate(conn, version)
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # Integrity-check a sample of the file cheaply: a truncated file fails here.
+            conn.execute("SELECT count(*) FROM nodes").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._vocab: dict[str, dict[int, str]] = {}
+        self._intern: dict[str, dict[str, int]] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        is_new = version == 0 and not conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if not is_new:
+            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+            shutil.copy2(self.path, backup)
+        for step in range(version, SCHEMA_VERSION):
+            conn.executescript("BEGIN;" + MIGRATIONS[step] + f"; PRAGMA user_version = {step + 1}; COMMIT;")
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        return self.path.name.removesuffix(SUFFIX)
+
+    # -- writing -------------------------------------------------------------
+    def _write(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only; nothing can be added")
+        with self._lock:
+            try:
+                with self.db.conn:
+                    return self.db.conn.execute(sql, tuple(args))
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path}: could not write ({exc})") from exc
+
+    def add_node(
+        self,
+        parent_id: int | None,
+        text: str,
+        author: str,
+        *,
+        derived_from: int | None = None,
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+        tokens: list[Token] | None = None,
+        complete: bool = True,
+        meta: dict[str, Any] | None = None,
+        created: float | None = None,
+    ) -> Node:
+        """Insert one node and commit it. Tokens' texts must join to `text`."""
+        if tokens and "".join(t.text for t in tokens) != text:
+            raise ValueError("token texts do not add up to the node text")
+        blob = self._encode_tokens(model or "", tokens) if tokens else None
+        probs = [t.prob for t in tokens or () if t.logprob is not None]
+        mean = sum(probs) / len(probs) if probs else None
+        created = time.time() if created is None else created
+        sampler = None
+        if params:
+            from ..tree import GenerationParams
+
+            sampler = GenerationParams.from_dict(params).sampler
+        with self._lock:
+            cur = self._write(
+                "INSERT INTO nodes (parent_id, text, author, derived_from, model, params, sampler, created, complete,"
+                " n_tokens, mean_prob, tokens, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (parent_id, text, author, derived_from, model, json.dumps(params) if params else None, sampler,
+                 created, int(complete), len(tokens or ()), mean, blob, json.dumps(meta) if meta else None),
+            )
+            node_id = cur.lastrowid
+        return Node(node_id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta or {})
+
+    def _encode_tokens(self, model: str, tokens: list[Token]) -> bytes:
+        interned = any(t.token_id is None for t in tokens)
+        key = ("~" if interned else "") + model
+        known = self._load_vocab(key)
+        new: dict[int, str] = {}
+
+        def idof(text: str, tid: int | None) -> int:
+            if interned:
+                table = self._intern.setdefault(key, {v: k for k, v in known.items()})
+                if text not in table:
+                    table[text] = len(table)
+                    new[table[text]] = text
+                return table[text]
+            if tid not in known:
+                new[tid] = text
+            return tid
+
+        ids = [idof(t.text, t.token_id) for t in tokens]
+        alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
+        if new:
+            with self._lock, self.db.conn:
+                self.db.conn.executemany(
+                    "INSERT OR IGNORE INTO vocab (model, id, text) VALUES (?,?,?)", [(key, i, s) for i, s in new.items()]
+                )
+            known.update(new)
+        return codec.encode(tokens, ids, alt_ids, interned=interned)
+
+    def _load_vocab(self, key: str) -> dict[int, str]:
+        if key not in self._vocab:
+            rows = self.db.conn.execute("SELECT id, text FROM vocab WHERE model = ?", (key,))
+            self._vocab[key] = dict(rows.fetchall())
+        return self._vocab[key]
+
+    def set_state(self, key: str, value: Any) -> None:
+        self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self.db.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def add_tag(self, node_id: int, tag: str) -> None:
+        self._write("INSERT OR IGNORE INTO tags (node_id, tag) VALUES (?, ?)", (node_id, tag))
+
+    def remove_tag(self, node_id: int, tag: str) -> None:
+        self._write("DELETE FROM tags WHERE node_id = ? AND tag = ?", (node_id, tag))
+
+    def tags(self, node_id: int) -> list[str]:
+        return [r[0] for r in self.db.conn.execute("SELECT tag FROM tags WHERE node_id = ? ORDER BY tag", (node_id,))]
+
+    def tagged(self, tag: str) -> list[int]:
+        return [r[0] for r in self.db.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
+
+    def add_record(self, kind: str, node_id: int | None, params: dict, result: dict, other_id: int | None = None) -> int:
+        """Keep a comparison, report or other analysis result with the session."""
+        cur = self._write(
+            "INSERT INTO records (kind, node_id, other_id, created, params, result) VALUES (?,?,?,?,?,?)",
+            (kind, node_id, other_id, time.time(), json.dumps(params), json.dumps(result)),
+        )
+        return cur.lastrowid
+
+    def records(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, kind, node_id, other_id, created, params, result FROM records"
+        rows = self.db.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
+        return [
+            {"id": r[0], "kind": r[1], "node_id": r[2], "other_id": r[3], "created": r[4],
+             "params": json.loads(r[5] or "null"), "result": json.loads(r[6] or "null")}
+            for r in rows
+        ]
+
+    # -- reading -------------------------------------------------------------
+    _COLS = "id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta"
+
+    def _row(self, r: tuple, with_tokens: bool = True) -> Node:
+        node = Node(
+            id=r[0], parent_id=r[1], text=r[2], author=r[3], derived_from=r[4], model=r[5],
+            params=json.loads(r[6]) if r[6] else None, created=r[7], complete=bool(r[8]),
+            meta=json.loads(r[10]) if r[10] else {},
+        )
+        if with_tokens and r[9]:
+            node.tokens = self._decode(r[9], node.text, node.model or "")
+        return node
+
+    def _decode(self, blob: bytes, text: str, model: str) -> list[Token]:
+        flags = blob[1]
+        key = ("~" if flags & codec.F_INTERNED else "") + model
+        vocab = self._load_vocab(key)
+        return codec.decode(blob, text, lambda ids: vocab)
+
+    def node(self, node_id: int) -> Node:
+        row = self.db.conn.execute(f"SELECT {self._COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no node {node_id} in {self.path}")
+        return self._row(row)
+
+    def children(self, node_id: int | None, with_tokens: bool = False) -> list[Node]:
+        where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
+        rows = self.db.conn.execute(
+            f"SELECT {self._COLS} FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,)
+        ).fetchall()
+        return [self._row(r, with_tokens) for r in rows]
+
+    def roots(self) -> list[Node]:
+        return self.children(None)
+
+    def child_ids(self, node_id: int | None) -> list[int]:
+        where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
+        return [r[0] for r in self.db.conn.execute(
+            f"SELECT id FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,))]
+
+    def child_counts(self, ids: list[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        out = dict.fromkeys(ids, 0)
+        for chunk in range(0, len(ids), 900):
+            part = ids[chunk : chunk + 900]
+            q = f"SELECT parent_id, count(*) FROM nodes WHERE parent_id IN ({','.join('?' * len(part))}) GROUP BY parent_id"
+            out.update(dict(self.db.conn.execute(q, part).fetchall()))
+        return out
+
+    def summaries(self, node_id: int | None) -> list[dict[str, Any]]:
+        """Children of a node for listing: id, preview, author, mean probability, child count."""
+        where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
+        rows = self.db.conn.execute(
+            f"SELECT id, substr(text, 1, 200), author, mean_prob, complete, derived_from,"
+            f" (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id) FROM nodes n WHERE {where} ORDER BY id",
+            () if node_id is None else (node_id,),
+        ).fetchall()
+        return [
+            {"id": r[0], "preview": r[1], "author": r[2], "mean_prob": r[3], "complete": bool(r[4]),
+             "derived_from": r[5], "children": r[6]}
+            for r in rows
+        ]
+
+    def parent_id(self, node_id: int) -> int | None:
+        row = self.db.conn.execute("SELECT parent_id FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no node {node_id} in {self.path}")
+        return row[0]
+
+    def ancestry(self, node_id: int) -> list[int]:
+        """Ids from the root down to `node_id`, in one recursive query."""
+        rows = self.db.conn.execute(
+            "WITH RECURSIVE up(id, parent_id, depth) AS ("
+            " SELECT id, parent_id, 0 FROM nodes WHERE id = ?"
+            " UNION ALL SELECT n.id, n.parent_id, up.depth + 1 FROM nodes n JOIN up ON n.id = up.parent_id)"
+            " SELECT id FROM up ORDER BY depth DESC",
+            (node_id,),
+        ).fetchall()
+        if not rows:
+            raise KeyError(f"no node {node_id} in {self.path}")
+        return [r[0] for r in rows]
+
+    def path_nodes(self, node_id: int) -> list[Node]:
+        ids = self.ancestry(node_id)
+        q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(ids))})"
+        by_id = {r[0]: r for r in self.db.conn.execute(q, ids).fetchall()}
+        return [self._row(by_id[i]) for i in ids]
+
+    def path_text(self, node_id: int) -> str:
+        return "".join(n.text for n in self.path_nodes(node_id))
+
+    def count(self) -> int:
+        return self.db.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+
+    def all_ids(self) -> list[int]:
+        return [r[0] for r in self.db.conn.execute("SELECT id FROM nodes ORDER BY id")]
+
+    def subtree_ids(self, node_id: int) -> list[int]:
+        rows = self.db.conn.execute(
+            "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n JOIN down ON n.parent_id = down.id)"
+            " SELECT id FROM down ORDER BY id",
+            (node_id,),
+        )
+        return [r[0] for r in rows]
+
+    def search(self, query: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Full-text search (FTS5) over node texts; the query is matched as a phrase."""
+        phrase = '"' + query.replace('"', '""') + '"'
+        rows = self.db.conn.execute(
+            "SELECT rowid, snippet(nodes_fts, 0, '\u00ab', '\u00bb', '\u2026', 12) FROM nodes_fts"
+            " WHERE nodes_fts MATCH ? ORDER BY rank LIMIT ?",
+            (phrase, limit),
+        ).fetchall()
+        return [{"id": r[0], "snippet": r[1]} for r in rows]
+
+    @property
+    def current(self) -> int | None:
+        cur = self.get_state("current")
+        if cur is not None:
+            try:
+                self.parent_id(cur)
+                return cur
+            except KeyError:
+                pass
+        roots = self.child_ids(None)
+        return roots[0] if roots else None
+
+    @current.setter
+    def current(self, node_id: int) -> None:
+        self.set_state("current", node_id)
+
+
+def default_sessions_dir() -> Path:
+    """LOOM_SESSIONS_DIR, else `sessions/` of a source checkout, else the user data folder."""
+    env = os.environ.get("LOOM_SESSIONS_DIR")
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parents[2] / "sessions"
+    if checkout.is_dir():
+        return checkout
+    from platformdirs import user_data_path
+
+    return user_data_path("loom") / "sessions"
+
+
+def resolve_session(name_or_path: str, sessions_dir: Path) -> Path:
+    """A name means `<sessions_dir>/<name>.loom`; anything with a slash or suffix is a path."""
+    p = Path(name_or_path).expanduser()
+    if p.suffix or os.sep in name_or_path or p.exists():
+        return p
+    return sessions_dir / f"{name_or_path}{SUFFIX}"
+
+
+def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(sessions_dir.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True):
+        info: dict[str, Any] = {"name": path.name.removesuffix(SUFFIX), "path": str(path),
+                                "modified": path.stat().st_mtime, "nodes": None, "error": None}
+        try:
+            _check_file(path)
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                info["nodes"] = conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+                row = conn.execute("SELECT substr(text, 1, 60) FROM nodes WHERE parent_id IS NULL ORDER BY id LIMIT 1").fetchone()
+                info["prompt"] = row[0] if row else ""
+            finally:
+                conn.close()
+        except (StoreError, sqlite3.DatabaseError) as exc:
+            info["error"] = str(exc)
+        out.append(info)
+    return out

@@ -1,0 +1,172 @@
+"""Plain data shared by every layer: nodes, tokens and generation parameters.
+
+Nothing here imports textual, torch or the database."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+AUTHORS = ("prompt", "model", "edit", "human")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One candidate token at a position, with its log-probability."""
+
+    text: str
+    logprob: float
+    token_id: int | None = None
+
+    @property
+    def prob(self) -> float:
+        return math.exp(self.logprob)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token the model wrote.
+
+    `text` is the text this token added to the node (it can be "" when a token
+    is an incomplete piece of a multi-byte character, completed by the next).
+    `alternatives` are the top-k candidates at this position, most likely first.
+    `raw` says whether the numbers come from the model's distribution before
+    temperature/top-p/top-k (True) or after the sampler changed it (False).
+    """
+
+    text: str
+    logprob: float | None
+    token_id: int | None = None
+    alternatives: tuple[Alternative, ...] = ()
+    raw: bool = True
+
+    @property
+    def prob(self) -> float | None:
+        return None if self.logprob is None else math.exp(self.logprob)
+
+
+class ParamError(ValueError):
+    """A generation parameter is out of range; the message says which and why."""
+
+
+@dataclass
+class GenerationParams:
+    n: int = 4
+    max_tokens: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    xtc_threshold: float = 0.0
+    xtc_probability: float = 0.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    logprobs: int = 10
+    model: str = ""
+
+    def validate(self) -> "GenerationParams":
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ParamError(msg)
+
+        need(isinstance(self.n, int) and 1 <= self.n <= 1000, f"n must be a whole number from 1 to 1000 (got {self.n!r})")
+        need(isinstance(self.max_tokens, int) and 1 <= self.max_tokens <= 100_000, f"max tokens must be a whole number from 1 to 100000 (got {self.max_tokens!r})")
+        need(_num(self.temperature) and 0 <= self.temperature <= 10, f"temperature must be a number from 0 to 10 (got {self.temperature!r})")
+        need(_num(self.top_p) and 0 < self.top_p <= 1, f"top-p must be above 0 and at most 1 (got {self.top_p!r})")
+        need(isinstance(self.top_k, int) and self.top_k >= 0, f"top-k must be a whole number, 0 for off (got {self.top_k!r})")
+        need(_num(self.min_p) and 0 <= self.min_p < 1, f"min-p must be from 0 to below 1 (got {self.min_p!r})")
+        need(_num(self.xtc_threshold) and 0 <= self.xtc_threshold <= 1, f"XTC threshold must be from 0 to 1 (got {self.xtc_threshold!r})")
+        need(_num(self.xtc_probability) and 0 <= self.xtc_probability <= 1, f"XTC probability must be from 0 to 1 (got {self.xtc_probability!r})")
+        need(isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty texts")
+        need(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), f"seed must be a whole number from 0 to 2^63-1, or empty for random (got {self.seed!r})")
+        need(isinstance(self.logprobs, int) and 0 <= self.logprobs <= 100, f"alternatives per token must be from 0 to 100 (got {self.logprobs!r})")
+        return self
+
+    @property
+    def sampler(self) -> str:
+        """A short name of the sampler chain that made a node, recorded with it."""
+        if self.temperature == 0:
+            return "greedy"
+        parts = [f"temp={self.temperature:g}"]
+        if self.top_k:
+            parts.append(f"top_k={self.top_k}")
+        if self.top_p < 1:
+            parts.append(f"top_p={self.top_p:g}")
+        if self.min_p > 0:
+            parts.append(f"min_p={self.min_p:g}")
+        if self.xtc_probability > 0 and self.xtc_threshold > 0:
+            parts.append(f"xtc={self.xtc_threshold:g}/{self.xtc_probability:g}")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GenerationParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **changes: Any) -> "GenerationParams":
+        return GenerationParams.from_dict({**self.to_dict(), **changes})
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@dataclass
+class Node:
+    id: int
+    parent_id: int | None
+    text: str
+    author: str
+    derived_from: int | None = None
+    model: str | None = None
+    params: dict[str, Any] | None = None
+    created: float = 0.0
+    complete: bool = True
+    tokens: list[Token] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean_prob(self) -> float | None:
+        probs = [t.prob for t in self.tokens or () if t.logprob is not None]
+        return sum(probs) / len(probs) if probs else None
+
+    @property
+    def preview(self) -> str:
+        return " ".join(self.text.split())[:80]
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One token of one branch, as a backend streams it."""
+
+    branch: int
+    token: Token
+
+
+@dataclass(frozen=True)
+class BranchDone:
+    """A branch finished: `reason` is 'stop', 'length', 'eos', or 'cancelled'."""
+
+    branch: int
+    reason: str
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should be told once about a generation (a trimmed
+    prompt, a server that sends no logprobs)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The model's next-token distribution after some text."""
+
+    alternatives: tuple[Alternative, ...]
+    entropy_bits: float | None = None
