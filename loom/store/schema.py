@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades from version i to i+1; index 0 creates a new database.
 MIGRATIONS: list[str] = [
@@ -49,5 +49,13 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER nodes_ad AFTER DELETE ON nodes BEGIN
         INSERT INTO nodes_fts(nodes_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END;
+    """,
+    # 1 -> 2: free-form notes on nodes (one per node; nodes themselves are never rewritten).
+    """
+    CREATE TABLE notes (
+        node_id INTEGER PRIMARY KEY REFERENCES nodes(id),
+        text TEXT NOT NULL,
+        updated REAL NOT NULL
+    );
     """,
 ]

@@ -129,8 +129,10 @@ class Session:
         complete: bool = True,
         meta: dict[str, Any] | None = None,
         created: float | None = None,
+        node_id: int | None = None,
     ) -> Node:
-        """Insert one node and commit it. Tokens' texts must join to `text`."""
+        """Insert one node and commit it. Tokens' texts must join to `text`.
+        `node_id` asks for a given id (a lossless import into an empty session)."""
         if tokens and "".join(t.text for t in tokens) != text:
             raise ValueError("token texts do not add up to the node text")
         blob = self._encode_tokens(model or "", tokens) if tokens else None
@@ -144,9 +146,9 @@ class Session:
             sampler = GenerationParams.from_dict(params).sampler
         with self._lock:
             cur = self._write(
-                "INSERT INTO nodes (parent_id, text, author, derived_from, model, params, sampler, created, complete,"
-                " n_tokens, mean_prob, tokens, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (parent_id, text, author, derived_from, model, json.dumps(params) if params else None, sampler,
+                "INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created, complete,"
+                " n_tokens, mean_prob, tokens, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (node_id, parent_id, text, author, derived_from, model, json.dumps(params) if params else None, sampler,
                  created, int(complete), len(tokens or ()), mean, blob, json.dumps(meta) if meta else None),
             )
             node_id = cur.lastrowid
@@ -204,13 +206,38 @@ class Session:
     def tagged(self, tag: str) -> list[int]:
         return [r[0] for r in self.db.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
 
-    def add_record(self, kind: str, node_id: int | None, params: dict, result: dict, other_id: int | None = None) -> int:
+    def add_record(self, kind: str, node_id: int | None, params: dict, result: dict, other_id: int | None = None,
+                   created: float | None = None) -> int:
         """Keep a comparison, report or other analysis result with the session."""
         cur = self._write(
             "INSERT INTO records (kind, node_id, other_id, created, params, result) VALUES (?,?,?,?,?,?)",
-            (kind, node_id, other_id, time.time(), json.dumps(params), json.dumps(result)),
+            (kind, node_id, other_id, time.time() if created is None else created, json.dumps(params), json.dumps(result)),
         )
         return cur.lastrowid
+
+    def all_tags(self) -> dict[str, int]:
+        """Every tag in the session with how many nodes carry it."""
+        return dict(self.db.conn.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
+
+    def tag_pairs(self) -> list[tuple[int, str]]:
+        return [tuple(r) for r in self.db.conn.execute("SELECT node_id, tag FROM tags ORDER BY node_id, tag")]
+
+    def set_note(self, node_id: int, text: str) -> None:
+        """A free-form note on a node; an empty text removes it."""
+        if not text.strip():
+            self._write("DELETE FROM notes WHERE node_id = ?", (node_id,))
+        else:
+            self._write("INSERT OR REPLACE INTO notes (node_id, text, updated) VALUES (?, ?, ?)", (node_id, text, time.time()))
+
+    def note(self, node_id: int) -> str | None:
+        row = self.db.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def notes(self) -> dict[int, str]:
+        return dict(self.db.conn.execute("SELECT node_id, text FROM notes ORDER BY node_id").fetchall())
+
+    def state_items(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.db.conn.execute("SELECT key, value FROM state ORDER BY key")}
 
     def records(self, kind: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, kind, node_id, other_id, created, params, result FROM records"
