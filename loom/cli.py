@@ -15,6 +15,7 @@ from typing import Any
 # Order here is the order in `loom --help`.
 COMMAND_MODULES = [
     "open", "sessions", "new", "generate", "show",
+    "multiverse", "distribution", "candidates", "vs",
 ]
 
 
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"loom.commands.{name}").add_parser(sub)
+    # A command's name can differ from its module's (`dist` lives in distribution.py).
+    parser.set_defaults(_commands=frozenset(sub.choices))
     return parser
 
 
@@ -57,7 +60,7 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known = set(COMMAND_MODULES)
+    known = parser.get_default("_commands")
     # `loom NAME` is short for `loom open NAME`.
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
     opts_with_value = {"--sessions-dir"}
