@@ -1,0 +1,446 @@
+"""LoomApp: the tree, the coloured path, the token inspector and the children,
+driven from the keyboard. Generation runs in a worker thread and streams one
+message per token; every finished branch is already on disk when it shows."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
+
+from ..backends.base import Backend, BackendError
+from ..generation import edit_node, fork_at_token, generate_children
+from ..store import Session, StoreError
+from ..textsafe import one_line
+from ..themes import DEFAULT_THEME, LoomTheme, load_themes
+from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
+from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
+from .keymap import KEYS, Key
+from .panels import ChildrenList, Legend, TokenInfo, TreePanel
+from .pathview import PathView
+
+
+class Generated(Message):
+    """A backend event from the generation worker (one per token)."""
+
+    def __init__(self, event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ModelReady(Message):
+    def __init__(self, backend: Backend | None, error: str | None = None) -> None:
+        super().__init__()
+        self.backend, self.error = backend, error
+
+
+def textual_theme(t: LoomTheme) -> Theme:
+    c = t.colors
+    return Theme(name=t.name, dark=t.dark, **{k: c[k] for k in (
+        "primary", "secondary", "accent", "background", "surface", "panel", "foreground", "success", "warning", "error",
+    ) if k in c})
+
+
+class LoomApp(App):
+    TITLE = "loom"
+    CSS = """
+    #main { height: 1fr; }
+    #right { width: 1fr; }
+    #bottom { height: 14; }
+    #status { height: 1; padding: 0 1; background: $panel; }
+    #loading { height: 1; width: 12; }
+    .hidden { display: none; }
+    """
+    BINDINGS = [Binding(k.keys, k.action, k.description, show=k.footer, priority=k.action == "cancel") for k in KEYS]
+
+    def __init__(self, session: Session, model: str | None = None, sessions_dir: Path | None = None,
+                 theme_name: str | None = None, backend: Backend | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.sessions_dir = sessions_dir or session.path.parent
+        self.model_ref = model or session.get_state("model") or "demo"
+        self.params = GenerationParams.from_dict(session.get_state("params", {}))
+        self.backend: Backend | None = backend
+        self.themes, self.theme_errors = load_themes()
+        self.loom_theme = self.themes.get(theme_name or DEFAULT_THEME) or next(iter(self.themes.values()))
+        self.node_id: int | None = session.current
+        self.path: list[Node] = []
+        self._cancel: threading.Event | None = None
+        self._live: dict[int, str] = {}
+        self._token_for_alternatives: tuple[Node, int] | None = None
+
+    # -- layout --------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield TreePanel(self.session, id="tree")
+            with Vertical(id="right"):
+                yield PathView(self.loom_theme, id="path")
+                with Horizontal(id="bottom"):
+                    yield TokenInfo(id="token")
+                    yield ChildrenList(id="children")
+        with Horizontal(id="statusbar"):
+            yield LoadingIndicator(id="loading")
+            yield Static("", id="status")
+        yield Legend(id="legend")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for t in self.themes.values():
+            self.register_theme(textual_theme(t))
+        self.theme = self.loom_theme.name
+        for err in self.theme_errors:
+            self.notify(err, title="theme file skipped", severity="warning", timeout=10)
+        self.query_one(Legend).show(self.loom_theme)
+        self.query_one(TreePanel).reset(self.session)
+        self.sub_title = f"{self.session.name}"
+        if self.backend is None:
+            self.load_model(self.model_ref)
+        else:
+            self.query_one("#loading").add_class("hidden")
+            self.set_status(f"model {self.backend.name}")
+        self.show_node(self.node_id)
+        self.query_one(PathView).focus()
+        if self.node_id is None:
+            self.call_after_refresh(self.action_new_root)
+
+    def keys_table(self) -> list[Key]:
+        return KEYS
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(Text(text))
+
+    # -- model ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="model")
+    def load_model(self, ref: str) -> None:
+        from ..backends import open_backend
+
+        self.call_from_thread(self._loading, ref)
+        try:
+            self.post_message(ModelReady(open_backend(ref)))
+        except BackendError as exc:
+            self.post_message(ModelReady(None, str(exc)))
+        except Exception as exc:  # a broken model folder must not take the app down
+            self.post_message(ModelReady(None, f"model {ref!r} could not be loaded: {type(exc).__name__}: {exc}"))
+
+    def _loading(self, ref: str) -> None:
+        self.query_one("#loading").remove_class("hidden")
+        self.set_status(f"loading model {ref}… (you can type a prompt and move around meanwhile)")
+
+    def on_model_ready(self, msg: ModelReady) -> None:
+        self.query_one("#loading").add_class("hidden")
+        if msg.backend is None:
+            self.set_status(f"no model: {msg.error}")
+            self.notify(msg.error or "", title="model not loaded", severity="error", timeout=15)
+            return
+        self.backend = msg.backend
+        self.model_ref = msg.backend.name
+        self.session.set_state("model", self.model_ref)
+        self.set_status(f"model {self.backend.name} ready")
+
+    # -- showing -------------------------------------------------------------
+    def show_node(self, node_id: int | None, cursor: int | None = None, reveal: bool = True) -> None:
+        self.node_id = node_id
+        pv = self.query_one(PathView)
+        if node_id is None:
+            self.path = []
+            pv.set_nodes([])
+            self.query_one(ChildrenList).show([], self.loom_theme)
+            self.query_one(TokenInfo).show(None, self.loom_theme)
+            return
+        self.path = self.session.path_nodes(node_id)
+        if self.session.current != node_id and not self.session.readonly:
+            self.session.current = node_id
+        if cursor is None and self.path[-1].tokens:
+            cursor = sum(len(n.tokens or ()) for n in self.path[:-1])  # first token of this node
+        pv.set_nodes(self.path, cursor)
+        if pv.cursor is not None:
+            pv.move_cursor(pv.cursor)
+        else:
+            pv.scroll_end(animate=False)
+        self.refresh_children()
+        self.show_token()
+        if reveal:
+            self.query_one(TreePanel).reveal([n.id for n in self.path])
+        node = self.path[-1]
+        self.sub_title = f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}"
+
+    def refresh_children(self) -> None:
+        rows = self.session.summaries(self.node_id) if self.node_id is not None else []
+        self.query_one(ChildrenList).show(rows, self.loom_theme, self._live)
+
+    def show_token(self) -> None:
+        pv = self.query_one(PathView)
+        info = self.query_one(TokenInfo)
+        if pv.cursor is None:
+            info.show(None, self.loom_theme)
+            return
+        node, ti = pv.token_at(pv.cursor)
+        info.show(node.tokens[ti], self.loom_theme, f"· node {node.id} #{ti}")
+
+    # -- moving --------------------------------------------------------------
+    def goto(self, node_id: int | None) -> None:
+        if node_id is not None and node_id != self.node_id:
+            self.show_node(node_id)
+
+    def _siblings(self) -> list[int]:
+        if self.node_id is None:
+            return []
+        return self.session.child_ids(self.session.parent_id(self.node_id))
+
+    def action_parent(self) -> None:
+        if self.node_id is not None:
+            parent = self.session.parent_id(self.node_id)
+            if parent is None:
+                self.notify("This is a root: it has no parent.", timeout=2)
+            self.goto(parent)
+
+    def action_child(self) -> None:
+        if self.node_id is None:
+            return
+        kids = self.session.child_ids(self.node_id)
+        if not kids:
+            self.notify("No children yet: press g to generate.", timeout=2)
+            return
+        opt = self.query_one(ChildrenList).highlighted
+        self.goto(kids[opt] if opt is not None and opt < len(kids) else kids[0])
+
+    def _sibling(self, step: int) -> None:
+        sibs = self._siblings()
+        if self.node_id in sibs and len(sibs) > 1:
+            self.goto(sibs[(sibs.index(self.node_id) + step) % len(sibs)])
+
+    def action_next_sibling(self) -> None:
+        self._sibling(1)
+
+    def action_prev_sibling(self) -> None:
+        self._sibling(-1)
+
+    def action_root(self) -> None:
+        if self.path:
+            self.goto(self.path[0].id)
+
+    def action_focus_children(self) -> None:
+        self.query_one(ChildrenList).focus()
+
+    def action_focus_tree(self) -> None:
+        tree = self.query_one(TreePanel)
+        tree.remove_class("hidden")
+        tree.focus()
+
+    def action_toggle_tree(self) -> None:
+        self.query_one(TreePanel).toggle_class("hidden")
+
+    @on(OptionList.OptionSelected, "#children")
+    def _child_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id and event.option.id.isdigit():
+            self.goto(int(event.option.id))
+            self.query_one(PathView).focus()
+
+    @on(Tree.NodeSelected)
+    def _tree_chosen(self, event: Tree.NodeSelected) -> None:
+        if event.node.data is not None and event.node.data != self.node_id:
+            self.show_node(event.node.data, reveal=False)
+
+    # -- tokens --------------------------------------------------------------
+    def _move_token(self, step: int) -> None:
+        pv = self.query_one(PathView)
+        if not pv.tokens:
+            self.notify("No model tokens on this path yet.", timeout=2)
+            return
+        cur = pv.cursor if pv.cursor is not None else (len(pv.tokens) if step < 0 else -1)
+        pv.move_cursor(max(0, min(len(pv.tokens) - 1, cur + step)))
+        self.show_token()
+
+    def action_next_token(self) -> None:
+        self._move_token(1)
+
+    def action_prev_token(self) -> None:
+        self._move_token(-1)
+
+    def on_path_view_token_clicked(self, msg: PathView.TokenClicked) -> None:
+        self.query_one(PathView).move_cursor(msg.index)
+        self.show_token()
+
+    def action_alternatives(self) -> None:
+        if isinstance(self.focused, (OptionList, Tree)):
+            return  # enter belongs to the focused list
+        info = self.query_one(TokenInfo)
+        if info.token is None or not info.token.alternatives:
+            self.notify("Put the cursor on a model token first (. and , or a click).", timeout=3)
+            return
+        info.focus()
+        info.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#token")
+    def _alternative_chosen(self, event: OptionList.OptionSelected) -> None:
+        pv = self.query_one(PathView)
+        if pv.cursor is None or not event.option.id:
+            return
+        node, ti = pv.token_at(pv.cursor)
+        alt = node.tokens[ti].alternatives[int(event.option.id)]
+        try:
+            new = fork_at_token(self.session, node, ti, alt)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.query_one(TreePanel).refresh_node(node.parent_id)
+        cursor = len(pv.tokens) - len(node.tokens) + ti if node.id == self.node_id else None
+        self.show_node(new.id, cursor=cursor)
+        pv.focus()
+        self.notify(f"New branch {new.id} with {alt.text!r} in place of {node.tokens[ti].text!r}: press g to continue it.", timeout=4)
+
+    # -- generating ----------------------------------------------------------
+    def action_generate(self) -> None:
+        if self._cancel is not None:
+            self.notify("Already generating: escape cancels.", timeout=2)
+            return
+        if self.node_id is None:
+            self.action_new_root()
+            return
+        if self.backend is None:
+            self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
+            return
+        self._cancel = threading.Event()
+        self._live = {}
+        self.run_generation(self.node_id, self.params, self._cancel)
+
+    @work(thread=True, group="generate")
+    def run_generation(self, node_id: int, params: GenerationParams, cancel: threading.Event) -> None:
+        try:
+            result = generate_children(self.session, self.backend, node_id, params, cancel=cancel,
+                                       listener=lambda e: self.post_message(Generated(e)))
+            self.post_message(Generated(("done", node_id, len(result.nodes), result.cancelled)))
+        except (BackendError, StoreError) as exc:
+            self.post_message(Generated(("error", node_id, str(exc))))
+        except Exception as exc:  # keep the app alive; finished branches are already saved
+            self.post_message(Generated(("error", node_id, f"{type(exc).__name__}: {exc}")))
+
+    def on_generated(self, msg: Generated) -> None:
+        ev = msg.event
+        if isinstance(ev, TokenEvent):
+            self._live[ev.branch] = self._live.get(ev.branch, "") + ev.token.text
+            self._throttled_children()
+        elif isinstance(ev, BranchDone):
+            pass
+        elif isinstance(ev, Notice):
+            self.notify(ev.text, title="note", timeout=8)
+        elif isinstance(ev, tuple) and ev[0] == "node":
+            self._live.pop(ev[1], None)
+            self.refresh_children()
+            self.set_status(f"generating… {ev[2].id} saved")
+        elif isinstance(ev, tuple) and ev[0] in ("done", "error"):
+            self._cancel = None
+            self._live = {}
+            self.refresh_children()
+            self.query_one(TreePanel).refresh_node(ev[1])
+            if ev[0] == "error":
+                self.set_status(f"generation failed: {ev[2]}")
+                self.notify(ev[2], title="generation failed", severity="error", timeout=15)
+            else:
+                self.set_status(f"{ev[2]} branches from node {ev[1]}" + (" (cancelled: partial branches marked incomplete)" if ev[3] else ""))
+
+    def _throttled_children(self) -> None:
+        if not getattr(self, "_children_pending", False):
+            self._children_pending = True
+
+            def flush() -> None:
+                self._children_pending = False
+                self.refresh_children()
+
+            self.set_timer(0.05, flush)
+
+    def action_cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+            self.set_status("cancelling… finished branches are kept")
+        elif isinstance(self.focused, (OptionList, Tree)):
+            self.query_one(PathView).focus()
+
+    # -- editing -------------------------------------------------------------
+    def action_edit(self) -> None:
+        if not self.path:
+            self.action_new_root()
+            return
+        node = self.path[-1]
+
+        def done(text: str | None) -> None:
+            if text is None or text == node.text:
+                return
+            new = edit_node(self.session, node, text)
+            self.query_one(TreePanel).refresh_node(node.parent_id)
+            self.show_node(new.id)
+            self.notify(f"Saved as node {new.id}, derived from node {node.id} (kept). Press g to generate from it.", timeout=4)
+
+        self.push_screen(EditScreen(node.text, f"Edit node {node.id} ({node.author}): saved as a new sibling"), done)
+
+    def action_new_root(self) -> None:
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            root = self.session.add_node(None, text, "prompt")
+            self.query_one(TreePanel).refresh_node(None)
+            self.show_node(root.id)
+
+        self.push_screen(EditScreen("", "New prompt: type or paste the root text"), done)
+
+    # -- settings, sessions, help -------------------------------------------
+    def action_settings(self) -> None:
+        def done(result) -> None:
+            if result is None:
+                return
+            params, model = result
+            self.params = params
+            self.session.set_state("params", params.to_dict())
+            if model != self.model_ref or self.backend is None:
+                self.model_ref = model
+                self.backend = None
+                self.load_model(model)
+            self.notify("Settings saved.", timeout=2)
+
+        self.push_screen(SettingsScreen(self.params, self.model_ref), done)
+
+    def action_sessions(self) -> None:
+        def done(path: Path | None) -> None:
+            if path is None or path.resolve() == self.session.path.resolve():
+                return
+            try:
+                new = Session(path)
+            except StoreError as exc:
+                self.notify(str(exc), title="cannot open session", severity="error", timeout=10)
+                return
+            if self._cancel is not None:
+                self._cancel.set()
+            self.session.close()
+            self.session = new
+            self.params = GenerationParams.from_dict(new.get_state("params", {}))
+            self.query_one(TreePanel).reset(new)
+            self.show_node(new.current)
+            if new.current is None:
+                self.action_new_root()
+
+        self.push_screen(SessionsScreen(self.sessions_dir, self.session.path), done)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for k in self.keys_table():
+            if k.action == "quit":
+                continue
+            yield SystemCommand(k.description, f"key: {k.shown}", lambda a=k.action: self.run_action(a))
+
+    def on_unmount(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()

@@ -1,0 +1,210 @@
+"""Modal screens: the node editor, generation settings, the session picker and help."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from ..store import list_sessions
+from ..textsafe import one_line
+from ..tree import GenerationParams, ParamError
+from .keymap import KEYS
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
+    border: thick $primary; background: $surface; padding: 1 2; }}
+{name} .error {{ color: $error; height: auto; }}
+{name} .hint {{ color: $text-muted; height: auto; }}
+"""
+
+
+class EditScreen(ModalScreen[str | None]):
+    """A multi-line editor. Saving returns the text (the caller makes a new
+    node from it); Escape returns None."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="EditScreen") + "EditScreen TextArea { height: 20; }"
+    BINDINGS = [Binding("ctrl+s", "save", "Save as new node"), Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, text: str, title: str) -> None:
+        super().__init__()
+        self.text, self.title_text = text, title
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self.title_text, style="bold"))
+            yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
+            yield Static("ctrl+s: save (the original node is kept)   escape: cancel", classes="hint")
+            yield Static("", classes="error", id="error")
+
+    def on_mount(self) -> None:
+        editor = self.query_one(TextArea)
+        editor.focus()
+        editor.move_cursor(editor.document.end)
+
+    def action_save(self) -> None:
+        text = self.query_one(TextArea).text
+        if not text.strip():
+            self.query_one("#error", Static).update("The text is empty; type something or press escape.")
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+FIELDS = [
+    ("n", "branches (n)", int), ("max_tokens", "max tokens", int), ("temperature", "temperature", float),
+    ("top_p", "top-p (1 = off)", float), ("top_k", "top-k (0 = off)", int), ("min_p", "min-p (0 = off)", float),
+    ("xtc_threshold", "XTC threshold", float), ("xtc_probability", "XTC probability", float),
+    ("logprobs", "alternatives per token", int), ("seed", "seed (empty = random)", int),
+]
+
+
+class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
+    """Generation settings; values are checked before the dialog closes."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="SettingsScreen") + """
+    SettingsScreen Grid { grid-size: 2; grid-columns: 26 1fr; grid-rows: 3; height: auto; }
+    SettingsScreen Label { padding: 1 0 0 0; }
+    """
+    BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, params: GenerationParams, model: str) -> None:
+        super().__init__()
+        self.params, self.model = params, model
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text("Generation settings", style="bold"))
+            with VerticalScroll():
+                with Grid():
+                    for name, label, _ in FIELDS:
+                        value = getattr(self.params, name)
+                        yield Label(label)
+                        yield Input("" if value is None else str(value), id=f"f-{name}")
+                    yield Label("stop strings (JSON list)")
+                    yield Input(json.dumps(self.params.stop), id="f-stop")
+                    yield Label("model")
+                    yield Input(self.model, id="f-model", placeholder="demo, demo-wedding, a folder, or a profile")
+            yield Static("", classes="error", id="error")
+            yield Static("ctrl+s or the button: save   escape: cancel", classes="hint")
+            yield Button("Save", variant="primary", id="save")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_save()
+
+    def on_input_submitted(self) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
+        error = self.query_one("#error", Static)
+        values = {}
+        for name, label, kind in FIELDS:
+            raw = self.query_one(f"#f-{name}", Input).value.strip()
+            if name == "seed" and raw == "":
+                values[name] = None
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                error.update(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}")
+                return
+        try:
+            stop = json.loads(self.query_one("#f-stop", Input).value or "[]")
+            if isinstance(stop, str):
+                stop = [stop]
+        except json.JSONDecodeError as exc:
+            error.update(f"stop strings: not a JSON list such as [\"\\n\", \"The End\"] ({exc.msg})")
+            return
+        model = self.query_one("#f-model", Input).value.strip() or "demo"
+        try:
+            params = self.params.replace(**values, stop=stop).validate()
+        except (ParamError, TypeError) as exc:
+            error.update(str(exc))
+            return
+        self.dismiss((params, model))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SessionsScreen(ModalScreen[Path | None]):
+    """Pick a session from the sessions folder, or start a new one."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="SessionsScreen") + "SessionsScreen OptionList { height: 20; }"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, folder: Path, current: Path) -> None:
+        super().__init__()
+        self.folder, self.current = folder, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(f"Sessions in {self.folder}", style="bold"))
+            yield OptionList(markup=False, id="sessions")
+            yield Static("enter: open   escape: back", classes="hint")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.add_option(Option(Text("+ new session", style="bold"), id="__new__"))
+        for row in list_sessions(self.folder) if self.folder.exists() else []:
+            when = datetime.datetime.fromtimestamp(row["modified"]).strftime("%Y-%m-%d %H:%M")
+            t = Text(f"{row['name']:<32} {when}  ")
+            if row["error"]:
+                t.append(f"unreadable: {row['error']}", style="red")
+            else:
+                t.append(f"{row['nodes']:>6} nodes  ", style="dim")
+                t.append(one_line(row.get("prompt") or "", 40), style="italic")
+            if Path(row["path"]).resolve() == self.current.resolve():
+                t.append("  (open)", style="bold")
+            ol.add_option(Option(t, id=row["path"], disabled=bool(row["error"])))
+        ol.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id == "__new__":
+            self.dismiss(self.folder / datetime.datetime.now().strftime("session-%Y%m%d-%H%M%S.loom"))
+        else:
+            self.dismiss(Path(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = DIALOG_CSS.format(name="HelpScreen")
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        t.append("loom: every key\n", style="bold")
+        groups: dict[str, list] = {}
+        for k in self.app.keys_table():
+            groups.setdefault(k.group, []).append(k)
+        for group, keys in groups.items():
+            t.append(f"\n{group}\n", style="bold underline")
+            for k in keys:
+                shown = ", ".join(_pretty(x) for x in k.keys.split(","))
+                t.append(f"  {shown:<22}", style="bold")
+                t.append(f"{k.description}\n")
+        t.append("\n  ctrl+p               Command palette: every action by name\n")
+        t.append("\nColours: a model token's background shows the probability the model gave it "
+                 "(legend at the bottom). Press escape to close.", style="dim")
+        with VerticalScroll():
+            yield Static(t)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _pretty(key: str) -> str:
+    return {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space"}.get(key, key)

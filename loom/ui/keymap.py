@@ -1,0 +1,51 @@
+"""Every key of the app in one table: the bindings, the footer, the help
+screen and the command palette are all made from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # comma-separated Textual key names; the first is the one shown
+    action: str  # action name on LoomApp, without "action_"
+    description: str
+    group: str = "General"
+    footer: bool = False
+
+    @property
+    def shown(self) -> str:
+        return self.keys.split(",")[0]
+
+
+KEYS: list[Key] = [
+    # Generating
+    Key("g,space", "generate", "Generate branches", "Generate", footer=True),
+    Key("escape", "cancel", "Cancel generation (keeps finished branches)", "Generate"),
+    Key("s", "settings", "Generation settings", "Generate", footer=True),
+    # Moving through the tree
+    Key("k,up", "parent", "Go to parent", "Move"),
+    Key("j,down", "child", "Go to first child", "Move"),
+    Key("l,right", "next_sibling", "Next sibling", "Move"),
+    Key("h,left", "prev_sibling", "Previous sibling", "Move"),
+    Key("r", "root", "Go to root", "Move"),
+    Key("c", "focus_children", "Choose a child from the list", "Move"),
+    Key("T", "focus_tree", "Focus the tree panel", "Move"),
+    # Tokens
+    Key("full_stop,shift+right", "next_token", "Cursor to next token", "Tokens"),
+    Key("comma,shift+left", "prev_token", "Cursor to previous token", "Tokens"),
+    Key("a,enter", "alternatives", "Pick an alternative for the token under the cursor", "Tokens", footer=True),
+    # Editing
+    Key("e", "edit", "Edit node (saves a new sibling)", "Edit", footer=True),
+    Key("n", "new_root", "New prompt (a new root)", "Edit"),
+    # Session and app
+    Key("o", "sessions", "Open a session", "Session", footer=True),
+    Key("t", "toggle_tree", "Show or hide the tree panel", "View"),
+    Key("question_mark,f1", "help", "Help: every key", "View", footer=True),
+    Key("q", "quit", "Quit", "Session", footer=True),
+]
+
+
+def by_action() -> dict[str, Key]:
+    return {k.action: k for k in KEYS}

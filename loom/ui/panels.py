@@ -1,0 +1,173 @@
+"""Side panels: the lazy tree outline, the children of the current node, the
+token inspector with its alternatives, and the palette legend. All model text
+goes in as rich Text built from plain strings, never as markup."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import OptionList, Static, Tree
+from textual.widgets.option_list import Option
+
+from ..store import Session
+from ..textsafe import one_line, visible
+from ..themes import LoomTheme
+from ..tree import Node, Token
+
+AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
+
+
+def prob_chip(prob: float | None, theme: LoomTheme) -> Text:
+    if prob is None:
+        return Text(" —— ", style="dim")
+    b = theme.bucket(prob)
+    return Text(f"{prob:4.0%}", style=f"{theme.foreground(b)} on {theme.palette[b]}")
+
+
+class Legend(Static):
+    DEFAULT_CSS = "Legend { height: 1; padding: 0 1; }"
+
+    def show(self, theme: LoomTheme) -> None:
+        t = Text("p(token): ", style="dim")
+        for i, color in enumerate(theme.palette):
+            t.append(f" {theme.bucket_label(i)} ", style=f"{theme.foreground(i)} on {color}")
+            t.append(" ")
+        t.append(" human text is plain", style="dim")
+        self.update(t)
+
+
+class TreePanel(Tree[int]):
+    """The session as an outline. Children load when a node is expanded, so
+    huge sessions open at once."""
+
+    DEFAULT_CSS = "TreePanel { width: 34; border-right: solid $panel-lighten-2; }"
+
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(Text(session.name), **kwargs)
+        self.session = session
+        self.show_root = False
+        self.guide_depth = 2
+        self._items: dict[int, object] = {}
+
+    def reset(self, session: Session) -> None:
+        self.session = session
+        self.clear()
+        self.root.set_label(Text(session.name))
+        self._items = {None: self.root}
+        self._fill(self.root, None)
+
+    def _label(self, row: dict) -> Text:
+        t = Text(AUTHOR_MARK.get(row["author"], "·") + " ", style="dim")
+        t.append(one_line(row["preview"], 40) or "(empty)")
+        if row["children"]:
+            t.append(f" ({row['children']})", style="dim")
+        if not row["complete"]:
+            t.append(" ✂", style="bold red")
+        return t
+
+    def _fill(self, item, node_id: int | None) -> None:
+        item.remove_children()
+        for row in self.session.summaries(node_id):
+            child = item.add(self._label(row), data=row["id"], allow_expand=bool(row["children"]))
+            self._items[row["id"]] = child
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+        item = event.node
+        if item.data is not None and not item.children:
+            self._fill(item, item.data)
+
+    def refresh_node(self, node_id: int | None) -> None:
+        """Reload a node's children (after new branches were added)."""
+        item = self._items.get(node_id)
+        if item is None:
+            return
+        if node_id is not None:
+            row = next((r for r in self.session.summaries(self.session.parent_id(node_id)) if r["id"] == node_id), None)
+            if row:
+                item.set_label(self._label(row))
+                item.allow_expand = bool(row["children"])
+        if node_id is None or item.is_expanded or not item.children:
+            self._fill(item, node_id)
+            if node_id is not None:
+                item.expand()
+
+    def reveal(self, ancestry: list[int]) -> None:
+        """Expand the path to a node and move the highlight onto it."""
+        item = self.root
+        for node_id in ancestry:
+            nxt = self._items.get(node_id)
+            if nxt is None or nxt.parent is not item:
+                self._fill(item, item.data)
+                nxt = self._items.get(node_id)
+                if nxt is None:
+                    return
+            if nxt is not self._items.get(ancestry[-1]) and not nxt.is_expanded:
+                if not nxt.children:
+                    self._fill(nxt, node_id)
+                nxt.expand()
+            item = nxt
+        self.move_cursor(item, animate=False)
+        self.scroll_to_node(item, animate=False)
+
+
+class ChildrenList(OptionList):
+    """The children of the current node: preview and mean token probability.
+    While generating, live branches show here as they stream."""
+
+    DEFAULT_CSS = "ChildrenList { height: 1fr; border: round $panel-lighten-2; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(markup=False, **kwargs)
+        self.border_title = "children"
+
+    def show(self, rows: list[dict], theme: LoomTheme, live: dict[int, str] | None = None) -> None:
+        keep = self.highlighted
+        self.clear_options()
+        for row in rows:
+            t = prob_chip(row["mean_prob"], theme)
+            t.append(f" {AUTHOR_MARK.get(row['author'], '·')} ", style="dim")
+            t.append(one_line(row["preview"], 200) or "(empty)")
+            if row["children"]:
+                t.append(f"  ({row['children']})", style="dim")
+            if not row["complete"]:
+                t.append("  incomplete", style="bold red")
+            self.add_option(Option(t, id=str(row["id"])))
+        for branch, text in sorted((live or {}).items()):
+            t = Text(" …  ", style="dim")
+            t.append(one_line(text, 200), style="italic")
+            self.add_option(Option(t, id=f"live-{branch}", disabled=True))
+        self.border_title = f"children ({len(rows)})" + (f" + {len(live)} generating" if live else "")
+        if rows:
+            self.highlighted = keep if keep is not None and keep < len(rows) else 0
+
+
+class TokenInfo(OptionList):
+    """The token under the cursor and its top-k alternatives; Enter picks one."""
+
+    DEFAULT_CSS = "TokenInfo { height: 1fr; border: round $panel-lighten-2; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(markup=False, **kwargs)
+        self.border_title = "token"
+        self.token: Token | None = None
+
+    def show(self, token: Token | None, theme: LoomTheme, where: str = "") -> None:
+        self.token = token
+        self.clear_options()
+        if token is None:
+            self.border_title = "token"
+            self.add_option(Option(Text("Move the cursor onto a model token (. and ,) or click one.", style="dim"), disabled=True))
+            return
+        p = "?" if token.prob is None else f"{token.prob:.2%}"
+        lp = "" if token.logprob is None else f" (logprob {token.logprob:.3f})"
+        kind = "raw" if token.raw else "after sampling"
+        self.border_title = f"token {visible(repr(token.text))} p={p}{lp} {kind} {where}"
+        if not token.alternatives:
+            self.add_option(Option(Text("no alternatives recorded for this token", style="dim"), disabled=True))
+        for i, alt in enumerate(token.alternatives):
+            bar = "█" * max(1, round(alt.prob * 20)) if alt.prob >= 0.005 else "▏"
+            t = prob_chip(alt.prob, theme)
+            t.append(f" {bar:<20} ", style=theme.colors.get("primary", ""))
+            t.append(visible(repr(alt.text)))
+            if alt.text == token.text and (alt.token_id is None or alt.token_id == token.token_id):
+                t.append("  ← chosen", style="bold")
+            self.add_option(Option(t, id=str(i)))

@@ -1,0 +1,207 @@
+"""The current path as one text, every model token's background coloured by
+its probability. Rendered through Textual's Line API: lines are laid out once
+per width and their strips cached, so long paths scroll without re-rendering."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..textsafe import visible
+from ..themes import LoomTheme
+from ..tree import Node
+
+_WORDS = re.compile(r"\S+\s*|\s+")
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str  # already made visible; no newlines
+    token: int | None  # index into PathView.tokens, or None for human text
+    bucket: int | None
+
+
+class PathView(ScrollView, can_focus=True):
+    """Shows a list of nodes; keeps a token cursor."""
+
+    inherit_bindings = False
+    BINDINGS = [
+        ("pageup", "page_up", "Page up"),
+        ("pagedown", "page_down", "Page down"),
+        ("home", "scroll_home", "Top"),
+        ("end", "scroll_end", "Bottom"),
+    ]
+    DEFAULT_CSS = """
+    PathView { height: 1fr; padding: 0 1; }
+    """
+
+    class TokenClicked(Message):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, theme: LoomTheme, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.loom_theme = theme
+        self.nodes: list[Node] = []
+        self.tokens: list[tuple[int, int]] = []  # (node index, token index) per model token on the path
+        self.cursor: int | None = None
+        self._lines: list[list[Piece]] = []
+        self._token_line: dict[int, int] = {}
+        self._strips: dict[int, Strip] = {}
+        self._width = 0
+
+    # -- data ----------------------------------------------------------------
+    def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
+        self.nodes = nodes
+        self.tokens = [(ni, ti) for ni, n in enumerate(nodes) for ti in range(len(n.tokens or ()))]
+        self.cursor = cursor if cursor is not None and 0 <= cursor < len(self.tokens) else None
+        self._layout(force=True)
+        self.refresh()
+
+    def set_theme(self, theme: LoomTheme) -> None:
+        self.loom_theme = theme
+        self._strips.clear()
+        self.refresh()
+
+    def token_at(self, index: int):
+        ni, ti = self.tokens[index]
+        return self.nodes[ni], ti
+
+    def move_cursor(self, index: int | None) -> None:
+        old = self.cursor
+        self.cursor = index
+        for tok in (old, index):
+            if tok is not None and tok in self._token_line:
+                self._strips.pop(self._token_line[tok], None)
+        if index is not None and index in self._token_line:
+            y = self._token_line[index]
+            if not self.scroll_offset.y <= y < self.scroll_offset.y + self.scrollable_content_region.height:
+                self.scroll_to(y=max(0, y - self.scrollable_content_region.height // 2), animate=False)
+        self.refresh()
+
+    # -- layout --------------------------------------------------------------
+    def _pieces(self):
+        """Yield Piece or None (a line break) for the whole path."""
+        tok = 0
+        for node in self.nodes:
+            if node.tokens:
+                for t in node.tokens:
+                    bucket = None if t.prob is None else self.loom_theme.bucket(t.prob)
+                    yield from self._split(t.text, tok, bucket)
+                    tok += 1
+            else:
+                yield from self._split(node.text, None, None)
+
+    @staticmethod
+    def _split(text: str, token: int | None, bucket: int | None):
+        parts = text.split("\n")
+        for i, part in enumerate(parts):
+            if i:
+                yield None
+            if not part:
+                continue
+            if token is None:
+                for m in _WORDS.finditer(visible(part)):
+                    yield Piece(m.group(), None, None)
+            else:
+                yield Piece(visible(part), token, bucket)
+
+    def _layout(self, force: bool = False) -> None:
+        width = max(10, self.scrollable_content_region.width or self.size.width or 80)
+        if not force and width == self._width:
+            return
+        self._width = width
+        lines: list[list[Piece]] = [[]]
+        used = 0
+        token_line: dict[int, int] = {}
+        for piece in self._pieces():
+            if piece is None:
+                lines.append([])
+                used = 0
+                continue
+            w = cell_len(piece.text)
+            if used + w > width and used > 0:
+                lines.append([])
+                used = 0
+            while w > width:  # a piece wider than the view: cut it
+                head, rest = _cut(piece.text, width - used)
+                lines[-1].append(Piece(head, piece.token, piece.bucket))
+                if piece.token is not None:
+                    token_line.setdefault(piece.token, len(lines) - 1)
+                lines.append([])
+                used = 0
+                piece = Piece(rest, piece.token, piece.bucket)
+                w = cell_len(rest)
+            lines[-1].append(piece)
+            if piece.token is not None:
+                token_line.setdefault(piece.token, len(lines) - 1)
+            used += w
+        # an empty token (a partial character) still needs a line for the cursor
+        for i in range(len(self.tokens)):
+            token_line.setdefault(i, token_line.get(i - 1, 0))
+        self._lines = lines
+        self._token_line = token_line
+        self._strips.clear()
+        self.virtual_size = Size(width, len(lines))
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    # -- drawing -------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        line_no = self.scroll_offset.y + y
+        if line_no >= len(self._lines):
+            return Strip.blank(self.size.width, self.rich_style)
+        strip = self._strips.get(line_no)
+        if strip is None:
+            strip = self._strips[line_no] = self._render(line_no)
+        return strip.crop_extend(0, self.size.width, self.rich_style)
+
+    def _render(self, line_no: int) -> Strip:
+        theme = self.loom_theme
+        base = self.rich_style
+        segs = []
+        for piece in self._lines[line_no]:
+            if piece.bucket is not None:
+                style = base + Style(bgcolor=theme.palette[piece.bucket], color=theme.foreground(piece.bucket))
+            else:
+                style = base
+            if piece.token is not None and piece.token == self.cursor:
+                style = style + Style(reverse=True, bold=True, underline=True)
+            segs.append(Segment(piece.text, style))
+        return Strip(segs)
+
+    def on_click(self, event: Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        line_no = self.scroll_offset.y + offset.y
+        if line_no >= len(self._lines):
+            return
+        x = 0
+        for piece in self._lines[line_no]:
+            w = cell_len(piece.text)
+            if x <= offset.x < x + w:
+                if piece.token is not None:
+                    self.post_message(self.TokenClicked(piece.token))
+                return
+            x += w
+
+
+def _cut(text: str, width: int) -> tuple[str, str]:
+    used = 0
+    for i, ch in enumerate(text):
+        used += cell_len(ch)
+        if used > width:
+            return text[: max(i, 1)], text[max(i, 1) :]
+    return text, ""

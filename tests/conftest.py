@@ -1,0 +1,23 @@
+import os
+
+import pytest
+
+# Tests never reach a hub: everything is local or on 127.0.0.1.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def demo_backend():
+    """The bundled demo model through the real transformers loading code, loaded once."""
+    from loom.backends import open_backend
+
+    return open_backend("demo")
+
+
+@pytest.fixture
+def session(tmp_path):
+    from loom.store import Session
+
+    with Session(tmp_path / "test.loom") as s:
+        yield s

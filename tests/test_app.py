@@ -1,0 +1,130 @@
+"""The app driven through Textual's Pilot, on a real session file and the real demo model."""
+
+from loom.store import Session
+from loom.tree import GenerationParams
+from loom.ui.app import LoomApp
+from loom.ui.panels import ChildrenList, TokenInfo
+from loom.ui.pathview import PathView
+
+
+def small_params(session):
+    session.set_state("params", GenerationParams(n=3, max_tokens=6, seed=7).to_dict())
+
+
+async def wait_generation(app, pilot):
+    for _ in range(400):
+        await pilot.pause(0.05)
+        if app._cancel is None:
+            return
+    raise AssertionError("generation did not finish")
+
+
+async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
+    path = tmp_path / "s.loom"
+    s = Session(path)
+    root = s.add_node(None, "Once upon a time", "prompt")
+    small_params(s)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert app.node_id == root.id
+        await pilot.press("g")
+        await wait_generation(app, pilot)
+        kids = s.child_ids(root.id)
+        assert len(kids) == 3
+        assert all(s.node(k).complete for k in kids)
+        # children list shows them
+        assert app.query_one(ChildrenList).option_count == 3
+
+        await pilot.press("j")  # first child
+        assert app.node_id == kids[0]
+        await pilot.press("l")  # next sibling
+        assert app.node_id == kids[1]
+        await pilot.press("h")
+        assert app.node_id == kids[0]
+        await pilot.press("k")
+        assert app.node_id == root.id
+        await pilot.press("j", "r")
+        assert app.node_id == root.id
+        await pilot.press("j")
+
+        # token cursor and alternatives
+        pv = app.query_one(PathView)
+        assert pv.cursor == 0
+        await pilot.press("full_stop")
+        assert pv.cursor == 1
+        info = app.query_one(TokenInfo)
+        assert info.token is not None and len(info.token.alternatives) == 10
+        node = s.node(kids[0])
+        target = node.tokens[1].alternatives[3]
+        await pilot.press("a")
+        assert app.focused is info
+        await pilot.press("down", "down", "down", "enter")
+        forked = app.node_id
+        assert forked not in kids
+        f = s.node(forked)
+        assert f.derived_from == node.id and f.parent_id == root.id
+        assert f.tokens[1].text == target.text and f.tokens[0].text == node.tokens[0].text
+        # continue at once
+        await pilot.press("g")
+        await wait_generation(app, pilot)
+        assert len(s.child_ids(forked)) == 3
+
+        # edit: a new sibling, original kept
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("TextArea").text = "An edited text"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        edited = s.node(app.node_id)
+        assert edited.text == "An edited text" and edited.author == "edit" and edited.derived_from == forked
+        assert s.node(forked).text == f.text
+        last = app.node_id
+    s.close()
+
+    s2 = Session(path)
+    app2 = LoomApp(s2, backend=demo_backend)
+    async with app2.run_test(size=(140, 40)) as pilot:
+        assert app2.node_id == last
+        assert s2.count() == 1 + 3 + 1 + 3 + 1
+    s2.close()
+
+
+async def test_settings_dialog_validates(tmp_path, demo_backend):
+    s = Session(tmp_path / "s.loom")
+    s.add_node(None, "Hello", "prompt")
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        app.screen.query_one("#f-temperature").value = "-3"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        err = str(app.screen.query_one("#error").render())
+        assert "temperature" in err
+        app.screen.query_one("#f-temperature").value = "0.5"
+        app.screen.query_one("#f-n").value = "2"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.params.temperature == 0.5 and app.params.n == 2
+        assert s.get_state("params")["n"] == 2
+    s.close()
+
+
+async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
+    from loom.ui.keymap import KEYS
+
+    s = Session(tmp_path / "s.loom")
+    s.add_node(None, "Hello", "prompt")
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(140, 50)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shown = str(app.screen.query_one("Static").render())
+        for k in KEYS:
+            assert k.description in shown
+        await pilot.press("escape")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for k in KEYS:
+            if k.action != "quit":
+                assert k.description in titles
+    s.close()
