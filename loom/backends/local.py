@@ -214,3 +214,31 @@ class LocalBackend(Backend):
             logp = torch.log_softmax(logits[0].float(), -1).cpu()
         entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
         return Distribution(self._alternatives(logp, k), entropy)
+
+    def next_token_distributions(self, prompt: str, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
+        """Exact next-token distributions after `prompt` followed by each
+        continuation (token ids), for the block multiverse and model comparison:
+        the prompt is prefilled once and continuations of equal length run as
+        one batch on a copy of its cache."""
+        import torch
+
+        longest = max((len(c) for c in continuations), default=0)
+        ids, _ = self._trim(self.encode(prompt), longest + 1)
+        groups: dict[int, list[int]] = {}
+        for i, cont in enumerate(continuations):
+            groups.setdefault(len(cont), []).append(i)
+        out: list[Distribution | None] = [None] * len(continuations)
+        with self._lock, torch.inference_mode():
+            for length, rows in groups.items():
+                logits, cache = self._prefill(ids)
+                if length:
+                    if len(rows) > 1:
+                        cache.batch_repeat_interleave(len(rows))
+                    x = torch.tensor([continuations[r] for r in rows], device=self.device)
+                    logits, _ = self._step(x, cache)
+                logp = torch.log_softmax(logits.float(), -1).cpu()
+                entropy = (-(logp.exp() * logp).nan_to_num().sum(-1) / math.log(2)).tolist()
+                for j, r in enumerate(rows):
+                    row = logp[j if length else 0]
+                    out[r] = Distribution(self._alternatives(row, k), entropy[j if length else 0])
+        return out  # type: ignore[return-value]

@@ -1,0 +1,279 @@
+"""The block multiverse: the tree of a model's continuations after a text,
+expanded to a fixed depth, where every block is one token sequence and its
+height is that sequence's probability (the product of its conditionals).
+
+Expansion keeps, at every step, the top-k next tokens, or fewer when a
+probability-mass cut-off is reached first. So the blocks of one column sum to
+the probability mass expanded at that depth (at most 1), and each block's
+children sit inside it. Zooming into a block re-expands from its end and
+renormalises heights to that branch, as in the essay's figures.
+
+Pure analysis: no textual, no drawing. Local models are expanded on token ids
+(exact, batched); any other backend through `next_token_distribution` on text."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..backends.base import Backend
+from ..tree import Alternative, Distribution, Token
+
+MAX_DEPTH = 12
+MAX_K = 50
+# A guard against an expansion that would take minutes: blocks per column.
+MAX_COLUMN = 4000
+
+
+class MultiverseError(ValueError):
+    """Bad expansion settings; the message says which and why."""
+
+
+@dataclass(eq=False)
+class Block:
+    """One token at one position, standing for the sequence from the view's root to it."""
+
+    text: str
+    token_id: int | None
+    logprob: float  # conditional: log P(this token | everything before it)
+    seq_logprob: float  # log P(the whole path from the view's root to here)
+    depth: int  # 1 = first column
+    parent: "Block | None" = None
+    children: list["Block"] = field(default_factory=list)
+    terminal: bool = False  # end of text: nothing follows
+    entropy_bits: float | None = None  # of the distribution this block's children were drawn from
+
+    @property
+    def prob(self) -> float:
+        return math.exp(self.seq_logprob)
+
+    @property
+    def cond_prob(self) -> float:
+        return math.exp(self.logprob)
+
+    def path(self) -> list["Block"]:
+        out: list[Block] = []
+        b: Block | None = self
+        while b is not None:
+            out.append(b)
+            b = b.parent
+        return out[::-1]
+
+    def path_text(self) -> str:
+        return "".join(b.text for b in self.path())
+
+    def tokens(self) -> list[Token]:
+        """The path as Tokens (raw logprobs), ready for Session.add_node."""
+        return [Token(b.text, b.logprob, b.token_id) for b in self.path()]
+
+    def walk(self) -> Iterator["Block"]:
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+@dataclass
+class Multiverse:
+    prompt: str  # the node's text; the view's root is this text followed by `prefix`
+    blocks: list[Block]  # the first column
+    depth: int
+    k: int
+    mass: float | None  # per-step probability-mass cut-off, None for plain top-k
+    model: str = ""
+    # Zoom: the tokens between the node's text and this view's root, and their
+    # total log-probability, so absolute probabilities stay available.
+    prefix: tuple[Token, ...] = ()
+    prefix_logprob: float = 0.0
+    entropy_bits: float | None = None  # of the first column's distribution
+
+    @property
+    def root_text(self) -> str:
+        return self.prompt + "".join(t.text for t in self.prefix)
+
+    def walk(self) -> Iterator[Block]:
+        for b in self.blocks:
+            yield from b.walk()
+
+    def column(self, depth: int) -> list[Block]:
+        return [b for b in self.walk() if b.depth == depth]
+
+    def mass_at(self, depth: int) -> float:
+        """The probability mass the blocks of one column cover (relative to the view's root)."""
+        return math.fsum(b.prob for b in self.column(depth))
+
+    def absolute_prob(self, block: Block) -> float:
+        """A block's probability after the node's own text, before any zoom."""
+        return math.exp(self.prefix_logprob + block.seq_logprob)
+
+    def to_dict(self) -> dict[str, Any]:
+        def one(b: Block) -> dict[str, Any]:
+            return {
+                "text": b.text, "id": b.token_id, "logprob": b.logprob, "prob": b.prob,
+                "cond_prob": b.cond_prob, "terminal": b.terminal,
+                "children": [one(c) for c in b.children],
+            }
+
+        return {
+            "model": self.model, "depth": self.depth, "k": self.k, "mass": self.mass,
+            "prefix": "".join(t.text for t in self.prefix), "prefix_logprob": self.prefix_logprob,
+            "mass_per_depth": [self.mass_at(d) for d in range(1, self.depth + 1)],
+            "entropy_bits": self.entropy_bits,
+            "blocks": [one(b) for b in self.blocks],
+        }
+
+
+def check_settings(depth: int, k: int, mass: float | None) -> None:
+    if not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+        raise MultiverseError(f"depth must be a whole number from 1 to {MAX_DEPTH} (got {depth!r})")
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise MultiverseError(f"k (tokens kept per step) must be a whole number from 1 to {MAX_K} (got {k!r})")
+    if mass is not None and not (isinstance(mass, (int, float)) and 0 < mass <= 1):
+        raise MultiverseError(f"the probability-mass cut-off must be above 0 and at most 1 (got {mass!r})")
+
+
+def keep(dist: Distribution, k: int, mass: float | None) -> list[Alternative]:
+    """The next tokens to expand: most likely first, at most k, stopping once
+    their conditional probabilities reach `mass`."""
+    kept: list[Alternative] = []
+    total = 0.0
+    for alt in sorted(dist.alternatives, key=lambda a: -a.logprob)[:k]:
+        kept.append(alt)
+        total += alt.prob
+        if mass is not None and total >= mass:
+            break
+    return kept
+
+
+def _eos_id(backend: Backend) -> int | None:
+    tok = getattr(backend, "tokenizer", None)
+    return getattr(tok, "eos_token_id", None)
+
+
+def expand(
+    backend: Backend,
+    prompt: str,
+    depth: int = 3,
+    k: int = 5,
+    mass: float | None = None,
+    prefix: list[Token] | tuple[Token, ...] = (),
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Any = None,
+) -> Multiverse:
+    """Expand the continuations of `prompt` (then `prefix`, the path of a
+    zoomed block) to `depth` tokens. `progress(done_depth, depth)` is called
+    after each column; `cancel` (a threading.Event) stops between columns,
+    keeping what is expanded."""
+    check_settings(depth, k, mass)
+    prefix = tuple(prefix)
+    eos = _eos_id(backend)
+    batched = getattr(backend, "next_token_distributions", None)
+    exact = batched is not None and all(t.token_id is not None for t in prefix)
+    base_ids = [t.token_id for t in prefix] if exact else []
+    base_text = prompt + "".join(t.text for t in prefix)
+
+    def distributions(frontier: list[Block | None]) -> list[Distribution]:
+        if exact:
+            conts = [base_ids + ([b.token_id for b in f.path()] if f else []) for f in frontier]
+            return batched(prompt, conts, k)
+        return [backend.next_token_distribution(base_text + (f.path_text() if f else ""), k) for f in frontier]
+
+    root_dist = distributions([None])[0]
+    view = Multiverse(
+        prompt=prompt, blocks=[], depth=depth, k=k, mass=mass, model=backend.name,
+        prefix=prefix, prefix_logprob=math.fsum(t.logprob or 0.0 for t in prefix),
+        entropy_bits=root_dist.entropy_bits,
+    )
+    frontier: list[Block | None] = [None]
+    dists = [root_dist]
+    for d in range(1, depth + 1):
+        nxt: list[Block] = []
+        for parent, dist in zip(frontier, dists):
+            if parent is not None:
+                parent.entropy_bits = dist.entropy_bits
+            for alt in keep(dist, k, mass):
+                # Without token ids (API backends) a token's text can be one
+                # piece of a character; it still counts as one block.
+                block = Block(
+                    text=alt.text, token_id=alt.token_id, logprob=alt.logprob,
+                    seq_logprob=(parent.seq_logprob if parent else 0.0) + alt.logprob, depth=d, parent=parent,
+                    terminal=eos is not None and alt.token_id == eos,
+                )
+                if block.terminal:
+                    block.text = ""
+                (parent.children if parent else view.blocks).append(block)
+                if not block.terminal:
+                    nxt.append(block)
+        if progress:
+            progress(d, depth)
+        if d == depth or not nxt or (cancel is not None and cancel.is_set()):
+            view.depth = d
+            break
+        if len(nxt) > MAX_COLUMN:
+            raise MultiverseError(
+                f"depth {d + 1} would need {len(nxt)} model calls in one column (limit {MAX_COLUMN}); "
+                "lower k or depth, or set a probability-mass cut-off"
+            )
+        frontier, dists = list(nxt), distributions(list(nxt))
+    return view
+
+
+def zoom(backend: Backend, view: Multiverse, block: Block, depth: int | None = None, **kwargs: Any) -> Multiverse:
+    """A new view rooted at the end of `block`: its continuations expanded to
+    `depth` and heights renormalised to that branch (the block is 1 there)."""
+    return expand(
+        backend, view.prompt, depth or view.depth, view.k, view.mass,
+        prefix=(*view.prefix, *block.tokens()), **kwargs,
+    )
+
+
+def zoom_out(backend: Backend, view: Multiverse, depth: int | None = None, **kwargs: Any) -> Multiverse:
+    """The view one token up (its parent's continuations), or the same root at the node."""
+    return expand(backend, view.prompt, depth or view.depth, view.k, view.mass, prefix=view.prefix[:-1], **kwargs)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A block's place in the picture: column `depth`, vertical span [top, bottom) in 0..1."""
+
+    block: Block
+    depth: int
+    top: float
+    bottom: float
+
+
+def layout(view: Multiverse) -> list[Placed]:
+    """Blocks placed as nested spans: each column is a token position, each
+    block spans its probability (relative to the view's root), children stacked
+    inside their parent's span from the top, most likely first."""
+    out: list[Placed] = []
+
+    def place(blocks: list[Block], top: float) -> None:
+        y = top
+        for b in blocks:
+            p = Placed(b, b.depth, y, y + b.prob)
+            out.append(p)
+            place(b.children, y)
+            y = p.bottom
+
+    place(view.blocks, 0.0)
+    return out
+
+
+def block_label(block: Block) -> str:
+    """The token as a label: visible whitespace, end of text marked."""
+    if block.terminal:
+        return "⟨end⟩"
+    return block.text.replace("\n", "⏎").replace("\t", "⇥") or "∅"
+
+
+def add_branch(session: Any, node_id: int, view: Multiverse, block: Block) -> Any:
+    """Turn a block into a real child of `node_id`: the zoom prefix and the
+    block's path as the node's tokens, with their raw log-probabilities."""
+    tokens = [*view.prefix, *block.tokens()]
+    if not "".join(t.text for t in tokens):
+        raise MultiverseError("this block is the end of the text: there is nothing to add as a branch")
+    return session.add_node(
+        node_id, "".join(t.text for t in tokens), "model", model=view.model, tokens=tokens,
+        meta={"multiverse": {"depth": view.depth, "k": view.k, "mass": view.mass, "prob": view.absolute_prob(block)}},
+    )

@@ -1,0 +1,70 @@
+"""`loom vs`: the same node on two models, side by side, with a summary of the difference."""
+
+from __future__ import annotations
+
+from .analysis_args import add_node_args
+from .common import add_generation_args, add_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "vs", help="compare two models on the same node",
+        description="Generate branches from a node on two models with the same seeds (committed as\n"
+        "children), and compare them: mean entropy per token, share of tokens above 90%,\n"
+        "and each model's top next token.\n"
+        "Example: loom vs tale --model demo --model demo-wedding -n 4 --max-tokens 24",
+    )
+    add_node_args(p, model=False)
+    p.add_argument("--model", action="append", default=[], required=True, help="a model (give exactly two)")
+    add_generation_args(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import textwrap
+
+    from ..analysis.modelcompare import SURE, compare_models
+    from ..backends import open_backend
+    from ..cli import CliError, emit
+    from ..tree import GenerationParams
+    from .analysis_args import node_text
+    from .common import node_dict, open_session, params_from_args
+
+    if len(args.model) != 2:
+        raise CliError(f"give exactly two models with --model A --model B (got {len(args.model)})")
+    with open_session(args) as session:
+        node_id, _ = node_text(session, args)
+        saved = GenerationParams.from_dict(session.get_state("params", {}))
+        params = params_from_args(args, saved)
+        backends = [open_backend(m) for m in args.model]
+        result = compare_models(session, backends, node_id, params)
+    for note in result.notices:
+        print(f"loom: note: {note}")
+    col = 38
+    lines = [f"node {node_id}, {params.n} branches each, seed {result.params.seed}:", ""]
+    lines.append(f"{result.models[0].model:<{col}} | {result.models[1].model}")
+    lines.append("-" * col + "-+-" + "-" * col)
+    for a, b in zip(result.models[0].nodes, result.models[1].nodes):
+        wa = textwrap.wrap(" ".join(a.text.split()), col) or [""]
+        wb = textwrap.wrap(" ".join(b.text.split()), col) or [""]
+        for i in range(max(len(wa), len(wb))):
+            lines.append(f"{(wa[i] if i < len(wa) else ''):<{col}} | {wb[i] if i < len(wb) else ''}")
+        lines.append(" " * col + " |")
+
+    def fmt(v, spec):
+        return "n/a" if v is None else format(v, spec)
+
+    rows = [
+        ("mean entropy per token (bits)", [fmt(m.mean_entropy_bits, ".2f") + ("" if m.entropy_exact else " (est.)") for m in result.models]),
+        (f"tokens above {SURE:.0%}", [fmt(m.share_sure, ".0%") for m in result.models]),
+        ("top next token", [("n/a" if m.top is None else f"{m.top.text!r} {m.top.prob:.0%}") for m in result.models]),
+        ("next-token entropy (bits)", [fmt(m.next_entropy_bits, ".2f") for m in result.models]),
+    ]
+    for label, vals in rows:
+        lines.append(f"{label:<30} {vals[0]:>16} {vals[1]:>16}")
+    data = result.to_dict()
+    for m, d in zip(result.models, data["models"]):
+        d["branches"] = [node_dict(n) for n in m.nodes]
+    emit(args, data, "\n".join(lines))
+    return 0

@@ -1,0 +1,1 @@
+"""Pictures of analysis results written to files (SVG, PNG); no textual here."""

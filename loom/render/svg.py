@@ -1,0 +1,94 @@
+"""A block multiverse as an SVG picture (and PNG through cairosvg when it is
+installed): one column per token position, each block as tall as its
+sequence probability, filled with the theme's probability palette by the
+token's own (conditional) probability, labelled with its token where it fits.
+
+Hand-written SVG: rectangles and text are all it needs, and every piece of
+model text goes through XML escaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from ..analysis.multiverse import Multiverse, block_label, layout
+from ..themes import LoomTheme
+
+FONT = 12
+COLUMN = 130
+HEIGHT = 600
+HEADER = 44
+MARGIN = 10
+
+
+class RenderError(ValueError):
+    """A picture could not be written; the message says why."""
+
+
+def _fit(label: str, width: float) -> str:
+    room = max(1, int(width / (FONT * 0.62)))
+    return label if len(label) <= room else label[: max(1, room - 1)] + "…"
+
+
+def multiverse_svg(view: Multiverse, theme: LoomTheme, title: str | None = None) -> str:
+    width = MARGIN * 2 + COLUMN * max(1, view.depth)
+    height = HEADER + HEIGHT + MARGIN
+    bg = theme.colors.get("background", "#000000" if theme.dark else "#ffffff")
+    fg = theme.colors.get("foreground", "#ffffff" if theme.dark else "#000000")
+    mass = ", ".join(f"{view.mass_at(d):.3g}" for d in range(1, view.depth + 1))
+    context = view.root_text[-90:].replace("\n", " ")
+    title = title or f"{view.model}: depth {view.depth}, top-{view.k}" + (f", mass {view.mass:g}" if view.mass else "")
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'font-family="DejaVu Sans Mono, monospace" font-size="{FONT}">',
+        f'<rect width="{width}" height="{height}" fill={quoteattr(bg)}/>',
+        f'<text x="{MARGIN}" y="{MARGIN + FONT}" fill={quoteattr(fg)}>{escape(title)} (mass per column: {escape(mass)})</text>',
+        f'<text x="{MARGIN}" y="{MARGIN + 2 * FONT + 6}" fill={quoteattr(fg)} opacity="0.7">…{escape(context)}</text>',
+    ]
+    for placed in layout(view):
+        b = placed.block
+        x = MARGIN + (placed.depth - 1) * COLUMN
+        y = HEADER + placed.top * HEIGHT
+        h = (placed.bottom - placed.top) * HEIGHT
+        if h < 0.05:
+            continue
+        i = theme.bucket(b.cond_prob)
+        tip = f"{b.path_text()!r}  p={view.absolute_prob(b):.3g}  step p={b.cond_prob:.3g}"
+        out.append(
+            f'<rect x="{x:.2f}" y="{y:.3f}" width="{COLUMN - 2}" height="{h:.3f}" fill={quoteattr(theme.palette[i])} '
+            f'stroke={quoteattr(bg)} stroke-width="0.5"><title>{escape(tip)}</title></rect>'
+        )
+        if h >= FONT + 2:
+            label = _fit(f"{block_label(b)} {b.prob:.0%}", COLUMN - 8)
+            out.append(
+                f'<text x="{x + 4:.2f}" y="{y + min(h, 3 * FONT) / 2 + FONT / 2 - 1:.2f}" '
+                f'fill={quoteattr(theme.foreground(i))} xml:space="preserve">{escape(label)}</text>'
+            )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def write_svg(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None) -> Path:
+    p = Path(path).expanduser()
+    try:
+        p.write_text(multiverse_svg(view, theme, title), encoding="utf-8")
+    except OSError as exc:
+        raise RenderError(f"{p}: cannot write the SVG ({exc.strerror or exc})") from exc
+    return p
+
+
+def write_png(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None, scale: float = 2.0) -> Path:
+    """Render through cairosvg (pip install cairosvg; it needs the system cairo library)."""
+    try:
+        import cairosvg
+    except (ImportError, OSError) as exc:
+        raise RenderError(
+            f"PNG export needs cairosvg and the cairo library ({exc}); install them with `pip install cairosvg` "
+            "(and your system's libcairo2), or export SVG"
+        ) from exc
+    p = Path(path).expanduser()
+    try:
+        cairosvg.svg2png(bytestring=multiverse_svg(view, theme, title).encode("utf-8"), write_to=str(p), scale=scale)
+    except OSError as exc:
+        raise RenderError(f"{p}: cannot write the PNG ({exc.strerror or exc})") from exc
+    return p
