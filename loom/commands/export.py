@@ -1,0 +1,87 @@
+"""`loom export`: a session, a subtree or a path, in several formats."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_json
+
+FORMATS = ["loom-json", "socketteer", "markdown", "text", "jsonl", "csv"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "export", help="export a subtree, a path or token tables",
+        description="Export part of a session. Formats:\n"
+        "  loom-json   the session or the subtree under --node, losslessly (loom import reads it back)\n"
+        "  socketteer  the subtree under --node in the original loom's JSON\n"
+        "  markdown    the text from the root to --node (default: the current node); --probs adds a table\n"
+        "  text        the same as plain text\n"
+        "  jsonl, csv  one row per token of the subtree under --node, with alternatives, for notebooks\n"
+        "Example: loom export tale --format markdown --probs -o tale.md\n"
+        "Example: loom export tale --format csv --node 4 -o tokens.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("session", help="session name or path")
+    p.add_argument("--format", "-f", choices=FORMATS, default="loom-json", help="(default: loom-json)")
+    p.add_argument("--node", type=int, help="subtree root, or path end for markdown/text")
+    p.add_argument("--probs", action="store_true", help="markdown/text: add a table of token probabilities")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on standard error")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import io
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..cli import CliError, emit
+    from ..io import TreeFormatError, terminal_progress
+    from .common import open_session
+
+    with open_session(args) as session:
+        if session.count() == 0:
+            raise CliError(f"{session.path}: has no nodes to export")
+        if args.node is not None:
+            session.node(args.node)
+        buf = io.StringIO()
+        count = 0
+        try:
+            with terminal_progress(f"exporting {session.name}", not args.quiet and args.output is not None) as progress:
+                if args.format in ("loom-json", "socketteer"):
+                    if args.format == "loom-json":
+                        from ..io.loomjson import export_data
+                    else:
+                        from ..io.socketteer import export_data
+                    data = export_data(session, args.node, progress=progress)
+                    json.dump(data, buf, ensure_ascii=False, indent=1)
+                    buf.write("\n")
+                    count = session.count() if args.node is None else len(session.subtree_ids(args.node))
+                elif args.format in ("markdown", "text"):
+                    from ..io.text import path_markdown, path_text
+
+                    end = args.node if args.node is not None else session.current
+                    buf.write((path_markdown if args.format == "markdown" else path_text)(session, end, probs=args.probs))
+                    count = len(session.ancestry(end))
+                else:
+                    from ..io.text import token_rows, write_csv, write_jsonl
+
+                    rows = token_rows(session, args.node, progress=progress)
+                    count = (write_jsonl if args.format == "jsonl" else write_csv)(rows, buf)
+        except TreeFormatError as exc:
+            raise CliError(str(exc)) from None
+        what = "tokens" if args.format in ("jsonl", "csv") else "nodes"
+        if args.output:
+            out = Path(args.output).expanduser()
+            try:
+                out.write_text(buf.getvalue(), encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
+            emit(args, {"output": str(out), "format": args.format, what: count},
+                 f"wrote {count} {what} as {args.format} to {out}")
+        else:
+            sys.stdout.write(buf.getvalue())
+    return 0

@@ -1,0 +1,41 @@
+"""`loom search`: full-text search over a session's node texts."""
+
+from __future__ import annotations
+
+from .common import add_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "search", help="find text in a session's nodes",
+        description="Search every node's text (SQLite FTS5; the words match as a phrase, in any letter case).\n"
+        "Each hit shows the node id, its depth, its tags and the text around the match.\n"
+        "Example: loom search demo 'wake up' --limit 5",
+    )
+    p.add_argument("session", help="session name or path")
+    p.add_argument("query", help="words to find")
+    p.add_argument("--limit", type=int, default=50, help="most results (default 50)")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cli import CliError, emit
+    from .common import open_session
+    from ..io.search import SearchError, search
+
+    if not args.query.strip():
+        raise CliError("the search query is empty")
+    if args.limit < 1:
+        raise CliError(f"--limit must be at least 1 (got {args.limit})")
+    with open_session(args) as session:
+        try:
+            hits = search(session, args.query, limit=args.limit)
+        except SearchError as exc:
+            raise CliError(str(exc)) from None
+        lines = [f"{len(hits)} nodes match {args.query!r}" + (" (showing the first)" if len(hits) == args.limit else "")]
+        for h in hits:
+            tags = f"  [{', '.join(h['tags'])}]" if h["tags"] else ""
+            lines.append(f"  node {h['id']} (depth {h['depth']}){tags}: {h['context']}")
+        emit(args, hits, "\n".join(lines))
+    return 0

@@ -1,0 +1,114 @@
+"""Bringing trees in and taking them out: the original loom's JSON
+(socketteer), loom's own lossless JSON, and text/tables for papers and
+notebooks. No textual here; the CLI and the UI both call these functions.
+
+Long jobs take `progress(done, total)`, called now and then."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+Progress = Callable[[int, int], None]
+
+
+class TreeFormatError(ValueError):
+    """A file cannot be imported; the message names the file and the cause."""
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file, or say clearly why it cannot be read."""
+    p = Path(path)
+    try:
+        with p.open(encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise TreeFormatError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise TreeFormatError(f"{p}: is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise TreeFormatError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise TreeFormatError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except OSError as exc:
+        raise TreeFormatError(f"{p}: cannot be read ({exc.strerror})") from None
+
+
+def detect_format(data: Any) -> str:
+    """'loom-json' for loom's own export, 'socketteer' for the original loom's tree (or a bare node or list)."""
+    if isinstance(data, dict) and data.get("format") == "loom-session":
+        return "loom-json"
+    if isinstance(data, dict) and ("root" in data or "text" in data):
+        return "socketteer"
+    if isinstance(data, list):
+        return "socketteer"
+    raise TreeFormatError("not a tree loom knows: expected loom's JSON export, or the original loom's JSON "
+                       "(an object with 'root', a bare node with 'text', or a list of nodes)")
+
+
+def load(path: str | Path, fmt: str = "auto") -> tuple[Any, str]:
+    """Read a file and decide its format, before any session is touched."""
+    data = read_json(path)
+    if fmt not in ("auto", "loom-json", "socketteer"):
+        raise TreeFormatError(f"unknown import format {fmt!r} (use auto, loom-json or socketteer)")
+    try:
+        return data, detect_format(data) if fmt == "auto" else fmt
+    except TreeFormatError as exc:
+        raise TreeFormatError(f"{path}: {exc}") from None
+
+
+def import_loaded(session, data: Any, kind: str, *, under: int | None = None, progress: Progress | None = None,
+                  source: str = "") -> dict[str, Any]:
+    """Import data read by `load` into `session` (as new roots, or under node `under`); returns a summary."""
+    if kind == "loom-json":
+        from .loomjson import import_data
+    else:
+        from .socketteer import import_data
+    try:
+        summary = import_data(session, data, under=under, progress=progress)
+    except TreeFormatError as exc:
+        raise TreeFormatError(f"{source}: {exc}" if source else str(exc)) from None
+    summary["format"] = kind
+    return summary
+
+
+def import_file(session, path: str | Path, *, under: int | None = None, fmt: str = "auto",
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Import a file into `session` (as new roots, or under node `under`); returns a summary."""
+    data, kind = load(path, fmt)
+    return import_loaded(session, data, kind, under=under, progress=progress, source=str(path))
+
+
+class terminal_progress:
+    """A progress bar on standard error while a long import or export runs, only when
+    standard error is a terminal (scripts and pipes get clean output). Use as
+    `with terminal_progress("importing") as progress: job(progress=progress)`;
+    `progress` is None when there is no terminal."""
+
+    def __init__(self, label: str, enabled: bool = True):
+        import sys
+
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> Progress | None:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+        self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=None)
+        return self._update
+
+    def _update(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
