@@ -33,6 +33,8 @@ def run(args) -> int:
         if args.token is not None:
             node = session.node(node_id)
             toks = node.tokens or []
+            if not toks:
+                raise CliError(f"node {node_id} has no tokens (it was not written by a model); leave out --token")
             if not 0 <= args.token < len(toks):
                 raise CliError(f"node {node_id} has {len(toks)} tokens; --token must be from 0 to {len(toks) - 1}")
             text = text[: len(text) - len(node.text)] + "".join(t.text for t in toks[: args.token])
