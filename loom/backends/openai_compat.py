@@ -1,0 +1,505 @@
+"""Any OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, Together,
+OpenRouter...) as a loom model, through the `openai` package.
+
+The `openai` client does the HTTP, the SSE streaming and the retries (429
+honouring Retry-After, 5xx and dropped connections, with backoff, up to the
+profile's max_retries); this module builds the requests, reads the logprobs
+dialects (openai_logprobs.py), runs branches in parallel where the server
+ignores `n`, and turns every fault into a BackendError that names the server
+and the cause. The API key is read from the environment at every request and
+never kept, logged or put in a message.
+
+Branches and seeds: with no seed, all n branches are asked for in one request;
+if the server returns fewer choices (llama.cpp and Ollama ignore `n`), the rest
+are asked for in parallel, one request each, at most `concurrency` at a time,
+and later calls go parallel at once. With a seed, branch i is its own request
+with seed + i, so that it can be replayed alone, as with the local backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from ..config import Profile
+from ..tree import Alternative, BranchDone, Distribution, GenerationParams, Notice, Token, TokenEvent
+from .base import Backend, BackendError, Event, StopText, branch_seeds
+from .openai_logprobs import LogprobsFormatError, TextAligner, display_text, parse_logprobs, plain_tokens
+
+MAX_STOPS = 4  # OpenAI accepts at most four stop strings; loom applies the rest itself
+CHAT_TOP_LOGPROBS = 20  # the chat API's limit for top_logprobs
+FINISH = {"stop": "stop", "length": "length", "eos": "eos", "content_filter": "stop", "tool_calls": "stop"}
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def plain(obj: Any) -> Any:
+    """The JSON the server sent, from the client's response objects.
+
+    The client builds typed objects without validating them, keeping fields
+    it does not know as extras; dumping through the typed model would mangle
+    dialects it does not expect (a `content` list on /v1/completions, top
+    logprobs as lists), so the raw values are collected instead."""
+    import pydantic
+
+    if isinstance(obj, pydantic.BaseModel):
+        extra = obj.__pydantic_extra__ or {}
+        out = {k: plain(v) for k, v in obj.__dict__.items() if k in obj.model_fields_set}
+        out.update({k: plain(v) for k, v in extra.items()})
+        return out
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    return obj
+
+
+@dataclass
+class _Branch:
+    aligner: TextAligner
+    stop: StopText
+    done: bool = False
+    tokens: int = 0
+
+
+@dataclass
+class _Job:
+    branches: list[int]
+    seed: int | None
+    probe: bool = False  # asks for several choices in one request; missing ones are asked for again
+    seen: set[int] = field(default_factory=set)
+
+
+class OpenAIBackend(Backend):
+    def __init__(self, profile: Profile, ref: str | None = None):
+        import openai
+
+        self.profile = profile
+        self.name = ref or profile.name
+        self.base_url = profile.resolved_base_url().rstrip("/")
+        self.server = f"server {self.base_url}" + (f" (profile {profile.name!r})" if profile.name else "")
+        self.can_score = profile.api == "completions"
+        self._n_ok = profile.n_per_request
+        self._told = threading.Lock()
+        self._told_no_logprobs = False
+        host = urlsplit(self.base_url).hostname or ""
+        self.max_logprobs = profile.max_logprobs if profile.max_logprobs is not None else (
+            5 if host.endswith("api.openai.com") and profile.api == "completions" else CHAT_TOP_LOGPROBS
+        )
+        # a callable key: the client asks for it at every request, so a key set
+        # or changed after start is used, and none is kept on this object
+        self._client = openai.OpenAI(
+            base_url=self.base_url, api_key=self._api_key, timeout=profile.timeout,
+            max_retries=profile.max_retries,
+        )
+
+    def _api_key(self) -> str:
+        # servers without keys (vLLM, llama.cpp by default) accept any value
+        return os.environ.get(self.profile.api_key_env) or "no-key"
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- requests ---------------------------------------------------------------
+    def _body(self, prompt: str, params: GenerationParams, n: int, seed: int | None, stream: bool,
+              top: int | None = None) -> dict[str, Any]:
+        p = self.profile
+        body: dict[str, Any] = {"model": p.model, "max_tokens": params.max_tokens, "temperature": params.temperature, "n": n}
+        if params.top_p < 1:
+            body["top_p"] = params.top_p
+        if seed is not None:
+            body["seed"] = seed
+        if params.stop:
+            body["stop"] = params.stop[:MAX_STOPS]
+        # samplers outside the OpenAI API: sent only when used, in the names vLLM and llama.cpp use
+        if params.top_k:
+            body["top_k"] = params.top_k
+        if params.min_p:
+            body["min_p"] = params.min_p
+        if params.xtc_probability and params.xtc_threshold:
+            body["xtc_threshold"] = params.xtc_threshold
+            body["xtc_probability"] = params.xtc_probability
+        k = min(params.logprobs if top is None else top, self.max_logprobs)
+        if p.api == "chat":
+            messages = [{"role": "system", "content": p.system}] if p.system else []
+            messages.append({"role": p.chat_prompt, "content": prompt})
+            body.update(messages=messages, logprobs=True, top_logprobs=min(k, CHAT_TOP_LOGPROBS))
+        else:
+            body.update(prompt=prompt, logprobs=k)
+        if stream:
+            body["stream"] = True
+        body.update(p.extra)
+        return body
+
+    def _create(self, body: dict[str, Any]):
+        """Send a request through the client; fields it does not type go in extra_body."""
+        body = dict(body)
+        stream = bool(body.pop("stream", False))
+        if self.profile.api == "chat":
+            fn, first = self._client.chat.completions.create, {"model": body.pop("model"), "messages": body.pop("messages")}
+        else:
+            fn, first = self._client.completions.create, {"model": body.pop("model"), "prompt": body.pop("prompt")}
+        return fn(**first, stream=stream, extra_body=body)
+
+    def _text_of(self, choice: dict[str, Any]) -> str:
+        if self.profile.api == "chat":
+            part = choice.get("delta") or choice.get("message") or {}
+            text = part.get("content") if isinstance(part, dict) else None
+        else:
+            text = choice.get("text")
+        return text if isinstance(text, str) else ""
+
+    # -- faults -----------------------------------------------------------------
+    def explain(self, exc: BaseException) -> str:
+        """A message naming the server and the cause; never the key."""
+        import openai
+
+        s, p = self.server, self.profile
+        if isinstance(exc, openai.APITimeoutError):
+            msg = (f"{s}: no answer within {p.timeout:g} s (timeout); the server may be busy or still loading "
+                   f"the model; raise `timeout` in the profile")
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = _root(exc)
+            if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+                msg = f"{s}: connection refused: nothing is listening there; is the server running and base_url right?"
+            else:
+                msg = f"{s}: cannot connect ({type(cause).__name__}: {cause})"
+        elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            env = p.api_key_env
+            why = f"${env} is not set" if not os.environ.get(env) else f"the key in ${env} was refused"
+            msg = f"{s}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}: {why}{_detail(exc)}"
+        elif isinstance(exc, openai.NotFoundError):
+            msg = (f"{s}: 404 not found: the server does not know model {p.model!r}, or base_url lacks its "
+                   f"/v1 part{_detail(exc)}; `loom models --check {self.name}` lists the models it serves")
+        elif isinstance(exc, openai.RateLimitError):
+            msg = (f"{s}: 429 too many requests, still after {p.max_retries} retries that waited as long as the "
+                   f"server's Retry-After asked{_detail(exc)}; try later or lower `concurrency` in the profile")
+        elif isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+            msg = f"{s}: server error {exc.status_code}, still after {p.max_retries} retries{_detail(exc)}"
+        elif isinstance(exc, openai.APIStatusError):
+            msg = f"{s}: rejected the request ({exc.status_code}){_detail(exc)}"
+        elif isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, LogprobsFormatError, KeyError, TypeError, AttributeError)):
+            msg = f"{s}: sent a malformed response, not in the OpenAI format ({type(exc).__name__}: {_short(exc)})"
+        else:
+            msg = f"{s}: the connection broke off ({type(exc).__name__}: {_short(exc)})"
+        return self._scrub(msg)
+
+    def _scrub(self, text: str) -> str:
+        key = os.environ.get(self.profile.api_key_env)
+        return text.replace(key, "***") if key and len(key) >= 4 else text
+
+    def _call(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One request without streaming; the response as plain JSON, or a BackendError."""
+        try:
+            data = plain(self._create({**body, "stream": False}))
+            if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+                raise LogprobsFormatError("no choices in the response")
+            return data
+        except Exception as exc:
+            if _ours(exc):
+                raise BackendError(self.explain(exc)) from None
+            raise
+
+    # -- generation ---------------------------------------------------------------
+    def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        params.validate()
+        n = params.n
+        seeds = branch_seeds(params) if params.seed is not None else None
+        events: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=self.profile.concurrency, thread_name_prefix="loom-openai")
+        if seeds is not None or n == 1 or self._n_ok is False:
+            jobs = [_Job([b], seeds[b] if seeds else None) for b in range(n)]
+        else:
+            jobs = [_Job(list(range(n)), None, probe=True)]
+        running = len(jobs)
+        for job in jobs:
+            pool.submit(self._run_job, prompt, params, job, stop, events)
+        finished: set[int] = set()
+        completed, errors = 0, []
+        seed_of = (lambda b: seeds[b]) if seeds else (lambda b: None)
+        try:
+            while running:
+                try:
+                    kind, *rest = events.get(timeout=0.05)
+                except queue.Empty:
+                    if cancel is not None and cancel.is_set():
+                        # the workers stop at their next chunk; the user need not wait for them
+                        stop.set()
+                        for b in range(n):
+                            if b not in finished:
+                                yield BranchDone(b, "cancelled", seed_of(b))
+                        return
+                    continue
+                if kind == "token":
+                    yield TokenEvent(rest[0], rest[1])
+                elif kind == "done":
+                    b, reason = rest
+                    finished.add(b)
+                    completed += reason not in ("cancelled", "error")
+                    yield BranchDone(b, reason, seed_of(b))
+                elif kind == "notice":
+                    yield Notice(rest[0])
+                elif kind == "end":
+                    job, error = rest
+                    running -= 1
+                    if error:
+                        errors.append(error)
+                    missing = [b for i, b in enumerate(job.branches) if i not in job.seen]
+                    if job.probe and not error and not stop.is_set() and missing:
+                        # the server gave fewer choices than n: ask for the rest one by one
+                        self._n_ok = False
+                        for b in missing:
+                            running += 1
+                            pool.submit(self._run_job, prompt, params, _Job([b], None), stop, events)
+                        continue
+                    if job.probe and not missing:
+                        self._n_ok = True
+                    for b in missing:
+                        if b not in finished:
+                            finished.add(b)
+                            if not error and not stop.is_set():
+                                errors.append(f"{self.server}: sent no choice for branch {b}")
+                            yield BranchDone(b, "cancelled" if stop.is_set() else "error", seed_of(b))
+        finally:
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+        if errors:
+            if not completed:
+                raise BackendError(errors[0])
+            yield Notice(f"{n - completed} of {n} branches failed: {errors[0]}")
+
+    def _run_job(self, prompt: str, params: GenerationParams, job: _Job, stop: threading.Event, events: queue.Queue) -> None:
+        """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error)."""
+        states: dict[int, _Branch] = {}
+        error = None
+        stream = None
+        try:
+            if stop.is_set():
+                raise _Cancelled
+            n = len(job.branches)
+            body = self._body(prompt, params, n, job.seed, self.profile.stream)
+            stream = self._create(body)
+            chunks = stream if self.profile.stream else [stream]
+            for chunk in chunks:
+                if stop.is_set():
+                    raise _Cancelled
+                data = plain(chunk)
+                if not isinstance(data, dict):
+                    raise LogprobsFormatError(f"a response chunk is a {type(data).__name__}")
+                if isinstance(data.get("error"), dict):  # some servers report failures inside the stream
+                    raise _StreamError(str(data["error"].get("message") or data["error"]))
+                for choice in data.get("choices") or []:
+                    i = choice.get("index") or 0
+                    if not isinstance(i, int) or not 0 <= i < n:
+                        continue
+                    job.seen.add(i)
+                    st = states.get(i)
+                    if st is None:
+                        st = states[i] = _Branch(TextAligner(self.profile.raw_logprobs), StopText(params.stop))
+                    if not st.done:
+                        self._take(choice, job.branches[i], st, events)
+                if states and len(states) == n and all(s.done for s in states.values()):
+                    break
+            for i, st in states.items():
+                if not st.done:
+                    st.done = True
+                    error = error or f"{self.server}: the response ended before branch {job.branches[i]} finished (no finish_reason)"
+                    events.put(("done", job.branches[i], "error"))
+        except _Cancelled:
+            self._end_states(job, states, "cancelled", events)
+        except Exception as exc:
+            if not _ours(exc) and not isinstance(exc, _StreamError):
+                raise
+            error = f"{self.server}: {exc}" if isinstance(exc, _StreamError) else self.explain(exc)
+            self._end_states(job, states, "cancelled" if stop.is_set() else "error", events)
+        finally:
+            if stream is not None and hasattr(stream, "close"):
+                try:
+                    stream.close()
+                except Exception:  # closing a broken connection may fail again; the job is over anyway
+                    pass
+            events.put(("end", job, error))
+
+    @staticmethod
+    def _end_states(job: _Job, states: dict[int, _Branch], reason: str, events: queue.Queue) -> None:
+        for i, st in states.items():
+            if not st.done:
+                st.done = True
+                events.put(("done", job.branches[i], reason))
+
+    def _take(self, choice: dict[str, Any], branch: int, st: _Branch, events: queue.Queue) -> None:
+        """The text, tokens and finish of one choice in one chunk."""
+        text = self._text_of(choice)
+        wire = parse_logprobs(choice.get("logprobs"))
+        if wire is None:
+            tokens = plain_tokens(text, self.profile.raw_logprobs)
+            if text:
+                self._tell_no_logprobs(events)
+        else:
+            tokens = st.aligner.feed(wire, text)
+        finish = choice.get("finish_reason")
+        if finish:
+            tokens += st.aligner.finish()
+        for tok in tokens:
+            keep, hit = st.stop.add(tok.text)
+            if keep != tok.text:
+                tok = Token(keep, tok.logprob, tok.token_id, tok.alternatives, tok.raw)
+            events.put(("token", branch, tok))
+            if hit:
+                st.done = True
+                events.put(("done", branch, "stop"))
+                return
+        if finish:
+            st.done = True
+            events.put(("done", branch, FINISH.get(str(finish), "stop")))
+
+    def _tell_no_logprobs(self, events: queue.Queue) -> None:
+        with self._told:
+            if self._told_no_logprobs:
+                return
+            self._told_no_logprobs = True
+        events.put(("notice", f"{self.server} sends no logprobs for model {self.profile.model!r}, so its tokens are "
+                              f"shown without probabilities (the provider does not support them"
+                              + (", or needs `stream = false` in the profile)" if self.profile.stream else ")")))
+
+    # -- analysis helpers ---------------------------------------------------------
+    def next_token_distribution(self, prompt: str, k: int = 10) -> Distribution:
+        """One token with its top alternatives (max_tokens=1); the server gives
+        only the top k, so the entropy of the full distribution is unknown."""
+        params = GenerationParams(n=1, max_tokens=1, temperature=1.0, logprobs=max(1, min(k, 100)))
+        data = self._call(self._body(prompt, params, 1, None, False))
+        try:
+            wire = parse_logprobs(data["choices"][0].get("logprobs"))
+        except LogprobsFormatError as exc:
+            raise BackendError(self.explain(exc)) from None
+        if not wire:
+            raise BackendError(f"{self.server} sends no logprobs for model {self.profile.model!r}, so loom cannot show its next-token distribution")
+        first = wire[0]
+        alts = [Alternative(display_text(t, d), lp) for t, d, lp in first.top]
+        if not alts and first.logprob is not None:
+            alts = [Alternative(display_text(first.text, first.data), first.logprob)]
+        return Distribution(tuple(alts[:k]), None)
+
+    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Total logprob of each continuation, from the server's logprobs of an
+        echoed prompt (legacy completions with echo=true)."""
+        if self.profile.api != "completions":
+            raise BackendError(f"{self.server}: scoring text needs a legacy completions profile (api = \"completions\") "
+                               f"with echo support; profile {self.profile.name!r} uses the chat API")
+        if not continuations:
+            return []
+        with ThreadPoolExecutor(max_workers=self.profile.concurrency) as pool:
+            return list(pool.map(lambda c: self._score_one(prompt, c), continuations))
+
+    def _score_one(self, prompt: str, continuation: str) -> float:
+        full = prompt + continuation
+        body = {"model": self.profile.model, "prompt": full, "max_tokens": 1, "temperature": 0, "echo": True,
+                "logprobs": 0, **self.profile.extra}
+        data = self._call(body)
+        try:
+            wire = parse_logprobs(data["choices"][0].get("logprobs")) or []
+        except LogprobsFormatError as exc:
+            raise BackendError(self.explain(exc)) from None
+        start, end = len(prompt.encode("utf-8")), len(full.encode("utf-8"))
+        pos, total, counted = 0, 0.0, 0
+        for w in wire:
+            size = len(w.data if w.data is not None else w.text.encode("utf-8"))
+            # the tokens holding continuation bytes (one may straddle the prompt's end)
+            if pos + size > start and pos < end and w.logprob is not None:
+                total += w.logprob
+                counted += 1
+            pos += size
+        if pos < end or (continuation and not counted):
+            raise BackendError(f"{self.server} does not return logprobs for the prompt (echo), so loom cannot score "
+                               f"text with model {self.profile.model!r}; use a local model or a server with echo support (vLLM)")
+        return total
+
+    # -- checks (loom models --check) --------------------------------------------
+    def list_models(self) -> list[str]:
+        try:
+            return [m.id for m in self._client.models.list()]
+        except Exception as exc:
+            if _ours(exc):
+                raise BackendError(self.explain(exc)) from None
+            raise
+
+    def check(self) -> dict[str, Any]:
+        """Reach the server, look for the model, and see whether logprobs come back."""
+        report: dict[str, Any] = {"profile": self.profile.name, "base_url": self.base_url, "model": self.profile.model,
+                                  "api": self.profile.api, "reachable": False, "models": None, "model_listed": None,
+                                  "generates": False, "logprobs": None, "error": None}
+        try:
+            models = self.list_models()
+            report.update(reachable=True, models=models, model_listed=self.profile.model in models)
+        except BackendError as exc:
+            report["error"] = str(exc)
+            if "404" not in str(exc):  # a server without /models can still generate
+                return report
+            report["reachable"] = True
+        try:
+            params = GenerationParams(n=1, max_tokens=1, temperature=1.0, logprobs=min(5, self.max_logprobs))
+            data = self._call(self._body("Hello", params, 1, None, False))
+            report["generates"] = True
+            wire = parse_logprobs(data["choices"][0].get("logprobs"))
+            report["logprobs"] = bool(wire) and wire[0].logprob is not None
+            report["top_logprobs"] = len(wire[0].top) if wire else 0
+            report["error"] = None
+        except (BackendError, LogprobsFormatError) as exc:
+            report["error"] = str(exc) if isinstance(exc, BackendError) else self.explain(exc)
+        return report
+
+
+class _StreamError(Exception):
+    """An error object sent inside a stream (vLLM, llama.cpp do this mid-generation)."""
+
+
+def _root(exc: BaseException) -> BaseException:
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _detail(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    msg = None
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        msg = err.get("message") if isinstance(err, dict) else err
+    text = " ".join(str(msg or "").split())[:200]
+    return f" ({text})" if text else ""
+
+
+def _ours(exc: BaseException) -> bool:
+    """Whether an exception is a fault of the server or the network (turned
+    into a message), rather than a bug in loom (which must surface)."""
+    import openai
+
+    if isinstance(exc, (openai.OpenAIError, json.JSONDecodeError, LogprobsFormatError, OSError)):
+        return True
+    # httpx (or httpx2, which the client uses) transport errors raised while reading a stream
+    module = type(exc).__module__.split(".")[0]
+    return module in ("httpx", "httpx2", "httpcore", "h11")
+
+
+def open_openai(ref: str) -> OpenAIBackend:
+    """`openai:MODEL`, `openai:MODEL@URL` (legacy completions) or
+    `openai-chat:MODEL@URL` (chat): a model on a server without a profile."""
+    kind, _, rest = ref.partition(":")
+    model, at, url = rest.rpartition("@") if "@http" in rest else (rest, "", "")
+    if not model:
+        raise BackendError(f"model {ref!r}: write openai:MODEL, openai:MODEL@http://HOST:PORT/v1 or openai-chat:MODEL@URL")
+    profile = Profile(name="", model=model, base_url=url or None, api="chat" if kind == "openai-chat" else "completions")
+    return OpenAIBackend(profile, ref=ref)

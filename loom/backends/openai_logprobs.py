@@ -1,0 +1,220 @@
+"""Reading the logprobs that OpenAI-compatible servers send, in every dialect
+met in the wild, into loom Tokens whose texts add up to the generated text.
+
+Dialects (one `choice["logprobs"]` each):
+- legacy (OpenAI, vLLM, Together on /v1/completions): `tokens`, `token_logprobs`,
+  `top_logprobs` (a dict per position, or a list of {token, logprob}),
+  `text_offset` (ignored: some servers count it from the start of the prompt);
+- content (chat completions everywhere; llama.cpp and Ollama also on
+  /v1/completions): `content: [{token, logprob, bytes, top_logprobs: [...]}]`;
+- None: the server gives no logprobs.
+
+A token may be part of a multi-byte character: OpenAI writes it as
+`bytes:\\xe2\\x80`, chat servers add a `bytes` array, others just send U+FFFD.
+Bytes are reassembled with an incremental UTF-8 decoder; where only U+FFFD is
+known, the text the server streamed fills the gap (see TextAligner)."""
+
+from __future__ import annotations
+
+import codecs
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..tree import Alternative, Token
+
+REPLACEMENT = "\ufffd"
+_BYTE_ESCAPE = re.compile(r"(\\x[0-9a-fA-F]{2})")
+
+
+@dataclass(frozen=True)
+class WireToken:
+    """One position as the server described it, before text reassembly."""
+
+    text: str
+    data: bytes | None  # the token's exact bytes, where the server told them
+    logprob: float | None
+    top: tuple[tuple[str, bytes | None, float], ...]
+
+
+class LogprobsFormatError(ValueError):
+    """The logprobs object has a shape no known server sends."""
+
+
+def token_bytes(text: str, data: Any = None) -> bytes | None:
+    """The exact bytes of a token, or None when the server sent only U+FFFD."""
+    if isinstance(data, list) and data and all(isinstance(b, int) and 0 <= b < 256 for b in data):
+        return bytes(data)
+    if text.startswith("bytes:"):
+        out = b""
+        for part in _BYTE_ESCAPE.split(text[6:]):
+            out += bytes([int(part[2:], 16)]) if _BYTE_ESCAPE.fullmatch(part) else part.encode("utf-8")
+        return out
+    if REPLACEMENT in text:
+        return None
+    return text.encode("utf-8")
+
+
+def _logprob(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(min(value, 0.0))
+    return None
+
+
+def parse_logprobs(lp: Any) -> list[WireToken] | None:
+    """The positions in one choice's `logprobs` (None: the server sent none)."""
+    if lp is None:
+        return None
+    if not isinstance(lp, dict):
+        raise LogprobsFormatError(f"logprobs is a {type(lp).__name__}, not an object")
+    if isinstance(lp.get("content"), list):
+        return [_content_token(item) for item in lp["content"]]
+    if lp.get("content") is None and "tokens" not in lp:
+        # {"content": null} (chat with logprobs refused) or {} (nothing yet)
+        return None
+    tokens = lp.get("tokens") or []
+    if not isinstance(tokens, list):
+        raise LogprobsFormatError("logprobs.tokens is not a list")
+    chosen = lp.get("token_logprobs") or [None] * len(tokens)
+    tops = lp.get("top_logprobs") or [None] * len(tokens)
+    out = []
+    for i, text in enumerate(tokens):
+        text = str(text)
+        top = _legacy_top(tops[i] if i < len(tops) else None)
+        logprob = _logprob(chosen[i] if i < len(chosen) else None)
+        if logprob is None:  # some servers leave token_logprobs out but list the token in top
+            logprob = next((lp_ for t, _, lp_ in top if t == text), None)
+        out.append(WireToken(text, token_bytes(text), logprob, top))
+    return out
+
+
+def _legacy_top(top: Any) -> tuple[tuple[str, bytes | None, float], ...]:
+    if isinstance(top, dict):
+        items = [(str(t), None, v) for t, v in top.items()]
+    elif isinstance(top, list):
+        items = [(str(e.get("token", "")), e.get("bytes"), e.get("logprob")) for e in top if isinstance(e, dict)]
+    else:
+        return ()
+    return _sorted_top(items)
+
+
+def _sorted_top(items) -> tuple[tuple[str, bytes | None, float], ...]:
+    seen, out = set(), []
+    for text, data, value in items:
+        value = _logprob(value)
+        if value is None or text in seen:
+            continue
+        seen.add(text)
+        out.append((text, token_bytes(text, data), value))
+    out.sort(key=lambda x: -x[2])
+    return tuple(out)
+
+
+def _content_token(item: Any) -> WireToken:
+    if not isinstance(item, dict):
+        raise LogprobsFormatError("logprobs.content holds something that is not an object")
+    text = str(item.get("token", ""))
+    top_raw = item.get("top_logprobs") or []
+    top = _sorted_top(
+        (str(e.get("token", "")), e.get("bytes"), e.get("logprob")) for e in top_raw if isinstance(e, dict)
+    )
+    logprob = _logprob(item.get("logprob"))
+    if logprob is None:
+        logprob = next((v for t, _, v in top if t == text), None)
+    return WireToken(text, token_bytes(text, item.get("bytes")), logprob, top)
+
+
+class TextAligner:
+    """Turns one branch's stream of WireTokens (plus the text the server sent
+    with them) into Tokens whose texts add up to that text, never showing
+    broken bytes.
+
+    A token that ends inside a character gets text "" and the token that
+    completes the character gets the whole character, as in the local backend.
+    A token known only as U+FFFD is held back until the server's text shows
+    what it was."""
+
+    def __init__(self, raw: bool = True):
+        self.raw = raw
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        self.text = ""  # the server's text for this branch so far
+        self.used = 0  # how much of self.text the emitted tokens cover
+        self.held: list[tuple[WireToken, tuple[Alternative, ...]]] = []  # tokens waiting for the text to settle
+
+    def pending(self) -> bytes:
+        return self.decoder.getstate()[0]
+
+    def feed(self, wire: list[WireToken], text: str | None) -> list[Token]:
+        """Add the tokens of one chunk (or a whole response) and the text that came with them."""
+        if text:
+            self.text += text
+        out: list[Token] = []
+        for w in wire:
+            if w.data is None:
+                # only U+FFFD known: the bytes of this piece are lost; the text will tell
+                self.decoder.reset()
+                self.held.append((w, self._alternatives(w)))
+                continue
+            alts = self._alternatives(w)  # before decoding: candidates may complete the open character too
+            piece = self.decoder.decode(w.data)
+            if self.held:
+                at = self.text.find(piece, self.used) if piece else -1
+                if at >= 0:
+                    gap = self.text[self.used:at]
+                    out += self._release(gap)
+                    self.used = at
+                else:
+                    self.held.append((w, alts))
+                    continue
+            if piece:
+                # skip what the server's text has and the bytes do not (U+FFFD for invalid bytes)
+                at = self.text.find(piece, self.used, self.used + len(piece) + 4)
+                if at >= 0:
+                    self.used = at + len(piece)
+            out.append(self._token(w, piece, alts))
+        return out
+
+    def finish(self) -> list[Token]:
+        """At the end of the branch: give held tokens the text not yet covered."""
+        out = self._release(self.text[self.used:]) if self.held else []
+        self.used = len(self.text)
+        return out
+
+    def _release(self, gap: str) -> list[Token]:
+        held, self.held = self.held, []
+        out = []
+        for i, (w, alts) in enumerate(held):
+            # the last held token completes the character(s): it takes the recovered text
+            out.append(self._token(w, gap if i == len(held) - 1 else "", alts))
+        return out
+
+    def _token(self, w: WireToken, text: str, alts: tuple[Alternative, ...]) -> Token:
+        return Token(text, w.logprob, None, alts, self.raw)
+
+    def _alternatives(self, w: WireToken) -> tuple[Alternative, ...]:
+        out = []
+        pending = self.pending()
+        for text, data, value in w.top:
+            out.append(Alternative(display_text(text, data, pending), value))
+        return tuple(out)
+
+
+def display_text(text: str, data: bytes | None, pending: bytes = b"") -> str:
+    """A candidate token's text: decoded from its bytes, together with the
+    start of a character that the tokens before it left open where that
+    completes it; U+FFFD only where the bytes are truly partial."""
+    if data is None:
+        return text
+    for candidate in ((pending + data) if pending else b"", data):
+        if candidate:
+            try:
+                return candidate.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+    return data.decode("utf-8", "replace")
+
+
+def plain_tokens(text: str, raw: bool = True) -> list[Token]:
+    """Tokens for text that came without logprobs: one uncolored piece per chunk."""
+    return [Token(text, None, None, (), raw)] if text else []

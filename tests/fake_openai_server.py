@@ -1,0 +1,315 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI wire format, backed
+by the bundled demo model (through LocalBackend, so every probability is the
+model's own), with switches for each logprobs dialect and each fault.
+
+Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions,
+streamed (SSE) or not. Built on the standard library's http.server.
+
+    with FakeOpenAI(backend) as server:
+        server.url            # "http://127.0.0.1:PORT/v1"
+        server.dialect = "content"
+        server.fault = "429"
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULTS = ("401", "403", "429", "500", "503", "malformed", "hang", "cut", "stream_error")
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-level alphabet (the demo tokenizer's): byte -> printable character."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+_UNICODE_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
+
+
+class FakeOpenAI:
+    def __init__(self, backend, model: str = "demo"):
+        self.backend = backend
+        self.model = model
+        self.reset()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def reset(self) -> None:
+        """Back to a well-behaved vLLM-like server."""
+        self.dialect = "legacy"  # logprobs shape on /v1/completions: "legacy" or "content" (llama.cpp, Ollama)
+        self.partial = "bytes"  # a token inside a character: "bytes" (bytes:\xNN / bytes arrays) or "fffd" (U+FFFD only)
+        self.logprobs = True  # False: "logprobs": null, as providers that do not support them
+        self.drop_chosen = False  # leave the sampled token out of its own top_logprobs
+        self.offset_from_prompt = False  # legacy text_offset counted from the start of the prompt
+        self.max_n = None  # most choices per request (llama.cpp, Ollama: 1)
+        self.echo = True  # whether echo=true returns the prompt's logprobs
+        self.force: str | None = None  # the server "samples" exactly this text (real logprobs, teacher-forced)
+        self.api_key: str | None = None  # the key the server requires (None: any)
+        self.fault: str | None = None  # one of FAULTS
+        self.fault_times = math.inf  # how many requests the fault hits before the server recovers
+        self.retry_after: str | None = "0.05"  # Retry-After sent with 429/503
+        self.cut_after = 2  # tokens a "cut" or "stream_error" stream sends before breaking
+        self.hang_s = 5.0
+        self.requests: list[dict[str, Any]] = []
+
+    def __enter__(self) -> "FakeOpenAI":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # -- the model ------------------------------------------------------------------
+    def token_bytes(self, token_id: int) -> bytes:
+        piece = self.backend.tokenizer.convert_ids_to_tokens(token_id)
+        try:
+            return bytes(_UNICODE_TO_BYTE[c] for c in piece)
+        except KeyError:  # a special token
+            return piece.encode("utf-8")
+
+    def wire_token(self, token_id: int, legacy: bool) -> dict[str, Any]:
+        """How this server writes a token: text, plus bytes where the dialect has them."""
+        data = self.token_bytes(token_id)
+        try:
+            return {"token": data.decode("utf-8"), "bytes": list(data)}
+        except UnicodeDecodeError:
+            if self.partial == "bytes" and legacy:
+                return {"token": "bytes:" + "".join(f"\\x{b:02x}" for b in data)}
+            out = {"token": data.decode("utf-8", "replace")}
+            if self.partial == "bytes":
+                out["bytes"] = list(data)
+            return out
+
+    def forced(self, context: list[int], target: list[int], k: int) -> list[tuple[int, float | None, list[tuple[int, float]]]]:
+        """The model's real logprob and top-k alternatives for each token of
+        `target` after `context` (one forward pass); None for a first token."""
+        import torch
+
+        ids = context + target
+        with self.backend._lock, torch.inference_mode():
+            logits = self.backend.model(input_ids=torch.tensor([ids])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        out = []
+        for pos in range(len(context), len(ids)):
+            if pos == 0:
+                out.append((ids[pos], None, []))
+                continue
+            row = logp[pos - 1]
+            vals, idx = row.topk(k) if k else (torch.tensor([]), torch.tensor([], dtype=torch.long))
+            out.append((ids[pos], float(row[ids[pos]]), list(zip(idx.tolist(), vals.tolist()))))
+        return out
+
+    def sample(self, prompt: str, req: dict[str, Any], n: int, k: int) -> list[dict[str, Any]]:
+        """n branches: each a list of (token_id, logprob, top, text) and a finish reason."""
+        from loom.tree import BranchDone, GenerationParams, TokenEvent
+
+        if self.force is not None:
+            ctx = self.backend.encode(prompt)
+            target = self.backend.tokenizer(self.force, add_special_tokens=False)["input_ids"]
+            steps = self.forced(ctx, target, k)[: int(req.get("max_tokens") or 16)]
+            dec = codecs.getincrementaldecoder("utf-8")()
+            toks = [(tid, lp, top, dec.decode(self.token_bytes(tid))) for tid, lp, top in steps]
+            return [{"tokens": toks, "finish": "length"} for _ in range(n)]
+        stop = req.get("stop") or []
+        params = GenerationParams(
+            n=n, max_tokens=int(req.get("max_tokens") or 16), temperature=float(req.get("temperature", 1.0)),
+            top_p=float(req.get("top_p", 1.0)), top_k=int(req.get("top_k", 0)), min_p=float(req.get("min_p", 0.0)),
+            stop=[stop] if isinstance(stop, str) else list(stop), seed=req.get("seed"), logprobs=k,
+        ).validate()
+        branches = [{"tokens": [], "finish": None} for _ in range(n)]
+        for ev in self.backend.generate(prompt, params):
+            if isinstance(ev, TokenEvent):
+                t = ev.token
+                top = [(a.token_id, a.logprob) for a in t.alternatives]
+                branches[ev.branch]["tokens"].append((t.token_id, t.logprob, top, t.text))
+            elif isinstance(ev, BranchDone):
+                branches[ev.branch]["finish"] = "length" if ev.reason == "length" else "stop"
+        return branches
+
+    def logprobs_obj(self, steps, legacy: bool, offset: int) -> dict[str, Any] | None:
+        """One logprobs object for some (token_id, logprob, top, text) steps, in this server's dialect."""
+        if not self.logprobs:
+            return None
+        if legacy and self.dialect == "legacy":
+            tokens, chosen, tops, offsets = [], [], [], []
+            for tid, lp, top, text in steps:
+                tokens.append(self.wire_token(tid, True)["token"])
+                chosen.append(lp)
+                alts = {self.wire_token(a, True)["token"]: v for a, v in top if not (self.drop_chosen and a == tid)}
+                tops.append(alts if lp is not None else None)
+                offsets.append(offset)
+                offset += len(text)
+            return {"tokens": tokens, "token_logprobs": chosen, "top_logprobs": tops, "text_offset": offsets}
+        content = []
+        for tid, lp, top, _text in steps:
+            item = {**self.wire_token(tid, False), "logprob": lp if lp is not None else -9999.0}
+            item["top_logprobs"] = [{**self.wire_token(a, False), "logprob": v} for a, v in top if not (self.drop_chosen and a == tid)]
+            content.append(item)
+        return {"content": content}
+
+
+def _handler(server: FakeOpenAI):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep test output clean
+            pass
+
+        # -- plumbing ----------------------------------------------------------------
+        def send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+            body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def error(self, status: int, message: str, code: str | None = None, headers=None) -> None:
+            self.send_json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
+
+        def sse(self, obj: Any) -> None:
+            data = obj if isinstance(obj, str) else json.dumps(obj)
+            self.wfile.write(f"data: {data}\n\n".encode())
+            self.wfile.flush()
+
+        # -- routes ----------------------------------------------------------------------
+        def do_GET(self) -> None:
+            server.requests.append({"path": self.path, "body": None, "auth": self.headers.get("Authorization")})
+            if self.fault_hit():
+                return
+            if self.path.rstrip("/") == "/v1/models":
+                self.send_json(200, {"object": "list", "data": [{"id": server.model, "object": "model", "owned_by": "loom-tests"}]})
+            else:
+                self.error(404, f"no route {self.path}")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                req = json.loads(self.rfile.read(length) or b"{}")
+            except json.JSONDecodeError:
+                return self.error(400, "body is not JSON")
+            server.requests.append({"path": self.path, "body": req, "auth": self.headers.get("Authorization")})
+            if self.fault_hit():
+                return
+            path = self.path.rstrip("/")
+            if path not in ("/v1/completions", "/v1/chat/completions"):
+                return self.error(404, f"no route {self.path}")
+            if req.get("model") != server.model:
+                return self.error(404, f"The model `{req.get('model')}` does not exist.", "model_not_found")
+            self.complete(req, legacy=path == "/v1/completions")
+
+        def fault_hit(self) -> bool:
+            """Answer with the switched-on fault, if it still applies; True if answered."""
+            if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                self.error(401, "Incorrect API key provided.", "invalid_api_key")
+                return True
+            fault = server.fault
+            if fault is None or server.fault_times <= 0 or fault in ("cut", "stream_error", "malformed"):
+                return False
+            server.fault_times -= 1
+            after = {"Retry-After": server.retry_after} if server.retry_after else {}
+            if fault == "hang":
+                server._stopping.wait(server.hang_s)
+                return False
+            if fault in ("401", "403"):
+                self.error(int(fault), "You are not allowed to use this model.", "forbidden")
+            elif fault == "429":
+                self.error(429, "Rate limit reached for requests", "rate_limit_exceeded", after)
+            else:
+                self.error(int(fault), "The server had an error while processing your request.", None, after)
+            return True
+
+        def complete(self, req: dict[str, Any], legacy: bool) -> None:
+            if legacy:
+                prompt = req.get("prompt", "")
+                k = int(req.get("logprobs") or 0) if req.get("logprobs") is not None else 0
+                wants_lp = req.get("logprobs") is not None
+            else:
+                prompt = "".join(str(m.get("content") or "") for m in req.get("messages", []))
+                k = int(req.get("top_logprobs") or 0)
+                wants_lp = bool(req.get("logprobs"))
+            n = int(req.get("n") or 1)
+            n = min(n, server.max_n) if server.max_n else n
+            stream = bool(req.get("stream"))
+            if server.fault == "malformed" and server.fault_times > 0 and not stream:
+                server.fault_times -= 1
+                return self.send_json(200, b'{"id": "cmpl-1", "choices": [{"text": "oops"')
+            echo = legacy and req.get("echo") and server.echo
+            branches = server.sample(prompt, req, n, k)
+            prefix: list = []
+            if echo:
+                ids = server.backend.encode(prompt)
+                dec = codecs.getincrementaldecoder("utf-8")()
+                prefix = [(tid, lp, top, dec.decode(server.token_bytes(tid))) for tid, lp, top in server.forced([], ids, max(k, 1))]
+            base = {"id": "cmpl-loom", "created": int(time.time()), "model": server.model,
+                    "object": "text_completion" if legacy else ("chat.completion.chunk" if stream else "chat.completion")}
+            offset0 = len(prompt) if server.offset_from_prompt else 0
+
+            def lp_of(steps, offset):
+                return server.logprobs_obj(steps, legacy, offset) if wants_lp else None
+
+            if not stream:
+                choices = []
+                for i, br in enumerate(branches):
+                    steps = prefix + br["tokens"]
+                    text = "".join(s[3] for s in steps)
+                    choice = {"index": i, "finish_reason": br["finish"], "logprobs": lp_of(steps, 0 if echo else offset0)}
+                    choice.update({"text": text} if legacy else {"message": {"role": "assistant", "content": text}})
+                    choices.append(choice)
+                return self.send_json(200, {**base, "choices": choices})
+
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            if not legacy:
+                self.sse({**base, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None} for i in range(len(branches))]})
+            sent = 0
+            offsets = [offset0] * len(branches)
+            width = max((len(br["tokens"]) for br in branches), default=0)
+            for step in range(width):  # interleave branches, as vLLM does
+                for i, br in enumerate(branches):
+                    if step >= len(br["tokens"]):
+                        continue
+                    if server.fault in ("cut", "stream_error", "malformed") and server.fault_times > 0 and sent >= server.cut_after:
+                        server.fault_times -= 1
+                        if server.fault == "stream_error":
+                            self.sse({"error": {"message": "CUDA out of memory", "code": 500}})
+                        elif server.fault == "malformed":
+                            self.sse('{"id": "cmpl-loom", "choices": [{"text": "br')
+                        return  # "cut": the connection closes here, without [DONE]
+                    tok = br["tokens"][step]
+                    choice = {"index": i, "logprobs": lp_of([tok], offsets[i]), "finish_reason": None}
+                    choice.update({"text": tok[3]} if legacy else {"delta": {"content": tok[3]}})
+                    offsets[i] += len(tok[3])
+                    self.sse({**base, "choices": [choice]})
+                    sent += 1
+            for i, br in enumerate(branches):
+                choice = {"index": i, "logprobs": None, "finish_reason": br["finish"]}
+                choice.update({"text": ""} if legacy else {"delta": {}})
+                self.sse({**base, "choices": [choice]})
+            self.sse("[DONE]")
+
+    return Handler
