@@ -97,6 +97,7 @@ def _tokens(node: dict, responses: dict) -> tuple[list[Token] | None, str | None
     if text.startswith(joined) or (joined and text.endswith(joined)):
         head, tail = ("", text[len(joined):]) if text.startswith(joined) else (text[: len(text) - len(joined)], "")
         return ([Token(head, None)] if head else []) + tokens + ([Token(tail, None)] if tail else []), resp.get("model"), info, None
+    info["completion"] = comp  # kept as it was, so an export gives the original response back
     return None, resp.get("model"), info, "the node text no longer matches its tokens (edited)"
 
 
@@ -211,7 +212,8 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: 
         loom = {"author": node.author, "model": node.model, "params": node.params, "complete": node.complete,
                 "created": node.created, "meta": native}
         out["meta"] = {**(out.get("meta") or {}), "loom": loom}
-    if node.tokens:
+    kept = (info or {}).get("completion")
+    if node.tokens or kept:
         gen = extra.get("generation") if isinstance(extra.get("generation"), dict) else {"id": f"loom-{sid}", "index": 0}
         info = info or {}
         resp = responses.setdefault(gen["id"], {
@@ -220,6 +222,10 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: 
         })
         comps = resp["completions"]
         comps.extend([None] * (gen.get("index", 0) + 1 - len(comps)))
+        out["generation"] = gen
+    if kept and not node.tokens:
+        comps[gen.get("index", 0)] = kept
+    elif node.tokens:
         pos = 0
         toks = []
         for t in node.tokens:
@@ -229,7 +235,6 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: 
             pos += len(t.text)
         comps[gen.get("index", 0)] = {"text": node.text, "tokens": toks,
                                       "finishReason": info.get("finishReason", "length" if node.complete else "cancelled")}
-        out["generation"] = gen
     out["children"] = []
     return out
 
