@@ -1,0 +1,19 @@
+"""The core never imports textual (checked in a fresh interpreter)."""
+
+import subprocess
+import sys
+
+CORE = ["loom.tree", "loom.store", "loom.backends", "loom.backends.local", "loom.generation", "loom.themes",
+        "loom.textsafe", "loom.cli"]
+
+
+def test_core_does_not_import_textual():
+    code = "import sys\n" + "".join(f"import {m}\n" for m in CORE) + "print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_help_does_not_import_torch():
+    code = "import sys\nfrom loom.cli import build_parser\nbuild_parser()\nprint('torch' in sys.modules, 'textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
