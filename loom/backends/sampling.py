@@ -38,7 +38,9 @@ def xtc(probs: torch.Tensor, threshold: float, probability: float, coins: torch.
     """Remove every token above `threshold` except the least likely of them, in
     rows where at least two are above it and the row's coin comes up."""
     probs = probs / probs.sum(-1, keepdim=True)
-    above = probs >= threshold
+    # `> 0`: a tiny threshold rounds to 0 in float32, and a token another
+    # sampler already removed must never be the one that survives
+    above = (probs >= threshold) & (probs > 0)
     several = above.sum(-1) >= 2
     if coins is None:
         coins = torch.zeros(probs.shape[0])

@@ -1,0 +1,71 @@
+"""`loom sweep`: k automatic perturbations of a node, each replayed and compared."""
+
+from __future__ import annotations
+
+import sys
+
+from .common import add_generation_args, add_json
+
+
+def add_parser(sub) -> None:
+    from ..analysis.perturb import KINDS
+
+    p = sub.add_parser(
+        "sweep", help="perturb a node k ways, replay each like the original, count reconvergences",
+        description="Make K perturbations of a node (each a real branch derived from it), regenerate each like the\n"
+        "node's original continuation (same model, parameters, token count, seed) and summarise how many\n"
+        "reconverge and where. If the node has no model continuation yet, one is generated first with the\n"
+        f"generation options. Perturbations: {', '.join(KINDS)}.\n"
+        "Example: loom sweep tale --node 1 -k 6 --phrase 'It was raining.' --seed 3 --json",
+    )
+    p.add_argument("session", help="session name or path")
+    p.add_argument("--node", type=int, help="node to perturb (default: the current node)")
+    p.add_argument("-k", "--perturbations", type=int, default=6, help="how many perturbations (default 6)")
+    p.add_argument("--kinds", help="comma-separated perturbation kinds (default: all that apply)")
+    p.add_argument("--phrase", help="the phrase that insert_phrase inserts")
+    p.add_argument("--original-child", type=int, metavar="ID", help="the continuation to compare against (default: the first)")
+    p.add_argument("--run", type=int, default=4, metavar="K", help="reconvergence run length (default 4)")
+    p.add_argument("--level", choices=("auto", "token", "word"), default="auto")
+    p.add_argument("--model", help="model for a new original continuation (default: the session's, else demo)")
+    add_generation_args(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..analysis.perturb import PerturbError, parse_kinds
+    from ..backends import open_backend
+    from ..cli import CliError, emit
+    from ..replay import ReplayError, format_sweep, original_continuations, sweep
+    from ..tree import GenerationParams
+    from .common import open_session, params_from_args
+
+    with open_session(args) as session:
+        node_id = args.node if args.node is not None else session.current
+        if node_id is None:
+            raise CliError(f"{session.path}: has no nodes")
+        session.node(node_id)
+        try:
+            kinds = parse_kinds(args.kinds)
+            cands = original_continuations(session, node_id)
+            chosen = next((c for c in cands if c.id == args.original_child), None) if args.original_child else (cands[0] if cands else None)
+            params = params_from_args(args, GenerationParams.from_dict(session.get_state("params", {})))
+            backend = open_backend(chosen.model if chosen else (args.model or session.get_state("model") or "demo"))
+            progress = sys.stderr.isatty()
+
+            def show(event) -> None:
+                if progress:
+                    print(f"\r{event[1] + 1}/{event[2]} perturbations", end="", file=sys.stderr, flush=True)
+
+            result = sweep(session, backend, node_id, args.perturbations, kinds=kinds, phrase=args.phrase,
+                           seed=args.seed if args.seed is not None else 0, params=params,
+                           original_child=args.original_child, run=args.run, level=args.level, progress=show)
+            if progress:
+                print(file=sys.stderr)
+        except (ReplayError, PerturbError) as exc:
+            raise CliError(str(exc)) from exc
+        rid = session.add_record("sweep", node_id, {"k": args.perturbations, "kinds": kinds, "phrase": args.phrase,
+                                                    "seed": result["seed"], "run": args.run, "level": args.level},
+                                 result, result["original_child"])
+        emit(args, {**result, "record": rid}, format_sweep(result) + f"\nstored as record {rid}")
+    return 0
