@@ -6,7 +6,7 @@ import argparse
 
 from .common import add_json
 
-FORMATS = ["loom-json", "socketteer", "markdown", "text", "jsonl", "csv"]
+FORMATS = ["loom-json", "socketteer", "markdown", "text", "jsonl", "csv"]  # loom.io.EXPORT_FORMATS
 
 
 def add_parser(sub) -> None:
@@ -33,55 +33,29 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    import io
-    import json
     import sys
     from pathlib import Path
 
     from ..cli import CliError, emit
-    from ..io import TreeFormatError, terminal_progress
+    from ..io import TreeFormatError, export_text, terminal_progress
     from .common import open_session
 
     with open_session(args) as session:
-        if session.count() == 0:
-            raise CliError(f"{session.path}: has no nodes to export")
         if args.node is not None:
             session.node(args.node)
-        buf = io.StringIO()
-        count = 0
         try:
             with terminal_progress(f"exporting {session.name}", not args.quiet and args.output is not None) as progress:
-                if args.format in ("loom-json", "socketteer"):
-                    if args.format == "loom-json":
-                        from ..io.loomjson import export_data
-                    else:
-                        from ..io.socketteer import export_data
-                    data = export_data(session, args.node, progress=progress)
-                    json.dump(data, buf, ensure_ascii=False, indent=1)
-                    buf.write("\n")
-                    count = session.count() if args.node is None else len(session.subtree_ids(args.node))
-                elif args.format in ("markdown", "text"):
-                    from ..io.text import path_markdown, path_text
-
-                    end = args.node if args.node is not None else session.current
-                    buf.write((path_markdown if args.format == "markdown" else path_text)(session, end, probs=args.probs))
-                    count = len(session.ancestry(end))
-                else:
-                    from ..io.text import token_rows, write_csv, write_jsonl
-
-                    rows = token_rows(session, args.node, progress=progress)
-                    count = (write_jsonl if args.format == "jsonl" else write_csv)(rows, buf)
+                text, count = export_text(session, args.format, args.node, probs=args.probs, progress=progress)
         except TreeFormatError as exc:
             raise CliError(str(exc)) from None
-        what = "tokens" if args.format in ("jsonl", "csv") else "nodes"
-        if args.output:
-            out = Path(args.output).expanduser()
-            try:
-                out.write_text(buf.getvalue(), encoding="utf-8")
-            except OSError as exc:
-                raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
-            emit(args, {"output": str(out), "format": args.format, what: count},
-                 f"wrote {count} {what} as {args.format} to {out}")
-        else:
-            sys.stdout.write(buf.getvalue())
+    what = "tokens" if args.format in ("jsonl", "csv") else "nodes"
+    if args.output:
+        out = Path(args.output).expanduser()
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
+        emit(args, {"output": str(out), "format": args.format, what: count}, f"wrote {count} {what} as {args.format} to {out}")
+    else:
+        sys.stdout.write(text)
     return 0

@@ -7,7 +7,7 @@ import sys
 
 from .common import add_json
 
-BOOKMARK = "bookmark"
+BOOKMARK = "bookmark"  # the same as loom.io.tags.BOOKMARK, without importing it for --help
 
 
 def add_parser(sub) -> None:
@@ -36,15 +36,13 @@ def add_parser(sub) -> None:
 
 
 def check_tag(tag: str) -> str:
-    """Tags are single short labels; say why one is refused."""
     from ..cli import CliError
+    from ..io.tags import TagError, check_tag as check
 
-    clean = tag.strip()
-    if not clean:
-        raise CliError("a tag cannot be empty")
-    if len(clean) > 100 or any(c in clean for c in "\n\r\t"):
-        raise CliError(f"tag {clean[:40]!r}: a tag is one line of at most 100 characters")
-    return clean
+    try:
+        return check(tag)
+    except TagError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _listing(session, ids: list[int]) -> list[dict]:

@@ -80,6 +80,42 @@ def import_file(session, path: str | Path, *, under: int | None = None, fmt: str
     return import_loaded(session, data, kind, under=under, progress=progress, source=str(path))
 
 
+EXPORT_FORMATS = ("loom-json", "socketteer", "markdown", "text", "jsonl", "csv")
+EXPORT_SUFFIX = {"loom-json": ".loom.json", "socketteer": ".json", "markdown": ".md", "text": ".txt",
+                 "jsonl": ".jsonl", "csv": ".csv"}
+
+
+def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False,
+                progress: Progress | None = None) -> tuple[str, int]:
+    """(the export as text, how many nodes or tokens it holds). For markdown and text `node_id` is the
+    end of the path (default: the current node); for the others the top of the subtree (default: all)."""
+    import io
+
+    if fmt not in EXPORT_FORMATS:
+        raise TreeFormatError(f"unknown export format {fmt!r} (use one of {', '.join(EXPORT_FORMATS)})")
+    if session.count() == 0:
+        raise TreeFormatError(f"{session.path}: has no nodes to export")
+    buf = io.StringIO()
+    if fmt in ("loom-json", "socketteer"):
+        if fmt == "loom-json":
+            from .loomjson import export_data
+        else:
+            from .socketteer import export_data
+        json.dump(export_data(session, node_id, progress=progress), buf, ensure_ascii=False, indent=1)
+        buf.write("\n")
+        return buf.getvalue(), session.count() if node_id is None else len(session.subtree_ids(node_id))
+    if fmt in ("markdown", "text"):
+        from .text import path_markdown, path_text
+
+        end = node_id if node_id is not None else session.current
+        render = path_markdown if fmt == "markdown" else path_text
+        return render(session, end, probs=probs), len(session.ancestry(end))
+    from .text import token_rows, write_csv, write_jsonl
+
+    count = (write_jsonl if fmt == "jsonl" else write_csv)(token_rows(session, node_id, progress=progress), buf)
+    return buf.getvalue(), count
+
+
 class terminal_progress:
     """A progress bar on standard error while a long import or export runs, only when
     standard error is a terminal (scripts and pipes get clean output). Use as
