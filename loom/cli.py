@@ -16,6 +16,7 @@ from typing import Any
 COMMAND_MODULES = [
     "open", "sessions", "new", "generate", "show", "replay", "compare", "sweep", "report",
     "multiverse", "distribution", "candidates", "vs",
+    "models", "config",
 ]
 
 
@@ -45,8 +46,17 @@ def sessions_dir(args: argparse.Namespace):
     from .store import default_sessions_dir
     from pathlib import Path
 
-    d = Path(args.sessions_dir).expanduser() if getattr(args, "sessions_dir", None) else default_sessions_dir()
-    return d
+    import os
+
+    if getattr(args, "sessions_dir", None):
+        return Path(args.sessions_dir).expanduser()
+    if not os.environ.get("LOOM_SESSIONS_DIR"):
+        from .config import load_config
+
+        configured = load_config().sessions_dir  # the config file's sessions_dir, below the flag and env
+        if configured:
+            return configured
+    return default_sessions_dir()
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -75,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     from .backends.base import BackendError
     from .store import StoreError
     from .tree import ParamError
+    from .config import ConfigError
 
     try:
         return args.func(args) or 0
-    except (CliError, StoreError, BackendError, ParamError, KeyError) as exc:
+    except (CliError, StoreError, BackendError, ParamError, ConfigError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"loom: error: {msg}", file=sys.stderr)
         return 2

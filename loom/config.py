@@ -161,14 +161,14 @@ def _parse(data: dict[str, Any], path: Path, text: str) -> Config:
     if "sessions_dir" in data:
         cfg.sessions_dir = Path(_text(data["sessions_dir"], lambda m: fail((), "sessions_dir", m))).expanduser()
 
-    gen = _table(data, "generation", lambda m: fail(("generation",), None, m))
+    gen = _table(data, "generation", lambda m: fail((), "generation", m))
     cfg.generation = _generation(gen, ("generation",), fail)
 
-    keys = _table(data, "keys", lambda m: fail(("keys",), None, m))
+    keys = _table(data, "keys", lambda m: fail((), "keys", m))
     for action, key in keys.items():
         cfg.keys[action] = _text(key, lambda m: fail(("keys",), action, m + ' (a key such as "ctrl+g", or several as "g,ctrl+g")'))
 
-    profiles = _table(data, "profiles", lambda m: fail(("profiles",), None, m))
+    profiles = _table(data, "profiles", lambda m: fail((), "profiles", m))
     for name, body in profiles.items():
         cfg.profiles[name] = _profile(name, body, fail)
     return cfg
@@ -178,8 +178,8 @@ def _profile(name: str, body: Any, fail) -> Profile:
     table = ("profiles", name)
     if not isinstance(body, dict):
         raise fail(table, None, "must be a table ([profiles.NAME] with base_url and model)")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("openai"):
-        raise fail(table, None, "a profile name uses letters, digits, '.', '_' or '-' and does not start with 'openai'")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):  # no ':', so it never reads as openai:MODEL
+        raise fail(table, None, "a profile name uses only letters, digits, '.', '_' and '-'")
     from .backends.local import BUNDLED
 
     if name in BUNDLED:

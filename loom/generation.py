@@ -56,12 +56,14 @@ def generate_children(
             toks = tokens.pop(event.branch, [])
             cancelled = event.reason == "cancelled"
             result.cancelled |= cancelled
+            # a branch cut off by a fault ("error") is kept like a cancelled one: incomplete
+            broken = cancelled or event.reason == "error"
             if not toks:
                 continue
             node = session.add_node(
                 parent_id, "".join(t.text for t in toks), "model", model=backend.name,
                 params={**params.to_dict(), "seed": event.seed, "model": backend.name},
-                tokens=toks, complete=not cancelled,
+                tokens=toks, complete=not broken,
                 meta={"finish": event.reason, **(meta or {})},
             )
             result.nodes.append(node)

@@ -149,7 +149,8 @@ class TokenEvent:
 
 @dataclass(frozen=True)
 class BranchDone:
-    """A branch finished: `reason` is 'stop', 'length', 'eos', or 'cancelled'."""
+    """A branch finished: `reason` is 'stop', 'length', 'eos', 'cancelled', or
+    'error' (cut off by a server fault; kept marked incomplete, like 'cancelled')."""
 
     branch: int
     reason: str

@@ -42,6 +42,7 @@ _UNICODE_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
 
 class FakeOpenAI:
     def __init__(self, backend, model: str = "demo"):
+        self._count = threading.Lock()
         self.backend = backend
         self.model = model
         self.reset()
@@ -70,6 +71,7 @@ class FakeOpenAI:
         self.cut_after = 2  # tokens a "cut" or "stream_error" stream sends before breaking
         self.hang_s = 5.0
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
 
     def __enter__(self) -> "FakeOpenAI":
         return self
@@ -212,6 +214,16 @@ def _handler(server: FakeOpenAI):
             except json.JSONDecodeError:
                 return self.error(400, "body is not JSON")
             server.requests.append({"path": self.path, "body": req, "auth": self.headers.get("Authorization")})
+            with server._count:
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self.post(req)
+            finally:
+                with server._count:
+                    server.in_flight -= 1
+
+        def post(self, req: dict[str, Any]) -> None:
             if self.fault_hit():
                 return
             path = self.path.rstrip("/")

@@ -227,16 +227,16 @@ class OpenAIBackend(Backend):
         seed_of = (lambda b: seeds[b]) if seeds else (lambda b: None)
         try:
             while running:
+                if cancel is not None and cancel.is_set():
+                    # the workers stop at their next chunk; the user need not wait for them
+                    stop.set()
+                    for b in range(n):
+                        if b not in finished:
+                            yield BranchDone(b, "cancelled", seed_of(b))
+                    return
                 try:
                     kind, *rest = events.get(timeout=0.05)
                 except queue.Empty:
-                    if cancel is not None and cancel.is_set():
-                        # the workers stop at their next chunk; the user need not wait for them
-                        stop.set()
-                        for b in range(n):
-                            if b not in finished:
-                                yield BranchDone(b, "cancelled", seed_of(b))
-                        return
                     continue
                 if kind == "token":
                     yield TokenEvent(rest[0], rest[1])

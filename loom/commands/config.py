@@ -1,0 +1,48 @@
+"""`loom config`: where the config file is and what is in effect."""
+
+from __future__ import annotations
+
+from .common import add_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "config", help="show the config file's place and the settings in effect",
+        description="Show where the config file is (env LOOM_CONFIG overrides the place) and the settings in\n"
+        "effect: default model, generation defaults, sessions folder, theme, key overrides, model profiles.\n"
+        "Example: loom config --init   (writes a commented starter file if there is none)",
+    )
+    p.add_argument("--init", action="store_true", help="write a commented starter config file if none exists")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cli import emit, sessions_dir
+    from ..config import STARTER, config_path, load_config
+
+    if args.init:
+        path = config_path()
+        if path.exists():
+            print(f"{path}: exists already; left as it is")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(STARTER, encoding="utf-8")
+            print(f"{path}: written; edit it, then run `loom config`")
+        return 0
+    config = load_config()
+    data = config.to_dict()
+    data["sessions_dir"] = str(sessions_dir(args))
+    lines = [f"config file: {config.path}" + ("" if config.exists else " (not there: defaults in effect; `loom config --init` writes one)"),
+             f"model:        {config.model}",
+             f"theme:        {config.theme or '(default)'}",
+             f"sessions_dir: {data['sessions_dir']}",
+             "generation:   " + " ".join(f"{k}={v!r}" for k, v in data["generation"].items())]
+    if config.keys:
+        lines.append("keys:         " + ", ".join(f"{a}={k}" for a, k in config.keys.items()))
+    for name, p in data["profiles"].items():
+        key = f"${p['api_key_env']} " + ("set" if p["api_key_set"] else "not set")
+        lines.append(f"profile {name}: {p['api']} {p['model']} at {p['base_url']}, key {key}"
+                     + (f", params {p['params']}" if p["params"] else "") + (f", extra {p['extra']}" if p["extra"] else ""))
+    emit(args, data, "\n".join(lines))
+    return 0
