@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .common import add_json
 
 
@@ -13,6 +15,7 @@ def add_parser(sub) -> None:
         "node, or a list of nodes; token logprobs and counterfactuals are kept) and loom's own JSON export.\n"
         "Example: loom import loom_demo.json --into demo\n"
         "Example: loom import branch.json --into tale --under 12",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", help="JSON file to import")
     p.add_argument("--into", metavar="SESSION", help="session name or path (default: the file's name; must be new)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .common import add_json
 
 
@@ -11,6 +13,7 @@ def add_parser(sub) -> None:
         description="Search every node's text (SQLite FTS5; the words match as a phrase, in any letter case).\n"
         "Each hit shows the node id, its depth, its tags and the text around the match.\n"
         "Example: loom search demo 'wake up' --limit 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("session", help="session name or path")
     p.add_argument("query", help="words to find")
