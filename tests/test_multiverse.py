@@ -146,13 +146,16 @@ def test_svg_is_well_formed_and_model_text_is_escaped():
     c = Block("]]>", 2, math.log(0.5), math.log(0.3), 2, parent=b)
     b.children.append(c)
     v = Multiverse("<script>", [b], depth=2, k=1, mass=None, model="m<&>")
-    root = ET.fromstring(multiverse_svg(v, theme))
+    root = ET.fromstring(multiverse_svg(v, theme, fit=False))
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert any(t and t.startswith('<b>&"x"</b>') for t in texts)
     assert any(t and t.startswith("]]>") for t in texts)
     rects = [r for r in root.iter("{http://www.w3.org/2000/svg}rect")][1:]
     assert [float(r.get("height")) for r in rects] == pytest.approx([0.6 * 600, 0.3 * 600], rel=1e-3)
     assert [r.get("fill") for r in rects] == [theme.palette[theme.bucket(0.6)], theme.palette[theme.bucket(0.5)]]
+    fitted = ET.fromstring(multiverse_svg(v, theme))  # the first column fills the height; proportions kept
+    rects = [r for r in fitted.iter("{http://www.w3.org/2000/svg}rect")][1:]
+    assert [float(r.get("height")) for r in rects] == pytest.approx([600, 0.5 * 600], rel=1e-3)
 
 
 def test_cli_multiverse_json_svg_and_png(tmp_path, capsys, demo_backend):
@@ -179,3 +182,63 @@ def test_cli_multiverse_json_svg_and_png(tmp_path, capsys, demo_backend):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["multiverse", str(path), "--depth", "99"]) == 2
     assert "depth must be" in capsys.readouterr().err
+
+
+async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend):
+    from loom.store import Session
+    from loom.ui.app import LoomApp
+    from loom.ui.multiverse import BlockView, MultiverseScreen
+
+    s = Session(tmp_path / "ui.loom")
+    root = s.add_node(None, PROMPT, "prompt")
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        added = []
+        screen = MultiverseScreen(s, root.id, demo_backend, app.loom_theme, depth=2, k=2, on_branch=added.append)
+        app.push_screen(screen)
+
+        async def settled():
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if screen.view is not None and screen._cancel is None:
+                    return
+            raise AssertionError("expansion did not finish")
+
+        await settled()
+        bv = screen.query_one(BlockView)
+        assert bv.selected is screen.view.blocks[0]
+        # the first block is drawn on the first row, labelled with its token
+        first_row = "".join(seg.text for seg in bv.render_line(0))
+        assert screen.view.blocks[0].text.strip()[:3] in first_row or screen.view.blocks[0].text.isspace()
+        shown = {id(b) for b in bv.visible_blocks()}
+        kids = [c for c in screen.view.blocks[0].children if id(c) in shown]
+        await pilot.press("right")  # to the first child drawn (blocks under a row high are not)
+        assert bv.selected is (kids[0] if kids else screen.view.blocks[0])
+        if not kids:
+            await pilot.press("down")
+            assert bv.selected is screen.view.blocks[1]
+        chosen = bv.selected
+        await pilot.press("b")
+        assert added and s.node(added[0].id).text == chosen.path_text()
+        await pilot.press("enter")  # zoom into the chosen block
+        await settled()
+        assert [t.token_id for t in screen.view.prefix] == [b.token_id for b in chosen.path()]
+        assert screen.view.mass_at(1) == pytest.approx(sum(b.cond_prob for b in screen.view.blocks))
+        await pilot.press("backspace")
+        await settled()
+        assert screen.view.prefix == ()
+        await pilot.press("plus")
+        await settled()
+        assert screen.view.depth == 3
+        out = tmp_path / "pic.svg"
+        await pilot.press("e")
+        await pilot.pause(0.1)
+        from textual.widgets import Input
+
+        app.screen.query_one(Input).value = str(out)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        ET.parse(out)
+        await pilot.press("q")  # (escape too, once the app's priority escape lets screens have it)
+        await pilot.pause(0.1)
+        assert app.screen is not screen

@@ -242,16 +242,24 @@ class Placed:
     bottom: float
 
 
-def layout(view: Multiverse) -> list[Placed]:
+def fit_scale(view: Multiverse) -> float:
+    """The factor that makes the first column fill the picture: a model that
+    spreads its probability thinly would otherwise leave it nearly empty.
+    Heights stay proportional to sequence probabilities."""
+    first = view.mass_at(1)
+    return 1.0 / first if first > 0 else 1.0
+
+
+def layout(view: Multiverse, scale: float = 1.0) -> list[Placed]:
     """Blocks placed as nested spans: each column is a token position, each
-    block spans its probability (relative to the view's root), children stacked
-    inside their parent's span from the top, most likely first."""
+    block spans its probability (relative to the view's root) times `scale`,
+    children stacked inside their parent's span from the top, most likely first."""
     out: list[Placed] = []
 
     def place(blocks: list[Block], top: float) -> None:
         y = top
         for b in blocks:
-            p = Placed(b, b.depth, y, y + b.prob)
+            p = Placed(b, b.depth, y, y + b.prob * scale)
             out.append(p)
             place(b.children, y)
             y = p.bottom

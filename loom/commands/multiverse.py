@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("--svg", metavar="FILE", help="write the picture as SVG")
     p.add_argument("--png", metavar="FILE", help="write the picture as PNG (needs cairosvg)")
     p.add_argument("--theme", help="palette for the picture (default loom-dark)")
+    p.add_argument("--absolute", action="store_true", help="picture height = probability 1 (default: the first column fills it)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -44,9 +45,9 @@ def run(args) -> int:
     written = []
     try:
         if args.svg:
-            written.append(str(write_svg(view, theme, args.svg)))
+            written.append(str(write_svg(view, theme, args.svg, fit=not args.absolute)))
         if args.png:
-            written.append(str(write_png(view, theme, args.png)))
+            written.append(str(write_png(view, theme, args.png, fit=not args.absolute)))
     except RenderError as exc:
         raise CliError(str(exc)) from exc
     lines = [f"block multiverse after node {node_id} ({view.model}, depth {view.depth}, top-{view.k}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..analysis.multiverse import Multiverse, block_label, layout
+from ..analysis.multiverse import Multiverse, block_label, fit_scale, layout
 from ..themes import LoomTheme
 
 FONT = 12
@@ -30,14 +30,18 @@ def _fit(label: str, width: float) -> str:
     return label if len(label) <= room else label[: max(1, room - 1)] + "…"
 
 
-def multiverse_svg(view: Multiverse, theme: LoomTheme, title: str | None = None) -> str:
+def multiverse_svg(view: Multiverse, theme: LoomTheme, title: str | None = None, fit: bool = True) -> str:
+    """`fit`: scale heights so the first column fills the picture (see
+    fit_scale); else the full height is probability 1."""
     width = MARGIN * 2 + COLUMN * max(1, view.depth)
     height = HEADER + HEIGHT + MARGIN
     bg = theme.colors.get("background", "#000000" if theme.dark else "#ffffff")
     fg = theme.colors.get("foreground", "#ffffff" if theme.dark else "#000000")
     mass = ", ".join(f"{view.mass_at(d):.3g}" for d in range(1, view.depth + 1))
     context = view.root_text[-90:].replace("\n", " ")
+    scale = fit_scale(view) if fit else 1.0
     title = title or f"{view.model}: depth {view.depth}, top-{view.k}" + (f", mass {view.mass:g}" if view.mass else "")
+    title += f"; full height = p {1 / scale:.3g}"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'font-family="DejaVu Sans Mono, monospace" font-size="{FONT}">',
@@ -45,7 +49,7 @@ def multiverse_svg(view: Multiverse, theme: LoomTheme, title: str | None = None)
         f'<text x="{MARGIN}" y="{MARGIN + FONT}" fill={quoteattr(fg)}>{escape(title)} (mass per column: {escape(mass)})</text>',
         f'<text x="{MARGIN}" y="{MARGIN + 2 * FONT + 6}" fill={quoteattr(fg)} opacity="0.7">…{escape(context)}</text>',
     ]
-    for placed in layout(view):
+    for placed in layout(view, scale):
         b = placed.block
         x = MARGIN + (placed.depth - 1) * COLUMN
         y = HEADER + placed.top * HEIGHT
@@ -68,16 +72,17 @@ def multiverse_svg(view: Multiverse, theme: LoomTheme, title: str | None = None)
     return "\n".join(out)
 
 
-def write_svg(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None) -> Path:
+def write_svg(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None, fit: bool = True) -> Path:
     p = Path(path).expanduser()
     try:
-        p.write_text(multiverse_svg(view, theme, title), encoding="utf-8")
+        p.write_text(multiverse_svg(view, theme, title, fit), encoding="utf-8")
     except OSError as exc:
         raise RenderError(f"{p}: cannot write the SVG ({exc.strerror or exc})") from exc
     return p
 
 
-def write_png(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None, scale: float = 2.0) -> Path:
+def write_png(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None, fit: bool = True,
+              scale: float = 2.0) -> Path:
     """Render through cairosvg (pip install cairosvg; it needs the system cairo library)."""
     try:
         import cairosvg
@@ -88,7 +93,7 @@ def write_png(view: Multiverse, theme: LoomTheme, path: str | Path, title: str |
         ) from exc
     p = Path(path).expanduser()
     try:
-        cairosvg.svg2png(bytestring=multiverse_svg(view, theme, title).encode("utf-8"), write_to=str(p), scale=scale)
+        cairosvg.svg2png(bytestring=multiverse_svg(view, theme, title, fit).encode("utf-8"), write_to=str(p), scale=scale)
     except OSError as exc:
         raise RenderError(f"{p}: cannot write the PNG ({exc.strerror or exc})") from exc
     return p
