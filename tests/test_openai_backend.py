@@ -387,3 +387,24 @@ def test_legacy_top_logprobs_as_lists_and_missing_token_logprobs():
     assert [t.logprob for t in toks] == [-0.5, -1.0, None]
     assert [a.text for a in toks[2].alternatives] == ["b"]  # -inf is no candidate
     assert math.isclose(toks[1].alternatives[0].logprob, -1.0)
+
+
+def test_cli_generate_with_the_config_default_profile(server, tmp_path, monkeypatch, capsys):
+    from loom.cli import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'model = "fake"\n[profiles.fake]\nbase_url = "{server.url}"\nmodel = "demo"\n'
+                   f'[profiles.fake.params]\nn = 2\nmax_tokens = 3\n', encoding="utf-8")
+    monkeypatch.setenv("LOOM_CONFIG", str(cfg))
+    session = str(tmp_path / "tale.loom")
+    assert main(["new", session, "--prompt", PROMPT]) == 0
+    assert main(["generate", session, "--json", "--quiet"]) == 0
+    created, generated = capsys.readouterr().out.split("\n", 1)  # `loom new` says one line, then the JSON
+    out = json.loads(generated)
+    assert len(out["nodes"]) == 2 and all(n["model"] == "fake" and n["complete"] for n in out["nodes"])
+    assert server.requests[-1]["body"]["max_tokens"] == 3
+    assert main(["generate", session, "--model", f"openai-chat:demo@{server.url}", "-n", "1", "--max-tokens", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["nodes"][0]["model"] == f"openai-chat:demo@{server.url}"
+    server.fault = "403"
+    assert main(["generate", session, "--quiet"]) == 2
+    assert "403 forbidden" in capsys.readouterr().err

@@ -15,7 +15,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("session", help="session name or path")
     p.add_argument("--node", type=int, help="node id to branch from (default: the current node)")
-    p.add_argument("--model", default=None, help="model (default: the session's last model, else demo)")
+    p.add_argument("--model", default=None, help="model: demo, a folder, a profile (loom models), openai:MODEL@URL "
+                   "(default: the session's last model, else the config's)")
     p.add_argument("--quiet", action="store_true", help="no progress on standard error")
     add_generation_args(p)
     add_json(p)
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..backends import open_backend
+    from ..config import load_config
     from ..cli import CliError, emit
     from ..generation import generate_children
     from ..tree import BranchDone, GenerationParams
@@ -34,9 +36,12 @@ def run(args) -> int:
         if node_id is None:
             raise CliError(f"{session.path}: has no nodes; create it with `loom new`")
         session.node(node_id)
-        saved = GenerationParams.from_dict(session.get_state("params", {}))
-        params = params_from_args(args, saved)
-        backend = open_backend(args.model or session.get_state("model") or "demo")
+        ref = args.model or session.get_state("model") or load_config().model
+        # the session's last parameters, else the config's defaults for this model
+        saved = session.get_state("params", None)
+        base = GenerationParams.from_dict(saved) if saved else load_config().generation_params(ref)
+        params = params_from_args(args, base)
+        backend = open_backend(ref)
         done = 0
         progress = not args.quiet and sys.stderr.isatty()
 
