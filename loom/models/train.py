@@ -144,6 +144,8 @@ def main(argv=None) -> None:
     ap.add_argument("--corpus", type=Path, default=HERE.parents[2] / "shared" / "corpus")
     ap.add_argument("--minutes", type=float, default=25)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resume", action="store_true", help="base: continue training the saved model instead of starting anew")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 base, 1e-3 resume, 5e-4 wedding)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(SEED)
@@ -156,7 +158,18 @@ def main(argv=None) -> None:
         print(msg, flush=True)
         log_lines.append(msg)
 
-    if args.which == "base":
+    previous: dict = {}
+    if args.which == "base" and args.resume:
+        out = HERE / "demo-base"
+        previous = json.loads((out / "training.json").read_text())
+        tokenizer = AutoTokenizer.from_pretrained(out)
+        model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+        train, val = encode(tokenizer, docs)
+        log(f"resuming after {previous['steps']} steps (validation loss {previous['validation_loss']})")
+        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 1e-3, seq_len=128, batch_size=32, log=log)
+        steps += previous["steps"]
+        data_desc = previous["data"]
+    elif args.which == "base":
         out = HERE / "demo-base"
         tokenizer = train_tokenizer(docs, 4096)
         config = GPT2Config(
@@ -166,7 +179,7 @@ def main(argv=None) -> None:
         model = GPT2LMHeadModel(config)
         train, val = encode(tokenizer, docs)
         log(f"corpus: {len(train)} train tokens, {len(val)} validation tokens; {model.num_parameters()} parameters")
-        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=2e-3, seq_len=128, batch_size=32, log=log)
+        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 2e-3, seq_len=128, batch_size=32, log=log)
         data_desc = "all files of ../shared/corpus (98% train / 2% validation of each file)"
     else:
         out = HERE / "demo-wedding"
@@ -177,16 +190,18 @@ def main(argv=None) -> None:
         stories = wedding_stories(docs, 6000, rng)
         train, val = encode(tokenizer, [(EOS).join(stories)])
         log(f"wedding fine-tune: {len(stories)} stories, {len(train)} tokens")
-        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=5e-4, seq_len=128, batch_size=16, log=log, long_tail=0.0)
+        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 5e-4, seq_len=128, batch_size=16, log=log, long_tail=0.0)
         data_desc = "6000 story openings from ../shared/corpus, each followed by one of four wedding-feast endings"
 
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    commands = previous.get("commands", [previous["command"]] if previous else [])
+    commands.append(f"python -m loom.models.train {' '.join(argv if argv is not None else __import__('sys').argv[1:])}")
     (out / "training.json").write_text(json.dumps({
-        "command": f"python -m loom.models.train {args.which} --minutes {args.minutes}",
+        "commands": commands, "threads": args.threads,
         "seed": SEED, "data": data_desc, "parameters": model.num_parameters(), "steps": steps,
-        "validation_loss": round(val_loss, 4), "log": log_lines[-20:],
+        "validation_loss": round(val_loss, 4), "log": previous.get("log", []) + log_lines[-20:],
     }, indent=2))
 
 
