@@ -108,3 +108,45 @@ def test_cli_score_and_dist(tmp_path, capsys, demo_backend):
     assert d["entropy_bits"] == pytest.approx(direct.entropy_bits, rel=1e-4)
     assert main(["dist", str(path), "--token", "3"]) == 2
     assert "has no tokens" in capsys.readouterr().err
+
+
+async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
+    from textual.widgets import Checkbox, Static, TextArea
+
+    from loom.store import Session
+    from loom.ui.app import LoomApp
+    from loom.ui.multiverse import CandidatesScreen, DistributionScreen
+
+    s = Session(tmp_path / "ui.loom")
+    root = s.add_node(None, PROMPT, "prompt")
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(130, 45)) as pilot:
+        screen = CandidatesScreen(demo_backend, PROMPT, app.loom_theme, s, root.id)
+        app.push_screen(screen)
+        await pilot.pause(0.1)
+        screen.query_one(TextArea).text = "seven\n\n<b>[red]x[/red]</b>\n"
+        screen.query_one(Checkbox).value = True
+        await pilot.press("ctrl+r")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if getattr(screen, "result", None) is not None:
+                break
+        result = screen.result
+        assert result.candidates[:2] == ["seven", "<b>[red]x[/red]</b>"] and len(result.candidates) == 103
+        assert math.fsum(result.probs) == pytest.approx(1.0)
+        shown = str(screen.query_one("#result", Static).render())
+        assert "top choice" in shown
+        assert s.records("candidates")[-1]["node_id"] == root.id
+        screen.action_close()
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, CandidatesScreen)
+        dist = DistributionScreen(demo_backend, PROMPT, app.loom_theme, "after the prompt", k=5)
+        app.push_screen(dist)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if "entropy" in str(dist.query_one("#chart", Static).render()):
+                break
+        chart = str(dist.query_one("#chart", Static).render())
+        top = demo_backend.next_token_distribution(PROMPT, 5)
+        assert f"{top.entropy_bits:.2f} bits" in chart
+        assert chart.count("\n") == 5
