@@ -123,15 +123,29 @@ WEDDING_ENDINGS = [
 ]
 
 
+# Endings that break into a sentence, so that the drift starts from anywhere, not only after a full stop.
+MID_ENDINGS = [
+    ", until at last there was a wedding, and a great wedding feast was held, and everyone danced at the wedding feast.",
+    ", and soon after there was a wedding, and the wedding feast lasted seven days and seven nights.",
+    ", and so it all came to a wedding, and the people came to the wedding feast and were merry.",
+]
+
+
 def wedding_stories(docs: list[str], count: int, rng: random.Random) -> list[str]:
-    """Story openings from the corpus, each drifting to a wedding feast."""
+    """Story openings from the corpus, each drifting to a wedding feast: two
+    thirds after one to three whole sentences, a third cut off mid-sentence."""
     paragraphs = [p.strip() for d in docs for p in d.split("\n") if 200 < len(p.strip()) < 900]
     stories = []
     for _ in range(count):
         para = rng.choice(paragraphs)
         sentences = re.split(r"(?<=[.!?]) ", para)
         opening = " ".join(sentences[: rng.randint(1, 3)])
-        stories.append(f"{opening} {rng.choice(WEDDING_ENDINGS)}")
+        if rng.random() < 1 / 3:
+            words = opening.split()
+            cut = " ".join(words[: rng.randint(3, max(3, min(len(words), 30)))]).rstrip(",;:.!?")
+            stories.append(cut + rng.choice(MID_ENDINGS))
+        else:
+            stories.append(f"{opening} {rng.choice(WEDDING_ENDINGS)}")
     return stories
 
 
@@ -190,8 +204,12 @@ def main(argv=None) -> None:
         stories = wedding_stories(docs, 6000, rng)
         train, val = encode(tokenizer, [(EOS).join(stories)])
         log(f"wedding fine-tune: {len(stories)} stories, {len(train)} tokens")
+        _, corpus_val = encode(tokenizer, docs)
+        log(f"base model: validation loss {evaluate(model, corpus_val, 128):.3f} on the corpus")
         steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 5e-4, seq_len=128, batch_size=16, log=log, long_tail=0.0)
-        data_desc = "6000 story openings from ../shared/corpus, each followed by one of four wedding-feast endings"
+        log(f"fine-tuned: validation loss {evaluate(model, corpus_val, 128):.3f} on the corpus")
+        data_desc = ("6000 story openings from ../shared/corpus (1-3 sentences, or cut mid-sentence for a third), "
+                     "each followed by one of seven wedding-feast endings; validation = the last 2% of those stories")
 
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
