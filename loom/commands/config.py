@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .common import add_json
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "config", help="show the config file's place and the settings in effect",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Show where the config file is (env LOOM_CONFIG overrides the place) and the settings in\n"
         "effect: default model, generation defaults, sessions folder, theme, key overrides, model profiles.\n"
         "Example: loom config --init   (writes a commented starter file if there is none)",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .common import add_json
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "models", help="list model profiles; check that a server answers",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="List the model profiles in the config file (OpenAI-compatible servers), or check one:\n"
         "reach the server, confirm it serves the model, and see whether it returns logprobs.\n"
         "A model is named by a profile, by openai:MODEL@URL / openai-chat:MODEL@URL, or is a local model (demo).\n"
