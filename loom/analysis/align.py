@@ -41,6 +41,11 @@ class Unit:
     prob: float | None = None
 
     @property
+    def content_start(self) -> int:
+        """Where the unit's text starts after its leading whitespace."""
+        return self.start + len(self.text) - len(self.text.lstrip()) if self.text.strip() else self.start
+
+    @property
     def key(self) -> str:
         # whitespace is layout, not content: " the" and "\nthe" are the same word
         return self.text.strip()
@@ -205,7 +210,7 @@ def align(a: list[Piece], b: list[Piece], k: int = 4, level: str = "auto") -> Al
         level=level, k=k, len_a=len(ua), len_b=len(ub),
         status="identical" if identical else ("reconverged" if reconv else "diverged"),
         divergence=divergence, reconvergence=reconv,
-        reconvergence_char=(ua[reconv[0]].start, ub[reconv[1]].start) if reconv else None,
+        reconvergence_char=(ua[reconv[0]].content_start, ub[reconv[1]].content_start) if reconv else None,
         shared_after=shared_after,
         longest_run={"a": longest.a, "b": longest.b, "size": longest.size,
                      "text": "".join(u.text for u in ua[longest.a : longest.a + longest.size])},
