@@ -123,3 +123,23 @@ def compare_models(
     if result.models:
         session.add_record("versus", node_id, params.to_dict(), result.to_dict())
     return result
+
+
+def attractor_rate(
+    backend: Backend, prompts: list[str], words: tuple[str, ...], *, n: int = 8, max_tokens: int = 32,
+    temperature: float = 1.0, seed: int = 0,
+) -> float:
+    """The share of sampled continuations (n per prompt) that contain any of
+    `words` (case-insensitive): how often a model falls into an attractor."""
+    from ..tree import TokenEvent
+
+    hits = total = 0
+    params = GenerationParams(n=n, max_tokens=max_tokens, temperature=temperature, seed=seed, logprobs=0)
+    for prompt in prompts:
+        texts = [""] * n
+        for event in backend.generate(prompt, params):
+            if isinstance(event, TokenEvent):
+                texts[event.branch] += event.token.text
+        hits += sum(any(w.lower() in t.lower() for w in words) for t in texts)
+        total += n
+    return hits / total

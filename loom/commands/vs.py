@@ -27,6 +27,7 @@ def run(args) -> int:
     from ..analysis.modelcompare import SURE, compare_models
     from ..backends import open_backend
     from ..cli import CliError, emit
+    from ..textsafe import one_line
     from ..tree import GenerationParams
     from .analysis_args import node_text
     from .common import node_dict, open_session, params_from_args
@@ -46,8 +47,8 @@ def run(args) -> int:
     lines.append(f"{result.models[0].model:<{col}} | {result.models[1].model}")
     lines.append("-" * col + "-+-" + "-" * col)
     for a, b in zip(result.models[0].nodes, result.models[1].nodes):
-        wa = textwrap.wrap(" ".join(a.text.split()), col) or [""]
-        wb = textwrap.wrap(" ".join(b.text.split()), col) or [""]
+        wa = textwrap.wrap(one_line(a.text, 100_000), col) or [""]
+        wb = textwrap.wrap(one_line(b.text, 100_000), col) or [""]
         for i in range(max(len(wa), len(wb))):
             lines.append(f"{(wa[i] if i < len(wa) else ''):<{col}} | {wb[i] if i < len(wb) else ''}")
         lines.append(" " * col + " |")
