@@ -227,9 +227,11 @@ class LocalBackend(Backend):
         groups: dict[int, list[int]] = {}
         for i, cont in enumerate(continuations):
             groups.setdefault(len(cont), []).append(i)
+        # At most 64 rows at a time: each holds its own copy of the prompt's cache.
+        chunks = [(length, rows[i : i + 64]) for length, rows in groups.items() for i in range(0, len(rows), 64)]
         out: list[Distribution | None] = [None] * len(continuations)
         with self._lock, torch.inference_mode():
-            for length, rows in groups.items():
+            for length, rows in chunks:
                 logits, cache = self._prefill(ids)
                 if length:
                     if len(rows) > 1:
