@@ -1,18 +1,20 @@
 """The attractor screens driven through Textual's Pilot, on a real session and the demo model."""
 
+from textual.binding import Binding
 from textual.widgets import Input, OptionList, Static
 
 from loom.generation import edit_node, generate_children
 from loom.store import Session
 from loom.tree import GenerationParams
 from loom.ui.app import LoomApp
-from loom.ui.attractors import AttractorActions, CompareScreen, FormScreen, ReportScreen, SweepScreen
+from loom.ui.attractors import ATTRACTOR_KEYS, AttractorActions, CompareScreen, FormScreen, ReportScreen, SweepScreen
 
 PROMPT = "Once upon a time there was a fox. The fox was hungry."
 
 
-class App(AttractorActions, LoomApp):
-    """LoomApp with the mixin, whether or not the app has wired it in yet."""
+# LoomApp with the mixin and its keys, whether or not the app has wired them in yet
+App = LoomApp if issubclass(LoomApp, AttractorActions) else type("App", (AttractorActions, LoomApp), {
+    "BINDINGS": [*LoomApp.BINDINGS, *(Binding(k.keys, k.action, k.description) for k in ATTRACTOR_KEYS)]})
 
 
 async def settle(app, pilot, screen_type):
@@ -36,7 +38,7 @@ async def test_replay_compare_sweep_report(tmp_path, demo_backend):
     s.current = same.id
     app = App(s, backend=demo_backend)
     async with app.run_test(size=(150, 45)) as pilot:
-        app.action_replay()
+        await pilot.press("R")
         screen = await settle(app, pilot, CompareScreen)
         assert screen.al.status == "identical"
         rep = s.child_ids(same.id)[0]
@@ -47,9 +49,9 @@ async def test_replay_compare_sweep_report(tmp_path, demo_backend):
 
         # mark the original continuation, compare with the replay
         app.goto(orig.id)
-        app.action_mark_compare()
+        await pilot.press("M")
         app.goto(rep)
-        app.action_compare()
+        await pilot.press("C")
         screen = await settle(app, pilot, CompareScreen)
         assert (screen.comp.a, screen.comp.b) == (orig.id, rep)
         await pilot.press("w")  # words instead of tokens
@@ -60,7 +62,7 @@ async def test_replay_compare_sweep_report(tmp_path, demo_backend):
 
         # a sweep of two perturbations of the root
         app.goto(root.id)
-        app.action_sweep()
+        await pilot.press("P")
         form = await settle(app, pilot, FormScreen)
         form.query_one("#f-k", Input).value = "2"
         form.query_one("#f-kinds", Input).value = "replace_word,nonsense"
@@ -80,7 +82,7 @@ async def test_replay_compare_sweep_report(tmp_path, demo_backend):
         # a report on sampled continuations kept only in the record, then reopened
         app.goto(root.id)
         before = s.count()
-        app.action_report()
+        await pilot.press("A")
         form = await settle(app, pilot, FormScreen)
         form.query_one("#f-n", Input).value = "6"
         form.query_one("#f-temperatures", Input).value = "0.7,1.9"

@@ -33,6 +33,16 @@ from ..store import StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import BranchDone, GenerationParams, ParamError
+from .keymap import Key
+
+#: the keys LoomApp adds to its keymap for AttractorActions
+ATTRACTOR_KEYS: list[Key] = [
+    Key("R", "replay", "Replay the edit above like the original, then compare", "Attractors", footer=True, short="replay"),
+    Key("M", "mark_compare", "Mark this node for a comparison", "Attractors"),
+    Key("C", "compare", "Compare the marked node with this one (side by side)", "Attractors"),
+    Key("P", "sweep", "Perturbation sweep: perturb this node k ways, replay each, count reconvergences", "Attractors"),
+    Key("A", "report", "Attractor report: sample N continuations, group by ending (or reopen a stored result)", "Attractors"),
+]
 
 SHARED = Style(underline=True, bold=True)
 DIVERGE_MARK, RECONVERGE_MARK = "\u25c6", "\u25cf"  # ◆ ●
