@@ -128,3 +128,32 @@ async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
             if k.action != "quit":
                 assert k.description in titles
     s.close()
+
+
+async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend):
+    from loom.config import load_config
+    from loom.ui.panels import Legend
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('theme = "loom-colorblind"\n[keys]\ngenerate = "ctrl+g"\n')
+    config = load_config(cfg)
+    s = Session(tmp_path / "s.loom")
+    root = s.add_node(None, "Once", "prompt")
+    small_params(s)
+    app = LoomApp(s, backend=demo_backend, config=config)
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert app.theme == "loom-colorblind"
+        help_keys = {k.action: k.keys for k in app.keys_table()}
+        assert help_keys["generate"] == "ctrl+g"
+        await pilot.press("g")  # no longer bound
+        await pilot.pause(0.3)
+        assert s.child_ids(root.id) == []
+        await pilot.press("ctrl+g")
+        await wait_generation(app, pilot)
+        assert len(s.child_ids(root.id)) == 3
+        before = app.query_one(Legend).render().spans
+        await pilot.press("ctrl+t")
+        assert app.theme != "loom-colorblind" and app.loom_theme.name == app.theme
+        assert app.query_one(PathView).loom_theme is app.loom_theme
+        assert app.query_one(Legend).render().spans != before  # the legend follows the theme
+    s.close()

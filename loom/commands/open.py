@@ -26,8 +26,11 @@ def run(args) -> int:
     else:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / time.strftime("session-%Y%m%d-%H%M%S.loom")
-    session = Session(path)  # errors (bad file, newer schema) are reported before the screen opens
+    from ..config import load_config
+
+    config = load_config()  # a broken config is reported (file and line) before the screen opens
+    session = Session(path)  # so are bad session files (not SQLite, newer schema)
     from ..ui.app import LoomApp
 
-    LoomApp(session, model=args.model, sessions_dir=Path(folder)).run()
+    LoomApp(session, model=args.model, sessions_dir=Path(folder), config=config).run()
     return 0

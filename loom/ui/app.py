@@ -5,6 +5,7 @@ message per token; every finished branch is already on disk when it shows."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -19,6 +20,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
 
 from ..backends.base import Backend, BackendError
+from ..config import Config
 from ..generation import edit_node, fork_at_token, generate_children
 from ..store import Session, StoreError
 from ..textsafe import one_line
@@ -26,6 +28,8 @@ from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key
+from .attractors import ATTRACTOR_KEYS, AttractorActions
+from .library import LIBRARY_KEYS, LibraryActions
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
 
@@ -51,28 +55,39 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-class LoomApp(App):
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS]
+
+
+class LoomApp(LibraryActions, AttractorActions, App):
     TITLE = "loom"
     CSS = """
     #main { height: 1fr; }
     #right { width: 1fr; }
     #bottom { height: 14; }
-    #status { height: 1; padding: 0 1; background: $panel; }
+    #statusbar { height: 1; background: $panel; }
+    #status { height: 1; width: 1fr; padding: 0 1; }
     #loading { height: 1; width: 12; }
     .hidden { display: none; }
     """
-    BINDINGS = [Binding(k.keys, k.action, k.description, show=k.footer, priority=k.action == "cancel") for k in KEYS]
+    BINDINGS = [Binding(k.keys, k.action, k.short or k.description, show=k.footer, priority=k.action == "cancel",
+                        tooltip=k.description, id=k.action) for k in ALL_KEYS]
 
     def __init__(self, session: Session, model: str | None = None, sessions_dir: Path | None = None,
-                 theme_name: str | None = None, backend: Backend | None = None) -> None:
+                 theme_name: str | None = None, backend: Backend | None = None, config: Config | None = None) -> None:
         super().__init__()
+        self.config = config or Config(path=Path("(none)"))
         self.session = session
         self.sessions_dir = sessions_dir or session.path.parent
-        self.model_ref = model or session.get_state("model") or "demo"
-        self.params = GenerationParams.from_dict(session.get_state("params", {}))
+        self.model_ref = model or session.get_state("model") or self.config.model
+        self.params = self._session_params(session)
         self.backend: Backend | None = backend
         self.themes, self.theme_errors = load_themes()
-        self.loom_theme = self.themes.get(theme_name or DEFAULT_THEME) or next(iter(self.themes.values()))
+        wanted = theme_name or self.config.theme or DEFAULT_THEME
+        if wanted not in self.themes:
+            self.theme_errors.append(f"theme {wanted!r} not found; using {DEFAULT_THEME} (themes: {', '.join(sorted(self.themes))})")
+            wanted = DEFAULT_THEME
+        self.loom_theme = self.themes.get(wanted) or next(iter(self.themes.values()))
+        self._keys = self._apply_key_overrides()
         self.node_id: int | None = session.current
         self.path: list[Node] = []
         self._cancel: threading.Event | None = None
@@ -100,7 +115,7 @@ class LoomApp(App):
             self.register_theme(textual_theme(t))
         self.theme = self.loom_theme.name
         for err in self.theme_errors:
-            self.notify(err, title="theme file skipped", severity="warning", timeout=10)
+            self.notify(err, title="settings problem", severity="warning", timeout=10)
         self.query_one(Legend).show(self.loom_theme)
         self.query_one(TreePanel).reset(self.session)
         self.sub_title = f"{self.session.name}"
@@ -114,8 +129,23 @@ class LoomApp(App):
         if self.node_id is None:
             self.call_after_refresh(self.action_new_root)
 
+    def _session_params(self, session: Session) -> GenerationParams:
+        saved = session.get_state("params")
+        return GenerationParams.from_dict(saved) if saved else self.config.generation_params(self.model_ref)
+
+    def _apply_key_overrides(self) -> list[Key]:
+        """Key overrides from the config file ([keys] action = "key,key")."""
+        known = {k.action for k in ALL_KEYS}
+        for action in self.config.keys:
+            if action not in known:
+                self.theme_errors.append(f"{self.config.path}: [keys] {action!r} is not an action; known: {', '.join(sorted(known))}")
+        keymap = {a: v for a, v in self.config.keys.items() if a in known}
+        if keymap:
+            self.set_keymap(keymap)
+        return [replace(k, keys=keymap.get(k.action, k.keys)) for k in ALL_KEYS]
+
     def keys_table(self) -> list[Key]:
-        return KEYS
+        return self._keys
 
     def set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(Text(text))
@@ -408,7 +438,10 @@ class LoomApp(App):
                 self.load_model(model)
             self.notify("Settings saved.", timeout=2)
 
-        self.push_screen(SettingsScreen(self.params, self.model_ref), done)
+        from ..backends.local import BUNDLED
+
+        models = [*BUNDLED, *self.config.profiles]
+        self.push_screen(SettingsScreen(self.params, self.model_ref, models), done)
 
     def action_sessions(self) -> None:
         def done(path: Path | None) -> None:
@@ -423,13 +456,27 @@ class LoomApp(App):
                 self._cancel.set()
             self.session.close()
             self.session = new
-            self.params = GenerationParams.from_dict(new.get_state("params", {}))
+            self.params = self._session_params(new)
             self.query_one(TreePanel).reset(new)
             self.show_node(new.current)
             if new.current is None:
                 self.action_new_root()
 
         self.push_screen(SessionsScreen(self.sessions_dir, self.session.path), done)
+
+    def action_next_theme(self) -> None:
+        names = sorted(self.themes)
+        i = names.index(self.loom_theme.name) if self.loom_theme.name in names else -1
+        self.use_theme(names[(i + 1) % len(names)])
+
+    def use_theme(self, name: str) -> None:
+        self.loom_theme = self.themes[name]
+        self.theme = name
+        self.query_one(PathView).set_theme(self.loom_theme)
+        self.query_one(Legend).show(self.loom_theme)
+        self.refresh_children()
+        self.show_token()
+        self.notify(f"Theme: {name}", timeout=2)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -440,6 +487,8 @@ class LoomApp(App):
             if k.action == "quit":
                 continue
             yield SystemCommand(k.description, f"key: {k.shown}", lambda a=k.action: self.run_action(a))
+        for name in sorted(self.themes):
+            yield SystemCommand(f"Theme: {name}", "colours and probability palette", lambda n=name: self.use_theme(n))
 
     def on_unmount(self) -> None:
         if self._cancel is not None:

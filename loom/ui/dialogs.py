@@ -79,9 +79,10 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
     """
     BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, params: GenerationParams, model: str) -> None:
+    def __init__(self, params: GenerationParams, model: str, models: list[str] | None = None) -> None:
         super().__init__()
         self.params, self.model = params, model
+        self.models = models or []
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -96,6 +97,8 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
                     yield Input(json.dumps(self.params.stop), id="f-stop")
                     yield Label("model")
                     yield Input(self.model, id="f-model", placeholder="demo, demo-wedding, a folder, or a profile")
+            yield Static(Text("models: " + ", ".join(self.models) + ", a local model folder, a cached Hugging Face id, "
+                              "or openai:MODEL@URL"), classes="hint")
             yield Static("", classes="error", id="error")
             yield Static("ctrl+s or the button: save   escape: cancel", classes="hint")
             yield Button("Save", variant="primary", id="save")
@@ -126,7 +129,7 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
         except json.JSONDecodeError as exc:
             error.update(f"stop strings: not a JSON list such as [\"\\n\", \"The End\"] ({exc.msg})")
             return
-        model = self.query_one("#f-model", Input).value.strip() or "demo"
+        model = self.query_one("#f-model", Input).value.strip() or self.model
         try:
             params = self.params.replace(**values, stop=stop).validate()
         except (ParamError, TypeError) as exc:

@@ -13,6 +13,7 @@ class Key:
     description: str
     group: str = "General"
     footer: bool = False
+    short: str = ""  # the footer's label, where the description is long
 
     @property
     def shown(self) -> str:
@@ -21,9 +22,9 @@ class Key:
 
 KEYS: list[Key] = [
     # Generating
-    Key("g,space", "generate", "Generate branches", "Generate", footer=True),
+    Key("g,space", "generate", "Generate branches", "Generate", footer=True, short="generate"),
     Key("escape", "cancel", "Cancel generation (keeps finished branches)", "Generate"),
-    Key("s", "settings", "Generation settings", "Generate", footer=True),
+    Key("s", "settings", "Generation settings", "Generate", footer=True, short="settings"),
     # Moving through the tree
     Key("k,up", "parent", "Go to parent", "Move"),
     Key("j,down", "child", "Go to first child", "Move"),
@@ -35,15 +36,16 @@ KEYS: list[Key] = [
     # Tokens
     Key("full_stop,shift+right", "next_token", "Cursor to next token", "Tokens"),
     Key("comma,shift+left", "prev_token", "Cursor to previous token", "Tokens"),
-    Key("a,enter", "alternatives", "Pick an alternative for the token under the cursor", "Tokens", footer=True),
+    Key("a,enter", "alternatives", "Pick an alternative for the token under the cursor", "Tokens", footer=True, short="alternatives"),
     # Editing
-    Key("e", "edit", "Edit node (saves a new sibling)", "Edit", footer=True),
+    Key("e", "edit", "Edit node (saves a new sibling)", "Edit", footer=True, short="edit"),
     Key("n", "new_root", "New prompt (a new root)", "Edit"),
     # Session and app
-    Key("o", "sessions", "Open a session", "Session", footer=True),
+    Key("o", "sessions", "Open a session", "Session", footer=True, short="sessions"),
     Key("t", "toggle_tree", "Show or hide the tree panel", "View"),
-    Key("question_mark,f1", "help", "Help: every key", "View", footer=True),
-    Key("q", "quit", "Quit", "Session", footer=True),
+    Key("ctrl+t", "next_theme", "Next theme (all themes are in the command palette)", "View"),
+    Key("question_mark,f1", "help", "Help: every key", "View", footer=True, short="help"),
+    Key("q", "quit", "Quit", "Session", footer=True, short="quit"),
 ]
 
 

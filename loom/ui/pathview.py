@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from textual.binding import Binding
 from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
@@ -35,10 +36,10 @@ class PathView(ScrollView, can_focus=True):
 
     inherit_bindings = False
     BINDINGS = [
-        ("pageup", "page_up", "Page up"),
-        ("pagedown", "page_down", "Page down"),
-        ("home", "scroll_home", "Top"),
-        ("end", "scroll_end", "Bottom"),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
     ]
     DEFAULT_CSS = """
     PathView { height: 1fr; padding: 0 1; }
