@@ -29,6 +29,53 @@ class StoreError(Exception):
     """A session file cannot be used; the message names the file and the cause."""
 
 
+# Python strings may hold lone surrogates (from JSON "\ud800" escapes or
+# surrogateescape-decoded bytes), which sqlite3 refuses to encode. Such a text is
+# stored as its surrogatepass UTF-8 bytes cast to TEXT and decoded the same way,
+# so every str reads back exactly as written.
+def _sql_text(text: str) -> str | bytes:
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _text_factory(data: bytes) -> str:
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:  # bytes no loom wrote (another tool, damage): shown, not fatal
+        return data.decode("utf-8", "replace")
+
+
+def _preview(data: bytes | None, chars: int) -> str:
+    """The first `chars` characters from the first bytes of a text. SQLite's
+    substr() stops at a NUL, so previews are cut from the bytes instead."""
+    data = data or b""
+    for cut in range(4):  # the byte slice may end inside a character
+        try:
+            return data[: len(data) - cut].decode("utf-8", "surrogatepass")[:chars]
+        except UnicodeDecodeError:
+            continue
+    return _text_factory(data)[:chars]
+
+
+def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A write failure in words: busy, full disk, read-only, or SQLite's own message."""
+    msg = str(exc)
+    if "locked" in msg or "busy" in msg:
+        why = "the session is busy: another process kept it locked too long; nothing was written, try again"
+    elif "full" in msg:
+        why = "the disk is full; nothing was written and the session is unchanged"
+    elif "readonly" in msg or "read-only" in msg:
+        why = f"the file or its folder {path.parent} is read-only; nothing was written"
+    else:
+        why = f"could not write ({msg})"
+    return StoreError(f"{path}: {why}")
+
+
 def _check_file(path: Path) -> None:
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a session file")
@@ -40,7 +87,11 @@ def _check_file(path: Path) -> None:
 
 
 class Session:
-    """A tree of nodes in one SQLite file. Safe to use from worker threads."""
+    """A tree of nodes in one SQLite file. Safe to use from worker threads.
+    Several processes may write one session at once (WAL): each waits up to
+    `busy_timeout` seconds for another's write to finish."""
+
+    busy_timeout = 10.0
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True, readonly: bool = False):
         self.path = Path(path)
@@ -57,8 +108,9 @@ class Session:
             if readonly:
                 conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
             else:
-                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-            conn.execute("PRAGMA busy_timeout = 10000")
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.busy_timeout)
+            conn.text_factory = _text_factory
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 conn.close()
@@ -76,6 +128,15 @@ class Session:
             conn.execute("PRAGMA foreign_keys = ON")
             # Integrity-check a sample of the file cheaply: a truncated file fails here.
             conn.execute("SELECT count(*) FROM nodes").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "unable to open" in str(exc) or "readonly" in str(exc):
+                raise StoreError(
+                    f"{self.path}: cannot be opened: loom needs to create or write the file and its journal files "
+                    f"in {self.path.parent} ({exc})"
+                ) from exc
+            if "locked" in str(exc) or "full" in str(exc):
+                raise _write_error(self.path, exc) from exc
+            raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
@@ -87,8 +148,17 @@ class Session:
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
         is_new = version == 0 and not conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if not is_new:
+            # sqlite's backup API, not a file copy: an old WAL session may hold
+            # committed nodes in its -wal file that the main file lacks.
             backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
-            shutil.copy2(self.path, backup)
+            if backup.exists():
+                backup = self.path.with_name(f"{self.path.name}.v{version}.{int(time.time())}.bak")
+            dest = sqlite3.connect(backup)
+            try:
+                conn.backup(dest)
+            finally:
+                dest.close()
+            shutil.copystat(self.path, backup)
         for step in range(version, SCHEMA_VERSION):
             conn.executescript("BEGIN;" + MIGRATIONS[step] + f"; PRAGMA user_version = {step + 1}; COMMIT;")
 
@@ -114,7 +184,7 @@ class Session:
                 with self.db.conn:
                     return self.db.conn.execute(sql, tuple(args))
             except sqlite3.OperationalError as exc:
-                raise StoreError(f"{self.path}: could not write ({exc})") from exc
+                raise _write_error(self.path, exc) from exc
 
     def add_node(
         self,
@@ -135,7 +205,6 @@ class Session:
         `node_id` asks for a given id (a lossless import into an empty session)."""
         if tokens and "".join(t.text for t in tokens) != text:
             raise ValueError("token texts do not add up to the node text")
-        blob = self._encode_tokens(model or "", tokens) if tokens else None
         probs = [t.prob for t in tokens or () if t.logprob is not None]
         mean = sum(probs) / len(probs) if probs else None
         created = time.time() if created is None else created
@@ -144,29 +213,56 @@ class Session:
             from ..tree import GenerationParams
 
             sampler = GenerationParams.from_dict(params).sampler
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only; nothing can be added")
+        conn = self.db.conn
         with self._lock:
-            cur = self._write(
-                "INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created, complete,"
-                " n_tokens, mean_prob, tokens, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (node_id, parent_id, text, author, derived_from, model, json.dumps(params) if params else None, sampler,
-                 created, int(complete), len(tokens or ()), mean, blob, json.dumps(meta) if meta else None),
-            )
+            try:
+                # One transaction for the node and its new vocabulary rows, taken
+                # with the write lock at once so that another process's interned
+                # ids cannot collide with ours.
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    blob, cache_new = self._encode_tokens(model or "", tokens) if tokens else (None, None)
+                    cur = conn.execute(
+                        "INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
+                        " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?,?,?,?)",
+                        (node_id, parent_id, _sql_text(text), author, derived_from, model,
+                         json.dumps(params) if params else None, sampler, created, int(complete), len(tokens or ()),
+                         mean, blob, json.dumps(meta) if meta else None),
+                    )
+            except sqlite3.OperationalError as exc:
+                raise _write_error(self.path, exc) from exc
             node_id = cur.lastrowid
+            if cache_new:
+                cache_new()
         return Node(node_id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta or {})
 
-    def _encode_tokens(self, model: str, tokens: list[Token]) -> bytes:
+    def _encode_tokens(self, model: str, tokens: list[Token]):
+        """The token blob, inside add_node's write transaction, and a function that
+        adds the new vocabulary rows to the caches once that transaction committed."""
         interned = any(t.token_id is None for t in tokens)
         key = ("~" if interned else "") + model
         known = self._load_vocab(key)
         new: dict[int, str] = {}
+        fresh: dict[str, int] = {}
+        if interned:
+            table = self._intern.setdefault(key, {v: k for k, v in known.items()})
+            # ids another process interned since we loaded: read under the write lock
+            for i, text in self.db.conn.execute(
+                "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, max(known, default=-1))
+            ).fetchall():
+                known[i] = text
+                table.setdefault(text, i)
+            next_id = max(known, default=-1) + 1
 
         def idof(text: str, tid: int | None) -> int:
             if interned:
-                table = self._intern.setdefault(key, {v: k for k, v in known.items()})
-                if text not in table:
-                    table[text] = len(table)
-                    new[table[text]] = text
-                return table[text]
+                i = table.get(text, fresh.get(text))
+                if i is None:
+                    i = fresh[text] = next_id + len(fresh)
+                    new[i] = text
+                return i
             if tid not in known:
                 new[tid] = text
             return tid
@@ -174,12 +270,17 @@ class Session:
         ids = [idof(t.text, t.token_id) for t in tokens]
         alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
-            with self._lock, self.db.conn:
-                self.db.conn.executemany(
-                    "INSERT OR IGNORE INTO vocab (model, id, text) VALUES (?,?,?)", [(key, i, s) for i, s in new.items()]
-                )
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO vocab (model, id, text) VALUES (?,?,CAST(? AS TEXT))",
+                [(key, i, _sql_text(s)) for i, s in new.items()],
+            )
+
+        def cache_new() -> None:
             known.update(new)
-        return codec.encode(tokens, ids, alt_ids, interned=interned)
+            if interned:
+                table.update(fresh)
+
+        return codec.encode(tokens, ids, alt_ids, interned=interned), cache_new
 
     def _load_vocab(self, key: str) -> dict[int, str]:
         if key not in self._vocab:
@@ -195,10 +296,10 @@ class Session:
         return default if row is None else json.loads(row[0])
 
     def add_tag(self, node_id: int, tag: str) -> None:
-        self._write("INSERT OR IGNORE INTO tags (node_id, tag) VALUES (?, ?)", (node_id, tag))
+        self._write("INSERT OR IGNORE INTO tags (node_id, tag) VALUES (?, CAST(? AS TEXT))", (node_id, _sql_text(tag)))
 
     def remove_tag(self, node_id: int, tag: str) -> None:
-        self._write("DELETE FROM tags WHERE node_id = ? AND tag = ?", (node_id, tag))
+        self._write("DELETE FROM tags WHERE node_id = ? AND tag = CAST(? AS TEXT)", (node_id, _sql_text(tag)))
 
     def tags(self, node_id: int) -> list[str]:
         return [r[0] for r in self.db.conn.execute("SELECT tag FROM tags WHERE node_id = ? ORDER BY tag", (node_id,))]
@@ -227,7 +328,8 @@ class Session:
         if not text.strip():
             self._write("DELETE FROM notes WHERE node_id = ?", (node_id,))
         else:
-            self._write("INSERT OR REPLACE INTO notes (node_id, text, updated) VALUES (?, ?, ?)", (node_id, text, time.time()))
+            self._write("INSERT OR REPLACE INTO notes (node_id, text, updated) VALUES (?, CAST(? AS TEXT), ?)",
+                        (node_id, _sql_text(text), time.time()))
 
     def note(self, node_id: int) -> str | None:
         row = self.db.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
@@ -265,7 +367,21 @@ class Session:
         flags = blob[1]
         key = ("~" if flags & codec.F_INTERNED else "") + model
         vocab = self._load_vocab(key)
-        return codec.decode(blob, text, lambda ids: vocab)
+
+        def names(ids: list[int]) -> dict[int, str]:
+            missing = [i for i in ids if i not in vocab]
+            for start in range(0, len(missing), 900):  # rows another process added since we loaded
+                part = missing[start : start + 900]
+                rows = self.db.conn.execute(
+                    f"SELECT id, text FROM vocab WHERE model = ? AND id IN ({','.join('?' * len(part))})", (key, *part)
+                ).fetchall()
+                vocab.update(rows)
+                if key in self._intern:
+                    for i, t in rows:
+                        self._intern[key].setdefault(t, i)
+            return vocab
+
+        return codec.decode(blob, text, names)
 
     def node(self, node_id: int) -> Node:
         row = self.db.conn.execute(f"SELECT {self._COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
@@ -302,12 +418,12 @@ class Session:
         """Children of a node for listing: id, preview, author, mean probability, child count."""
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
         rows = self.db.conn.execute(
-            f"SELECT id, substr(text, 1, 200), author, mean_prob, complete, derived_from,"
+            f"SELECT id, substr(CAST(text AS BLOB), 1, 800), author, mean_prob, complete, derived_from,"
             f" (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id) FROM nodes n WHERE {where} ORDER BY id",
             () if node_id is None else (node_id,),
         ).fetchall()
         return [
-            {"id": r[0], "preview": r[1], "author": r[2], "mean_prob": r[3], "complete": bool(r[4]),
+            {"id": r[0], "preview": _preview(r[1], 200), "author": r[2], "mean_prob": r[3], "complete": bool(r[4]),
              "derived_from": r[5], "children": r[6]}
             for r in rows
         ]
@@ -410,6 +526,7 @@ def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
         try:
             _check_file(path)
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            conn.text_factory = _text_factory
             try:
                 info["nodes"] = conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
                 row = conn.execute("SELECT substr(text, 1, 60) FROM nodes WHERE parent_id IS NULL ORDER BY id LIMIT 1").fetchone()
