@@ -157,3 +157,45 @@ async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend):
         assert app.query_one(PathView).loom_theme is app.loom_theme
         assert app.query_one(Legend).render().spans != before  # the legend follows the theme
     s.close()
+
+
+async def test_click_a_token_and_switch_sessions(tmp_path, demo_backend):
+    from loom.generation import generate_children
+
+    other = Session(tmp_path / "other.loom")
+    other_root = other.add_node(None, "Another story", "prompt")
+    other.close()
+    s = Session(tmp_path / "s.loom")
+    root = s.add_node(None, "Hi", "prompt")
+    kid = generate_children(s, demo_backend, root.id, GenerationParams(n=1, max_tokens=8, seed=3)).nodes[0]
+    s.current = kid.id
+    app = LoomApp(s, backend=demo_backend, sessions_dir=tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        pv = app.query_one(PathView)
+        # find where the laid-out text shows the third token, and click there
+        from rich.cells import cell_len
+
+        spot = None
+        for y, line in enumerate(pv._lines):
+            x = 0
+            for piece in line:
+                if piece.token == 2 and spot is None and piece.text:
+                    spot = (x, y)
+                x += cell_len(piece.text)
+        assert spot is not None
+        await pilot.click(PathView, offset=(1 + spot[0], spot[1]))  # 1: the view's left padding
+        assert pv.cursor == 2
+        info = app.query_one(TokenInfo)
+        assert info.token.text == kid.tokens[2].text
+
+        await pilot.press("o")
+        await pilot.pause()
+        picker = app.screen.query_one("#sessions")
+        ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
+        assert str(tmp_path / "other.loom") in ids
+        picker.highlighted = ids.index(str(tmp_path / "other.loom"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.session.path == tmp_path / "other.loom"
+        assert app.node_id == other_root.id
+    app.session.close()
