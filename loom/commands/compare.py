@@ -32,13 +32,15 @@ def add_compare_args(p) -> None:
 
 def format_comparison(d: dict, record_id: int | None = None) -> str:
     from ..analysis.align import marked, summary_of
+    from ..textsafe import visible
 
     lines = [f"compare {d['a']} vs {d['b']}: {summary_of(d)}"]
     if d.get("perturbation"):
         lines.append(f"(left out the perturbation itself: node {d['perturbation'][0]} vs {d['perturbation'][1]})")
     lines.append(f"last sentences: {d['last_sentences'][0]!r} | {d['last_sentences'][1]!r}")
-    lines += ["", f"A ({', '.join(map(str, d['a_nodes']))}): {marked(d['a_text'], d['a_spans'])}",
-              f"B ({', '.join(map(str, d['b_nodes']))}): {marked(d['b_text'], d['b_spans'])}",
+    # model text is data: control characters are shown, never sent to the terminal
+    lines += ["", f"A ({', '.join(map(str, d['a_nodes']))}): {visible(marked(d['a_text'], d['a_spans']))}",
+              f"B ({', '.join(map(str, d['b_nodes']))}): {visible(marked(d['b_text'], d['b_spans']))}",
               "(\u27e6shared runs\u27e7)"]
     if record_id is not None:
         lines.append(f"stored as record {record_id}")
