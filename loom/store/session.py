@@ -69,6 +69,9 @@ def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
         why = "the session is busy: another process kept it locked too long; nothing was written, try again"
     elif "full" in msg:
         why = "the disk is full; nothing was written and the session is unchanged"
+    elif "disk I/O error" in msg:
+        why = ("a write to the disk failed (the disk may be full, the file over a size limit, or the device failing); "
+               "nothing was written and the session is unchanged")
     elif "readonly" in msg or "read-only" in msg:
         why = f"the file or its folder {path.parent} is read-only; nothing was written"
     else:
@@ -81,9 +84,21 @@ def _check_file(path: Path) -> None:
         raise StoreError(f"{path}: is a folder, not a session file")
     if path.exists() and path.stat().st_size:
         with path.open("rb") as fh:
-            head = fh.read(16)
-        if head != SQLITE_MAGIC:
+            head = fh.read(100)
+        if head[:16] != SQLITE_MAGIC:
             raise StoreError(f"{path}: not a loom session (the file is not an SQLite database)")
+        # A file shorter than its header says is truncated (a bad copy or a full
+        # disk). Only checked with no pending -wal, which may hold the rest.
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        valid = len(head) == 100 and head[92:96] == head[24:28]
+        wal = path.with_name(path.name + "-wal")
+        if valid and not (wal.exists() and wal.stat().st_size) and path.stat().st_size < pages * page_size:
+            raise StoreError(
+                f"{path}: the file is truncated ({path.stat().st_size} bytes; its header says {pages * page_size}): "
+                "restore it from a backup copy. The file was not changed."
+            )
 
 
 class Session:
@@ -101,8 +116,10 @@ class Session:
                 raise StoreError(f"{self.path}: no such session")
             if not self.path.parent.exists():
                 raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
+        self._readonly_why = "opened read-only"
         if not readonly and self.path.exists() and not os.access(self.path, os.W_OK):
             readonly = True
+            self._readonly_why = "the file is read-only (no write permission), so it was opened read-only"
         self.readonly = readonly
         try:
             if readonly:
@@ -178,7 +195,7 @@ class Session:
     # -- writing -------------------------------------------------------------
     def _write(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         if self.readonly:
-            raise StoreError(f"{self.path}: opened read-only; nothing can be added")
+            raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         with self._lock:
             try:
                 with self.db.conn:
@@ -214,7 +231,7 @@ class Session:
 
             sampler = GenerationParams.from_dict(params).sampler
         if self.readonly:
-            raise StoreError(f"{self.path}: opened read-only; nothing can be added")
+            raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         conn = self.db.conn
         with self._lock:
             try:
