@@ -97,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("loom: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`loom ... | head`): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
