@@ -31,7 +31,8 @@ def pick_device() -> str:
 
 
 class LocalBackend(Backend):
-    def __init__(self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4):
+    def __init__(self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4,
+                 prefix_cache_bytes: int = 1 << 30):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -55,12 +56,17 @@ class LocalBackend(Backend):
         import inspect
 
         # transformers 5.x renamed `past_key_values` to `cache`
-        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        forward_args = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in forward_args else "past_key_values"
+        self._positions_kw = "cache_position" in forward_args
         self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024))
         self._texts: dict[int, str] = {}
         self._lock = threading.Lock()  # one forward pass at a time per model
+        # recent prompts' key/value caches (batch 1), most recently used last: at most
+        # `prefix_cache` of them and `prefix_cache_bytes` of tensors together
         self._prefixes: OrderedDict[tuple[int, ...], tuple] = OrderedDict()
         self._prefix_slots = prefix_cache
+        self._prefix_bytes = prefix_cache_bytes
 
     # -- helpers -------------------------------------------------------------
     def token_text(self, token_id: int) -> str:
@@ -88,37 +94,93 @@ class LocalBackend(Backend):
         vals, idx = logp_row.topk(k)
         return tuple(Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist()))
 
-    def _step(self, x, cache):
-        """One forward pass: logits at the last position and the grown cache."""
-        out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
+    def _step(self, x, cache, position: int | None = None):
+        """One forward pass: logits at the last position and the grown cache.
+        `position` (the index of x's first token) is given for a preallocated cache."""
+        kw = {self._cache_kw: cache}
+        if position is not None and self._positions_kw:  # newer transformers take positions from the cache
+            import torch
+
+            kw["cache_position"] = torch.arange(position, position + x.shape[1], device=self.device)
+        out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **kw)
         return out.logits[:, -1, :], getattr(out, self._cache_kw)
 
     def _prefill(self, ids: list[int]):
-        """Logits after `ids` and the key/value cache, reusing a cached prefix
-        when an earlier call processed the start of this prompt."""
+        """Logits after `ids` and a key/value cache (batch 1) the caller may change.
+
+        Reuses the cached prompt that shares the longest start with `ids`: only
+        the rest runs through the model. A cached prompt that goes further than
+        `ids` (moving back to a parent) or parts from it (a token boundary that
+        changed) is cut back to the shared part first."""
         import copy
 
         import torch
 
         key = tuple(ids)
-        best: tuple[int, ...] = ()
+        best, shared = None, 0
         for cached in self._prefixes:
-            if len(cached) > len(best) and len(cached) <= len(key) and key[: len(cached)] == cached:
-                best = cached
-        if best:
-            self._prefixes.move_to_end(best)
-            logits, cache = self._prefixes[best]
-            cache = copy.deepcopy(cache)
-            rest = ids[len(best):]
-        else:
-            cache, rest, logits = None, ids, None
-        if rest:
-            logits, cache = self._step(torch.tensor([rest], device=self.device), cache)
-        if self._prefix_slots:
-            self._prefixes[key] = (logits, copy.deepcopy(cache))
-            while len(self._prefixes) > self._prefix_slots:
-                self._prefixes.popitem(last=False)
+            m = _shared_len(cached, key)
+            if m > shared:
+                best, shared = cached, m
+        logits = cache = None
+        rest = ids
+        if best is not None:
+            entry_logits, entry_cache, _ = self._prefixes[best]
+            if shared == len(key) == len(best):
+                self._prefixes.move_to_end(best)
+                return entry_logits, copy.deepcopy(entry_cache)
+            use = min(shared, len(key) - 1)  # at least one token must run, for the logits
+            if use == len(best) or (use > 0 and _croppable(entry_cache)):
+                self._prefixes.move_to_end(best)
+                cache = copy.deepcopy(entry_cache)
+                if use < len(best):
+                    cache.crop(use - len(best))  # a negative count removes tokens from the end
+                rest = ids[use:]
+        logits, cache = self._step(torch.tensor([rest], device=self.device), cache)
+        self._remember(key, logits, cache)
         return logits, cache
+
+    def _remember(self, key: tuple[int, ...], logits, cache) -> None:
+        import copy
+
+        if not self._prefix_slots:
+            return
+        size = _cache_bytes(cache)
+        if size > self._prefix_bytes:
+            return
+        if _croppable(cache):  # a prompt this one extends comes back from it by a cut
+            for other in [k for k in self._prefixes if len(k) < len(key) and key[: len(k)] == k]:
+                del self._prefixes[other]
+        self._prefixes[key] = (logits, copy.deepcopy(cache), size)
+        self._prefixes.move_to_end(key)
+        while len(self._prefixes) > self._prefix_slots or sum(e[2] for e in self._prefixes.values()) > self._prefix_bytes:
+            self._prefixes.popitem(last=False)
+
+    def _branch_cache(self, cache, n: int, length: int):
+        """The prompt's cache for n branches. Where the model's cache allows it,
+        copied once into a preallocated cache of `length` positions that each
+        step writes in place; otherwise (None) the caller repeats the growing
+        cache, which is copied whole on every step."""
+        try:
+            from transformers.cache_utils import DynamicLayer, StaticCache
+        except ImportError:
+            return None
+        layers = getattr(cache, "layers", None)
+        if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+            return None
+        import torch
+
+        try:
+            static = StaticCache(config=self.model.config, max_cache_len=length)
+        except (TypeError, ValueError):
+            return None
+        if len(getattr(static, "layers", ())) != len(layers) or any(type(x).__name__ != "StaticLayer" for x in static.layers):
+            return None
+        pos = torch.arange(layers[0].keys.shape[-2], device=self.device)
+        for i, layer in enumerate(layers):
+            k, v = layer.keys, layer.values
+            static.update(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:]), i, {"cache_position": pos})
+        return static
 
     # -- the interface -------------------------------------------------------
     def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
@@ -139,7 +201,10 @@ class LocalBackend(Backend):
         with self._lock, torch.inference_mode():
             logits, cache = self._prefill(ids)
             logits = logits.expand(n, -1)
-            if n > 1:
+            static = self._branch_cache(cache, n, len(ids) + steps) if steps > 1 else None
+            if static is not None:
+                cache = static
+            elif n > 1:
                 cache.batch_repeat_interleave(n)
             alive = [True] * n
             branch_ids: list[list[int]] = [[] for _ in range(n)]
@@ -180,7 +245,8 @@ class LocalBackend(Backend):
                 if not any(alive):
                     return
                 if step < steps - 1:
-                    logits, cache = self._step(torch.tensor([[c] for c in chosen], device=self.device), cache)
+                    x = torch.tensor([[c] for c in chosen], device=self.device)
+                    logits, cache = self._step(x, cache, len(ids) + step if static is not None else None)
             for b in range(n):
                 if alive[b]:
                     yield BranchDone(b, "length", seeds[b])
@@ -244,3 +310,27 @@ class LocalBackend(Backend):
                     row = logp[j if length else 0]
                     out[r] = Distribution(self._alternatives(row, k), entropy[j if length else 0])
         return out  # type: ignore[return-value]
+
+
+def _shared_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    """How many tokens two prompts share at their start."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    i = 0
+    while a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _croppable(cache) -> bool:
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(getattr(layer, "is_croppable", False) for layer in layers)
+
+
+def _cache_bytes(cache) -> int:
+    total = 0
+    for layer in getattr(cache, "layers", ()):
+        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+            total += t.nelement() * t.element_size() if t is not None and hasattr(t, "nelement") else 0
+    return total

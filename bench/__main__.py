@@ -1,0 +1,67 @@
+"""`python -m bench [--quick] [--only NAME ...]`: every benchmark, side by side with its baseline."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+import time
+
+from .report import Figure, show
+
+TARGETS = {
+    "throughput": "1. Branching throughput (local backend)",
+    "prefix": "2. Prefix reuse",
+    "storage": "3. Storage",
+    "ui": "4. Huge sessions in the UI",
+    "startup": "5. Start-up",
+}
+
+
+def machine() -> str:
+    import torch
+
+    cores = os.cpu_count()
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        mem_s = f", {mem:.0f} GiB"
+    except (ValueError, OSError, AttributeError):
+        mem_s = ""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.machine()} {cores} CPU cores{mem_s}, {gpu}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes: seconds per target, figures noisier")
+    ap.add_argument("--only", nargs="+", choices=list(TARGETS), help="run only these targets")
+    ap.add_argument("--model", action="append", default=[],
+                    help="another local model (folder or cached Hugging Face id) for targets 1 and 2; repeatable")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: steadier on a shared, loaded machine; 0 keeps torch's default)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    print(f"loom benchmarks{' (quick)' if args.quick else ''} on {machine()}", flush=True)
+    figures: list[Figure] = []
+    t0 = time.perf_counter()
+    for name in args.only or TARGETS:
+        print(f"\n{TARGETS[name]}", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        figures += module.run(quick=args.quick, models=args.model)
+    print(f"\nSummary ({time.perf_counter() - t0:.0f} s)")
+    for fig in figures:
+        if fig.goal:
+            verdict = {True: "met", False: "NOT met", None: "n/a"}[fig.met]
+            ratio = f" ({fig.ratio:.2f}x)" if fig.ratio is not None else ""
+            print(f"  [{verdict:>7}] {fig.target}: {fig.what}{ratio}, target {fig.goal}")
+    return 0 if all(f.met is not False for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
