@@ -81,7 +81,7 @@ def bench_model(backend, quick: bool) -> list[Figure]:
     return figs
 
 
-def run(quick: bool = False, models_extra: list[str] | None = None, models: list[str] | None = None) -> list[Figure]:
+def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
     from . import models as m
 
     figs = []

@@ -105,15 +105,15 @@ class LocalBackend(Backend):
         out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **kw)
         return out.logits[:, -1, :], getattr(out, self._cache_kw)
 
-    def _prefill(self, ids: list[int]):
-        """Logits after `ids` and a key/value cache (batch 1) the caller may change.
+    def _prefill(self, ids: list[int], private: bool = True):
+        """Logits after `ids` and their key/value cache (batch 1). With
+        `private` the caller may change the cache; without, it must only read
+        it (it may be the one kept in the prefix cache).
 
         Reuses the cached prompt that shares the longest start with `ids`: only
         the rest runs through the model. A cached prompt that goes further than
         `ids` (moving back to a parent) or parts from it (a token boundary that
         changed) is cut back to the shared part first."""
-        import copy
-
         import torch
 
         key = tuple(ids)
@@ -122,39 +122,40 @@ class LocalBackend(Backend):
             m = _shared_len(cached, key)
             if m > shared:
                 best, shared = cached, m
-        logits = cache = None
+        cache = None
         rest = ids
         if best is not None:
             entry_logits, entry_cache, _ = self._prefixes[best]
             if shared == len(key) == len(best):
                 self._prefixes.move_to_end(best)
-                return entry_logits, copy.deepcopy(entry_cache)
+                return entry_logits, _fork(entry_cache) if private else entry_cache
             use = min(shared, len(key) - 1)  # at least one token must run, for the logits
             if use == len(best) or (use > 0 and _croppable(entry_cache)):
                 self._prefixes.move_to_end(best)
-                cache = copy.deepcopy(entry_cache)
+                cache = _fork(entry_cache)
                 if use < len(best):
                     cache.crop(use - len(best))  # a negative count removes tokens from the end
                 rest = ids[use:]
         logits, cache = self._step(torch.tensor([rest], device=self.device), cache)
-        self._remember(key, logits, cache)
+        if self._remember(key, logits, cache) and private:
+            cache = _fork(cache)
         return logits, cache
 
-    def _remember(self, key: tuple[int, ...], logits, cache) -> None:
-        import copy
-
+    def _remember(self, key: tuple[int, ...], logits, cache) -> bool:
+        """Keep a prompt's cache (which the caller then must not change); False if it is not kept."""
         if not self._prefix_slots:
-            return
+            return False
         size = _cache_bytes(cache)
         if size > self._prefix_bytes:
-            return
+            return False
         if _croppable(cache):  # a prompt this one extends comes back from it by a cut
             for other in [k for k in self._prefixes if len(k) < len(key) and key[: len(k)] == k]:
                 del self._prefixes[other]
-        self._prefixes[key] = (logits, copy.deepcopy(cache), size)
+        self._prefixes[key] = (logits, cache, size)
         self._prefixes.move_to_end(key)
         while len(self._prefixes) > self._prefix_slots or sum(e[2] for e in self._prefixes.values()) > self._prefix_bytes:
             self._prefixes.popitem(last=False)
+        return True
 
     def _branch_cache(self, cache, n: int, length: int):
         """The prompt's cache for n branches. Where the model's cache allows it,
@@ -199,13 +200,9 @@ class LocalBackend(Backend):
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         eos = self.tokenizer.eos_token_id
         with self._lock, torch.inference_mode():
-            logits, cache = self._prefill(ids)
+            logits, prompt_cache = self._prefill(ids, private=False)
             logits = logits.expand(n, -1)
-            static = self._branch_cache(cache, n, len(ids) + steps) if steps > 1 else None
-            if static is not None:
-                cache = static
-            elif n > 1:
-                cache.batch_repeat_interleave(n)
+            cache = static = None  # made after the first token: it is not needed for that one
             alive = [True] * n
             branch_ids: list[list[int]] = [[] for _ in range(n)]
             shown = [0] * n
@@ -245,6 +242,12 @@ class LocalBackend(Backend):
                 if not any(alive):
                     return
                 if step < steps - 1:
+                    if cache is None:
+                        cache = static = self._branch_cache(prompt_cache, n, len(ids) + steps)
+                        if static is None:
+                            cache = _fork(prompt_cache)
+                            if n > 1:
+                                cache.batch_repeat_interleave(n)
                     x = torch.tensor([[c] for c in chosen], device=self.device)
                     logits, cache = self._step(x, cache, len(ids) + step if static is not None else None)
             for b in range(n):
@@ -276,7 +279,7 @@ class LocalBackend(Backend):
 
         ids, _ = self._trim(self.encode(prompt), 1)
         with self._lock, torch.inference_mode():
-            logits, _ = self._prefill(ids)
+            logits, _ = self._prefill(ids, private=False)
             logp = torch.log_softmax(logits[0].float(), -1).cpu()
         entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
         return Distribution(self._alternatives(logp, k), entropy)
@@ -334,3 +337,21 @@ def _cache_bytes(cache) -> int:
         for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
             total += t.nelement() * t.element_size() if t is not None and hasattr(t, "nelement") else 0
     return total
+
+
+def _fork(cache):
+    """A copy of a key/value cache that can grow on its own. Growing a dynamic
+    cache layer replaces its tensors (never writes into them), so the copy
+    shares the tensors; any other kind of cache is copied whole."""
+    import copy
+
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:  # an older transformers without cache layers
+        return copy.deepcopy(cache)
+    layers = getattr(cache, "layers", None)
+    if type(cache) is DynamicCache and layers and all(type(layer) is DynamicLayer for layer in layers):
+        twin = copy.copy(cache)
+        twin.layers = [copy.copy(layer) for layer in layers]
+        return twin
+    return copy.deepcopy(cache)
