@@ -101,7 +101,13 @@ def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = 
             from .loomjson import export_data
         else:
             from .socketteer import export_data
-        json.dump(export_data(session, node_id, progress=progress), buf, ensure_ascii=False, indent=1)
+        data = export_data(session, node_id, progress=progress)
+        json.dump(data, buf, ensure_ascii=False, indent=1)
+        try:
+            buf.getvalue().encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: JSON \u escapes keep them exactly, in valid UTF-8
+            buf = io.StringIO()
+            json.dump(data, buf, ensure_ascii=True, indent=1)
         buf.write("\n")
         return buf.getvalue(), session.count() if node_id is None else len(session.subtree_ids(node_id))
     if fmt in ("markdown", "text"):

@@ -5,6 +5,7 @@ goes in as rich Text built from plain strings, never as markup."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.content import Content
 from textual.widgets import OptionList, Static, Tree
 from textual.widgets.option_list import Option
 
@@ -160,7 +161,8 @@ class TokenInfo(OptionList):
         p = "?" if token.prob is None else f"{token.prob:.2%}"
         lp = "" if token.logprob is None else f" (logprob {token.logprob:.3f})"
         kind = "raw" if token.raw else "after sampling"
-        self.border_title = f"token {visible(repr(token.text))} p={p}{lp} {kind} {where}"
+        # Content, not a str: a str border title is parsed as markup, and token text is data
+        self.border_title = Content(f"token {visible(repr(token.text))} p={p}{lp} {kind} {where}")
         if not token.alternatives:
             self.add_option(Option(Text("no alternatives recorded for this token", style="dim"), disabled=True))
         for i, alt in enumerate(token.alternatives):

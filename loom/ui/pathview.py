@@ -134,12 +134,13 @@ class PathView(ScrollView, can_focus=True):
             if used + w > width and used > 0:
                 lines.append([])
                 used = 0
-            while w > width:  # a piece wider than the view: cut it
-                head, rest = _cut(piece.text, width - used)
-                lines[-1].append(Piece(head, piece.token, piece.bucket))
-                if piece.token is not None:
-                    token_line.setdefault(piece.token, len(lines) - 1)
-                lines.append([])
+            if w > width:  # a piece wider than the view: cut it into lines, in one pass
+                *heads, rest = _cut(piece.text, width - used, width)
+                for head in heads:
+                    lines[-1].append(Piece(head, piece.token, piece.bucket))
+                    if piece.token is not None:
+                        token_line.setdefault(piece.token, len(lines) - 1)
+                    lines.append([])
                 used = 0
                 piece = Piece(rest, piece.token, piece.bucket)
                 w = cell_len(rest)
@@ -199,10 +200,17 @@ class PathView(ScrollView, can_focus=True):
             x += w
 
 
-def _cut(text: str, width: int) -> tuple[str, str]:
-    used = 0
+def _cut(text: str, first: int, width: int) -> list[str]:
+    """`text` in pieces of at most `first`, then `width` cells (at least one
+    character each). One pass, so a 1 MB line takes well under a second."""
+    if text.isascii():  # visible() left no control characters: one cell each
+        return [text[:first]] + [text[i : i + width] for i in range(first, len(text), width)] if len(text) > first else [text]
+    out, start, used, limit = [], 0, 0, first
     for i, ch in enumerate(text):
-        used += cell_len(ch)
-        if used > width:
-            return text[: max(i, 1)], text[max(i, 1) :]
-    return text, ""
+        w = cell_len(ch)
+        if used + w > limit and i > start:
+            out.append(text[start:i])
+            start, used, limit = i, 0, width
+        used += w
+    out.append(text[start:])
+    return out
