@@ -9,19 +9,25 @@ Layout (little-endian), version 1:
     f16[n*k] alternative logprobs
 Token texts come back by slicing the node text; alternative texts come from
 the session's `vocab` table (real ids for local models, session-interned ids for
-API models, flag 4). About 48 bytes a token with 10 alternatives for vocabularies
+API models, flag 4). About 50 bytes a token with 10 alternatives for vocabularies
 under 65,536.
+
+Version 2 is the same layout with everything after the header deflated (zlib),
+written when that is smaller: a model's top-k ids and sorted logprobs repeat
+enough to come down to about 30 bytes a token.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 
 import numpy as np
 
 from ..tree import Alternative, Token
 
 VERSION = 1
+VERSION_DEFLATED = 2
 F_RAW = 1
 F_WIDE = 2
 F_INTERNED = 4  # ids were assigned by the session, not by the model's tokenizer
@@ -42,16 +48,21 @@ def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, int
         top_ids[row, : len(aids)] = aids
         top_lps[row, : len(aids)] = [a.logprob for a in tok.alternatives]
     flags = (F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
-    return b"".join([
-        _HEAD.pack(VERSION, flags, n, k), lens.tobytes(), lps.tobytes(),
-        np.array(ids, dtype=dt).tobytes(), top_ids.tobytes(), top_lps.tobytes(),
+    body = b"".join([
+        lens.tobytes(), lps.tobytes(), np.array(ids, dtype=dt).tobytes(), top_ids.tobytes(), top_lps.tobytes(),
     ])
+    packed = zlib.compress(body, 6)
+    if len(packed) < len(body):
+        return _HEAD.pack(VERSION_DEFLATED, flags, n, k) + packed
+    return _HEAD.pack(VERSION, flags, n, k) + body
 
 
 def decode(blob: bytes, text: str, vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)
-    if version != VERSION:
+    if version == VERSION_DEFLATED:
+        blob = blob[: _HEAD.size] + zlib.decompress(blob[_HEAD.size :])
+    elif version != VERSION:
         raise ValueError(f"token data version {version} is not known to this loom")
     dt = np.uint32 if flags & F_WIDE else np.uint16
     size = np.dtype(dt).itemsize
