@@ -120,20 +120,20 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
             try:
                 values[name] = kind(raw)
             except ValueError:
-                error.update(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}")
+                error.update(Text(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}"))  # typed text, not markup
                 return
         try:
             stop = json.loads(self.query_one("#f-stop", Input).value or "[]")
             if isinstance(stop, str):
                 stop = [stop]
         except json.JSONDecodeError as exc:
-            error.update(f"stop strings: not a JSON list such as [\"\\n\", \"The End\"] ({exc.msg})")
+            error.update(Text(f"stop strings: not a JSON list such as [\"\\n\", \"The End\"] ({exc.msg})"))
             return
         model = self.query_one("#f-model", Input).value.strip() or self.model
         try:
             params = self.params.replace(**values, stop=stop).validate()
         except (ParamError, TypeError) as exc:
-            error.update(str(exc))
+            error.update(Text(str(exc)))
             return
         self.dismiss((params, model))
 
