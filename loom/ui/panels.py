@@ -19,9 +19,10 @@ AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
 
 def prob_chip(prob: float | None, theme: LoomTheme) -> Text:
     if prob is None:
-        return Text(" —— ", style="dim")
+        return Text.assemble((" —— ", "dim"))
     b = theme.bucket(prob)
-    return Text(f"{prob:4.0%}", style=f"{theme.foreground(b)} on {theme.palette[b]}")
+    # a span, not the Text's base style: text appended after the chip stays unstyled
+    return Text.assemble((f"{prob:4.0%}", f"{theme.foreground(b)} on {theme.palette[b]}"))
 
 
 class Legend(Static):
