@@ -73,20 +73,25 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
     top_ids = np.frombuffer(blob, dt, n * k, off).reshape(n, k); off += size * n * k
     top_lps = np.frombuffer(blob, np.float16, n * k, off).reshape(n, k)
     pad = np.iinfo(dt).max
-    names = vocab(sorted({int(i) for i in top_ids.flat if i != pad}))
+    names = vocab(sorted(set(np.unique(top_ids).tolist()) - {pad}))
     interned = bool(flags & F_INTERNED)
     raw = bool(flags & F_RAW)
+    # plain Python lists: iterating numpy scalars one by one is many times slower
+    alt_rows = top_ids.tolist()
+    alt_lp_rows = top_lps.astype(np.float64).tolist()
+    lens_l, lps_l, ids_l = lens.tolist(), lps.astype(np.float64).tolist(), ids.tolist()
     out: list[Token] = []
     pos = 0
     for row in range(n):
         alts = tuple(
-            Alternative(names.get(int(i), "?"), float(lp), None if interned else int(i))
-            for i, lp in zip(top_ids[row], top_lps[row]) if i != pad
+            Alternative(names.get(i, "?"), lp, None if interned else i)
+            for i, lp in zip(alt_rows[row], alt_lp_rows[row]) if i != pad
         )
-        lp = float(lps[row])
+        lp = lps_l[row]
+        end = pos + lens_l[row]
         out.append(Token(
-            text=text[pos : pos + int(lens[row])], logprob=None if lp != lp else lp,
-            token_id=None if interned else int(ids[row]), alternatives=alts, raw=raw,
+            text=text[pos:end], logprob=None if lp != lp else lp,
+            token_id=None if interned else ids_l[row], alternatives=alts, raw=raw,
         ))
-        pos += int(lens[row])
+        pos = end
     return out

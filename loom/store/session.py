@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,6 +25,7 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SUFFIX = ".loom"
 PAGE_SIZE = 8192  # for new session files
+DECODED_TOKENS = 50_000  # tokens kept decoded in memory (about 1.5 KB each with 10 alternatives)
 
 
 class StoreError(Exception):
@@ -159,6 +161,8 @@ class Session:
             raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
+        self._decoded: OrderedDict[int, tuple[bytes, str, list[Token]]] = OrderedDict()
+        self._decoded_count = 0
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
 
@@ -382,8 +386,28 @@ class Session:
             meta=json.loads(r[10]) if r[10] else {},
         )
         if with_tokens and r[9]:
-            node.tokens = self._decode(r[9], node.text, node.model or "")
+            node.tokens = self._tokens(r[0], r[9], node.text, node.model or "")
         return node
+
+    def _tokens(self, node_id: int, blob: bytes, text: str, model: str) -> list[Token]:
+        """A node's decoded tokens, from a bounded cache of recently read nodes:
+        nodes are never rewritten, and moving through a tree reads the same
+        ancestors again and again (Token and Alternative are immutable)."""
+        with self._lock:
+            hit = self._decoded.get(node_id)
+            if hit is not None and hit[0] == blob and hit[1] == text:
+                self._decoded.move_to_end(node_id)
+                return list(hit[2])
+        tokens = self._decode(blob, text, model)
+        with self._lock:
+            old = self._decoded.pop(node_id, None)
+            self._decoded_count -= len(old[2]) if old else 0
+            self._decoded[node_id] = (blob, text, tokens)
+            self._decoded_count += len(tokens)
+            while self._decoded_count > DECODED_TOKENS and len(self._decoded) > 1:
+                _, (_, _, gone) = self._decoded.popitem(last=False)
+                self._decoded_count -= len(gone)
+        return list(tokens)
 
     def _decode(self, blob: bytes, text: str, model: str) -> list[Token]:
         flags = blob[1]

@@ -1,0 +1,101 @@
+"""Target 4: a generated session of 100,000 nodes opens in the app and shows
+its current path, and moving between nodes updates the screen, timed through
+Textual's Pilot (headless, 160x50). The current path is 313 model nodes of 64
+tokens (about 20,000 tokens, one text); every node on it has a few hundred
+sibling leaves, so the tree panel and the children list have wide levels.
+The baseline is the same app on a one-node session: what the app costs by
+itself."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from loom.store import Session
+
+from .report import Figure, show
+from .storage import add, model_samples
+
+SPINE = 313  # x 64 tokens = 20,032 tokens on the current path
+
+
+def build(path: Path, total: int, spine: int) -> int:
+    """A session of `total` nodes; returns the current (deepest) node."""
+    samples = model_samples(16)
+    s = Session(path)
+    ids = [add(s, None, samples[0])]
+    for i in range(1, spine):
+        ids.append(add(s, ids[-1], samples[i % len(samples)]))
+    leaf_template = add(s, ids[-1], samples[1])
+    s.current = ids[-1]
+    s.close()
+    conn = sqlite3.connect(path)
+    cols = "text, author, derived_from, model, params, sampler, created, complete, n_tokens, mean_prob, tokens, meta"
+    rest = total - spine - 1
+    rows = [(ids[i % spine], leaf_template) for i in range(rest)]
+    with conn:
+        conn.executemany(f"INSERT INTO nodes (parent_id, {cols}) SELECT ?, {cols} FROM nodes WHERE id = ?", rows)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return ids[-1]
+
+
+async def drive(path: Path, backend, moves: list[str]) -> tuple[float, dict[str, list[float]], int, int]:
+    from loom.ui.app import LoomApp
+    from loom.ui.pathview import PathView
+
+    start = time.perf_counter()
+    session = Session(path)
+    app = LoomApp(session, backend=backend)
+    times: dict[str, list[float]] = {}
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        opened = time.perf_counter() - start
+        pv = app.query_one(PathView)
+        tokens, lines = len(pv.tokens), len(pv._lines)
+        for key in moves:
+            t = time.perf_counter()
+            await pilot.press(key)
+            await pilot.pause()
+            times.setdefault(key, []).append(time.perf_counter() - t)
+    session.close()
+    return opened, times, tokens, lines
+
+
+MOVES = {"k": "parent", "j": "first child", "l": "next sibling", "h": "previous sibling",
+         "full_stop": "next token"}
+
+
+def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
+    from . import models as m
+
+    total = 20_000 if quick else 100_000
+    backend = m.open_local("demo")  # given to the app so that no model loads while timing
+    moves = ["k", "j", "l", "l", "h", "full_stop", "full_stop"] * 2
+    with tempfile.TemporaryDirectory(prefix="loom-bench-") as tmp:
+        big, tiny = Path(tmp) / "big.loom", Path(tmp) / "tiny.loom"
+        t = time.perf_counter()
+        build(big, total, SPINE)
+        print(f" built a {total:,}-node session in {time.perf_counter() - t:.1f} s", flush=True)
+        build(tiny, 2, 1)
+        asyncio.run(drive(tiny, backend, ["l"]))  # warm-up: imports and first-run costs
+        base_open, base_times, _, _ = asyncio.run(drive(tiny, backend, moves))
+        opened, times, tokens, lines = asyncio.run(drive(big, backend, moves))
+    figs = [Figure("4 huge session", f"open a {total:,}-node session and show its {tokens:,}-token path ({lines:,} lines)",
+                   opened, "s", "the app on a one-node session", base_open, "< 1 s", opened < 1.0)]
+    show(figs[0])
+    for key, what in MOVES.items():
+        if key not in times:
+            continue
+        worst = max(times[key])
+        median = sorted(times[key])[len(times[key]) // 2]
+        base = sorted(base_times.get(key, [0]))[len(base_times.get(key, [0])) // 2]
+        fig = Figure("4 huge session", f"move: {what} (median of {len(times[key])})", median, "s",
+                     "same key on a one-node session", base or None, "< 50 ms", median < 0.05,
+                     f"slowest {worst * 1e3:.0f} ms; screen updated through Pilot (press + pause)")
+        show(fig)
+        figs.append(fig)
+    return figs
