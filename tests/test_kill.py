@@ -121,9 +121,9 @@ def reference(fresh, env, tmp_path_factory):
     return {"by_seed": by_seed, "tokens": tokens, "t_first": watcher.first_seen - t0, "t_end": t_end}
 
 
-def kill_once(fresh: Path, env: dict, folder: Path, delay: float | None) -> dict:
-    """Run a generation and SIGKILL it `delay` seconds after it started (None:
-    the moment its first branch is committed); return what the checks need."""
+def kill_once(fresh: Path, env: dict, folder: Path, delay: float, after_first: bool) -> dict:
+    """Run a generation and SIGKILL it `delay` seconds after it started, or
+    after its first branch was committed; return what the checks need."""
     path = folder / "run.loom"
     shutil.copy(fresh, path)
     watcher = Watcher(path)
@@ -131,7 +131,8 @@ def kill_once(fresh: Path, env: dict, folder: Path, delay: float | None) -> dict
     t0 = time.monotonic()
     proc = start(path, env)
     while proc.poll() is None:
-        if delay is None and watcher.first_seen is not None or delay is not None and time.monotonic() - t0 >= delay:
+        start_at = watcher.first_seen if after_first else t0
+        if start_at is not None and time.monotonic() - start_at >= delay:
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.002)
@@ -173,13 +174,21 @@ def test_sigkill_during_generation_loses_nothing_committed(fresh, env, reference
           f"done after {reference['t_end']:.1f} s")
     saved_counts = []
     for i in range(RUNS):
-        # the first run is killed right as its first branch lands, so that one
-        # kill surely falls mid-generation; the rest at random moments from
-        # shortly before the first commit to the end of the run
-        delay = None if i == 0 else rng.uniform(0.7 * reference["t_first"], reference["t_end"])
+        # The first run is killed right as its first branch lands, so that one
+        # kill surely falls mid-generation. The rest: most at a random moment
+        # between the first commit and the end of the reference run, some
+        # while the process starts (from its own first commit, so a slow,
+        # busy machine shifts nothing).
+        span = reference["t_end"] - reference["t_first"]
+        if i == 0:
+            delay, after_first = 0.0, True
+        elif rng.random() < 0.8:
+            delay, after_first = rng.uniform(0, span), True
+        else:
+            delay, after_first = rng.uniform(0, reference["t_first"]), False
         folder = tmp_path / f"run{i}"
         folder.mkdir()
-        run = kill_once(fresh, env, folder, delay)
+        run = kill_once(fresh, env, folder, delay, after_first)
         on_disk = check_after_kill(run, reference)
         saved_counts.append(len(on_disk))
         if i == 0:
