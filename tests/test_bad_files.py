@@ -9,8 +9,6 @@ never modified."""
 import ctypes
 import json
 import os
-import resource
-import signal
 import sqlite3
 import subprocess
 import sys

@@ -9,7 +9,6 @@ format, `loom config` and `loom models`, a Python log file at DEBUG, and
 tracebacks from inside the backend (plain and rich, with locals). Finally
 every file under the test's folder is searched for the key."""
 
-import json
 import logging
 import os
 import secrets
