@@ -58,7 +58,23 @@ def bar_text(prob: float, width: int = BAR) -> str:
 
 
 def token_label(text: str) -> str:
-    return visible(repr(text)[1:-1]) if text else "∅"
+    """A token with its edges' spaces shown (␣), escapes visible, never markup."""
+    if not text:
+        return "∅"
+    inner = visible(repr(text)[1:-1])
+    core = inner.strip(" ")
+    lead = len(inner) - len(inner.lstrip(" "))
+    trail = len(inner) - len(inner.rstrip(" "))
+    return "␣" * lead + core + "␣" * trail if core else "␣" * len(inner)
+
+
+def pct(prob: float) -> str:
+    """A probability short enough for a block label, precise enough for small ones."""
+    if prob >= 0.1:
+        return f"{prob:.0%}"
+    if prob >= 0.001:
+        return f"{prob:.1%}"
+    return f"{prob:.0e}"
 
 
 def distribution_chart(dist: Distribution, theme: LoomTheme, chosen: int | None = None) -> Text:
@@ -66,17 +82,18 @@ def distribution_chart(dist: Distribution, theme: LoomTheme, chosen: int | None 
     t = Text()
     labels = [token_label(a.text) for a in dist.alternatives]
     width = min(24, max((len(s) for s in labels), default=4))
+    peak = max((a.prob for a in dist.alternatives), default=1.0) or 1.0
     for alt, label in zip(dist.alternatives, labels):
         i = theme.bucket(alt.prob)
         t.append(f"{label[:width]:<{width}} ", style="bold" if alt.token_id == chosen else "")
         t.append(f"{alt.prob:7.2%} ")
-        t.append(bar_text(alt.prob), style=theme.palette[i] if theme.palette[i] != theme.colors.get("panel") else theme.colors.get("primary", ""))
+        t.append(bar_text(alt.prob / peak), style=theme.palette[i] if theme.palette[i] != theme.colors.get("panel") else theme.colors.get("primary", ""))
         if chosen is not None and alt.token_id == chosen:
             t.append("  ◀ written here", style="bold")
         t.append("\n")
     shown = math.fsum(a.prob for a in dist.alternatives)
     ent = "n/a" if dist.entropy_bits is None else f"{dist.entropy_bits:.2f} bits"
-    t.append(f"entropy {ent}; the top {len(dist.alternatives)} hold {shown:.1%}", style="italic")
+    t.append(f"entropy {ent}; the top {len(dist.alternatives)} hold {shown:.1%} (bars relative to the first)", style="italic")
     return t
 
 
@@ -174,7 +191,7 @@ class BlockView(Widget, can_focus=True):
                 style += Style(reverse=True, bold=True)
             label = ""
             if first:
-                label = f"{token_label(block_label(block) if block.terminal else block.text)} {block.prob:.0%}"
+                label = f"{block_label(block) if block.terminal else token_label(block.text)} {pct(block.prob)}"
             body = (" " + label)[: w - 1].ljust(w - 1)
             segs.append(Segment(body, style))
             segs.append(Segment(" ", bg))
