@@ -70,6 +70,10 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Texts may hold lone surrogates (kept exactly in sessions): print them escaped, never crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     known = parser.get_default("_commands")
     # `loom NAME` is short for `loom open NAME`.

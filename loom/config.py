@@ -127,7 +127,11 @@ def load_config(path: Path | None = None) -> Config:
     config; a missing file named by LOOM_CONFIG (or `path`) is an error."""
     explicit = path is not None or bool(os.environ.get(ENV_CONFIG))
     path = path or config_path()
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a home folder this user cannot enter
+        raise ConfigError(f"{path}: cannot be read ({exc})") from exc
+    if not exists:
         if explicit:
             raise ConfigError(f"{path}: config file not found" + (f" (named by ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) else ""))
         return Config(path=path)

@@ -34,3 +34,21 @@ def visible(text: str) -> str:
 def one_line(text: str, limit: int = 80) -> str:
     """A single-line preview: whitespace runs collapsed, made visible, cut to `limit`."""
     return visible(" ".join(text.split()))[:limit]
+
+
+# The editor (Textual's TextArea) draws its text raw and splits lines at \r, \v,
+# \f and U+2028/9. For editing, such characters become private-use stand-ins
+# (U+F0000 + code) and come back unchanged on save, so an edit never injects
+# escapes into the terminal nor silently changes what it did not touch.
+_EDIT_UNSAFE = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff\ufff9-\ufffb\u2028\u2029]")
+_PUA = 0xF0000
+_PUA_BACK = re.compile("[\U000f0000-\U000fdfff]")
+
+
+def to_editable(text: str) -> tuple[str, int]:
+    """Text safe for the editor, and how many characters were replaced."""
+    return _EDIT_UNSAFE.subn(lambda m: chr(_PUA + ord(m.group())), text)
+
+
+def from_editable(text: str) -> str:
+    return _PUA_BACK.sub(lambda m: chr(ord(m.group()) - _PUA), text)

@@ -70,17 +70,17 @@ class GenerationParams:
             if not ok:
                 raise ParamError(msg)
 
-        need(isinstance(self.n, int) and 1 <= self.n <= 1000, f"n must be a whole number from 1 to 1000 (got {self.n!r})")
-        need(isinstance(self.max_tokens, int) and 1 <= self.max_tokens <= 100_000, f"max tokens must be a whole number from 1 to 100000 (got {self.max_tokens!r})")
+        need(_whole(self.n) and 1 <= self.n <= 1000, f"n must be a whole number from 1 to 1000 (got {self.n!r})")
+        need(_whole(self.max_tokens) and 1 <= self.max_tokens <= 100_000, f"max tokens must be a whole number from 1 to 100000 (got {self.max_tokens!r})")
         need(_num(self.temperature) and 0 <= self.temperature <= 10, f"temperature must be a number from 0 to 10 (got {self.temperature!r})")
         need(_num(self.top_p) and 0 < self.top_p <= 1, f"top-p must be above 0 and at most 1 (got {self.top_p!r})")
-        need(isinstance(self.top_k, int) and self.top_k >= 0, f"top-k must be a whole number, 0 for off (got {self.top_k!r})")
+        need(_whole(self.top_k) and self.top_k >= 0, f"top-k must be a whole number, 0 for off (got {self.top_k!r})")
         need(_num(self.min_p) and 0 <= self.min_p < 1, f"min-p must be from 0 to below 1 (got {self.min_p!r})")
         need(_num(self.xtc_threshold) and 0 <= self.xtc_threshold <= 1, f"XTC threshold must be from 0 to 1 (got {self.xtc_threshold!r})")
         need(_num(self.xtc_probability) and 0 <= self.xtc_probability <= 1, f"XTC probability must be from 0 to 1 (got {self.xtc_probability!r})")
         need(isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty texts")
-        need(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), f"seed must be a whole number from 0 to 2^63-1, or empty for random (got {self.seed!r})")
-        need(isinstance(self.logprobs, int) and 0 <= self.logprobs <= 100, f"alternatives per token must be from 0 to 100 (got {self.logprobs!r})")
+        need(self.seed is None or (_whole(self.seed) and 0 <= self.seed < 2**63), f"seed must be a whole number from 0 to 2^63-1, or empty for random (got {self.seed!r})")
+        need(_whole(self.logprobs) and 0 <= self.logprobs <= 100, f"alternatives per token must be from 0 to 100 (got {self.logprobs!r})")
         return self
 
     @property
@@ -109,6 +109,10 @@ class GenerationParams:
 
     def replace(self, **changes: Any) -> "GenerationParams":
         return GenerationParams.from_dict({**self.to_dict(), **changes})
+
+
+def _whole(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _num(x: Any) -> bool:

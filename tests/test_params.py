@@ -155,8 +155,6 @@ async def test_settings_dialog_checks_every_field(tmp_path, demo_backend):
     s.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the app's priority `escape` binding (cancel generation, loom/ui/keymap.py) "
-                   "takes the key from the Settings and Edit dialogs, so escape does not close them (reported to the lead)")
 async def test_escape_closes_the_settings_dialog(tmp_path, demo_backend):
     from loom.ui.app import LoomApp
 

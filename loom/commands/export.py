@@ -52,7 +52,7 @@ def run(args) -> int:
     if args.output:
         out = Path(args.output).expanduser()
         try:
-            out.write_text(text, encoding="utf-8")
+            out.write_text(text, encoding="utf-8", errors="surrogatepass")  # byte-exact, lone surrogates too
         except OSError as exc:
             raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
         emit(args, {"output": str(out), "format": args.format, what: count}, f"wrote {count} {what} as {args.format} to {out}")

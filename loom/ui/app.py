@@ -69,7 +69,7 @@ class LoomApp(LibraryActions, AttractorActions, App):
     #loading { height: 1; width: 12; }
     .hidden { display: none; }
     """
-    BINDINGS = [Binding(k.keys, k.action, k.short or k.description, show=k.footer, priority=k.action == "cancel",
+    BINDINGS = [Binding(k.keys, k.action, k.short or k.description, show=k.footer,
                         tooltip=k.description, id=k.action) for k in ALL_KEYS]
 
     def __init__(self, session: Session, model: str | None = None, sessions_dir: Path | None = None,

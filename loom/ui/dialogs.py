@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from ..store import list_sessions
-from ..textsafe import one_line
+from ..textsafe import from_editable, one_line, to_editable
 from ..tree import GenerationParams, ParamError
 from .keymap import KEYS
 
@@ -37,13 +37,17 @@ class EditScreen(ModalScreen[str | None]):
 
     def __init__(self, text: str, title: str) -> None:
         super().__init__()
-        self.text, self.title_text = text, title
+        self.text, self.replaced = to_editable(text)
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
             yield Static("ctrl+s: save (the original node is kept)   escape: cancel", classes="hint")
+            if self.replaced:
+                yield Static(f"{self.replaced} control or invisible characters are shown as private-use symbols "
+                             "and saved exactly as they were.", classes="hint")
             yield Static("", classes="error", id="error")
 
     def on_mount(self) -> None:
@@ -52,7 +56,7 @@ class EditScreen(ModalScreen[str | None]):
         editor.move_cursor(editor.document.end)
 
     def action_save(self) -> None:
-        text = self.query_one(TextArea).text
+        text = from_editable(self.query_one(TextArea).text)
         if not text.strip():
             self.query_one("#error", Static).update("The text is empty; type something or press escape.")
             return
