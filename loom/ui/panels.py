@@ -4,6 +4,7 @@ goes in as rich Text built from plain strings, never as markup."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.content import Content
 from textual.widgets import OptionList, Static, Tree
@@ -49,6 +50,12 @@ class TreePanel(Tree[int]):
         self.show_root = False
         self.guide_depth = 2
         self._items: dict[int, object] = {}
+
+    def get_label_width(self, node) -> int:
+        # Tree measures every line whenever it rebuilds; rendering each label for
+        # that took seconds on a deep path through wide levels. Same number, no render.
+        icon = (self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE) if node.allow_expand else ""
+        return cell_len(icon) + node.label.cell_len
 
     def reset(self, session: Session) -> None:
         self.session = session

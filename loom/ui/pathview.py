@@ -60,17 +60,28 @@ class PathView(ScrollView, can_focus=True):
         self._token_line: dict[int, int] = {}
         self._strips: dict[int, Strip] = {}
         self._width = 0
+        # layout state where each node starts: (line, pieces on that line, cells used, first token);
+        # a new path that keeps the first nodes of the old one is laid out from where they end
+        self._marks: list[tuple[int, int, int, int]] = []
 
     # -- data ----------------------------------------------------------------
     def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
+        # the leading nodes the old path shares with the new one keep their lines
+        # (token lists compare by identity first: a session hands out the same Token objects)
+        keep = 0
+        for old, new in zip(self.nodes, nodes):
+            if old.id != new.id or old.text != new.text or old.tokens != new.tokens:
+                break
+            keep += 1
         self.nodes = nodes
         self.tokens = [(ni, ti) for ni, n in enumerate(nodes) for ti in range(len(n.tokens or ()))]
         self.cursor = cursor if cursor is not None and 0 <= cursor < len(self.tokens) else None
-        self._layout(force=True)
+        self._layout(force=True, keep=keep)
         self.refresh()
 
     def set_theme(self, theme: LoomTheme) -> None:
         self.loom_theme = theme
+        self._marks = []  # token colours were laid out with the old theme's buckets
         self._strips.clear()
         self.refresh()
 
@@ -91,17 +102,15 @@ class PathView(ScrollView, can_focus=True):
         self.refresh()
 
     # -- layout --------------------------------------------------------------
-    def _pieces(self):
-        """Yield Piece or None (a line break) for the whole path."""
-        tok = 0
-        for node in self.nodes:
-            if node.tokens:
-                for t in node.tokens:
-                    bucket = None if t.prob is None else self.loom_theme.bucket(t.prob)
-                    yield from self._split(t.text, tok, bucket)
-                    tok += 1
-            else:
-                yield from self._split(node.text, None, None)
+    def _pieces(self, node: Node, tok: int):
+        """Yield Piece or None (a line break) for one node whose first token is number `tok`."""
+        if node.tokens:
+            for t in node.tokens:
+                bucket = None if t.prob is None else self.loom_theme.bucket(t.prob)
+                yield from self._split(t.text, tok, bucket)
+                tok += 1
+        else:
+            yield from self._split(node.text, None, None)
 
     @staticmethod
     def _split(text: str, token: int | None, bucket: int | None):
@@ -117,15 +126,42 @@ class PathView(ScrollView, can_focus=True):
             else:
                 yield Piece(visible(part), token, bucket)
 
-    def _layout(self, force: bool = False) -> None:
+    def _layout(self, force: bool = False, keep: int = 0) -> None:
+        """Lay the path out in lines of the view's width; `keep` first nodes are
+        unchanged since the last layout and are not laid out again."""
         width = max(10, self.scrollable_content_region.width or self.size.width or 80)
         if not force and width == self._width:
             return
+        if width != self._width or keep >= len(self._marks):
+            keep = 0
         self._width = width
-        lines: list[list[Piece]] = [[]]
-        used = 0
-        token_line: dict[int, int] = {}
-        for piece in self._pieces():
+        if keep:
+            line, count, used, first = self._marks[keep]
+            lines = self._lines[: line + 1]
+            lines[-1] = lines[-1][:count]
+            token_line = {t: y for t, y in self._token_line.items() if t < first and y <= line}
+            marks = self._marks[:keep]
+        else:
+            lines, used, first, token_line, marks = [[]], 0, 0, {}, []
+        for ni in range(keep, len(self.nodes)):
+            node = self.nodes[ni]
+            marks.append((len(lines) - 1, len(lines[-1]), used, first))
+            used = self._lay_node(node, first, width, lines, used, token_line)
+            first += len(node.tokens or ())
+        marks.append((len(lines) - 1, len(lines[-1]), used, first))
+        # an empty token (a partial character) still needs a line for the cursor
+        for i in range(len(self.tokens)):
+            token_line.setdefault(i, token_line.get(i - 1, 0))
+        self._lines = lines
+        self._marks = marks
+        self._token_line = token_line
+        self._strips.clear()
+        self.virtual_size = Size(width, len(lines))
+
+    def _lay_node(self, node: Node, first: int, width: int, lines: list[list[Piece]], used: int,
+                  token_line: dict[int, int]) -> int:
+        """Append one node's pieces to `lines`; returns the cells used on the last line."""
+        for piece in self._pieces(node, first):
             if piece is None:
                 lines.append([])
                 used = 0
@@ -148,13 +184,7 @@ class PathView(ScrollView, can_focus=True):
             if piece.token is not None:
                 token_line.setdefault(piece.token, len(lines) - 1)
             used += w
-        # an empty token (a partial character) still needs a line for the cursor
-        for i in range(len(self.tokens)):
-            token_line.setdefault(i, token_line.get(i - 1, 0))
-        self._lines = lines
-        self._token_line = token_line
-        self._strips.clear()
-        self.virtual_size = Size(width, len(lines))
+        return used
 
     def on_resize(self) -> None:
         self._layout()

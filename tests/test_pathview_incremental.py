@@ -1,0 +1,38 @@
+"""The path view lays out only what changed when moving between nodes: the
+lines it keeps from the old path must equal a full layout of the new one."""
+
+from loom.store import Session
+from loom.tree import Alternative, Token
+from loom.ui.app import LoomApp
+from loom.ui.pathview import PathView
+
+
+def model_node(s, parent, words, model="m"):
+    toks = [Token(w, -0.1 * (i % 7), 100 + i, (Alternative(w, -0.1 * (i % 7), 100 + i),)) for i, w in enumerate(words)]
+    return s.add_node(parent, "".join(words), "model", model=model, tokens=toks).id
+
+
+def full_layout(pv):
+    pv._marks = []
+    pv._layout(force=True)
+    return [list(line) for line in pv._lines], dict(pv._token_line)
+
+
+async def test_moves_keep_lines_equal_to_a_full_layout(tmp_path, demo_backend):
+    s = Session(tmp_path / "s.loom")
+    # long enough that every path scrolls: the scrollbar, and so the width, stays the same
+    root = s.add_node(None, "A prompt that is long enough to wrap " * 60 + "\n", "prompt").id
+    spine = [root]
+    for depth in range(6):
+        spine.append(model_node(s, spine[-1], [f" word{depth}{i}" + ("\n" if i == 9 else "") for i in range(23)]))
+    siblings = [model_node(s, spine[3], [" other", " branch", " here"]), model_node(s, spine[3], ["x" * 150])]
+    s.current = spine[-1]
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 30)) as pilot:
+        pv = app.query_one(PathView)
+        for target in [spine[5], spine[2], siblings[0], siblings[1], spine[-1], spine[4], root]:
+            app.show_node(target)
+            await pilot.pause()
+            lines, token_line = [list(line) for line in pv._lines], dict(pv._token_line)
+            assert (lines, token_line) == full_layout(pv), target
+            assert len(pv.tokens) == sum(len(n.tokens or ()) for n in app.path)
