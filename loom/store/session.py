@@ -460,13 +460,15 @@ class Session:
             out.update(dict(self.db.conn.execute(q, part).fetchall()))
         return out
 
-    def summaries(self, node_id: int | None) -> list[dict[str, Any]]:
-        """Children of a node for listing: id, preview, author, mean probability, child count."""
+    def summaries(self, node_id: int | None, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Children of a node for listing: id, preview, author, mean probability, child count.
+        `offset` and `limit` pick a window of them (in id order)."""
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
         rows = self.db.conn.execute(
             f"SELECT id, substr(CAST(text AS BLOB), 1, 800), author, mean_prob, complete, derived_from,"
-            f" (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id) FROM nodes n WHERE {where} ORDER BY id",
-            () if node_id is None else (node_id,),
+            f" (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id) FROM nodes n WHERE {where} ORDER BY id"
+            " LIMIT ? OFFSET ?",
+            (*(() if node_id is None else (node_id,)), -1 if limit is None else limit, offset),
         ).fetchall()
         return [
             {"id": r[0], "preview": _preview(r[1], 200), "author": r[2], "mean_prob": r[3], "complete": bool(r[4]),

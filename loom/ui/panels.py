@@ -43,6 +43,7 @@ class TreePanel(Tree[int]):
     huge sessions open at once."""
 
     DEFAULT_CSS = "TreePanel { width: 34; border-right: solid $panel-lighten-2; }"
+    WINDOW = 20  # children shown either side of a revealed path in a wide level
 
     def __init__(self, session: Session, **kwargs) -> None:
         super().__init__(Text(session.name), **kwargs)
@@ -50,6 +51,7 @@ class TreePanel(Tree[int]):
         self.show_root = False
         self.guide_depth = 2
         self._items: dict[int, object] = {}
+        self._more: dict[int, tuple[object, int | None]] = {}  # "… more" line -> (tree item, node id)
 
     def get_label_width(self, node) -> int:
         # Tree measures every line whenever it rebuilds; rendering each label for
@@ -62,6 +64,7 @@ class TreePanel(Tree[int]):
         self.clear()
         self.root.set_label(Text(session.name))
         self._items = {None: self.root}
+        self._more = {}
         self._fill(self.root, None)
 
     def _label(self, row: dict) -> Text:
@@ -73,11 +76,31 @@ class TreePanel(Tree[int]):
             t.append(" ✂", style="bold red")
         return t
 
-    def _fill(self, item, node_id: int | None) -> None:
+    def _fill(self, item, node_id: int | None, around: int | None = None) -> None:
+        """Load a node's children. With `around` (a child on a path being
+        revealed) a wide level loads only WINDOW children either side of it,
+        and a "… more" line that loads the rest when chosen: revealing a deep
+        path through wide levels would otherwise load most of a huge session."""
         item.remove_children()
-        for row in self.session.summaries(node_id):
+        lo, hi, total = 0, None, 0
+        if around is not None:
+            ids = self.session.child_ids(node_id)
+            if len(ids) > 2 * self.WINDOW + 1 and around in ids:
+                at = ids.index(around)
+                lo, hi, total = max(0, at - self.WINDOW), min(len(ids), at + self.WINDOW + 1), len(ids)
+        if lo:
+            self._more[item.add_leaf(Text(f"… {lo} earlier", style="dim")).id] = (item, node_id)
+        for row in self.session.summaries(node_id, lo, None if hi is None else hi - lo):
             child = item.add(self._label(row), data=row["id"], allow_expand=bool(row["children"]))
             self._items[row["id"]] = child
+        if hi is not None and hi < total:
+            self._more[item.add_leaf(Text(f"… {total - hi} more", style="dim")).id] = (item, node_id)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        more = self._more.pop(event.node.id, None)
+        if more is not None:  # a "… more" line: load the whole level
+            item, node_id = more
+            self._fill(item, node_id)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
         item = event.node
@@ -102,16 +125,16 @@ class TreePanel(Tree[int]):
     def reveal(self, ancestry: list[int]) -> None:
         """Expand the path to a node and move the highlight onto it."""
         item = self.root
-        for node_id in ancestry:
+        for depth, node_id in enumerate(ancestry):
             nxt = self._items.get(node_id)
             if nxt is None or nxt.parent is not item:
-                self._fill(item, item.data)
+                self._fill(item, item.data, around=node_id)
                 nxt = self._items.get(node_id)
                 if nxt is None:
                     return
-            if nxt is not self._items.get(ancestry[-1]) and not nxt.is_expanded:
+            if depth < len(ancestry) - 1 and not nxt.is_expanded:
                 if not nxt.children:
-                    self._fill(nxt, node_id)
+                    self._fill(nxt, node_id, around=ancestry[depth + 1])
                 nxt.expand()
             item = nxt
         self.move_cursor(item, animate=False)
