@@ -268,6 +268,15 @@ def layout(view: Multiverse, scale: float = 1.0) -> list[Placed]:
     return out
 
 
+def short_prob(prob: float) -> str:
+    """A probability short enough for a block label, precise enough for small ones."""
+    if prob >= 0.1:
+        return f"{prob:.0%}"
+    if prob >= 0.001:
+        return f"{prob:.1%}"
+    return f"{prob:.0e}"
+
+
 def block_label(block: Block) -> str:
     """The token as a label: visible whitespace, end of text marked."""
     if block.terminal:

@@ -32,7 +32,7 @@ from textual.widgets import Checkbox, Footer, Input, Label, Static, TextArea
 from ..analysis.candidates import CandidateError, CandidateScores, preset, read_file, score_candidates
 from ..analysis.modelcompare import SURE, Comparison, compare_models
 from ..analysis.multiverse import (
-    MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, add_branch, block_label, expand, fit_scale, layout,
+    MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, add_branch, block_label, expand, fit_scale, layout, short_prob,
 )
 from ..backends.base import Backend, BackendError
 from ..render.svg import RenderError, write_png, write_svg
@@ -66,15 +66,6 @@ def token_label(text: str) -> str:
     lead = len(inner) - len(inner.lstrip(" "))
     trail = len(inner) - len(inner.rstrip(" "))
     return "␣" * lead + core + "␣" * trail if core else "␣" * len(inner)
-
-
-def pct(prob: float) -> str:
-    """A probability short enough for a block label, precise enough for small ones."""
-    if prob >= 0.1:
-        return f"{prob:.0%}"
-    if prob >= 0.001:
-        return f"{prob:.1%}"
-    return f"{prob:.0e}"
 
 
 def distribution_chart(dist: Distribution, theme: LoomTheme, chosen: int | None = None) -> Text:
@@ -191,7 +182,7 @@ class BlockView(Widget, can_focus=True):
                 style += Style(reverse=True, bold=True)
             label = ""
             if first:
-                label = f"{block_label(block) if block.terminal else token_label(block.text)} {pct(block.prob)}"
+                label = f"{block_label(block) if block.terminal else token_label(block.text)} {short_prob(block.prob)}"
             body = (" " + label)[: w - 1].ljust(w - 1)
             segs.append(Segment(body, style))
             segs.append(Segment(" ", bg))
