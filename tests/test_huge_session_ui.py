@@ -1,4 +1,4 @@
-"""The path view lays out only what changed when moving between nodes: the
+"""Huge sessions in the app. The path view lays out only what changed when moving between nodes: the
 lines it keeps from the old path must equal a full layout of the new one."""
 
 from loom.store import Session
@@ -36,3 +36,27 @@ async def test_moves_keep_lines_equal_to_a_full_layout(tmp_path, demo_backend):
             lines, token_line = [list(line) for line in pv._lines], dict(pv._token_line)
             assert (lines, token_line) == full_layout(pv), target
             assert len(pv.tokens) == sum(len(n.tokens or ()) for n in app.path)
+
+
+async def test_tree_reveals_a_window_of_a_wide_level_and_loads_the_rest_on_request(tmp_path, demo_backend):
+    from loom.ui.panels import TreePanel
+
+    s = Session(tmp_path / "s.loom")
+    root = s.add_node(None, "root", "prompt").id
+    kids = [s.add_node(root, f"child {i}", "human").id for i in range(100)]
+    s.current = kids[70]
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TreePanel)
+        level = tree._items[root].children
+        shown = [c.data for c in level if c.data is not None]
+        w = TreePanel.WINDOW
+        assert shown == kids[70 - w : 70 + w + 1]
+        assert [str(c.label) for c in level if c.data is None] == [f"… {70 - w} earlier", f"… {100 - 71 - w} more"]
+        tree.select_node(level[-1])  # "… more"
+        await pilot.pause()
+        assert [c.data for c in tree._items[root].children] == kids
+        app.show_node(kids[3])  # loaded now: revealing it keeps the whole level
+        await pilot.pause()
+        assert [c.data for c in tree._items[root].children] == kids
