@@ -220,6 +220,11 @@ class LocalBackend(Backend):
                     coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
                     probs = processed_probs(logits, params, coins).cpu()
                     chosen = [int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)]
+                # top-k and chosen logprobs for all branches at once, as Python numbers
+                k = params.logprobs
+                top_v, top_i = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
+                top_v, top_i = top_v.tolist(), top_i.tolist()
+                chosen_lp = logp.gather(1, torch.tensor(chosen).unsqueeze(1)).squeeze(1).tolist()
                 for b in range(n):
                     if not alive[b]:
                         continue
@@ -235,7 +240,8 @@ class LocalBackend(Backend):
                     if delta:
                         shown[b] = len(full)
                     keep, hit = stops[b].add(delta)
-                    yield TokenEvent(b, Token(keep, float(logp[b, tid]), tid, self._alternatives(logp[b], params.logprobs)))
+                    alts = tuple(Alternative(self.token_text(i), v, i) for v, i in zip(top_v[b], top_i[b]))
+                    yield TokenEvent(b, Token(keep, chosen_lp[b], tid, alts))
                     if hit:
                         alive[b] = False
                         yield BranchDone(b, "stop", seeds[b])

@@ -154,6 +154,7 @@ class ChildrenList(OptionList):
     def show(self, rows: list[dict], theme: LoomTheme, live: dict[int, str] | None = None) -> None:
         keep = self.highlighted
         self.clear_options()
+        options = []  # added in one call: one at a time re-measures the list for each
         for row in rows:
             t = prob_chip(row["mean_prob"], theme)
             t.append(f" {AUTHOR_MARK.get(row['author'], '·')} ", style="dim")
@@ -162,11 +163,12 @@ class ChildrenList(OptionList):
                 t.append(f"  ({row['children']})", style="dim")
             if not row["complete"]:
                 t.append("  incomplete", style="bold red")
-            self.add_option(Option(t, id=str(row["id"])))
+            options.append(Option(t, id=str(row["id"])))
         for branch, text in sorted((live or {}).items()):
             t = Text(" …  ", style="dim")
             t.append(one_line(text, 200), style="italic")
-            self.add_option(Option(t, id=f"live-{branch}", disabled=True))
+            options.append(Option(t, id=f"live-{branch}", disabled=True))
+        self.add_options(options)
         self.border_title = f"children ({len(rows)})" + (f" + {len(live)} generating" if live else "")
         if rows:
             self.highlighted = keep if keep is not None and keep < len(rows) else 0
