@@ -242,3 +242,23 @@ async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend):
         await pilot.press("q")  # (escape too, once the app's priority escape lets screens have it)
         await pilot.pause(0.1)
         assert app.screen is not screen
+
+
+async def test_app_keys_open_the_multiverse_views(tmp_path, demo_backend):
+    from loom.store import Session
+    from loom.ui.app import LoomApp
+    from loom.ui.multiverse import CandidatesScreen, DistributionScreen, MultiverseScreen, VersusScreen
+
+    s = Session(tmp_path / "keys.loom")
+    s.add_node(None, PROMPT, "prompt")
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for key, screen in [("w", MultiverseScreen), ("d", DistributionScreen), ("p", CandidatesScreen), ("v", VersusScreen)]:
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, screen), key
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, screen), key
+        names = {c.title for c in app.get_system_commands(app.screen)}
+        assert any("Block multiverse" in n for n in names)

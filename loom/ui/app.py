@@ -30,6 +30,7 @@ from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key
 from .attractors import ATTRACTOR_KEYS, AttractorActions
 from .library import LIBRARY_KEYS, LibraryActions
+from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
 
@@ -55,10 +56,10 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS]
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS]
 
 
-class LoomApp(LibraryActions, AttractorActions, App):
+class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     TITLE = "loom"
     CSS = """
     #main { height: 1fr; }

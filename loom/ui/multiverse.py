@@ -40,6 +40,7 @@ from ..store import Session, StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import Distribution, GenerationParams, Node
+from .keymap import Key
 
 MASS_STEPS = (None, 0.5, 0.8, 0.9, 0.95)
 BAR = 36
@@ -686,6 +687,15 @@ class VersusScreen(Screen[None]):
 
 
 # -- the mixin LoomApp takes in ---------------------------------------------------
+#: the keys LoomApp adds to its keymap for MultiverseActions ("w": the original loom's "wavefunction")
+MULTIVERSE_KEYS: list[Key] = [
+    Key("w", "multiverse", "Block multiverse of this node (zoom, branch, export SVG/PNG)", "Multiverse", footer=True, short="multiverse"),
+    Key("d", "distribution", "Next-token distribution at the cursor (or after the node), with entropy", "Multiverse"),
+    Key("p", "candidates", "Score candidates after this node (typed, a file, or the numbers 0-100)", "Multiverse"),
+    Key("v", "versus", "Model vs model: run this node on two models side by side", "Multiverse"),
+]
+
+
 class MultiverseActions:
     """Actions for LoomApp (which provides session, node_id, backend, model_ref,
     params, loom_theme, show_node, refresh_children, query_one)."""
