@@ -19,3 +19,13 @@ def test_help_does_not_import_torch():
     code = "import sys\nfrom loom.cli import build_parser\nbuild_parser()\nprint('torch' in sys.modules, 'textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_every_key_is_bound_once():
+    from collections import Counter
+
+    from loom.ui.app import ALL_KEYS
+
+    counts = Counter(k for key in ALL_KEYS for k in key.keys.split(","))
+    assert [k for k, n in counts.items() if n > 1] == []
+    assert len({k.action for k in ALL_KEYS}) == len(ALL_KEYS)
