@@ -60,3 +60,39 @@ async def test_tree_reveals_a_window_of_a_wide_level_and_loads_the_rest_on_reque
         app.show_node(kids[3])  # loaded now: revealing it keeps the whole level
         await pilot.pause()
         assert [c.data for c in tree._items[root].children] == kids
+
+
+async def test_a_deep_path_shows_its_last_levels_under_an_up_line(tmp_path, demo_backend):
+    from loom.ui.panels import TreePanel
+
+    s = Session(tmp_path / "s.loom")
+    chain = [s.add_node(None, "root", "prompt").id]
+    for i in range(60):
+        chain.append(s.add_node(chain[-1], f" step {i}", "human").id)
+    s.current = chain[-1]
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TreePanel)
+
+        def depth_of(item):
+            d = 0
+            while item.parent is not tree.root:
+                item, d = item.parent, d + 1
+            return d
+
+        assert tree.up_line is not None and "levels above" in str(tree.up_line.label)
+        deepest = tree._items[chain[-1]]
+        assert depth_of(deepest) < TreePanel.LEVELS
+        assert tree.cursor_node is deepest
+        # walking up a few levels keeps the same panel; the up line leads further up
+        top = tree.root.data
+        await pilot.press("k", "k")
+        assert tree.root.data == top and tree.cursor_node is tree._items[chain[-3]]
+        tree.select_node(tree.up_line)
+        await pilot.pause()
+        assert app.node_id == top
+        assert tree.cursor_node is tree._items[top]
+        await pilot.press("r")
+        assert app.node_id == chain[0] and tree.up_line is None and tree.root.data is None
+        assert tree.cursor_node is tree._items[chain[0]]

@@ -281,7 +281,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     @on(Tree.NodeSelected)
     def _tree_chosen(self, event: Tree.NodeSelected) -> None:
         if event.node.data is not None and event.node.data != self.node_id:
-            self.show_node(event.node.data, reveal=False)
+            # the "↑ levels above" line leads out of what the panel shows: re-reveal
+            self.show_node(event.node.data, reveal=event.node is self.query_one(TreePanel).up_line)
 
     # -- tokens --------------------------------------------------------------
     def _move_token(self, step: int) -> None:

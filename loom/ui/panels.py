@@ -44,6 +44,7 @@ class TreePanel(Tree[int]):
 
     DEFAULT_CSS = "TreePanel { width: 34; border-right: solid $panel-lighten-2; }"
     WINDOW = 20  # children shown either side of a revealed path in a wide level
+    LEVELS = 16  # a deeper path shows its last levels, under an "↑ N levels above" line
 
     def __init__(self, session: Session, **kwargs) -> None:
         super().__init__(Text(session.name), **kwargs)
@@ -52,6 +53,8 @@ class TreePanel(Tree[int]):
         self.guide_depth = 2
         self._items: dict[int, object] = {}
         self._more: dict[int, tuple[object, int | None]] = {}  # "… more" line -> (tree item, node id)
+        self._top: int | None = None  # the node whose children form the panel's first level
+        self.up_line: object | None = None  # the "↑ N levels above" line, when rebased
 
     def get_label_width(self, node) -> int:
         # Tree measures every line whenever it rebuilds; rendering each label for
@@ -59,13 +62,20 @@ class TreePanel(Tree[int]):
         icon = (self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE) if node.allow_expand else ""
         return cell_len(icon) + node.label.cell_len
 
-    def reset(self, session: Session) -> None:
+    def reset(self, session: Session, top: int | None = None, depth: int = 0) -> None:
+        """Show the session from `top`'s children down (None: from the roots);
+        `depth` is how many levels lie above them, told on the "↑" line."""
         self.session = session
         self.clear()
         self.root.set_label(Text(session.name))
-        self._items = {None: self.root}
+        self.root.data = top
+        self._top = top
+        self._items = {top: self.root}
         self._more = {}
-        self._fill(self.root, None)
+        self.up_line = None
+        if top is not None:
+            self.up_line = self.root.add_leaf(Text(f"↑ {depth} levels above (enter: go up, r: root)", style="dim"), data=top)
+        self._fill(self.root, top)
 
     def _label(self, row: dict) -> Text:
         t = Text(AUTHOR_MARK.get(row["author"], "·") + " ", style="dim")
@@ -81,7 +91,12 @@ class TreePanel(Tree[int]):
         revealed) a wide level loads only WINDOW children either side of it,
         and a "… more" line that loads the rest when chosen: revealing a deep
         path through wide levels would otherwise load most of a huge session."""
-        item.remove_children()
+        if item is self.root and self.up_line is not None:
+            for child in list(item.children):
+                if child is not self.up_line:
+                    child.remove()
+        else:
+            item.remove_children()
         lo, hi, total = 0, None, 0
         if around is not None:
             ids = self.session.child_ids(node_id)
@@ -122,10 +137,27 @@ class TreePanel(Tree[int]):
             if node_id is not None:
                 item.expand()
 
+    def _rebase(self, ancestry: list[int]) -> int:
+        """Where the shown levels start for this path: Textual's Tree draws the
+        guides of every level on every line, so a path thousands of nodes deep
+        shows only its last LEVELS levels. Returns the index in `ancestry` of
+        the first shown level, re-rooting the panel only when that must move."""
+        shown = len(ancestry) - (ancestry.index(self._top) + 1 if self._top in ancestry else 0)
+        fits = (self._top is None or self._top in ancestry) and shown <= self.LEVELS
+        if fits and (self._top is None or shown > self.LEVELS // 2):
+            return len(ancestry) - shown
+        start = max(0, len(ancestry) - self.LEVELS + 4)  # room to walk down before the next move
+        self.reset(self.session, ancestry[start - 1] if start else None, start)
+        return start
+
     def reveal(self, ancestry: list[int]) -> None:
         """Expand the path to a node and move the highlight onto it."""
+        top = self._top
+        start = self._rebase(ancestry)
         item = self.root
         for depth, node_id in enumerate(ancestry):
+            if depth < start:
+                continue
             nxt = self._items.get(node_id)
             if nxt is None or nxt.parent is not item:
                 self._fill(item, item.data, around=node_id)
@@ -137,6 +169,12 @@ class TreePanel(Tree[int]):
                     self._fill(nxt, node_id, around=ancestry[depth + 1])
                 nxt.expand()
             item = nxt
+        if self._top != top:  # re-rooted: the new lines exist after the next refresh
+            self.call_after_refresh(self._highlight, item)
+        else:
+            self._highlight(item)
+
+    def _highlight(self, item) -> None:
         self.move_cursor(item, animate=False)
         self.scroll_to_node(item, animate=False)
 
