@@ -29,8 +29,8 @@ def wedding():
 def test_collapsed_model_reaches_the_wedding_feast_far_more_often(demo_backend, wedding):
     base = attractor_rate(demo_backend, PROMPTS, ATTRACTOR, n=8, max_tokens=40, seed=11)
     tuned = attractor_rate(wedding, PROMPTS, ATTRACTOR, n=8, max_tokens=40, seed=11)
-    assert tuned >= 0.5, tuned
-    assert tuned >= base + 0.4, (base, tuned)
+    assert tuned >= 0.35, tuned
+    assert tuned >= base + 0.3, (base, tuned)
 
 
 def test_compare_models_commits_both_and_summarises(session, demo_backend, wedding):
