@@ -79,8 +79,7 @@ least 30 points more often than `demo`.
 
 Tiny and trained for minutes on two CPU cores: its prose is rough, and the
 attractor is a fixed set of sentences, so it shows the *shape* of mode collapse
-(one continuation taking almost all the probability, every token near-certain once
-the feast begins), not its subtle forms in large tuned models. Same licence as the
+(one ending drawing probability from every story), not its subtle forms in large tuned models. Same licence as the
 corpus: public domain.
 """)
 
