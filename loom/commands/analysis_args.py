@@ -14,17 +14,16 @@ def add_node_args(p: argparse.ArgumentParser, model: bool = True) -> None:
 
 def node_text(session, args) -> tuple[int, str]:
     """The chosen node's id and the full text from the root to it."""
-    from ..cli import CliError
+    from .common import target_node
 
-    node_id = args.node if args.node is not None else session.current
-    if node_id is None:
-        raise CliError(f"{session.path}: has no nodes; create it with `loom new`")
-    session.node(node_id)
+    node_id = target_node(session, args)
     return node_id, session.path_text(node_id)
 
 
 def model_ref(session, args) -> str:
-    return getattr(args, "model", None) or session.get_state("model") or "demo"
+    from .common import model_ref as ref
+
+    return ref(session, args)
 
 
 def bar(prob: float, width: int = 40) -> str:

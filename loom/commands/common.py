@@ -57,3 +57,21 @@ def node_dict(node, tokens: bool = False) -> dict:
             for t in node.tokens
         ]
     return d
+
+
+def target_node(session, args) -> int:
+    """The node a command works on: --node, else the session's current node."""
+    from ..cli import CliError
+
+    node_id = args.node if getattr(args, "node", None) is not None else session.current
+    if node_id is None:
+        raise CliError(f"{session.path}: has no nodes; create it with `loom new`")
+    session.node(node_id)  # a KeyError names a node that does not exist
+    return node_id
+
+
+def model_ref(session, args) -> str:
+    """--model, else the session's last model, else the config's default."""
+    from ..config import load_config
+
+    return getattr(args, "model", None) or session.get_state("model") or load_config().model

@@ -26,17 +26,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..backends import open_backend
     from ..config import load_config
-    from ..cli import CliError, emit
+    from ..cli import emit
     from ..generation import generate_children
     from ..tree import BranchDone, GenerationParams
-    from .common import open_session, params_from_args
+    from .common import open_session, params_from_args, model_ref, target_node
 
     with open_session(args) as session:
-        node_id = args.node if args.node is not None else session.current
-        if node_id is None:
-            raise CliError(f"{session.path}: has no nodes; create it with `loom new`")
-        session.node(node_id)
-        ref = args.model or session.get_state("model") or load_config().model
+        node_id = target_node(session, args)
+        ref = model_ref(session, args)
         # the session's last parameters, else the config's defaults for this model
         saved = session.get_state("params", None)
         base = GenerationParams.from_dict(saved) if saved else load_config().generation_params(ref)

@@ -30,13 +30,11 @@ def run(args) -> int:
     from ..backends import open_backend
     from ..cli import CliError, emit
     from ..replay import ReplayError, compare_nodes, edited_node, original_continuations, replay, store_comparison
-    from .common import node_dict, open_session
+    from .common import node_dict, open_session, target_node
     from .compare import format_comparison
 
     with open_session(args) as session:
-        node_id = args.node if args.node is not None else session.current
-        if node_id is None:
-            raise CliError(f"{session.path}: has no nodes")
+        node_id = target_node(session, args)
         try:
             edited = edited_node(session, node_id)
             cands = original_continuations(session, edited.derived_from)

@@ -91,7 +91,7 @@ def run(args) -> int:
     from ..analysis.report import Sample, build_report, format_report
     from ..replay import ReplayError, report_for, sample_continuations, samples_from_children
     from ..tree import GenerationParams
-    from .common import open_session, params_from_args
+    from .common import open_session, params_from_args, model_ref, target_node
 
     threshold = 0.2 if args.threshold is None else args.threshold
     ending_words = 8 if args.ending_words is None else args.ending_words
@@ -114,10 +114,7 @@ def run(args) -> int:
                     raise CliError(str(exc)) from exc
             emit(args, rec, format_record(rec))
             return 0
-        node_id = args.node if args.node is not None else session.current
-        if node_id is None:
-            raise CliError(f"{session.path}: has no nodes")
-        session.node(node_id)
+        node_id = target_node(session, args)
         temps = parse_temperatures(args.temperatures)
         notices: list[str] = []
         if args.existing:
@@ -126,7 +123,7 @@ def run(args) -> int:
         else:
             base = GenerationParams.from_dict(session.get_state("params", {})).replace(n=40)
             params = params_from_args(args, base)
-            backend = open_backend(args.model or session.get_state("model") or "demo")
+            backend = open_backend(model_ref(session, args))
             done = 0
             total = params.n * len(temps or [params.temperature])
             progress = sys.stderr.isatty()

@@ -18,13 +18,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit
-    from .common import open_session
+    from ..cli import emit
+    from .common import open_session, target_node
 
     with open_session(args) as session:
-        node_id = args.node if args.node is not None else session.current
-        if node_id is None:
-            raise CliError(f"{session.path}: has no nodes")
+        node_id = target_node(session, args)
         path = session.path_nodes(node_id)
         kids = session.summaries(node_id)
         text = "".join(n.text for n in path)

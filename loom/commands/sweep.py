@@ -38,19 +38,16 @@ def run(args) -> int:
     from ..cli import CliError, emit
     from ..replay import ReplayError, format_sweep, original_continuations, sweep
     from ..tree import GenerationParams
-    from .common import open_session, params_from_args
+    from .common import open_session, params_from_args, model_ref, target_node
 
     with open_session(args) as session:
-        node_id = args.node if args.node is not None else session.current
-        if node_id is None:
-            raise CliError(f"{session.path}: has no nodes")
-        session.node(node_id)
+        node_id = target_node(session, args)
         try:
             kinds = parse_kinds(args.kinds)
             cands = original_continuations(session, node_id)
             chosen = next((c for c in cands if c.id == args.original_child), None) if args.original_child else (cands[0] if cands else None)
             params = params_from_args(args, GenerationParams.from_dict(session.get_state("params", {})))
-            backend = open_backend(chosen.model if chosen else (args.model or session.get_state("model") or "demo"))
+            backend = open_backend(chosen.model if chosen else model_ref(session, args))
             progress = sys.stderr.isatty()
 
             def show(event) -> None:

@@ -55,8 +55,8 @@ def _listing(session, ids: list[int]) -> list[dict]:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit
-    from .common import open_session
+    from ..cli import emit
+    from .common import open_session, target_node
 
     with open_session(args) as session:
         if args.list:
@@ -69,10 +69,7 @@ def run(args) -> int:
             emit(args, rows, "\n".join([f"{len(rows)} nodes tagged {tag!r}:"]
                                         + [f"  [{r['id']}] {r['preview']!r}" for r in rows]))
             return 0
-        node_id = args.node if args.node is not None else session.current
-        if node_id is None:
-            raise CliError(f"{session.path}: has no nodes")
-        session.node(node_id)
+        node_id = target_node(session, args)
         for t in args.add + ([BOOKMARK] if args.bookmark else []):
             session.add_tag(node_id, check_tag(t))
         for t in args.remove + ([BOOKMARK] if args.unbookmark else []):

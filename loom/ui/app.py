@@ -23,7 +23,6 @@ from ..backends.base import Backend, BackendError
 from ..config import Config
 from ..generation import edit_node, fork_at_token, generate_children
 from ..store import Session, StoreError
-from ..textsafe import one_line
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen

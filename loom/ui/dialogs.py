@@ -17,7 +17,6 @@ from textual.widgets.option_list import Option
 from ..store import list_sessions
 from ..textsafe import from_editable, one_line, to_editable
 from ..tree import GenerationParams, ParamError
-from .keymap import KEYS
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}

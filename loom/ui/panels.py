@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 from ..store import Session
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
-from ..tree import Node, Token
+from ..tree import Token
 
 AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
 
