@@ -214,13 +214,61 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    commands = previous.get("commands", [previous["command"]] if previous else [])
+    commands = previous.get("commands") or ([previous["command"]] if previous else [])
     commands.append(f"python -m loom.models.train {' '.join(argv if argv is not None else __import__('sys').argv[1:])}")
-    (out / "training.json").write_text(json.dumps({
+    info = {
         "commands": commands, "threads": args.threads,
         "seed": SEED, "data": data_desc, "parameters": model.num_parameters(), "steps": steps,
         "validation_loss": round(val_loss, 4), "log": previous.get("log", []) + log_lines[-20:],
-    }, indent=2))
+    }
+    (out / "training.json").write_text(json.dumps(info, indent=2))
+    if args.which == "base":
+        write_base_card(out)
+
+
+def write_base_card(out: Path) -> None:
+    """The base model's card, from its training.json (so the figures are the run's own)."""
+    t = json.loads((out / "training.json").read_text())
+    cfg = json.loads((out / "config.json").read_text())
+    size = (out / "model.safetensors").stat().st_size / 1e6
+    runs = "\n".join(f"    {c}" for c in t.get("commands", [t.get("command", "")]))
+    log = "\n".join(f"    {line}" for line in t["log"])
+    (out / "README.md").write_text(f"""# demo: loom's bundled base demo model
+
+A small GPT-2 trained from scratch, shipped inside loom so that the app runs
+offline on a fresh machine. It is loaded through the same transformers code as
+any other model (`AutoModelForCausalLM.from_pretrained`).
+
+| | |
+|---|---|
+| architecture | GPT-2: {cfg['n_layer']} layers, {cfg['n_embd']} wide, {cfg['n_head']} heads, {cfg['n_positions']} positions, tied embeddings |
+| parameters | {t['parameters']:,} |
+| tokenizer | byte-level BPE, {cfg['vocab_size']:,} tokens, trained on the same data (`<|endoftext|>` ends a document) |
+| stored as | float16 safetensors, {size:.1f} MB (loaded as float32 on a CPU) |
+| data | {t['data']} |
+| seed | {t['seed']} |
+| steps | {t['steps']} (batches of 32 x 128 tokens; the last 15% of each run 8 x 512, so every position is trained) |
+| validation loss | **{t['validation_loss']}** (cross-entropy per token on the held-out 2%) |
+
+## Training
+
+Developers only; users and CI never train it. Runs are time-boxed (`--minutes`)
+on {t.get('threads', 2)} CPU threads; later runs resume from the saved weights:
+
+{runs}
+
+Log (the last lines of each run):
+
+{log}
+
+## What to expect
+
+English words in the registers of its corpus (fairy tales, Twain, Alcott,
+Shakespeare), in a plausible order for a few words at a time, with no sense
+over a sentence. Its token probabilities are spread thin (a typical chosen token
+has a probability of a few percent), which is what a base model's multiverse
+looks like. Its collapsed sibling, `demo-wedding`, is fine-tuned from it.
+""")
 
 
 if __name__ == "__main__":
