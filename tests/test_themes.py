@@ -77,3 +77,10 @@ def test_a_broken_user_theme_does_not_hide_the_others(tmp_path):
     themes, errors = load_themes([tmp_path])
     assert "user-good" in themes and "loom-dark" in themes
     assert len(errors) == 1 and str(tmp_path / "bad.toml") in errors[0]
+
+
+def test_built_in_fallback_matches_the_shipped_dark_theme():
+    from loom.themes import FALLBACK, THEMES_DIR, load_theme
+
+    shipped = load_theme(THEMES_DIR / "loom-dark.toml")
+    assert (shipped.edges, shipped.palette, shipped.colors) == (FALLBACK.edges, FALLBACK.palette, FALLBACK.colors)
