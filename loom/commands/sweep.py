@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--original-child", type=int, metavar="ID", help="the continuation to compare against (default: the first)")
     p.add_argument("--run", type=int, default=4, metavar="K", help="reconvergence run length (default 4)")
     p.add_argument("--level", choices=("auto", "token", "word"), default="auto")
-    p.add_argument("--model", help="model for a new original continuation (default: the session's, else demo)")
+    p.add_argument("--model", help="model for a new original continuation (default: the session's, else the config's)")
     add_generation_args(p)
     add_json(p)
     p.set_defaults(func=run)
