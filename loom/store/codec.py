@@ -20,6 +20,7 @@ enough to come down to about 30 bytes a token.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 import zlib
 
 import numpy as np
@@ -83,10 +84,7 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
     out: list[Token] = []
     pos = 0
     for row in range(n):
-        alts = tuple(
-            Alternative(names.get(i, "?"), lp, None if interned else i)
-            for i, lp in zip(alt_rows[row], alt_lp_rows[row]) if i != pad
-        )
+        alts = LazyAlternatives(alt_rows[row], alt_lp_rows[row], names, interned, pad)
         lp = lps_l[row]
         end = pos + lens_l[row]
         out.append(Token(
@@ -95,3 +93,38 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
         ))
         pos = end
     return out
+
+
+class LazyAlternatives(Sequence):
+    """A token's alternatives, built as objects only when first read: opening a
+    long path decodes every token, but the inspector shows one at a time.
+    Behaves as the tuple it stands for (indexing, slicing, ==, hash)."""
+
+    __slots__ = ("_ids", "_lps", "_names", "_interned", "_pad", "_items")
+
+    def __init__(self, ids: list[int], lps: list[float], names: dict[int, str], interned: bool, pad: int):
+        self._ids, self._lps, self._names, self._interned, self._pad = ids, lps, names, interned, pad
+        self._items: tuple[Alternative, ...] | None = None
+
+    def _tuple(self) -> tuple[Alternative, ...]:
+        if self._items is None:
+            self._items = tuple(
+                Alternative(self._names.get(i, "?"), lp, None if self._interned else i)
+                for i, lp in zip(self._ids, self._lps) if i != self._pad
+            )
+        return self._items
+
+    def __getitem__(self, index):
+        return self._tuple()[index]
+
+    def __len__(self) -> int:
+        return len(self._ids) - self._ids.count(self._pad)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._tuple())
+
+    def __repr__(self) -> str:
+        return repr(self._tuple())
