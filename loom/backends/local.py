@@ -205,7 +205,9 @@ class LocalBackend(Backend):
             cache = static = None  # made after the first token: it is not needed for that one
             alive = [True] * n
             branch_ids: list[list[int]] = [[] for _ in range(n)]
-            shown = [0] * n
+            # incremental detokenizing: decode only the tokens since the last whole character
+            # (from `start`, with the already shown tokens up to `read` as context), not the whole branch
+            start, read = [0] * n, [0] * n
             stops = [StopText(params.stop) for _ in range(n)]
             for step in range(steps):
                 if cancel is not None and cancel.is_set():
@@ -234,11 +236,7 @@ class LocalBackend(Backend):
                         yield BranchDone(b, "eos", seeds[b])
                         continue
                     branch_ids[b].append(tid)
-                    full = self.tokenizer.decode(branch_ids[b])
-                    last = step == steps - 1
-                    delta = "" if full.endswith("\ufffd") and not last else full[shown[b]:]
-                    if delta:
-                        shown[b] = len(full)
+                    delta = self._delta(branch_ids[b], start, read, b, last=step == steps - 1)
                     keep, hit = stops[b].add(delta)
                     alts = tuple(Alternative(self.token_text(i), v, i) for v, i in zip(top_v[b], top_i[b]))
                     yield TokenEvent(b, Token(keep, chosen_lp[b], tid, alts))
@@ -259,6 +257,16 @@ class LocalBackend(Backend):
             for b in range(n):
                 if alive[b]:
                     yield BranchDone(b, "length", seeds[b])
+
+    def _delta(self, ids: list[int], start: list[int], read: list[int], b: int, last: bool) -> str:
+        """The text the newest token of branch `b` adds. A token that ends in the middle
+        of a multi-byte character adds "" until the character is whole (or the branch ends)."""
+        before = self.tokenizer.decode(ids[start[b] : read[b]])
+        now = self.tokenizer.decode(ids[start[b] :])
+        if now.endswith("\ufffd") and not last:
+            return ""
+        start[b], read[b] = read[b], len(ids)
+        return now[len(before) :]
 
     def score(self, prompt: str, continuations: list[str]) -> list[float]:
         import torch
