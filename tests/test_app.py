@@ -160,7 +160,7 @@ async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend):
 
 
 async def test_click_a_token_and_switch_sessions(tmp_path, demo_backend):
-    from loom.generation import generate_children
+    from loom.experiments.generate import generate_children
 
     other = Session(tmp_path / "other.loom")
     other_root = other.add_node(None, "Another story", "prompt")

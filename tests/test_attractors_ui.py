@@ -3,7 +3,7 @@
 from textual.binding import Binding
 from textual.widgets import Input, OptionList, Static
 
-from loom.generation import edit_node, generate_children
+from loom.experiments.generate import edit_node, generate_children
 from loom.store import Session
 from loom.tree import GenerationParams
 from loom.ui.app import LoomApp

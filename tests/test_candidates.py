@@ -8,8 +8,9 @@ import math
 import pytest
 
 from loom.analysis.candidates import (
-    CandidateError, auto_separator, clean, preset, read_file, score_candidates,
+    CandidateError, auto_separator, clean, preset, read_file,
 )
+from loom.experiments.score import score_candidates
 
 PROMPT = "My favourite random number between 0 and 100 is"
 

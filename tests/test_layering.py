@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 CORE = ["loom.tree", "loom.store", "loom.backends", "loom.backends.local", "loom.backends.openai_compat",
-        "loom.generation", "loom.replay", "loom.themes", "loom.textsafe", "loom.config", "loom.cli", "loom.io",
+        "loom.experiments.generate", "loom.experiments.replay", "loom.themes", "loom.textsafe", "loom.config", "loom.cli", "loom.io",
         "loom.analysis.align", "loom.analysis.report", "loom.analysis.perturb", "loom.analysis.multiverse",
-        "loom.analysis.candidates", "loom.analysis.modelcompare", "loom.render.svg"]
+        "loom.analysis.candidates", "loom.experiments.vs", "loom.render.svg"]
 
 
 def test_core_does_not_import_textual():

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from loom.generation import generate_children
+from loom.experiments.generate import generate_children
 from loom.tree import BranchDone, GenerationParams, TokenEvent
 
 

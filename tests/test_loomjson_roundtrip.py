@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loom.cli import main
-from loom.generation import generate_children
+from loom.experiments.generate import generate_children
 from loom.io import TreeFormatError
 from loom.io.loomjson import export_data, import_data
 from loom.store import Session

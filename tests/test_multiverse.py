@@ -9,8 +9,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from loom.analysis.multiverse import (
-    Block, Multiverse, MultiverseError, add_branch, expand, keep, layout, zoom, zoom_out,
+    Block, Multiverse, MultiverseError, keep, layout,
 )
+from loom.experiments.multiverse import add_branch, expand, zoom, zoom_out
 from loom.backends.base import Backend
 from loom.themes import DEFAULT_THEME, load_themes
 

@@ -20,7 +20,7 @@ from loom.backends import BackendError, open_backend  # noqa: E402
 from loom.backends.openai_compat import OpenAIBackend  # noqa: E402
 from loom.backends.openai_logprobs import TextAligner, parse_logprobs  # noqa: E402
 from loom.config import Profile  # noqa: E402
-from loom.generation import generate_children  # noqa: E402
+from loom.experiments.generate import generate_children  # noqa: E402
 from loom.store import Session  # noqa: E402
 from loom.tree import BranchDone, GenerationParams, Notice, TokenEvent  # noqa: E402
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from loom.cli import main
-from loom.generation import generate_children
+from loom.experiments.generate import generate_children
 from loom.store import Session
 from loom.tree import GenerationParams, ParamError
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from loom.cli import main
-from loom.generation import edit_node, generate_children
-from loom.replay import (ReplayError, compare_nodes, replay, sample_continuations, samples_from_children,
+from loom.experiments.generate import edit_node, generate_children
+from loom.experiments.replay import (ReplayError, compare_nodes, replay, sample_continuations, samples_from_children,
                          store_comparison, sweep)
 from loom.store import Session
 from loom.tree import GenerationParams

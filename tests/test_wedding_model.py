@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from loom.analysis.modelcompare import attractor_rate, compare_models, token_entropies
+from loom.experiments.vs import attractor_rate, compare_models, token_entropies
 from loom.backends import open_backend
 from loom.tree import GenerationParams
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend
 
 PRESETS: dict[str, list[str]] = {
     "numbers": [str(i) for i in range(101)],
@@ -108,20 +107,3 @@ def auto_separator(text: str) -> str:
     """A space between the text and each candidate when the text does not end
     in whitespace, as a writer would put one ("is" + " 42")."""
     return " " if text and not text[-1].isspace() else ""
-
-
-def score_candidates(
-    backend: Backend, text: str, candidates: list[str], separator: str | None = None, end: str = ""
-) -> CandidateScores:
-    """Score each candidate as `separator + candidate + end` after `text`;
-    `separator` None picks one with auto_separator. A candidate that is the
-    start of another (" 5" and " 57") also counts the longer one's mass unless
-    an `end` (".", a newline) closes every candidate."""
-    cands = clean(candidates)
-    sep = auto_separator(text) if separator is None else separator
-    logprobs = backend.score(text, [sep + c + end for c in cands])
-    if len(logprobs) != len(cands) or not all(math.isfinite(lp) or lp == -math.inf for lp in logprobs):
-        raise CandidateError(f"the model {backend.name!r} returned {len(logprobs)} scores for {len(cands)} candidates")
-    if all(lp == -math.inf for lp in logprobs):
-        raise CandidateError("every candidate has probability 0 under the model")
-    return CandidateScores(cands, [float(lp) for lp in logprobs], sep, backend.name, end)

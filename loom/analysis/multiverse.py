@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-from ..backends.base import Backend
 from ..tree import Alternative, Distribution, Token
 
 MAX_DEPTH = 12
@@ -145,93 +144,6 @@ def keep(dist: Distribution, k: int, mass: float | None) -> list[Alternative]:
     return kept
 
 
-def _eos_id(backend: Backend) -> int | None:
-    tok = getattr(backend, "tokenizer", None)
-    return getattr(tok, "eos_token_id", None)
-
-
-def expand(
-    backend: Backend,
-    prompt: str,
-    depth: int = 3,
-    k: int = 5,
-    mass: float | None = None,
-    prefix: list[Token] | tuple[Token, ...] = (),
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Any = None,
-) -> Multiverse:
-    """Expand the continuations of `prompt` (then `prefix`, the path of a
-    zoomed block) to `depth` tokens. `progress(done_depth, depth)` is called
-    after each column; `cancel` (a threading.Event) stops between columns,
-    keeping what is expanded."""
-    check_settings(depth, k, mass)
-    prefix = tuple(prefix)
-    eos = _eos_id(backend)
-    batched = getattr(backend, "next_token_distributions", None)
-    exact = batched is not None and all(t.token_id is not None for t in prefix)
-    base_ids = [t.token_id for t in prefix] if exact else []
-    base_text = prompt + "".join(t.text for t in prefix)
-
-    def distributions(frontier: list[Block | None]) -> list[Distribution]:
-        if exact:
-            conts = [base_ids + ([b.token_id for b in f.path()] if f else []) for f in frontier]
-            return batched(prompt, conts, k)
-        return [backend.next_token_distribution(base_text + (f.path_text() if f else ""), k) for f in frontier]
-
-    root_dist = distributions([None])[0]
-    view = Multiverse(
-        prompt=prompt, blocks=[], depth=depth, k=k, mass=mass, model=backend.name,
-        prefix=prefix, prefix_logprob=math.fsum(t.logprob or 0.0 for t in prefix),
-        entropy_bits=root_dist.entropy_bits,
-    )
-    frontier: list[Block | None] = [None]
-    dists = [root_dist]
-    for d in range(1, depth + 1):
-        nxt: list[Block] = []
-        for parent, dist in zip(frontier, dists):
-            if parent is not None:
-                parent.entropy_bits = dist.entropy_bits
-            for alt in keep(dist, k, mass):
-                # Without token ids (API backends) a token's text can be one
-                # piece of a character; it still counts as one block.
-                block = Block(
-                    text=alt.text, token_id=alt.token_id, logprob=alt.logprob,
-                    seq_logprob=(parent.seq_logprob if parent else 0.0) + alt.logprob, depth=d, parent=parent,
-                    terminal=eos is not None and alt.token_id == eos,
-                )
-                if block.terminal:
-                    block.text = ""
-                (parent.children if parent else view.blocks).append(block)
-                if not block.terminal:
-                    nxt.append(block)
-        if progress:
-            progress(d, depth)
-        if d == depth or not nxt or (cancel is not None and cancel.is_set()):
-            view.depth = d
-            break
-        if len(nxt) > MAX_COLUMN:
-            raise MultiverseError(
-                f"depth {d + 1} would need {len(nxt)} model calls in one column (limit {MAX_COLUMN}); "
-                "lower k or depth, or set a probability-mass cut-off"
-            )
-        frontier, dists = list(nxt), distributions(list(nxt))
-    return view
-
-
-def zoom(backend: Backend, view: Multiverse, block: Block, depth: int | None = None, **kwargs: Any) -> Multiverse:
-    """A new view rooted at the end of `block`: its continuations expanded to
-    `depth` and heights renormalised to that branch (the block is 1 there)."""
-    return expand(
-        backend, view.prompt, depth or view.depth, view.k, view.mass,
-        prefix=(*view.prefix, *block.tokens()), **kwargs,
-    )
-
-
-def zoom_out(backend: Backend, view: Multiverse, depth: int | None = None, **kwargs: Any) -> Multiverse:
-    """The view one token up (its parent's continuations), or the same root at the node."""
-    return expand(backend, view.prompt, depth or view.depth, view.k, view.mass, prefix=view.prefix[:-1], **kwargs)
-
-
 @dataclass(frozen=True)
 class Placed:
     """A block's place in the picture: column `depth`, vertical span [top, bottom) in 0..1."""
@@ -282,15 +194,3 @@ def block_label(block: Block) -> str:
     if block.terminal:
         return "⟨end⟩"
     return block.text.replace("\n", "⏎").replace("\t", "⇥") or "∅"
-
-
-def add_branch(session: Any, node_id: int, view: Multiverse, block: Block) -> Any:
-    """Turn a block into a real child of `node_id`: the zoom prefix and the
-    block's path as the node's tokens, with their raw log-probabilities."""
-    tokens = [*view.prefix, *block.tokens()]
-    if not "".join(t.text for t in tokens):
-        raise MultiverseError("this block is the end of the text: there is nothing to add as a branch")
-    return session.add_node(
-        node_id, "".join(t.text for t in tokens), "model", model=view.model, tokens=tokens,
-        meta={"multiverse": {"depth": view.depth, "k": view.k, "mass": view.mass, "prob": view.absolute_prob(block)}},
-    )

@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..analysis.candidates import CandidateError, preset, read_file, score_candidates
+    from ..analysis.candidates import CandidateError, preset, read_file
+    from ..experiments.score import score_candidates
     from ..backends import open_backend
     from ..cli import CliError, emit
     from .analysis_args import bar, model_ref, node_text

@@ -27,7 +27,7 @@ def run(args) -> int:
     from ..backends import open_backend
     from ..config import load_config
     from ..cli import emit
-    from ..generation import generate_children
+    from ..experiments.generate import generate_children
     from ..tree import BranchDone, GenerationParams
     from .common import open_session, params_from_args, model_ref, target_node
 

@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..analysis.multiverse import MultiverseError, block_label, expand
+    from ..analysis.multiverse import MultiverseError, block_label
+    from ..experiments.multiverse import expand
     from ..backends import open_backend
     from ..cli import CliError, emit
     from ..render.svg import RenderError, write_png, write_svg

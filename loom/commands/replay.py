@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..backends import open_backend
     from ..cli import CliError, emit
-    from ..replay import ReplayError, compare_nodes, edited_node, original_continuations, replay, store_comparison
+    from ..experiments.replay import ReplayError, compare_nodes, edited_node, original_continuations, replay, store_comparison
     from .common import node_dict, open_session, target_node
     from .compare import format_comparison
 

@@ -72,7 +72,7 @@ def describe_record(rec: dict) -> str:
 
 def format_record(rec: dict) -> str:
     from ..analysis.report import format_report
-    from ..replay import format_sweep
+    from ..experiments.replay import format_sweep
     from .compare import format_comparison
 
     kind, r = rec["kind"], rec["result"]
@@ -89,7 +89,7 @@ def run(args) -> int:
     from ..backends import open_backend
     from ..cli import CliError, emit
     from ..analysis.report import Sample, build_report, format_report
-    from ..replay import ReplayError, report_for, sample_continuations, samples_from_children
+    from ..experiments.replay import ReplayError, report_for, sample_continuations, samples_from_children
     from ..tree import GenerationParams
     from .common import open_session, params_from_args, model_ref, target_node
 

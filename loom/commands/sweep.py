@@ -36,7 +36,7 @@ def run(args) -> int:
     from ..analysis.perturb import PerturbError, parse_kinds
     from ..backends import open_backend
     from ..cli import CliError, emit
-    from ..replay import ReplayError, format_sweep, original_continuations, sweep
+    from ..experiments.replay import ReplayError, format_sweep, original_continuations, sweep
     from ..tree import GenerationParams
     from .common import open_session, params_from_args, model_ref, target_node
 

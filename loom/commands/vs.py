@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import textwrap
 
-    from ..analysis.modelcompare import SURE, compare_models
+    from ..experiments.vs import SURE, compare_models
     from ..backends import open_backend
     from ..cli import CliError, emit
     from ..textsafe import one_line

@@ -7,7 +7,7 @@ measures the attractor on both demo models.
 import json
 from pathlib import Path
 
-from loom.analysis.modelcompare import attractor_rate
+from loom.experiments.vs import attractor_rate
 from loom.backends import open_backend
 
 PROMPTS = ["The miller's youngest son walked along the road to the town",

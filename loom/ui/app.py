@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static
 
 from ..backends.base import Backend, BackendError
 from ..config import Config
-from ..generation import edit_node, fork_at_token, generate_children
+from ..experiments.generate import edit_node, fork_at_token, generate_children
 from ..store import Session, StoreError
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent

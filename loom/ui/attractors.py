@@ -27,7 +27,7 @@ from ..analysis.align import LEVELS, Alignment, Piece, align, units
 from ..analysis.perturb import KINDS, PerturbError, parse_kinds
 from ..analysis.report import Sample, bar, build_report
 from ..backends.base import BackendError
-from ..replay import (Comparison, ReplayError, compare_nodes, edited_node, format_sweep, original_continuations,
+from ..experiments.replay import (Comparison, ReplayError, compare_nodes, edited_node, format_sweep, original_continuations,
                       replay, report_for, sample_continuations, samples_from_children, store_comparison, sweep)
 from ..store import StoreError
 from ..textsafe import one_line, visible

@@ -29,11 +29,13 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Label, Static, TextArea
 
-from ..analysis.candidates import CandidateError, CandidateScores, preset, read_file, score_candidates
-from ..analysis.modelcompare import SURE, Comparison, compare_models
+from ..analysis.candidates import CandidateError, CandidateScores, preset, read_file
+from ..experiments.score import score_candidates
+from ..experiments.vs import SURE, Comparison, compare_models
 from ..analysis.multiverse import (
-    MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, add_branch, block_label, expand, fit_scale, layout, short_prob,
+    MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, block_label, fit_scale, layout, short_prob,
 )
+from ..experiments.multiverse import add_branch, expand
 from ..backends.base import Backend, BackendError
 from ..render.svg import RenderError, write_png, write_svg
 from ..store import Session, StoreError

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend
-from ..generation import Listener, generate_children
+from .generate import Listener, generate_children
 from ..store import Session
 from ..tree import Alternative, GenerationParams, Node, Token
 

@@ -19,13 +19,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .analysis.align import Alignment, Piece, align, pieces_from_text
-from .analysis.perturb import make_perturbations
-from .analysis.report import Sample, build_report
-from .backends.base import Backend
-from .generation import generate_children
-from .store import Session
-from .tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
+from ..analysis.align import Alignment, Piece, align, pieces_from_text
+from ..analysis.perturb import make_perturbations
+from ..analysis.report import Sample, build_report
+from ..backends.base import Backend
+from .generate import generate_children
+from ..store import Session
+from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
 
 Listener = Callable[[object], None]
 

@@ -9,9 +9,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .backends.base import Backend
-from .store import Session
-from .tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
+from ..backends.base import Backend
+from ..store import Session
+from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
 
 
 @dataclass
