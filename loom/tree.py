@@ -175,3 +175,54 @@ class Distribution:
 
     alternatives: tuple[Alternative, ...]
     entropy_bits: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of a context: the token ids a model wrote (`ids`, with the
+    name of the model that wrote them), or text a person wrote (`ids` None).
+    `text` is always the stretch's text, for a model that cannot take ids."""
+
+    text: str
+    ids: tuple[int, ...] | None = None
+    model: str | None = None
+    node: int | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a model is given: the path from the root as segments. A model-written
+    node is fed back as the ids it sampled, never as its re-tokenised text (the
+    sampled tokens are often not the canonical tokenisation of that text)."""
+
+    segments: tuple[Segment, ...] = ()
+
+    @classmethod
+    def of(cls, prompt: "str | Context") -> "Context":
+        if isinstance(prompt, Context):
+            return prompt
+        return cls((Segment(prompt),) if prompt else ())
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments)
+
+    def plus(self, segment: Segment) -> "Context":
+        return Context((*self.segments, segment))
+
+    def __bool__(self) -> bool:
+        return any(s.text or s.ids for s in self.segments)
+
+
+def node_segment(node: Node, upto: int | None = None) -> Segment:
+    """A node as a context segment: its sampled ids when every token has one,
+    else its text. `upto` keeps only its tokens before that index."""
+    toks = node.tokens or []
+    if upto is not None:
+        toks = toks[:upto]
+        text = "".join(t.text for t in toks)
+    else:
+        text = node.text
+    if toks and all(t.token_id is not None for t in toks) and node.model:
+        return Segment(text, tuple(t.token_id for t in toks), node.model, node.id)  # type: ignore[arg-type]
+    return Segment(text, None, None, node.id)

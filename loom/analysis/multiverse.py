@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..tree import Alternative, Distribution, Token
+from ..tree import Alternative, Context, Distribution, Token
 
 MAX_DEPTH = 12
 MAX_K = 50
@@ -85,6 +85,7 @@ class Multiverse:
     prefix: tuple[Token, ...] = ()
     prefix_logprob: float = 0.0
     entropy_bits: float | None = None  # of the first column's distribution
+    context: Context | None = None  # what the model was given for `prompt` (token ids where a model wrote them)
 
     @property
     def root_text(self) -> str:

@@ -7,7 +7,9 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Iterator
 
-from ..tree import BranchDone, Distribution, GenerationParams, Notice, TokenEvent
+from ..tree import BranchDone, Context, Distribution, GenerationParams, Notice, TokenEvent
+
+Prompt = str | Context
 
 Event = TokenEvent | BranchDone | Notice
 
@@ -23,19 +25,26 @@ class Backend(ABC):
     can_score: bool = True
 
     @abstractmethod
-    def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
-        """Stream `params.n` branches after `prompt`, token by token.
+    def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Stream `params.n` branches after `prompt` (a Context, or plain text), token by token.
 
         Yields TokenEvent per token, BranchDone once per branch (with the seed
         that branch used), and Notice for things the user must be told."""
 
     @abstractmethod
-    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+    def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
         """Total log-probability of each continuation as a whole sequence after `prompt`."""
 
     @abstractmethod
-    def next_token_distribution(self, prompt: str, k: int = 10) -> Distribution:
+    def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         """The top-k next tokens after `prompt`, with the entropy of the full distribution."""
+
+    def context_form(self, prompt: Prompt) -> dict:
+        """How this backend gives `prompt` to its model, recorded with every node:
+        {"form": "ids"} when the model gets exactly the context's token ids,
+        {"form": "text"} when it gets the text and tokenises it itself;
+        "retokenised" lists the nodes whose ids could not be used (written by another model)."""
+        return {"form": "text", "retokenised": []}
 
     def close(self) -> None:
         pass

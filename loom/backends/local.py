@@ -13,8 +13,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-from ..tree import Alternative, BranchDone, Distribution, GenerationParams, Notice, Token, TokenEvent
-from .base import Backend, BackendError, Event, StopText, branch_seeds
+from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
+from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
@@ -78,6 +78,36 @@ class LocalBackend(Backend):
     def encode(self, text: str) -> list[int]:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
         return ids or [self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id]
+
+    def context_ids(self, prompt: Prompt) -> tuple[list[int], list[int]]:
+        """The token ids of a context, and the nodes whose ids could not be used.
+
+        A segment this model wrote is its sampled ids exactly; human text (and a
+        node another model wrote) is tokenised on its own, where it sits. Where a
+        stop string cut the text of a node's last token, the ids whose text is
+        still in the node are kept and the rest of its text is tokenised."""
+        ids: list[int] = []
+        retokenised: list[int] = []
+        for seg in Context.of(prompt).segments:
+            if seg.ids is not None and seg.model == self.name:
+                use = list(seg.ids)
+                if self.tokenizer.decode(use) != seg.text:
+                    while use and not seg.text.startswith(self.tokenizer.decode(use)):
+                        use.pop()
+                    rest = seg.text[len(self.tokenizer.decode(use)):] if use else seg.text
+                    use += self._encode_text(rest)
+                ids += use
+            else:
+                if seg.ids is not None and seg.node is not None:
+                    retokenised.append(seg.node)
+                ids += self._encode_text(seg.text)
+        return ids or self.encode(""), retokenised
+
+    def _encode_text(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def context_form(self, prompt: Prompt) -> dict:
+        return {"form": "ids", "retokenised": self.context_ids(prompt)[1]}
 
     def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
         limit = self.context - room
@@ -184,7 +214,7 @@ class LocalBackend(Backend):
         return static
 
     # -- the interface -------------------------------------------------------
-    def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
         import torch
 
         from .sampling import processed_probs
@@ -192,7 +222,7 @@ class LocalBackend(Backend):
         params.validate()
         n = params.n
         seeds = branch_seeds(params)
-        ids, notice = self._trim(self.encode(prompt), params.max_tokens)
+        ids, notice = self._trim(self.context_ids(prompt)[0], params.max_tokens)
         if notice:
             yield Notice(notice)
         room = self.context - len(ids)
@@ -231,7 +261,7 @@ class LocalBackend(Backend):
                     if not alive[b]:
                         continue
                     tid = chosen[b]
-                    if tid == eos and step > 0 or tid == eos and prompt:
+                    if tid == eos and step > 0 or tid == eos and Context.of(prompt):
                         alive[b] = False
                         yield BranchDone(b, "eos", seeds[b])
                         continue
@@ -268,10 +298,10 @@ class LocalBackend(Backend):
         start[b], read[b] = read[b], len(ids)
         return now[len(before) :]
 
-    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+    def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
         import torch
 
-        base = self.encode(prompt)
+        base = self.context_ids(prompt)[0]
         out = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(continuations), 32):
@@ -288,17 +318,17 @@ class LocalBackend(Backend):
                     out.append(total)
         return out
 
-    def next_token_distribution(self, prompt: str, k: int = 10) -> Distribution:
+    def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         import torch
 
-        ids, _ = self._trim(self.encode(prompt), 1)
+        ids, _ = self._trim(self.context_ids(prompt)[0], 1)
         with self._lock, torch.inference_mode():
             logits, _ = self._prefill(ids, private=False)
             logp = torch.log_softmax(logits[0].float(), -1).cpu()
         entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
         return Distribution(self._alternatives(logp, k), entropy)
 
-    def next_token_distributions(self, prompt: str, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
+    def next_token_distributions(self, prompt: Prompt, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
         """Exact next-token distributions after `prompt` followed by each
         continuation (token ids), for the block multiverse and model comparison:
         the prompt is prefilled once and continuations of equal length run as
@@ -306,7 +336,7 @@ class LocalBackend(Backend):
         import torch
 
         longest = max((len(c) for c in continuations), default=0)
-        ids, _ = self._trim(self.encode(prompt), longest + 1)
+        ids, _ = self._trim(self.context_ids(prompt)[0], longest + 1)
         groups: dict[int, list[int]] = {}
         for i, cont in enumerate(continuations):
             groups.setdefault(len(cont), []).append(i)

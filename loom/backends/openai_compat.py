@@ -27,8 +27,8 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from ..config import Profile
-from ..tree import Alternative, BranchDone, Distribution, GenerationParams, Notice, Token, TokenEvent
-from .base import Backend, BackendError, Event, StopText, branch_seeds
+from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
+from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
 from .openai_logprobs import LogprobsFormatError, TextAligner, display_text, parse_logprobs, plain_tokens
 
 MAX_STOPS = 4  # OpenAI accepts at most four stop strings; loom applies the rest itself
@@ -208,7 +208,8 @@ class OpenAIBackend(Backend):
             raise
 
     # -- generation ---------------------------------------------------------------
-    def generate(self, prompt: str, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        prompt = Context.of(prompt).text  # sent as text: the server tokenises it (context_form says so)
         params.validate()
         n = params.n
         seeds = branch_seeds(params) if params.seed is not None else None
@@ -371,9 +372,10 @@ class OpenAIBackend(Backend):
                               + (", or needs `stream = false` in the profile)" if self.profile.stream else ")")))
 
     # -- analysis helpers ---------------------------------------------------------
-    def next_token_distribution(self, prompt: str, k: int = 10) -> Distribution:
+    def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         """One token with its top alternatives (max_tokens=1); the server gives
         only the top k, so the entropy of the full distribution is unknown."""
+        prompt = Context.of(prompt).text
         params = GenerationParams(n=1, max_tokens=1, temperature=1.0, logprobs=max(1, min(k, 100)))
         data = self._call(self._body(prompt, params, 1, None, False))
         try:
@@ -388,9 +390,10 @@ class OpenAIBackend(Backend):
             alts = [Alternative(display_text(first.text, first.data), first.logprob)]
         return Distribution(tuple(alts[:k]), None)
 
-    def score(self, prompt: str, continuations: list[str]) -> list[float]:
+    def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
         """Total logprob of each continuation, from the server's logprobs of an
         echoed prompt (legacy completions with echo=true)."""
+        prompt = Context.of(prompt).text
         if self.profile.api != "completions":
             raise BackendError(f"{self.server}: scoring text needs a legacy completions profile (api = \"completions\") "
                                f"with echo support; profile {self.profile.name!r} uses the chat API")

@@ -12,12 +12,13 @@ def add_node_args(p: argparse.ArgumentParser, model: bool = True) -> None:
         p.add_argument("--model", default=None, help="model (default: the session's last model, else demo)")
 
 
-def node_text(session, args) -> tuple[int, str]:
-    """The chosen node's id and the full text from the root to it."""
+def node_text(session, args):
+    """The chosen node's id and its context (token ids where a model wrote them)."""
+    from ..experiments.context import path_context
     from .common import target_node
 
     node_id = target_node(session, args)
-    return node_id, session.path_text(node_id)
+    return node_id, path_context(session, node_id)
 
 
 def model_ref(session, args) -> str:

@@ -37,7 +37,10 @@ def run(args) -> int:
                 raise CliError(f"node {node_id} has no tokens (it was not written by a model); leave out --token")
             if not 0 <= args.token < len(toks):
                 raise CliError(f"node {node_id} has {len(toks)} tokens; --token must be from 0 to {len(toks) - 1}")
-            text = text[: len(text) - len(node.text)] + "".join(t.text for t in toks[: args.token])
+            from ..experiments.context import token_context
+
+            # the context the token was sampled in: the node's own ids before it, not re-tokenised text
+            text = token_context(session, node_id, args.token)
         backend = open_backend(model_ref(session, args))
         dist = backend.next_token_distribution(text, args.k)
     rows = [(a.text, a.prob) for a in dist.alternatives]

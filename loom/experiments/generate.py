@@ -9,8 +9,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..backends.base import Backend
+from ..backends.base import Backend, Prompt
 from ..store import Session
+from .context import path_context
 from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
 
 
@@ -32,7 +33,7 @@ def generate_children(
     *,
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
-    prompt: str | None = None,
+    prompt: Prompt | None = None,
     meta: dict | None = None,
 ) -> GenerationResult:
     """Generate `params.n` children of `parent_id`.
@@ -40,12 +41,17 @@ def generate_children(
     Each finished branch is committed at once (so a crash loses at most the
     branches still running). A branch cut short by `cancel` is kept, marked
     incomplete, if it has any token. `listener` receives every backend event,
-    then ("node", branch, Node) after each commit."""
+    then ("node", branch, Node) after each commit.
+
+    The model continues the path's context as token ids (see experiments.context),
+    unless `prompt` gives another; how it got the context is kept in each node's
+    meta["context"]."""
     params.validate()
-    text = session.path_text(parent_id) if prompt is None else prompt
+    context = path_context(session, parent_id) if prompt is None else prompt
+    form = backend.context_form(context)
     tokens: dict[int, list[Token]] = {}
     result = GenerationResult()
-    for event in backend.generate(text, params, cancel):
+    for event in backend.generate(context, params, cancel):
         if isinstance(event, TokenEvent):
             tokens.setdefault(event.branch, []).append(event.token)
         elif isinstance(event, Notice):
@@ -64,7 +70,7 @@ def generate_children(
                 parent_id, "".join(t.text for t in toks), "model", model=backend.name,
                 params={**params.to_dict(), "seed": event.seed, "model": backend.name},
                 tokens=toks, complete=not broken,
-                meta={"finish": event.reason, **(meta or {})},
+                meta={"finish": event.reason, "context": form, **(meta or {})},
             )
             result.nodes.append(node)
             if listener:

@@ -7,8 +7,8 @@ import math
 from typing import Any, Callable
 
 from ..analysis.multiverse import MAX_COLUMN, Block, Multiverse, MultiverseError, check_settings, keep
-from ..backends.base import Backend
-from ..tree import Distribution, Token
+from ..backends.base import Backend, Prompt
+from ..tree import Context, Distribution, Token
 
 
 def _eos_id(backend: Backend) -> int | None:
@@ -18,7 +18,7 @@ def _eos_id(backend: Backend) -> int | None:
 
 def expand(
     backend: Backend,
-    prompt: str,
+    prompt: Prompt,
     depth: int = 3,
     k: int = 5,
     mass: float | None = None,
@@ -36,17 +36,18 @@ def expand(
     batched = getattr(backend, "next_token_distributions", None)
     exact = batched is not None and all(t.token_id is not None for t in prefix)
     base_ids = [t.token_id for t in prefix] if exact else []
-    base_text = prompt + "".join(t.text for t in prefix)
+    context = Context.of(prompt)
+    base_text = context.text + "".join(t.text for t in prefix)
 
     def distributions(frontier: list[Block | None]) -> list[Distribution]:
         if exact:
             conts = [base_ids + ([b.token_id for b in f.path()] if f else []) for f in frontier]
-            return batched(prompt, conts, k)
+            return batched(context, conts, k)
         return [backend.next_token_distribution(base_text + (f.path_text() if f else ""), k) for f in frontier]
 
     root_dist = distributions([None])[0]
     view = Multiverse(
-        prompt=prompt, blocks=[], depth=depth, k=k, mass=mass, model=backend.name,
+        prompt=context.text, context=context, blocks=[], depth=depth, k=k, mass=mass, model=backend.name,
         prefix=prefix, prefix_logprob=math.fsum(t.logprob or 0.0 for t in prefix),
         entropy_bits=root_dist.entropy_bits,
     )
@@ -88,14 +89,14 @@ def zoom(backend: Backend, view: Multiverse, block: Block, depth: int | None = N
     """A new view rooted at the end of `block`: its continuations expanded to
     `depth` and heights renormalised to that branch (the block is 1 there)."""
     return expand(
-        backend, view.prompt, depth or view.depth, view.k, view.mass,
+        backend, view.context or view.prompt, depth or view.depth, view.k, view.mass,
         prefix=(*view.prefix, *block.tokens()), **kwargs,
     )
 
 
 def zoom_out(backend: Backend, view: Multiverse, depth: int | None = None, **kwargs: Any) -> Multiverse:
     """The view one token up (its parent's continuations), or the same root at the node."""
-    return expand(backend, view.prompt, depth or view.depth, view.k, view.mass, prefix=view.prefix[:-1], **kwargs)
+    return expand(backend, view.context or view.prompt, depth or view.depth, view.k, view.mass, prefix=view.prefix[:-1], **kwargs)
 
 
 def add_branch(session: Any, node_id: int, view: Multiverse, block: Block) -> Any:

@@ -6,18 +6,19 @@ from __future__ import annotations
 import math
 
 from ..analysis.candidates import CandidateError, CandidateScores, auto_separator, clean
-from ..backends.base import Backend
+from ..backends.base import Backend, Prompt
+from ..tree import Context
 
 
 def score_candidates(
-    backend: Backend, text: str, candidates: list[str], separator: str | None = None, end: str = ""
+    backend: Backend, text: Prompt, candidates: list[str], separator: str | None = None, end: str = ""
 ) -> CandidateScores:
     """Score each candidate as `separator + candidate + end` after `text`;
     `separator` None picks one with auto_separator. A candidate that is the
     start of another (" 5" and " 57") also counts the longer one's mass unless
     an `end` (".", a newline) closes every candidate."""
     cands = clean(candidates)
-    sep = auto_separator(text) if separator is None else separator
+    sep = auto_separator(Context.of(text).text) if separator is None else separator
     logprobs = backend.score(text, [sep + c + end for c in cands])
     if len(logprobs) != len(cands) or not all(math.isfinite(lp) or lp == -math.inf for lp in logprobs):
         raise CandidateError(f"the model {backend.name!r} returned {len(logprobs)} scores for {len(cands)} candidates")

@@ -10,7 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import Backend
+from ..backends.base import Backend, Prompt
+from .context import path_context
 from .generate import Listener, generate_children
 from ..store import Session
 from ..tree import Alternative, GenerationParams, Node, Token
@@ -60,7 +61,7 @@ def entropy_from_alternatives(token: Token) -> float | None:
     return -math.fsum(p * math.log2(p) for p in [*probs, rest] if p > 0)
 
 
-def token_entropies(backend: Backend, prompt: str, tokens: list[Token]) -> tuple[list[float], bool]:
+def token_entropies(backend: Backend, prompt: Prompt, tokens: list[Token]) -> tuple[list[float], bool]:
     """The entropy in bits of the model's distribution at every token of a branch;
     exact when the backend can give distributions after token ids."""
     batched = getattr(backend, "next_token_distributions", None)
@@ -72,7 +73,7 @@ def token_entropies(backend: Backend, prompt: str, tokens: list[Token]) -> tuple
     return values, False
 
 
-def summarise(backend: Backend, prompt: str, nodes: list[Node]) -> ModelSummary:
+def summarise(backend: Backend, prompt: Prompt, nodes: list[Node]) -> ModelSummary:
     summary = ModelSummary(backend.name, list(nodes))
     entropies: list[float] = []
     probs: list[float] = []
@@ -108,7 +109,7 @@ def compare_models(
         import secrets
 
         params = params.replace(seed=secrets.randbelow(2**31))
-    prompt = session.path_text(node_id)
+    prompt = path_context(session, node_id)
     names = [b.name for b in backends]
     result = Comparison(node_id, params, [])
     for backend in backends:

@@ -35,13 +35,14 @@ from ..experiments.vs import SURE, Comparison, compare_models
 from ..analysis.multiverse import (
     MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, block_label, fit_scale, layout, short_prob,
 )
+from ..experiments.context import path_context, token_context
 from ..experiments.multiverse import add_branch, expand
 from ..backends.base import Backend, BackendError
 from ..render.svg import RenderError, write_png, write_svg
 from ..store import Session, StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
-from ..tree import Distribution, GenerationParams, Node
+from ..tree import Context, Distribution, GenerationParams, Node
 from .keymap import Key
 
 MASS_STEPS = (None, 0.5, 0.8, 0.9, 0.95)
@@ -288,7 +289,8 @@ class MultiverseScreen(Screen[None]):
                  depth: int = 3, k: int = 4, on_branch: Callable[[Node], None] | None = None) -> None:
         super().__init__()
         self.session, self.node_id, self.backend, self.theme = session, node_id, backend, theme
-        self.text = session.path_text(node_id)
+        self.context = path_context(session, node_id)
+        self.text = self.context.text
         self.depth, self.k, self.mass = depth, k, None
         self.on_branch = on_branch
         self.stack: list[Multiverse] = []  # views zoomed out of, newest last
@@ -336,7 +338,7 @@ class MultiverseScreen(Screen[None]):
                 self.app.call_from_thread(self._title, f"expanding… column {done}/{total}")
 
         try:
-            view = expand(self.backend, self.text, depth, k, mass, prefix=prefix, progress=progress, cancel=cancel)
+            view = expand(self.backend, self.context, depth, k, mass, prefix=prefix, progress=progress, cancel=cancel)
         except (MultiverseError, BackendError) as exc:
             self.app.call_from_thread(self.notify, str(exc), title="cannot expand", severity="error", timeout=10)
             return
@@ -444,9 +446,11 @@ class DistributionScreen(ModalScreen[None]):
     BINDINGS = [Binding("plus,equals_sign", "k(5)", "more"), Binding("minus", "k(-5)", "fewer"),
                 Binding("escape,q", "close", "close", priority=True)]
 
-    def __init__(self, backend: Backend, text: str, theme: LoomTheme, where: str, chosen: int | None = None, k: int = 15) -> None:
+    def __init__(self, backend: Backend, text: Context | str, theme: LoomTheme, where: str, chosen: int | None = None, k: int = 15) -> None:
         super().__init__()
-        self.backend, self.text, self.theme, self.where, self.chosen, self.k = backend, text, theme, where, chosen, k
+        self.backend, self.theme, self.where, self.chosen, self.k = backend, theme, where, chosen, k
+        self.context = Context.of(text)
+        self.text = self.context.text
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -461,7 +465,7 @@ class DistributionScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True)
     def compute(self) -> None:
         try:
-            dist = self.backend.next_token_distribution(self.text, self.k)
+            dist = self.backend.next_token_distribution(self.context, self.k)
         except BackendError as exc:
             self.app.call_from_thread(self.query_one("#chart", Static).update, Text(str(exc), style="red"))
             return
@@ -514,9 +518,11 @@ class CandidatesScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("ctrl+r", "score", "score"), Binding("escape", "close", "close", priority=True)]
 
-    def __init__(self, backend: Backend, text: str, theme: LoomTheme, session: Session | None = None, node_id: int | None = None) -> None:
+    def __init__(self, backend: Backend, text: Context | str, theme: LoomTheme, session: Session | None = None, node_id: int | None = None) -> None:
         super().__init__()
-        self.backend, self.text, self.theme, self.session, self.node_id = backend, text, theme, session, node_id
+        self.backend, self.theme, self.session, self.node_id = backend, theme, session, node_id
+        self.context = Context.of(text)
+        self.text = self.context.text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -560,7 +566,7 @@ class CandidatesScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True)
     def run_score(self, cands: list[str], sep: str | None, end: str) -> None:
         try:
-            result = score_candidates(self.backend, self.text, cands, sep, end)
+            result = score_candidates(self.backend, self.context, cands, sep, end)
             if self.session is not None and not self.session.readonly:
                 self.session.add_record("candidates", self.node_id, {"model": self.backend.name, "separator": result.separator,
                                                                      "end": end, "count": len(result.candidates)}, result.to_dict())
@@ -655,7 +661,7 @@ class VersusScreen(Screen[None]):
             result = compare_models(self.session, backends, self.node_id, self.params, cancel=cancel)
             if cancel.is_set() or len(result.models) < 2:
                 return
-            text = self.session.path_text(self.node_id)
+            text = path_context(self.session, self.node_id)
             extras = []
             for backend in backends:
                 extras.append((backend.next_token_distribution(text, 8), expand(backend, text, 3, 3, cancel=cancel)))
@@ -729,17 +735,17 @@ class MultiverseActions:
             cache[ref] = open_backend(ref)
         return cache[ref]
 
-    def _mv_cursor_text(self) -> tuple[str, str, int | None]:
+    def _mv_cursor_text(self) -> tuple[Context, str, int | None]:
         """The text before the token under the cursor (and that token's id), else the node's whole text."""
         from .pathview import PathView
 
         pv = self.query_one(PathView)
         if pv.cursor is not None:
             node, ti = pv.token_at(pv.cursor)
-            before = self.session.path_text(node.parent_id) if node.parent_id is not None else ""
             tok = node.tokens[ti]
-            return before + "".join(t.text for t in node.tokens[:ti]), f"at token {ti} of node {node.id}", tok.token_id
-        return self.session.path_text(self.node_id), f"after node {self.node_id}", None
+            # the context the token was sampled in (the node's own ids before it)
+            return token_context(self.session, node.id, ti), f"at token {ti} of node {node.id}", tok.token_id
+        return path_context(self.session, self.node_id), f"after node {self.node_id}", None
 
     def action_multiverse(self) -> None:
         if self._mv_ready():
@@ -752,7 +758,7 @@ class MultiverseActions:
 
     def action_candidates(self) -> None:
         if self._mv_ready():
-            self.push_screen(CandidatesScreen(self.backend, self.session.path_text(self.node_id), self.loom_theme, self.session, self.node_id))
+            self.push_screen(CandidatesScreen(self.backend, path_context(self.session, self.node_id), self.loom_theme, self.session, self.node_id))
 
     def action_versus(self) -> None:
         if self._mv_ready():

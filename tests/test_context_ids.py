@@ -1,0 +1,84 @@
+"""A context is the token ids the model really saw: a model-written node is fed
+back as its sampled ids, never as its re-tokenised text."""
+
+import math
+
+import pytest
+
+from loom.experiments.context import path_context, token_context
+from loom.experiments.generate import edit_node, generate_children
+from loom.tree import GenerationParams
+
+
+def non_canonical_node(session, backend):
+    """A node whose sampled ids differ from the canonical tokenisation of its text."""
+    root = session.add_node(None, "The old man walked", "prompt")
+    for seed in range(0, 400, 16):
+        result = generate_children(session, backend, root.id,
+                                   GenerationParams(n=16, max_tokens=24, temperature=1.5, seed=seed, logprobs=10))
+        for node in result.nodes:
+            ids = [t.token_id for t in node.tokens]
+            if backend.tokenizer(node.text, add_special_tokens=False)["input_ids"] != ids:
+                return root, node
+    pytest.fail("no non-canonical node in 400 samples")
+
+
+def first_difference(backend, node):
+    ids = [t.token_id for t in node.tokens]
+    canon = backend.tokenizer(node.text, add_special_tokens=False)["input_ids"]
+    return next(i for i, (a, b) in enumerate(zip(ids, canon)) if a != b)
+
+
+def test_distribution_before_a_token_is_the_one_it_was_sampled_from(session, demo_backend):
+    root, node = non_canonical_node(session, demo_backend)
+    i = first_difference(demo_backend, node)
+    for index in sorted({i, min(i + 1, len(node.tokens) - 1), len(node.tokens) - 1}):
+        stored = node.tokens[index].alternatives
+        dist = demo_backend.next_token_distribution(token_context(session, node.id, index), 10)
+        assert [a.token_id for a in dist.alternatives] == [a.token_id for a in stored]
+        for got, want in zip(dist.alternatives, stored):
+            assert math.isclose(got.logprob, want.logprob, abs_tol=2e-3)
+    # the old way, re-tokenising the text, asks about contexts the model never saw
+    def off(j):
+        retok = demo_backend.next_token_distribution(root.text + "".join(t.text for t in node.tokens[:j]), 10)
+        return max(abs(a.logprob - b.logprob) for a, b in zip(retok.alternatives, node.tokens[j].alternatives))
+    assert max(off(j) for j in range(i + 1, len(node.tokens))) > 0.01
+
+
+def test_a_childs_context_starts_with_the_parents_sampled_ids(session, demo_backend):
+    root, node = non_canonical_node(session, demo_backend)
+    sampled = [t.token_id for t in node.tokens]
+    ids, retokenised = demo_backend.context_ids(path_context(session, node.id))
+    prompt_ids = demo_backend.tokenizer(root.text, add_special_tokens=False)["input_ids"]
+    assert ids == prompt_ids + sampled and retokenised == []
+    child = generate_children(session, demo_backend, node.id, GenerationParams(n=1, max_tokens=4, seed=1)).nodes[0]
+    assert child.meta["context"] == {"form": "ids", "retokenised": []}
+    ids, _ = demo_backend.context_ids(path_context(session, child.id))
+    assert ids[: len(prompt_ids) + len(sampled)] == prompt_ids + sampled
+    # the child's first token was sampled after exactly those ids
+    dist = demo_backend.next_token_distribution(token_context(session, child.id, 0), 10)
+    assert [a.token_id for a in dist.alternatives] == [a.token_id for a in child.tokens[0].alternatives]
+
+
+def test_human_text_is_tokenised_where_it_sits_and_other_models_nodes_are_named(session, demo_backend):
+    root, node = non_canonical_node(session, demo_backend)
+    edit = edit_node(session, node, node.text + " and then")
+    ids, retok = demo_backend.context_ids(path_context(session, edit.id))
+    enc = lambda t: demo_backend.tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert ids == enc(root.text) + enc(edit.text) and retok == []
+    # ids another model sampled mean nothing to this one: its text is tokenised, and the node named
+    other = session.add_node(root.id, node.text, "model", model="demo-wedding", tokens=node.tokens)
+    ids, retok = demo_backend.context_ids(path_context(session, other.id))
+    assert ids == enc(root.text) + enc(node.text) and retok == [other.id]
+    assert demo_backend.context_form(path_context(session, other.id)) == {"form": "ids", "retokenised": [other.id]}
+
+
+def test_a_stop_string_cut_inside_the_last_token_keeps_the_nodes_text(session, demo_backend):
+    root = session.add_node(None, "The old man walked", "prompt")
+    nodes = generate_children(session, demo_backend, root.id,
+                              GenerationParams(n=8, max_tokens=24, seed=3, stop=["e"])).nodes
+    cut = [n for n in nodes if n.meta["finish"] == "stop"]
+    assert cut
+    for node in cut:
+        ids, _ = demo_backend.context_ids(path_context(session, node.id))
+        assert demo_backend.tokenizer.decode(ids) == root.text + node.text
