@@ -37,6 +37,7 @@ async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
 
         await pilot.press("j")  # first child
         assert app.node_id == kids[0]
+        assert app.sub_title.endswith("· demo saw token ids")  # how the model got its context
         await pilot.press("l")  # next sibling
         assert app.node_id == kids[1]
         await pilot.press("h")

@@ -203,7 +203,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         if reveal:
             self.query_one(TreePanel).reveal([n.id for n in self.path])
         node = self.path[-1]
-        self.sub_title = f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}"
+        self.sub_title = f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}" + context_label(node)
 
     def refresh_children(self) -> None:
         rows = self.session.summaries(self.node_id) if self.node_id is not None else []
@@ -494,3 +494,14 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     def on_unmount(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+
+
+def context_label(node) -> str:
+    """How the model that wrote `node` got its context, for the title bar."""
+    form = (node.meta or {}).get("context")
+    if not isinstance(form, dict) or node.author != "model":
+        return ""
+    label = f" · {node.model} saw token ids" if form.get("form") == "ids" else f" · {node.model} saw text (re-tokenised)"
+    if form.get("retokenised"):
+        label += f"; nodes {', '.join(map(str, form['retokenised']))} as text"
+    return label
