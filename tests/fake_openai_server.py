@@ -63,6 +63,8 @@ class FakeOpenAI:
         self.offset_from_prompt = False  # legacy text_offset counted from the start of the prompt
         self.max_n = None  # most choices per request (llama.cpp, Ollama: 1)
         self.echo = True  # whether echo=true returns the prompt's logprobs
+        self.echo_shift = False  # echoed logprobs moved one token early (llama-cpp-python's server)
+        self.echo_drop_first = False  # the echo leaves out the prompt's first token
         self.force: str | None = None  # the server "samples" exactly this text (real logprobs, teacher-forced)
         self.api_key: str | None = None  # the key the server requires (None: any)
         self.fault: str | None = None  # one of FAULTS
@@ -276,6 +278,10 @@ def _handler(server: FakeOpenAI):
                 ids = server.backend.encode(prompt)
                 dec = codecs.getincrementaldecoder("utf-8")()
                 prefix = [(tid, lp, top, dec.decode(server.token_bytes(tid))) for tid, lp, top in server.forced([], ids, max(k, 1))]
+                if server.echo_shift:  # token i is given token i+1's numbers
+                    prefix = [(p[0], q[1], q[2], p[3]) for p, q in zip(prefix, prefix[1:] + [(None, -1.0, [], "")])]
+                if server.echo_drop_first:
+                    prefix = prefix[1:]
             base = {"id": "cmpl-loom", "created": int(time.time()), "model": server.model,
                     "object": "text_completion" if legacy else ("chat.completion.chunk" if stream else "chat.completion")}
             offset0 = len(prompt) if server.offset_from_prompt else 0

@@ -324,6 +324,18 @@ def test_score_needs_echo_and_completions(server):
         backend(server).score("Once upon", [" a time"])
 
 
+def test_score_refuses_an_echo_shifted_by_one_token(server):
+    server.echo_shift = True  # llama-cpp-python's server: every number one token early
+    with pytest.raises(BackendError, match="shifted by one token"):
+        backend(server).score("Once upon", [" a time"])
+
+
+def test_score_refuses_an_echo_that_does_not_rebuild_the_text(server):
+    server.echo_drop_first = True
+    with pytest.raises(BackendError, match="do not rebuild the scored text"):
+        backend(server).score("Once upon", [" a time"])
+
+
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_next_token_distribution_matches_the_local_model(server, local, api):
     got = backend(server, api=api).next_token_distribution("Once upon", 5)

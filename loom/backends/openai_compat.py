@@ -412,6 +412,7 @@ class OpenAIBackend(Backend):
         except LogprobsFormatError as exc:
             raise BackendError(self.explain(exc)) from None
         start, end = len(prompt.encode("utf-8")), len(full.encode("utf-8"))
+        self._check_echo(full, wire)
         pos, total, counted = 0, 0.0, 0
         for w in wire:
             size = len(w.data if w.data is not None else w.text.encode("utf-8"))
@@ -424,6 +425,30 @@ class OpenAIBackend(Backend):
             raise BackendError(f"{self.server} does not return logprobs for the prompt (echo), so loom cannot score "
                                f"text with model {self.profile.model!r}; use a local model or a server with echo support (vLLM)")
         return total
+
+    def _check_echo(self, full: str, wire: list) -> None:
+        """Refuse a score the echo cannot support: the echoed tokens must rebuild
+        the scored text byte for byte, and the first of them, with nothing
+        before it, can have no log-probability (a server that gives it one has
+        moved every number one token early)."""
+        if not wire:
+            return  # no echo at all: the caller says so
+        echoed = b"".join(w.data if w.data is not None else w.text.encode("utf-8") for w in wire)
+        want = full.encode("utf-8")
+        if not echoed.startswith(want):
+            got = echoed[: len(want) + 20].decode("utf-8", "replace")
+            raise BackendError(
+                f"{self.server}: the echoed prompt tokens do not rebuild the scored text (sent {full[:60]!r}, "
+                f"echoed {got[:60]!r}), so its log-probabilities cannot be matched to the text; loom refuses to score "
+                f"with model {self.profile.model!r} rather than attribute them to the wrong tokens"
+            )
+        if wire[0].logprob is not None:
+            raise BackendError(
+                f"{self.server}: the echo gives the first prompt token a log-probability ({wire[0].logprob:.3f}), "
+                "which it cannot have with nothing before it: the server's logprobs are shifted by one token "
+                "(llama-cpp-python's server does this), so each would be attributed to the wrong token; loom refuses "
+                "to score with it (use vLLM or a local model)"
+            )
 
     # -- checks (loom models --check) --------------------------------------------
     def list_models(self) -> list[str]:
