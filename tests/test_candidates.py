@@ -151,3 +151,42 @@ async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
         top = demo_backend.next_token_distribution(PROMPT, 5)
         assert f"{top.entropy_bits:.2f} bits" in chart
         assert chart.count("\n") == 5
+
+
+def test_complete_answer_is_text_then_a_terminator(demo_backend):
+    """P(" 1" as a complete answer) excludes " 10".." 19": it is P(" 1") times the
+    mass of end-of-text and every token starting with punctuation or a newline next."""
+    import torch
+
+    from loom.experiments.score import TERMINATORS
+
+    result = score_candidates(demo_backend, PROMPT, ["1", "10"], answer="complete")
+    assert result.answer == "complete"
+    enc = lambda t: demo_backend.tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    tok = demo_backend.tokenizer
+    term = [i for i in range(len(tok)) if tok.decode([i]).startswith(TERMINATORS)] + [tok.eos_token_id]
+    for cand, lp, text_lp in zip(result.candidates, result.logprobs, result.text_logprobs):
+        ids = enc(PROMPT) + enc(" " + cand)
+        with torch.no_grad():
+            logp = torch.log_softmax(demo_backend.model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+        first = len(enc(PROMPT))
+        direct_text = sum(float(logp[p - 1, ids[p]]) for p in range(first, len(ids)))
+        assert text_lp == pytest.approx(direct_text, abs=1e-3)
+        assert lp == pytest.approx(direct_text + float(torch.logsumexp(logp[-1, sorted(set(term))], 0)), abs=1e-3)
+        assert lp < text_lp  # a complete answer is a part of the text's probability
+    # the default text scores are the text alone
+    plain = score_candidates(demo_backend, PROMPT, ["1", "10"])
+    assert plain.answer == "text" and plain.logprobs == pytest.approx(result.text_logprobs, abs=1e-6)
+
+
+def test_cli_numbers_preset_scores_complete_answers_and_says_so(tmp_path, capsys):
+    from loom.cli import main
+    from loom.store import Session
+
+    path = tmp_path / "fav.loom"
+    with Session(path) as s:
+        s.add_node(None, PROMPT, "prompt")
+    assert main(["score", str(path), "--preset", "numbers", "--top", "3"]) == 0
+    assert "P(candidate as a complete answer)" in capsys.readouterr().out
+    assert main(["score", str(path), "--preset", "numbers", "--answer", "text", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["answer"] == "text"

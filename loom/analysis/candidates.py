@@ -31,6 +31,10 @@ class CandidateScores:
     separator: str
     model: str = ""
     end: str = ""
+    # "text": logprobs are P(separator + candidate + end); "complete": P(that text, then a
+    # terminator: end-of-text, punctuation or a newline), so " 1" does not collect " 10".." 19"
+    answer: str = "text"
+    text_logprobs: list[float] | None = None  # P(text) alone, kept beside complete-answer scores
 
     @property
     def mass(self) -> float:
@@ -62,10 +66,12 @@ class CandidateScores:
     def to_dict(self) -> dict[str, Any]:
         top, top_p = self.top
         return {
-            "model": self.model, "separator": self.separator, "end": self.end, "entropy_bits": self.entropy_bits,
+            "model": self.model, "separator": self.separator, "end": self.end, "answer": self.answer,
+            "entropy_bits": self.entropy_bits,
             "max_entropy_bits": math.log2(len(self.candidates)), "mass": self.mass,
             "top": {"candidate": top, "prob": top_p},
-            "candidates": [{"text": c, "prob": p, "logprob": lp} for c, p, lp in zip(self.candidates, self.probs, self.logprobs)],
+            "candidates": [{"text": c, "prob": p, "logprob": lp, "text_logprob": tl}
+                           for c, p, lp, tl in zip(self.candidates, self.probs, self.logprobs, self.text_logprobs or self.logprobs)],
         }
 
 

@@ -328,6 +328,29 @@ class LocalBackend(Backend):
         entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
         return Distribution(self._alternatives(logp, k), entropy)
 
+    def terminal_logprobs(self, prompt: Prompt, continuations: list[str], starts: tuple[str, ...]) -> list[float]:
+        """For each continuation, the log of the probability mass, after `prompt`
+        and that continuation, of every token that ends an answer: end-of-text
+        and each token whose text starts with one of `starts`. Exact (the full
+        distribution), for P(text as a complete answer)."""
+        import torch
+
+        if not hasattr(self, "_terminal_ids") or self._terminal_ids[0] != starts:
+            vocab = len(self.tokenizer)
+            ids = [i for i in range(vocab) if self.token_text(i).startswith(starts)]
+            if self.tokenizer.eos_token_id is not None:
+                ids.append(self.tokenizer.eos_token_id)
+            self._terminal_ids = (starts, torch.tensor(sorted(set(ids))))
+        term = self._terminal_ids[1]
+        base = self.context_ids(prompt)[0]
+        out = []
+        with self._lock, torch.inference_mode():
+            for cont in continuations:
+                ids = (base + self._encode_text(cont))[-self.context:]
+                logp = torch.log_softmax(self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0, -1].float(), -1).cpu()
+                out.append(float(torch.logsumexp(logp[term], 0)))
+        return out
+
     def next_token_distributions(self, prompt: Prompt, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
         """Exact next-token distributions after `prompt` followed by each
         continuation (token ids), for the block multiverse and model comparison:

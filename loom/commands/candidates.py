@@ -21,6 +21,10 @@ def add_parser(sub) -> None:
     src.add_argument("--candidate", "-c", action="append", default=[], metavar="TEXT", help="one candidate (repeatable)")
     p.add_argument("--sep", default=None, help="text put between the node and each candidate (default: a space when the text does not end in whitespace)")
     p.add_argument("--end", default="", help="text put after each candidate, so that ' 5' does not also count ' 57' (e.g. '.')")
+    p.add_argument("--answer", choices=("complete", "text"), default=None,
+                   help="complete: P(candidate, then end-of-text, punctuation or a newline), so ' 1' does not also "
+                   "collect ' 10'..' 19' (local models); text: P(candidate's text) alone. Default: complete with "
+                   "--preset numbers, else text")
     p.add_argument("--top", type=int, default=20, help="rows shown (default 20; JSON has all)")
     add_json(p)
     p.set_defaults(func=run)
@@ -43,16 +47,18 @@ def run(args) -> int:
         with open_session(args) as session:
             node_id, text = node_text(session, args)
             backend = open_backend(model_ref(session, args))
-            result = score_candidates(backend, text, cands, args.sep, args.end)
+            answer = args.answer or ("complete" if "numbers" in args.preset else "text")
+            result = score_candidates(backend, text, cands, args.sep, args.end, answer=answer)
             if not session.readonly:
                 session.add_record("candidates", node_id, {"model": backend.name, "separator": result.separator,
-                                                           "end": result.end, "count": len(result.candidates)}, result.to_dict())
+                                                           "end": result.end, "answer": result.answer, "count": len(result.candidates)}, result.to_dict())
     except CandidateError as exc:
         raise CliError(str(exc)) from exc
     top, top_p = result.top
     ranked = result.ranked()
     width = max(len(repr(c)) for c, _, _ in ranked[: args.top])
-    lines = [f"{len(ranked)} candidates after node {node_id} ({backend.name}, separator {result.separator!r}):"]
+    what = "P(candidate as a complete answer)" if result.answer == "complete" else "P(candidate's text)"
+    lines = [f"{len(ranked)} candidates after node {node_id} ({backend.name}, separator {result.separator!r}), {what}:"]
     lines += [f"  {c!r:<{width}} {p:7.2%} {bar(p / ranked[0][1] if ranked[0][1] else 0)}" for c, p, _ in ranked[: args.top]]
     if len(ranked) > args.top:
         lines.append(f"  … {len(ranked) - args.top} more")

@@ -10,8 +10,13 @@ from ..backends.base import Backend, Prompt
 from ..tree import Context
 
 
+#: what ends an answer, for P(text as a complete answer): these, or end-of-text
+TERMINATORS = (".", ",", "!", "?", ";", ":", "\n")
+
+
 def score_candidates(
-    backend: Backend, text: Prompt, candidates: list[str], separator: str | None = None, end: str = ""
+    backend: Backend, text: Prompt, candidates: list[str], separator: str | None = None, end: str = "",
+    answer: str = "text", terminators: tuple[str, ...] = TERMINATORS,
 ) -> CandidateScores:
     """Score each candidate as `separator + candidate + end` after `text`;
     `separator` None picks one with auto_separator. A candidate that is the
@@ -24,4 +29,20 @@ def score_candidates(
         raise CandidateError(f"the model {backend.name!r} returned {len(logprobs)} scores for {len(cands)} candidates")
     if all(lp == -math.inf for lp in logprobs):
         raise CandidateError("every candidate has probability 0 under the model")
-    return CandidateScores(cands, [float(lp) for lp in logprobs], sep, backend.name, end)
+    text_lps = [float(lp) for lp in logprobs]
+    if answer == "text":
+        return CandidateScores(cands, text_lps, sep, backend.name, end)
+    if answer != "complete":
+        raise CandidateError(f"answer must be 'text' or 'complete' (got {answer!r})")
+    terminal = getattr(backend, "terminal_logprobs", None)
+    if terminal is None:
+        raise CandidateError(
+            f"P(candidate as a complete answer) needs the model's whole next-token distribution after each candidate; "
+            f"{backend.name!r} gives only its top tokens, so loom cannot add up the mass of every terminator: "
+            "score P(text) instead (--answer text), or use a local model"
+        )
+    ends = terminal(text, [sep + c + end for c in cands], terminators)
+    complete = [lp + t for lp, t in zip(text_lps, ends)]
+    if all(lp == -math.inf for lp in complete):
+        raise CandidateError("no candidate is ever followed by a terminator under the model")
+    return CandidateScores(cands, complete, sep, backend.name, end, "complete", text_lps)

@@ -483,6 +483,8 @@ class DistributionScreen(ModalScreen[None]):
 def candidates_chart(result: CandidateScores, theme: LoomTheme, rows: int = 20) -> Text:
     t = Text()
     top, top_p = result.top
+    t.append("P(candidate as a complete answer: then end-of-text, punctuation or a newline)\n" if result.answer == "complete"
+             else "P(candidate's text)\n", style="dim")
     t.append("top choice ", style="bold")
     t.append(visible(top), style="bold underline")
     t.append(f" ({top_p:.1%}) · entropy {result.entropy_bits:.2f} bits of at most {math.log2(len(result.candidates)):.2f}"
@@ -561,12 +563,14 @@ class CandidatesScreen(ModalScreen[None]):
         sep = self.query_one("#sep", Input).value or None
         end = self.query_one("#end", Input).value
         self.query_one("#result", Static).update(Text(f"scoring {len(cands)} candidates…", style="italic"))
-        self.run_score(cands, sep, end)
+        # the 0-100 preset asks for a number as a whole answer, where the model can say
+        answer = "complete" if self.query_one("#numbers", Checkbox).value and hasattr(self.backend, "terminal_logprobs") else "text"
+        self.run_score(cands, sep, end, answer)
 
     @work(thread=True, exclusive=True)
-    def run_score(self, cands: list[str], sep: str | None, end: str) -> None:
+    def run_score(self, cands: list[str], sep: str | None, end: str, answer: str = "text") -> None:
         try:
-            result = score_candidates(self.backend, self.context, cands, sep, end)
+            result = score_candidates(self.backend, self.context, cands, sep, end, answer=answer)
             if self.session is not None and not self.session.readonly:
                 self.session.add_record("candidates", self.node_id, {"model": self.backend.name, "separator": result.separator,
                                                                      "end": end, "count": len(result.candidates)}, result.to_dict())
