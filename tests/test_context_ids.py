@@ -82,3 +82,14 @@ def test_a_stop_string_cut_inside_the_last_token_keeps_the_nodes_text(session, d
     for node in cut:
         ids, _ = demo_backend.context_ids(path_context(session, node.id))
         assert demo_backend.tokenizer.decode(ids) == root.text + node.text
+
+
+def test_every_node_keeps_the_models_identity(session, demo_backend):
+    import hashlib
+
+    from loom.backends.local import BUNDLED
+
+    root = session.add_node(None, "Once", "prompt")
+    node = generate_children(session, demo_backend, root.id, GenerationParams(n=1, max_tokens=2, seed=1)).nodes[0]
+    weights = (BUNDLED["demo"] / "model.safetensors").read_bytes()
+    assert session.node(node.id).params["model_id"] == {"name": "demo", "weights_sha256": hashlib.sha256(weights).hexdigest()}

@@ -39,6 +39,11 @@ class Backend(ABC):
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         """The top-k next tokens after `prompt`, with the entropy of the full distribution."""
 
+    def identity(self) -> dict:
+        """Which model this is, recorded with every node and record it makes:
+        its name, and a hash of its weights (local) or the server's model id."""
+        return {"name": self.name}
+
     def context_form(self, prompt: Prompt) -> dict:
         """How this backend gives `prompt` to its model, recorded with every node:
         {"form": "ids"} when the model gets exactly the context's token ids,

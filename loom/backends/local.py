@@ -106,6 +106,21 @@ class LocalBackend(Backend):
     def _encode_text(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
+    def identity(self) -> dict:
+        """The model's name and the SHA-256 of its weights files, hashed once per load."""
+        if getattr(self, "_identity", None) is None:
+            import hashlib
+
+            folder = Path(getattr(self.model, "name_or_path", "") or "")
+            files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin")) if folder.is_dir() else []
+            digest = hashlib.sha256()
+            for f in files:
+                with f.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+            self._identity = {"name": self.name, "weights_sha256": digest.hexdigest() if files else None}
+        return self._identity
+
     def context_form(self, prompt: Prompt) -> dict:
         return {"form": "ids", "retokenised": self.context_ids(prompt)[1]}
 

@@ -426,6 +426,12 @@ class OpenAIBackend(Backend):
                                f"text with model {self.profile.model!r}; use a local model or a server with echo support (vLLM)")
         return total
 
+    def identity(self) -> dict:
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        server = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + parts.path  # no credentials
+        return {"name": self.name, "server_model": self.profile.model, "server": server}
+
     def _check_echo(self, full: str, wire: list) -> None:
         """Refuse a score the echo cannot support: the echoed tokens must rebuild
         the scored text byte for byte, and the first of them, with nothing

@@ -49,6 +49,7 @@ def generate_children(
     params.validate()
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
+    identity = backend.identity()
     tokens: dict[int, list[Token]] = {}
     result = GenerationResult()
     for event in backend.generate(context, params, cancel):
@@ -68,7 +69,7 @@ def generate_children(
                 continue
             node = session.add_node(
                 parent_id, "".join(t.text for t in toks), "model", model=backend.name,
-                params={**params.to_dict(), "seed": event.seed, "model": backend.name},
+                params={**params.to_dict(), "seed": event.seed, "model": backend.name, "model_id": identity},
                 tokens=toks, complete=not broken,
                 meta={"finish": event.reason, "context": form, **(meta or {})},
             )
