@@ -24,7 +24,7 @@ from ..config import Config
 from ..experiments.generate import edit_node, fork_at_token, generate_children
 from ..store import Session, StoreError
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
-from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
+from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, TokenEvent
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key
 from .attractors import ATTRACTOR_KEYS, AttractorActions
@@ -130,8 +130,13 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             self.call_after_refresh(self.action_new_root)
 
     def _session_params(self, session: Session) -> GenerationParams:
-        saved = session.get_state("params")
-        return GenerationParams.from_dict(saved) if saved else self.config.generation_params(self.model_ref)
+        """The session's settings over the profile's and the config's (the one resolver's order)."""
+        from ..experiments.settings import resolve
+
+        try:
+            return resolve(session, model=self.model_ref, config=self.config).params.replace(model="")  # the model is model_ref
+        except ParamError:  # a stored value out of range: start from the defaults; the settings dialog shows them
+            return GenerationParams()
 
     def _apply_key_overrides(self) -> list[Key]:
         """Key overrides from the config file ([keys] action = "key,key")."""
