@@ -33,10 +33,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..analysis.candidates import CandidateError, preset, read_file
     from ..experiments.score import score_candidates
-    from ..backends import open_backend
     from ..cli import CliError, emit
-    from .analysis_args import bar, model_ref, node_text
-    from .common import open_session
+    from .analysis_args import bar, node_text
+    from .common import open_model, open_session
 
     try:
         cands = [c for name in args.preset for c in preset(name)]
@@ -46,7 +45,7 @@ def run(args) -> int:
             raise CandidateError("no candidates: give --preset numbers, --file F or --candidate TEXT")
         with open_session(args) as session:
             node_id, text = node_text(session, args)
-            backend = open_backend(model_ref(session, args))
+            backend = open_model(session, args)
             answer = args.answer or ("complete" if "numbers" in args.preset else "text")
             result = score_candidates(backend, text, cands, args.sep, args.end, answer=answer)
             if not session.readonly:

@@ -7,10 +7,10 @@ import argparse
 from ..tree import GenerationParams
 
 
-def add_generation_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("generation")
+def add_generation_args(p: argparse.ArgumentParser, n_help: str | None = None) -> None:
+    g = p.add_argument_group("generation (default: the session's settings, then the model's profile, then the config, then loom's)")
     d = GenerationParams()
-    g.add_argument("-n", type=int, help=f"branches to generate (default {d.n})")
+    g.add_argument("-n", type=int, help=n_help or f"branches to generate (loom's default {d.n})")
     g.add_argument("--max-tokens", type=int, help=f"tokens per branch (default {d.max_tokens})")
     g.add_argument("--temperature", type=float, help=f"(default {d.temperature})")
     g.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = off")
@@ -23,14 +23,17 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--logprobs", type=int, help="alternatives recorded per token (default 10)")
 
 
-def params_from_args(args: argparse.Namespace, base: GenerationParams | None = None) -> GenerationParams:
-    params = base or GenerationParams()
-    changes = {}
-    for name in ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "xtc_threshold", "xtc_probability", "stop", "seed", "logprobs"):
-        value = getattr(args, name, None)
-        if value is not None:
-            changes[name] = value
-    return params.replace(**changes).validate()
+GENERATION_FLAGS = ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "xtc_threshold", "xtc_probability",
+                    "stop", "seed", "logprobs")
+
+
+def resolved_params(session, args, ref: str | None = None, experiment: dict | None = None) -> GenerationParams:
+    """The run's parameters from the one resolver: this command's flags, then the
+    session's settings, then the model's profile, then the config, then defaults."""
+    from ..experiments.settings import resolve
+
+    flags = {name: getattr(args, name, None) for name in GENERATION_FLAGS}
+    return resolve(session, model=ref or getattr(args, "model", None), flags=flags, experiment=experiment).params
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
@@ -41,7 +44,11 @@ def open_session(args: argparse.Namespace, create: bool = False):
     from ..cli import sessions_dir
     from ..store import Session, resolve_session
 
-    return Session(resolve_session(args.session, sessions_dir(args)), create=create)
+    folder = sessions_dir(args)
+    path = resolve_session(args.session, folder)
+    if create and path.parent == folder:  # a new session by name: the sessions folder is made when missing
+        folder.mkdir(parents=True, exist_ok=True)
+    return Session(path, create=create)
 
 
 def node_dict(node, tokens: bool = False) -> dict:
@@ -71,7 +78,19 @@ def target_node(session, args) -> int:
 
 
 def model_ref(session, args) -> str:
-    """--model, else the session's last model, else the config's default."""
-    from ..config import load_config
+    """--model, else the session's model, else the config's default (the one resolver's order)."""
+    from ..experiments.settings import resolve
 
-    return getattr(args, "model", None) or session.get_state("model") or load_config().model
+    return resolve(session, model=getattr(args, "model", None)).model
+
+
+def open_model(session, args, ref: str | None = None):
+    """Open the command's model. A model named with --model becomes the
+    session's model, once it has opened (a bad name changes nothing stored)."""
+    from ..backends import open_backend
+
+    ref = ref or model_ref(session, args)
+    backend = open_backend(ref)
+    if getattr(args, "model", None) and not session.readonly and session.get_state("model") != ref:
+        session.set_state("model", ref)
+    return backend

@@ -21,10 +21,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..backends import open_backend
     from ..cli import CliError, emit
-    from .analysis_args import bar, model_ref, node_text, show_token
-    from .common import open_session
+    from .analysis_args import bar, node_text, show_token
+    from .common import open_model, open_session
 
     if not 1 <= args.k <= 100:
         raise CliError(f"--k must be from 1 to 100 (got {args.k})")
@@ -41,7 +40,7 @@ def run(args) -> int:
 
             # the context the token was sampled in: the node's own ids before it, not re-tokenised text
             text = token_context(session, node_id, args.token)
-        backend = open_backend(model_ref(session, args))
+        backend = open_model(session, args)
         dist = backend.next_token_distribution(text, args.k)
     rows = [(a.text, a.prob) for a in dist.alternatives]
     shown = sum(p for _, p in rows)

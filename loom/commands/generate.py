@@ -24,21 +24,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..backends import open_backend
-    from ..config import load_config
     from ..cli import emit
     from ..experiments.generate import generate_children
-    from ..tree import BranchDone, GenerationParams
-    from .common import open_session, params_from_args, model_ref, target_node
+    from ..tree import BranchDone
+    from .common import model_ref, open_model, open_session, resolved_params, target_node
 
     with open_session(args) as session:
         node_id = target_node(session, args)
         ref = model_ref(session, args)
-        # the session's last parameters, else the config's defaults for this model
-        saved = session.get_state("params", None)
-        base = GenerationParams.from_dict(saved) if saved else load_config().generation_params(ref)
-        params = params_from_args(args, base)
-        backend = open_backend(ref)
+        params = resolved_params(session, args, ref)
+        backend = open_model(session, args, ref)
         done = 0
         progress = not args.quiet and sys.stderr.isatty()
 

@@ -29,16 +29,15 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..analysis.multiverse import MultiverseError, block_label
     from ..experiments.multiverse import expand
-    from ..backends import open_backend
     from ..cli import CliError, emit
     from ..render.svg import RenderError, write_png, write_svg
-    from .analysis_args import model_ref, node_text, theme_named
-    from .common import open_session
+    from .analysis_args import node_text, theme_named
+    from .common import open_model, open_session
 
     theme = theme_named(args.theme) if args.svg or args.png else None
     with open_session(args) as session:
         node_id, text = node_text(session, args)
-        backend = open_backend(model_ref(session, args))
+        backend = open_model(session, args)
     try:
         view = expand(backend, text, args.depth, args.k, args.mass)
     except MultiverseError as exc:

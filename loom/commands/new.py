@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("session", help="session name or path")
     p.add_argument("--prompt", required=True, help="root text, or - for standard input")
+    p.add_argument("--model", default=None, help="the session's model, used by every later command and the app "
+                   "unless another is named (default: the config's)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -24,10 +26,16 @@ def run(args) -> int:
     from .common import open_session
 
     text = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.model:
+        from ..backends import open_backend
+
+        open_backend(args.model).close()  # a model that does not open is refused before any file is written
     with open_session(args, create=True) as session:
         if session.count():
             raise CliError(f"{session.path}: already exists with {session.count()} nodes; pick another name")
         root = session.add_node(None, text, "prompt")
         session.current = root.id
+        if args.model:
+            session.set_state("model", args.model)
         emit(args, {"session": str(session.path), "root": root.id}, f"created {session.path} (root node {root.id})")
     return 0

@@ -23,6 +23,8 @@ def run(args) -> int:
     folder = sessions_dir(args)
     if args.session:
         path = resolve_session(args.session, folder)
+        if path.parent == folder:  # a new session by name: the sessions folder is made when missing
+            folder.mkdir(parents=True, exist_ok=True)
     else:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / time.strftime("session-%Y%m%d-%H%M%S.loom")

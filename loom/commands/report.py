@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--list", action="store_true", help="list stored comparisons, sweeps and reports")
     p.add_argument("--open", type=int, metavar="ID", help="show a stored record (a report is regrouped with --threshold/--ending-words)")
     p.add_argument("--no-save", action="store_true", help="do not store the report")
-    add_generation_args(p)
+    add_generation_args(p, n_help="samples to draw (default 40)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -86,12 +86,10 @@ def format_record(rec: dict) -> str:
 
 
 def run(args) -> int:
-    from ..backends import open_backend
     from ..cli import CliError, emit
     from ..analysis.report import Sample, build_report, format_report
     from ..experiments.replay import ReplayError, report_for, sample_continuations, samples_from_children
-    from ..tree import GenerationParams
-    from .common import open_session, params_from_args, model_ref, target_node
+    from .common import open_model, open_session, resolved_params, target_node
 
     threshold = 0.2 if args.threshold is None else args.threshold
     ending_words = 8 if args.ending_words is None else args.ending_words
@@ -121,9 +119,8 @@ def run(args) -> int:
             samples = samples_from_children(session, node_id)
             params = None
         else:
-            base = GenerationParams.from_dict(session.get_state("params", {})).replace(n=40)
-            params = params_from_args(args, base)
-            backend = open_backend(model_ref(session, args))
+            params = resolved_params(session, args, experiment={"n": 40})
+            backend = open_model(session, args)
             done = 0
             total = params.n * len(temps or [params.temperature])
             progress = sys.stderr.isatty()

@@ -34,11 +34,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..analysis.perturb import PerturbError, parse_kinds
-    from ..backends import open_backend
     from ..cli import CliError, emit
     from ..experiments.replay import ReplayError, format_sweep, original_continuations, sweep
-    from ..tree import GenerationParams
-    from .common import open_session, params_from_args, model_ref, target_node
+    from .common import open_model, open_session, resolved_params, target_node
 
     with open_session(args) as session:
         node_id = target_node(session, args)
@@ -46,8 +44,8 @@ def run(args) -> int:
             kinds = parse_kinds(args.kinds)
             cands = original_continuations(session, node_id)
             chosen = next((c for c in cands if c.id == args.original_child), None) if args.original_child else (cands[0] if cands else None)
-            params = params_from_args(args, GenerationParams.from_dict(session.get_state("params", {})))
-            backend = open_backend(chosen.model if chosen else model_ref(session, args))
+            params = resolved_params(session, args, chosen.model if chosen else None)
+            backend = open_model(session, args, chosen.model if chosen else None)
             progress = sys.stderr.isatty()
 
             def show(event) -> None:

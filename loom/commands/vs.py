@@ -28,16 +28,14 @@ def run(args) -> int:
     from ..backends import open_backend
     from ..cli import CliError, emit
     from ..textsafe import one_line
-    from ..tree import GenerationParams
     from .analysis_args import node_text
-    from .common import node_dict, open_session, params_from_args
+    from .common import node_dict, open_session, resolved_params
 
     if len(args.model) != 2:
         raise CliError(f"give exactly two models with --model A --model B (got {len(args.model)})")
     with open_session(args) as session:
         node_id, _ = node_text(session, args)
-        saved = GenerationParams.from_dict(session.get_state("params", {}))
-        params = params_from_args(args, saved)
+        params = resolved_params(session, args, args.model[0])
         backends = [open_backend(m) for m in args.model]
         result = compare_models(session, backends, node_id, params)
     for note in result.notices:
