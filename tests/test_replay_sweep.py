@@ -141,3 +141,36 @@ def test_cli_replay_compare_sweep_report(tmp_path, demo_backend, capsys):
     assert code == 2 and "temperatures must be numbers" in err
     code, err = cli("report", path, "--open", "999", capsys=capsys)
     assert code == 2 and "no record 999" in err
+
+
+def test_replay_runs_to_the_originals_stopping_rule(session, demo_backend):
+    """An original that ended at a stop string lets the replay run to the same
+    limit (with the same stops); it is not cut at the original's token count."""
+    root = session.add_node(None, PROMPT, "prompt")
+    params = GenerationParams(n=8, max_tokens=30, seed=4, stop=[" the"])
+    stopped = [n for n in generate_children(session, demo_backend, root.id, params).nodes if n.meta["finish"] == "stop"]
+    assert stopped
+    orig = stopped[0]
+    edit = edit_node(session, root, PROMPT.replace("fox", "cat"))
+    res = replay(session, demo_backend, edit.id, original_child=orig.id)
+    assert res.params.max_tokens == 30 and res.params.stop == [" the"]
+    assert res.replay.meta["finish"] in ("stop", "eos") or len(res.replay.tokens) == 30
+    # an original cut by its limit still gives the replay its token count
+    cut = first_child(session, demo_backend, root.id, seed=2)
+    assert cut.meta["finish"] == "length"
+    assert replay(session, demo_backend, edit.id, original_child=cut.id).params.max_tokens == len(cut.tokens)
+
+
+def test_sweep_counts_agree_with_compare_on_the_stored_pairs(session, demo_backend):
+    root = session.add_node(None, PROMPT, "prompt")
+    generate_children(session, demo_backend, root.id, GenerationParams(n=1, max_tokens=24, seed=5, stop=["."]))
+    result = sweep(session, demo_backend, root.id, k=4, seed=3, run=3)
+    done = [it for it in result["items"] if it["status"] != "cancelled"]
+    assert done
+    same = reconverged = 0
+    for it in done:
+        al = compare_nodes(session, result["original_child"], it["replay"], 3).alignment
+        assert (al.status, al.reconverged, al.shared_ending["size"]) == (it["status"], it["reconverged"], it["shared_ending"])
+        same += al.shared_ending["size"] >= 3
+        reconverged += al.reconverged
+    assert result["summary"]["same_ending"] == same and result["summary"]["reconverged"] == reconverged

@@ -23,6 +23,7 @@ from ..analysis.align import Alignment, Piece, align, pieces_from_text
 from ..analysis.perturb import make_perturbations
 from ..analysis.report import Sample, build_report
 from ..backends.base import Backend
+from .context import path_context
 from .generate import generate_children
 from ..store import Session
 from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
@@ -56,13 +57,18 @@ def original_continuations(session: Session, original_id: int) -> list[Node]:
 
 def replay_params(original_child: Node) -> GenerationParams:
     """The parameters that regenerate `original_child` alone: n=1, its own
-    recorded seed, and as many tokens as it has."""
+    recorded seed, and its own stopping rule: an original that ended by itself
+    (end-of-text or a stop string) lets the replay run to the same token limit,
+    so the replay too can end where the model ends it; one cut by the limit (or
+    with no recorded finish) gives the replay as many tokens as it has."""
     if not original_child.params or not original_child.tokens:
         raise ReplayError(f"node {original_child.id} was not written by a model with recorded parameters; it cannot be replayed")
     params = GenerationParams.from_dict(original_child.params)
     if params.seed is None:
         raise ReplayError(f"node {original_child.id} has no recorded seed; it cannot be replayed exactly")
-    return params.replace(n=1, max_tokens=len(original_child.tokens)).validate()
+    ended_itself = (original_child.meta or {}).get("finish") in ("eos", "stop")
+    limit = params.max_tokens if ended_itself else len(original_child.tokens)
+    return params.replace(n=1, max_tokens=limit).validate()
 
 
 @dataclass
@@ -278,7 +284,7 @@ def sample_continuations(session: Session, backend: Backend, node_id: int, param
         raise ReplayError(f"keep samples as one of {', '.join(KEEP)} (got {keep!r})")
     params.validate()
     temps = list(temperatures) if temperatures else [params.temperature]
-    prompt = session.path_text(node_id)
+    prompt = path_context(session, node_id)  # the path as the ids the model wrote
     samples: list[Sample] = []
     notices: list[str] = []
     for t in temps:
