@@ -59,3 +59,23 @@ def test_a_bad_value_is_refused_with_its_reason(tmp_path, config):
     with Session(tmp_path / "s.loom") as s:
         with pytest.raises(ParamError, match="temperature"):
             resolve(s, flags={"temperature": -1}, config=config)
+
+
+def test_loom_config_shows_where_each_value_comes_from(tmp_path, capsys, monkeypatch):
+    import json
+
+    from loom.cli import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setenv("LOOM_CONFIG", str(cfg))
+    path = tmp_path / "s.loom"
+    with Session(path) as s:
+        s.add_node(None, "Once", "prompt")
+        s.set_state("params", {"seed": 9})
+    assert main(["config", "--session", str(path), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["resolved"]
+    assert got["model"] == "server" and got["params"]["temperature"] == 0.7
+    assert got["sources"]["temperature"] == "profile server" and got["sources"]["seed"] == "session"
+    assert main(["config", "--session", str(path)]) == 0
+    assert "from profile server" in capsys.readouterr().out

@@ -16,6 +16,8 @@ def add_parser(sub) -> None:
         "Example: loom config --init   (writes a commented starter file if there is none)",
     )
     p.add_argument("--init", action="store_true", help="write a commented starter config file if none exists")
+    p.add_argument("--session", default=None, help="also show the model and settings a command on this session "
+                   "would use, and where each value comes from (flag, session, profile, config, default)")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -47,5 +49,15 @@ def run(args) -> int:
         key = f"${p['api_key_env']} " + ("set" if p["api_key_set"] else "not set")
         lines.append(f"profile {name}: {p['api']} {p['model']} at {p['base_url']}, key {key}"
                      + (f", params {p['params']}" if p["params"] else "") + (f", extra {p['extra']}" if p["extra"] else ""))
+    if args.session:
+        from ..experiments.settings import resolve
+        from .common import open_session
+
+        with open_session(args) as session:
+            resolved = resolve(session, config=config)
+        data["resolved"] = resolved.to_dict()
+        params = resolved.params.to_dict()
+        lines.append(f"session {args.session}: model {resolved.model} ({resolved.sources['model']})")
+        lines += [f"  {name:<16} {params[name]!r:<12} from {where}" for name, where in resolved.sources.items() if name != "model"]
     emit(args, data, "\n".join(lines))
     return 0
