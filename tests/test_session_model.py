@@ -46,3 +46,12 @@ def test_a_missing_sessions_folder_is_made(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LOOM_SESSIONS_DIR", str(folder))
     assert main(["new", "tale", "--prompt", "Once"]) == 0
     assert (folder / "tale.loom").exists()
+
+
+def test_vs_leaves_the_sessions_model_alone(tmp_path, capsys):
+    path = str(tmp_path / "v.loom")
+    run(capsys, "new", path, "--prompt", "Once upon a time", "--model", "demo-wedding")
+    r = run(capsys, "vs", path, "--model", "demo", "--model", "demo", "-n", "1", "--max-tokens", "2", "--seed", "1")
+    assert [m["model"] for m in r["models"]] == ["demo", "demo"]
+    with Session(path) as s:
+        assert s.get_state("model") == "demo-wedding"

@@ -91,6 +91,7 @@ def open_model(session, args, ref: str | None = None):
 
     ref = ref or model_ref(session, args)
     backend = open_backend(ref)
-    if getattr(args, "model", None) and not session.readonly and session.get_state("model") != ref:
+    # only the model that --model named and that was opened (sweep may replay with the original's model instead)
+    if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != ref:
         session.set_state("model", ref)
     return backend

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
         "Example: loom vs tale --model demo --model demo-wedding -n 4 --max-tokens 24",
     )
     add_node_args(p, model=False)
-    p.add_argument("--model", action="append", default=[], required=True, help="a model (give exactly two)")
+    p.add_argument("--model", action="append", default=[], required=True, help="a model (give exactly two); vs does not change the session's model")
     add_generation_args(p)
     add_json(p)
     p.set_defaults(func=run)
