@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import threading
-from pathlib import Path
 from typing import Callable
 
 from rich.segment import Segment
@@ -131,7 +130,7 @@ class BlockView(Widget, can_focus=True):
         self.refresh()
 
     def _build(self) -> None:
-        h, w = self.size.height, self.size.width
+        h = self.size.height
         self._size = self.size
         self._rows = {}
         if self.view is None or h <= 0:
