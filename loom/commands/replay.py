@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "replay", help="regenerate an edited node like the original and compare",
         description="From a node made by an edit (or below one), generate one continuation with the original\n"
-        "continuation's model, parameters, token count and seed, then compare the two and store the comparison.\n"
+        "continuation's model, parameters, stopping rule (its token limit and stop strings, or its token count if the limit cut it) and seed, then compare the two and store the comparison.\n"
         "At temperature 0, or with nothing perturbed, the replay reproduces the original.\n"
         "Example: loom replay tale --node 7 --json",
     )
