@@ -61,6 +61,9 @@ class LocalBackend(Backend):
         self._positions_kw = "cache_position" in forward_args
         self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024))
         self._texts: dict[int, str] = {}
+        self._terminals: dict[tuple[str, ...], object] = {}  # answer-ending token ids, by their start characters
+        self._last_context: tuple[object, tuple[list[int], list[int]]] | None = None
+        self._identity: dict | None = None
         self._lock = threading.Lock()  # one forward pass at a time per model
         # recent prompts' key/value caches (batch 1), most recently used last: at most
         # `prefix_cache` of them and `prefix_cache_bytes` of tensors together
@@ -86,6 +89,9 @@ class LocalBackend(Backend):
         node another model wrote) is tokenised on its own, where it sits. Where a
         stop string cut the text of a node's last token, the ids whose text is
         still in the node are kept and the rest of its text is tokenised."""
+        last = self._last_context
+        if last is not None and last[0] is prompt:  # the same (immutable) context asked again
+            return last[1]
         ids: list[int] = []
         retokenised: list[int] = []
         for seg in Context.of(prompt).segments:
@@ -101,18 +107,21 @@ class LocalBackend(Backend):
                 if seg.ids is not None and seg.node is not None:
                     retokenised.append(seg.node)
                 ids += self._encode_text(seg.text)
-        return ids or self.encode(""), retokenised
+        result = (ids or self.encode(""), retokenised)
+        if isinstance(prompt, Context):
+            self._last_context = (prompt, result)
+        return result
 
     def _encode_text(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
     def identity(self) -> dict:
         """The model's name and the SHA-256 of its weights files, hashed once per load."""
-        if getattr(self, "_identity", None) is None:
+        if self._identity is None:
             import hashlib
 
             folder = Path(getattr(self.model, "name_or_path", "") or "")
-            files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin")) if folder.is_dir() else []
+            files = (sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))) if folder.is_dir() else []
             digest = hashlib.sha256()
             for f in files:
                 with f.open("rb") as fh:
@@ -238,6 +247,7 @@ class LocalBackend(Backend):
         n = params.n
         seeds = branch_seeds(params)
         ids, notice = self._trim(self.context_ids(prompt)[0], params.max_tokens)
+        has_prompt = bool(Context.of(prompt))
         if notice:
             yield Notice(notice)
         room = self.context - len(ids)
@@ -276,7 +286,7 @@ class LocalBackend(Backend):
                     if not alive[b]:
                         continue
                     tid = chosen[b]
-                    if tid == eos and step > 0 or tid == eos and Context.of(prompt):
+                    if tid == eos and (step > 0 or has_prompt):
                         alive[b] = False
                         yield BranchDone(b, "eos", seeds[b])
                         continue
@@ -314,6 +324,28 @@ class LocalBackend(Backend):
         return now[len(before) :]
 
     def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
+        return [total for total, _ in self._score(prompt, continuations)]
+
+    def score_answers(self, prompt: Prompt, continuations: list[str], starts: tuple[str, ...]) -> list[tuple[float, float]]:
+        """For each continuation: its total log-probability after `prompt`, and the
+        log of the probability mass, right after it, of every token that ends an
+        answer (end-of-text, and each token whose text starts with one of
+        `starts`). Exact, from the full distribution of the same forward pass:
+        for P(text as a complete answer)."""
+        return self._score(prompt, continuations, self._terminal_ids(starts))  # type: ignore[return-value]
+
+    def _terminal_ids(self, starts: tuple[str, ...]):
+        import torch
+
+        if starts not in self._terminals:
+            ids = {i for i in range(len(self.tokenizer)) if self.token_text(i).startswith(starts)}
+            if self.tokenizer.eos_token_id is not None:
+                ids.add(self.tokenizer.eos_token_id)
+            self._terminals[starts] = torch.tensor(sorted(ids))
+        return self._terminals[starts]
+
+    def _score(self, prompt: Prompt, continuations: list[str], terminal=None) -> list[tuple[float, float | None]]:
+        """(total log-probability, log mass of the `terminal` ids next, or None) per continuation."""
         import torch
 
         base = self.context_ids(prompt)[0]
@@ -330,7 +362,8 @@ class LocalBackend(Backend):
                 for row, (seq, cont) in enumerate(zip(seqs, batch)):
                     first = len(seq) - len(cont)
                     total = sum(float(logp[row, pos - 1, seq[pos]]) for pos in range(first, len(seq)))
-                    out.append(total)
+                    ends = None if terminal is None else float(torch.logsumexp(logp[row, len(seq) - 1, terminal.to(logp.device)], 0))
+                    out.append((total, ends))
         return out
 
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
@@ -342,29 +375,6 @@ class LocalBackend(Backend):
             logp = torch.log_softmax(logits[0].float(), -1).cpu()
         entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
         return Distribution(self._alternatives(logp, k), entropy)
-
-    def terminal_logprobs(self, prompt: Prompt, continuations: list[str], starts: tuple[str, ...]) -> list[float]:
-        """For each continuation, the log of the probability mass, after `prompt`
-        and that continuation, of every token that ends an answer: end-of-text
-        and each token whose text starts with one of `starts`. Exact (the full
-        distribution), for P(text as a complete answer)."""
-        import torch
-
-        if not hasattr(self, "_terminal_ids") or self._terminal_ids[0] != starts:
-            vocab = len(self.tokenizer)
-            ids = [i for i in range(vocab) if self.token_text(i).startswith(starts)]
-            if self.tokenizer.eos_token_id is not None:
-                ids.append(self.tokenizer.eos_token_id)
-            self._terminal_ids = (starts, torch.tensor(sorted(set(ids))))
-        term = self._terminal_ids[1]
-        base = self.context_ids(prompt)[0]
-        out = []
-        with self._lock, torch.inference_mode():
-            for cont in continuations:
-                ids = (base + self._encode_text(cont))[-self.context:]
-                logp = torch.log_softmax(self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0, -1].float(), -1).cpu()
-                out.append(float(torch.logsumexp(logp[term], 0)))
-        return out
 
     def next_token_distributions(self, prompt: Prompt, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
         """Exact next-token distributions after `prompt` followed by each

@@ -563,7 +563,7 @@ class CandidatesScreen(ModalScreen[None]):
         end = self.query_one("#end", Input).value
         self.query_one("#result", Static).update(Text(f"scoring {len(cands)} candidates…", style="italic"))
         # the 0-100 preset asks for a number as a whole answer, where the model can say
-        answer = "complete" if self.query_one("#numbers", Checkbox).value and hasattr(self.backend, "terminal_logprobs") else "text"
+        answer = "complete" if self.query_one("#numbers", Checkbox).value and hasattr(self.backend, "score_answers") else "text"
         self.run_score(cands, sep, end, answer)
 
     @work(thread=True, exclusive=True)
