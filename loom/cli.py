@@ -61,11 +61,36 @@ def sessions_dir(args: argparse.Namespace):
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print `data` as JSON with --json, else the human text."""
+    """Print `data` as JSON with --json, else the human text. Text is made safe
+    for a terminal (loom.textsafe.visible) unless the command has --raw; JSON
+    writes such characters as escapes, so it is both exact and inert."""
+    from .textsafe import inert_json, visible
+
     if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(inert_json(json.dumps(data, indent=2, ensure_ascii=False)))
+    elif getattr(args, "raw", False):
+        write_raw(text + "\n")
     else:
-        print(text)
+        print(visible(text, expand_tabs=False))
+
+
+def write_raw(text: str) -> None:
+    """Exactly these characters to standard output, lone surrogates as the bytes they stand for."""
+    sys.stdout.flush()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (a test's capture): no bytes to give
+        sys.stdout.write(text)
+    else:
+        out.write(text.encode("utf-8", "surrogatepass"))
+        out.flush()
+
+
+def note(text: str) -> None:
+    """`loom: note: ...` on standard error, safe for the terminal, URL credentials hidden."""
+    from .textsafe import redact, visible
+
+    print(f"loom: note: {visible(redact(text), expand_tabs=False)}", file=sys.stderr)
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except (CliError, StoreError, BackendError, ParamError, ConfigError, KeyError) as exc:
+        from .textsafe import redact, visible
+
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"loom: error: {msg}", file=sys.stderr)
+        print(f"loom: error: {visible(redact(str(msg)), expand_tabs=False)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("loom: interrupted", file=sys.stderr)

@@ -80,7 +80,9 @@ class Profile:
         """What `loom config` / `loom models` show: everything but secrets (the profile holds none;
         only whether the key variable is set is added)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["base_url"] = self.resolved_base_url()
+        from .textsafe import redact
+
+        d["base_url"] = redact(self.resolved_base_url())
         d["api_key_set"] = bool(os.environ.get(self.api_key_env))
         return d
 

@@ -25,10 +25,44 @@ def _standin(m: re.Match) -> str:
     return f"<U+{code:04X}>"
 
 
-def visible(text: str) -> str:
+def visible(text: str, *, expand_tabs: bool = True) -> str:
     """`text` with every character a terminal could act on replaced by a visible
-    stand-in. Newlines stay; tabs become spaces. Length may change."""
-    return _UNSAFE.sub(_standin, text.replace("\t", "    "))
+    stand-in. Newlines stay; tabs become four spaces (for the app's layout) or
+    stay tabs (documents). Length may change. The one rule for every
+    human-facing output: the app, `loom show`/`search`, Markdown, text, CSV."""
+    return _UNSAFE.sub(_standin, text.replace("\t", "    ") if expand_tabs else text)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell for people and spreadsheets: text made visible, and text that a
+    spreadsheet would evaluate as a formula (starting with = + - @, tab or CR)
+    prefixed with an apostrophe, as OWASP advises. Numbers are left alone."""
+    if not isinstance(value, str):
+        return value
+    shown = visible(value, expand_tabs=False)
+    return "'" + shown if shown.startswith(_FORMULA_START) else shown
+
+
+# In JSON these can only sit inside strings, so a \u escape keeps the data exact.
+_JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\ud800-\udfff\ufff9-\ufffb\u2028\u2029]")
+
+
+def inert_json(text: str) -> str:
+    """JSON text (from json.dumps(..., ensure_ascii=False)) with every character a
+    terminal could act on written as a \\u escape: the same data, safe to print.
+    (json already escapes C0 controls.)"""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URL in it hidden: http://user:pw@host -> http://***@host."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def one_line(text: str, limit: int = 80) -> str:

@@ -134,6 +134,20 @@ def test_no_logprobs_still_generates_uncolored_and_tells_once(server, tmp_path, 
         assert len(notes) == 1 and "no logprobs" in notes[0] and server.url in notes[0]
 
 
+def test_cli_generate_without_logprobs_prints_no_probability(server, tmp_path, monkeypatch, capsys):
+    """It used to end in a TypeError formatting a mean probability of None."""
+    from loom.cli import main
+
+    server.logprobs = False
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("LOOM_CONFIG", str(tmp_path / "empty.toml"))
+    path = str(tmp_path / "s.loom")
+    assert main(["new", path, "--prompt", PROMPT]) == 0
+    assert main(["generate", path, "--model", f"openai:demo@{server.url}", "-n", "2", "--max-tokens", "3"]) == 0
+    out = capsys.readouterr()
+    assert "p̄=–" in out.out and "no logprobs" in out.err
+
+
 # -- n, concurrency, extra fields --------------------------------------------------------
 
 def test_fewer_choices_than_n_are_asked_for_in_parallel_and_remembered(server):

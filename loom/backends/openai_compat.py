@@ -24,9 +24,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Profile
+from ..textsafe import redact
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
 from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
 from .openai_logprobs import LogprobsFormatError, TextAligner, display_text, parse_logprobs, plain_tokens
@@ -82,9 +83,14 @@ class OpenAIBackend(Backend):
         import openai
 
         self.profile = profile
-        self.name = ref or profile.name
-        self.base_url = profile.resolved_base_url().rstrip("/")
-        self.server = f"server {self.base_url}" + (f" (profile {profile.name!r})" if profile.name else "")
+        self.name = redact(ref or profile.name)
+        given = profile.resolved_base_url().rstrip("/")
+        # URL credentials are never sent: httpx would turn them into Basic auth in
+        # place of the key. Messages show the URL as http://***@host.
+        self.base_url, had_credentials = without_credentials(given)
+        self.server = f"server {redact(given)}" + (f" (profile {profile.name!r})" if profile.name else "")
+        self._url_note = (f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
+                          f"${profile.api_key_env}" if had_credentials else None)
         self.can_score = profile.api == "completions"
         self._n_ok = profile.n_per_request
         self._told = threading.Lock()
@@ -99,6 +105,12 @@ class OpenAIBackend(Backend):
             base_url=self.base_url, api_key=self._api_key, timeout=profile.timeout,
             max_retries=profile.max_retries,
         )
+
+    def _tell_url_note(self, events: queue.Queue) -> None:
+        with self._told:
+            note, self._url_note = self._url_note, None
+        if note:
+            events.put(("notice", note))
 
     def _api_key(self) -> str:
         # servers without keys (vLLM, llama.cpp by default) accept any value
@@ -174,6 +186,8 @@ class OpenAIBackend(Backend):
         elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             env = p.api_key_env
             why = f"${env} is not set" if not os.environ.get(env) else f"the key in ${env} was refused"
+            if self.base_url != p.resolved_base_url().rstrip("/"):
+                why += " (the credentials in base_url are not sent)"
             msg = f"{s}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}: {why}{_detail(exc)}"
         elif isinstance(exc, openai.NotFoundError):
             msg = (f"{s}: 404 not found: the server does not know model {p.model!r}, or base_url lacks its "
@@ -214,6 +228,7 @@ class OpenAIBackend(Backend):
         n = params.n
         seeds = branch_seeds(params) if params.seed is not None else None
         events: queue.Queue = queue.Queue()
+        self._tell_url_note(events)
         stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.profile.concurrency, thread_name_prefix="loom-openai")
         if seeds is not None or n == 1 or self._n_ok is False:
@@ -467,9 +482,10 @@ class OpenAIBackend(Backend):
 
     def check(self) -> dict[str, Any]:
         """Reach the server, look for the model, and see whether logprobs come back."""
-        report: dict[str, Any] = {"profile": self.profile.name, "base_url": self.base_url, "model": self.profile.model,
+        report: dict[str, Any] = {"profile": self.profile.name, "base_url": redact(self.profile.resolved_base_url()),
+                                  "model": self.profile.model,
                                   "api": self.profile.api, "reachable": False, "models": None, "model_listed": None,
-                                  "generates": False, "logprobs": None, "error": None}
+                                  "generates": False, "logprobs": None, "error": None, "note": self._url_note}
         try:
             models = self.list_models()
             report.update(reachable=True, models=models, model_listed=self.profile.model in models)
@@ -532,8 +548,21 @@ def open_openai(ref: str) -> OpenAIBackend:
     """`openai:MODEL`, `openai:MODEL@URL` (legacy completions) or
     `openai-chat:MODEL@URL` (chat): a model on a server without a profile."""
     kind, _, rest = ref.partition(":")
-    model, at, url = rest.rpartition("@") if "@http" in rest else (rest, "", "")
+    # the model ends at the first @http(s)://: the URL may hold user:password@ of its own
+    model, at, url = rest.partition("@http")
+    url = "http" + url if at else ""
     if not model:
-        raise BackendError(f"model {ref!r}: write openai:MODEL, openai:MODEL@http://HOST:PORT/v1 or openai-chat:MODEL@URL")
+        raise BackendError(f"model {redact(ref)!r}: write openai:MODEL, openai:MODEL@http://HOST:PORT/v1 or "
+                           "openai-chat:MODEL@URL")
     profile = Profile(name="", model=model, base_url=url or None, api="chat" if kind == "openai-chat" else "completions")
-    return OpenAIBackend(profile, ref=ref)
+    # the reference as stored in sessions and shown: without the URL's credentials (they are never sent)
+    clean = f"{kind}:{model}" + (f"@{without_credentials(url)[0]}" if url else "")
+    return OpenAIBackend(profile, ref=clean)
+
+
+def without_credentials(url: str) -> tuple[str, bool]:
+    """(the URL without user:password@, whether it had any)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, False
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), True

@@ -40,6 +40,12 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def add_raw(p: argparse.ArgumentParser, what: str = "text") -> None:
+    p.add_argument("--raw", action="store_true",
+                   help=f"write the {what} exactly as stored; by default control characters, escape sequences and "
+                   "bidi overrides are shown as visible stand-ins (␛, <U+202E>) so the terminal never acts on them")
+
+
 def open_session(args: argparse.Namespace, create: bool = False):
     from ..cli import sessions_dir
     from ..store import Session, resolve_session
@@ -84,6 +90,12 @@ def model_ref(session, args) -> str:
     return resolve(session, model=getattr(args, "model", None)).model
 
 
+def stored_ref(ref: str, backend) -> str:
+    """The model reference a session records: a server reference as the backend
+    names it, without the URL's credentials (they are never stored or sent)."""
+    return backend.name if ref.startswith(("openai:", "openai-chat:")) else ref
+
+
 def open_model(session, args, ref: str | None = None):
     """Open the command's model. A model named with --model becomes the
     session's model, once it has opened (a bad name changes nothing stored)."""
@@ -92,6 +104,7 @@ def open_model(session, args, ref: str | None = None):
     ref = ref or model_ref(session, args)
     backend = open_backend(ref)
     # only the model that --model named and that was opened (sweep may replay with the original's model instead)
-    if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != ref:
-        session.set_state("model", ref)
+    stored = stored_ref(ref, backend)
+    if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != stored:
+        session.set_state("model", stored)
     return backend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_json
+from .common import add_json, add_raw
 
 FORMATS = ["loom-json", "socketteer", "markdown", "text", "jsonl", "csv"]  # loom.io.EXPORT_FORMATS
 
@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
         "  text        the same as plain text\n"
         "  jsonl, csv  one row per token of the subtree under --node, with alternatives, for notebooks\n"
         "Example: loom export tale --format markdown --probs -o tale.md\n"
+        "Markdown, text and CSV are for reading: control characters, escape sequences and bidi overrides\n"
+        "are shown as visible stand-ins, and CSV cells a spreadsheet would run as formulas (= + - @) get a\n"
+        "leading apostrophe; --raw writes the exact text. The JSON formats are always exact.\n"
         "Example: loom export tale --format csv --node 4 -o tokens.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -29,6 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     p.add_argument("--quiet", action="store_true", help="no progress bar on standard error")
     add_json(p)
+    add_raw(p, "markdown, text or CSV")
     p.set_defaults(func=run)
 
 
@@ -36,7 +40,7 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from ..cli import CliError, emit
+    from ..cli import CliError, emit, write_raw
     from ..io import TreeFormatError, export_text, terminal_progress
     from .common import open_session
 
@@ -45,7 +49,8 @@ def run(args) -> int:
             session.node(args.node)
         try:
             with terminal_progress(f"exporting {session.name}", not args.quiet and args.output is not None) as progress:
-                text, count = export_text(session, args.format, args.node, probs=args.probs, progress=progress)
+                text, count = export_text(session, args.format, args.node, probs=args.probs, raw=args.raw,
+                                           progress=progress)
         except TreeFormatError as exc:
             raise CliError(str(exc)) from None
     what = "tokens" if args.format in ("jsonl", "csv") else "nodes"
@@ -56,6 +61,8 @@ def run(args) -> int:
         except OSError as exc:
             raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
         emit(args, {"output": str(out), "format": args.format, what: count}, f"wrote {count} {what} as {args.format} to {out}")
+    elif args.raw:
+        write_raw(text)
     else:
         sys.stdout.write(text)
     return 0

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import emit
+    from ..cli import emit, note as cli_note
     from ..experiments.generate import generate_children
     from ..tree import BranchDone
     from .common import model_ref, open_model, open_session, resolved_params, target_node
@@ -48,8 +48,8 @@ def run(args) -> int:
         if progress:
             print(file=sys.stderr)
         for note in result.notices:
-            print(f"loom: note: {note}", file=sys.stderr)
+            cli_note(note)
         lines = [f"{len(result.nodes)} branches from node {node_id}:"]
-        lines += [f"  [{n.id}] p̄={n.mean_prob:.2f} {n.text!r}" for n in result.nodes]
+        lines += [f"  [{n.id}] p̄={'–' if n.mean_prob is None else f'{n.mean_prob:.2f}'} {n.text!r}" for n in result.nodes]
         emit(args, {"parent": node_id, "nodes": [node_dict(n) for n in result.nodes]}, "\n".join(lines))
     return 0

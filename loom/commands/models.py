@@ -39,17 +39,20 @@ def run(args) -> int:
 
     from ..backends import open_backend
     from ..backends.openai_compat import OpenAIBackend
+    from ..textsafe import redact
 
     backend = open_backend(args.check) if args.check.startswith(("openai:", "openai-chat:")) or args.check in config.profiles else None
     if not isinstance(backend, OpenAIBackend):
         known = ", ".join(config.profiles) or "none"
-        raise CliError(f"{args.check!r} is not a profile in {config.path} (profiles: {known}) nor openai:MODEL@URL")
+        raise CliError(f"{redact(args.check)!r} is not a profile in {config.path} (profiles: {known}) nor openai:MODEL@URL")
     report = backend.check()
     ok = report["reachable"] and report["generates"]
     report["ok"] = ok
     yes = {True: "yes", False: "no", None: "unknown"}
-    lines = [f"{report['profile'] or args.check}: {report['model']} ({report['api']}) at {report['base_url']}",
+    lines = [f"{report['profile'] or backend.name}: {report['model']} ({report['api']}) at {report['base_url']}",
              f"  reachable:  {yes[report['reachable']]}"]
+    if report["note"]:
+        lines.append(f"  note:       {report['note']}")
     if report["models"] is not None:
         listed = "yes" if report["model_listed"] else "not listed (it serves: " + (", ".join(report["models"][:12]) or "nothing") + ")"
         lines.append(f"  model:      {listed}")

@@ -23,19 +23,21 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..cli import CliError, emit
-    from .common import open_session
+    from .common import open_session, stored_ref
 
     text = sys.stdin.read() if args.prompt == "-" else args.prompt
     if args.model:
         from ..backends import open_backend
 
-        open_backend(args.model).close()  # a model that does not open is refused before any file is written
+        backend = open_backend(args.model)  # a model that does not open is refused before any file is written
+        model = stored_ref(args.model, backend)
+        backend.close()
     with open_session(args, create=True) as session:
         if session.count():
             raise CliError(f"{session.path}: already exists with {session.count()} nodes; pick another name")
         root = session.add_node(None, text, "prompt")
         session.current = root.id
         if args.model:
-            session.set_state("model", args.model)
+            session.set_state("model", model)
         emit(args, {"session": str(session.path), "root": root.id}, f"created {session.path} (root node {root.id})")
     return 0

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..backends import open_backend
-    from ..cli import CliError, emit
+    from ..cli import CliError, emit, note as cli_note
     from ..experiments.replay import ReplayError, compare_nodes, edited_node, original_continuations, replay, store_comparison
     from .common import node_dict, open_session, target_node
     from .compare import format_comparison
@@ -43,7 +43,7 @@ def run(args) -> int:
             backend = open_backend(model)
             res = replay(session, backend, edited.id, original_child=args.original_child)
             for note in res.notices:
-                print(f"loom: note: {note}", file=sys.stderr)
+                cli_note(note)
             if res.replay is None:
                 raise CliError("the replay made no tokens")
             comp = compare_nodes(session, res.original_child.id, res.replay.id, args.run, args.level, args.include_edit)

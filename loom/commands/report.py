@@ -86,7 +86,7 @@ def format_record(rec: dict) -> str:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit
+    from ..cli import CliError, emit, note as cli_note
     from ..analysis.report import Sample, build_report, format_report
     from ..experiments.replay import ReplayError, report_for, sample_continuations, samples_from_children
     from .common import open_model, open_session, resolved_params, target_node
@@ -139,7 +139,7 @@ def run(args) -> int:
             if progress:
                 print(file=sys.stderr)
         for note in notices:
-            print(f"loom: note: {note}", file=sys.stderr)
+            cli_note(note)
         try:
             report = report_for(samples, threshold, ending_words)
         except (ReplayError, ValueError) as exc:

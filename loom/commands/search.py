@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_json
+from .common import add_json, add_raw
 
 
 def add_parser(sub) -> None:
@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("query", help="words to find")
     p.add_argument("--limit", type=int, default=50, help="most results (default 50)")
     add_json(p)
+    add_raw(p, "matched text")
     p.set_defaults(func=run)
 
 

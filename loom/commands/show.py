@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_json, node_dict
+from .common import add_json, add_raw, node_dict
 
 
 def add_parser(sub) -> None:
@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--node", type=int, help="node id (default: the current node)")
     p.add_argument("--tokens", action="store_true", help="include tokens with probabilities (JSON)")
     add_json(p)
+    add_raw(p)
     p.set_defaults(func=run)
 
 

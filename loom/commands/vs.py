@@ -26,7 +26,7 @@ def run(args) -> int:
 
     from ..experiments.vs import SURE, compare_models
     from ..backends import open_backend
-    from ..cli import CliError, emit
+    from ..cli import CliError, emit, note as cli_note
     from ..textsafe import one_line
     from .analysis_args import node_text
     from .common import node_dict, open_session, resolved_params
@@ -39,7 +39,7 @@ def run(args) -> int:
         backends = [open_backend(m) for m in args.model]
         result = compare_models(session, backends, node_id, params)
     for note in result.notices:
-        print(f"loom: note: {note}")
+        cli_note(note)
     col = 38
     lines = [f"node {node_id}, {params.n} branches each, seed {result.params.seed}:", ""]
     lines.append(f"{result.models[0].model:<{col}} | {result.models[1].model}")

@@ -85,10 +85,11 @@ EXPORT_SUFFIX = {"loom-json": ".loom.json", "socketteer": ".json", "markdown": "
                  "jsonl": ".jsonl", "csv": ".csv"}
 
 
-def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False,
+def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False, raw: bool = False,
                 progress: Progress | None = None) -> tuple[str, int]:
     """(the export as text, how many nodes or tokens it holds). For markdown and text `node_id` is the
-    end of the path (default: the current node); for the others the top of the subtree (default: all)."""
+    end of the path (default: the current node); for the others the top of the subtree (default: all).
+    Markdown, text and CSV are made safe to read (loom.textsafe) unless `raw`."""
     import io
 
     if fmt not in EXPORT_FORMATS:
@@ -115,10 +116,11 @@ def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = 
 
         end = node_id if node_id is not None else session.current
         render = path_markdown if fmt == "markdown" else path_text
-        return render(session, end, probs=probs), len(session.ancestry(end))
+        return render(session, end, probs=probs, raw=raw), len(session.ancestry(end))
     from .text import token_rows, write_csv, write_jsonl
 
-    count = (write_jsonl if fmt == "jsonl" else write_csv)(token_rows(session, node_id, progress=progress), buf)
+    rows = token_rows(session, node_id, progress=progress)
+    count = write_jsonl(rows, buf) if fmt == "jsonl" else write_csv(rows, buf, raw=raw)
     return buf.getvalue(), count
 
 

@@ -3,7 +3,12 @@
 `path_markdown` / `path_text`: the text from the root to a node, optionally
 followed by a table of each model token's probability and its top
 alternatives. `token_rows` walks a subtree's tokens; `write_jsonl` and
-`write_csv` write them for pandas and friends."""
+`write_csv` write them for pandas and friends.
+
+Markdown, text and CSV are documents a person reads: unless `raw`, every
+character a terminal or viewer could act on is shown as a visible stand-in
+(loom.textsafe.visible) and CSV cells that a spreadsheet would evaluate are
+neutralised. JSONL is data: exact, with such characters as JSON escapes."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import json
 import math
 from typing import IO, Any, Iterator
 
+from ..textsafe import csv_cell, inert_json, visible
 from ..tree import Node, Token
 from . import Progress
 
@@ -65,7 +71,11 @@ def _heading(session, nodes: list[Node]) -> list[str]:
     return parts
 
 
-def path_markdown(session, node_id: int, *, probs: bool = False) -> str:
+def _document(text: str, raw: bool) -> str:
+    return text if raw else visible(text, expand_tabs=False)
+
+
+def path_markdown(session, node_id: int, *, probs: bool = False, raw: bool = False) -> str:
     """The path to `node_id` as Markdown: a heading, the text verbatim in a fenced block (model text
     is data, so no Markdown in it takes effect), then an optional probability table."""
     nodes = session.path_nodes(node_id)
@@ -84,15 +94,15 @@ def path_markdown(session, node_id: int, *, probs: bool = False) -> str:
                 alts = [f"{_md_code(a.text)} {_pct(a.prob)}" for a in tok.alternatives[:TABLE_ALTERNATIVES]]
                 alts += [""] * (TABLE_ALTERNATIVES - len(alts))
                 out.append(f"| {nid} | {i} | {_md_code(tok.text)} | {_pct(tok.prob)} | " + " | ".join(alts) + " |")
-    return "\n".join(out) + "\n"
+    return _document("\n".join(out) + "\n", raw)
 
 
-def path_text(session, node_id: int, *, probs: bool = False) -> str:
+def path_text(session, node_id: int, *, probs: bool = False, raw: bool = False) -> str:
     """The path to `node_id` as plain text; with `probs`, an aligned table after it."""
     nodes = session.path_nodes(node_id)
     out = "".join(n.text for n in nodes)
     if not probs:
-        return out if out.endswith("\n") else out + "\n"
+        return _document(out if out.endswith("\n") else out + "\n", raw)
     lines = [out.rstrip("\n"), "", "-- " + " · ".join(_heading(session, nodes)) + " --"]
     rows = list(_table_rows(nodes))
     if not rows:
@@ -102,7 +112,7 @@ def path_text(session, node_id: int, *, probs: bool = False) -> str:
         for nid, i, tok in rows:
             alts = "  ".join(f"{_visible(a.text)!s}={_pct(a.prob)}" for a in tok.alternatives[:TABLE_ALTERNATIVES])
             lines.append(f"{nid:>6} {i:>4}  {_visible(tok.text):<16} {_pct(tok.prob):>7}  {alts}")
-    return "\n".join(lines) + "\n"
+    return _document("\n".join(lines) + "\n", raw)
 
 
 # -- token tables for notebooks -----------------------------------------------------
@@ -132,22 +142,24 @@ def write_jsonl(rows, fh: IO[str]) -> int:
     n = 0
     for row in rows:
         row = {**row, "alternatives": [{**a, "logprob": _finite(a["logprob"])} for a in row["alternatives"]]}
-        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.write(inert_json(json.dumps(row, ensure_ascii=False)) + "\n")
         n += 1
     return n
 
 
-def write_csv(rows, fh: IO[str]) -> int:
-    """Flat columns: the token, then alt1_text, alt1_logprob, ... for as many alternatives as the widest token."""
+def write_csv(rows, fh: IO[str], *, raw: bool = False) -> int:
+    """Flat columns: the token, then alt1_text, alt1_logprob, ... for as many alternatives as the widest token.
+    Unless `raw`, text cells are made visible and formula-like cells neutralised (loom.textsafe.csv_cell)."""
     rows = list(rows)
     k = max((len(r["alternatives"]) for r in rows), default=0)
     base = ["node", "parent", "author", "model", "index", "offset", "text", "token_id", "logprob", "prob", "raw"]
     alt_cols = [c for i in range(1, k + 1) for c in (f"alt{i}_text", f"alt{i}_logprob", f"alt{i}_token_id")]
-    w = csv.writer(fh, lineterminator="\n")
+    cell = _cell if raw else (lambda v: csv_cell(_cell(v)))
+    w = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a raw cell is then quoted too
     w.writerow(base + alt_cols)
     for r in rows:
         alts = [v for a in r["alternatives"] for v in (a["text"], _finite(a["logprob"]), a["token_id"])]
-        w.writerow([_cell(r[c]) for c in base] + [_cell(v) for v in alts] + [""] * (len(alt_cols) - len(alts)))
+        w.writerow([cell(r[c]) for c in base] + [cell(v) for v in alts] + [""] * (len(alt_cols) - len(alts)))
     return len(rows)
 
 
