@@ -544,6 +544,17 @@ class Session:
     def current(self, node_id: int) -> None:
         self.set_state("current", node_id)
 
+    def data_version(self) -> int | None:
+        """SQLite's PRAGMA data_version on this session's connection: it changes when
+        another connection (another process) commits to the file, not on this one's
+        own writes. None when another thread holds the session (ask again later)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        finally:
+            self._lock.release()
+
 
 def default_sessions_dir() -> Path:
     """LOOM_SESSIONS_DIR, else `sessions/` of a source checkout, else the user data folder."""

@@ -4,6 +4,7 @@ message per token; every finished branch is already on disk when it shows."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -69,6 +70,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     #loading { height: 1; width: 12; }
     .hidden { display: none; }
     """
+    LIVE_POLL = 0.3  # seconds between looks for nodes another process added to the session
     BINDINGS = [Binding(k.keys, k.action, k.short or k.description, show=k.footer,
                         tooltip=k.description, id=k.action) for k in ALL_KEYS]
 
@@ -93,6 +95,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self._cancel: threading.Event | None = None
         self._live: dict[int, str] = {}
         self._token_for_alternatives: tuple[Node, int] | None = None
+        self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -125,6 +128,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             self.query_one("#loading").add_class("hidden")
             self.set_status(f"model {self.backend.name}")
         self.show_node(self.node_id)
+        self._seen_version = (self.session, self.session.data_version())
+        self.set_interval(self.LIVE_POLL, self._catch_up)
         self.query_one(PathView).focus()
         if self.node_id is None:
             self.call_after_refresh(self.action_new_root)
@@ -213,6 +218,29 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     def refresh_children(self) -> None:
         rows = self.session.summaries(self.node_id) if self.node_id is not None else []
         self.query_one(ChildrenList).show(rows, self.loom_theme, self._live)
+
+    def _catch_up(self) -> None:
+        """Show nodes that another process committed to the session: its
+        data_version moves only on another connection's commits, so when it has
+        not moved nothing is read or redrawn. The current node, the token cursor
+        and the tree cursor stay where they are; an open dialog is not touched
+        (the panels live on the main screen)."""
+        session = self.session
+        seen = self._seen_version
+        try:
+            version = session.data_version()  # None: a worker holds the session; next time
+            if version is None or (seen is not None and seen[0] is session and seen[1] == version):
+                return
+            if seen is not None and seen[0] is session:
+                if self.node_id is not None:
+                    rows = session.summaries(self.node_id)
+                    children = self.query_one(ChildrenList)
+                    if rows != children.rows:
+                        children.show(rows, self.loom_theme, self._live)
+                self.query_one(TreePanel).catch_up()
+        except sqlite3.Error:  # a read that failed (the file busy or damaged): the next tick tries again
+            return
+        self._seen_version = (session, version)
 
     def show_token(self) -> None:
         pv = self.query_one(PathView)
@@ -462,6 +490,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self._cancel.set()
             self.session.close()
             self.session = new
+            self._seen_version = (new, new.data_version())
             self.params = self._session_params(new)
             self.query_one(TreePanel).reset(new)
             self.show_node(new.current)

@@ -8,6 +8,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.content import Content
 from textual.widgets import OptionList, Static, Tree
+from textual.widgets.tree import UnknownNodeID
 from textual.widgets.option_list import Option
 
 from ..store import Session
@@ -55,6 +56,9 @@ class TreePanel(Tree[int]):
         self._more: dict[int, tuple[object, int | None]] = {}  # "… more" line -> (tree item, node id)
         self._top: int | None = None  # the node whose children form the panel's first level
         self.up_line: object | None = None  # the "↑ N levels above" line, when rebased
+        self._rows: dict[int, dict] = {}  # node id -> the summary row its line shows
+        self._levels: dict[int | None, int] = {}  # node id -> how many children it had when its level loaded
+        self._more_count: dict[object, int] = {}  # "… more" line id -> the number it tells
 
     def get_label_width(self, node) -> int:
         # Tree measures every line whenever it rebuilds; rendering each label for
@@ -72,6 +76,7 @@ class TreePanel(Tree[int]):
         self._top = top
         self._items = {top: self.root}
         self._more = {}
+        self._rows, self._levels, self._more_count = {}, {}, {}
         self.up_line = None
         if top is not None:
             self.up_line = self.root.add_leaf(Text(f"↑ {depth} levels above (enter: go up, r: root)", style="dim"), data=top)
@@ -105,11 +110,58 @@ class TreePanel(Tree[int]):
                 lo, hi, total = max(0, at - self.WINDOW), min(len(ids), at + self.WINDOW + 1), len(ids)
         if lo:
             self._more[item.add_leaf(Text(f"… {lo} earlier", style="dim")).id] = (item, node_id)
-        for row in self.session.summaries(node_id, lo, None if hi is None else hi - lo):
+        rows = self.session.summaries(node_id, lo, None if hi is None else hi - lo)
+        self._add_rows(item, rows)
+        self._levels[node_id] = total if hi is not None else lo + len(rows)
+        if hi is not None and hi < total:
+            line = item.add_leaf(Text(f"… {total - hi} more", style="dim"))
+            self._more[line.id] = (item, node_id)
+            self._more_count[line.id] = total - hi
+
+    def _add_rows(self, item, rows: list[dict]) -> None:
+        for row in rows:
             child = item.add(self._label(row), data=row["id"], allow_expand=bool(row["children"]))
             self._items[row["id"]] = child
-        if hi is not None and hi < total:
-            self._more[item.add_leaf(Text(f"… {total - hi} more", style="dim")).id] = (item, node_id)
+            self._rows[row["id"]] = row
+
+    def catch_up(self) -> None:
+        """Show nodes another process added: the child count on every loaded line,
+        and new children at the end of every loaded level (or in the count of its
+        "… more" line). Nothing is removed, collapsed or expanded, so the cursor
+        stays on its node (Tree keeps it there when the lines are rebuilt)."""
+        items = {}
+        for node_id, item in list(self._items.items()):
+            try:
+                alive = self.get_node_by_id(item.id) is item
+            except UnknownNodeID:
+                alive = False
+            if alive:
+                items[node_id] = item
+            else:  # a line a refill replaced
+                del self._items[node_id]
+                self._rows.pop(node_id, None)
+                self._levels.pop(node_id, None)
+        counts = self.session.child_counts([i for i in items if i is not None])
+        if None in items:
+            counts[None] = len(self.session.child_ids(None))
+        for node_id, item in items.items():
+            n = counts.get(node_id, 0)
+            row = self._rows.get(node_id)
+            if row is not None and row["children"] != n:
+                row = self._rows[node_id] = {**row, "children": n}
+                item.set_label(self._label(row))
+                item.allow_expand = bool(n)
+            had = self._levels.get(node_id)
+            if had is None or n <= had or (item is not self.root and not item.children):
+                continue  # not loaded (it loads when expanded) or nothing new
+            self._levels[node_id] = n
+            last = item.children[-1] if item.children else None
+            if last is not None and last.id in self._more_count:  # the rest loads on request
+                self._more_count[last.id] += n - had
+                last.set_label(Text(f"… {self._more_count[last.id]} more", style="dim"))
+                continue
+            shown = {c.data for c in item.children}
+            self._add_rows(item, [r for r in self.session.summaries(node_id, had) if r["id"] not in shown])
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         more = self._more.pop(event.node.id, None)
@@ -188,9 +240,11 @@ class ChildrenList(OptionList):
     def __init__(self, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)
         self.border_title = "children"
+        self.rows: list[dict] = []  # the rows shown
 
     def show(self, rows: list[dict], theme: LoomTheme, live: dict[int, str] | None = None) -> None:
         keep = self.highlighted
+        self.rows = rows
         self.clear_options()
         options = []  # added in one call: one at a time re-measures the list for each
         for row in rows:
