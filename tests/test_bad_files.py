@@ -203,6 +203,52 @@ def test_read_only_folder_is_named(tmp_path):
     assert not (shared_dir / "fresh.loom").exists()
 
 
+def test_read_commands_work_in_a_read_only_folder_and_create_nothing(tmp_path):
+    shared_dir = tmp_path / "ro-read"
+    shared_dir.mkdir()
+    path = shared_dir / "s.loom"
+    make_session(path)
+    before = path.read_bytes()
+    listing = sorted(p.name for p in shared_dir.iterdir())
+    shared_dir.chmod(0o555)
+    out = tmp_path / "out.md"
+    try:
+        for cmd in (["show", path], ["search", path, "node"], ["export", path, "-f", "markdown", "-o", out],
+                    ["export", path, "-f", "csv"], ["export", path, "-f", "loom-json"]):
+            res = as_user(*cmd)
+            assert res.returncode == 0, (cmd, res.stderr)
+    finally:
+        shared_dir.chmod(0o755)
+    assert "node 2" in out.read_text()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in shared_dir.iterdir()) == listing
+
+
+def test_read_commands_never_write(tmp_path):
+    """show, search and export open the session read-only: no byte of it changes, no file appears."""
+    path = tmp_path / "s.loom"
+    make_session(path)
+    with Session(path):
+        pass  # a clean close: the WAL is checkpointed and removed
+    before = path.read_bytes()
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    for cmd in (["show", path], ["search", path, "node"], ["export", path, "-f", "text"]):
+        res = as_user(*cmd)
+        assert res.returncode == 0, (cmd, res.stderr)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+@pytest.mark.parametrize("cmd", [["show"], ["search", "x"], ["export", "-f", "text"]])
+def test_read_commands_refuse_an_empty_file_and_leave_it_empty(tmp_path, cmd):
+    path = tmp_path / "empty.loom"
+    path.write_bytes(b"")
+    res = as_user(cmd[0], path, *cmd[1:])
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert str(path) in res.stderr and "empty" in res.stderr
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.loom"]
+
+
 # -- full disk ---------------------------------------------------------------
 def fill_until_full(path: Path) -> tuple[list[int], str]:
     """Add 20 kB nodes until the store refuses; return the ids it accepted and its message."""

@@ -1,4 +1,4 @@
-"""Search over node texts (FTS5) reaches deep nodes; tags, bookmarks and notes on nodes."""
+"""Search over node texts (any substring, any letter case) reaches deep nodes; tags, bookmarks and notes on nodes."""
 
 import json
 import sqlite3
@@ -35,13 +35,14 @@ def test_search_finds_text_in_the_deepest_nodes(demo):
             hits = search(s, phrase, limit=500)
             hit = next(h for h in hits if h["id"] == nid)
             assert hit["depth"] >= 20
-            assert "«" in hit["context"] and "\n" not in hit["context"]
+            start, end = hit["match"]
+            assert hit["context"][start:end] == phrase and "\n" not in hit["context"]
 
 
 def test_search_is_a_phrase_and_reports_context(demo):
     with Session(demo) as s:
         hits = search(s, "wake up", limit=100)
-        assert hits and all("«wake up»" in h["context"].lower() for h in hits)
+        assert hits and all(h["context"][slice(*h["match"])].lower() == "wake up" for h in hits)
         assert search(s, "up wake zzqx") == []
         # quotes and FTS operators in the query are plain text, not syntax
         assert search(s, 'wake" OR "dream') == []
@@ -53,9 +54,46 @@ def test_cli_search_json_and_text(demo, capsys):
     assert len(hits) == 3 and {"id", "depth", "tags", "note", "context"} <= set(hits[0])
     assert main(["search", str(demo), "wake up"]) == 0
     out = capsys.readouterr().out
-    assert "«wake up»" in out and "(depth " in out
+    assert "[wake up]" in out.lower() and "(depth " in out
     assert main(["search", str(demo), "   "]) == 2
     assert "query is empty" in capsys.readouterr().err
+
+
+def test_search_finds_what_a_user_sees_and_keeps_the_text_around_it(session):
+    texts = {
+        "escape": "\x1b[31mredder\x1b[0m tail",
+        "emoji": "x\U0001f44d\U0001f3fdthumbs\u200bup",
+        "spaced": "before   the  match   after",
+        "guillemets": "«quoted» words « and » more",
+        "accents": "L'ÉTÉ est là",
+    }
+    ids = {k: session.add_node(None, t, "prompt").id for k, t in texts.items()}
+
+    def find(q):
+        return {h["id"]: h for h in search(session, q)}
+
+    assert ids["escape"] in find("redder")  # a word glued to an escape sequence
+    assert ids["escape"] in find("edd")  # any part of a word
+    assert ids["emoji"] in find("thumbs") and ids["emoji"] in find("👍🏽")
+    assert ids["accents"] in find("été")  # letter case beyond ASCII
+    hit = find("the  match")[ids["spaced"]]  # the user's own spacing, in the query and in the result
+    assert hit["context"] == "before   the  match   after" and hit["context"][slice(*hit["match"])] == "the  match"
+    hit = find("and")[ids["guillemets"]]
+    assert hit["context"] == texts["guillemets"] and hit["context"][slice(*hit["match"])] == "and"
+    assert ids["spaced"] in find("be")  # short queries too
+    long_text = "a" * 500 + " needle " + "b" * 500
+    nid = session.add_node(None, long_text, "prompt").id
+    hit = find("needle")[nid]
+    assert hit["context"][slice(*hit["match"])] == "needle" and len(hit["context"]) < 120
+
+
+async def test_app_search_marks_the_match_not_the_users_guillemets(session):
+    from loom.ui.library import context_text
+
+    shown = context_text("«quoted» and more", (9, 12))
+    assert shown.plain == "«quoted» and more"
+    bold = [shown.plain[s.start:s.end] for s in shown.spans if "reverse" in str(s.style)]
+    assert bold == ["and"]
 
 
 def test_tags_bookmarks_and_notes_from_the_cli(tmp_path, capsys):

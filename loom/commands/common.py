@@ -46,7 +46,8 @@ def add_raw(p: argparse.ArgumentParser, what: str = "text") -> None:
                    "bidi overrides are shown as visible stand-ins (␛, <U+202E>) so the terminal never acts on them")
 
 
-def open_session(args: argparse.Namespace, create: bool = False):
+def open_session(args: argparse.Namespace, create: bool = False, readonly: bool = False):
+    """The command's session. Read commands pass `readonly`: nothing is created or changed."""
     from ..cli import sessions_dir
     from ..store import Session, resolve_session
 
@@ -54,7 +55,7 @@ def open_session(args: argparse.Namespace, create: bool = False):
     path = resolve_session(args.session, folder)
     if create and path.parent == folder:  # a new session by name: the sessions folder is made when missing
         folder.mkdir(parents=True, exist_ok=True)
-    return Session(path, create=create)
+    return Session(path, create=create, readonly=readonly)
 
 
 def node_dict(node, tokens: bool = False) -> dict:

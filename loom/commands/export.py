@@ -44,7 +44,7 @@ def run(args) -> int:
     from ..io import TreeFormatError, export_text, terminal_progress
     from .common import open_session
 
-    with open_session(args) as session:
+    with open_session(args, readonly=True) as session:
         if args.node is not None:
             session.node(args.node)
         try:

@@ -10,8 +10,9 @@ from .common import add_json, add_raw
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "search", help="find text in a session's nodes",
-        description="Search every node's text (SQLite FTS5; the words match as a phrase, in any letter case).\n"
-        "Each hit shows the node id, its depth, its tags and the text around the match.\n"
+        description="Search every node's text for the query as written (any characters, part of a word too,\n"
+        "in any letter case). Each hit shows the node id, its depth, its tags and the text around the\n"
+        "match, with the match in [brackets]; --json gives the match's offsets in `match`.\n"
         "Example: loom search demo 'wake up' --limit 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -32,7 +33,7 @@ def run(args) -> int:
         raise CliError("the search query is empty")
     if args.limit < 1:
         raise CliError(f"--limit must be at least 1 (got {args.limit})")
-    with open_session(args) as session:
+    with open_session(args, readonly=True) as session:
         try:
             hits = search(session, args.query, limit=args.limit)
         except SearchError as exc:
@@ -40,6 +41,8 @@ def run(args) -> int:
         lines = [f"{len(hits)} nodes match {args.query!r}" + (" (showing the first)" if len(hits) == args.limit else "")]
         for h in hits:
             tags = f"  [{', '.join(h['tags'])}]" if h["tags"] else ""
-            lines.append(f"  node {h['id']} (depth {h['depth']}){tags}: {h['context']}")
+            start, end = h["match"]
+            shown = h["context"][:start] + "[" + h["context"][start:end] + "]" + h["context"][end:]
+            lines.append(f"  node {h['id']} (depth {h['depth']}){tags}: {shown}")
         emit(args, hits, "\n".join(lines))
     return 0

@@ -22,7 +22,7 @@ def run(args) -> int:
     from ..cli import emit
     from .common import open_session, target_node
 
-    with open_session(args) as session:
+    with open_session(args, readonly=True) as session:
         node_id = target_node(session, args)
         path = session.path_nodes(node_id)
         kids = session.summaries(node_id)

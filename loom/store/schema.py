@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades from version i to i+1; index 0 creates a new database.
 MIGRATIONS: list[str] = [
@@ -57,5 +57,12 @@ MIGRATIONS: list[str] = [
         text TEXT NOT NULL,
         updated REAL NOT NULL
     );
+    """,
+    # 2 -> 3: search scans the text itself (any substring, any character), so the
+    # word index is gone: it missed words glued to escapes and cost space per token.
+    """
+    DROP TRIGGER IF EXISTS nodes_ai;
+    DROP TRIGGER IF EXISTS nodes_ad;
+    DROP TABLE IF EXISTS nodes_fts;
     """,
 ]

@@ -120,13 +120,22 @@ class Session:
             if not self.path.parent.exists():
                 raise StoreError(f"{self.path}: folder {self.path.parent} does not exist")
         self._readonly_why = "opened read-only"
-        if not readonly and self.path.exists() and not os.access(self.path, os.W_OK):
+        if readonly and self.path.exists() and not self.path.stat().st_size:
+            raise StoreError(f"{self.path}: is empty (0 bytes), not a loom session; the file was not changed")
+        writable = self.path.exists() and os.access(self.path, os.W_OK)
+        if not readonly and self.path.exists() and not writable:
             readonly = True
             self._readonly_why = "the file is read-only (no write permission), so it was opened read-only"
         self.readonly = readonly
+        # Read-only, without creating or changing any file: where the file and its
+        # folder are writable, an ordinary connection that refuses writes (query_only;
+        # its close removes the -wal/-shm files as a writer's does, where SQLite's
+        # mode=ro would leave them behind); where they are not, nobody can write it,
+        # so SQLite may read it as immutable (no -shm needed).
+        frozen = readonly and not (writable and os.access(self.path.parent, os.W_OK))
         try:
-            if readonly:
-                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            if frozen:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False)
             else:
                 conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.busy_timeout)
             conn.text_factory = _text_factory
@@ -139,8 +148,12 @@ class Session:
                     "upgrade loom to open it. The file was not changed."
                 )
             if readonly and version < SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: is read-only and needs a schema upgrade (schema {version} -> {SCHEMA_VERSION})")
-            if not readonly:
+                raise StoreError(f"{self.path}: is {'read-only' if frozen else 'opened read-only'} and needs a schema "
+                                 f"upgrade (schema {version} -> {SCHEMA_VERSION}); any command that writes to it "
+                                 "(e.g. `loom tag`), or the app, upgrades it")
+            if readonly:
+                conn.execute("PRAGMA query_only = 1")
+            else:
                 if version < SCHEMA_VERSION:
                     self._migrate(conn, version)
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -519,14 +532,32 @@ class Session:
         return [r[0] for r in rows]
 
     def search(self, query: str, limit: int = 100) -> list[dict[str, Any]]:
-        """Full-text search (FTS5) over node texts; the query is matched as a phrase."""
-        phrase = '"' + query.replace('"', '""') + '"'
-        rows = self.db.conn.execute(
-            "SELECT rowid, snippet(nodes_fts, 0, '\u00ab', '\u00bb', '\u2026', 12) FROM nodes_fts"
-            " WHERE nodes_fts MATCH ? ORDER BY rank LIMIT ?",
-            (phrase, limit),
-        ).fetchall()
-        return [{"id": r[0], "snippet": r[1]} for r in rows]
+        """Nodes whose text holds `query` literally (any characters, any letter
+        case; its whitespace matches any run of whitespace), in id order:
+        {id, text, start, end} with the first match's span.
+        A scan, not a word index: it finds any piece of text a user can see,
+        glued to an escape sequence or an emoji, part of a word, with the
+        user's own spacing. An ASCII query is narrowed in SQL first."""
+        import re
+
+        # whitespace in the query matches any run of whitespace (a line break too)
+        parts = re.split(r"\s+", query)
+        pattern = re.compile(r"\s+".join(map(re.escape, parts)), re.IGNORECASE)
+        longest = max(parts, key=len)
+        if longest and longest.isascii():  # SQLite's lower() folds ASCII only: enough to narrow, the regex decides
+            rows = self.db.conn.execute("SELECT id, text FROM nodes WHERE instr(lower(text), ?) ORDER BY id",
+                                        (longest.lower(),))
+        else:
+            rows = self.db.conn.execute("SELECT id, text FROM nodes ORDER BY id")
+        hits: list[dict[str, Any]] = []
+        for node_id, text in rows:
+            m = pattern.search(text)
+            if m:
+                hits.append({"id": node_id, "text": text, "start": m.start(), "end": m.end()})
+                if len(hits) >= limit:
+                    break
+        rows.close()
+        return hits
 
     @property
     def current(self) -> int | None:

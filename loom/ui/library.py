@@ -24,7 +24,7 @@ from ..io import EXPORT_FORMATS, EXPORT_SUFFIX, TreeFormatError, export_text, im
 from ..io.search import search
 from ..io.tags import BOOKMARK, TagError, parse_tags, set_tags, toggle_bookmark
 from ..store import StoreError
-from ..textsafe import one_line
+from ..textsafe import one_line, visible
 from .keymap import Key
 
 LIBRARY_KEYS: list[Key] = [
@@ -46,16 +46,14 @@ CSS = """
 """
 
 
-def context_text(context: str) -> Text:
-    """A search snippet with the match («...») shown in bold reverse, the rest plain."""
+def context_text(context: str, match: tuple[int, int] | list[int]) -> Text:
+    """A search hit's context with its match (offsets, not markers: the text may hold
+    any character) in bold reverse, everything made visible, spacing kept."""
+    start, end = match
     out = Text()
-    rest = context
-    while "«" in rest:
-        before, _, tail = rest.partition("«")
-        match, _, rest = tail.partition("»")
-        out.append(one_line(before, 400))
-        out.append(one_line(match, 200), style="bold reverse")
-    out.append(one_line(rest, 400))
+    out.append(visible(context[:start]))
+    out.append(visible(context[start:end]), style="bold reverse")
+    out.append(visible(context[end:]))
     return out
 
 
@@ -98,7 +96,7 @@ class SearchScreen(ModalScreen[int | None]):
         count.update(Text(f"{len(hits)} nodes" + (" (the first 200)" if len(hits) == 200 else "")))
         for h in hits:
             t = Text(f"node {h['id']:>5} · depth {h['depth']:>3}  ", style="dim")
-            t.append_text(context_text(h["context"]))
+            t.append_text(context_text(h["context"], h["match"]))
             if h["tags"]:
                 t.append("  [" + ", ".join(one_line(x, 30) for x in h["tags"]) + "]", style="italic")
             results.add_option(Option(t, id=str(h["id"])))
