@@ -70,6 +70,10 @@ class Profile:
     max_logprobs: int | None = None  # top alternatives the server allows (None: 5 for api.openai.com legacy, else 20)
     n_per_request: bool | None = None  # True: the server honours n; False: one request per branch; None: find out
     stream: bool = True  # False for servers whose streams lack logprobs
+    # completions API: send a context as the token ids the server's model wrote (its replies must say
+    # which ids, as llama.cpp's do), human text tokenised by the server's /tokenize. None: where it can;
+    # False: always text; True: ids or a clear error
+    token_prompts: bool | None = None
     chat_prompt: str = "assistant"  # chat: send the text as an assistant turn to continue, or as a user turn
     system: str | None = None  # chat: an optional system message
 
@@ -214,6 +218,7 @@ def _profile(name: str, body: Any, fail) -> Profile:
     want("max_logprobs", (int,), "a whole number from 0 to 100", lambda v: 0 <= v <= 100)
     want("n_per_request", (bool,), "true or false")
     want("stream", (bool,), "true or false")
+    want("token_prompts", (bool,), "true or false")
     want("chat_prompt", (str,), f"one of {', '.join(CHAT_PROMPTS)}", lambda v: v in CHAT_PROMPTS)
     want("system", (str,), "a text")
     want("extra", (dict,), "a table of request fields")

@@ -63,6 +63,7 @@ class FakeOpenAI:
         self.offset_from_prompt = False  # legacy text_offset counted from the start of the prompt
         self.max_n = None  # most choices per request (llama.cpp, Ollama: 1)
         self.echo = True  # whether echo=true returns the prompt's logprobs
+        self.token_ids = False  # llama.cpp-like: prompts as token ids, "id" in logprobs entries, POST /tokenize
         self.echo_shift = False  # echoed logprobs moved one token early (llama-cpp-python's server)
         self.echo_drop_first = False  # the echo leaves out the prompt's first token
         self.force: str | None = None  # the server "samples" exactly this text (real logprobs, teacher-forced)
@@ -73,6 +74,7 @@ class FakeOpenAI:
         self.cut_after = 2  # tokens a "cut" or "stream_error" stream sends before breaking
         self.hang_s = 5.0
         self.requests: list[dict[str, Any]] = []
+        self.prompts: list[Any] = []  # each completions prompt as sent: text or token ids
         self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
 
     def __enter__(self) -> "FakeOpenAI":
@@ -168,9 +170,11 @@ class FakeOpenAI:
                 offset += len(text)
             return {"tokens": tokens, "token_logprobs": chosen, "top_logprobs": tops, "text_offset": offsets}
         content = []
+        ids = (lambda t: {"id": t}) if self.token_ids else (lambda t: {})
         for tid, lp, top, _text in steps:
-            item = {**self.wire_token(tid, False), "logprob": lp if lp is not None else -9999.0}
-            item["top_logprobs"] = [{**self.wire_token(a, False), "logprob": v} for a, v in top if not (self.drop_chosen and a == tid)]
+            item = {**ids(tid), **self.wire_token(tid, False), "logprob": lp if lp is not None else -9999.0}
+            item["top_logprobs"] = [{**ids(a), **self.wire_token(a, False), "logprob": v} for a, v in top
+                                    if not (self.drop_chosen and a == tid)]
             content.append(item)
         return {"content": content}
 
@@ -229,6 +233,10 @@ def _handler(server: FakeOpenAI):
             if self.fault_hit():
                 return
             path = self.path.rstrip("/")
+            if path == "/tokenize" and server.token_ids:  # llama.cpp's and vLLM's, beside /v1
+                text = req.get("content", req.get("prompt", ""))
+                special = bool(req.get("add_special", req.get("add_special_tokens", True)))
+                return self.send_json(200, {"tokens": server.backend.tokenizer(text, add_special_tokens=special)["input_ids"]})
             if path not in ("/v1/completions", "/v1/chat/completions"):
                 return self.error(404, f"no route {self.path}")
             if req.get("model") != server.model:
@@ -259,6 +267,14 @@ def _handler(server: FakeOpenAI):
         def complete(self, req: dict[str, Any], legacy: bool) -> None:
             if legacy:
                 prompt = req.get("prompt", "")
+                server.prompts.append(prompt)
+                if isinstance(prompt, list):
+                    if not server.token_ids:
+                        return self.error(400, "prompt must be a string")
+                    from loom.tree import Context, Segment
+
+                    ids = tuple(prompt)
+                    prompt = Context((Segment(server.backend.tokenizer.decode(ids), ids, server.backend.name, None),))
                 k = int(req.get("logprobs") or 0) if req.get("logprobs") is not None else 0
                 wants_lp = req.get("logprobs") is not None
             else:

@@ -10,15 +10,16 @@ from loom.experiments.generate import edit_node, generate_children
 from loom.tree import GenerationParams
 
 
-def non_canonical_node(session, backend):
+def non_canonical_node(session, backend, tokenizer=None):
     """A node whose sampled ids differ from the canonical tokenisation of its text."""
+    tokenizer = tokenizer or backend.tokenizer
     root = session.add_node(None, "The old man walked", "prompt")
     for seed in range(0, 400, 16):
         result = generate_children(session, backend, root.id,
                                    GenerationParams(n=16, max_tokens=24, temperature=1.5, seed=seed, logprobs=10))
         for node in result.nodes:
             ids = [t.token_id for t in node.tokens]
-            if backend.tokenizer(node.text, add_special_tokens=False)["input_ids"] != ids:
+            if tokenizer(node.text, add_special_tokens=False)["input_ids"] != ids:
                 return root, node
     pytest.fail("no non-canonical node in 400 samples")
 
@@ -93,3 +94,60 @@ def test_every_node_keeps_the_models_identity(session, demo_backend):
     node = generate_children(session, demo_backend, root.id, GenerationParams(n=1, max_tokens=2, seed=1)).nodes[0]
     weights = (BUNDLED["demo"] / "model.safetensors").read_bytes()
     assert session.node(node.id).params["model_id"] == {"name": "demo", "weights_sha256": hashlib.sha256(weights).hexdigest()}
+
+
+# -- the same through an OpenAI-compatible server that takes token-id prompts -----------------
+@pytest.fixture(scope="module")
+def id_server(demo_backend):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_openai_server import FakeOpenAI
+
+    with FakeOpenAI(demo_backend) as srv:
+        yield srv
+
+
+def server_backend(server, **kw):
+    from loom.backends.openai_compat import OpenAIBackend
+    from loom.config import Profile
+
+    server.reset()
+    server.dialect, server.token_ids = "content", True  # llama.cpp: ids in its replies, /tokenize, id prompts
+    return OpenAIBackend(Profile(name="ids", model="demo", base_url=server.url, max_retries=0, **kw))
+
+
+def test_through_a_server_a_context_is_the_ids_it_sampled(session, demo_backend, id_server):
+    backend = server_backend(id_server)
+    root, node = non_canonical_node(session, backend, demo_backend.tokenizer)
+    sampled = [t.token_id for t in node.tokens]
+    assert None not in sampled and node.meta["context"] == {"form": "text", "retokenised": []}  # the root: text
+    i = first_difference(demo_backend, node)
+    for index in sorted({i, min(i + 1, len(node.tokens) - 1), len(node.tokens) - 1}):
+        stored = node.tokens[index].alternatives
+        dist = backend.next_token_distribution(token_context(session, node.id, index), 10)
+        assert [a.token_id for a in dist.alternatives] == [a.token_id for a in stored]
+        for got, want in zip(dist.alternatives, stored):
+            assert math.isclose(got.logprob, want.logprob, abs_tol=2e-3)
+    child = generate_children(session, backend, node.id, GenerationParams(n=1, max_tokens=4, seed=1)).nodes[0]
+    assert child.meta["context"] == {"form": "ids", "retokenised": []}
+    prompt_ids = demo_backend.tokenizer(root.text)["input_ids"]
+    assert id_server.prompts[-1] == prompt_ids + sampled  # what the server was sent
+    assert session.node(child.id).meta["context"]["form"] == "ids"
+
+
+def test_a_server_without_id_prompts_gets_text_and_the_node_says_so(session, demo_backend, id_server):
+    backend = server_backend(id_server)
+    root = session.add_node(None, "The old man walked", "prompt")
+    node = generate_children(session, backend, root.id, GenerationParams(n=1, max_tokens=6, seed=2)).nodes[0]
+    id_server.token_ids = False  # now it neither tokenises nor takes ids
+    child = generate_children(session, backend, node.id, GenerationParams(n=1, max_tokens=3, seed=2)).nodes[0]
+    assert child.meta["context"] == {"form": "text", "retokenised": []}
+    assert isinstance(id_server.prompts[-1], str)
+    strict = server_backend(id_server, token_prompts=True)
+    id_server.token_ids = False
+    from loom.backends.base import BackendError
+
+    with pytest.raises(BackendError, match="tokenise"):
+        generate_children(session, strict, node.id, GenerationParams(n=1, max_tokens=3, seed=2))

@@ -89,6 +89,9 @@ class OpenAIBackend(Backend):
         # place of the key. Messages show the URL as http://***@host.
         self.base_url, had_credentials = without_credentials(given)
         self.server = f"server {redact(given)}" + (f" (profile {profile.name!r})" if profile.name else "")
+        self._ids_ok = profile.token_prompts  # None: not known yet whether the server takes id prompts
+        self._tokenized: dict[tuple[str, bool], list[int]] = {}
+        self._last_wire: tuple[Any, tuple[str | list[int], dict]] | None = None
         self._url_note = (f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
                           f"${profile.api_key_env}" if had_credentials else None)
         self.can_score = profile.api == "completions"
@@ -120,7 +123,7 @@ class OpenAIBackend(Backend):
         self._client.close()
 
     # -- requests ---------------------------------------------------------------
-    def _body(self, prompt: str, params: GenerationParams, n: int, seed: int | None, stream: bool,
+    def _body(self, prompt: str | list[int], params: GenerationParams, n: int, seed: int | None, stream: bool,
               top: int | None = None) -> dict[str, Any]:
         p = self.profile
         body: dict[str, Any] = {"model": p.model, "max_tokens": params.max_tokens, "temperature": params.temperature, "n": n}
@@ -221,9 +224,76 @@ class OpenAIBackend(Backend):
                 raise BackendError(self.explain(exc)) from None
             raise
 
+    # -- contexts as token ids ------------------------------------------------------
+    def context_form(self, prompt: Prompt) -> dict:
+        return self._wire_prompt(prompt)[1]
+
+    def _wire_prompt(self, prompt: Prompt) -> tuple[str | list[int], dict]:
+        """What the completions endpoint is sent for a context, and how (recorded with each node).
+
+        Token ids where this server's model wrote part of the context and told
+        which ids it sampled (llama.cpp's replies do): those ids exactly, human
+        text tokenised by the server's /tokenize where it sits, nodes of other
+        models tokenised and named. Text otherwise: chat, `token_prompts = false`,
+        nothing the server wrote, or a server that cannot tokenise."""
+        last = self._last_wire
+        if last is not None and last[0] is prompt:
+            return last[1]
+        ctx = Context.of(prompt)
+        text_form: tuple[str | list[int], dict] = (ctx.text, {"form": "text", "retokenised": []})
+        own = any(seg.ids is not None and seg.model == self.name for seg in ctx.segments)
+        if self.profile.api != "completions" or self._ids_ok is False or not (own or self._ids_ok):
+            result = text_form
+        else:
+            ids: list[int] = []
+            retokenised: list[int] = []
+            try:
+                for i, seg in enumerate(ctx.segments):
+                    if seg.ids is not None and seg.model == self.name:
+                        ids += seg.ids
+                    else:
+                        if seg.ids is not None and seg.node is not None:
+                            retokenised.append(seg.node)
+                        ids += self._tokenize(seg.text, first=i == 0)
+                result = (ids, {"form": "ids", "retokenised": retokenised})
+            except BackendError:
+                if self.profile.token_prompts:
+                    raise
+                self._ids_ok = False  # this server cannot tokenise: text from now on
+                result = text_form
+        if isinstance(prompt, Context):
+            self._last_wire = (prompt, result)
+        return result
+
+    def _tokenize(self, text: str, first: bool) -> list[int]:
+        """The server's own token ids for human text (vLLM's and llama.cpp's /tokenize, beside /v1).
+        The first segment gets the model's special start tokens, as a text prompt would."""
+        if not text:
+            return []
+        key = (text, first)
+        if key not in self._tokenized:
+            import openai
+
+            root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+            body = {"model": self.profile.model, "prompt": text, "content": text,
+                    "add_special": first, "add_special_tokens": first}
+            try:
+                # through the client (its key, retries and timeout); an absolute URL leaves /v1 aside
+                reply = self._client.post(f"{root}/tokenize", body=body, cast_to=object)
+                tokens = reply["tokens"] if isinstance(reply, dict) else None
+                if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+                    raise ValueError("its reply holds no list of token ids")
+            except (openai.OpenAIError, ValueError) as exc:
+                raise BackendError(self._scrub(
+                    f"{self.server}: cannot tokenise text at {redact(root)}/tokenize ({type(exc).__name__}: "
+                    f"{_short(exc)}), so the context cannot be sent as token ids; set token_prompts = false in the "
+                    "profile to send text")) from None
+            self._tokenized[key] = tokens
+        return list(self._tokenized[key])
+
     # -- generation ---------------------------------------------------------------
     def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
-        prompt = Context.of(prompt).text  # sent as text: the server tokenises it (context_form says so)
+        prompt, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
         params.validate()
         n = params.n
         seeds = branch_seeds(params) if params.seed is not None else None
@@ -292,7 +362,7 @@ class OpenAIBackend(Backend):
                 raise BackendError(errors[0])
             yield Notice(f"{n - completed} of {n} branches failed: {errors[0]}")
 
-    def _run_job(self, prompt: str, params: GenerationParams, job: _Job, stop: threading.Event, events: queue.Queue) -> None:
+    def _run_job(self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: queue.Queue) -> None:
         """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error)."""
         states: dict[int, _Branch] = {}
         error = None
@@ -366,8 +436,8 @@ class OpenAIBackend(Backend):
             tokens += st.aligner.finish()
         for tok in tokens:
             keep, hit = st.stop.add(tok.text)
-            if keep != tok.text:
-                tok = Token(keep, tok.logprob, tok.token_id, tok.alternatives, tok.raw)
+            if keep != tok.text:  # cut by a stop string: its id no longer stands for its text
+                tok = Token(keep, tok.logprob, None, tok.alternatives, tok.raw)
             events.put(("token", branch, tok))
             if hit:
                 st.done = True
@@ -390,7 +460,7 @@ class OpenAIBackend(Backend):
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         """One token with its top alternatives (max_tokens=1); the server gives
         only the top k, so the entropy of the full distribution is unknown."""
-        prompt = Context.of(prompt).text
+        prompt, _form = self._wire_prompt(prompt)
         params = GenerationParams(n=1, max_tokens=1, temperature=1.0, logprobs=max(1, min(k, 100)))
         data = self._call(self._body(prompt, params, 1, None, False))
         try:
@@ -400,9 +470,9 @@ class OpenAIBackend(Backend):
         if not wire:
             raise BackendError(f"{self.server} sends no logprobs for model {self.profile.model!r}, so loom cannot show its next-token distribution")
         first = wire[0]
-        alts = [Alternative(display_text(t, d), lp) for t, d, lp in first.top]
+        alts = [Alternative(display_text(t, d), lp, tid) for t, d, lp, tid in first.top]
         if not alts and first.logprob is not None:
-            alts = [Alternative(display_text(first.text, first.data), first.logprob)]
+            alts = [Alternative(display_text(first.text, first.data), first.logprob, first.token_id)]
         return Distribution(tuple(alts[:k]), None)
 
     def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:

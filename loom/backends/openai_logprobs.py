@@ -35,7 +35,8 @@ class WireToken:
     text: str
     data: bytes | None  # the token's exact bytes, where the server told them
     logprob: float | None
-    top: tuple[tuple[str, bytes | None, float], ...]
+    top: tuple[tuple[str, bytes | None, float, int | None], ...]  # (text, bytes, logprob, token id)
+    token_id: int | None = None  # where the server says which token it is (llama.cpp's "id")
 
 
 class LogprobsFormatError(ValueError):
@@ -84,29 +85,35 @@ def parse_logprobs(lp: Any) -> list[WireToken] | None:
         top = _legacy_top(tops[i] if i < len(tops) else None)
         logprob = _logprob(chosen[i] if i < len(chosen) else None)
         if logprob is None:  # some servers leave token_logprobs out but list the token in top
-            logprob = next((lp_ for t, _, lp_ in top if t == text), None)
+            logprob = next((lp_ for t, _, lp_, _ in top if t == text), None)
         out.append(WireToken(text, token_bytes(text), logprob, top))
     return out
 
 
-def _legacy_top(top: Any) -> tuple[tuple[str, bytes | None, float], ...]:
+def _token_id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _legacy_top(top: Any) -> tuple[tuple[str, bytes | None, float, int | None], ...]:
     if isinstance(top, dict):
-        items = [(str(t), None, v) for t, v in top.items()]
+        items = [(str(t), None, v, None) for t, v in top.items()]
     elif isinstance(top, list):
-        items = [(str(e.get("token", "")), e.get("bytes"), e.get("logprob")) for e in top if isinstance(e, dict)]
+        items = [(str(e.get("token", "")), e.get("bytes"), e.get("logprob"), e.get("id")) for e in top if isinstance(e, dict)]
     else:
         return ()
     return _sorted_top(items)
 
 
-def _sorted_top(items) -> tuple[tuple[str, bytes | None, float], ...]:
+def _sorted_top(items) -> tuple[tuple[str, bytes | None, float, int | None], ...]:
     seen, out = set(), []
-    for text, data, value in items:
+    for text, data, value, tid in items:
         value = _logprob(value)
-        if value is None or text in seen:
+        tid = _token_id(tid)
+        key = text if tid is None else tid  # with ids, two tokens may share a text
+        if value is None or key in seen:
             continue
-        seen.add(text)
-        out.append((text, token_bytes(text, data), value))
+        seen.add(key)
+        out.append((text, token_bytes(text, data), value, tid))
     out.sort(key=lambda x: -x[2])
     return tuple(out)
 
@@ -117,12 +124,12 @@ def _content_token(item: Any) -> WireToken:
     text = str(item.get("token", ""))
     top_raw = item.get("top_logprobs") or []
     top = _sorted_top(
-        (str(e.get("token", "")), e.get("bytes"), e.get("logprob")) for e in top_raw if isinstance(e, dict)
+        (str(e.get("token", "")), e.get("bytes"), e.get("logprob"), e.get("id")) for e in top_raw if isinstance(e, dict)
     )
     logprob = _logprob(item.get("logprob"))
     if logprob is None:
-        logprob = next((v for t, _, v in top if t == text), None)
-    return WireToken(text, token_bytes(text, item.get("bytes")), logprob, top)
+        logprob = next((v for t, _, v, _ in top if t == text), None)
+    return WireToken(text, token_bytes(text, item.get("bytes")), logprob, top, _token_id(item.get("id")))
 
 
 class TextAligner:
@@ -190,13 +197,13 @@ class TextAligner:
         return out
 
     def _token(self, w: WireToken, text: str, alts: tuple[Alternative, ...]) -> Token:
-        return Token(text, w.logprob, None, alts, self.raw)
+        return Token(text, w.logprob, w.token_id, alts, self.raw)
 
     def _alternatives(self, w: WireToken) -> tuple[Alternative, ...]:
         out = []
         pending = self.pending()
-        for text, data, value in w.top:
-            out.append(Alternative(display_text(text, data, pending), value))
+        for text, data, value, tid in w.top:
+            out.append(Alternative(display_text(text, data, pending), value, tid))
         return tuple(out)
 
 
