@@ -2,8 +2,9 @@
 writing session and after reopening the file (hypothesis draws the trees).
 
 Texts are drawn from every code point, lone surrogates included; logprobs are
-drawn at the precision the store keeps (float32 for the chosen token, float16
-for alternatives), so "identical" means equal, not approximately equal."""
+drawn at the precision the store keeps (fixed point, 1e-4 nats a step, for
+chosen tokens and alternatives alike), so "identical" means equal, not
+approximately equal."""
 
 import tempfile
 from pathlib import Path
@@ -16,8 +17,9 @@ from loom.tree import AUTHORS, Alternative, GenerationParams, Token
 
 CHARS = st.characters(exclude_categories=())
 ANY_TEXT = st.text(CHARS, max_size=30)
-LOGPROB = st.one_of(st.none(), st.floats(max_value=0, allow_nan=False, allow_infinity=False, width=32))
-ALT_LOGPROB = st.floats(max_value=0, allow_nan=False, allow_infinity=False, width=16)
+# the store keeps logprobs in fixed point, 1e-4 nats a step (loom/store/codec.py), down to -429,496.7293
+ALT_LOGPROB = st.integers(0, 0xFFFFFFFD).map(lambda q: -q / 10_000) | st.just(float("-inf"))
+LOGPROB = st.none() | st.integers(0, 0xFFFFFFFD).map(lambda q: -q / 10_000)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | ANY_TEXT,
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(ANY_TEXT, kids, max_size=3),
@@ -76,7 +78,7 @@ def same_tokens(a, b) -> bool:
     for x, y in zip(a, b):
         if (x.text, x.token_id, x.raw, x.alternatives) != (y.text, y.token_id, y.raw, y.alternatives):
             return False
-        if x.logprob != y.logprob:  # None == None; floats drawn at float32 precision compare exactly
+        if x.logprob != y.logprob:  # None == None; logprobs drawn at the store's precision compare exactly
             return False
     return True
 

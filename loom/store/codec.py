@@ -1,24 +1,31 @@
 """Compact binary form of a node's tokens (one BLOB per node).
 
-Layout (little-endian), version 1:
-    u8 version, u8 flags, u32 n, u8 k
+Version 3 (written now), little-endian: a header `u8 version, u8 flags, u32 n,
+u8 k`, then, deflated (zlib) as one body:
     u32[n]   char length of each token's text in the node text
-    f32[n]   chosen logprob (NaN = unknown)
-    ID[n]    chosen token id        (ID = u16 or u32, flag 2)
-    ID[n*k]  alternative ids, padded with the max value
-    f16[n*k] alternative logprobs
-Token texts come back by slicing the node text; alternative texts come from
-the session's `vocab` table (real ids for local models, session-interned ids for
-API models, flag 4). About 50 bytes a token with 10 alternatives for vocabularies
-under 65,536.
+    L[n]     chosen logprob
+    ID[n]    chosen token id              (ID = u16 or u32, flag 2)
+    ID[k][n] alternative ids, by rank, padded with ID's max value
+    L[k][n]  alternative logprobs, by rank, each as the difference from the rank above
+Each array is split into byte planes (all low bytes, then the next...), which
+zlib packs well. L is a logprob in fixed point: round(-logprob / 1e-4) as u32,
+so chosen tokens and alternatives alike come back within 5e-5 nats (-0.9 is
+-0.9); 0xFFFFFFFF is unknown (None) and 0xFFFFFFFE is -inf; below -429,496
+nats is held at that. About 39 bytes a token with 10 alternatives from the
+demo model (bench/storage.py measures it).
 
-Version 2 is the same layout with everything after the header deflated (zlib),
-written when that is smaller: a model's top-k ids and sorted logprobs repeat
-enough to come down to about 30 bytes a token.
+Versions 1 and 2 (earlier looms; still read): the arrays one after another,
+plain or deflated, chosen logprobs as f32 and alternatives as f16 (about three
+significant digits: -0.9 came back as -0.8999).
+
+Token texts come back by slicing the node text; alternative texts come from
+the session's `vocab` table (real ids for local models and servers that name
+their ids, session-interned ids otherwise, flag 4).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 import zlib
@@ -29,10 +36,34 @@ from ..tree import Alternative, Token
 
 VERSION = 1
 VERSION_DEFLATED = 2
+VERSION_FIXED = 3
 F_RAW = 1
 F_WIDE = 2
 F_INTERNED = 4  # ids were assigned by the session, not by the model's tokenizer
 _HEAD = struct.Struct("<BBIB")
+STEP = 1e-4  # nats: the fixed-point step of every stored logprob
+SCALE = 10_000  # 1 / STEP, to divide by (exact for -0.9 and friends)
+_UNKNOWN, _NEG_INF, _FLOOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+
+
+def _fixed(logprob: float | None) -> int:
+    if logprob is None or logprob != logprob:
+        return _UNKNOWN
+    if not math.isfinite(logprob):
+        return _NEG_INF if logprob < 0 else 0
+    return min(max(int(round(-logprob * SCALE)), 0), _FLOOR)
+
+
+def _planes(a: np.ndarray) -> bytes:
+    a = np.ascontiguousarray(a)
+    return np.moveaxis(a.view(np.uint8).reshape(a.shape + (a.itemsize,)), -1, 0).tobytes()
+
+
+def _unplanes(buf: bytes, off: int, dt, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    size = np.dtype(dt).itemsize
+    count = int(np.prod(shape))
+    raw = np.frombuffer(buf, np.uint8, count * size, off).reshape((size,) + shape)
+    return np.ascontiguousarray(np.moveaxis(raw, 0, -1)).view(dt).reshape(shape), off + count * size
 
 
 def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool) -> bytes:
@@ -42,30 +73,38 @@ def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, int
     dt = np.uint32 if wide else np.uint16
     pad = np.iinfo(dt).max
     lens = np.array([len(t.text) for t in tokens], dtype=np.uint32)
-    lps = np.array([np.nan if t.logprob is None else t.logprob for t in tokens], dtype=np.float32)
+    lps = np.array([_fixed(t.logprob) for t in tokens], dtype=np.uint32)
     top_ids = np.full((n, k), pad, dtype=dt)
-    top_lps = np.full((n, k), -np.inf, dtype=np.float16)
+    top_lps = np.zeros((n, k), dtype=np.int64)
     for row, (tok, aids) in enumerate(zip(tokens, alt_ids)):
         top_ids[row, : len(aids)] = aids
-        top_lps[row, : len(aids)] = [a.logprob for a in tok.alternatives]
+        top_lps[row, : len(aids)] = [_fixed(a.logprob) for a in tok.alternatives]
+    # by rank, as differences (modulo 2**32): sorted alternatives give small numbers
+    deltas = (np.diff(top_lps, axis=1, prepend=0) % (1 << 32)).astype(np.uint32)
     flags = (F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
-    body = b"".join([
-        lens.tobytes(), lps.tobytes(), np.array(ids, dtype=dt).tobytes(), top_ids.tobytes(), top_lps.tobytes(),
-    ])
-    packed = zlib.compress(body, 6)
-    if len(packed) < len(body):
-        return _HEAD.pack(VERSION_DEFLATED, flags, n, k) + packed
-    return _HEAD.pack(VERSION, flags, n, k) + body
+    body = b"".join([_planes(lens), _planes(lps), _planes(np.array(ids, dtype=dt)), _planes(top_ids.T), _planes(deltas.T)])
+    return _HEAD.pack(VERSION_FIXED, flags, n, k) + zlib.compress(body, 6)
 
 
-def decode(blob: bytes, text: str, vocab) -> list[Token]:
-    """`vocab(ids) -> {id: text}` looks up alternative texts."""
-    version, flags, n, k = _HEAD.unpack_from(blob)
-    if version == VERSION_DEFLATED:
-        blob = blob[: _HEAD.size] + zlib.decompress(blob[_HEAD.size :])
-    elif version != VERSION:
-        raise ValueError(f"token data version {version} is not known to this loom")
-    dt = np.uint32 if flags & F_WIDE else np.uint16
+def _arrays_v3(blob: bytes, n: int, k: int, dt):
+    body = zlib.decompress(blob[_HEAD.size:])
+    lens, off = _unplanes(body, 0, np.uint32, (n,))
+    lps, off = _unplanes(body, off, np.uint32, (n,))
+    ids, off = _unplanes(body, off, dt, (n,))
+    top_ids, off = _unplanes(body, off, dt, (k, n))
+    deltas, off = _unplanes(body, off, np.uint32, (k, n))
+    fixed = np.cumsum(deltas.T, axis=1, dtype=np.uint32)  # wraps back modulo 2**32
+
+    def value(q: np.ndarray) -> np.ndarray:
+        out = -(q.astype(np.float64) / SCALE)
+        out[q == _UNKNOWN] = np.nan
+        out[q == _NEG_INF] = -np.inf
+        return out
+
+    return lens, value(lps), ids, top_ids.T, value(fixed)
+
+
+def _arrays_v1(blob: bytes, n: int, k: int, dt):
     size = np.dtype(dt).itemsize
     off = _HEAD.size
     lens = np.frombuffer(blob, np.uint32, n, off); off += 4 * n
@@ -73,14 +112,29 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
     ids = np.frombuffer(blob, dt, n, off); off += size * n
     top_ids = np.frombuffer(blob, dt, n * k, off).reshape(n, k); off += size * n * k
     top_lps = np.frombuffer(blob, np.float16, n * k, off).reshape(n, k)
+    return lens, lps.astype(np.float64), ids, top_ids, top_lps.astype(np.float64)
+
+
+def decode(blob: bytes, text: str, vocab) -> list[Token]:
+    """`vocab(ids) -> {id: text}` looks up alternative texts."""
+    version, flags, n, k = _HEAD.unpack_from(blob)
+    dt = np.uint32 if flags & F_WIDE else np.uint16
+    if version == VERSION_FIXED:
+        lens, lps, ids, top_ids, top_lps = _arrays_v3(blob, n, k, dt)
+    elif version in (VERSION, VERSION_DEFLATED):
+        if version == VERSION_DEFLATED:
+            blob = blob[: _HEAD.size] + zlib.decompress(blob[_HEAD.size :])
+        lens, lps, ids, top_ids, top_lps = _arrays_v1(blob, n, k, dt)
+    else:
+        raise ValueError(f"token data version {version} is not known to this loom")
     pad = np.iinfo(dt).max
     names = vocab(sorted(set(np.unique(top_ids).tolist()) - {pad}))
     interned = bool(flags & F_INTERNED)
     raw = bool(flags & F_RAW)
     # plain Python lists: iterating numpy scalars one by one is many times slower
     alt_rows = top_ids.tolist()
-    alt_lp_rows = top_lps.astype(np.float64).tolist()
-    lens_l, lps_l, ids_l = lens.tolist(), lps.astype(np.float64).tolist(), ids.tolist()
+    alt_lp_rows = top_lps.tolist()
+    lens_l, lps_l, ids_l = lens.tolist(), lps.tolist(), ids.tolist()
     out: list[Token] = []
     pos = 0
     for row in range(n):
