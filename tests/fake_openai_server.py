@@ -63,6 +63,9 @@ class FakeOpenAI:
         self.offset_from_prompt = False  # legacy text_offset counted from the start of the prompt
         self.max_n = None  # most choices per request (llama.cpp, Ollama: 1)
         self.echo = True  # whether echo=true returns the prompt's logprobs
+        self.cancel_on_new = False  # llama-cpp-python: a new request ends the running stream, no finish_reason
+        self.chunk_delay = 0.0  # seconds between streamed chunks
+        self.generation = 0  # completions requests so far (which one is the newest)
         self.token_ids = False  # llama.cpp-like: prompts as token ids, "id" in logprobs entries, POST /tokenize
         self.echo_shift = False  # echoed logprobs moved one token early (llama-cpp-python's server)
         self.echo_drop_first = False  # the echo leaves out the prompt's first token
@@ -315,6 +318,9 @@ def _handler(server: FakeOpenAI):
                     choices.append(choice)
                 return self.send_json(200, {**base, "choices": choices})
 
+            with server._count:
+                server.generation += 1
+                mine = server.generation
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
@@ -334,6 +340,11 @@ def _handler(server: FakeOpenAI):
                         elif server.fault == "malformed":
                             self.sse('{"id": "cmpl-loom", "choices": [{"text": "br')
                         return  # "cut": the connection closes here, without [DONE]
+                    if server.cancel_on_new and server.generation != mine:
+                        self.wfile.write(b"data: [DONE]\n\n")  # a newer request took over: this one just ends
+                        return
+                    if server.chunk_delay:
+                        time.sleep(server.chunk_delay)
                     tok = br["tokens"][step]
                     choice = {"index": i, "logprobs": lp_of([tok], offsets[i]), "finish_reason": None}
                     choice.update({"text": tok[3]} if legacy else {"delta": {"content": tok[3]}})

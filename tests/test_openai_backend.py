@@ -163,6 +163,29 @@ def test_fewer_choices_than_n_are_asked_for_in_parallel_and_remembered(server):
     assert [r["body"]["n"] for r in server.requests] == [1, 1]  # no probe the second time
 
 
+def test_a_server_that_cuts_parallel_requests_is_detected_and_the_branches_finish(server, tmp_path):
+    """llama-cpp-python's server ends a running stream, without a finish reason,
+    when another request arrives. The cut branches are resumed where they were
+    cut, one request at a time from then on, and the user is told."""
+    server.max_n = 1  # it ignores n, so branches go out in parallel
+    server.cancel_on_new, server.chunk_delay = True, 0.02
+    b = backend(server, concurrency=4)
+    with Session(tmp_path / "s.loom") as session:
+        root = session.add_node(None, PROMPT, "prompt")
+        result = generate_children(session, b, root.id, GenerationParams(n=4, max_tokens=8, temperature=1.0))
+        assert len(result.nodes) == 4
+        assert all(n.complete and n.meta["finish"] in ("length", "eos", "stop") for n in result.nodes)
+        assert all(len(n.tokens) == 8 or n.meta["finish"] != "length" for n in result.nodes)
+        assert any("one request at a time" in note and "concurrency = 1" in note for note in result.notices)
+        resumed = [r["body"]["prompt"] for r in server.requests if r["body"] and r["body"]["prompt"] != PROMPT]
+        assert resumed and all(p.startswith(PROMPT) for p in resumed)  # each resumed where it was cut
+        server.requests.clear()
+        server.max_in_flight = 0
+        again = generate_children(session, b, root.id, GenerationParams(n=3, max_tokens=4))
+        assert len(again.nodes) == 3 and server.max_in_flight == 1  # remembered: one at a time
+        assert not any("one request at a time" in note for note in again.notices)
+
+
 def test_server_that_honours_n_gets_one_request(server):
     tokens, done, _ = run(backend(server), n=3, max_tokens=4)
     assert len(server.requests) == 1 and server.requests[0]["body"]["n"] == 3

@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -76,6 +76,7 @@ class _Job:
     seed: int | None
     probe: bool = False  # asks for several choices in one request; missing ones are asked for again
     seen: set[int] = field(default_factory=set)
+    overlapped: bool = False  # another request was in flight when its reply ended
 
 
 class OpenAIBackend(Backend):
@@ -96,6 +97,8 @@ class OpenAIBackend(Backend):
                           f"${profile.api_key_env}" if had_credentials else None)
         self.can_score = profile.api == "completions"
         self._n_ok = profile.n_per_request
+        self._serial = profile.concurrency <= 1  # one request at a time (found out: a server that cuts parallel ones)
+        self._in_flight = 0
         self._told = threading.Lock()
         self._told_no_logprobs = False
         host = urlsplit(self.base_url).hostname or ""
@@ -293,6 +296,7 @@ class OpenAIBackend(Backend):
 
     # -- generation ---------------------------------------------------------------
     def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        original = prompt
         prompt, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
         params.validate()
         n = params.n
@@ -300,7 +304,8 @@ class OpenAIBackend(Backend):
         events: queue.Queue = queue.Queue()
         self._tell_url_note(events)
         stop = threading.Event()
-        pool = ThreadPoolExecutor(max_workers=self.profile.concurrency, thread_name_prefix="loom-openai")
+        pool = ThreadPoolExecutor(max_workers=1 if self._serial else self.profile.concurrency,
+                                  thread_name_prefix="loom-openai")
         if seeds is not None or n == 1 or self._n_ok is False:
             jobs = [_Job([b], seeds[b] if seeds else None) for b in range(n)]
         else:
@@ -309,6 +314,8 @@ class OpenAIBackend(Backend):
         for job in jobs:
             pool.submit(self._run_job, prompt, params, job, stop, events)
         finished: set[int] = set()
+        sofar: dict[int, list[Token]] = {}  # each branch's tokens, to resume a branch the server cut
+        waiting: list[tuple[Any, GenerationParams, _Job]] = []  # resumptions, sent one at a time
         completed, errors = 0, []
         seed_of = (lambda b: seeds[b]) if seeds else (lambda b: None)
         try:
@@ -325,6 +332,7 @@ class OpenAIBackend(Backend):
                 except queue.Empty:
                     continue
                 if kind == "token":
+                    sofar.setdefault(rest[0], []).append(rest[1])
                     yield TokenEvent(rest[0], rest[1])
                 elif kind == "done":
                     b, reason = rest
@@ -334,10 +342,40 @@ class OpenAIBackend(Backend):
                 elif kind == "notice":
                     yield Notice(rest[0])
                 elif kind == "end":
-                    job, error = rest
+                    job, error, cut = rest
                     running -= 1
+                    if cut and job.overlapped and not stop.is_set():
+                        # the stream ended with no finish reason while another request ran: a
+                        # server that serves one request at a time and drops the older
+                        # (llama-cpp-python's default). Resume the cut branches where they
+                        # stopped, one request at a time from now on.
+                        if not self._serial:
+                            self._serial = True
+                            yield Notice(
+                                f"{self.server} ends a running request when another arrives (llama-cpp-python's "
+                                "server does this), which cut branches short; loom resumed them where they were cut "
+                                "and sends one request at a time from now on (set concurrency = 1 in the profile "
+                                "to start that way)")
+                        for b in cut:
+                            left = params.max_tokens - len(sofar.get(b, []))
+                            if left <= 0:
+                                finished.add(b)
+                                completed += 1
+                                yield BranchDone(b, "length", seed_of(b))
+                                continue
+                            waiting.append((self._resumed(original, prompt, sofar.get(b, [])),
+                                            replace(params, max_tokens=left), _Job([b], seed_of(b))))
+                        error, cut = None, []
+                    for b in cut:  # cut with nothing else running: the server's fault
+                        finished.add(b)
+                        error = error or f"{self.server}: the response ended before branch {b} finished (no finish_reason)"
+                        yield BranchDone(b, "error", seed_of(b))
                     if error:
                         errors.append(error)
+                    if waiting and not running:
+                        running += 1
+                        pool.submit(self._run_job, *waiting[0][:2], waiting.pop(0)[2], stop, events)
+                        continue
                     missing = [b for i, b in enumerate(job.branches) if i not in job.seen]
                     if job.probe and not error and not stop.is_set() and missing:
                         # the server gave fewer choices than n: ask for the rest one by one
@@ -362,16 +400,28 @@ class OpenAIBackend(Backend):
                 raise BackendError(errors[0])
             yield Notice(f"{n - completed} of {n} branches failed: {errors[0]}")
 
+    def _resumed(self, original: Prompt, sent: str | list[int], tokens: list[Token]) -> str | list[int]:
+        """The prompt that continues a branch from its tokens so far."""
+        if isinstance(sent, list) and all(t.token_id is not None for t in tokens):
+            return sent + [t.token_id for t in tokens]  # type: ignore[misc]
+        return Context.of(original).text + "".join(t.text for t in tokens)
+
     def _run_job(self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: queue.Queue) -> None:
-        """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error)."""
+        """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error,
+        cut): `cut` lists the branches the reply ended without a finish reason."""
         states: dict[int, _Branch] = {}
         error = None
         stream = None
+        cut: list[int] = []
+        counted = False
         try:
             if stop.is_set():
                 raise _Cancelled
             n = len(job.branches)
             body = self._body(prompt, params, n, job.seed, self.profile.stream)
+            with self._told:
+                self._in_flight += 1
+                counted = True
             stream = self._create(body)
             chunks = stream if self.profile.stream else [stream]
             for chunk in chunks:
@@ -394,11 +444,12 @@ class OpenAIBackend(Backend):
                         self._take(choice, job.branches[i], st, events)
                 if states and len(states) == n and all(s.done for s in states.values()):
                     break
-            for i, st in states.items():
-                if not st.done:
-                    st.done = True
-                    error = error or f"{self.server}: the response ended before branch {job.branches[i]} finished (no finish_reason)"
-                    events.put(("done", job.branches[i], "error"))
+            # branches the stream left unfinished: the caller decides (resume, or an error)
+            cut = [job.branches[i] for i, st in states.items() if not st.done]
+            with self._told:
+                job.overlapped = self._in_flight > 1  # another request was being served when this one ended
+            for i in states:
+                states[i].done = True
         except _Cancelled:
             self._end_states(job, states, "cancelled", events)
         except Exception as exc:
@@ -412,7 +463,10 @@ class OpenAIBackend(Backend):
                     stream.close()
                 except Exception:  # closing a broken connection may fail again; the job is over anyway
                     pass
-            events.put(("end", job, error))
+            if counted:
+                with self._told:
+                    self._in_flight -= 1
+            events.put(("end", job, error, cut))
 
     @staticmethod
     def _end_states(job: _Job, states: dict[int, _Branch], reason: str, events: queue.Queue) -> None:
