@@ -323,6 +323,18 @@ def test_branch_cut_midway_is_kept_incomplete_and_reported(server, tmp_path, fau
         assert kids[0].meta["finish"] == "error"
 
 
+@pytest.mark.parametrize("fault,after,says,never", [
+    ("cut", 0, "closed before its first chunk", "sent no choice"),
+    ("stream_error", 0, "reported an error in the middle of its reply: CUDA out of memory", "connection"),
+    ("stream_error", 2, "reported an error in the middle of its reply: CUDA out of memory", "connection"),
+])
+def test_faults_in_a_stream_are_named_for_what_they_are(server, fault, after, says, never):
+    server.fault, server.fault_times, server.cut_after = fault, 1, after
+    with pytest.raises(BackendError) as err:
+        run(backend(server), max_tokens=6)
+    assert says in str(err.value) and never not in str(err.value)
+
+
 def test_completed_branches_are_kept_when_another_fails(server, tmp_path):
     server.fault, server.fault_times, server.cut_after = "cut", 1, 1
     with Session(tmp_path / "d.loom", create=True) as session:

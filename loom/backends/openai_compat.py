@@ -207,6 +207,9 @@ class OpenAIBackend(Backend):
             msg = f"{s}: rejected the request ({exc.status_code}){_detail(exc)}"
         elif isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, LogprobsFormatError, KeyError, TypeError, AttributeError)):
             msg = f"{s}: sent a malformed response, not in the OpenAI format ({type(exc).__name__}: {_short(exc)})"
+        elif isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
+            # an error event inside a stream (vLLM and llama.cpp send one when generation fails)
+            msg = f"{s}: reported an error in the middle of its reply: {_short(exc)}"
         else:
             msg = f"{s}: the connection broke off ({type(exc).__name__}: {_short(exc)})"
         return self._scrub(msg)
@@ -424,7 +427,9 @@ class OpenAIBackend(Backend):
                 counted = True
             stream = self._create(body)
             chunks = stream if self.profile.stream else [stream]
+            got = 0
             for chunk in chunks:
+                got += 1
                 if stop.is_set():
                     raise _Cancelled
                 data = plain(chunk)
@@ -444,6 +449,9 @@ class OpenAIBackend(Backend):
                         self._take(choice, job.branches[i], st, events)
                 if states and len(states) == n and all(s.done for s in states.values()):
                     break
+            if not got and not stop.is_set():
+                error = (f"{self.server}: the streamed reply closed before its first chunk (no choice, no [DONE]), "
+                         "so no branch got a token")
             # branches the stream left unfinished: the caller decides (resume, or an error)
             cut = [job.branches[i] for i, st in states.items() if not st.done]
             with self._told:
@@ -455,7 +463,8 @@ class OpenAIBackend(Backend):
         except Exception as exc:
             if not _ours(exc) and not isinstance(exc, _StreamError):
                 raise
-            error = f"{self.server}: {exc}" if isinstance(exc, _StreamError) else self.explain(exc)
+            error = (f"{self.server}: reported an error in the middle of its reply: {exc}"
+                     if isinstance(exc, _StreamError) else self.explain(exc))
             self._end_states(job, states, "cancelled" if stop.is_set() else "error", events)
         finally:
             if stream is not None and hasattr(stream, "close"):
