@@ -110,6 +110,9 @@ def test_paths_are_checked(cli_env, tmp_path, capsys):
 def test_profile_and_model_names_are_checked(cli_env, tmp_path, capsys, monkeypatch):
     rc, err = run(capsys, "generate", cli_env, "--model", "no-such-profile", "-n", "1", "--max-tokens", "2")
     assert rc == 2 and "no-such-profile" in err and "never downloads" in err
+    assert "huggingface.co" not in err and err.count("\n") == 1  # one line, and not about a network loom never uses
+    rc, err = run(capsys, "generate", cli_env, "--model", str(cli_env.parent), "-n", "1")
+    assert rc == 2 and "is not a model folder" in err
     # a profile with a bad value in the config file: the file, the profile and the value are named
     config = tmp_path / "bad.toml"
     config.write_text('[profiles.local]\nmodel = "m"\nbase_url = "http://127.0.0.1:9/v1"\napi = "telepathy"\n')

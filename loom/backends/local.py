@@ -48,9 +48,14 @@ class LocalBackend(Backend):
             dtype = torch.float32 if self.device == "cpu" else torch.float16
             self.model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype).to(self.device)
         except (OSError, ValueError) as exc:
+            if path.exists():  # a folder, but not one transformers can load: say why
+                raise BackendError(f"model {ref!r}: {path} is not a model folder transformers can load "
+                                   f"({str(exc).splitlines()[0]})") from exc
+            # transformers' own message here is about reaching huggingface.co, which loom never does
             raise BackendError(
-                f"model {ref!r}: not found as a bundled model ({', '.join(BUNDLED)}), a local folder, or in the "
-                f"Hugging Face cache (loom never downloads models): {str(exc).splitlines()[0]}"
+                f"model {ref!r}: not a bundled model ({', '.join(BUNDLED)}), a profile in the config file "
+                "(`loom models` lists them), a local model folder, or a model in the Hugging Face cache "
+                "(loom never downloads models)"
             ) from exc
         self.model.eval()
         import inspect
