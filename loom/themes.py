@@ -9,8 +9,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"
-PACKAGED_THEMES = Path(__file__).resolve().parent / "themes"
+THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"  # in a checkout
+PACKAGED_THEMES = Path(__file__).resolve().parent / "_themes"  # in an installed wheel (pyproject maps themes/ here)
 
 
 class ThemeError(ValueError):
