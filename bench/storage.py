@@ -4,7 +4,7 @@ is rewritten on every change (how JSON-file looms save). Per-node append time
 is the mean over a batch of appends made when the session already holds 10k
 and 100k nodes; the session is grown to 100k with plain SQL copies of real
 rows (the appends measured are all real add_node calls). Bytes per token: the
-whole .loom file (text, token blobs, vocabulary, indexes, full-text index)
+whole .loom file (text, token blobs, vocabulary, indexes)
 divided by the tokens in it."""
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
     figs.append(fig)
     per_token = size / tokens
     fig = Figure("3 storage", f"bytes per token on disk ({tokens:,} tokens, 10 alternatives each)", per_token, "B/tok",
-                 "JSON tree file", json_size / ((small + json_appends) * TOKENS), "<= 64 B/token", per_token <= 64,
+                 "JSON tree file", json_size / ((small + json_appends) * TOKENS), "<= 48 B/token", per_token <= 48,
                  f"whole .loom file {size / 2**20:.1f} MiB; token blobs alone {blob / tokens:.1f} B/token")
     show(fig)
     figs.append(fig)

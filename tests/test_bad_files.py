@@ -295,7 +295,7 @@ FSIZE_WRITER = textwrap.dedent("""
     from test_bad_files import fill_until_full
     from pathlib import Path
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_500_000, 1_500_000))  # room for a new file of 32 KiB pages
     kept, message = fill_until_full(Path(sys.argv[1]))
     print(json.dumps({"kept": kept, "message": message}))
 """)

@@ -99,5 +99,7 @@ def test_unknown_version_is_refused():
 def test_new_sessions_use_larger_pages(tmp_path):
     s = Session(tmp_path / "s.loom")
     node = s.add_node(None, "t7t7", "model", model="m", tokens=tokens(2, repetitive=True)[:2])
-    assert s.db.conn.execute("PRAGMA page_size").fetchone()[0] == 8192
+    from loom.store.session import PAGE_SIZE
+
+    assert PAGE_SIZE == 32768 and s.db.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
     assert [t.text for t in s.node(node.id).tokens] == ["t7", "t7"]
