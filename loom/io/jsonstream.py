@@ -1,0 +1,208 @@
+"""JSON without recursion, for trees of any depth.
+
+Python's json module recurses on nesting (both the C scanner and the
+encoder): a file nested 600 levels deep raises RecursionError. `loads_deep`
+reads JSON with an explicit stack (slower than json.loads, used only when
+json.loads gives up); `iter_json` writes a value as chunks of text, the same
+text json.dumps gives with the same options, also with an explicit stack.
+`Sink` writes chunks to a text file and notices lone surrogates (which a UTF-8
+file cannot hold), so an exporter can start again with ASCII escapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from json.decoder import JSONDecodeError, scanstring
+from typing import IO, Any, Iterator
+
+_WS = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"(-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?")
+_LITERALS = (("null", None), ("true", True), ("false", False), ("NaN", float("nan")),
+             ("Infinity", float("inf")), ("-Infinity", float("-inf")))
+
+
+def loads_deep(s: str) -> Any:
+    """json.loads(s) for any nesting depth (same values, same errors as JSONDecodeError)."""
+    ws = _WS.match
+    stack: list[list] = []  # [container, pending key] for each open object or array
+    pos = ws(s, 0).end()
+    while True:
+        # a value starts at pos
+        c = s[pos:pos + 1]
+        if c == "{":
+            pos = ws(s, pos + 1).end()
+            if s[pos:pos + 1] == "}":
+                value: Any = {}
+                pos += 1
+            else:
+                key, pos = _key(s, pos)
+                stack.append([{}, key])
+                continue
+        elif c == "[":
+            pos = ws(s, pos + 1).end()
+            if s[pos:pos + 1] == "]":
+                value = []
+                pos += 1
+            else:
+                stack.append([[], None])
+                continue
+        elif c == '"':
+            value, pos = scanstring(s, pos + 1)
+        else:
+            m = _NUMBER.match(s, pos)
+            if m and m.end() > pos:
+                integer, frac, exp = m.groups()
+                value = float(integer + (frac or "") + (exp or "")) if frac or exp else int(integer)
+                pos = m.end()
+            else:
+                for word, lit in _LITERALS:
+                    if s.startswith(word, pos):
+                        value = lit
+                        pos += len(word)
+                        break
+                else:
+                    raise JSONDecodeError("Expecting value", s, pos)
+        # put the value in its container; close the containers that end here
+        while True:
+            if not stack:
+                end = ws(s, pos).end()
+                if end != len(s):
+                    raise JSONDecodeError("Extra data", s, end)
+                return value
+            top = stack[-1]
+            container = top[0]
+            is_obj = isinstance(container, dict)
+            if is_obj:
+                container[top[1]] = value
+            else:
+                container.append(value)
+            pos = ws(s, pos).end()
+            c = s[pos:pos + 1]
+            if c == ",":
+                pos = ws(s, pos + 1).end()
+                if is_obj:
+                    top[1], pos = _key(s, pos)
+                break
+            if c == ("}" if is_obj else "]"):
+                pos += 1
+                value = stack.pop()[0]
+                continue
+            raise JSONDecodeError("Expecting ',' delimiter", s, pos)
+
+
+def _key(s: str, pos: int) -> tuple[str, int]:
+    """An object's key and the ':' after it, from pos; returns (key, where its value starts)."""
+    if s[pos:pos + 1] != '"':
+        raise JSONDecodeError("Expecting property name enclosed in double quotes", s, pos)
+    key, pos = scanstring(s, pos + 1)
+    pos = _WS.match(s, pos).end()
+    if s[pos:pos + 1] != ":":
+        raise JSONDecodeError("Expecting ':' delimiter", s, pos)
+    return key, _WS.match(s, pos + 1).end()
+
+
+def key_text(k: Any, ensure_ascii: bool) -> str:
+    """A dict key as json writes it."""
+    if isinstance(k, str):
+        return json.dumps(k, ensure_ascii=ensure_ascii)
+    if k is True or k is False or k is None:
+        return json.dumps(json.dumps(k))
+    if isinstance(k, (int, float)):
+        return '"' + json.dumps(k) + '"'
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+
+
+def iter_json(obj: Any, *, indent: int | None = None, ensure_ascii: bool = True, sort_keys: bool = False,
+              separators: tuple[str, str] | None = None, level: int = 0) -> Iterator[str]:
+    """The chunks of json.dumps(obj, indent=..., ensure_ascii=..., sort_keys=..., separators=...),
+    with no recursion. `level` is the nesting the value sits at (its indentation)."""
+    item_sep, key_sep = separators or ((",", ": ") if indent is not None else (", ", ": "))
+
+    def nl(lvl: int) -> str:
+        return "" if indent is None else "\n" + " " * (indent * lvl)
+
+    stack: list[list] = []  # [iterator, is_obj, level of its items, first]
+
+    def open_(value: Any, lvl: int) -> str:
+        if isinstance(value, dict):
+            if not value:
+                return "{}"
+            items = sorted(value.items()) if sort_keys else value.items()
+            stack.append([iter(items), True, lvl + 1, True])
+            return "{"
+        if isinstance(value, (list, tuple)):
+            if not value:
+                return "[]"
+            stack.append([iter(value), False, lvl + 1, True])
+            return "["
+        return json.dumps(value, ensure_ascii=ensure_ascii)
+
+    yield open_(obj, level)
+    done = object()
+    while stack:
+        top = stack[-1]
+        item = next(top[0], done)
+        if item is done:
+            stack.pop()
+            yield nl(top[2] - 1) + ("}" if top[1] else "]")
+            continue
+        head = ("" if top[3] else item_sep) + nl(top[2])
+        top[3] = False
+        if top[1]:
+            k, item = item
+            head += key_text(k, ensure_ascii) + key_sep
+        yield head + open_(item, top[2])
+
+
+def dumps_at(value: Any, level: int, *, indent: int | None, ensure_ascii: bool) -> str:
+    """json.dumps of a (shallow) value as it reads inside a document indented `indent`, at nesting `level`."""
+    if indent is None:
+        return json.dumps(value, ensure_ascii=ensure_ascii)
+    text = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+    # JSON strings never hold a raw newline, so every newline is indentation
+    return text.replace("\n", "\n" + " " * (indent * level)) if level and "\n" in text else text
+
+
+class Restart(Exception):
+    """The text held a lone surrogate: write it again with ensure_ascii (the sink was rewound)."""
+
+
+class Sink:
+    """Chunks to a text file. With `ensure_ascii` False, a chunk holding a lone surrogate
+    (not valid UTF-8) raises Restart after rewinding the file to where this export began,
+    when the file can seek; where it cannot (a pipe), lone surrogates are written as
+    JSON \\u escapes from there on, which reads back the same."""
+
+    _LONE = re.compile("[\ud800-\udfff]")
+
+    def __init__(self, fh: IO[str], ensure_ascii: bool):
+        self.fh = fh
+        self.ensure_ascii = ensure_ascii
+        try:
+            self.start = fh.tell() if fh.seekable() else None
+        except (OSError, ValueError):
+            self.start = None
+        self._buf: list[str] = []
+        self._size = 0
+
+    def write(self, chunk: str) -> None:
+        if not self.ensure_ascii and not chunk.isascii():
+            try:
+                chunk.encode("utf-8")
+            except UnicodeEncodeError:
+                if self.start is not None:
+                    self._buf.clear()
+                    self.fh.seek(self.start)
+                    self.fh.truncate()
+                    raise Restart from None
+                chunk = self._LONE.sub(lambda m: "\\u%04x" % ord(m.group()), chunk)
+        self._buf.append(chunk)
+        self._size += len(chunk)
+        if self._size > 1 << 16:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buf:
+            self.fh.write("".join(self._buf))
+            self._buf.clear()
+            self._size = 0
