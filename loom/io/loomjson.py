@@ -169,7 +169,7 @@ def _node_problem(d: dict) -> str | None:
                 return f"tokens[{j}] must be an object with a text"
             if not (t.get("logprob") is None or _num(t.get("logprob"))) or not (t.get("id") is None or _whole(t.get("id"))):
                 return f"tokens[{j}]: logprob must be a number or null, id a whole number or null"
-            top = t.get("top", ())
+            top = t.get("top", [])
             if not isinstance(top, list) or not all(
                     isinstance(a, list) and 2 <= len(a) <= 3 and isinstance(a[0], str) and _num(a[1])
                     and (len(a) == 2 or a[2] is None or _whole(a[2])) for a in top):
