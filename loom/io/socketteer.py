@@ -109,11 +109,12 @@ def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
     if not isinstance(responses, dict):
         problem("model_responses must be an object")
         responses = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple | None] = {}
     n = 0
-    stack: list[tuple[Any, str]] = [(root, "root")]
+    stack: list[tuple[Any, tuple | None]] = [(root, None)]  # a node and its place: (place of its parent, index)
     while stack:
-        node, where = stack.pop()
+        node, place = stack.pop()
+        where = _Where(place)
         n += 1
         if not isinstance(node, dict):
             problem(f"{where}: a node must be an object, not {type(node).__name__}")
@@ -127,9 +128,9 @@ def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
         sid = node.get("id")
         if isinstance(sid, str):
             if sid in seen:
-                problem(f"{where}: id {sid!r} is also the id of {seen[sid]}")
+                problem(f"{where}: id {sid!r} is also the id of {_Where(seen[sid])}")
             else:
-                seen[sid] = where
+                seen[sid] = place
         if not isinstance(node.get("tags") or [], list):
             problem(f"{where} (id {sid}): tags must be a list")
         if isinstance(node.get("text", ""), str):
@@ -138,8 +139,28 @@ def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
             except (AttributeError, TypeError, ValueError, KeyError) as exc:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({exc})")
         for i in range(len(kids) - 1, -1, -1):
-            stack.append((kids[i], f"{where}.children[{i}]"))
+            stack.append((kids[i], (place, i)))
     return n, problems, count
+
+
+class _Where:
+    """Where a node is in the file, as root.children[0].children[2]..., worked out only when
+    printed (a path string per node would take memory with the square of the depth)."""
+
+    def __init__(self, place: tuple | None):
+        self.place = place
+
+    def __str__(self) -> str:
+        steps: list[int] = []
+        at = self.place
+        while at is not None:
+            at, i = at
+            steps.append(i)
+        steps.reverse()
+        if len(steps) > 8:  # deep: the first and last steps, and how many between
+            return ("root" + "".join(f".children[{i}]" for i in steps[:3]) + f"...({len(steps) - 6} levels)..."
+                    + "".join(f".children[{i}]" for i in steps[-3:]))
+        return "root" + "".join(f".children[{i}]" for i in steps)
 
 
 def fingerprint(root: dict, top: dict) -> str:
