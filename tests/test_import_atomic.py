@@ -280,3 +280,13 @@ def test_csv_and_jsonl_streamed_are_the_same_rows(tmp_path):
                 buf = io.StringIO()
                 n = writer(token_rows(s, node), buf)
                 assert export_text(s, fmt, node) == (buf.getvalue(), n) and n >= 2
+
+
+def test_socketteer_malformed_token_data_is_named_not_a_traceback(session):
+    data = {"root": {"id": "r", "text": "a", "children": [
+        {"id": "g", "text": " b", "generation": {"id": "c1", "index": 0}}]},
+        "model_responses": {"c1": {"completions": [{"tokens": ["not a token"]}]}}}
+    with pytest.raises(TreeFormatError, match=r"root.children\[0\] \(id g\): its token data in model_responses "
+                                              r"is malformed \(token 0 is not an object\); nothing was imported"):
+        socketteer.import_data(session, data)
+    assert session.count() == 0

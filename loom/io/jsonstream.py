@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from json.decoder import JSONDecodeError, scanstring
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import IO, Any, Iterator
 
 _WS = re.compile(r"[ \t\n\r]*")
@@ -135,7 +136,7 @@ def iter_json(obj: Any, *, indent: int | None = None, ensure_ascii: bool = True,
                 return "[]"
             stack.append([iter(value), False, lvl + 1, True])
             return "["
-        return json.dumps(value, ensure_ascii=ensure_ascii)
+        return _leaf(value, ensure_ascii)
 
     yield open_(obj, level)
     done = object()
@@ -154,13 +155,74 @@ def iter_json(obj: Any, *, indent: int | None = None, ensure_ascii: bool = True,
         yield head + open_(item, top[2])
 
 
+def _leaf(v: Any, ensure_ascii: bool) -> str:
+    """A value that is not a list or dict, exactly as json writes it (without json.dumps's per-call set-up)."""
+    t = type(v)
+    if t is str:
+        return encode_basestring_ascii(v) if ensure_ascii else encode_basestring(v)
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if t is int:
+        return int.__repr__(v)
+    if t is float:
+        if v != v:
+            return "NaN"
+        if v in (_INF, -_INF):
+            return "Infinity" if v > 0 else "-Infinity"
+        return float.__repr__(v)
+    return json.dumps(v, ensure_ascii=ensure_ascii)
+
+
+_INF = float("inf")
+
+
+def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None:
+    t = type(v)
+    if t is dict:
+        if not v:
+            out.append("{}")
+            return
+        pad = "\n" + " " * (indent * (level + 1))
+        sep = "{" + pad
+        for k, x in v.items():
+            out.append(sep + (encode_basestring_ascii(k) if ea else encode_basestring(k)) + ": "
+                       if type(k) is str else sep + key_text(k, ea) + ": ")
+            sep = "," + pad
+            _indented(x, level + 1, indent, ea, out)
+        out.append("\n" + " " * (indent * level) + "}")
+    elif t is list or t is tuple:
+        if not v:
+            out.append("[]")
+            return
+        pad = "\n" + " " * (indent * (level + 1))
+        sep = "[" + pad
+        for x in v:
+            out.append(sep)
+            sep = "," + pad
+            _indented(x, level + 1, indent, ea, out)
+        out.append("\n" + " " * (indent * level) + "]")
+    elif isinstance(v, (dict, list, tuple)):  # subclasses: as json would
+        out.append(json.dumps(v, indent=indent, ensure_ascii=ea).replace("\n", "\n" + " " * (indent * level)))
+    else:
+        out.append(_leaf(v, ea))
+
+
 def dumps_at(value: Any, level: int, *, indent: int | None, ensure_ascii: bool) -> str:
-    """json.dumps of a (shallow) value as it reads inside a document indented `indent`, at nesting `level`."""
+    """json.dumps(value, indent=indent, ensure_ascii=...) as it reads inside a document, nested
+    `level` deep (its lines indented to match). Values nested beyond the recursion limit are
+    written by iter_json."""
     if indent is None:
         return json.dumps(value, ensure_ascii=ensure_ascii)
-    text = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
-    # JSON strings never hold a raw newline, so every newline is indentation
-    return text.replace("\n", "\n" + " " * (indent * level)) if level and "\n" in text else text
+    out: list[str] = []
+    try:
+        _indented(value, level, indent, ensure_ascii, out)
+    except RecursionError:
+        return "".join(iter_json(value, indent=indent, ensure_ascii=ensure_ascii, level=level))
+    return "".join(out)
 
 
 class Restart(Exception):

@@ -133,11 +133,11 @@ def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
                 seen[sid] = place
         if not isinstance(node.get("tags") or [], list):
             problem(f"{where} (id {sid}): tags must be a list")
-        if isinstance(node.get("text", ""), str):
-            try:
-                _tokens(node, responses)
-            except (AttributeError, TypeError, ValueError, KeyError) as exc:
-                problem(f"{where} (id {sid}): its token data in model_responses is malformed ({exc})")
+        gen = node.get("generation")
+        if isinstance(gen, dict) and gen.get("id") in responses and isinstance(node.get("text", ""), str):
+            why = _token_problem(node, gen, responses[gen["id"]])
+            if why:
+                problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
         for i in range(len(kids) - 1, -1, -1):
             stack.append((kids[i], (place, i)))
     return n, problems, count
@@ -161,6 +161,37 @@ class _Where:
             return ("root" + "".join(f".children[{i}]" for i in steps[:3]) + f"...({len(steps) - 6} levels)..."
                     + "".join(f".children[{i}]" for i in steps[-3:]))
         return "root" + "".join(f".children[{i}]" for i in steps)
+
+
+def _token_problem(node: dict, gen: dict, resp: Any) -> str | None:
+    """What would stop `_tokens` reading this node's token data (checked without building the tokens)."""
+    if "text" not in node:
+        return "the node has no text"
+    try:
+        comp = resp["completions"][gen.get("index", 0)]
+    except (KeyError, IndexError, TypeError):
+        return None  # no such completion: the node keeps its text, and the summary says so
+    raw = comp.get("tokens") if isinstance(comp, dict) else None
+    if not raw:
+        return None
+    if not isinstance(raw, list):
+        return "tokens must be a list"
+    for j, td in enumerate(raw):
+        if not isinstance(td, dict):
+            return f"token {j} is not an object"
+        g = td.get("generatedToken") or {}
+        cf = td.get("counterfactuals") or {}
+        if not isinstance(g, dict) or not isinstance(cf, (dict, list)):
+            return f"token {j}: generatedToken and counterfactuals must be objects"
+        if isinstance(cf, list) and not all(isinstance(d, dict) for d in cf):
+            return f"token {j}: counterfactuals must be objects"
+        lp = g.get("logprob")
+        if lp is not None and not isinstance(lp, (int, float)):
+            try:
+                float(lp)
+            except (TypeError, ValueError):
+                return f"token {j}: logprob {lp!r} is not a number"
+    return None
 
 
 def fingerprint(root: dict, top: dict) -> str:
