@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import tempfile
 import time
 import uuid
 from typing import Any
@@ -471,7 +472,20 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     keys += [k for k in ("tags", "chapters", "selected_node_id") if k not in state]
     defaults = {"tags": {"bookmark": {"name": "bookmark", **_TAG_DEFAULT, "toggle_key": "b", "icon": "bookmark-black"}},
                 "chapters": {}}
-    gens: dict[str, list] = {}  # generation id -> [first node, completions, {index: node}]
+    # model_responses come after the tree: each response's parts are written to a spool file as their
+    # nodes are read (no node is read twice), and put together from it after the tree
+    gens: dict[str, list] = {}  # generation id -> [(where its text after the completions is), completions, {index: where}]
+    spool = tempfile.TemporaryFile()
+
+    def spooled(text: str) -> tuple[int, int]:
+        data = text.encode("utf-8", "surrogatepass")
+        at = spool.seek(0, 2)
+        spool.write(data)
+        return at, len(data)
+
+    def unspool(where: tuple[int, int]) -> str:
+        spool.seek(where[0])
+        return spool.read(where[1]).decode("utf-8", "surrogatepass")
     done = 0
 
     def open_node(out: dict, level: int, after: dict) -> list | None:
@@ -496,12 +510,14 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         out = _node_out(session, node, sid, parent_sid, mine)
         for gid, resp in mine.items():
             g = gens.get(gid)
-            if g is None:
-                g = gens[gid] = [nid, 0, {}]
+            if g is None:  # the first node of a response gives its other fields
+                tail = "".join(sep + nl(3) + key_text(k, ea) + ": " + val(v, 3) for k, v in resp.items()
+                               if k != "completions") + nl(2) + "}"
+                g = gens[gid] = [spooled(tail), 0, {}]
             g[1] = max(g[1], len(resp["completions"]))
             for i, c in enumerate(resp["completions"]):
                 if c is not None:
-                    g[2][i] = nid
+                    g[2][i] = spooled(val(c, 4))
         done += 1
         if progress and (done % 1000 == 0 or done == total):
             progress(done, total)
@@ -541,24 +557,13 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                 after = {}
             start(out, sid, kid, fr[1] + 2, after, session.child_ids(kid))
 
-    def response(gid: str) -> dict:
-        first, n, slots = gens[gid]
-        made: dict[int, dict] = {}
+    placeholder = {"text": "", "tokens": [], "finishReason": None}  # siblings of a response left out of this export
 
-        def resp_of(nid: int) -> dict:
-            if nid not in made:
-                mine: dict[str, Any] = {}
-                node = session.node(nid)
-                _node_out(session, node, _sid(session, node), None, mine)
-                made[nid] = mine[gid]
-            return made[nid]
-
-        resp = dict(resp_of(first))
-        comps: list = [None] * n
-        for i, nid in slots.items():
-            comps[i] = resp_of(nid)["completions"][i]
-        resp["completions"] = [c or {"text": "", "tokens": [], "finishReason": None} for c in comps]
-        return resp
+    def response(gid: str) -> str:
+        tail, n, slots = gens[gid]
+        items = [unspool(slots[i]) if i in slots else val(placeholder, 4) for i in range(n)]
+        comps = "[" + "".join(("" if i == 0 else sep) + nl(4) + t for i, t in enumerate(items)) + nl(3) + "]" if items else "[]"
+        return "{" + nl(3) + '"completions": ' + comps + unspool(tail)
 
     sink.write("{")
     for i, k in enumerate(keys):
@@ -573,12 +578,13 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                 continue
             sink.write("{")
             for j, gid in enumerate(order):
-                value = response(gid) if gid in gens else before[gid]
-                sink.write(("" if j == 0 else sep) + nl(2) + key_text(gid, ea) + ": " + val(value, 2))
+                text = response(gid) if gid in gens else val(before[gid], 2)
+                sink.write(("" if j == 0 else sep) + nl(2) + key_text(gid, ea) + ": " + text)
             sink.write(nl(1) + "}")
         elif k == "selected_node_id":
             sink.write(val(selected, 1))
         else:
             sink.write(val(state[k] if k in state else defaults[k], 1))
     sink.write(nl(0) + "}")
+    spool.close()
     return total
