@@ -146,7 +146,12 @@ JSON = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(JSON, st.sampled_from([None, 1, 2]), st.booleans(), st.booleans(), st.integers(0, 3))
 def test_writer_and_reader_match_the_json_module(value, indent, ensure_ascii, sort_keys, level):
-    expected = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+    try:
+        expected = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+    except TypeError:  # keys json cannot sort (None beside a text): json refuses them too
+        with pytest.raises(TypeError):
+            "".join(iter_json(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys))
+        return
     assert "".join(iter_json(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)) == expected
     if not sort_keys:
         shifted = expected.replace("\n", "\n" + " " * ((indent or 0) * level)) if indent else expected
