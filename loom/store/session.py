@@ -219,7 +219,7 @@ class Session:
                 raise _write_error(self.path, exc) from exc
 
     _INSERT = ("INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
-               " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?,?,?,?)")
+               " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?)")
 
     _bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
 
@@ -313,7 +313,7 @@ class Session:
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         conn = self.db.conn
-        row = (node_id, parent_id, _sql_text(text), author, derived_from, model,
+        row = (node_id, parent_id, _sql_text(text), author, derived_from, None if model is None else _sql_text(model),
                json.dumps(params) if params else None, sampler, created, int(complete), len(tokens or ()),
                mean, None, json.dumps(meta) if meta else None)
         with self._lock:
