@@ -84,3 +84,14 @@ def test_paths_children_and_search(tmp_path):
         assert s.search("hidden dragon")[0]["id"] == deep.id
         assert s.summaries(deep.parent_id)[0]["preview"] == "the hidden dragon"
         assert s.child_counts([deep.parent_id]) == {deep.parent_id: 1}
+
+
+def test_an_alternative_without_an_id_is_stored(tmp_path):
+    """Token ids on the chosen tokens but not on every alternative (a server may leave one out)."""
+    from loom.tree import Alternative, Token
+
+    with Session(tmp_path / "s.loom") as s:
+        toks = [Token(" a", -0.5, 5, (Alternative(" a", -0.5, 5), Alternative(" b", -1.5, None)))]
+        node = s.add_node(None, " a", "model", model="m", tokens=toks)
+        back = s.node(node.id).tokens[0]
+        assert [(a.text, a.logprob) for a in back.alternatives] == [(" a", -0.5), (" b", -1.5)]

@@ -37,32 +37,50 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    import io
+    import os
     import sys
     from pathlib import Path
 
-    from ..cli import CliError, emit, write_raw
-    from ..io import TreeFormatError, export_text, terminal_progress
+    from ..cli import CliError, emit
+    from ..io import TreeFormatError, export_to, terminal_progress
     from .common import open_session
 
+    what = "tokens" if args.format in ("jsonl", "csv") else "nodes"
+    out = Path(args.output).expanduser() if args.output else None
     with open_session(args, readonly=True) as session:
         if args.node is not None:
             session.node(args.node)
+        if session.count() == 0:
+            raise CliError(f"{session.path}: has no nodes to export")
+        # written as it is made (memory stays flat), into FILE.part, renamed when whole
+        part = out.with_name(out.name + ".part") if out else None
         try:
-            with terminal_progress(f"exporting {session.name}", not args.quiet and args.output is not None) as progress:
-                text, count = export_text(session, args.format, args.node, probs=args.probs, raw=args.raw,
-                                           progress=progress)
-        except TreeFormatError as exc:
-            raise CliError(str(exc)) from None
-    what = "tokens" if args.format in ("jsonl", "csv") else "nodes"
-    if args.output:
-        out = Path(args.output).expanduser()
-        try:
-            out.write_text(text, encoding="utf-8", errors="surrogatepass")  # byte-exact, lone surrogates too
+            if part:
+                fh = part.open("w", encoding="utf-8", errors="surrogatepass", newline="")
+            elif args.raw and hasattr(sys.stdout, "buffer"):  # exact bytes, lone surrogates too
+                sys.stdout.flush()
+                fh = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="surrogatepass", newline="")
+            else:
+                fh = sys.stdout
         except OSError as exc:
             raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
+        try:
+            with terminal_progress(f"exporting {session.name}", not args.quiet and out is not None) as progress:
+                count = export_to(session, args.format, fh, args.node, probs=args.probs, raw=args.raw,
+                                  progress=progress)
+            fh.flush()
+        except (TreeFormatError, OSError) as exc:
+            if part:
+                fh.close()
+                part.unlink(missing_ok=True)
+            msg = str(exc) if isinstance(exc, TreeFormatError) else f"{out}: cannot be written ({exc.strerror})"
+            raise CliError(msg) from None
+        finally:
+            if isinstance(fh, io.TextIOWrapper) and fh is not sys.stdout and not part:
+                fh.detach()  # leave standard output open
+    if part:
+        fh.close()
+        os.replace(part, out)
         emit(args, {"output": str(out), "format": args.format, what: count}, f"wrote {count} {what} as {args.format} to {out}")
-    elif args.raw:
-        write_raw(text)
-    else:
-        sys.stdout.write(text)
     return 0

@@ -74,7 +74,7 @@ def run(args) -> int:
         if is_new:  # leave no half-imported session behind
             for extra in ("", "-wal", "-shm"):
                 Path(f"{target}{extra}").unlink(missing_ok=True)
-        raise CliError(f"{failed}" + ("" if is_new else f" (nodes imported before the error stay in {target})"))
+        raise CliError(f"{failed}" + ("" if is_new else f" ({target} is unchanged)"))
     summary.pop("id_map", None)
     summary["session"] = str(target)
     summary["under"] = under
@@ -82,6 +82,8 @@ def run(args) -> int:
              + (f" under node {under}" if under is not None else "")]
     if summary.get("nodes_with_tokens"):
         lines.append(f"  {summary['tokens']} tokens with probabilities on {summary['nodes_with_tokens']} nodes")
+    for what, n in (summary.get("not_kept") or {}).items():
+        lines.append(f"  {n} {what.replace('_', ' ')} references to nodes outside the file not kept")
     if summary.get("tokens_dropped"):
         lines.append(f"  {summary['tokens_dropped']} edited nodes kept without token data")
     for note in summary.get("notes", ()):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 Progress = Callable[[int, int], None]
 
@@ -18,21 +18,39 @@ class TreeFormatError(ValueError):
 
 
 def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, or say clearly why it cannot be read."""
+    """Parse a JSON file, or say clearly why it cannot be read. Any nesting depth:
+    json.loads recurses, so a file nested deeper than it can go is read without recursion."""
     p = Path(path)
     try:
-        with p.open(encoding="utf-8") as fh:
-            return json.load(fh)
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TreeFormatError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise TreeFormatError(f"{p}: is a folder, not a file") from None
     except UnicodeDecodeError as exc:
         raise TreeFormatError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise TreeFormatError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except OSError as exc:
         raise TreeFormatError(f"{p}: cannot be read ({exc.strerror})") from None
+    try:
+        try:
+            return json.loads(text)
+        except RecursionError:
+            from .jsonstream import loads_deep
+
+            return loads_deep(text)
+    except json.JSONDecodeError as exc:
+        raise TreeFormatError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
+def problems_error(problems: list[str], count: int, nodes: int) -> TreeFormatError:
+    """One error for everything wrong with a file: one line per problem (the first ten), and what was kept."""
+    kept = f"nothing was imported (0 of the file's {nodes} nodes kept)"
+    if count == 1:
+        return TreeFormatError(f"{problems[0]}; {kept}")
+    lines = [f"{count} problems; {kept}:"] + [f"  {p}" for p in problems]
+    if count > len(problems):
+        lines.append(f"  and {count - len(problems)} more")
+    return TreeFormatError("\n".join(lines))
 
 
 def detect_format(data: Any) -> str:
@@ -66,7 +84,7 @@ def import_loaded(session, data: Any, kind: str, *, under: int | None = None, pr
     else:
         from .socketteer import import_data
     try:
-        summary = import_data(session, data, under=under, progress=progress)
+        summary = import_data(session, data, under=under, progress=progress, source=Path(source).name if source else "")
     except TreeFormatError as exc:
         raise TreeFormatError(f"{source}: {exc}" if source else str(exc)) from None
     summary["format"] = kind
@@ -85,42 +103,53 @@ EXPORT_SUFFIX = {"loom-json": ".loom.json", "socketteer": ".json", "markdown": "
                  "jsonl": ".jsonl", "csv": ".csv"}
 
 
-def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False, raw: bool = False,
-                progress: Progress | None = None) -> tuple[str, int]:
-    """(the export as text, how many nodes or tokens it holds). For markdown and text `node_id` is the
-    end of the path (default: the current node); for the others the top of the subtree (default: all).
-    Markdown, text and CSV are made safe to read (loom.textsafe) unless `raw`."""
-    import io
-
+def export_to(session, fmt: str, fh: IO[str], node_id: int | None = None, *, probs: bool = False,
+              raw: bool = False, progress: Progress | None = None) -> int:
+    """Write the export to the open text file `fh` as it is made (memory does not grow with the
+    session); returns how many nodes or tokens it holds. For markdown and text `node_id` is the
+    end of the path (default: the current node); for the others the top of the subtree (default:
+    all). Markdown, text and CSV are made safe to read (loom.textsafe) unless `raw`; the JSON
+    formats are exact, with lone surrogates, C1 controls and bidi controls as \\u escapes
+    (loom.textsafe.inert_json), so the file is valid UTF-8 and inert in a terminal."""
     if fmt not in EXPORT_FORMATS:
         raise TreeFormatError(f"unknown export format {fmt!r} (use one of {', '.join(EXPORT_FORMATS)})")
     if session.count() == 0:
         raise TreeFormatError(f"{session.path}: has no nodes to export")
-    buf = io.StringIO()
     if fmt in ("loom-json", "socketteer"):
+        from .jsonstream import Sink
+
         if fmt == "loom-json":
-            from .loomjson import export_data
+            from .loomjson import write_export
         else:
-            from .socketteer import export_data
-        data = export_data(session, node_id, progress=progress)
-        json.dump(data, buf, ensure_ascii=False, indent=1)
-        try:
-            buf.getvalue().encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates: JSON \u escapes keep them exactly, in valid UTF-8
-            buf = io.StringIO()
-            json.dump(data, buf, ensure_ascii=True, indent=1)
-        buf.write("\n")
-        return buf.getvalue(), session.count() if node_id is None else len(session.subtree_ids(node_id))
+            from .socketteer import write_export
+        sink = Sink(fh)
+        count = write_export(session, sink, node_id, progress=progress)
+        sink.write("\n")
+        sink.flush()
+        return count
     if fmt in ("markdown", "text"):
         from .text import path_markdown, path_text
 
         end = node_id if node_id is not None else session.current
         render = path_markdown if fmt == "markdown" else path_text
-        return render(session, end, probs=probs, raw=raw), len(session.ancestry(end))
-    from .text import token_rows, write_csv, write_jsonl
+        fh.write(render(session, end, probs=probs, raw=raw))
+        return len(session.ancestry(end))
+    from .text import token_rows, write_jsonl
 
-    rows = token_rows(session, node_id, progress=progress)
-    count = write_jsonl(rows, buf) if fmt == "jsonl" else write_csv(rows, buf, raw=raw)
+    if fmt == "jsonl":
+        return write_jsonl(token_rows(session, node_id, progress=progress), fh)
+    from .tables import stream_csv
+
+    return stream_csv(session, node_id, fh, raw=raw, progress=progress)
+
+
+def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False, raw: bool = False,
+                progress: Progress | None = None) -> tuple[str, int]:
+    """(the export as text, how many nodes or tokens it holds): `export_to` into a string."""
+    import io
+
+    buf = io.StringIO()
+    count = export_to(session, fmt, buf, node_id, probs=probs, raw=raw, progress=progress)
     return buf.getvalue(), count
 
 

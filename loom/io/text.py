@@ -149,18 +149,30 @@ def write_jsonl(rows, fh: IO[str]) -> int:
 
 def write_csv(rows, fh: IO[str], *, raw: bool = False) -> int:
     """Flat columns: the token, then alt1_text, alt1_logprob, ... for as many alternatives as the widest token.
-    Unless `raw`, text cells are made visible and formula-like cells neutralised (loom.textsafe.csv_cell)."""
+    Unless `raw`, text cells are made visible and formula-like cells neutralised (loom.textsafe.csv_cell).
+    (io.tables.stream_csv writes the same without holding the rows.)"""
     rows = list(rows)
     k = max((len(r["alternatives"]) for r in rows), default=0)
-    base = ["node", "parent", "author", "model", "index", "offset", "text", "token_id", "logprob", "prob", "raw"]
-    alt_cols = [c for i in range(1, k + 1) for c in (f"alt{i}_text", f"alt{i}_logprob", f"alt{i}_token_id")]
-    cell = _cell if raw else (lambda v: csv_cell(_cell(v)))
-    w = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a raw cell is then quoted too
-    w.writerow(base + alt_cols)
+    w = csv_writer(fh, k)
     for r in rows:
-        alts = [v for a in r["alternatives"] for v in (a["text"], _finite(a["logprob"]), a["token_id"])]
-        w.writerow([cell(r[c]) for c in base] + [cell(v) for v in alts] + [""] * (len(alt_cols) - len(alts)))
+        w.writerow(csv_row(r, k, raw))
     return len(rows)
+
+
+CSV_BASE = ["node", "parent", "author", "model", "index", "offset", "text", "token_id", "logprob", "prob", "raw"]
+
+
+def csv_writer(fh: IO[str], k: int):
+    """A CSV writer on `fh` that has written the header for `k` alternative columns."""
+    w = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a raw cell is then quoted too
+    w.writerow(CSV_BASE + [c for i in range(1, k + 1) for c in (f"alt{i}_text", f"alt{i}_logprob", f"alt{i}_token_id")])
+    return w
+
+
+def csv_row(r: dict[str, Any], k: int, raw: bool) -> list[Any]:
+    cell = _cell if raw else (lambda v: csv_cell(_cell(v)))
+    alts = [v for a in r["alternatives"] for v in (a["text"], _finite(a["logprob"]), a["token_id"])]
+    return [cell(r[c]) for c in CSV_BASE] + [cell(v) for v in alts] + [""] * (3 * k - len(alts))
 
 
 def _cell(v: Any) -> Any:

@@ -13,8 +13,9 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
@@ -220,11 +221,81 @@ class Session:
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         with self._lock:
+            if self._bulk_depth:
+                try:
+                    return self.db.conn.execute(sql, tuple(args))
+                except sqlite3.OperationalError as exc:
+                    raise _write_error(self.path, exc) from exc
             try:
                 with self.db.conn:
                     return self.db.conn.execute(sql, tuple(args))
             except sqlite3.OperationalError as exc:
                 raise _write_error(self.path, exc) from exc
+
+    _INSERT = ("INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
+               " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?)")
+
+    _bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
+
+    @property
+    def _vocab_top(self) -> dict[str, list]:
+        """Per vocabulary: [the highest id known, the dict it belongs to], so no call takes max() of it."""
+        return self.__dict__.setdefault("_vocab_top_", {})
+
+    @property
+    def _bulk_synced(self) -> set[str]:
+        """Vocabularies read from the database since this bulk() block took the write lock."""
+        return self.__dict__.setdefault("_bulk_synced_", set())
+
+    @contextmanager
+    def bulk(self) -> Iterator["Session"]:
+        """One write transaction for many changes (an import): inside the block add_node,
+        set_state, add_tag, set_note and add_record write without committing, and the block
+        commits them all at its end, or none of them if it raises (or the process dies
+        first). The write lock is taken at the start (BEGIN IMMEDIATE), so other
+        processes wait for the whole block. Blocks nest: only the outermost commits."""
+        if self.readonly:
+            raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
+        with self._lock:
+            if self._bulk_depth:
+                self._bulk_depth += 1
+                try:
+                    yield self
+                finally:
+                    self._bulk_depth -= 1
+                return
+            conn = self.db.conn
+            try:
+                if conn.in_transaction:
+                    conn.commit()
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _write_error(self.path, exc) from exc
+            self._bulk_depth = 1
+            self._bulk_synced.clear()
+            ok = False
+            try:
+                yield self
+                ok = True
+            finally:
+                self._bulk_depth = 0
+                if ok:
+                    try:
+                        conn.commit()
+                    except sqlite3.OperationalError as exc:
+                        self._rollback()
+                        raise _write_error(self.path, exc) from exc
+                else:
+                    self._rollback()
+
+    def _rollback(self) -> None:
+        """Undo the bulk transaction, and forget vocabulary ids it cached."""
+        try:
+            self.db.conn.rollback()
+        finally:
+            self._vocab.clear()
+            self._intern.clear()
+            self._vocab_top.clear()
 
     def add_node(
         self,
@@ -256,7 +327,20 @@ class Session:
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         conn = self.db.conn
+        row = (node_id, parent_id, _sql_text(text), author, derived_from, None if model is None else _sql_text(model),
+               json.dumps(params) if params else None, sampler, created, int(complete), len(tokens or ()),
+               mean, None, json.dumps(meta) if meta else None)
         with self._lock:
+            if self._bulk_depth:  # inside bulk(): its one transaction, committed when the block ends
+                blob, cache_new = self._encode_tokens(model or "", tokens) if tokens else (None, None)
+                try:
+                    cur = conn.execute(self._INSERT, row[:12] + (blob,) + row[13:])
+                except sqlite3.OperationalError as exc:
+                    raise _write_error(self.path, exc) from exc
+                if cache_new:
+                    cache_new()  # forgotten again if the bulk transaction rolls back
+                return Node(cur.lastrowid, parent_id, text, author, derived_from, model, params, created, complete,
+                            tokens, meta or {})
             try:
                 # One transaction for the node and its new vocabulary rows, taken
                 # with the write lock at once so that another process's interned
@@ -264,13 +348,7 @@ class Session:
                 with conn:
                     conn.execute("BEGIN IMMEDIATE")
                     blob, cache_new = self._encode_tokens(model or "", tokens) if tokens else (None, None)
-                    cur = conn.execute(
-                        "INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
-                        " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?,?,?,?)",
-                        (node_id, parent_id, _sql_text(text), author, derived_from, model,
-                         json.dumps(params) if params else None, sampler, created, int(complete), len(tokens or ()),
-                         mean, blob, json.dumps(meta) if meta else None),
-                    )
+                    cur = conn.execute(self._INSERT, row[:12] + (blob,) + row[13:])
             except sqlite3.OperationalError as exc:
                 raise _write_error(self.path, exc) from exc
             node_id = cur.lastrowid
@@ -281,20 +359,31 @@ class Session:
     def _encode_tokens(self, model: str, tokens: list[Token]):
         """The token blob, inside add_node's write transaction, and a function that
         adds the new vocabulary rows to the caches once that transaction committed."""
-        interned = any(t.token_id is None for t in tokens)
+        # session-interned ids unless every token and every alternative has its model id
+        interned = any(t.token_id is None or any(a.token_id is None for a in t.alternatives) for t in tokens)
         key = ("~" if interned else "") + model
         known = self._load_vocab(key)
         new: dict[int, str] = {}
         fresh: dict[str, int] = {}
         if interned:
-            table = self._intern.setdefault(key, {v: k for k, v in known.items()})
+            table = self._intern.get(key)
+            if table is None:  # built once per vocabulary, not on every call
+                table = self._intern[key] = {v: k for k, v in known.items()}
+            top = self._vocab_top.get(key)
+            if top is None or top[1] is not known:
+                top = self._vocab_top[key] = [max(known, default=-1), known]
             # ids another process interned since we loaded: read under the write lock
-            for i, text in self.db.conn.execute(
-                "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, max(known, default=-1))
-            ).fetchall():
-                known[i] = text
-                table.setdefault(text, i)
-            next_id = max(known, default=-1) + 1
+            # (inside bulk() the lock is ours for the whole block: read once)
+            if not (self._bulk_depth and top[1] is known and key in self._bulk_synced):
+                for i, text in self.db.conn.execute(
+                    "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, top[0])
+                ).fetchall():
+                    known[i] = text
+                    table.setdefault(text, i)
+                    top[0] = max(top[0], i)
+                if self._bulk_depth:
+                    self._bulk_synced.add(key)
+            next_id = top[0] + 1
 
         def idof(text: str, tid: int | None) -> int:
             if interned:
@@ -319,6 +408,8 @@ class Session:
             known.update(new)
             if interned:
                 table.update(fresh)
+                if new:
+                    top[0] = max(top[0], max(new))
 
         return codec.encode(tokens, ids, alt_ids, interned=interned), cache_new
 
