@@ -17,6 +17,8 @@ from textual.widgets.option_list import Option
 from ..store import list_sessions
 from ..textsafe import from_editable, one_line, to_editable
 from ..tree import GenerationParams, ParamError
+from .keymap import pretty
+from .words import plural
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -106,6 +108,9 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
             yield Static("ctrl+s or the button: save   escape: cancel", classes="hint")
             yield Button("Save", variant="primary", id="save")
 
+    def on_mount(self) -> None:
+        self.query_one(f"#f-{FIELDS[0][0]}", Input).focus()  # the first field, not the scroll area
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_save()
 
@@ -169,11 +174,12 @@ class SessionsScreen(ModalScreen[Path | None]):
             if row["error"]:
                 t.append(f"unreadable: {row['error']}", style="red")
             else:
-                t.append(f"{row['nodes']:>6} nodes  ", style="dim")
+                t.append(f"{plural(row['nodes'], 'node'):>11}  ", style="dim")
                 t.append(one_line(row.get("prompt") or "", 40), style="italic")
             if Path(row["path"]).resolve() == self.current.resolve():
                 t.append("  (open)", style="bold")
             ol.add_option(Option(t, id=row["path"], disabled=bool(row["error"])))
+        ol.highlighted = 0  # on "+ new session": the first ↓ goes to the first session
         ol.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -199,7 +205,7 @@ class HelpScreen(ModalScreen[None]):
         for group, keys in groups.items():
             t.append(f"\n{group}\n", style="bold underline")
             for k in keys:
-                shown = ", ".join(_pretty(x) for x in k.keys.split(","))
+                shown = ", ".join(pretty(x) for x in k.keys.split(","))
                 t.append(f"  {shown:<22}", style="bold")
                 t.append(f"{k.description}\n")
         t.append("\n  ctrl+p               Command palette: every action by name\n")
@@ -211,6 +217,3 @@ class HelpScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-
-def _pretty(key: str) -> str:
-    return {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space"}.get(key, key)

@@ -15,6 +15,7 @@ from ..store import Session
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import Token
+from .words import plural
 
 AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
 
@@ -79,7 +80,7 @@ class TreePanel(Tree[int]):
         self._rows, self._levels, self._more_count = {}, {}, {}
         self.up_line = None
         if top is not None:
-            self.up_line = self.root.add_leaf(Text(f"↑ {depth} levels above (enter: go up, r: root)", style="dim"), data=top)
+            self.up_line = self.root.add_leaf(Text(f"↑ {plural(depth, 'level')} above (enter: go up, r: root)", style="dim"), data=top)
         self._fill(self.root, top)
 
     def _label(self, row: dict) -> Text:
