@@ -21,6 +21,7 @@ from .keymap import pretty
 from .words import plural
 
 DIALOG_CSS = """
+{name} #answers {{ grid-size: 2; grid-gutter: 0 2; height: auto; margin: 1 0; }}
 {name} {{ align: center middle; }}
 {name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
     border: thick $primary; background: $surface; padding: 1 2; }}
@@ -45,7 +46,8 @@ class EditScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
-            yield Static("ctrl+s: save (the original node is kept)   escape: cancel", classes="hint")
+            yield Static("ctrl+s: save (the original node is kept)   escape: cancel (asks first if the text was changed)",
+                         classes="hint")
             if self.replaced:
                 yield Static(f"{self.replaced} control or invisible characters are shown as private-use symbols "
                              "and saved exactly as they were.", classes="hint")
@@ -64,7 +66,44 @@ class EditScreen(ModalScreen[str | None]):
         self.dismiss(text)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if self.query_one(TextArea).text == self.text:
+            self.dismiss(None)
+            return
+
+        def answer(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+            else:
+                self.query_one(TextArea).focus()
+
+        self.app.push_screen(DiscardScreen(), answer)
+
+
+class DiscardScreen(ModalScreen[bool]):
+    """Asked when escape would throw a changed text away: discard it, or keep editing."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="DiscardScreen") + "DiscardScreen > Vertical { max-width: 60; }"
+    BINDINGS = [Binding("d", "discard", "Discard the changes"), Binding("escape,k", "keep", "Keep editing")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text("The text was changed. Discard the changes?", style="bold"))
+            with Grid(id="answers"):
+                yield Button("Discard (d)", variant="error", id="discard")
+                yield Button("Keep editing (escape)", variant="primary", id="keep")
+            yield Static("d: discard the changes   escape or k: keep editing", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "discard")
+
+    def action_discard(self) -> None:
+        self.dismiss(True)
+
+    def action_keep(self) -> None:
+        self.dismiss(False)
 
 
 FIELDS = [

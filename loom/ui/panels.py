@@ -228,6 +228,14 @@ class TreePanel(Tree[int]):
             self._highlight(item)
 
     def _highlight(self, item) -> None:
+        # Tree numbers its lines lazily (on idle or the next render): after a refill
+        # or an expand, an item's line number is stale or -1 until then, and the
+        # cursor would land on another node (or none). last_line numbers them now.
+        try:
+            if self.last_line < 0 or self.get_node_by_id(item.id) is not item:
+                return
+        except UnknownNodeID:  # a line a later refill replaced: a newer reveal moves the cursor
+            return
         self.move_cursor(item, animate=False)
         self.scroll_to_node(item, animate=False)
 
