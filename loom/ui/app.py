@@ -78,7 +78,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                         tooltip=k.description, id=k.action) for k in ALL_KEYS]
 
     def __init__(self, session: Session, model: str | None = None, sessions_dir: Path | None = None,
-                 theme_name: str | None = None, backend: Backend | None = None, config: Config | None = None) -> None:
+                 theme_name: str | None = None, backend: Backend | None = None, config: Config | None = None,
+                 created: bool = False) -> None:
+        """`created`: the caller made the session file for this app (a new name);
+        if no node is ever added to it, the file is removed on exit."""
         super().__init__()
         self.config = config or Config(path=Path("(none)"))
         self.session = session
@@ -100,6 +103,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self._live: dict[int, str] = {}
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
+        self._created: set[Path] = {session.path.resolve()} if created else set()  # session files this app made
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -515,6 +519,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         def done(path: Path | None) -> None:
             if path is None or path.resolve() == self.session.path.resolve():
                 return
+            made = not path.exists()
             try:
                 new = Session(path)
             except StoreError as exc:
@@ -522,7 +527,11 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 return
             if self._cancel is not None:
                 self._cancel.set()
-            self.session.close()
+            if made:
+                self._created.add(new.path.resolve())
+            old = self.session
+            if not self._remove_if_unused(old):
+                old.close()
             self.session = new
             self._seen_version = (new, new.data_version())
             self.params = self._session_params(new)
@@ -573,6 +582,28 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     def on_unmount(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+        self._remove_if_unused(self.session)
+
+    def _remove_if_unused(self, session: Session) -> bool:
+        """Remove a session file this app made (a new name, or "+ new session")
+        where no node was ever added: a new name opened and left leaves nothing
+        behind. Returns whether it was removed (the session is closed then)."""
+        path = session.path
+        if path.resolve() not in self._created or session.readonly:
+            return False
+        try:
+            if session.count():
+                return False
+        except sqlite3.Error:  # unreadable now: leave the file as it is
+            return False
+        session.close()
+        self._created.discard(path.resolve())
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError as exc:  # kept (a folder turned read-only): harmless, an empty session
+                self.log.warning(f"{p}: could not remove the unused new session file ({exc})")
+        return True
 
 
 def context_label(node) -> str:
