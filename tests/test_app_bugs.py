@@ -86,6 +86,11 @@ async def test_main_keys_do_not_fire_under_a_result_screen(tmp_path, demo_backen
         assert app.screen is app.screen_stack[0]
         await pilot.press("k")  # the main screen's keys work again
         assert app.node_id == root.id
+        await pilot.press("question_mark")  # a modal dialog: the same
+        await pilot.pause()
+        await pilot.press("g", "j")
+        await pilot.pause(0.3)
+        assert app._cancel is None and app.node_id == root.id and len(s.child_ids(root.id)) == 3
     s.close()
 
 
@@ -287,6 +292,7 @@ async def test_only_loom_themes_and_the_palette_follows_any_theme_change(tmp_pat
         assert app.query_one(PathView).loom_theme is app.themes[other]
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert sum(t.startswith("Theme: ") for t in titles) == len(app.themes)
+        assert "Theme" not in titles  # Textual's picker of its own themes
     s.close()
 
 
