@@ -4,6 +4,7 @@ message per token; every finished branch is already on disk when it shows."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from dataclasses import replace
@@ -18,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
 
 from ..backends.base import Backend, BackendError
@@ -27,12 +29,13 @@ from ..store import Session, StoreError
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, TokenEvent
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
-from .keymap import KEYS, Key
+from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
+from .words import plural
 
 
 class Generated(Message):
@@ -75,7 +78,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                         tooltip=k.description, id=k.action) for k in ALL_KEYS]
 
     def __init__(self, session: Session, model: str | None = None, sessions_dir: Path | None = None,
-                 theme_name: str | None = None, backend: Backend | None = None, config: Config | None = None) -> None:
+                 theme_name: str | None = None, backend: Backend | None = None, config: Config | None = None,
+                 created: bool = False) -> None:
+        """`created`: the caller made the session file for this app (a new name);
+        if no node is ever added to it, the file is removed on exit."""
         super().__init__()
         self.config = config or Config(path=Path("(none)"))
         self.session = session
@@ -90,12 +96,14 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             wanted = DEFAULT_THEME
         self.loom_theme = self.themes.get(wanted) or next(iter(self.themes.values()))
         self._keys = self._apply_key_overrides()
+        self._main_actions = {k.action for k in ALL_KEYS}
         self.node_id: int | None = session.current
         self.path: list[Node] = []
         self._cancel: threading.Event | None = None
         self._live: dict[int, str] = {}
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
+        self._created: set[Path] = {session.path.resolve()} if created else set()  # session files this app made
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -117,6 +125,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         for t in self.themes.values():
             self.register_theme(textual_theme(t))
         self.theme = self.loom_theme.name
+        for name in list(self.available_themes):  # Textual's own themes have no probability palette
+            if name not in self.themes:
+                self.unregister_theme(name)
         for err in self.theme_errors:
             self.notify(err, title="settings problem", severity="warning", timeout=10)
         self.query_one(Legend).show(self.loom_theme)
@@ -156,6 +167,34 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def keys_table(self) -> list[Key]:
         return self._keys
+
+    def _main_screen_active(self) -> bool:
+        """Whether the main screen is the one in front (the command palette, run from
+        it, closes before its command runs)."""
+        return len(self.screen_stack) <= 1 or self.screen is self.screen_stack[0]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The main screen's keys are app bindings; Textual offers them on every
+        # non-modal screen (the result screens), where they must not act.
+        if action in self._main_actions and not self._main_screen_active():
+            return False
+        return True
+
+    def push_screen(self, screen, callback=None, wait_for_dismiss: bool = False, **kwargs):
+        """One of each screen at a time: a dialog that is already open (its key
+        pressed twice, or opened at start and again from the palette) is not
+        pushed a second time."""
+        if isinstance(screen, Screen) and any(type(s) is type(screen) for s in self.screen_stack):
+            if wait_for_dismiss:
+                future = asyncio.get_running_loop().create_future()
+                future.set_result(None)
+                return future
+            return AwaitMount(self.screen, [])
+        return super().push_screen(screen, callback, wait_for_dismiss, **kwargs)
+
+    def key_for(self, action: str) -> str:
+        """The key of an action as the key table has it (config overrides applied), for messages."""
+        return key_name(self._keys, action)
 
     def set_status(self, text: str) -> None:
         self.query_one("#status", Static).update(Text(text))
@@ -273,10 +312,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             return
         kids = self.session.child_ids(self.node_id)
         if not kids:
-            self.notify("No children yet: press g to generate.", timeout=2)
+            self.notify(f"No children yet: press {self.key_for('generate')} to generate.", timeout=2)
             return
-        opt = self.query_one(ChildrenList).highlighted
-        self.goto(kids[opt] if opt is not None and opt < len(kids) else kids[0])
+        self.goto(kids[0])  # as the key table says; the children list (c) picks any other
 
     def _sibling(self, step: int) -> None:
         sibs = self._siblings()
@@ -341,7 +379,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             return  # enter belongs to the focused list
         info = self.query_one(TokenInfo)
         if info.token is None or not info.token.alternatives:
-            self.notify("Put the cursor on a model token first (. and , or a click).", timeout=3)
+            self.notify(f"Put the cursor on a model token first ({self.key_for('next_token')} and {self.key_for('prev_token')} or a click).", timeout=3)
             return
         info.focus()
         info.highlighted = 0
@@ -362,12 +400,12 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         cursor = len(pv.tokens) - len(node.tokens) + ti if node.id == self.node_id else None
         self.show_node(new.id, cursor=cursor)
         pv.focus()
-        self.notify(f"New branch {new.id} with {alt.text!r} in place of {node.tokens[ti].text!r}: press g to continue it.", timeout=4)
+        self.notify(f"New branch {new.id} with {alt.text!r} in place of {node.tokens[ti].text!r}: press {self.key_for('generate')} to continue it.", timeout=4)
 
     # -- generating ----------------------------------------------------------
     def action_generate(self) -> None:
         if self._cancel is not None:
-            self.notify("Already generating: escape cancels.", timeout=2)
+            self.notify(f"Already generating: {self.key_for('cancel')} cancels.", timeout=2)
             return
         if self.node_id is None:
             self.action_new_root()
@@ -412,7 +450,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self.set_status(f"generation failed: {ev[2]}")
                 self.notify(ev[2], title="generation failed", severity="error", timeout=15)
             else:
-                self.set_status(f"{ev[2]} branches from node {ev[1]}" + (" (cancelled: partial branches marked incomplete)" if ev[3] else ""))
+                self.set_status(f"{plural(ev[2], 'branch')} from node {ev[1]}" + (" (cancelled: partial branches marked incomplete)" if ev[3] else ""))
 
     def _throttled_children(self) -> None:
         if not getattr(self, "_children_pending", False):
@@ -444,7 +482,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             new = edit_node(self.session, node, text)
             self.query_one(TreePanel).refresh_node(node.parent_id)
             self.show_node(new.id)
-            self.notify(f"Saved as node {new.id}, derived from node {node.id} (kept). Press g to generate from it.", timeout=4)
+            self.notify(f"Saved as node {new.id}, derived from node {node.id} (kept). Press {self.key_for('generate')} to generate from it.", timeout=4)
 
         self.push_screen(EditScreen(node.text, f"Edit node {node.id} ({node.author}): saved as a new sibling"), done)
 
@@ -481,6 +519,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         def done(path: Path | None) -> None:
             if path is None or path.resolve() == self.session.path.resolve():
                 return
+            made = not path.exists()
             try:
                 new = Session(path)
             except StoreError as exc:
@@ -488,7 +527,11 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 return
             if self._cancel is not None:
                 self._cancel.set()
-            self.session.close()
+            if made:
+                self._created.add(new.path.resolve())
+            old = self.session
+            if not self._remove_if_unused(old):
+                old.close()
             self.session = new
             self._seen_version = (new, new.data_version())
             self.params = self._session_params(new)
@@ -505,19 +548,30 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.use_theme(names[(i + 1) % len(names)])
 
     def use_theme(self, name: str) -> None:
+        self.theme = name  # watch_theme brings the palette along
+        self.notify(f"Theme: {name}", timeout=2)
+
+    def watch_theme(self, name: str) -> None:
+        """However the theme changes (ctrl+t, the palette, code), the probability palette follows."""
+        if name not in self.themes:
+            return
         self.loom_theme = self.themes[name]
-        self.theme = name
+        if not self.query(PathView):  # not composed yet: the panels are made with loom_theme
+            return
         self.query_one(PathView).set_theme(self.loom_theme)
         self.query_one(Legend).show(self.loom_theme)
         self.refresh_children()
         self.show_token()
-        self.notify(f"Theme: {name}", timeout=2)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for cmd in super().get_system_commands(screen):
+            if cmd.callback != self.action_change_theme:  # Textual's picker: loom's own theme commands are below
+                yield cmd
+        if screen is not self.screen_stack[0]:
+            return  # the main screen's actions act on the main screen only
         for k in self.keys_table():
             if k.action == "quit":
                 continue
@@ -528,6 +582,28 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     def on_unmount(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+        self._remove_if_unused(self.session)
+
+    def _remove_if_unused(self, session: Session) -> bool:
+        """Remove a session file this app made (a new name, or "+ new session")
+        where no node was ever added: a new name opened and left leaves nothing
+        behind. Returns whether it was removed (the session is closed then)."""
+        path = session.path
+        if path.resolve() not in self._created or session.readonly:
+            return False
+        try:
+            if session.count():
+                return False
+        except sqlite3.Error:  # unreadable now: leave the file as it is
+            return False
+        session.close()
+        self._created.discard(path.resolve())
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError as exc:  # kept (a folder turned read-only): harmless, an empty session
+                self.log.warning(f"{p}: could not remove the unused new session file ({exc})")
+        return True
 
 
 def context_label(node) -> str:
@@ -537,5 +613,5 @@ def context_label(node) -> str:
         return ""
     label = f" · {node.model} saw token ids" if form.get("form") == "ids" else f" · {node.model} saw text (re-tokenised)"
     if form.get("retokenised"):
-        label += f"; nodes {', '.join(map(str, form['retokenised']))} as text"
+        label += f"; node{'s' if len(form['retokenised']) != 1 else ''} {', '.join(map(str, form['retokenised']))} as text"
     return label

@@ -34,6 +34,7 @@ from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import BranchDone, GenerationParams, ParamError
 from .keymap import Key
+from .words import plural
 
 #: the keys LoomApp adds to its keymap for AttractorActions
 ATTRACTOR_KEYS: list[Key] = [
@@ -275,7 +276,7 @@ class ReportScreen(Screen[int | None]):
         title = Text(f"Attractor report on node {self.node_id}", Style(bold=True))
         if self.record_id is not None:
             title.append(f" · record {self.record_id}")
-        title.append(f"\n{o['n']} samples in {o['groups']} groups (ending = last {r['ending_words'] or 'all'} words, "
+        title.append(f"\n{plural(o['n'], 'sample')} in {plural(o['groups'], 'group')} (ending = last {r['ending_words'] or 'all'} words, "
                      f"edit distance \u2264 {r['threshold']:.2f}) · entropy {o['entropy_bits']:.2f} bits "
                      f"(max {o['max_entropy_bits']:.2f}) · modal group {o['modal_share']:.0%}")
         self.query_one("#title", Static).update(title)
@@ -290,11 +291,11 @@ class ReportScreen(Screen[int | None]):
     def _detail(self, index: int) -> None:
         g = self.report["groups"][index]
         t = Text()
-        t.append(f"group #{g['group']}: {g['size']} samples, {len(g['endings'])} distinct endings; "
+        t.append(f"group #{g['group']}: {plural(g['size'], 'sample')}, {plural(len(g['endings']), 'distinct ending')}; "
                  f"the modal continuation ({g['modal_count']}\u00d7):\n", Style(bold=True))
         t.append(visible(g["modal"]))
         if g["nodes"]:
-            t.append(f"\nnodes: {', '.join(map(str, g['nodes'][:20]))}" + (" \u2026" if len(g["nodes"]) > 20 else ""))
+            t.append(f"\nnode{'s' if len(g['nodes']) != 1 else ''}: {', '.join(map(str, g['nodes'][:20]))}" + (" \u2026" if len(g["nodes"]) > 20 else ""))
         self.query_one("#detail", Static).update(t)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -483,12 +484,12 @@ def record_label(rec: dict) -> str:
         what = f"node {rec['node_id']}: {s.get('reconverged')}/{s.get('perturbations')} reconverged"
     else:
         o = r.get("overall", {})
-        what = f"node {rec['node_id']}: {o.get('n')} samples, {o.get('groups')} groups, {o.get('entropy_bits', 0):.2f} bits"
+        what = f"node {rec['node_id']}: {plural(o.get('n') or 0, 'sample')}, {plural(o.get('groups') or 0, 'group')}, {o.get('entropy_bits', 0):.2f} bits"
     return f"[{rec['id']}] {rec['kind']} {what}"
 
 
 class AttractorActions:
-    """Actions for LoomApp: replay (R), mark for compare (m), compare with the
+    """Actions for LoomApp: replay (R), mark for compare (M), compare with the
     mark (C), perturbation sweep (P), attractor report (A)."""
 
     _att_mark: int | None = None
@@ -496,10 +497,10 @@ class AttractorActions:
     # -- plumbing ------------------------------------------------------------
     def _att_can_run(self) -> bool:
         if self.node_id is None:
-            self.notify("Write a prompt first (n).", timeout=3)
+            self.notify(f"Write a prompt first ({self.key_for('new_root')}).", timeout=3)
             return False
         if self._cancel is not None:
-            self.notify("Already working: escape cancels.", timeout=2)
+            self.notify(f"Already working: {self.key_for('cancel')} cancels.", timeout=2)
             return False
         if self.backend is None:
             self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
@@ -587,14 +588,15 @@ class AttractorActions:
         if self.node_id is None:
             return
         self._att_mark = self.node_id
-        self.notify(f"Marked node {self.node_id}: go to another node and compare (C).", timeout=4)
+        self.notify(f"Marked node {self.node_id}: go to another node and compare ({self.key_for('compare')}).", timeout=4)
 
     def action_compare(self) -> None:
         """Compare the marked node (A) with this one (B)."""
         if self.node_id is None:
             return
         if self._att_mark is None:
-            self.notify("Mark a node first (m), then go to another and compare.", timeout=4)
+            self.notify(f"Mark a node first ({self.key_for('mark_compare')}), then go to another and compare "
+                        f"({self.key_for('compare')}).", timeout=4)
             return
         try:
             comp = compare_nodes(self.session, self._att_mark, self.node_id)
@@ -647,7 +649,7 @@ class AttractorActions:
     def action_report(self) -> None:
         """Sample many continuations of this node and group them by ending; or reopen a stored result."""
         if self.node_id is None:
-            self.notify("Write a prompt first (n).", timeout=3)
+            self.notify(f"Write a prompt first ({self.key_for('new_root')}).", timeout=3)
             return
         node_id = self.node_id
         fields = [("n", "samples per temperature (batched; up to 200 is fine on the local model)", "50"),
@@ -706,7 +708,7 @@ class AttractorActions:
             "params": params.to_dict() if params else None, "temperatures": opts["temperatures"],
             "threshold": opts["threshold"], "ending_words": opts["ending_words"], "keep": report["keep"]}, report)
         o = report["overall"]
-        self.set_status(f"report: {o['n']} samples, {o['groups']} groups, {o['entropy_bits']:.2f} bits (record {rid})")
+        self.set_status(f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits (record {rid})")
         self.push_screen(ReportScreen(report, self.loom_theme, node_id, rid), self._att_goto)
 
     def _att_open_record(self, record_id: int) -> None:

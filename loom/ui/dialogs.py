@@ -17,8 +17,11 @@ from textual.widgets.option_list import Option
 from ..store import list_sessions
 from ..textsafe import from_editable, one_line, to_editable
 from ..tree import GenerationParams, ParamError
+from .keymap import pretty
+from .words import plural
 
 DIALOG_CSS = """
+{name} #answers {{ grid-size: 2; grid-gutter: 0 2; height: auto; margin: 1 0; }}
 {name} {{ align: center middle; }}
 {name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
     border: thick $primary; background: $surface; padding: 1 2; }}
@@ -43,7 +46,8 @@ class EditScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
-            yield Static("ctrl+s: save (the original node is kept)   escape: cancel", classes="hint")
+            yield Static("ctrl+s: save (the original node is kept)   escape: cancel (asks first if the text was changed)",
+                         classes="hint")
             if self.replaced:
                 yield Static(f"{self.replaced} control or invisible characters are shown as private-use symbols "
                              "and saved exactly as they were.", classes="hint")
@@ -62,7 +66,44 @@ class EditScreen(ModalScreen[str | None]):
         self.dismiss(text)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if self.query_one(TextArea).text == self.text:
+            self.dismiss(None)
+            return
+
+        def answer(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+            else:
+                self.query_one(TextArea).focus()
+
+        self.app.push_screen(DiscardScreen(), answer)
+
+
+class DiscardScreen(ModalScreen[bool]):
+    """Asked when escape would throw a changed text away: discard it, or keep editing."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="DiscardScreen") + "DiscardScreen > Vertical { max-width: 60; }"
+    BINDINGS = [Binding("d", "discard", "Discard the changes"), Binding("escape,k", "keep", "Keep editing")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text("The text was changed. Discard the changes?", style="bold"))
+            with Grid(id="answers"):
+                yield Button("Discard (d)", variant="error", id="discard")
+                yield Button("Keep editing (escape)", variant="primary", id="keep")
+            yield Static("d: discard the changes   escape or k: keep editing", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "discard")
+
+    def action_discard(self) -> None:
+        self.dismiss(True)
+
+    def action_keep(self) -> None:
+        self.dismiss(False)
 
 
 FIELDS = [
@@ -105,6 +146,9 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
             yield Static("", classes="error", id="error")
             yield Static("ctrl+s or the button: save   escape: cancel", classes="hint")
             yield Button("Save", variant="primary", id="save")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#f-{FIELDS[0][0]}", Input).focus()  # the first field, not the scroll area
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_save()
@@ -169,11 +213,12 @@ class SessionsScreen(ModalScreen[Path | None]):
             if row["error"]:
                 t.append(f"unreadable: {row['error']}", style="red")
             else:
-                t.append(f"{row['nodes']:>6} nodes  ", style="dim")
+                t.append(f"{plural(row['nodes'], 'node'):>11}  ", style="dim")
                 t.append(one_line(row.get("prompt") or "", 40), style="italic")
             if Path(row["path"]).resolve() == self.current.resolve():
                 t.append("  (open)", style="bold")
             ol.add_option(Option(t, id=row["path"], disabled=bool(row["error"])))
+        ol.highlighted = 0  # on "+ new session": the first ↓ goes to the first session
         ol.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -199,7 +244,7 @@ class HelpScreen(ModalScreen[None]):
         for group, keys in groups.items():
             t.append(f"\n{group}\n", style="bold underline")
             for k in keys:
-                shown = ", ".join(_pretty(x) for x in k.keys.split(","))
+                shown = ", ".join(pretty(x) for x in k.keys.split(","))
                 t.append(f"  {shown:<22}", style="bold")
                 t.append(f"{k.description}\n")
         t.append("\n  ctrl+p               Command palette: every action by name\n")
@@ -211,6 +256,3 @@ class HelpScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-
-def _pretty(key: str) -> str:
-    return {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space"}.get(key, key)

@@ -51,3 +51,20 @@ KEYS: list[Key] = [
 
 def by_action() -> dict[str, Key]:
     return {k.action: k for k in KEYS}
+
+
+PRETTY = {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space", "slash": "/"}
+
+
+def pretty(key: str) -> str:
+    """A Textual key name as the user types it (question_mark: ?)."""
+    return PRETTY.get(key, key)
+
+
+def key_name(table: list[Key], action: str) -> str:
+    """The key shown for `action` in a key table (overrides applied), for messages:
+    never a hand-typed letter that can drift from the bindings."""
+    for k in table:
+        if k.action == action:
+            return pretty(k.shown)
+    raise KeyError(f"no key for action {action!r}")

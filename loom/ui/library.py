@@ -25,7 +25,8 @@ from ..io.search import search
 from ..io.tags import BOOKMARK, TagError, parse_tags, set_tags, toggle_bookmark
 from ..store import StoreError
 from ..textsafe import one_line, visible
-from .keymap import Key
+from .keymap import Key, key_name
+from .words import plural
 
 LIBRARY_KEYS: list[Key] = [
     Key("slash", "search", "Search the text of every node", "Library", footer=True, short="search"),
@@ -93,7 +94,7 @@ class SearchScreen(ModalScreen[int | None]):
         except TreeFormatError as exc:
             count.update(Text(str(exc)))
             return
-        count.update(Text(f"{len(hits)} nodes" + (" (the first 200)" if len(hits) == 200 else "")))
+        count.update(Text(plural(len(hits), "node") + (" (the first 200)" if len(hits) == 200 else "")))
         for h in hits:
             t = Text(f"node {h['id']:>5} · depth {h['depth']:>3}  ", style="dim")
             t.append_text(context_text(h["context"], h["match"]))
@@ -148,7 +149,8 @@ class BookmarksScreen(ModalScreen[int | None]):
         ol.clear_options()
         ids = self.session.tagged(BOOKMARK)
         if not ids:
-            ol.add_option(Option(Text("No bookmarks yet: press b on a node to bookmark it."), id="none", disabled=True))
+            key = self.app.key_for("bookmark") if hasattr(self.app, "key_for") else key_name(LIBRARY_KEYS, "bookmark")
+            ol.add_option(Option(Text(f"No bookmarks yet: press {key} on a node to bookmark it."), id="none", disabled=True))
             return
         for nid in ids:
             node = self.session.node(nid)
@@ -360,7 +362,7 @@ class LibraryActions:
             except StoreError as exc:
                 self.notify(str(exc), title="cannot save tags", severity="error")
                 return
-            self.notify(f"Node {node_id}: {len(tags)} tags" + (", note saved." if note.strip() else "."), timeout=2)
+            self.notify(f"Node {node_id}: {plural(len(tags), 'tag')}" + (", note saved." if note.strip() else "."), timeout=2)
 
         node = self.session.node(node_id)
         self.push_screen(TagEditorScreen(node_id, self.session.tags(node_id), self.session.note(node_id), node.text), done)
@@ -386,8 +388,8 @@ class LibraryActions:
 
         def finish() -> None:
             self._library_refresh(under)
-            extra = f", {summary['tokens']} tokens with probabilities" if summary.get("tokens") else ""
-            self.notify(f"Imported {summary['nodes']} nodes from {path.name}{extra}.", timeout=4)
+            extra = f", {plural(summary['tokens'], 'token')} with probabilities" if summary.get("tokens") else ""
+            self.notify(f"Imported {plural(summary['nodes'], 'node')} from {path.name}{extra}.", timeout=4)
             for note in summary.get("notes", ()):
                 self.notify(note, title="import", severity="warning", timeout=8)
             root = summary.get("root") or (summary.get("roots") or [None])[0]
@@ -418,5 +420,5 @@ class LibraryActions:
             self.call_from_thread(self.notify, f"{path}: cannot be written ({exc.strerror})", title="export failed",
                                   severity="error", timeout=10)
             return
-        what = "tokens" if fmt in ("jsonl", "csv") else "nodes"
-        self.call_from_thread(self.notify, f"Wrote {count} {what} as {fmt} to {path}", timeout=5)
+        what = "token" if fmt in ("jsonl", "csv") else "node"
+        self.call_from_thread(self.notify, f"Wrote {plural(count, what)} as {fmt} to {path}", timeout=5)

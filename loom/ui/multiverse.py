@@ -43,6 +43,7 @@ from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import Context, Distribution, GenerationParams, Node
 from .keymap import Key
+from .words import plural
 
 MASS_STEPS = (None, 0.5, 0.8, 0.9, 0.95)
 BAR = 36
@@ -624,7 +625,7 @@ class VersusScreen(Screen[None]):
         self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"model vs model · node {self.node_id} · {self.params.n} branches of {self.params.max_tokens} tokens each, same seeds", style="bold"), classes="title")
+        yield Static(Text(f"model vs model · node {self.node_id} · {plural(self.params.n, 'branch')} of {plural(self.params.max_tokens, 'token')} each, same seeds", style="bold"), classes="title")
         with Horizontal(id="models"):
             yield Input(self.models[0], id="model-a", placeholder="model A")
             yield Input(self.models[1], id="model-b", placeholder="model B")
@@ -713,7 +714,7 @@ class MultiverseActions:
 
     def _mv_ready(self) -> bool:
         if self.node_id is None:
-            self.notify("Write a prompt first (n).", timeout=3)
+            self.notify(f"Write a prompt first ({self.key_for('new_root')}).", timeout=3)
             return False
         if self.backend is None:
             self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)

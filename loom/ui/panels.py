@@ -15,6 +15,7 @@ from ..store import Session
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import Token
+from .words import plural
 
 AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
 
@@ -79,7 +80,7 @@ class TreePanel(Tree[int]):
         self._rows, self._levels, self._more_count = {}, {}, {}
         self.up_line = None
         if top is not None:
-            self.up_line = self.root.add_leaf(Text(f"↑ {depth} levels above (enter: go up, r: root)", style="dim"), data=top)
+            self.up_line = self.root.add_leaf(Text(f"↑ {plural(depth, 'level')} above (enter: go up, r: root)", style="dim"), data=top)
         self._fill(self.root, top)
 
     def _label(self, row: dict) -> Text:
@@ -227,6 +228,14 @@ class TreePanel(Tree[int]):
             self._highlight(item)
 
     def _highlight(self, item) -> None:
+        # Tree numbers its lines lazily (on idle or the next render): after a refill
+        # or an expand, an item's line number is stale or -1 until then, and the
+        # cursor would land on another node (or none). last_line numbers them now.
+        try:
+            if self.last_line < 0 or self.get_node_by_id(item.id) is not item:
+                return
+        except UnknownNodeID:  # a line a later refill replaced: a newer reveal moves the cursor
+            return
         self.move_cursor(item, animate=False)
         self.scroll_to_node(item, animate=False)
 

@@ -1,0 +1,319 @@
+"""The app as composed screens and widgets: bugs found at 80x24 and 160x48,
+each driven through Pilot on a real session file and the real demo model."""
+
+from textual.widgets import OptionList
+
+from loom.experiments.generate import generate_children
+from loom.store import Session
+from loom.tree import GenerationParams
+from loom.ui.app import LoomApp
+from loom.ui.dialogs import EditScreen
+from loom.ui.panels import ChildrenList, TreePanel
+from loom.ui.pathview import PathView
+
+
+def record_notes(app) -> list[str]:
+    """Every message the app notifies, in order."""
+    seen: list[str] = []
+    original = app.notify
+
+    def notify(message, *args, **kwargs):
+        seen.append(str(message))
+        return original(message, *args, **kwargs)
+
+    app.notify = notify
+    return seen
+
+
+def with_children(tmp_path, demo_backend, n=3):
+    s = Session(tmp_path / "s.loom")
+    root = s.add_node(None, "Once upon a time", "prompt")
+    kids = generate_children(s, demo_backend, root.id, GenerationParams(n=n, max_tokens=6, seed=7)).nodes
+    s.current = root.id
+    return s, root, kids
+
+
+def tree_node_id(app):
+    node = app.query_one(TreePanel).cursor_node
+    return None if node is None else node.data
+
+
+async def test_compare_without_mark_names_the_mark_key_from_the_table(tmp_path, demo_backend):
+    from loom.config import load_config
+
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    notes = record_notes(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("C")
+        await pilot.pause()
+        assert any("Mark a node first (M)" in n for n in notes), notes
+    s.close()
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[keys]\nmark_compare = "ctrl+k"\n')
+    s = Session(tmp_path / "s.loom")
+    app = LoomApp(s, backend=demo_backend, config=load_config(cfg))
+    notes = record_notes(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("C")
+        await pilot.pause()
+        assert any("Mark a node first (ctrl+k)" in n for n in notes), notes
+    s.close()
+
+
+async def test_main_keys_do_not_fire_under_a_result_screen(tmp_path, demo_backend):
+    from loom.ui.attractors import CompareScreen
+
+    s, root, kids = with_children(tmp_path, demo_backend)
+    s.current = kids[0].id
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("M", "l", "C")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        at = app.node_id
+        await pilot.press("n", "k", "r", "o", "s")
+        await pilot.pause()
+        assert isinstance(app.screen, CompareScreen)
+        assert len(app.screen_stack) == 2
+        assert app.node_id == at
+        await pilot.press("g")
+        await pilot.pause(0.3)
+        assert app._cancel is None and s.child_ids(at) == []
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        await pilot.press("k")  # the main screen's keys work again
+        assert app.node_id == root.id
+        await pilot.press("question_mark")  # a modal dialog: the same
+        await pilot.pause()
+        await pilot.press("g", "j")
+        await pilot.pause(0.3)
+        assert app._cancel is None and app.node_id == root.id and len(s.child_ids(root.id)) == 3
+    s.close()
+
+
+async def test_palette_still_runs_main_actions(tmp_path, demo_backend):
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "Go to first child")
+        result = cmd.callback()
+        if hasattr(result, "__await__"):
+            await result
+        await pilot.pause()
+        assert app.node_id == kids[0].id
+    s.close()
+
+
+async def test_new_prompt_dialog_does_not_stack(tmp_path, demo_backend):
+    s = Session(tmp_path / "empty.loom")
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert sum(isinstance(x, EditScreen) for x in app.screen_stack) == 1  # opened at start
+        app.action_new_root()
+        app.action_generate()  # with no node, generate opens the new-prompt dialog too
+        await pilot.pause()
+        assert sum(isinstance(x, EditScreen) for x in app.screen_stack) == 1
+    s.close()
+
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_new_root()
+        app.action_new_root()
+        await pilot.pause()
+        assert sum(isinstance(x, EditScreen) for x in app.screen_stack) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+    s.close()
+
+
+async def test_settings_focus_first_field_and_session_picker_first_down(tmp_path, demo_backend):
+    other = Session(tmp_path / "other.loom")
+    other.add_node(None, "Another story", "prompt")
+    other.close()
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend, sessions_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "f-n"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        picker = app.screen.query_one("#sessions", OptionList)
+        await pilot.press("down")
+        opt = picker.get_option_at_index(picker.highlighted)
+        assert opt.id != "__new__"
+        assert opt.id == picker.get_option_at_index(1).id  # the first session
+    s.close()
+
+
+async def test_escape_in_edit_asks_before_throwing_the_edit_away(tmp_path, demo_backend):
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        count = s.count()
+        await pilot.press("e")
+        await pilot.pause()
+        editor = app.screen.query_one("TextArea")
+        await pilot.press("x", "y")
+        assert editor.text.endswith("xy")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, EditScreen)  # a question, not closed
+        assert any(isinstance(x, EditScreen) for x in app.screen_stack)
+        await pilot.press("escape")  # keep editing
+        await pilot.pause()
+        assert isinstance(app.screen, EditScreen)
+        assert app.screen.query_one("TextArea").text.endswith("xy")
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("d")  # discard
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert s.count() == count
+        # unchanged text: escape closes at once
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+    s.close()
+
+
+async def test_counts_are_singular_for_one(tmp_path, demo_backend):
+    s = Session(tmp_path / "s.loom")
+    root = s.add_node(None, "Once upon a zebra", "prompt")
+    s.set_state("params", GenerationParams(n=1, max_tokens=4, seed=7).to_dict())
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("g")
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if app._cancel is None:
+                break
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(app.query_one("#status").render())
+        assert "1 branch from node" in status, status
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"zebra")
+        await pilot.pause()
+        count = str(app.screen.query_one("#count").render())
+        assert count.startswith("1 node") and "1 nodes" not in count, count
+    s.close()
+    from loom.ui.words import plural
+
+    assert plural(1, "node") == "1 node" and plural(2, "node") == "2 nodes" and plural(0, "branch") == "0 branches"
+    assert plural(1, "child", "children") == "1 child" and plural(3, "child", "children") == "3 children"
+
+
+async def test_j_goes_to_the_first_child_as_documented(tmp_path, demo_backend):
+    from loom.ui.keymap import by_action
+
+    assert by_action()["child"].description == "Go to first child"
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(ChildrenList).highlighted = 2
+        await pilot.press("j")
+        assert app.node_id == kids[0].id
+    s.close()
+
+
+async def test_new_session_left_empty_is_removed_on_exit(tmp_path, demo_backend):
+    path = tmp_path / "fresh.loom"
+    s = Session(path)
+    app = LoomApp(s, backend=demo_backend, created=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")  # no prompt written
+        await pilot.pause()
+    s.close()
+    assert not path.exists()
+    assert not path.with_name(path.name + "-wal").exists() and not path.with_name(path.name + "-shm").exists()
+
+    # written to: kept
+    path = tmp_path / "kept.loom"
+    s = Session(path)
+    app = LoomApp(s, backend=demo_backend, created=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("TextArea").text = "A prompt"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    s.close()
+    assert path.exists() and Session(path).count() == 1
+
+    # not made by the app: kept even when empty
+    path = tmp_path / "made-before.loom"
+    s = Session(path)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    s.close()
+    assert path.exists()
+
+
+async def test_new_session_from_the_picker_left_empty_is_removed(tmp_path, demo_backend):
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend, sessions_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#sessions", OptionList).highlighted = 0
+        await pilot.press("enter")  # + new session
+        await pilot.pause()
+        new_path = app.session.path
+        assert new_path != tmp_path / "s.loom" and new_path.exists()
+        await pilot.press("escape")  # no prompt
+        await pilot.pause()
+    app.session.close()
+    assert not new_path.exists()
+    assert (tmp_path / "s.loom").exists()
+
+
+async def test_only_loom_themes_and_the_palette_follows_any_theme_change(tmp_path, demo_backend):
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert set(app.available_themes) == set(app.themes)
+        other = next(n for n in sorted(app.themes) if n != app.theme)
+        app.theme = other  # as Textual's own theme picker does
+        await pilot.pause()
+        assert app.loom_theme.name == other
+        assert app.query_one(PathView).loom_theme is app.themes[other]
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert sum(t.startswith("Theme: ") for t in titles) == len(app.themes)
+        assert "Theme" not in titles  # Textual's picker of its own themes
+    s.close()
+
+
+async def test_tree_highlight_follows_the_current_node(tmp_path, demo_backend):
+    s, root, kids = with_children(tmp_path, demo_backend)
+    s.current = kids[1].id
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert tree_node_id(app) == kids[1].id  # at start
+        # fork at the second token
+        await pilot.press("full_stop", "a", "down", "down", "enter")
+        await pilot.pause()
+        assert app.node_id not in {k.id for k in kids}
+        assert tree_node_id(app) == app.node_id
+        # edit
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("TextArea").text = "Edited"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert s.node(app.node_id).text == "Edited"
+        assert tree_node_id(app) == app.node_id
+    s.close()
