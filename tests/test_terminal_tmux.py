@@ -90,3 +90,21 @@ def test_nothing_but_text_reaches_the_terminal(pane, hostile, tmp_path):
             f"`loom {command}` set colours or attributes: {styled[styled.find(chr(27)):][:40]!r}"
         assert "PWNED" in screen or "tag" in command or "sessions" in command or "search" in command \
             or "csv" in command or "jsonl" in command, f"`loom {command}` hid the text"
+
+
+def test_opening_a_new_session_and_quitting_leaves_no_file(pane, tmp_path):
+    """`loom NAME` on a name that does not exist, then q: no empty session file stays behind."""
+    loom = f"{shlex.quote(sys.executable)} -m loom --sessions-dir {shlex.quote(str(tmp_path / 's'))}"
+    tmux("send-keys", "-t", "t", f"{loom} fresh; echo EXIT'-'$?", "Enter")
+    deadline = time.time() + 120
+    while time.time() < deadline and "New prompt" not in tmux("capture-pane", "-t", "t", "-p"):
+        time.sleep(0.3)  # an empty session opens on the new-prompt dialog
+    assert (tmp_path / "s" / "fresh.loom").exists()  # the app made it on opening
+    tmux("send-keys", "-t", "t", "Escape")
+    while time.time() < deadline and "New prompt" in tmux("capture-pane", "-t", "t", "-p"):
+        time.sleep(0.3)
+    tmux("send-keys", "-t", "t", "q")
+    while time.time() < deadline and "EXIT-0" not in tmux("capture-pane", "-t", "t", "-p"):
+        time.sleep(0.3)
+    assert "EXIT-0" in tmux("capture-pane", "-t", "t", "-p")
+    assert not list((tmp_path / "s").glob("fresh.loom*"))

@@ -31,8 +31,9 @@ def run(args) -> int:
     from ..config import load_config
 
     config = load_config()  # a broken config is reported (file and line) before the screen opens
+    created = not path.exists()  # a new file the app removes again if no node is ever written
     session = Session(path)  # so are bad session files (not SQLite, newer schema)
     from ..ui.app import LoomApp
 
-    LoomApp(session, model=args.model, sessions_dir=Path(folder), config=config).run()
+    LoomApp(session, model=args.model, sessions_dir=Path(folder), config=config, created=created).run()
     return 0
