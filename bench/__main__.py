@@ -17,6 +17,7 @@ TARGETS = {
     "storage": "3. Storage",
     "ui": "4. Huge sessions in the UI",
     "startup": "5. Start-up",
+    "io": "6. Import and export",
 }
 
 
