@@ -148,13 +148,50 @@ def test_tokens_survive_export_and_reimport(tmp_path):
         import_file(a, path)
         out = export_data(a)
         resp = out["model_responses"]["cmpl-1"]
-        assert [c["text"] for c in resp["completions"][:2]] == [" sat on", "\n ran off"]
+        assert [c["text"] for c in resp["completions"][:2]] == [" sat on", " ran off"]  # as the file had them
         assert resp["completions"][0]["tokens"][0]["counterfactuals"] == {" sat": -0.5, " ran": -1.5, " was": -2.25}
         import_data(b, copy.deepcopy(out))
         for x, y in zip(a.all_ids(), b.all_ids()):
             na, nb = a.node(x), b.node(y)
             assert (na.text, na.author, na.model, na.tokens, a.tags(x)) == (nb.text, nb.author, nb.model, nb.tokens, b.tags(y))
         assert export_data(b) == out
+
+
+def byte_token_file():
+    """OpenAI's way with tokens inside a character: `bytes:\\xe2\\x98` pieces; and a completion
+    that runs past <|endoftext|> (the node's text stops there)."""
+    def tok(text, lp, cf=None):
+        return {"generatedToken": {"token": text, "logprob": lp}, "position": {"start": 0, "end": 0},
+                "counterfactuals": cf}
+
+    toks = [tok(" caf", -0.5, {" caf": -0.5, " tea": -1.0}), tok("bytes:\\xc3", -0.25, {"bytes:\\xc3": -0.25}),
+            tok("bytes:\\xa9", -0.01, {"bytes:\\xa9": -0.01, "e": -5.0}), tok(" ", -0.3),
+            tok("bytes:\\xe2\\x98", -0.7), tok("bytes:\\x95", -0.02), tok(" end", -0.4),
+            tok("<|endoftext|>", -0.1), tok(" junk", -3.0), tok(" more", -2.0)]
+    return {
+        "root": {"id": "root", "text": "Order:", "children": [
+            {"id": "b0", "text": " café ☕ end", "generation": {"id": "cmpl-b", "index": 0},
+             "meta": {"source": "AI"}, "children": []}]},
+        "model_responses": {"cmpl-b": {"id": "cmpl-b", "model": "davinci", "prompt": {"text": "Order:", "tokens": None},
+                                       "completions": [{"text": " café ☕ end", "finishReason": "stop", "tokens": toks}]}},
+    }
+
+
+def test_partial_utf8_byte_tokens_are_joined_and_end_of_text_ends(tmp_path):
+    path = tmp_path / "bytes.json"
+    path.write_text(json.dumps(byte_token_file()))
+    with Session(tmp_path / "b.loom") as s:
+        summary = import_file(s, path)
+        assert summary["nodes_with_tokens"] == 1 and summary["tokens_dropped"] == 0
+        node = s.children(s.roots()[0].id, with_tokens=True)[0]
+        assert node.author == "model" and "".join(t.text for t in node.tokens) == " café ☕ end"
+        # the token that completes a character carries it; the pieces before it are empty
+        assert [t.text for t in node.tokens] == [" caf", "", "é", " ", "", "☕", " end"]
+        assert [t.logprob for t in node.tokens] == pytest.approx([-0.5, -0.25, -0.01, -0.3, -0.7, -0.02, -0.4])
+        assert [a.text for a in node.tokens[2].alternatives] == ["é", "e"]  # decoded with the open byte before it
+        out = export_data(s)
+    # exported as the file had it: byte tokens, end of text and what followed
+    assert out["model_responses"]["cmpl-b"]["completions"][0] == byte_token_file()["model_responses"]["cmpl-b"]["completions"][0]
 
 
 def test_loom_nodes_export_and_come_back(tmp_path, session):

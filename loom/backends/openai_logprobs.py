@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import codecs
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..tokenbytes import display_text, token_bytes
 from ..tree import Alternative, Token
 
-REPLACEMENT = "\ufffd"
-_BYTE_ESCAPE = re.compile(r"(\\x[0-9a-fA-F]{2})")
 
 
 @dataclass(frozen=True)
@@ -41,20 +39,6 @@ class WireToken:
 
 class LogprobsFormatError(ValueError):
     """The logprobs object has a shape no known server sends."""
-
-
-def token_bytes(text: str, data: Any = None) -> bytes | None:
-    """The exact bytes of a token, or None when the server sent only U+FFFD."""
-    if isinstance(data, list) and data and all(isinstance(b, int) and 0 <= b < 256 for b in data):
-        return bytes(data)
-    if text.startswith("bytes:"):
-        out = b""
-        for part in _BYTE_ESCAPE.split(text[6:]):
-            out += bytes([int(part[2:], 16)]) if _BYTE_ESCAPE.fullmatch(part) else part.encode("utf-8")
-        return out
-    if REPLACEMENT in text:
-        return None
-    return text.encode("utf-8")
 
 
 def _logprob(value: Any) -> float | None:
@@ -205,21 +189,6 @@ class TextAligner:
         for text, data, value, tid in w.top:
             out.append(Alternative(display_text(text, data, pending), value, tid))
         return tuple(out)
-
-
-def display_text(text: str, data: bytes | None, pending: bytes = b"") -> str:
-    """A candidate token's text: decoded from its bytes, together with the
-    start of a character that the tokens before it left open where that
-    completes it; U+FFFD only where the bytes are truly partial."""
-    if data is None:
-        return text
-    for candidate in ((pending + data) if pending else b"", data):
-        if candidate:
-            try:
-                return candidate.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-    return data.decode("utf-8", "replace")
 
 
 def plain_tokens(text: str, raw: bool = True) -> list[Token]:

@@ -13,6 +13,7 @@ logprobs and counterfactuals in `model_responses` become loom Tokens
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import hashlib
 import json
@@ -22,6 +23,7 @@ import time
 import uuid
 from typing import Any
 
+from ..tokenbytes import display_text, token_bytes
 from ..tree import Alternative, Node, Token
 from . import Progress, TreeFormatError, problems_error
 from .jsonstream import Sink, dumps_at, key_text
@@ -31,6 +33,7 @@ META_KEY = "socketteer"
 _OWN = ("text", "children", "parent_id")  # rebuilt from the loom tree on export
 _TIME_FMT = "%Y-%m-%d-%H.%M.%S"
 _SOURCE_TO_AUTHOR = {"AI": "model", "mixed": "edit"}
+END_OF_TEXT = "<|endoftext|>"
 _AUTHOR_TO_SOURCE = {"model": "AI", "edit": "mixed", "human": "prompt", "prompt": "prompt"}
 _TAG_DEFAULT = {"scope": "node", "hide": False, "show_only": False, "toggle_key": "None", "icon": "None"}
 
@@ -78,15 +81,33 @@ def _tokens(node: dict, responses: dict) -> tuple[list[Token] | None, str | None
     if not raw:
         return None, model, info, None
     tokens = []
+    # OpenAI wrote a token inside a character as `bytes:\\xe2\\x80`: the bytes are joined, the
+    # token that completes the character carries it and the pieces before it are empty
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     for td in raw:
         g = td.get("generatedToken") or {}
+        text = str(g.get("token", ""))
+        if text == END_OF_TEXT:  # the completion ended here; what the file has after it was never shown
+            break
         cf = td.get("counterfactuals") or {}
         if isinstance(cf, list):  # an older shape: a list of {token: logprob}
             cf = {k: v for d in cf if isinstance(d, dict) for k, v in d.items()}
-        alts = sorted(((str(k), float(v)) for k, v in cf.items() if isinstance(v, (int, float))), key=lambda a: -a[1])
+        pending = decoder.getstate()[0]
+        alts = sorted(((_piece_text(str(k), pending), float(v)) for k, v in cf.items()
+                       if isinstance(v, (int, float))), key=lambda a: -a[1])
+        if text.startswith("bytes:"):
+            piece = decoder.decode(token_bytes(text) or b"")
+        else:  # a whole token, kept exactly as written (after any character left open before it)
+            piece = (decoder.decode(b"", final=True) if pending else "") + text
+            decoder.reset()
         lp = g.get("logprob")
-        tokens.append(Token(text=str(g.get("token", "")), logprob=None if lp is None else float(lp),
+        tokens.append(Token(text=piece, logprob=None if lp is None else float(lp),
                             alternatives=tuple(Alternative(t, p) for t, p in alts)))
+    rest = decoder.decode(b"", final=True)  # bytes of a character the completion never finished
+    if rest and tokens:
+        last = tokens[-1]
+        tokens[-1] = Token(last.text + rest, last.logprob, last.token_id, last.alternatives, last.raw)
+    info["completion"] = comp  # the original's own record, given back as it was on export
     joined = "".join(t.text for t in tokens)
     text = node["text"]
     # The original prepends its "start" text to a completion and lets users edit nodes:
@@ -94,7 +115,6 @@ def _tokens(node: dict, responses: dict) -> tuple[list[Token] | None, str | None
     if text.startswith(joined) or (joined and text.endswith(joined)):
         head, tail = ("", text[len(joined):]) if text.startswith(joined) else (text[: len(text) - len(joined)], "")
         return ([Token(head, None)] if head else []) + tokens + ([Token(tail, None)] if tail else []), model, info, None
-    info["completion"] = comp  # kept as it was, so an export gives the original response back
     return None, model, info, "the node text no longer matches its tokens (edited)"
 
 
@@ -151,6 +171,11 @@ def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
 
 
 _AUTHORS = ("prompt", "model", "human", "edit")
+
+
+def _piece_text(text: str, pending: bytes) -> str:
+    """An alternative's text: a `bytes:` piece decoded with the bytes left open before it."""
+    return display_text(text, token_bytes(text), pending) if text.startswith("bytes:") else text
 
 
 def _meta_problem(meta: Any) -> str | None:
@@ -401,7 +426,7 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: 
         comps = resp["completions"]
         comps.extend([None] * (gen.get("index", 0) + 1 - len(comps)))
         out["generation"] = gen
-    if kept and not node.tokens:
+    if kept:  # imported: the original's completion as it was (byte tokens, positions, end of text)
         comps[gen.get("index", 0)] = kept
     elif node.tokens:
         pos = 0
