@@ -79,8 +79,20 @@ def child(job: str, session: str, file: str, fmt: str) -> None:
         with Session(session) as s:
             count = import_file(s, file)["nodes"]
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "count": count}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb(), "count": count}))
+
+
+def peak_mb() -> float:
+    """This process's own peak RSS. Linux keeps ru_maxrss across fork and exec, so a child of a
+    big parent (`python -m bench` has torch loaded) would report the parent's size; the VmHWM of
+    /proc/self/status belongs to this program's own memory map."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def job(*args: str) -> dict:

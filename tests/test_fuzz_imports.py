@@ -18,10 +18,14 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from mutations import mutated  # noqa: E402
 
 from loom.cli import main
 from loom.store import Session
@@ -31,13 +35,6 @@ EXAMPLES = int(os.environ.get("LOOM_FUZZ_EXAMPLES", "40"))
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-loom-demo.json"
 if not PEER.exists():
     PEER = Path("/work/shared/peers/socketteer-loom-demo.json")
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**65, 2**65) | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=10,
-)
-
 
 def loom_json_doc(tmp: Path) -> dict:
     path = tmp / "source.loom"
@@ -73,38 +70,6 @@ def trimmed(doc: dict, keep: int) -> dict:
     return doc
 
 
-def _paths(obj, here=()):
-    yield here
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, here + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, here + (i,))
-
-
-@st.composite
-def mutated(draw, doc):
-    doc = copy.deepcopy(doc)
-    paths = [p for p in _paths(doc) if p]
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        try:
-            for key in path[:-1]:
-                parent = parent[key]
-            how = draw(st.sampled_from(["replace", "delete", "duplicate"]))
-            if how == "delete" and isinstance(parent, dict):
-                del parent[path[-1]]
-            elif how == "duplicate" and isinstance(parent, list):
-                parent.append(copy.deepcopy(parent[path[-1]]))
-            else:
-                parent[path[-1]] = draw(json_values)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    return doc
-
-
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sources")
@@ -115,7 +80,7 @@ def sources(tmp_path_factory):
 @st.composite
 def files(draw, sources):
     doc = draw(st.sampled_from(sources))
-    data = json.dumps(draw(mutated(doc)), ensure_ascii=False).encode("utf-8")
+    data = json.dumps(draw(mutated(doc, changes=4, duplicate=True)), ensure_ascii=False).encode("utf-8")
     if draw(st.integers(0, 6)) == 0:
         data = data[: draw(st.integers(0, len(data)))]
     if draw(st.integers(0, 10)) == 0:

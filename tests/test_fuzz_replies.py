@@ -13,14 +13,18 @@ Runs briefly in the suite; longer on demand:
 
 from __future__ import annotations
 
-import copy
 import json
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from mutations import json_values, mutated  # noqa: E402
 
 from loom.backends.base import BackendError
 from loom.backends.openai_compat import OpenAIBackend
@@ -41,42 +45,6 @@ CHAT = {"id": "c2", "object": "chat.completion", "model": "m", "choices": [{
     "logprobs": {"content": [
         {"token": " h", "logprob": -0.3, "bytes": [32, 104], "top_logprobs": [{"token": " h", "logprob": -0.3, "bytes": [32, 104]}]},
         {"token": "\u00e9", "logprob": -0.7, "bytes": [195, 169], "top_logprobs": []}]}}]}
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12,
-)
-
-
-def _paths(obj, here=()):
-    yield here
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, here + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, here + (i,))
-
-
-@st.composite
-def mutated(draw, doc):
-    """`doc` with one to three of its parts replaced by random JSON or removed."""
-    doc = copy.deepcopy(doc)
-    for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(doc) if p]
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        for key in path[:-1]:
-            parent = parent[key]
-        if draw(st.booleans()) and isinstance(parent, dict):
-            del parent[path[-1]]
-        else:
-            parent[path[-1]] = draw(json_values)
-    return doc
 
 
 def as_stream(doc, api: str) -> list:

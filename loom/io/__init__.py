@@ -42,15 +42,30 @@ def read_json(path: str | Path) -> Any:
         raise TreeFormatError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
 
-def problems_error(problems: list[str], count: int, nodes: int) -> TreeFormatError:
-    """One error for everything wrong with a file: one line per problem (the first ten), and what was kept."""
-    kept = f"nothing was imported (0 of the file's {nodes} nodes kept)"
-    if count == 1:
-        return TreeFormatError(f"{problems[0]}; {kept}")
-    lines = [f"{count} problems; {kept}:"] + [f"  {p}" for p in problems]
-    if count > len(problems):
-        lines.append(f"  and {count - len(problems)} more")
-    return TreeFormatError("\n".join(lines))
+class Problems:
+    """What is wrong with a file, as it is checked: every problem counted, the first ten kept
+    to show. Call it with a message; `problems.count` says how many."""
+
+    SHOWN = 10
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.count = 0
+
+    def __call__(self, msg: str) -> None:
+        self.count += 1
+        if len(self.lines) < self.SHOWN:
+            self.lines.append(msg)
+
+    def error(self, nodes: int) -> TreeFormatError:
+        """One error for everything wrong with the file: a line per problem shown, and what was kept."""
+        kept = f"nothing was imported (0 of the file's {nodes} nodes kept)"
+        if self.count == 1:
+            return TreeFormatError(f"{self.lines[0]}; {kept}")
+        lines = [f"{self.count} problems; {kept}:"] + [f"  {p}" for p in self.lines]
+        if self.count > len(self.lines):
+            lines.append(f"  and {self.count - len(self.lines)} more")
+        return TreeFormatError("\n".join(lines))
 
 
 def detect_format(data: Any) -> str:

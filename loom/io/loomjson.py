@@ -32,7 +32,7 @@ import heapq
 from typing import Any
 
 from ..tree import Alternative, GenerationParams, Node, Token
-from . import Progress, TreeFormatError, problems_error
+from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, iter_json
 
 FORMAT = "loom-session"
@@ -179,19 +179,11 @@ def _node_problem(d: dict) -> str | None:
     return None
 
 
-def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], list[str], int]:
+def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
     """Check the whole file before anything is written. Returns (nodes in the order to
     write them: every parent before its children, lower ids first; the ids of the tops
-    (roots and the subtree's top); the problems found; how many problems in all)."""
-    problems: list[str] = []
-    count = 0
-
-    def problem(msg: str) -> None:
-        nonlocal count
-        count += 1
-        if len(problems) < 10:
-            problems.append(msg)
-
+    (roots and the subtree's top); the problems found)."""
+    problem = Problems()
     by_id: dict[int, dict] = {}
     seen: dict[int, int] = {}
     for i, d in enumerate(data["nodes"]):
@@ -232,7 +224,7 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], list[str], int]:
         order.append(by_id[nid])
         for k in kids.get(nid, ()):
             heapq.heappush(ready, k)
-    if len(order) < len(by_id) and not count:  # some nodes hang from parents that never reach a root: cycles
+    if len(order) < len(by_id) and not problem.count:  # some nodes hang from parents that never reach a root: cycles
         placed = {d["id"] for d in order}
         done: set[int] = set()
         for nid in sorted(by_id):
@@ -246,7 +238,7 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], list[str], int]:
                 loop = path[path.index(at):] + [at]
                 problem(f"nodes {' -> '.join(map(str, loop))}: each is the parent of the one before, a cycle")
             done.update(path)
-    return order, tops, problems, count
+    return order, tops, problem
 
 
 def _check_extras(data: dict[str, Any], problem) -> None:
@@ -279,17 +271,10 @@ def import_data(session, data: dict[str, Any], *, under: int | None = None,
     _check(data)
     if under is not None:
         session.node(under)  # a clear KeyError if the node is not there
-    order, tops, problems, count = _plan(data)
-
-    def problem(msg: str) -> None:
-        nonlocal count
-        count += 1
-        if len(problems) < 10:
-            problems.append(msg)
-
-    _check_extras(data, problem)
-    if count:
-        raise problems_error(problems, count, len(data["nodes"]))
+    order, tops, problems = _plan(data)
+    _check_extras(data, problems)
+    if problems.count:
+        raise problems.error(len(data["nodes"]))
     keep_ids = under is None and session.count() == 0
     if not keep_ids:
         _refuse_again(session, [d for d in order if d["id"] in tops], under)

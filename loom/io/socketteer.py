@@ -25,7 +25,7 @@ from typing import Any
 
 from ..tokenbytes import display_text, token_bytes
 from ..tree import Alternative, Node, Token
-from . import Progress, TreeFormatError, problems_error
+from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
 
 STATE_KEY = "socketteer"
@@ -118,17 +118,9 @@ def _tokens(node: dict, responses: dict) -> tuple[list[Token] | None, str | None
     return None, model, info, "the node text no longer matches its tokens (edited)"
 
 
-def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
-    """Check every node before anything is written: (nodes, the first problems, how many problems)."""
-    problems: list[str] = []
-    count = 0
-
-    def problem(msg: str) -> None:
-        nonlocal count
-        count += 1
-        if len(problems) < 10:
-            problems.append(msg)
-
+def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
+    """Check every node before anything is written: (how many nodes, the problems found)."""
+    problem = Problems()
     if not isinstance(responses, dict):
         problem("model_responses must be an object")
         responses = {}
@@ -167,7 +159,7 @@ def _validate(root: dict, responses: Any) -> tuple[int, list[str], int]:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
         for i in range(len(kids) - 1, -1, -1):
             stack.append((kids[i], (place, i)))
-    return n, problems, count
+    return n, problem
 
 
 _AUTHORS = ("prompt", "model", "human", "edit")
@@ -295,9 +287,9 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
     if under is not None:
         session.node(under)
     responses = top.get("model_responses") or {}
-    total, problems, count = _validate(root, responses)
-    if count:
-        raise problems_error(problems, count, total)
+    total, problems = _validate(root, responses)
+    if problems.count:
+        raise problems.error(total)
     digest = fingerprint(root, top)
     done = session.get_state(IMPORTS_KEY) or []
     for rec in done if isinstance(done, list) else ():
