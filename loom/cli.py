@@ -92,7 +92,6 @@ def note(text: str) -> None:
     print(f"loom: note: {visible(redact(text), expand_tabs=False)}", file=sys.stderr)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Texts may hold lone surrogates (kept exactly in sessions): print them escaped, never crash.

@@ -70,12 +70,15 @@ def run(args) -> int:
                 count = export_to(session, args.format, fh, args.node, probs=args.probs, raw=args.raw,
                                   progress=progress)
             fh.flush()
-        except (TreeFormatError, OSError) as exc:
+        except BaseException as exc:  # a fault or ctrl+c: no half-written FILE.part stays behind
             if part:
                 fh.close()
                 part.unlink(missing_ok=True)
-            msg = str(exc) if isinstance(exc, TreeFormatError) else f"{out}: cannot be written ({exc.strerror})"
-            raise CliError(msg) from None
+            if isinstance(exc, TreeFormatError):
+                raise CliError(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
+            raise
         finally:
             if isinstance(fh, io.TextIOWrapper) and fh is not sys.stdout and not part:
                 fh.detach()  # leave standard output open
