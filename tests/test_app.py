@@ -111,6 +111,29 @@ async def test_settings_dialog_validates(tmp_path, demo_backend):
     s.close()
 
 
+async def test_settings_dialog_says_where_each_value_comes_from(tmp_path, demo_backend, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text("[generation]\nmax_tokens = 33\n")
+    monkeypatch.setenv("LOOM_CONFIG", str(config))
+    s = Session(tmp_path / "s.loom")
+    s.add_node(None, "Hello", "prompt")
+    s.set_state("params", {"temperature": 0.7})
+    s.set_state("model", "demo")
+    from loom.config import load_config
+
+    app = LoomApp(s, backend=demo_backend, config=load_config())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+
+        def source(field):
+            return str(app.screen.query_one(f"#src-{field}").render())
+
+        assert source("temperature") == "session" and source("max_tokens") == "config" and source("n") == "default"
+        assert source("model") == "session"
+    s.close()
+
+
 async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
     from loom.ui.keymap import KEYS
 

@@ -513,7 +513,19 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         from ..backends.local import BUNDLED
 
         models = [*BUNDLED, *self.config.profiles]
-        self.push_screen(SettingsScreen(self.params, self.model_ref, models), done)
+        self.push_screen(SettingsScreen(self.params, self.model_ref, models, self._sources()), done)
+
+    def _sources(self) -> dict[str, str]:
+        """Where each setting the dialog shows comes from, by the one resolver."""
+        from ..experiments.settings import resolve
+
+        try:
+            resolved = resolve(self.session, config=self.config)
+        except ParamError:
+            return {}
+        if self.model_ref != resolved.model:
+            resolved.sources["model"] = "this app"  # chosen at start-up (loom --model), not yet stored
+        return resolved.sources
 
     def action_sessions(self) -> None:
         def done(path: Path | None) -> None:

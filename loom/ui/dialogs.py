@@ -118,15 +118,23 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
     """Generation settings; values are checked before the dialog closes."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="SettingsScreen") + """
-    SettingsScreen Grid { grid-size: 2; grid-columns: 26 1fr; grid-rows: 3; height: auto; }
+    SettingsScreen Grid { grid-size: 3; grid-columns: 26 1fr 14; grid-rows: 3; height: auto; }
     SettingsScreen Label { padding: 1 0 0 0; }
+    SettingsScreen .source { padding: 1 0 0 1; color: $text-muted; }
     """
     BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, params: GenerationParams, model: str, models: list[str] | None = None) -> None:
+    def __init__(self, params: GenerationParams, model: str, models: list[str] | None = None,
+                 sources: dict[str, str] | None = None) -> None:
         super().__init__()
         self.params, self.model = params, model
         self.models = models or []
+        self.sources = sources or {}  # where each value came from (the settings resolver's order)
+
+    def _source(self, name: str) -> Label:
+        where = self.sources.get(name, "")
+        short = " ".join(where.split()[:2]) if where.startswith("profile") else where.split(" ")[0]
+        return Label(Text(short), id=f"src-{name}", classes="source")
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -137,13 +145,18 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
                         value = getattr(self.params, name)
                         yield Label(label)
                         yield Input("" if value is None else str(value), id=f"f-{name}")
+                        yield self._source(name)
                     yield Label("stop strings (JSON list)")
                     yield Input(json.dumps(self.params.stop), id="f-stop")
+                    yield self._source("stop")
                     yield Label("model")
                     yield Input(self.model, id="f-model", placeholder="demo, demo-wedding, a folder, or a profile")
+                    yield self._source("model")
             yield Static(Text("models: " + ", ".join(self.models) + ", a local model folder, a cached Hugging Face id, "
                               "or openai:MODEL@URL"), classes="hint")
             yield Static("", classes="error", id="error")
+            yield Static("right: where each value comes from (session, profile, config file or default; "
+                         "saving makes them the session's)", classes="hint")
             yield Static("ctrl+s or the button: save   escape: cancel", classes="hint")
             yield Button("Save", variant="primary", id="save")
 
