@@ -103,3 +103,23 @@ def test_new_sessions_use_larger_pages(tmp_path):
 
     assert PAGE_SIZE == 32768 and s.db.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
     assert [t.text for t in s.node(node.id).tokens] == ["t7", "t7"]
+
+
+def test_the_small_and_the_numpy_encoder_write_the_same_bytes():
+    """Small nodes are encoded in plain Python (numpy's per-call cost dominates there), large ones
+    with numpy: both must give the same version-3 body."""
+    import random
+
+    rng = random.Random(7)
+    for trial in range(300):
+        toks, ids, alt_ids = [], [], []
+        for _ in range(rng.randint(0, 12)):
+            alts = tuple(Alternative("x", rng.choice([-rng.random() * 20, float("-inf"), -0.9, 0.0]),
+                                     rng.randint(0, 70_000 if trial % 2 else 60_000)) for _ in range(rng.randint(0, 5)))
+            tid = rng.randint(0, 70_000 if trial % 2 else 60_000)
+            toks.append(Token("t" * rng.randint(0, 3), rng.choice([None, -rng.random() * 5, float("nan")]), tid, alts))
+            ids.append(tid)
+            alt_ids.append([a.token_id for a in alts])
+        k = max(map(len, alt_ids), default=0)
+        wide = max([*ids, *(i for a in alt_ids for i in a)], default=0) >= 0xFFFF
+        assert codec._body_small(toks, ids, alt_ids, k, wide) == codec._body_numpy(toks, ids, alt_ids, k, wide)

@@ -25,7 +25,6 @@ their ids, session-interned ids otherwise, flag 4).
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Sequence
 import zlib
@@ -46,44 +45,93 @@ SCALE = 10_000  # 1 / STEP, to divide by (exact for -0.9 and friends)
 _UNKNOWN, _NEG_INF, _FLOOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
 
 
-def _fixed(logprob: float | None) -> int:
-    if logprob is None or logprob != logprob:
-        return _UNKNOWN
-    if not math.isfinite(logprob):
-        return _NEG_INF if logprob < 0 else 0
-    return min(max(int(round(-logprob * SCALE)), 0), _FLOOR)
+def _fixed(values: list) -> np.ndarray:
+    """Logprobs (None for unknown) in fixed point, as u32."""
+    a = np.array(values, dtype=np.float64)  # None becomes NaN
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.clip(np.rint(-a * SCALE), 0, _FLOOR)  # rint rounds half to even, as round() does
+    q = np.where(np.isnan(a), _UNKNOWN, np.where(np.isneginf(a), _NEG_INF, q))
+    return q.astype(np.uint32)
 
 
 def _planes(a: np.ndarray) -> bytes:
+    """The array's bytes split into planes: every element's first byte, then every second..."""
     a = np.ascontiguousarray(a)
-    return np.moveaxis(a.view(np.uint8).reshape(a.shape + (a.itemsize,)), -1, 0).tobytes()
+    return a.view(np.uint8).reshape(-1, a.itemsize).T.tobytes()
 
 
 def _unplanes(buf: bytes, off: int, dt, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
     size = np.dtype(dt).itemsize
     count = int(np.prod(shape))
-    raw = np.frombuffer(buf, np.uint8, count * size, off).reshape((size,) + shape)
-    return np.ascontiguousarray(np.moveaxis(raw, 0, -1)).view(dt).reshape(shape), off + count * size
+    raw = np.frombuffer(buf, np.uint8, count * size, off).reshape(size, count)
+    return np.ascontiguousarray(raw.T).view(dt).reshape(shape), off + count * size
+
+
+SMALL = 256  # tokens x alternatives below which plain Python beats numpy's per-call cost
 
 
 def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool) -> bytes:
+    counts = [len(a) for a in alt_ids]
+    k = max(counts, default=0)
+    flat_ids = [i for a in alt_ids for i in a]
+    wide = max([*ids, *flat_ids], default=0) >= 0xFFFF
+    flags = (F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
+    make = _body_small if len(tokens) * max(k, 1) < SMALL else _body_numpy
+    body = make(tokens, ids, alt_ids, k, wide)
+    return _HEAD.pack(VERSION_FIXED, flags, len(tokens), k) + zlib.compress(body, 6)
+
+
+def _fixed_one(logprob: float | None) -> int:
+    if logprob is None:
+        return _UNKNOWN
+    try:
+        q = round(-logprob * SCALE)
+    except ValueError:  # NaN
+        return _UNKNOWN
+    except OverflowError:  # -inf (or +inf)
+        return _NEG_INF if logprob < 0 else 0
+    return 0 if q < 0 else (q if q < _FLOOR else _FLOOR)
+
+
+def _planes_small(values: list[int], size: int) -> bytes:
+    return b"".join(bytes([(v >> (8 * j)) & 0xFF for v in values]) for j in range(size))
+
+
+def _body_small(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:
+    """The version-3 body in plain Python: the same bytes as _body_numpy (a test checks)."""
+    size, pad = (4, 0xFFFFFFFF) if wide else (2, 0xFFFF)
+    fixed = [[_fixed_one(a.logprob) for a in tok.alternatives] for tok in tokens]
+    rank_ids, rank_deltas = [], []
+    for r in range(k):  # by rank, then token, as the (k, n) arrays of _body_numpy
+        for row, aids in zip(fixed, alt_ids):
+            here = row[r] if r < len(row) else 0
+            above = row[r - 1] if 0 < r <= len(row) else 0
+            rank_ids.append(aids[r] if r < len(aids) else pad)
+            rank_deltas.append((here - above) % 0x100000000)
+    return b"".join([_planes_small([len(t.text) for t in tokens], 4),
+                     _planes_small([_fixed_one(t.logprob) for t in tokens], 4),
+                     _planes_small(list(ids), size), _planes_small(rank_ids, size), _planes_small(rank_deltas, 4)])
+
+
+def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:
     n = len(tokens)
-    k = max((len(a) for a in alt_ids), default=0)
-    wide = max([*ids, *(i for a in alt_ids for i in a)], default=0) >= 0xFFFF
+    counts = [len(a) for a in alt_ids]
+    flat_ids = [i for a in alt_ids for i in a]
     dt = np.uint32 if wide else np.uint16
     pad = np.iinfo(dt).max
     lens = np.array([len(t.text) for t in tokens], dtype=np.uint32)
-    lps = np.array([_fixed(t.logprob) for t in tokens], dtype=np.uint32)
+    lps = _fixed([t.logprob for t in tokens])
     top_ids = np.full((n, k), pad, dtype=dt)
     top_lps = np.zeros((n, k), dtype=np.int64)
-    for row, (tok, aids) in enumerate(zip(tokens, alt_ids)):
-        top_ids[row, : len(aids)] = aids
-        top_lps[row, : len(aids)] = [_fixed(a.logprob) for a in tok.alternatives]
+    if flat_ids:
+        used = np.arange(k) < np.array(counts)[:, None]  # row-major, as the alternatives come
+        top_ids[used] = flat_ids
+        top_lps[used] = _fixed([a.logprob for t in tokens for a in t.alternatives])
     # by rank, as differences (modulo 2**32): sorted alternatives give small numbers
-    deltas = (np.diff(top_lps, axis=1, prepend=0) % (1 << 32)).astype(np.uint32)
-    flags = (F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
-    body = b"".join([_planes(lens), _planes(lps), _planes(np.array(ids, dtype=dt)), _planes(top_ids.T), _planes(deltas.T)])
-    return _HEAD.pack(VERSION_FIXED, flags, n, k) + zlib.compress(body, 6)
+    deltas = top_lps.copy()
+    deltas[:, 1:] -= top_lps[:, :-1]
+    deltas = (deltas % (1 << 32)).astype(np.uint32)
+    return b"".join([_planes(lens), _planes(lps), _planes(np.array(ids, dtype=dt)), _planes(top_ids.T), _planes(deltas.T)])
 
 
 def _arrays_v3(blob: bytes, n: int, k: int, dt):
