@@ -40,6 +40,7 @@ F_RAW = 1
 F_WIDE = 2
 F_INTERNED = 4  # ids were assigned by the session, not by the model's tokenizer
 _HEAD = struct.Struct("<BBIB")
+K_OFFSET = 6  # where the header keeps k, the most alternatives of any token (every version)
 STEP = 1e-4  # nats: the fixed-point step of every stored logprob
 SCALE = 10_000  # 1 / STEP, to divide by (exact for -0.9 and friends)
 _UNKNOWN, _NEG_INF, _FLOOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD

@@ -615,6 +615,17 @@ class Session:
     def all_ids(self) -> list[int]:
         return [r[0] for r in self.db.conn.execute("SELECT id FROM nodes ORDER BY id")]
 
+    def max_alternatives(self, node_id: int | None = None) -> int:
+        """The most alternatives any token has, in the subtree under `node_id` (None: the whole
+        session), read from the token blobs' headers: nothing is decoded."""
+        below = "" if node_id is None else (
+            " AND id IN (WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n"
+            " JOIN down ON n.parent_id = down.id) SELECT id FROM down)")
+        rows = self.db.conn.execute(
+            f"SELECT substr(tokens, {codec.K_OFFSET + 1}, 1) FROM nodes WHERE tokens IS NOT NULL" + below,
+            () if node_id is None else (node_id,))
+        return max((head[0] for (head,) in rows if head), default=0)
+
     def subtree_ids(self, node_id: int) -> list[int]:
         rows = self.db.conn.execute(
             "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n JOIN down ON n.parent_id = down.id)"
