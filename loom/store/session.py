@@ -179,6 +179,10 @@ class Session:
         self._decoded_count = 0
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
+        # per vocabulary: [the highest id known, the dict it belongs to], so no call takes max() of it
+        self._vocab_top: dict[str, list] = {}
+        self._bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
+        self._bulk_synced: set[str] = set()  # vocabularies read since this bulk() block took the write lock
 
     # -- lifecycle -----------------------------------------------------------
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
@@ -235,17 +239,6 @@ class Session:
     _INSERT = ("INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
                " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?)")
 
-    _bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
-
-    @property
-    def _vocab_top(self) -> dict[str, list]:
-        """Per vocabulary: [the highest id known, the dict it belongs to], so no call takes max() of it."""
-        return self.__dict__.setdefault("_vocab_top_", {})
-
-    @property
-    def _bulk_synced(self) -> set[str]:
-        """Vocabularies read from the database since this bulk() block took the write lock."""
-        return self.__dict__.setdefault("_bulk_synced_", set())
 
     @contextmanager
     def bulk(self) -> Iterator["Session"]:
