@@ -259,3 +259,18 @@ def test_cli_import_reports_and_leaves_no_half_session(tmp_path, capsys):
         assert s.count() == 8 and len(s.roots()) == 1
     assert main(["--sessions-dir", str(tmp_path), "import", str(good)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_completion_that_exports_back_as_it_is_is_not_stored_twice(tmp_path, session):
+    from loom.io.socketteer import META_KEY
+    from loom.tree import Alternative, Token
+
+    root = session.add_node(None, "The cat", "prompt")
+    session.add_node(root.id, " sat on", "model", model="m",
+                     tokens=[Token(" sat", -0.5, None, (Alternative(" sat", -0.5),)), Token(" on", -0.25, None, ())])
+    out = export_data(session)
+    with Session(tmp_path / "again.loom") as again:
+        import_data(again, copy.deepcopy(out))
+        node = again.children(again.roots()[0].id)[0]
+        assert "completion" not in node.meta[META_KEY].get("response", {})  # the tokens say it all
+        assert export_data(again)["model_responses"] == out["model_responses"]

@@ -107,14 +107,17 @@ def _tokens(node: dict, responses: dict) -> tuple[list[Token] | None, str | None
     if rest and tokens:
         last = tokens[-1]
         tokens[-1] = Token(last.text + rest, last.logprob, last.token_id, last.alternatives, last.raw)
-    info["completion"] = comp  # the original's own record, given back as it was on export
     joined = "".join(t.text for t in tokens)
     text = node["text"]
     # The original prepends its "start" text to a completion and lets users edit nodes:
     # text around the tokens becomes a token without a probability; an edited middle drops them.
     if text.startswith(joined) or (joined and text.endswith(joined)):
         head, tail = ("", text[len(joined):]) if text.startswith(joined) else (text[: len(text) - len(joined)], "")
-        return ([Token(head, None)] if head else []) + tokens + ([Token(tail, None)] if tail else []), model, info, None
+        tokens = ([Token(head, None)] if head else []) + tokens + ([Token(tail, None)] if tail else [])
+        if comp != _completion(text, tokens, comp.get("finishReason")):
+            info["completion"] = comp  # the original's own record (byte tokens, positions...), exported as it was
+        return tokens, model, info, None
+    info["completion"] = comp  # kept as it was, so an export gives the original response back
     return None, model, info, "the node text no longer matches its tokens (edited)"
 
 
@@ -421,17 +424,21 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: 
     if kept:  # imported: the original's completion as it was (byte tokens, positions, end of text)
         comps[gen.get("index", 0)] = kept
     elif node.tokens:
-        pos = 0
-        toks = []
-        for t in node.tokens:
-            toks.append({"generatedToken": {"token": t.text, "logprob": t.logprob},
-                         "position": {"start": pos, "end": pos + len(t.text)},
-                         "counterfactuals": _counterfactuals(t)})
-            pos += len(t.text)
-        comps[gen.get("index", 0)] = {"text": node.text, "tokens": toks,
-                                      "finishReason": info.get("finishReason", "length" if node.complete else "cancelled")}
+        comps[gen.get("index", 0)] = _completion(
+            node.text, node.tokens, info.get("finishReason", "length" if node.complete else "cancelled"))
     out["children"] = []
     return out
+
+
+def _completion(text: str, tokens: list[Token], finish: Any) -> dict[str, Any]:
+    """A node's tokens as a completion of the original format."""
+    pos = 0
+    toks = []
+    for t in tokens:
+        toks.append({"generatedToken": {"token": t.text, "logprob": t.logprob},
+                     "position": {"start": pos, "end": pos + len(t.text)}, "counterfactuals": _counterfactuals(t)})
+        pos += len(t.text)
+    return {"text": text, "tokens": toks, "finishReason": finish}
 
 
 def _counterfactuals(t: Token) -> dict[str, float] | None:
