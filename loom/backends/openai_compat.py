@@ -88,13 +88,13 @@ class OpenAIBackend(Backend):
         given = profile.resolved_base_url().rstrip("/")
         # URL credentials are never sent: httpx would turn them into Basic auth in
         # place of the key. Messages show the URL as http://***@host.
-        self.base_url, had_credentials = without_credentials(given)
+        self.base_url, self._url_had_credentials = without_credentials(given)
         self.server = f"server {redact(given)}" + (f" (profile {profile.name!r})" if profile.name else "")
         self._ids_ok = profile.token_prompts  # None: not known yet whether the server takes id prompts
         self._tokenized: dict[tuple[str, bool], list[int]] = {}
         self._last_wire: tuple[Any, tuple[str | list[int], dict]] | None = None
         self._url_note = (f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
-                          f"${profile.api_key_env}" if had_credentials else None)
+                          f"${profile.api_key_env}" if self._url_had_credentials else None)
         self.can_score = profile.api == "completions"
         self._n_ok = profile.n_per_request
         self._serial = profile.concurrency <= 1  # one request at a time (found out: a server that cuts parallel ones)
@@ -192,7 +192,7 @@ class OpenAIBackend(Backend):
         elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             env = p.api_key_env
             why = f"${env} is not set" if not os.environ.get(env) else f"the key in ${env} was refused"
-            if self.base_url != p.resolved_base_url().rstrip("/"):
+            if self._url_had_credentials:
                 why += " (the credentials in base_url are not sent)"
             msg = f"{s}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}: {why}{_detail(exc)}"
         elif isinstance(exc, openai.NotFoundError):
@@ -376,8 +376,9 @@ class OpenAIBackend(Backend):
                     if error:
                         errors.append(error)
                     if waiting and not running:
+                        resumed, left_params, resumed_job = waiting.pop(0)
                         running += 1
-                        pool.submit(self._run_job, *waiting[0][:2], waiting.pop(0)[2], stop, events)
+                        pool.submit(self._run_job, resumed, left_params, resumed_job, stop, events)
                         continue
                     missing = [b for i, b in enumerate(job.branches) if i not in job.seen]
                     if job.probe and not error and not stop.is_set() and missing:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -179,8 +180,7 @@ class Session:
         self._decoded_count = 0
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
-        # per vocabulary: [the highest id known, the dict it belongs to], so no call takes max() of it
-        self._vocab_top: dict[str, list] = {}
+        self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
         self._bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
         self._bulk_synced: set[str] = set()  # vocabularies read since this bulk() block took the write lock
 
@@ -238,7 +238,6 @@ class Session:
 
     _INSERT = ("INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
                " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?)")
-
 
     @contextmanager
     def bulk(self) -> Iterator["Session"]:
@@ -362,21 +361,20 @@ class Session:
             table = self._intern.get(key)
             if table is None:  # built once per vocabulary, not on every call
                 table = self._intern[key] = {v: k for k, v in known.items()}
-            top = self._vocab_top.get(key)
-            if top is None or top[1] is not known:
-                top = self._vocab_top[key] = [max(known, default=-1), known]
+            if key not in self._vocab_top:
+                self._vocab_top[key] = max(known, default=-1)
             # ids another process interned since we loaded: read under the write lock
             # (inside bulk() the lock is ours for the whole block: read once)
-            if not (self._bulk_depth and top[1] is known and key in self._bulk_synced):
+            if not (self._bulk_depth and key in self._bulk_synced):
                 for i, text in self.db.conn.execute(
-                    "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, top[0])
+                    "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, self._vocab_top[key])
                 ).fetchall():
                     known[i] = text
                     table.setdefault(text, i)
-                    top[0] = max(top[0], i)
+                    self._vocab_top[key] = max(self._vocab_top[key], i)
                 if self._bulk_depth:
                     self._bulk_synced.add(key)
-            next_id = top[0] + 1
+            next_id = self._vocab_top[key] + 1
 
         def idof(text: str, tid: int | None) -> int:
             if interned:
@@ -402,7 +400,7 @@ class Session:
             if interned:
                 table.update(fresh)
                 if new:
-                    top[0] = max(top[0], max(new))
+                    self._vocab_top[key] = max(self._vocab_top[key], max(new))
 
         return codec.encode(tokens, ids, alt_ids, interned=interned), cache_new
 
@@ -634,8 +632,6 @@ class Session:
         A scan, not a word index: it finds any piece of text a user can see,
         glued to an escape sequence or an emoji, part of a word, with the
         user's own spacing. An ASCII query is narrowed in SQL first."""
-        import re
-
         # whitespace in the query matches any run of whitespace (a line break too)
         parts = re.split(r"\s+", query)
         pattern = re.compile(r"\s+".join(map(re.escape, parts)), re.IGNORECASE)
