@@ -6,8 +6,9 @@ import pytest
 
 from loom.cli import main
 from loom.experiments.generate import edit_node, generate_children
-from loom.experiments.replay import (ReplayError, compare_nodes, replay, sample_continuations, samples_from_children,
-                         store_comparison, sweep)
+from loom.experiments.compare import compare_nodes, store_comparison
+from loom.experiments.replay import ReplayError, replay, sample_continuations, samples_from_children
+from loom.experiments.sweep import sweep
 from loom.store import Session
 from loom.tree import GenerationParams
 
@@ -66,8 +67,8 @@ def test_sweep_makes_real_branches_and_counts_reconvergence(session, demo_backen
     orig = first_child(session, demo_backend, root.id, temperature=0.0, seed=5)
     result = sweep(session, demo_backend, root.id, 3, kinds=["replace_word", "insert_phrase", "delete_sentence"],
                    phrase="It rained.", seed=2)
-    assert result["original_child"] == orig.id and len(result["items"]) == 3
-    for item in result["items"]:
+    assert result.original_child == orig.id and len(result.items) == 3
+    for item in result.items:
         edited = session.node(item["edited"])
         assert edited.derived_from == root.id and edited.meta["perturbation"]["kind"] == item["kind"]
         assert edited.text != PROMPT
@@ -75,19 +76,19 @@ def test_sweep_makes_real_branches_and_counts_reconvergence(session, demo_backen
         assert rep.parent_id == edited.id and len(rep.tokens) <= len(orig.tokens)
         comp = compare_nodes(session, orig.id, rep.id)
         assert item["status"] == comp.alignment.status and item["text"] == rep.text
-    s = result["summary"]
+    s = result.summary
     assert s["perturbations"] == 3
-    assert s["reconverged"] == sum(it["reconverged"] for it in result["items"])
-    assert s["identical"] == sum(it["status"] == "identical" for it in result["items"])
+    assert s["reconverged"] == sum(it["reconverged"] for it in result.items)
+    assert s["identical"] == sum(it["status"] == "identical" for it in result.items)
 
 
 def test_sweep_generates_an_original_when_there_is_none(session, demo_backend):
     root = session.add_node(None, PROMPT, "prompt")
     result = sweep(session, demo_backend, root.id, 1, kinds=["first_word"], seed=4,
                    params=GenerationParams(max_tokens=4, temperature=0.0))
-    orig = session.node(result["original_child"])
+    orig = session.node(result.original_child)
     assert orig.parent_id == root.id and orig.author == "model" and len(orig.tokens) <= 4
-    assert any("generated node" in n for n in result["notices"])
+    assert any("generated node" in n for n in result.notices)
 
 
 def test_samples_kept_as_nodes_or_only_in_the_record(session, demo_backend):
@@ -165,12 +166,12 @@ def test_sweep_counts_agree_with_compare_on_the_stored_pairs(session, demo_backe
     root = session.add_node(None, PROMPT, "prompt")
     generate_children(session, demo_backend, root.id, GenerationParams(n=1, max_tokens=24, seed=5, stop=["."]))
     result = sweep(session, demo_backend, root.id, k=4, seed=3, run=3)
-    done = [it for it in result["items"] if it["status"] != "cancelled"]
+    done = [it for it in result.items if it["status"] != "cancelled"]
     assert done
     same = reconverged = 0
     for it in done:
-        al = compare_nodes(session, result["original_child"], it["replay"], 3).alignment
+        al = compare_nodes(session, result.original_child, it["replay"], 3).alignment
         assert (al.status, al.reconverged, al.shared_ending["size"]) == (it["status"], it["reconverged"], it["shared_ending"])
         same += al.shared_ending["size"] >= 3
         reconverged += al.reconverged
-    assert result["summary"]["same_ending"] == same and result["summary"]["reconverged"] == reconverged
+    assert result.summary["same_ending"] == same and result.summary["reconverged"] == reconverged

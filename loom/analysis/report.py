@@ -72,13 +72,17 @@ def entropy_bits(counts: list[int]) -> float:
     return h + 0.0  # no "-0.0"
 
 
-def group_samples(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8) -> list[Group]:
-    """Groups, biggest first. `threshold` is the largest normalised Levenshtein
-    distance (0-1) at which an ending joins a bigger group; 0 = exact endings only."""
+def check_grouping(threshold: float, ending_words: int) -> None:
     if not 0 <= threshold <= 1:
         raise ValueError(f"grouping threshold must be from 0 to 1 (got {threshold!r})")
     if not isinstance(ending_words, int) or ending_words < 0:
         raise ValueError(f"ending length must be a whole number of words, 0 for the whole text (got {ending_words!r})")
+
+
+def group_samples(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8) -> list[Group]:
+    """Groups, biggest first. `threshold` is the largest normalised Levenshtein
+    distance (0-1) at which an ending joins a bigger group; 0 = exact endings only."""
+    check_grouping(threshold, ending_words)
     exact: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
         exact.setdefault(ending_of(s.text, ending_words), []).append(i)

@@ -49,7 +49,8 @@ def format_comparison(d: dict, record_id: int | None = None) -> str:
 
 def run(args) -> int:
     from ..cli import CliError, emit
-    from ..experiments.replay import ReplayError, compare_nodes, store_comparison
+    from ..experiments.compare import compare_nodes, store_comparison
+    from ..experiments.replay import ReplayError
     from .common import open_session
 
     with open_session(args) as session:

@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..backends import open_backend
     from ..cli import CliError, emit, note as cli_note
-    from ..experiments.replay import ReplayError, compare_nodes, edited_node, original_continuations, replay, store_comparison
+    from ..experiments.compare import compare_nodes, store_comparison
+    from ..experiments.replay import ReplayError, edited_node, original_continuations, replay
     from .common import node_dict, open_session, target_node
     from .compare import format_comparison
 

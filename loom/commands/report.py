@@ -4,7 +4,6 @@ Also lists and reopens every stored analysis (comparisons, sweeps, reports)."""
 
 from __future__ import annotations
 
-import sys
 
 from .common import add_generation_args, add_json
 
@@ -72,7 +71,7 @@ def describe_record(rec: dict) -> str:
 
 def format_record(rec: dict) -> str:
     from ..analysis.report import format_report
-    from ..experiments.replay import format_sweep
+    from ..experiments.sweep import format_sweep
     from .compare import format_comparison
 
     kind, r = rec["kind"], rec["result"]
@@ -87,12 +86,14 @@ def format_record(rec: dict) -> str:
 
 def run(args) -> int:
     from ..cli import CliError, emit, note as cli_note
-    from ..analysis.report import Sample, build_report, format_report
-    from ..experiments.replay import ReplayError, report_for, sample_continuations, samples_from_children
+    from ..analysis.report import format_report
+    from ..experiments.replay import ReplayError
+    from ..experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report, report_existing
     from .common import open_model, open_session, resolved_params, target_node
+    from .progress import progress_line
 
-    threshold = 0.2 if args.threshold is None else args.threshold
-    ending_words = 8 if args.ending_words is None else args.ending_words
+    threshold = THRESHOLD if args.threshold is None else args.threshold
+    ending_words = ENDING_WORDS if args.ending_words is None else args.ending_words
     with open_session(args) as session:
         if args.list:
             recs = session.records()
@@ -105,52 +106,30 @@ def run(args) -> int:
             if rec is None:
                 raise CliError(f"{session.path}: no record {args.open} (see loom report --list)")
             if rec["kind"] == "report" and (args.threshold is not None or args.ending_words is not None):
-                samples = [Sample.from_dict(s) for s in rec["result"]["samples"]]
                 try:
-                    rec = {**rec, "result": {**build_report(samples, threshold, ending_words), "samples": rec["result"]["samples"]}}
+                    rec = {**rec, "result": ReportResult.from_record(rec).regroup(threshold, ending_words).to_dict()}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
             emit(args, rec, format_record(rec))
             return 0
         node_id = target_node(session, args)
         temps = parse_temperatures(args.temperatures)
-        notices: list[str] = []
-        if args.existing:
-            samples = samples_from_children(session, node_id)
-            params = None
-        else:
-            params = resolved_params(session, args, experiment={"n": 40})
-            backend = open_model(session, args)
-            done = 0
-            total = params.n * len(temps or [params.temperature])
-            progress = sys.stderr.isatty()
-
-            def listener(event) -> None:
-                nonlocal done
-                from ..tree import BranchDone
-
-                if isinstance(event, BranchDone):
-                    done += 1
-                    if progress:
-                        print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True)
-
-            samples, notices = sample_continuations(session, backend, node_id, params, temperatures=temps,
-                                                    keep=args.keep, listener=listener)
-            if progress:
-                print(file=sys.stderr)
-        for note in notices:
-            cli_note(note)
         try:
-            report = report_for(samples, threshold, ending_words)
+            if args.existing:
+                result = report_existing(session, node_id, threshold=threshold, ending_words=ending_words,
+                                         save=not args.no_save)
+            else:
+                params = resolved_params(session, args, experiment={"n": 40})
+                backend = open_model(session, args)
+                with progress_line() as progress:
+                    result = report(session, backend, node_id, params, temperatures=temps, keep=args.keep,
+                                    threshold=threshold, ending_words=ending_words, save=not args.no_save,
+                                    progress=progress)
         except (ReplayError, ValueError) as exc:
-            raise CliError(f"node {node_id}: {exc}" + (" (it has no complete model children)" if args.existing else "")) from exc
-        report["samples"] = [s.to_dict() for s in samples]
-        report["keep"] = "nodes" if args.existing else args.keep
-        rid = None
-        if not args.no_save:
-            rid = session.add_record("report", node_id, {"params": params.to_dict() if params else None,
-                                                         "temperatures": temps, "threshold": threshold,
-                                                         "ending_words": ending_words, "keep": report["keep"]}, report)
-        text = f"report on node {node_id}" + (f" (record {rid})" if rid else "") + "\n" + format_report(report)
-        emit(args, {**report, "record": rid}, text)
+            raise CliError(str(exc)) from exc
+        for note in result.notices:
+            cli_note(note)
+        rid = result.record
+        text = f"report on node {node_id}" + (f" (record {rid})" if rid else "") + "\n" + format_report(result.report)
+        emit(args, result.to_dict(), text)
     return 0

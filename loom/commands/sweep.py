@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from .common import add_generation_args, add_json
 
@@ -35,8 +34,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..analysis.perturb import PerturbError, parse_kinds
     from ..cli import CliError, emit
-    from ..experiments.replay import ReplayError, format_sweep, original_continuations, sweep
+    from ..experiments.replay import ReplayError, original_continuations
+    from ..experiments.sweep import format_sweep, sweep
     from .common import open_model, open_session, resolved_params, target_node
+    from .progress import progress_line
 
     with open_session(args) as session:
         node_id = target_node(session, args)
@@ -46,21 +47,12 @@ def run(args) -> int:
             chosen = next((c for c in cands if c.id == args.original_child), None) if args.original_child else (cands[0] if cands else None)
             params = resolved_params(session, args, chosen.model if chosen else None)
             backend = open_model(session, args, chosen.model if chosen else None)
-            progress = sys.stderr.isatty()
-
-            def show(event) -> None:
-                if progress:
-                    print(f"\r{event[1] + 1}/{event[2]} perturbations", end="", file=sys.stderr, flush=True)
-
-            result = sweep(session, backend, node_id, args.perturbations, kinds=kinds, phrase=args.phrase,
-                           seed=args.seed if args.seed is not None else 0, params=params,
-                           original_child=args.original_child, run=args.run, level=args.level, progress=show)
-            if progress:
-                print(file=sys.stderr)
+            with progress_line() as progress:
+                result = sweep(session, backend, node_id, args.perturbations, kinds=kinds, phrase=args.phrase,
+                               seed=args.seed if args.seed is not None else 0, params=params,
+                               original_child=args.original_child, run=args.run, level=args.level, progress=progress)
         except (ReplayError, PerturbError) as exc:
             raise CliError(str(exc)) from exc
-        rid = session.add_record("sweep", node_id, {"k": args.perturbations, "kinds": kinds, "phrase": args.phrase,
-                                                    "seed": result["seed"], "run": args.run, "level": args.level},
-                                 result, result["original_child"])
-        emit(args, {**result, "record": rid}, format_sweep(result) + f"\nstored as record {rid}")
+        data = result.to_dict()
+        emit(args, data, format_sweep(data) + f"\nstored as record {result.record}")
     return 0

@@ -25,14 +25,18 @@ from textual.widgets.option_list import Option
 
 from ..analysis.align import LEVELS, Alignment, Piece, align, units
 from ..analysis.perturb import KINDS, PerturbError, parse_kinds
-from ..analysis.report import Sample, bar, build_report
+from ..analysis.report import bar
 from ..backends.base import BackendError
-from ..experiments.replay import (Comparison, ReplayError, compare_nodes, edited_node, format_sweep, original_continuations,
-                      replay, report_for, sample_continuations, samples_from_children, store_comparison, sweep)
+from ..experiments import compare as compare_records
+from ..experiments.base import Progress, ProgressFn
+from ..experiments.compare import Comparison, compare_nodes, store_comparison
+from ..experiments.replay import ReplayError, edited_node, original_continuations, replay
+from ..experiments.report import ReportResult, report, report_existing
+from ..experiments.sweep import format_sweep, sweep
 from ..store import StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
-from ..tree import BranchDone, GenerationParams, ParamError
+from ..tree import GenerationParams, ParamError
 from .keymap import Key
 from .words import plural
 
@@ -250,13 +254,13 @@ class ReportScreen(Screen[int | None]):
         Binding("left_square_bracket", "ending(-2)", "Shorter ending"),
     ]
 
-    def __init__(self, report: dict, theme: LoomTheme, node_id: int | None = None, record_id: int | None = None) -> None:
+    def __init__(self, result: ReportResult, theme: LoomTheme) -> None:
         super().__init__()
-        self.report = report
-        self.samples = [Sample.from_dict(s) for s in report.get("samples", [])]
+        self.result = result
+        self.report = result.report
         self.theme = theme
-        self.node_id = node_id
-        self.record_id = record_id
+        self.node_id = result.node_id
+        self.record_id = result.record
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="title")
@@ -310,10 +314,11 @@ class ReportScreen(Screen[int | None]):
             self.notify("These samples were kept only in the report, not as branches.", timeout=3)
 
     def _regroup(self, threshold: float, ending_words: int) -> None:
-        if not self.samples:
+        if not self.result.samples:
             self.notify("This report keeps no samples to regroup.", timeout=3)
             return
-        self.report = {**build_report(self.samples, threshold, ending_words), "samples": self.report["samples"]}
+        self.result = self.result.regroup(threshold, ending_words)  # pure: nothing sampled or stored
+        self.report = self.result.report
         self._show()
 
     def action_threshold(self, step: float) -> None:
@@ -544,15 +549,13 @@ class AttractorActions:
         if node_id is not None:
             self.goto(node_id)
 
-    def _att_progress(self, total: int) -> Callable[[object], None]:
-        count = [0]
+    def _att_progress(self, what: str) -> ProgressFn:
+        """Progress of a running experiment on the status line, with the time left."""
 
-        def listener(event: object) -> None:
-            if isinstance(event, BranchDone):
-                count[0] += 1
-                self.call_from_thread(self.set_status, f"sampling\u2026 {count[0]}/{total} (escape cancels)")
+        def show(p: Progress) -> None:
+            self.call_from_thread(self.set_status, f"{what}\u2026 {p.describe()} (escape cancels)")
 
-        return listener
+        return show
 
     # -- replay and compare --------------------------------------------------
     def action_replay(self) -> None:
@@ -625,21 +628,16 @@ class AttractorActions:
             params = self.params.replace(n=1)
 
             def job(cancel: threading.Event):
-                def progress(ev) -> None:
-                    self.call_from_thread(self.set_status, f"sweep\u2026 {ev[1] + 1}/{ev[2]} perturbations (escape cancels)")
+                return sweep(self.session, self.backend, node_id, opts["k"], kinds=opts["kinds"], phrase=opts["phrase"],
+                             seed=opts["seed"], params=params, run=opts["run"], cancel=cancel,
+                             progress=self._att_progress("sweep"))
 
-                result = sweep(self.session, self.backend, node_id, opts["k"], kinds=opts["kinds"], phrase=opts["phrase"],
-                               seed=opts["seed"], params=params, run=opts["run"], cancel=cancel, progress=progress)
-                rid = self.session.add_record("sweep", node_id, {**opts, "level": "auto"}, result, result["original_child"])
-                return result, rid
-
-            def done(out) -> None:
-                result, rid = out
+            def done(result) -> None:
                 parent = self.session.parent_id(node_id)
-                self._att_refresh(parent, node_id, *[it["edited"] for it in result["items"]])
-                s = result["summary"]
-                self.set_status(f"sweep: {s['reconverged']}/{s['perturbations']} reconverged (record {rid})")
-                self.push_screen(SweepScreen(result, self.session, self.loom_theme, rid), self._att_goto)
+                self._att_refresh(parent, node_id, *[it["edited"] for it in result.items])
+                s = result.summary
+                self.set_status(f"sweep: {s['reconverged']}/{s['perturbations']} reconverged (record {result.record})")
+                self.push_screen(SweepScreen(result.to_dict(), self.session, self.loom_theme, result.record), self._att_goto)
 
             self._att_run(job, done, "sweep")
 
@@ -668,48 +666,37 @@ class AttractorActions:
                 self._att_open_record(answer["open"])
                 return
             opts = answer["run"]
+            grouping = {"threshold": opts["threshold"], "ending_words": opts["ending_words"]}
             if opts["existing"]:
                 try:
-                    self._att_show_report(node_id, samples_from_children(self.session, node_id), opts, None)
+                    self._att_show_report(report_existing(self.session, node_id, **grouping))
                 except (ReplayError, ValueError) as exc:
-                    self.notify(f"node {node_id}: {exc} (no complete model children)", severity="warning", timeout=6)
+                    self.notify(str(exc), severity="warning", timeout=6)
                 return
             if not self._att_can_run():
                 return
             params = self.params.replace(n=opts["n"])
-            total = opts["n"] * len(opts["temperatures"] or [params.temperature])
 
-            def job(cancel: threading.Event):
-                samples, notices = sample_continuations(self.session, self.backend, node_id, params,
-                                                        temperatures=opts["temperatures"], keep=opts["keep"],
-                                                        cancel=cancel, listener=self._att_progress(total))
-                return samples, notices, params
+            def job(cancel: threading.Event) -> ReportResult:
+                return report(self.session, self.backend, node_id, params, temperatures=opts["temperatures"],
+                              keep=opts["keep"], cancel=cancel, progress=self._att_progress("report"), **grouping)
 
-            def done(out) -> None:
-                samples, notices, used = out
-                for note in notices:
+            def done(result: ReportResult) -> None:
+                for note in result.notices:
                     self.notify(note, title="note", timeout=8)
                 if opts["keep"] == "nodes":
                     self._att_refresh(node_id)
-                try:
-                    self._att_show_report(node_id, samples, opts, used)
-                except (ReplayError, ValueError) as exc:
-                    self.notify(str(exc), severity="warning", timeout=6)
+                self._att_show_report(result)
 
             self._att_run(job, done, "report")
 
         self.push_screen(FormScreen(f"Attractor report on node {node_id}", fields, check_report, boxes, records), chosen)
 
-    def _att_show_report(self, node_id: int, samples: list[Sample], opts: dict, params: GenerationParams | None) -> None:
-        report = report_for(samples, opts["threshold"], opts["ending_words"])
-        report["samples"] = [s.to_dict() for s in samples]
-        report["keep"] = "nodes" if opts["existing"] else opts["keep"]
-        rid = self.session.add_record("report", node_id, {
-            "params": params.to_dict() if params else None, "temperatures": opts["temperatures"],
-            "threshold": opts["threshold"], "ending_words": opts["ending_words"], "keep": report["keep"]}, report)
-        o = report["overall"]
-        self.set_status(f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits (record {rid})")
-        self.push_screen(ReportScreen(report, self.loom_theme, node_id, rid), self._att_goto)
+    def _att_show_report(self, result: ReportResult) -> None:
+        o = result.overall
+        self.set_status(f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits "
+                        f"(record {result.record})")
+        self.push_screen(ReportScreen(result, self.loom_theme), self._att_goto)
 
     def _att_open_record(self, record_id: int) -> None:
         rec = next((r for r in self.session.records() if r["id"] == record_id), None)
@@ -717,14 +704,12 @@ class AttractorActions:
             return
         r = rec["result"]
         if rec["kind"] == "report":
-            self.push_screen(ReportScreen(r, self.loom_theme, rec["node_id"], rec["id"]), self._att_goto)
+            self.push_screen(ReportScreen(ReportResult.from_record(rec), self.loom_theme), self._att_goto)
         elif rec["kind"] == "sweep":
             self.push_screen(SweepScreen(r, self.session, self.loom_theme, rec["id"]), self._att_goto)
         elif rec["kind"] == "compare":
-            p = rec["params"] or {}
-            try:  # nodes never change, so the comparison is rebuilt exactly from its ids and settings
-                comp = compare_nodes(self.session, rec["node_id"], rec["other_id"], p.get("k", 4), p.get("level", "auto"),
-                                     p.get("include_edit", False))
+            try:
+                comp = compare_records.from_record(self.session, rec)
             except (ReplayError, KeyError, ValueError) as exc:
                 self.notify(str(exc), severity="warning", timeout=6)
                 return

@@ -1,0 +1,109 @@
+"""Compare two nodes: align what the paths to them say after they part in
+the tree, and count where they diverge and reconverge (see analysis.align)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..analysis.align import Alignment, Piece, align, pieces_from_text
+from ..store import Session
+from ..tree import Node
+from .base import Result
+from .replay import ReplayError
+
+
+def _derivation_root(session: Session, node: Node) -> int:
+    seen = set()
+    while node.derived_from is not None and node.id not in seen:
+        seen.add(node.id)
+        node = session.node(node.derived_from)
+    return node.id
+
+
+def _pieces(nodes: list[Node]) -> list[Piece]:
+    out: list[Piece] = []
+    for n in nodes:
+        if n.tokens:
+            out += [Piece(t.text, t.prob, n.id) for t in n.tokens]
+        else:
+            out += pieces_from_text(n.text, n.id)
+    return out
+
+
+@dataclass
+class Comparison(Result):
+    kind = "compare"
+
+    a: int
+    b: int
+    a_nodes: list[int]  # the nodes whose text was compared, root-most first
+    b_nodes: list[int]
+    perturbation: tuple[int, int] | None  # (a's node, b's node): two versions of one node, left out
+    a_pieces: list[Piece]
+    b_pieces: list[Piece]
+    alignment: Alignment
+    record: int | None = None
+
+    def rows(self) -> list[dict]:
+        """One row per unit (token or word) of each side: whether it is in a run
+        the two sides share, and its probability where a model gave one."""
+        out = []
+        for side, pieces, spans in (("a", self.a_pieces, self.alignment.a_spans), ("b", self.b_pieces, self.alignment.b_spans)):
+            pos = 0
+            for i, pc in enumerate(pieces):
+                shared = any(lo <= pos < hi for lo, hi in spans)
+                out.append({"side": side, "index": i, "node": pc.node_id, "prob": pc.prob, "shared": shared, "text": pc.text})
+                pos += len(pc.text)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "a": self.a, "b": self.b, "a_nodes": self.a_nodes, "b_nodes": self.b_nodes,
+            "perturbation": list(self.perturbation) if self.perturbation else None,
+            "a_text": "".join(p.text for p in self.a_pieces), "b_text": "".join(p.text for p in self.b_pieces),
+            **self.alignment.to_dict(),
+        }
+
+
+def compare_nodes(session: Session, a: int, b: int, k: int = 4, level: str = "auto",
+                  include_edit: bool = False) -> Comparison:
+    """Compare what the paths to `a` and `b` say after they part in the tree.
+
+    The compared text of each side runs from below their lowest common ancestor
+    to the node. When the first nodes of the two sides are versions of one node
+    (an original and its edit, or two edits of one original), that pair is the
+    perturbation itself and is left out unless `include_edit`: the question is
+    whether what came *after* it reconverged."""
+    if a == b:
+        raise ReplayError(f"compare needs two different nodes (got {a} twice)")
+    path_a, path_b = session.path_nodes(a), session.path_nodes(b)
+    shared = 0
+    while shared < min(len(path_a), len(path_b)) and path_a[shared].id == path_b[shared].id:
+        shared += 1
+    seg_a, seg_b = path_a[shared:], path_b[shared:]
+    if not seg_a or not seg_b:
+        upper, lower = (a, b) if not seg_a else (b, a)
+        raise ReplayError(f"node {upper} is on the path to node {lower}; pick two nodes on different branches")
+    perturbation = None
+    if (not include_edit and len(seg_a) > 1 and len(seg_b) > 1
+            and _derivation_root(session, seg_a[0]) == _derivation_root(session, seg_b[0])):
+        perturbation = (seg_a[0].id, seg_b[0].id)
+        seg_a, seg_b = seg_a[1:], seg_b[1:]
+    pa, pb = _pieces(seg_a), _pieces(seg_b)
+    return Comparison(a, b, [n.id for n in seg_a], [n.id for n in seg_b], perturbation, pa, pb, align(pa, pb, k, level))
+
+
+def store_comparison(session: Session, comp: Comparison, **params) -> int:
+    """Keep the comparison as a "compare" record (its id is also set on `comp`)."""
+    comp.record = session.add_record(comp.kind, comp.a, {"k": comp.alignment.k, "level": comp.alignment.level, **params},
+                                     comp.to_dict(), comp.b)
+    return comp.record
+
+
+def from_record(session: Session, rec: dict) -> Comparison:
+    """A stored comparison, rebuilt exactly from its node ids and settings (nodes never change)."""
+    p = rec["params"] or {}
+    comp = compare_nodes(session, rec["node_id"], rec["other_id"], p.get("k", 4), p.get("level", "auto"),
+                         p.get("include_edit", False))
+    comp.record = rec["id"]
+    return comp

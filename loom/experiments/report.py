@@ -1,0 +1,120 @@
+"""The attractor report: sample many continuations of a node (or take its
+existing children), group them by how they end, and keep the result as a
+"report" record. The CLI's `loom report`, the app's A and `loom.report()` all
+run this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..analysis.report import Sample, build_report, check_grouping
+from ..backends.base import Backend
+from ..store import Session
+from ..tree import BranchDone, GenerationParams
+from .base import Cancel, Counter, ProgressFn, Result
+from .replay import ReplayError, sample_continuations, samples_from_children
+
+THRESHOLD = 0.2
+ENDING_WORDS = 8
+
+
+@dataclass
+class ReportResult(Result):
+    kind = "report"
+
+    node_id: int
+    samples: list[Sample]
+    report: dict[str, Any]  # analysis.report.build_report's plain data
+    params: GenerationParams | None  # None: the node's existing children, nothing generated
+    temperatures: list[float] | None
+    keep: str  # "nodes", "record", or "nodes" for existing children
+    model: dict[str, Any] | None = None  # the backend's identity
+    notices: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    record: int | None = None
+
+    @property
+    def overall(self) -> dict[str, Any]:
+        return self.report["overall"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored record's result (the report, its samples) and the record id."""
+        return {**self.report, "samples": [s.to_dict() for s in self.samples], "keep": self.keep,
+                "record": self.record}
+
+    def record_params(self) -> dict[str, Any]:
+        return {"params": self.params.to_dict() if self.params else None, "model": self.model,
+                "temperatures": self.temperatures, "threshold": self.report["threshold"],
+                "ending_words": self.report["ending_words"], "keep": self.keep}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per sample: its group (0 = the biggest), where it came from, its text."""
+        group = {i: g["group"] for g in self.report["groups"] for i in g["members"]}
+        return [
+            {"sample": i, "node": s.node_id, "temperature": s.temperature, "seed": s.seed, "group": group.get(i),
+             "tokens": len(s.logprobs), "mean_logprob": sum(s.logprobs) / len(s.logprobs) if s.logprobs else None,
+             "text": s.text}
+            for i, s in enumerate(self.samples)
+        ]
+
+    def regroup(self, threshold: float, ending_words: int) -> "ReportResult":
+        """The same samples grouped again with other settings (nothing is sampled or stored)."""
+        return ReportResult(self.node_id, self.samples, build_report(self.samples, threshold, ending_words), self.params,
+                            self.temperatures, self.keep, self.model, list(self.notices), self.cancelled, self.record)
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "ReportResult":
+        """A stored report, as it was made."""
+        r, p = rec["result"], rec["params"] or {}
+        samples = [Sample.from_dict(s) for s in r.get("samples") or []]
+        report = {k: v for k, v in r.items() if k not in ("samples", "keep", "record")}
+        params = GenerationParams.from_dict(p["params"]) if p.get("params") else None
+        return cls(rec["node_id"], samples, report, params, p.get("temperatures"), r.get("keep", p.get("keep", "record")),
+                   p.get("model"), record=rec["id"])
+
+
+def _finish(session: Session, result: ReportResult, save: bool) -> ReportResult:
+    if save and not session.readonly:
+        stored = {k: v for k, v in result.to_dict().items() if k != "record"}
+        result.record = session.add_record(result.kind, result.node_id, result.record_params(), stored)
+    return result
+
+
+def report(
+    session: Session, backend: Backend, node_id: int, params: GenerationParams, *,
+    temperatures: list[float] | None = None, keep: str = "record", threshold: float = THRESHOLD,
+    ending_words: int = ENDING_WORDS, save: bool = True,
+    progress: ProgressFn | None = None, cancel: Cancel | None = None,
+) -> ReportResult:
+    """Sample `params.n` continuations of `node_id` at each temperature (the
+    current one when `temperatures` is None), group them, and store the report.
+
+    keep="nodes" commits the samples as branches of the tree; keep="record"
+    keeps them only in the report. `progress` counts finished samples; a
+    `cancel` stops sampling and reports on what finished."""
+    check_grouping(threshold, ending_words)  # before sampling, not after it
+    temps = list(temperatures) if temperatures else None
+    count = Counter(progress, params.n * len(temps or [params.temperature]), "samples")
+
+    def listener(event: object) -> None:
+        if isinstance(event, BranchDone):
+            count.step()
+
+    samples, notices = sample_continuations(session, backend, node_id, params, temperatures=temps, keep=keep,
+                                            cancel=cancel, listener=listener)
+    if not samples:
+        raise ReplayError(f"node {node_id}: no sample finished" + (" (cancelled)" if cancel is not None and cancel.is_set() else ""))
+    result = ReportResult(node_id, samples, build_report(samples, threshold, ending_words), params, temps, keep,
+                          backend.identity(), notices, cancelled=bool(cancel is not None and cancel.is_set()))
+    return _finish(session, result, save)
+
+
+def report_existing(session: Session, node_id: int, *, threshold: float = THRESHOLD, ending_words: int = ENDING_WORDS,
+                    save: bool = True) -> ReportResult:
+    """The report on the node's existing complete model-written children (nothing is generated)."""
+    samples = samples_from_children(session, node_id)
+    if not samples:
+        raise ReplayError(f"node {node_id} has no complete model-written children to report on")
+    return _finish(session, ReportResult(node_id, samples, build_report(samples, threshold, ending_words), None, None,
+                                         "nodes"), save)
