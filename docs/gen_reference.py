@@ -20,6 +20,12 @@ import inspect
 import sys
 from pathlib import Path
 
+# Document this checkout's code, whichever loom an installed environment would import first
+# (run as a script or a hook, sys.path[0] is docs/ or mkdocs' own folder, not the repository).
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
 #: page path (under docs/) -> function returning its Markdown
 PAGES = {
     "reference/commands.md": "commands_md",
@@ -62,8 +68,6 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
         else:
             name = _code(formatter._format_args(action, formatter._get_default_metavar_for_positional(action)))
         help_text = formatter._expand_help(action) if action.help else ""
-        if action.choices and not isinstance(action.choices, dict):
-            help_text += f" (one of: {', '.join(str(c) for c in action.choices)})"
         rows.append(f"| {name} | {_cell(help_text)} |")
     return rows
 

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 OUT = Path(__file__).parent / "assets" / "app.svg"
+# this checkout's app, not whichever loom the environment has installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 SIZE = (120, 34)  # wide enough for all three panels, short enough for a README
 
 
