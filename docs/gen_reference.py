@@ -20,11 +20,15 @@ import inspect
 import sys
 from pathlib import Path
 
-# Document this checkout's code, whichever loom an installed environment would import first
-# (run as a script or a hook, sys.path[0] is docs/ or mkdocs' own folder, not the repository).
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
+
+def _use_checkout() -> None:
+    """Document this checkout's code, whichever loom the environment has installed: run as a script
+    or a hook, sys.path[0] is docs/ or mkdocs' folder, and mkdocs restores sys.path after loading a
+    hook, so this runs before each import of loom rather than once at load time."""
+    if sys.path[0] != str(ROOT):
+        sys.path.insert(0, str(ROOT))
 
 #: page path (under docs/) -> function returning its Markdown
 PAGES = {
@@ -73,6 +77,7 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def commands() -> dict[str, argparse.ArgumentParser]:
+    _use_checkout()
     from loom.cli import build_parser
 
     action, _ = _subparsers(build_parser())
@@ -80,6 +85,7 @@ def commands() -> dict[str, argparse.ArgumentParser]:
 
 
 def commands_md() -> str:
+    _use_checkout()
     from loom.cli import build_parser
 
     parser = build_parser()
@@ -106,6 +112,7 @@ def commands_md() -> str:
 # -- keys ------------------------------------------------------------------------------------------
 
 def _pretty_keys(keys: str) -> str:
+    _use_checkout()
     from loom.ui.keymap import pretty
 
     names = {"plus": "+", "minus": "-", "equals_sign": "=", "left_square_bracket": "[",
@@ -114,6 +121,7 @@ def _pretty_keys(keys: str) -> str:
 
 
 def main_keys() -> list:
+    _use_checkout()
     from loom.ui.app import ALL_KEYS
 
     return list(ALL_KEYS)
@@ -122,6 +130,7 @@ def main_keys() -> list:
 def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     """(class name, first line of its docstring, [(keys, action, description)]) for each screen or
     widget of the app that has its own bindings."""
+    _use_checkout()
     import loom.ui.attractors
     import loom.ui.dialogs
     import loom.ui.library
@@ -209,6 +218,7 @@ def _default(f: dataclasses.Field) -> str:
 
 
 def config_md() -> str:
+    _use_checkout()
     from loom import config
     from loom.tree import GenerationParams
 
