@@ -174,3 +174,14 @@ def test_measure_diversity_intervals_and_dtypes():
     assert measure_diversity(c.labels, c.similarity, None).weighted_semantic_entropy_bits is None
     assert measure_diversity(c.labels, c.similarity, [None] * 15).to_dict()["weighted_semantic_entropy_bits"] is None
     assert measure_diversity(c.labels, c.similarity) == measure_diversity(c.labels, c.similarity)  # seeded
+
+
+def test_diversity_intervals_contain_the_estimate_on_a_diverse_field():
+    # all different: resampling duplicates samples and would put a plain
+    # percentile interval wholly below the estimate; the centred one holds it
+    texts = [f"story number {i} about {w}" for i, w in enumerate("fox owl cat dog bee ant elk yak emu cod".split() * 3)]
+    c = cluster_texts(texts, threshold=0.9)
+    d = measure_diversity(c.labels, c.similarity)
+    for est in (d.semantic_entropy_bits, d.distinct_k, d.vendi):
+        assert est.lo <= est.value <= est.hi, est
+    assert d.vendi.lo >= 1.0 and d.semantic_entropy_bits.lo >= 0.0

@@ -21,8 +21,10 @@ from .clusters import DEFAULT_ENDING_WORDS, ending_text, tfidf
 from .intervals import Rate
 
 KINDS = ("regex", "words", "like")
-# Chosen on the bundled pair: with demo-wedding's modal wedding ending as the
-# example, 0.3 takes in the paraphrased wedding endings and none of the rambles.
+# On the bundled pair, with demo-wedding's modal wedding ending as the example,
+# 0.3 takes in the close paraphrases (17 of the 31 wedding endings of 40
+# samples of "Are bugs real?") and none of the rambles: an example is
+# stricter than the clusters, which compare every ending with every other.
 DEFAULT_LIKE_SIMILARITY = 0.3
 
 

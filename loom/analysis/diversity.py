@@ -98,18 +98,20 @@ class Diversity:
 def measure_diversity(labels: list[int], similarity: np.ndarray, mean_logprobs: list[float | None] | None = None, *,
                       k: int = DISTINCT_K, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Diversity:
     """All measures of one field, each with a percentile bootstrap interval
-    over the samples (the same seed, so the same samples give the same interval)."""
+    over the samples, centred on the estimate (the same seed, so the same
+    samples give the same interval)."""
     n = len(labels)
     if n == 0:
         raise ValueError("no samples to measure")
     lab = np.asarray(labels)
     k = min(k, n)
-    se = bootstrap(lambda idx: semantic_entropy(lab[idx].tolist()), n, resamples=resamples, seed=seed)
+    opts = {"resamples": resamples, "seed": seed, "centred": True}  # centred: see intervals.bootstrap
+    se = bootstrap(lambda idx: semantic_entropy(lab[idx].tolist()), n, floor=0.0, **opts)
     wse = None
     if mean_logprobs is not None and len(mean_logprobs) == n and all(x is not None for x in mean_logprobs):
         lp = np.asarray(mean_logprobs, dtype=float)
         wse = bootstrap(lambda idx: weighted_semantic_entropy(lab[idx].tolist(), lp[idx].tolist()), n,
-                        resamples=resamples, seed=seed)
-    dk = bootstrap(lambda idx: distinct_k(lab[idx].tolist(), k), n, resamples=resamples, seed=seed)
-    vs = bootstrap(lambda idx: vendi(similarity[np.ix_(idx, idx)]), n, resamples=resamples, seed=seed)
+                        floor=0.0, **opts)
+    dk = bootstrap(lambda idx: distinct_k(lab[idx].tolist(), k), n, floor=1.0, **opts)
+    vs = bootstrap(lambda idx: vendi(similarity[np.ix_(idx, idx)]), n, floor=1.0, **opts)
     return Diversity(n, len(set(labels)), k, se, wse, dk, vs)

@@ -69,9 +69,17 @@ class Estimate:
 
 
 def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, resamples: int = BOOTSTRAP_RESAMPLES,
-              seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> Estimate:
+              seed: int = BOOTSTRAP_SEED, level: float = 0.95, centred: bool = False,
+              floor: float | None = None) -> Estimate:
     """`statistic(indices)` on all n samples, and the percentile interval of it
-    over `resamples` draws of n indices with replacement (seeded: reproducible)."""
+    over `resamples` draws of n indices with replacement (seeded: reproducible).
+
+    `centred` shifts the bootstrap values by their bias (their mean minus the
+    estimate) first. For diversity statistics resampling with replacement
+    duplicates samples, which by itself lowers entropy and the Vendi score, so
+    the plain percentile interval can lie wholly below the estimate; centred,
+    it shows the estimate's spread around itself. `floor` clips the interval
+    at the statistic's least possible value."""
     if n <= 0:
         raise ValueError("bootstrap needs at least one sample")
     if not 0 < level < 1:
@@ -81,6 +89,10 @@ def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, resamples: in
         return Estimate(value, value, value, 0)
     rng = np.random.default_rng(seed)
     stats = np.array([statistic(rng.integers(0, n, n)) for _ in range(resamples)], dtype=float)
+    if centred:
+        stats -= stats.mean() - value
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    if floor is not None:
+        lo, hi = max(lo, floor), max(hi, floor)
     return Estimate(value, float(lo), float(hi), int(resamples))
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import sys
 
+from ..analysis.attractors import DEFAULT_LIKE_SIMILARITY
+from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY
+from ..analysis.intervals import BOOTSTRAP_RESAMPLES
 from .common import add_generation_args, add_json
 
 
@@ -32,6 +35,23 @@ def add_parser(sub) -> None:
     p.add_argument("--list", action="store_true", help="list stored comparisons, sweeps and reports")
     p.add_argument("--open", type=int, metavar="ID", help="show a stored record (a report is regrouped with --threshold/--ending-words)")
     p.add_argument("--no-save", action="store_true", help="do not store the report")
+    m = p.add_argument_group("measured attractors", "meaning clusters, diversity and user-defined attractors, "
+                             "each rate with a 95%% Wilson interval, diversity with bootstrap intervals")
+    m.add_argument("--attractor", action="append", default=[], metavar="NAME=/REGEX/",
+                   help="an attractor by regular expression (case-insensitive), e.g. 'wedding=/wedd|bride|marr/'; repeatable")
+    m.add_argument("--attractor-words", action="append", default=[], metavar="NAME=W1,W2",
+                   help="an attractor by keywords: any of W1,W2 (or all of W1+W2), e.g. 'feast=wedding,feast'; repeatable")
+    m.add_argument("--attractor-like", action="append", default=[], metavar="NAME=NODE_OR_TEXT",
+                   help="an attractor by example: samples whose ending is similar to the node's (or the text's) ending; repeatable")
+    m.add_argument("--like-similarity", type=float, default=DEFAULT_LIKE_SIMILARITY,
+                   help=f"least similarity to the example for --attractor-like (0-1, default {DEFAULT_LIKE_SIMILARITY:g})")
+    m.add_argument("--cluster-similarity", type=float, default=DEFAULT_SIMILARITY,
+                   help=f"least mean similarity of endings in one meaning cluster (0-1, default {DEFAULT_SIMILARITY:g})")
+    m.add_argument("--cluster-words", type=int, default=DEFAULT_ENDING_WORDS,
+                   help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})")
+    m.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
+                   help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})")
+    m.add_argument("--csv", metavar="FILE", help="also write one row per sample (cluster, attractors as 0/1, mean logprob, text)")
     add_generation_args(p, n_help="samples to draw (default 40)")
     add_json(p)
     p.set_defaults(func=run)
@@ -53,6 +73,47 @@ def parse_temperatures(spec: str | None) -> list[float] | None:
         except ParamError as exc:
             raise CliError(str(exc)) from exc
     return temps
+
+
+def attractors_from(args, session) -> list:
+    """The attractors the flags define; a --attractor-like node id becomes that node's text."""
+    from ..analysis.attractors import AttractorError, parse_like, parse_regex, parse_words, with_example
+    from ..cli import CliError
+
+    try:
+        out = [parse_regex(a) for a in args.attractor] + [parse_words(a) for a in args.attractor_words]
+        for spec in args.attractor_like:
+            a = parse_like(spec, args.like_similarity, args.cluster_words)
+            if a.node is not None:
+                try:
+                    a = with_example(a, session.node(a.node).text)
+                except KeyError as exc:
+                    raise CliError(f"--attractor-like {spec!r}: no node {a.node} in {session.path}") from exc
+            out.append(a)
+    except AttractorError as exc:
+        raise CliError(str(exc)) from exc
+    return out
+
+
+def measure_options(args, session) -> dict:
+    return {"attractors": attractors_from(args, session), "cluster_similarity": args.cluster_similarity,
+            "cluster_words": args.cluster_words, "resamples": args.resamples}
+
+
+def write_csv(path: str, report: dict, samples: list) -> None:
+    """One row per sample; numbers stay numbers, None is an empty cell, text is
+    made visible and formula-safe (textsafe.csv_cell)."""
+    import csv
+
+    from ..analysis.report import sample_rows
+    from ..textsafe import csv_cell
+
+    header, rows = sample_rows(report, samples)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for row in rows:
+            w.writerow(["" if v is None else csv_cell(v) for v in row])
 
 
 def describe_record(rec: dict) -> str:
@@ -104,16 +165,20 @@ def run(args) -> int:
             rec = next((r for r in session.records() if r["id"] == args.open), None)
             if rec is None:
                 raise CliError(f"{session.path}: no record {args.open} (see loom report --list)")
-            if rec["kind"] == "report" and (args.threshold is not None or args.ending_words is not None):
+            regroup = args.threshold is not None or args.ending_words is not None
+            remeasure = bool(args.attractor or args.attractor_words or args.attractor_like)
+            if rec["kind"] == "report" and (regroup or remeasure):
                 samples = [Sample.from_dict(s) for s in rec["result"]["samples"]]
                 try:
-                    rec = {**rec, "result": {**build_report(samples, threshold, ending_words), "samples": rec["result"]["samples"]}}
+                    rec = {**rec, "result": {**build_report(samples, threshold, ending_words, **measure_options(args, session)),
+                                             "samples": rec["result"]["samples"]}}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
             emit(args, rec, format_record(rec))
             return 0
         node_id = target_node(session, args)
         temps = parse_temperatures(args.temperatures)
+        measure = measure_options(args, session)  # bad attractor flags fail before any sampling
         notices: list[str] = []
         if args.existing:
             samples = samples_from_children(session, node_id)
@@ -141,7 +206,7 @@ def run(args) -> int:
         for note in notices:
             cli_note(note)
         try:
-            report = report_for(samples, threshold, ending_words)
+            report = report_for(samples, threshold, ending_words, **measure)
         except (ReplayError, ValueError) as exc:
             raise CliError(f"node {node_id}: {exc}" + (" (it has no complete model children)" if args.existing else "")) from exc
         report["samples"] = [s.to_dict() for s in samples]
@@ -150,7 +215,15 @@ def run(args) -> int:
         if not args.no_save:
             rid = session.add_record("report", node_id, {"params": params.to_dict() if params else None,
                                                          "temperatures": temps, "threshold": threshold,
-                                                         "ending_words": ending_words, "keep": report["keep"]}, report)
+                                                         "ending_words": ending_words, "keep": report["keep"],
+                                                         "attractors": [a.to_dict() for a in measure["attractors"]],
+                                                         "cluster_similarity": args.cluster_similarity,
+                                                         "cluster_words": args.cluster_words}, report)
+        if args.csv:
+            try:
+                write_csv(args.csv, report, samples)
+            except OSError as exc:
+                raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
         text = f"report on node {node_id}" + (f" (record {rid})" if rid else "") + "\n" + format_report(report)
         emit(args, {**report, "record": rid}, text)
     return 0

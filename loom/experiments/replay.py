@@ -324,7 +324,8 @@ def samples_from_children(session: Session, node_id: int) -> list[Sample]:
     return out
 
 
-def report_for(samples: list[Sample], threshold: float, ending_words: int) -> dict:
+def report_for(samples: list[Sample], threshold: float, ending_words: int, **measure) -> dict:
+    """`measure`: attractors, cluster_similarity, cluster_words, resamples (see analysis.report.build_report)."""
     if not samples:
         raise ReplayError("no samples to report on")
-    return build_report(samples, threshold, ending_words)
+    return build_report(samples, threshold, ending_words, **measure)
