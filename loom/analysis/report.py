@@ -6,6 +6,12 @@ join it. For each group: size, share, the modal continuation, mean and minimum
 token probability; for the whole set: the entropy of the group distribution in
 bits. Across a temperature sweep the groups are made once over all samples, so
 that the same attractor is the same group at every temperature.
+
+Beside the literal groups, a report carries the measured view (see
+measured()): meaning clusters of the endings (analysis.clusters), each with
+its rate and 95% Wilson interval overall and per temperature; the diversity
+of the field with bootstrap intervals (analysis.diversity); and the rate of
+each user-defined attractor (analysis.attractors).
 Pure functions: no store, no model.
 """
 
@@ -15,7 +21,14 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
+
+from .attractors import Attractor, count_attractor
+from .clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY, cluster_texts, ending_text
+from .diversity import measure_diversity
+from .intervals import BOOTSTRAP_RESAMPLES, Rate
+from ..textsafe import visible
 
 DEFAULT_TEMPERATURES = (0.7, 1.0, 1.4, 1.9)
 
@@ -31,6 +44,10 @@ class Sample:
     @property
     def probs(self) -> list[float]:
         return [math.exp(lp) for lp in self.logprobs]
+
+    @property
+    def mean_logprob(self) -> float | None:
+        return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,10 +149,20 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def build_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8) -> dict:
+def build_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8, *,
+                 attractors: list[Attractor] | None = None, cluster_similarity: float = DEFAULT_SIMILARITY,
+                 cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
     """The whole report as plain data: groups over all samples, overall numbers,
     and, when samples come from several temperatures, the same groups counted
-    per temperature (does heat escape the attractor?)."""
+    per temperature (does heat escape the attractor?); then the measured view
+    (meaning clusters, diversity, attractors: see measured())."""
+    report = literal_report(samples, threshold, ending_words)
+    report.update(measured(samples, attractors or [], cluster_similarity, cluster_words, resamples))
+    return report
+
+
+def literal_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8) -> dict:
+    """Groups by literal ending (exact, then by edit distance)."""
     groups = group_samples(samples, threshold, ending_words)
     label = {i: g for g, grp in enumerate(groups) for i in grp.members}
     report = {
@@ -175,6 +202,128 @@ def build_report(samples: list[Sample], threshold: float = 0.2, ending_words: in
     return report
 
 
+def measured(samples: list[Sample], attractors: list[Attractor], cluster_similarity: float = DEFAULT_SIMILARITY,
+             cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+    """Meaning clusters with rates and Wilson intervals (overall and per
+    temperature), diversity with bootstrap intervals (overall and per
+    temperature), and each attractor's rate. Every number is an int or a float."""
+    texts = [s.text for s in samples]
+    temps = [s.temperature for s in samples]
+    n = len(samples)
+    clustering = cluster_texts(texts, cluster_similarity, cluster_words)
+    labels = clustering.labels
+    mean_lps = [s.mean_logprob for s in samples]
+    t_values = sorted({t for t in temps if t is not None})
+    clusters = []
+    for c in range(clustering.count):
+        idx = clustering.members(c)
+        modal, modal_count = Counter(texts[i] for i in idx).most_common(1)[0]
+        probs = [p for i in idx for p in samples[i].probs]
+        per_t = []
+        for t in t_values:
+            at_t = [i for i in range(n) if temps[i] == t]
+            per_t.append({"temperature": float(t), **Rate.of(sum(labels[i] == c for i in at_t), len(at_t)).to_dict()})
+        clusters.append({
+            "cluster": c, "size": len(idx), **_rate_fields(Rate.of(len(idx), n)),
+            "modal": modal, "modal_count": modal_count,
+            "ending": Counter(ending_text(texts[i], cluster_words) for i in idx).most_common(1)[0][0],
+            "mean_prob": _mean(probs), "min_prob": min(probs, default=None),
+            "members": idx, "nodes": [samples[i].node_id for i in idx if samples[i].node_id is not None],
+            "temperatures": per_t,
+        })
+    diversity = measure_diversity(labels, clustering.similarity, mean_lps, resamples=resamples).to_dict()
+    by_temperature = []
+    for t in t_values if len(t_values) > 1 else ():  # one temperature: the same as overall
+        at_t = [i for i in range(n) if temps[i] == t]
+        sub = clustering.similarity[np.ix_(at_t, at_t)]
+        by_temperature.append({"temperature": float(t), **measure_diversity(
+            [labels[i] for i in at_t], sub, [mean_lps[i] for i in at_t], resamples=resamples).to_dict()})
+    rates = [count_attractor(a, texts, temps) for a in attractors]
+    names = [a.name for a in attractors]
+    if len(set(names)) != len(names):
+        raise ValueError(f"attractor names must differ (got {', '.join(names)})")
+    return {
+        "cluster_similarity": float(cluster_similarity), "cluster_words": int(cluster_words),
+        "clusters": clusters,
+        "diversity": {**diversity, "temperatures": by_temperature},
+        "attractors": [r.to_dict() for r in rates],
+        "per_sample": {"cluster": [int(x) for x in labels],
+                       "attractors": {r.attractor.name: [int(m) for m in r.member] for r in rates}},
+    }
+
+
+def _rate_fields(r: Rate) -> dict:
+    d = r.to_dict()
+    return {"rate": d["rate"], "lo": d["lo"], "hi": d["hi"]}
+
+
+SAMPLE_COLUMNS = ("sample", "node", "temperature", "seed", "cluster")
+
+
+def sample_rows(report: dict, samples: list[Sample]) -> tuple[list[str], list[list]]:
+    """One row per sample for a CSV: index, node id (None if kept only in the
+    record), temperature, seed, meaning cluster, 0/1 per attractor, mean
+    token logprob, text. Values stay numbers (the writer decides the text form)."""
+    per = report["per_sample"]
+    names = list(per["attractors"])
+    header = [*SAMPLE_COLUMNS, *(f"attractor_{a}" for a in names), "mean_logprob", "text"]
+    rows = []
+    for i, s in enumerate(samples):
+        rows.append([i, s.node_id, s.temperature, s.seed, per["cluster"][i],
+                     *(per["attractors"][a][i] for a in names), s.mean_logprob, s.text])
+    return header, rows
+
+
+def _interval(d: dict) -> str:
+    return f"{d['rate']:.1%} [{d['lo']:.1%}, {d['hi']:.1%}]"
+
+
+def _estimate(d: dict, fmt: str = ".2f") -> str:
+    return f"{d['value']:{fmt}} [{d['lo']:{fmt}}, {d['hi']:{fmt}}]"
+
+
+def format_measured(report: dict, width: int = 30, top: int = 10) -> list[str]:
+    """The clusters, diversity and attractor lines of the text report (model
+    text through textsafe.visible: it goes to a terminal)."""
+    if "clusters" not in report:  # a report stored before these numbers existed
+        return []
+    d = report["diversity"]
+    lines = [
+        "",
+        f"meaning clusters (ending = last {report['cluster_words'] or 'all'} words, character n-gram similarity "
+        f">= {report['cluster_similarity']:g}): {len(report['clusters'])}; share with 95% Wilson interval",
+    ]
+    for c in report["clusters"][:top]:
+        lines.append(f"C{c['cluster']:<3}{c['size']:>4} {bar(c['rate'], width):<{width}} {_interval(c):<24} "
+                     f"\u2026{visible(c['ending'][-50:])!r}")
+    if len(report["clusters"]) > top:
+        rest = report["clusters"][top:]
+        lines.append(f"     (+{len(rest)} more clusters, {sum(c['size'] for c in rest)} samples)")
+    if report["clusters"]:
+        lines.append(f"modal text of C0: {visible(report['clusters'][0]['modal'])!r}")
+    iv = f"bootstrap 95% intervals, {d['semantic_entropy_bits']['resamples']} resamples"
+    lines += ["", f"diversity ({iv}):",
+              f"  semantic entropy {_estimate(d['semantic_entropy_bits'])} bits"
+              + (f", probability-weighted {_estimate(d['weighted_semantic_entropy_bits'])} bits"
+                 if d["weighted_semantic_entropy_bits"] else ""),
+              f"  distinct-{d['k']} {_estimate(d['distinct_k'])}   Vendi score {_estimate(d['vendi'])} (of n={d['n']})"]
+    if len(d["temperatures"]) > 1:
+        lines.append("  temp     n  clusters  sem.entropy            Vendi                C0 share")
+        c0 = {t["temperature"]: t for t in report["clusters"][0]["temperatures"]} if report["clusters"] else {}
+        for t in d["temperatures"]:
+            share = _interval(c0[t["temperature"]]) if t["temperature"] in c0 else "-"
+            lines.append(f"  {t['temperature']:<5g}{t['n']:>5}{t['clusters']:>10}  {_estimate(t['semantic_entropy_bits']):<21}"
+                         f"  {_estimate(t['vendi']):<19}  {share}")
+    for a in report["attractors"]:
+        lines += ["", f"attractor {visible(a['name'])!r} ({visible(a['definition'])}): {a['k']}/{a['n']} = {_interval(a)}"]
+        if len(a["temperatures"]) > 1:
+            lines += [f"  T={t['temperature']:<5g} {t['k']:>4}/{t['n']:<4} {bar(t['rate'], 20):<20} {_interval(t)}"
+                      for t in a["temperatures"]]
+        if a["modal"]:
+            lines.append(f"  modal member ({a['modal_count']}\u00d7): {visible(a['modal'])!r}")
+    return lines
+
+
 def bar(share: float, width: int = 30) -> str:
     """A text bar for a 0-1 share (eighth-block resolution)."""
     cells = max(0.0, min(1.0, share)) * width
@@ -207,4 +356,4 @@ def format_report(report: dict, width: int = 30, top: int = 10) -> str:
             mp = "-" if t["mean_prob"] is None else f"{t['mean_prob']:.2f}"
             lines.append(f"{t['temperature']:<5g}{t['n']:>5}{t['groups']:>8}{t['entropy_bits']:>9.2f}"
                          f"{t['modal_share']:>7.0%}{t['group0_share']:>9.0%}  {mp}")
-    return "\n".join(lines)
+    return "\n".join(lines + format_measured(report, width, top))

@@ -5,6 +5,9 @@ Also lists and reopens every stored analysis (comparisons, sweeps, reports)."""
 from __future__ import annotations
 
 
+from ..analysis.attractors import DEFAULT_LIKE_SIMILARITY
+from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY
+from ..analysis.intervals import BOOTSTRAP_RESAMPLES
 from .common import add_generation_args, add_json
 
 
@@ -31,6 +34,23 @@ def add_parser(sub) -> None:
     p.add_argument("--list", action="store_true", help="list stored comparisons, sweeps and reports")
     p.add_argument("--open", type=int, metavar="ID", help="show a stored record (a report is regrouped with --threshold/--ending-words)")
     p.add_argument("--no-save", action="store_true", help="do not store the report")
+    m = p.add_argument_group("measured attractors", "meaning clusters, diversity and user-defined attractors, "
+                             "each rate with a 95%% Wilson interval, diversity with bootstrap intervals")
+    m.add_argument("--attractor", action="append", default=[], metavar="NAME=/REGEX/",
+                   help="an attractor by regular expression (case-insensitive), e.g. 'wedding=/wedd|bride|marr/'; repeatable")
+    m.add_argument("--attractor-words", action="append", default=[], metavar="NAME=W1,W2",
+                   help="an attractor by keywords: any of W1,W2 (or all of W1+W2), e.g. 'feast=wedding,feast'; repeatable")
+    m.add_argument("--attractor-like", action="append", default=[], metavar="NAME=NODE_OR_TEXT",
+                   help="an attractor by example: samples whose ending is similar to the node's (or the text's) ending; repeatable")
+    m.add_argument("--like-similarity", type=float, default=DEFAULT_LIKE_SIMILARITY,
+                   help=f"least similarity to the example for --attractor-like (0-1, default {DEFAULT_LIKE_SIMILARITY:g})")
+    m.add_argument("--cluster-similarity", type=float, default=DEFAULT_SIMILARITY,
+                   help=f"least mean similarity of endings in one meaning cluster (0-1, default {DEFAULT_SIMILARITY:g})")
+    m.add_argument("--cluster-words", type=int, default=DEFAULT_ENDING_WORDS,
+                   help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})")
+    m.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
+                   help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})")
+    m.add_argument("--csv", metavar="FILE", help="also write one row per sample (cluster, attractors as 0/1, mean logprob, text)")
     add_generation_args(p, n_help="samples to draw (default 40)")
     add_json(p)
     p.set_defaults(func=run)
@@ -52,6 +72,31 @@ def parse_temperatures(spec: str | None) -> list[float] | None:
         except ParamError as exc:
             raise CliError(str(exc)) from exc
     return temps
+
+
+def attractors_from(args, session) -> list:
+    """The attractors the flags define; a --attractor-like node id becomes that node's text."""
+    from ..analysis.attractors import AttractorError, parse_like, parse_regex, parse_words, with_example
+    from ..cli import CliError
+
+    try:
+        out = [parse_regex(a) for a in args.attractor] + [parse_words(a) for a in args.attractor_words]
+        for spec in args.attractor_like:
+            a = parse_like(spec, args.like_similarity, args.cluster_words)
+            if a.node is not None:
+                try:
+                    a = with_example(a, session.node(a.node).text)
+                except KeyError as exc:
+                    raise CliError(f"--attractor-like {spec!r}: no node {a.node} in {session.path}") from exc
+            out.append(a)
+    except AttractorError as exc:
+        raise CliError(str(exc)) from exc
+    return out
+
+
+def measure_options(args, session) -> dict:
+    return {"attractors": attractors_from(args, session), "cluster_similarity": args.cluster_similarity,
+            "cluster_words": args.cluster_words, "resamples": args.resamples}
 
 
 def describe_record(rec: dict) -> str:
@@ -105,30 +150,40 @@ def run(args) -> int:
             rec = next((r for r in session.records() if r["id"] == args.open), None)
             if rec is None:
                 raise CliError(f"{session.path}: no record {args.open} (see loom report --list)")
-            if rec["kind"] == "report" and (args.threshold is not None or args.ending_words is not None):
+            remeasure = bool(args.attractor or args.attractor_words or args.attractor_like)
+            if rec["kind"] == "report" and (args.threshold is not None or args.ending_words is not None or remeasure):
                 try:
-                    rec = {**rec, "result": ReportResult.from_record(rec).regroup(threshold, ending_words).to_dict()}
+                    stored = ReportResult.from_record(rec)
+                    grouping = (threshold if args.threshold is not None else stored.report["threshold"],
+                                ending_words if args.ending_words is not None else stored.report["ending_words"])
+                    rec = {**rec, "result": stored.regroup(*grouping, **measure_options(args, session)).to_dict()}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
             emit(args, rec, format_record(rec))
             return 0
         node_id = target_node(session, args)
         temps = parse_temperatures(args.temperatures)
+        measure = measure_options(args, session)  # bad attractor flags fail before any sampling
         try:
             if args.existing:
                 result = report_existing(session, node_id, threshold=threshold, ending_words=ending_words,
-                                         save=not args.no_save)
+                                         save=not args.no_save, **measure)
             else:
                 params = resolved_params(session, args, experiment={"n": 40})
                 backend = open_model(session, args)
                 with progress_line() as progress:
                     result = report(session, backend, node_id, params, temperatures=temps, keep=args.keep,
                                     threshold=threshold, ending_words=ending_words, save=not args.no_save,
-                                    progress=progress)
+                                    progress=progress, **measure)
         except (ReplayError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         for note in result.notices:
             cli_note(note)
+        if args.csv:
+            try:
+                result.to_csv(args.csv)
+            except OSError as exc:
+                raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
         rid = result.record
         text = f"report on node {node_id}" + (f" (record {rid})" if rid else "") + "\n" + format_report(result.report)
         emit(args, result.to_dict(), text)

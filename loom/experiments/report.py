@@ -8,15 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..analysis.report import Sample, build_report, check_grouping
+from ..analysis.attractors import Attractor
+from ..analysis.report import Sample, build_report, check_grouping, sample_rows
 from ..backends.base import Backend
 from ..store import Session
 from ..tree import BranchDone, GenerationParams
-from .base import Cancel, Counter, ProgressFn, Result
+from .base import Cancel, Counter, ProgressFn, Result, cancelled
 from .replay import ReplayError, sample_continuations, samples_from_children
 
 THRESHOLD = 0.2
 ENDING_WORDS = 8
+#: the measured view's settings (analysis.report.build_report's keywords) besides the attractors
+MEASURE = ("cluster_similarity", "cluster_words", "resamples")
 
 
 @dataclass
@@ -30,6 +33,8 @@ class ReportResult(Result):
     temperatures: list[float] | None
     keep: str  # "nodes", "record", or "nodes" for existing children
     model: dict[str, Any] | None = None  # the backend's identity
+    #: how the measured view was made: attractors, cluster_similarity, cluster_words, resamples
+    measure: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     cancelled: bool = False
     record: int | None = None
@@ -46,22 +51,25 @@ class ReportResult(Result):
     def record_params(self) -> dict[str, Any]:
         return {"params": self.params.to_dict() if self.params else None, "model": self.model,
                 "temperatures": self.temperatures, "threshold": self.report["threshold"],
-                "ending_words": self.report["ending_words"], "keep": self.keep}
+                "ending_words": self.report["ending_words"], "keep": self.keep,
+                **{k: v for k, v in self.measure.items() if k != "attractors"},
+                "attractors": [a.to_dict() for a in self.measure.get("attractors") or []]}
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per sample: its group (0 = the biggest), where it came from, its text."""
-        group = {i: g["group"] for g in self.report["groups"] for i in g["members"]}
-        return [
-            {"sample": i, "node": s.node_id, "temperature": s.temperature, "seed": s.seed, "group": group.get(i),
-             "tokens": len(s.logprobs), "mean_logprob": sum(s.logprobs) / len(s.logprobs) if s.logprobs else None,
-             "text": s.text}
-            for i, s in enumerate(self.samples)
-        ]
+        """One row per sample: where it came from, its meaning cluster, 0/1 per
+        attractor, its mean token logprob and its text (the CSV of `loom report --csv`)."""
+        report = self.report if "per_sample" in self.report else build_report(
+            self.samples, self.report["threshold"], self.report["ending_words"], **self.measure)  # a record from before
+        header, rows = sample_rows(report, self.samples)
+        return [dict(zip(header, r)) for r in rows]
 
-    def regroup(self, threshold: float, ending_words: int) -> "ReportResult":
-        """The same samples grouped again with other settings (nothing is sampled or stored)."""
-        return ReportResult(self.node_id, self.samples, build_report(self.samples, threshold, ending_words), self.params,
-                            self.temperatures, self.keep, self.model, list(self.notices), self.cancelled, self.record)
+    def regroup(self, threshold: float, ending_words: int, **measure: Any) -> "ReportResult":
+        """The same samples grouped and measured again (nothing is sampled or
+        stored); `measure` replaces the attractors or cluster settings given."""
+        how = {**self.measure, **measure}
+        return ReportResult(self.node_id, self.samples, build_report(self.samples, threshold, ending_words, **how),
+                            self.params, self.temperatures, self.keep, self.model, how, list(self.notices),
+                            self.cancelled, self.record)
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "ReportResult":
@@ -70,8 +78,10 @@ class ReportResult(Result):
         samples = [Sample.from_dict(s) for s in r.get("samples") or []]
         report = {k: v for k, v in r.items() if k not in ("samples", "keep", "record")}
         params = GenerationParams.from_dict(p["params"]) if p.get("params") else None
+        measure = {k: p[k] for k in MEASURE if k in p}
+        measure["attractors"] = [Attractor.from_dict(a) for a in p.get("attractors") or []]
         return cls(rec["node_id"], samples, report, params, p.get("temperatures"), r.get("keep", p.get("keep", "record")),
-                   p.get("model"), record=rec["id"])
+                   p.get("model"), measure, record=rec["id"])
 
 
 def _finish(session: Session, result: ReportResult, save: bool) -> ReportResult:
@@ -84,16 +94,19 @@ def _finish(session: Session, result: ReportResult, save: bool) -> ReportResult:
 def report(
     session: Session, backend: Backend, node_id: int, params: GenerationParams, *,
     temperatures: list[float] | None = None, keep: str = "record", threshold: float = THRESHOLD,
-    ending_words: int = ENDING_WORDS, save: bool = True,
-    progress: ProgressFn | None = None, cancel: Cancel | None = None,
+    ending_words: int = ENDING_WORDS, attractors: list[Attractor] | None = None, save: bool = True,
+    progress: ProgressFn | None = None, cancel: Cancel | None = None, **measure: Any,
 ) -> ReportResult:
     """Sample `params.n` continuations of `node_id` at each temperature (the
     current one when `temperatures` is None), group them, and store the report.
 
     keep="nodes" commits the samples as branches of the tree; keep="record"
     keeps them only in the report. `progress` counts finished samples; a
-    `cancel` stops sampling and reports on what finished."""
+    `cancel` stops sampling and reports on what finished. `attractors` are
+    counted with their rates; `measure` sets the meaning clusters
+    (cluster_similarity, cluster_words) and the bootstrap (resamples)."""
     check_grouping(threshold, ending_words)  # before sampling, not after it
+    how = {**measure, "attractors": list(attractors or [])}
     temps = list(temperatures) if temperatures else None
     count = Counter(progress, params.n * len(temps or [params.temperature]), "samples")
 
@@ -104,17 +117,18 @@ def report(
     samples, notices = sample_continuations(session, backend, node_id, params, temperatures=temps, keep=keep,
                                             cancel=cancel, listener=listener)
     if not samples:
-        raise ReplayError(f"node {node_id}: no sample finished" + (" (cancelled)" if cancel is not None and cancel.is_set() else ""))
-    result = ReportResult(node_id, samples, build_report(samples, threshold, ending_words), params, temps, keep,
-                          backend.identity(), notices, cancelled=bool(cancel is not None and cancel.is_set()))
+        raise ReplayError(f"node {node_id}: no sample finished" + (" (cancelled)" if cancelled(cancel) else ""))
+    result = ReportResult(node_id, samples, build_report(samples, threshold, ending_words, **how), params, temps, keep,
+                          backend.identity(), how, notices, cancelled=cancelled(cancel))
     return _finish(session, result, save)
 
 
 def report_existing(session: Session, node_id: int, *, threshold: float = THRESHOLD, ending_words: int = ENDING_WORDS,
-                    save: bool = True) -> ReportResult:
+                    attractors: list[Attractor] | None = None, save: bool = True, **measure: Any) -> ReportResult:
     """The report on the node's existing complete model-written children (nothing is generated)."""
     samples = samples_from_children(session, node_id)
     if not samples:
         raise ReplayError(f"node {node_id} has no complete model-written children to report on")
-    return _finish(session, ReportResult(node_id, samples, build_report(samples, threshold, ending_words), None, None,
-                                         "nodes"), save)
+    how = {**measure, "attractors": list(attractors or [])}
+    return _finish(session, ReportResult(node_id, samples, build_report(samples, threshold, ending_words, **how), None, None,
+                                         "nodes", None, how), save)

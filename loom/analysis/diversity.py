@@ -1,0 +1,117 @@
+"""How diverse a field of samples is, each measure with a bootstrap interval.
+
+- semantic entropy (Kuhn et al. 2023; Farquhar et al., Nature 2024): the
+  entropy of the distribution over meaning clusters. The discrete version
+  uses cluster frequencies; the probability-weighted one gives each sample
+  its length-normalised probability (exp of its mean token logprob, as
+  Farquhar et al.'s code does), sums them per cluster and normalises.
+- distinct-k (NoveltyBench, Zhang et al. 2025): the expected number of
+  distinct clusters among k samples drawn without replacement from the field.
+- Vendi score (Friedman & Dieng 2023): exp of the Shannon entropy of the
+  eigenvalues of K/n, K the similarity matrix (1 on the diagonal): the
+  effective number of distinct samples, 1 when all are alike, n when all
+  are orthogonal.
+Entropies are in bits, as the rest of the report. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .intervals import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Estimate, bootstrap
+
+DISTINCT_K = 10  # NoveltyBench's k
+
+
+def _entropy_bits(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum()) + 0.0  # no "-0.0"
+
+
+def semantic_entropy(labels: list[int]) -> float:
+    """Entropy (bits) of the cluster frequencies."""
+    if not labels:
+        return 0.0
+    counts = np.array(list(Counter(labels).values()), dtype=float)
+    return _entropy_bits(counts / counts.sum())
+
+
+def weighted_semantic_entropy(labels: list[int], mean_logprobs: list[float]) -> float:
+    """Entropy (bits) of the clusters weighted by each sample's length-normalised
+    probability exp(mean token logprob), normalised over the clusters seen."""
+    if len(labels) != len(mean_logprobs):
+        raise ValueError("one mean logprob per sample is needed")
+    if not labels:
+        return 0.0
+    lp = np.asarray(mean_logprobs, dtype=float)
+    w = np.exp(lp - lp.max())  # shifted: the normalisation cancels it, and it cannot underflow to all zeros
+    per: dict[int, float] = {}
+    for lab, x in zip(labels, w):
+        per[lab] = per.get(lab, 0.0) + float(x)
+    p = np.array(list(per.values()))
+    return _entropy_bits(p / p.sum())
+
+
+def distinct_k(labels: list[int], k: int = DISTINCT_K) -> float:
+    """Expected number of distinct clusters among k of the samples drawn
+    without replacement: sum over clusters of 1 - C(n - n_c, k) / C(n, k)."""
+    n = len(labels)
+    if not 1 <= k <= n:
+        raise ValueError(f"distinct-k needs 1 <= k <= the number of samples (got k={k}, n={n})")
+    total = math.comb(n, k)
+    return float(sum(1 - math.comb(n - c, k) / total for c in Counter(labels).values()))
+
+
+def vendi(similarity: np.ndarray) -> float:
+    """exp(entropy of the eigenvalues of K/n), K symmetric PSD with unit diagonal."""
+    n = similarity.shape[0]
+    if n == 0:
+        return 0.0
+    lam = np.linalg.eigvalsh(np.asarray(similarity, dtype=float) / n)
+    lam = lam[lam > 1e-12]  # rounding leaves tiny negatives and zeros: they carry no mass
+    lam = lam / lam.sum()
+    return float(np.exp(-(lam * np.log(lam)).sum()))
+
+
+@dataclass
+class Diversity:
+    n: int
+    clusters: int
+    k: int  # the k of distinct-k (at most n)
+    semantic_entropy_bits: Estimate
+    weighted_semantic_entropy_bits: Estimate | None  # None without logprobs for every sample
+    distinct_k: Estimate
+    vendi: Estimate
+
+    def to_dict(self) -> dict:
+        return {"n": int(self.n), "clusters": int(self.clusters), "k": int(self.k),
+                "semantic_entropy_bits": self.semantic_entropy_bits.to_dict(),
+                "weighted_semantic_entropy_bits": (self.weighted_semantic_entropy_bits.to_dict()
+                                                   if self.weighted_semantic_entropy_bits else None),
+                "distinct_k": self.distinct_k.to_dict(), "vendi": self.vendi.to_dict()}
+
+
+def measure_diversity(labels: list[int], similarity: np.ndarray, mean_logprobs: list[float | None] | None = None, *,
+                      k: int = DISTINCT_K, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Diversity:
+    """All measures of one field, each with a percentile bootstrap interval
+    over the samples, centred on the estimate (the same seed, so the same
+    samples give the same interval)."""
+    n = len(labels)
+    if n == 0:
+        raise ValueError("no samples to measure")
+    lab = np.asarray(labels)
+    k = min(k, n)
+    opts = {"resamples": resamples, "seed": seed, "centred": True}  # centred: see intervals.bootstrap
+    se = bootstrap(lambda idx: semantic_entropy(lab[idx].tolist()), n, floor=0.0, **opts)
+    wse = None
+    if mean_logprobs is not None and len(mean_logprobs) == n and all(x is not None for x in mean_logprobs):
+        lp = np.asarray(mean_logprobs, dtype=float)
+        wse = bootstrap(lambda idx: weighted_semantic_entropy(lab[idx].tolist(), lp[idx].tolist()), n,
+                        floor=0.0, **opts)
+    dk = bootstrap(lambda idx: distinct_k(lab[idx].tolist(), k), n, floor=1.0, **opts)
+    vs = bootstrap(lambda idx: vendi(similarity[np.ix_(idx, idx)]), n, floor=1.0, **opts)
+    return Diversity(n, len(set(labels)), k, se, wse, dk, vs)
