@@ -44,20 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def sessions_dir(args: argparse.Namespace):
-    from .store import default_sessions_dir
-    from pathlib import Path
+    from .config import sessions_dir as folder
 
-    import os
-
-    if getattr(args, "sessions_dir", None):
-        return Path(args.sessions_dir).expanduser()
-    if not os.environ.get("LOOM_SESSIONS_DIR"):
-        from .config import load_config
-
-        configured = load_config().sessions_dir  # the config file's sessions_dir, below the flag and env
-        if configured:
-            return configured
-    return default_sessions_dir()
+    return folder(getattr(args, "sessions_dir", None))
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -103,6 +103,13 @@ def test_long_prompt_is_trimmed_with_a_notice(session, demo_backend):
     assert sum(isinstance(e, TokenEvent) for e in events) == 4
 
 
+def test_more_tokens_than_the_context_stops_at_its_end(demo_backend):
+    # max_tokens above the model's context used to trim the prompt to nothing and crash in the model
+    events = list(demo_backend.generate("Once upon a time", GenerationParams(n=1, max_tokens=demo_backend.context + 8, seed=1)))
+    toks = [e for e in events if isinstance(e, TokenEvent)]
+    assert 0 < len(toks) < demo_backend.context
+
+
 def test_score_matches_forward_pass(demo_backend):
     prompt = "The number is"
     conts = [" one", " seven hundred"]

@@ -139,7 +139,8 @@ class LocalBackend(Backend):
         return {"form": "ids", "retokenised": self.context_ids(prompt)[1]}
 
     def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
-        limit = self.context - room
+        # at least one context token stays, even when `room` asks for the whole window
+        limit = max(1, self.context - room)
         if len(ids) <= limit:
             return ids, None
         return ids[-limit:], (

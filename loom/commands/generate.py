@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from .common import add_generation_args, add_json, node_dict
 
@@ -26,27 +25,16 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..cli import emit, note as cli_note
     from ..experiments.generate import generate_children
-    from ..tree import BranchDone
     from .common import model_ref, open_model, open_session, resolved_params, target_node
+    from .progress import progress_line
 
     with open_session(args) as session:
         node_id = target_node(session, args)
         ref = model_ref(session, args)
         params = resolved_params(session, args, ref)
         backend = open_model(session, args, ref)
-        done = 0
-        progress = not args.quiet and sys.stderr.isatty()
-
-        def listener(event) -> None:
-            nonlocal done
-            if isinstance(event, BranchDone):
-                done += 1
-                if progress:
-                    print(f"\r{done}/{params.n} branches", end="", file=sys.stderr, flush=True)
-
-        result = generate_children(session, backend, node_id, params, listener=listener)
-        if progress:
-            print(file=sys.stderr)
+        with progress_line(args.quiet) as progress:
+            result = generate_children(session, backend, node_id, params, progress=progress)
         for note in result.notices:
             cli_note(note)
         lines = [f"{len(result.nodes)} branches from node {node_id}:"]

@@ -11,6 +11,7 @@ from typing import Callable
 
 from ..backends.base import Backend, Prompt
 from ..store import Session
+from .base import Counter, ProgressFn
 from .context import path_context
 from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
 
@@ -35,13 +36,14 @@ def generate_children(
     listener: Listener | None = None,
     prompt: Prompt | None = None,
     meta: dict | None = None,
+    progress: ProgressFn | None = None,
 ) -> GenerationResult:
     """Generate `params.n` children of `parent_id`.
 
     Each finished branch is committed at once (so a crash loses at most the
     branches still running). A branch cut short by `cancel` is kept, marked
     incomplete, if it has any token. `listener` receives every backend event,
-    then ("node", branch, Node) after each commit.
+    then ("node", branch, Node) after each commit; `progress` counts finished branches.
 
     The model continues the path's context as token ids (see experiments.context),
     unless `prompt` gives another; how it got the context is kept in each node's
@@ -52,6 +54,7 @@ def generate_children(
     identity = backend.identity()
     tokens: dict[int, list[Token]] = {}
     result = GenerationResult()
+    count = Counter(progress, params.n, "branches")
     for event in backend.generate(context, params, cancel):
         if isinstance(event, TokenEvent):
             tokens.setdefault(event.branch, []).append(event.token)
@@ -65,6 +68,7 @@ def generate_children(
             result.cancelled |= cancelled
             # a branch cut off by a fault ("error") is kept like a cancelled one: incomplete
             broken = cancelled or event.reason == "error"
+            count.step()
             if not toks:
                 continue
             node = session.add_node(

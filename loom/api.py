@@ -1,0 +1,203 @@
+"""loom from Python: the same experiments the CLI and the app run, with the
+same settings resolver and the same stored records, returning typed results
+(`.to_pandas()`, `.to_csv()`, `.to_dict()`).
+
+    import loom
+    s = loom.open_session("tale")              # a name in the sessions folder, or a path
+    r = loom.report(s, n=40, max_tokens=24)    # sampled on the session's model, stored as a record
+    r.to_pandas()                              # one row per sample, numeric columns
+
+Long calls show a progress bar (tqdm's, fitted to a notebook or a terminal,
+when tqdm is installed) and stop cleanly on Ctrl-C or a notebook's stop
+button: what finished is kept and returned."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .backends import open_backend
+from .backends.base import Backend
+from .experiments.base import Cancel, Progress, ProgressFn
+from .experiments.compare import Comparison, compare_nodes, store_comparison
+from .experiments.generate import GenerationResult, generate_children
+from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
+from .experiments.report import report as run_report
+from .experiments.settings import Resolved, resolve
+from .experiments.sweep import SweepResult
+from .experiments.sweep import sweep as run_sweep
+from .config import sessions_dir
+from .store import Session, resolve_session
+
+T = TypeVar("T")
+
+
+def open_session(name_or_path: str | Path, *, readonly: bool = False) -> Session:
+    """An existing session, by name (in the sessions folder) or path."""
+    path = resolve_session(str(name_or_path), sessions_dir())
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such session (make one with loom.new_session)")
+    return Session(path, readonly=readonly)
+
+
+def new_session(name_or_path: str | Path, prompt: str, *, model: str | None = None) -> Session:
+    """A new session whose root is `prompt`; `model` becomes the session's model."""
+    folder = sessions_dir()
+    path = resolve_session(str(name_or_path), folder)
+    stored = None
+    if model:
+        backend = open_backend(model)  # a model that does not open is refused before a file is made
+        stored = backend.name if model.startswith(("openai:", "openai-chat:")) else model
+        backend.close()
+    if path.parent == folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    session = Session(path, create=True)
+    if session.count():
+        raise FileExistsError(f"{path}: already exists with {session.count()} nodes")
+    root = session.add_node(None, prompt, "prompt")
+    session.current = root.id
+    if stored:
+        session.set_state("model", stored)
+    return session
+
+
+def settings(session: Session | None = None, model: str | None = None, **flags: Any) -> Resolved:
+    """The model and generation settings a run would use, and where each came
+    from: these flags, then the session's, the model profile's, the config's, loom's."""
+    return resolve(session, model=model, flags=flags)
+
+
+_models: dict[str, Backend] = {}
+
+
+def load_model(ref: str) -> Backend:
+    """A model by reference (demo, demo-wedding, a folder, a profile, openai:MODEL@URL),
+    loaded once per process and kept."""
+    if ref not in _models:
+        _models[ref] = open_backend(ref)
+    return _models[ref]
+
+
+def _node(session: Session, node: int | None) -> int:
+    node_id = session.current if node is None else node
+    if node_id is None:
+        raise ValueError(f"{session.path} has no nodes")
+    session.node(node_id)  # KeyError names a node that does not exist
+    return node_id
+
+
+def _bar(show: bool) -> tuple[ProgressFn | None, Callable[[], None]]:
+    """A tqdm bar fed by Progress reports (tqdm.auto picks the notebook widget in Jupyter)."""
+    if not show:
+        return None, lambda: None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None, lambda: None
+    bar: list[Any] = []
+
+    def update(p: Progress) -> None:
+        if not bar:
+            bar.append(tqdm(total=p.total, unit=f" {p.unit}", leave=True))
+        bar[0].n = p.done
+        bar[0].refresh()
+
+    return update, lambda: bar[0].close() if bar else None
+
+
+def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool) -> T:
+    """Run `job` in a thread so Ctrl-C (a notebook's stop button) sets its cancel
+    token: it then stops at its next step and returns what it finished. No event
+    loop is started, so this works inside a notebook's running one."""
+    cancel = Cancel()
+    update, close = _bar(progress)
+    out: dict[str, Any] = {}
+    # an Event, not Thread.join: a join interrupted by Ctrl-C can return early on CPython 3.11
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            out["value"] = job(cancel, update)
+        except BaseException as exc:  # handed to the caller's thread below
+            out["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, name="loom-experiment", daemon=True).start()
+    try:
+        while not finished.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        cancel.set()
+        finished.wait()
+    finally:
+        close()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _resolved(session: Session, model: str | None, flags: dict[str, Any], experiment: dict | None = None) -> tuple[Backend, Any]:
+    r = resolve(session, model=model, flags=flags, experiment=experiment)
+    backend = load_model(r.model)
+    if model and not session.readonly and session.get_state("model") != model:
+        session.set_state("model", backend.name if model.startswith(("openai:", "openai-chat:")) else model)
+    return backend, r.params
+
+
+def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool = True,
+             **flags: Any) -> GenerationResult:
+    """Branches from `node` (default: the current node), committed as they finish.
+    `flags` are generation settings (n, max_tokens, temperature, seed, ...)."""
+    node_id = _node(session, node)
+    backend, params = _resolved(session, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> GenerationResult:
+        return generate_children(session, backend, node_id, params, cancel=cancel, progress=update)
+
+    return _interruptible(job, progress)
+
+
+def report(session: Session, node: int | None = None, *, model: str | None = None, existing: bool = False,
+           temperatures: list[float] | None = None, keep: str = "record", threshold: float = THRESHOLD,
+           ending_words: int = ENDING_WORDS, attractors: list[Any] | None = None, save: bool = True,
+           progress: bool = True, **flags: Any) -> ReportResult:
+    """The attractor report of `loom report`: samples (default 40), meaning
+    clusters, attractor rates with Wilson intervals, diversity; stored as a record.
+    `existing=True` reports on the node's children and samples nothing."""
+    node_id = _node(session, node)
+    if existing:
+        return report_existing(session, node_id, threshold=threshold, ending_words=ending_words,
+                               attractors=attractors, save=save)
+    backend, params = _resolved(session, model, flags, experiment={"n": 40})
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> ReportResult:
+        return run_report(session, backend, node_id, params, temperatures=temperatures, keep=keep, threshold=threshold,
+                          ending_words=ending_words, attractors=attractors, save=save, progress=update, cancel=cancel)
+
+    return _interruptible(job, progress)
+
+
+def sweep(session: Session, node: int | None = None, k: int = 6, *, model: str | None = None,
+          kinds: list[str] | None = None, phrase: str | None = None, seed: int = 0, run: int = 4,
+          level: str = "auto", progress: bool = True, **flags: Any) -> SweepResult:
+    """k perturbations of `node`, each replayed like its original continuation
+    and compared with it (`loom sweep`); stored as a record."""
+    node_id = _node(session, node)
+    backend, params = _resolved(session, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> SweepResult:
+        return run_sweep(session, backend, node_id, k, kinds=kinds, phrase=phrase, seed=seed, params=params, run=run,
+                         level=level, cancel=cancel, progress=update)
+
+    return _interruptible(job, progress)
+
+
+def compare(session: Session, a: int, b: int, *, run: int = 4, level: str = "auto", include_edit: bool = False,
+            save: bool = True) -> Comparison:
+    """Where the paths to `a` and `b` diverge and reconverge (`loom compare`)."""
+    comp = compare_nodes(session, a, b, run, level, include_edit)
+    if save and not session.readonly:
+        store_comparison(session, comp, include_edit=include_edit)
+    return comp
