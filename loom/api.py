@@ -24,10 +24,9 @@ from .experiments.compare import Comparison, compare_nodes, store_comparison
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
 from .experiments.report import report as run_report
-from .experiments.settings import Resolved, resolve
+from .experiments.settings import Resolved, resolve, sessions_dir
 from .experiments.sweep import SweepResult
 from .experiments.sweep import sweep as run_sweep
-from .config import sessions_dir
 from .store import Session, resolve_session
 
 T = TypeVar("T")

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def sessions_dir(args: argparse.Namespace):
-    from .config import sessions_dir as folder
+    from .experiments.settings import sessions_dir as folder
 
     return folder(getattr(args, "sessions_dir", None))
 

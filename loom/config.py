@@ -312,16 +312,3 @@ STARTER = '''# loom config (TOML). `loom config` shows what is in effect.
 # api_key_env = "OPENAI_API_KEY"  # the variable holding the key; the key itself never goes here
 '''
 
-
-def sessions_dir(flag: str | None = None) -> Path:
-    """Where session names live: the --sessions-dir flag, then $LOOM_SESSIONS_DIR,
-    then the config file's sessions_dir, then loom's default (store.default_sessions_dir)."""
-    from .store import default_sessions_dir
-
-    if flag:
-        return Path(flag).expanduser()
-    if not os.environ.get("LOOM_SESSIONS_DIR"):
-        configured = load_config().sessions_dir
-        if configured:
-            return Path(configured)
-    return default_sessions_dir()

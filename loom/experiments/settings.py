@@ -7,11 +7,13 @@ output, the app's settings and every stored node can be traced to it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from ..config import Config, load_config
-from ..store import Session
+from ..store import Session, default_sessions_dir
 from ..tree import GenerationParams
 
 FIELDS = [f.name for f in fields(GenerationParams) if f.name != "model"]
@@ -61,3 +63,15 @@ def resolve(session: Session | None, *, model: str | None = None, flags: dict[st
             sources[name] = "default"
     params = GenerationParams().replace(**values, model=ref).validate()
     return Resolved(ref, params, sources)
+
+
+def sessions_dir(flag: str | None = None) -> Path:
+    """Where session names live: the --sessions-dir flag, then $LOOM_SESSIONS_DIR,
+    then the config file's sessions_dir, then loom's default (store.default_sessions_dir)."""
+    if flag:
+        return Path(flag).expanduser()
+    if not os.environ.get("LOOM_SESSIONS_DIR"):
+        configured = load_config().sessions_dir
+        if configured:
+            return Path(configured)
+    return default_sessions_dir()

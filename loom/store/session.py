@@ -692,6 +692,7 @@ def default_sessions_dir() -> Path:
     return user_data_path("loom") / "sessions"
 
 
+
 def resolve_session(name_or_path: str, sessions_dir: Path) -> Path:
     """A name means `<sessions_dir>/<name>.loom`; anything with a slash or suffix is a path."""
     p = Path(name_or_path).expanduser()
