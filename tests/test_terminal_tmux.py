@@ -9,6 +9,7 @@ nothing else. Skipped where tmux is not installed."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -25,8 +26,12 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 EVIL = "\x1b]0;PWNED\x07\x1b[2J\x1b[H\x1b[41mred\x1b[0m\rOVER\x07\x9b7m\u202eevil\u202c\x1b]8;;http://x\x1b\\link"
 
 
+# a socket of this run's own: two test runs at once (or one killed earlier) never share a server
+SOCKET = f"loomtest-{os.getpid()}"
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", "loomtest", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture
@@ -38,7 +43,7 @@ def pane(tmp_path):
     try:
         yield
     finally:
-        subprocess.run(["tmux", "-L", "loomtest", "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
 
 
 def run_in_pane(command: str, marker: str, timeout: float = 60) -> None:
