@@ -18,6 +18,7 @@ TARGETS = {
     "ui": "4. Huge sessions in the UI",
     "startup": "5. Start-up",
     "io": "6. Import and export",
+    "keys": "7. Move keys end-to-end on huge trees (wide and deep)",
 }
 
 

@@ -164,6 +164,11 @@ def _arrays_v1(blob: bytes, n: int, k: int, dt):
     return lens, lps.astype(np.float64), ids, top_ids, top_lps.astype(np.float64)
 
 
+def token_count(blob: bytes) -> int:
+    """How many tokens a blob holds, from its header: nothing is decoded."""
+    return _HEAD.unpack_from(blob)[2]
+
+
 def decode(blob: bytes, text: str, vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)

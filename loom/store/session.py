@@ -178,6 +178,7 @@ class Session:
         self._lock = threading.RLock()
         self._decoded: OrderedDict[int, tuple[bytes, str, list[Token]]] = OrderedDict()
         self._decoded_count = 0
+        self._decoded_limit = DECODED_TOKENS  # grows to hold the longest path read (see path_nodes)
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
@@ -500,7 +501,7 @@ class Session:
             self._decoded_count -= len(old[2]) if old else 0
             self._decoded[node_id] = (blob, text, tokens)
             self._decoded_count += len(tokens)
-            while self._decoded_count > DECODED_TOKENS and len(self._decoded) > 1:
+            while self._decoded_count > self._decoded_limit and len(self._decoded) > 1:
                 _, (_, _, gone) = self._decoded.popitem(last=False)
                 self._decoded_count -= len(gone)
         return list(tokens)
@@ -595,6 +596,13 @@ class Session:
         ids = self.ancestry(node_id)
         q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(ids))})"
         by_id = {r[0]: r for r in self.db.conn.execute(q, ids).fetchall()}
+        # a cache smaller than the path evicts its own first nodes while reading it,
+        # and every move along a long path would decode it all again: room for the
+        # path (read from the blobs' headers) and as much again for its neighbours
+        n = sum(codec.token_count(r[9]) for r in by_id.values() if r[9])
+        if 2 * n > self._decoded_limit:
+            with self._lock:
+                self._decoded_limit = 2 * n
         return [self._row(by_id[i]) for i in ids]
 
     def path_text(self, node_id: int) -> str:

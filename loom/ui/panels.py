@@ -250,10 +250,17 @@ class ChildrenList(OptionList):
         super().__init__(markup=False, **kwargs)
         self.border_title = "children"
         self.rows: list[dict] = []  # the rows shown
+        self._theme: LoomTheme | None = None
 
     def show(self, rows: list[dict], theme: LoomTheme, live: dict[int, str] | None = None) -> None:
         keep = self.highlighted
+        if rows == self.rows and self.option_count >= len(rows) and self._theme is theme:
+            # the same children (a generation tick, a poll): only the live lines change;
+            # rebuilding re-measures every row, seconds with a thousand children
+            self._show_live(live)
+            return
         self.rows = rows
+        self._theme = theme
         self.clear_options()
         options = []  # added in one call: one at a time re-measures the list for each
         for row in rows:
@@ -265,14 +272,31 @@ class ChildrenList(OptionList):
             if not row["complete"]:
                 t.append("  incomplete", style="bold red")
             options.append(Option(t, id=str(row["id"])))
-        for branch, text in sorted((live or {}).items()):
-            t = Text(" …  ", style="dim")
-            t.append(one_line(text, 200), style="italic")
-            options.append(Option(t, id=f"live-{branch}", disabled=True))
+        options += [Option(self._live_prompt(text), id=f"live-{b}", disabled=True) for b, text in sorted((live or {}).items())]
         self.add_options(options)
         self.border_title = f"children ({len(rows)})" + (f" + {len(live)} generating" if live else "")
         if rows:
             self.highlighted = keep if keep is not None and keep < len(rows) else 0
+
+    @staticmethod
+    def _live_prompt(text: str) -> Text:
+        t = Text(" …  ", style="dim")
+        t.append(one_line(text, 200), style="italic")
+        return t
+
+    def _show_live(self, live: dict[int, str] | None) -> None:
+        """Bring the live lines (after the rows) up to date, touching no row."""
+        live = live or {}
+        wanted = [f"live-{b}" for b in sorted(live)]
+        shown = [self.get_option_at_index(i).id for i in range(len(self.rows), self.option_count)]
+        if shown != wanted:  # a branch started or finished: the live lines again, in order
+            for option_id in shown:
+                self.remove_option(option_id)
+            self.add_options([Option(self._live_prompt(live[b]), id=f"live-{b}", disabled=True) for b in sorted(live)])
+        else:
+            for b in sorted(live):
+                self.replace_option_prompt(f"live-{b}", self._live_prompt(live[b]))
+        self.border_title = f"children ({len(self.rows)})" + (f" + {len(live)} generating" if live else "")
 
 
 class TokenInfo(OptionList):

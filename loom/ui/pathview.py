@@ -67,10 +67,9 @@ class PathView(ScrollView, can_focus=True):
     # -- data ----------------------------------------------------------------
     def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
         # the leading nodes the old path shares with the new one keep their lines
-        # (token lists compare by identity first: a session hands out the same Token objects)
         keep = 0
         for old, new in zip(self.nodes, nodes):
-            if old.id != new.id or old.text != new.text or old.tokens != new.tokens:
+            if old is not new and (old.id != new.id or old.text != new.text or not _same_layout(old.tokens, new.tokens)):
                 break
             keep += 1
         self.nodes = nodes
@@ -228,6 +227,17 @@ class PathView(ScrollView, can_focus=True):
                     self.post_message(self.TokenClicked(piece.token))
                 return
             x += w
+
+
+def _same_layout(a, b) -> bool:
+    """Whether two token lists lay out the same: by identity (a session hands out
+    the same Token objects), else by text and probability only, all a line uses.
+    Comparing Tokens by value would build every lazy alternative on the path."""
+    if a is b:
+        return True
+    if a is None or b is None or len(a) != len(b):
+        return not a and not b
+    return all(x is y or (x.text == y.text and x.logprob == y.logprob) for x, y in zip(a, b))
 
 
 def _cut(text: str, first: int, width: int) -> list[str]:
