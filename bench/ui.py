@@ -9,7 +9,6 @@ itself."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -17,30 +16,9 @@ from pathlib import Path
 from loom.store import Session
 
 from .report import Figure, show
-from .storage import add, model_samples
+from .keys import build  # a path with leaves spread over it (wide=1: no extra children)
 
 SPINE = 313  # x 64 tokens = 20,032 tokens on the current path
-
-
-def build(path: Path, total: int, spine: int) -> int:
-    """A session of `total` nodes; returns the current (deepest) node."""
-    samples = model_samples(16)
-    s = Session(path)
-    ids = [add(s, None, samples[0])]
-    for i in range(1, spine):
-        ids.append(add(s, ids[-1], samples[i % len(samples)]))
-    leaf_template = add(s, ids[-1], samples[1])
-    s.current = ids[-1]
-    s.close()
-    conn = sqlite3.connect(path)
-    cols = "text, author, derived_from, model, params, sampler, created, complete, n_tokens, mean_prob, tokens, meta"
-    rest = total - spine - 1
-    rows = [(ids[i % spine], leaf_template) for i in range(rest)]
-    with conn:
-        conn.executemany(f"INSERT INTO nodes (parent_id, {cols}) SELECT ?, {cols} FROM nodes WHERE id = ?", rows)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return ids[-1]
 
 
 async def drive(path: Path, backend, moves: list[str]) -> tuple[float, dict[str, list[float]], int, int]:
@@ -86,9 +64,9 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="loom-bench-") as tmp:
         big, tiny = Path(tmp) / "big.loom", Path(tmp) / "tiny.loom"
         t = time.perf_counter()
-        build(big, total, SPINE)
+        build(big, total, SPINE, wide=1)
         print(f" built a {total:,}-node session in {time.perf_counter() - t:.1f} s", flush=True)
-        build(tiny, 2, 1)
+        build(tiny, 2, 1, wide=1)
         asyncio.run(drive(tiny, backend, ["l"]))  # warm-up: imports and first-run costs
         base_open, base_times, _, _ = asyncio.run(drive(tiny, backend, moves))
         opened, times, tokens, lines = asyncio.run(drive(big, backend, moves))
