@@ -8,7 +8,8 @@ same settings resolver and the same stored records, returning typed results
     r.to_pandas()                              # one row per sample, numeric columns
 
 Long calls show a progress bar (tqdm's, fitted to a notebook or a terminal,
-when tqdm is installed) and stop cleanly on Ctrl-C or a notebook's stop
+when tqdm is installed; `progress=False` for none, or a function that takes
+each `Progress`) and stop cleanly on Ctrl-C or a notebook's stop
 button: what finished is kept and returned."""
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ def _node(session: Session, node: int | None) -> int:
     return node_id
 
 
-def _bar(show: bool) -> tuple[ProgressFn | None, Callable[[], None]]:
-    """A tqdm bar fed by Progress reports (tqdm.auto picks the notebook widget in Jupyter)."""
+def _bar(show: bool | ProgressFn) -> tuple[ProgressFn | None, Callable[[], None]]:
+    """A tqdm bar fed by Progress reports (tqdm.auto picks the notebook widget in Jupyter),
+    or the caller's own function, or none."""
+    if callable(show):
+        return show, lambda: None
     if not show:
         return None, lambda: None
     try:
@@ -99,13 +103,12 @@ def _bar(show: bool) -> tuple[ProgressFn | None, Callable[[], None]]:
     def update(p: Progress) -> None:
         if not bar:
             bar.append(tqdm(total=p.total, unit=f" {p.unit}", leave=True))
-        bar[0].n = p.done
-        bar[0].refresh()
+        bar[0].update(p.done - bar[0].n)  # update() redraws at most every tqdm.mininterval
 
     return update, lambda: bar[0].close() if bar else None
 
 
-def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool) -> T:
+def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool | ProgressFn) -> T:
     """Run `job` in a thread so Ctrl-C (a notebook's stop button) sets its cancel
     token: it then stops at its next step and returns what it finished. No event
     loop is started, so this works inside a notebook's running one."""
@@ -145,7 +148,7 @@ def _resolved(session: Session, model: str | None, flags: dict[str, Any], experi
     return backend, r.params
 
 
-def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool = True,
+def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool | ProgressFn = True,
              **flags: Any) -> GenerationResult:
     """Branches from `node` (default: the current node), committed as they finish.
     `flags` are generation settings (n, max_tokens, temperature, seed, ...)."""
@@ -161,7 +164,7 @@ def generate(session: Session, node: int | None = None, *, model: str | None = N
 def report(session: Session, node: int | None = None, *, model: str | None = None, existing: bool = False,
            temperatures: list[float] | None = None, keep: str = "record", threshold: float = THRESHOLD,
            ending_words: int = ENDING_WORDS, attractors: list[Any] | None = None, save: bool = True,
-           progress: bool = True, **flags: Any) -> ReportResult:
+           progress: bool | ProgressFn = True, **flags: Any) -> ReportResult:
     """The attractor report of `loom report`: samples (default 40), meaning
     clusters, attractor rates with Wilson intervals, diversity; stored as a record.
     `existing=True` reports on the node's children and samples nothing."""
@@ -180,7 +183,7 @@ def report(session: Session, node: int | None = None, *, model: str | None = Non
 
 def sweep(session: Session, node: int | None = None, k: int = 6, *, model: str | None = None,
           kinds: list[str] | None = None, phrase: str | None = None, seed: int = 0, run: int = 4,
-          level: str = "auto", progress: bool = True, **flags: Any) -> SweepResult:
+          level: str = "auto", progress: bool | ProgressFn = True, **flags: Any) -> SweepResult:
     """k perturbations of `node`, each replayed like its original continuation
     and compared with it (`loom sweep`); stored as a record."""
     node_id = _node(session, node)

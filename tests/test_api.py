@@ -5,7 +5,6 @@ import io
 import json
 import os
 import signal
-import threading
 
 import pytest
 
@@ -68,12 +67,16 @@ def test_results_are_long_form_tables(folder):
 
 def test_an_interrupt_stops_the_run_and_keeps_what_finished(folder):
     s = loom.new_session("t", "Once upon a time", model="demo")
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        made = loom.generate(s, n=2, max_tokens=2000, seed=1, progress=False)
-    finally:
-        timer.cancel()
+    seen: list[loom.Progress] = []
+
+    def interrupt_after_some_tokens(p):
+        # Ctrl-C as a notebook's stop button sends it, once the branches are under way
+        seen.append(p)
+        if len(seen) == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    made = loom.generate(s, n=2, max_tokens=400, seed=1, progress=interrupt_after_some_tokens)
+    assert seen[0].unit == "tokens" and seen[0].total == 800
     assert made.cancelled and made.nodes and not any(n.complete for n in made.nodes)
     stored = {n.id for n in s.children(s.current)}
     assert {n.id for n in made.nodes} <= stored

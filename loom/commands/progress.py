@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -17,9 +18,14 @@ def progress_line(quiet: bool = False) -> Iterator[ProgressFn | None]:
         yield None
         return
     shown = [False]
+    last = [0.0]
 
     def show(p: Progress) -> None:
-        shown[0] = True
+        # at most ten redraws a second: generation reports every token
+        now = time.monotonic()
+        if now - last[0] < 0.1 and p.done != p.total:
+            return
+        shown[0], last[0] = True, now
         print(f"\r{p.describe()}\x1b[K", end="", file=sys.stderr, flush=True)
 
     try:

@@ -54,10 +54,11 @@ def generate_children(
     identity = backend.identity()
     tokens: dict[int, list[Token]] = {}
     result = GenerationResult()
-    count = Counter(progress, params.n, "branches")
+    count = Counter(progress, params.n * params.max_tokens, "tokens")
     for event in backend.generate(context, params, cancel):
         if isinstance(event, TokenEvent):
             tokens.setdefault(event.branch, []).append(event.token)
+            count.step()
         elif isinstance(event, Notice):
             result.notices.append(event.text)
         if listener:
@@ -68,7 +69,7 @@ def generate_children(
             result.cancelled |= cancelled
             # a branch cut off by a fault ("error") is kept like a cancelled one: incomplete
             broken = cancelled or event.reason == "error"
-            count.step()
+            count.step(max(0, params.max_tokens - len(toks)))
             if not toks:
                 continue
             node = session.add_node(
