@@ -18,13 +18,13 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .backends import open_backend
-from .backends.base import Backend
 from .experiments.base import Cancel, Progress, ProgressFn
 from .experiments.compare import Comparison, compare_nodes, store_comparison
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
 from .experiments.report import report as run_report
+from .experiments.models import Backend, open_model, stored_ref
+from .experiments.sessions import new_session as make_session
 from .experiments.settings import Resolved, resolve, sessions_dir
 from .experiments.sweep import SweepResult
 from .experiments.sweep import sweep as run_sweep
@@ -45,21 +45,9 @@ def new_session(name_or_path: str | Path, prompt: str, *, model: str | None = No
     """A new session whose root is `prompt`; `model` becomes the session's model."""
     folder = sessions_dir()
     path = resolve_session(str(name_or_path), folder)
-    stored = None
-    if model:
-        backend = open_backend(model)  # a model that does not open is refused before a file is made
-        stored = backend.name if model.startswith(("openai:", "openai-chat:")) else model
-        backend.close()
     if path.parent == folder:
         folder.mkdir(parents=True, exist_ok=True)
-    session = Session(path, create=True)
-    if session.count():
-        raise FileExistsError(f"{path}: already exists with {session.count()} nodes")
-    root = session.add_node(None, prompt, "prompt")
-    session.current = root.id
-    if stored:
-        session.set_state("model", stored)
-    return session
+    return make_session(path, prompt, model=model)
 
 
 def settings(session: Session | None = None, model: str | None = None, **flags: Any) -> Resolved:
@@ -68,15 +56,10 @@ def settings(session: Session | None = None, model: str | None = None, **flags: 
     return resolve(session, model=model, flags=flags)
 
 
-_models: dict[str, Backend] = {}
-
-
 def load_model(ref: str) -> Backend:
     """A model by reference (demo, demo-wedding, a folder, a profile, openai:MODEL@URL),
     loaded once per process and kept."""
-    if ref not in _models:
-        _models[ref] = open_backend(ref)
-    return _models[ref]
+    return open_model(ref)
 
 
 def _node(session: Session, node: int | None) -> int:
@@ -144,7 +127,7 @@ def _resolved(session: Session, model: str | None, flags: dict[str, Any], experi
     r = resolve(session, model=model, flags=flags, experiment=experiment)
     backend = load_model(r.model)
     if model and not session.readonly and session.get_state("model") != model:
-        session.set_state("model", backend.name if model.startswith(("openai:", "openai-chat:")) else model)
+        session.set_state("model", stored_ref(model, backend))
     return backend, r.params
 
 

@@ -22,7 +22,8 @@ COMMAND_MODULES = [
 
 
 class CliError(Exception):
-    """A user error: printed as `loom: error: ...`, exit status 2."""
+    """A user error in the command line itself: printed as `loom: error: ...`,
+    exit status 2, like every LoomError an experiment raises."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,14 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     elif argv[first] not in known:
         argv.insert(first, "open")
     args = parser.parse_args(argv)
-    from .backends.base import BackendError
-    from .store import StoreError
-    from .tree import ParamError
-    from .config import ConfigError
+    from .tree import LoomError
 
     try:
         return args.func(args) or 0
-    except (CliError, StoreError, BackendError, ParamError, ConfigError, KeyError) as exc:
+    except (CliError, LoomError, KeyError) as exc:
         from .textsafe import redact, visible
 
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

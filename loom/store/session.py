@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from ..tree import Node, Token
+from ..tree import LoomError, Node, Token
 from . import codec
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -30,7 +30,7 @@ PAGE_SIZE = 32768  # for new session files: see _migrate
 DECODED_TOKENS = 50_000  # tokens kept decoded in memory (about 1.5 KB each with 10 alternatives)
 
 
-class StoreError(Exception):
+class StoreError(LoomError):
     """A session file cannot be used; the message names the file and the cause."""
 
 
