@@ -9,24 +9,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "Comparison", "GenerationResult", "Progress", "ReportResult", "Resolved", "Session", "SweepResult",
-    "compare", "generate", "load_model", "new_session", "open_session", "report", "settings", "sweep",
+    "Comparison", "DistributionResult", "GenerationResult", "LoomError", "MultiverseResult", "Progress",
+    "ReplayComparison", "ReportResult", "Resolved", "ScoreResult", "Session", "SweepResult", "VersusResult",
+    "compare", "distribution", "generate", "load_model", "multiverse", "new_session", "open_session", "replay",
+    "report", "score", "settings", "sweep", "vs",
 ]
 
 if TYPE_CHECKING:
-    from .api import compare, generate, load_model, new_session, open_session, report, settings, sweep
+    from .api import (compare, distribution, generate, load_model, multiverse, new_session, open_session, replay, report,
+                      score, settings, sweep, vs)
     from .experiments.base import Progress
-    from .experiments.compare import Comparison
+    from .experiments.compare import Comparison, ReplayComparison
+    from .experiments.distribution import DistributionResult
     from .experiments.generate import GenerationResult
+    from .experiments.multiverse import MultiverseResult
     from .experiments.report import ReportResult
+    from .experiments.score import ScoreResult
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult
+    from .experiments.vs import VersusResult
     from .store import Session
+    from .tree import LoomError
 
 _WHERE = {
-    "Comparison": "experiments.compare", "GenerationResult": "experiments.generate", "Progress": "experiments.base",
-    "ReportResult": "experiments.report", "Resolved": "experiments.settings", "SweepResult": "experiments.sweep",
-    "Session": "store",
+    "Comparison": "experiments.compare", "DistributionResult": "experiments.distribution",
+    "GenerationResult": "experiments.generate", "LoomError": "tree", "MultiverseResult": "experiments.multiverse",
+    "Progress": "experiments.base", "ReplayComparison": "experiments.compare", "ReportResult": "experiments.report",
+    "Resolved": "experiments.settings", "ScoreResult": "experiments.score", "SweepResult": "experiments.sweep",
+    "VersusResult": "experiments.vs", "Session": "store",
 }
 
 

@@ -56,6 +56,8 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     writes such characters as escapes, so it is both exact and inert."""
     from .textsafe import inert_json, visible
 
+    if getattr(args, "csv", None) == "-":  # the CSV on standard output was the output
+        return
     if getattr(args, "json", False):
         print(inert_json(json.dumps(data, indent=2, ensure_ascii=False)))
     elif getattr(args, "raw", False):

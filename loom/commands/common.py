@@ -41,7 +41,7 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 
 def add_csv(p: argparse.ArgumentParser, rows: str) -> None:
-    p.add_argument("--csv", metavar="FILE", help=f"also write the result as CSV ({rows}); - for standard output")
+    p.add_argument("--csv", metavar="FILE", help=f"also write the result as CSV ({rows}); - writes it to standard output instead of the text")
 
 
 def add_csv_output(args: argparse.Namespace, result) -> None:
@@ -103,12 +103,8 @@ def model_ref(session, args) -> str:
 def open_model(session, args, ref: str | None = None):
     """Open the command's model. A model named with --model becomes the
     session's model, once it has opened (a bad name changes nothing stored)."""
-    from ..experiments.models import open_model as load, stored_ref
+    from ..experiments.models import open_for
 
     ref = ref or model_ref(session, args)
-    backend = load(ref)
-    # only the model that --model named and that was opened (sweep may replay with the original's model instead)
-    stored = stored_ref(ref, backend)
-    if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != stored:
-        session.set_state("model", stored)
-    return backend
+    # only the model that --model named (sweep may replay with the original's model instead)
+    return open_for(session, ref, named=getattr(args, "model", None) == ref)

@@ -9,8 +9,9 @@ import threading
 
 from ..backends import Backend, BackendError, open_backend
 from ..config import Config, load_config
+from ..store import Session
 
-__all__ = ["Backend", "BackendError", "known_models", "open_model", "stored_ref"]
+__all__ = ["Backend", "BackendError", "check_server", "known_models", "open_for", "open_model", "remember_model", "stored_ref"]
 
 _open: dict[tuple[str, str, str | None], Backend] = {}
 _lock = threading.Lock()
@@ -46,3 +47,36 @@ def stored_ref(ref: str, backend: Backend) -> str:
     """The model reference a session records: a server reference as the backend
     names it, without the URL's credentials (they are never stored or sent)."""
     return backend.name if ref.startswith(("openai:", "openai-chat:")) else ref
+
+
+def check_server(ref: str, config: Config | None = None) -> tuple[Backend, dict]:
+    """What an OpenAI-compatible server says to a few small requests (`loom
+    models --check`): reachable, the model listed, generates, logprobs."""
+    from ..backends.openai_compat import OpenAIBackend
+    from ..textsafe import redact
+
+    config = config or load_config()
+    server = ref.startswith(("openai:", "openai-chat:")) or ref in config.profiles
+    backend = open_backend(ref) if server else None
+    if not isinstance(backend, OpenAIBackend):
+        known = ", ".join(config.profiles) or "none"
+        raise BackendError(f"{redact(ref)!r} is not a profile in {config.path} (profiles: {known}) nor openai:MODEL@URL")
+    return backend, backend.check()
+
+
+def remember_model(session: Session, ref: str, backend: Backend) -> None:
+    """Make `ref` (once opened as `backend`) the session's model: later runs
+    without a model named use it (the resolver's "session" layer)."""
+    stored = stored_ref(ref, backend)
+    if not session.readonly and session.get_state("model") != stored:
+        session.set_state("model", stored)
+
+
+def open_for(session: Session, ref: str, *, named: bool = False) -> Backend:
+    """The model `ref` for a run on `session`. A model the user named (--model,
+    `model=`, the app's settings) becomes the session's model once it has
+    opened; a name that does not open changes nothing stored."""
+    backend = open_model(ref)
+    if named:
+        remember_model(session, ref, backend)
+    return backend

@@ -22,7 +22,7 @@ from textual.theme import Theme
 from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
 
-from ..backends.base import Backend, BackendError
+from ..experiments.models import Backend, BackendError, remember_model
 from ..config import Config
 from ..experiments.generate import edit_node, fork_at_token, generate_children
 from ..store import Session, StoreError
@@ -223,8 +223,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             self.notify(msg.error or "", title="model not loaded", severity="error", timeout=15)
             return
         self.backend = msg.backend
+        remember_model(self.session, self.model_ref, msg.backend)
         self.model_ref = msg.backend.name
-        self.session.set_state("model", self.model_ref)
         self.set_status(f"model {self.backend.name} ready")
 
     # -- showing -------------------------------------------------------------

@@ -31,7 +31,7 @@ from textual.widgets import Checkbox, Footer, Input, Label, Static, TextArea
 from ..analysis.candidates import CandidateScores
 from ..experiments.base import Progress
 from ..experiments.distribution import distribution
-from ..experiments.models import open_model
+from ..experiments.models import Backend, open_model
 from ..experiments.score import ScoreResult, gather, score
 from ..experiments.vs import SURE, VersusResult, compare_models
 from ..analysis.multiverse import (
@@ -39,7 +39,6 @@ from ..analysis.multiverse import (
 )
 from ..experiments.context import path_context, token_context
 from ..experiments.multiverse import MultiverseResult, add_branch, keep_record, multiverse
-from ..backends.base import Backend
 from ..render.svg import write_png, write_svg
 from ..store import Session, StoreError
 from ..textsafe import one_line, visible
