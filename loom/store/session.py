@@ -388,7 +388,9 @@ class Session:
                 new[tid] = text
             return tid
 
-        ids = [idof(t.text, t.token_id) for t in tokens]
+        # a server that names its sampled ids but not its alternatives' (vLLM): the chosen ids stay the model's
+        chosen_ids = interned and all(t.token_id is not None for t in tokens)
+        ids = [t.token_id for t in tokens] if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
         alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
             self.db.conn.executemany(
@@ -403,7 +405,7 @@ class Session:
                 if new:
                     self._vocab_top[key] = max(self._vocab_top[key], max(new))
 
-        return codec.encode(tokens, ids, alt_ids, interned=interned), cache_new
+        return codec.encode(tokens, ids, alt_ids, interned=interned, chosen_ids=chosen_ids), cache_new  # type: ignore[arg-type]
 
     def _load_vocab(self, key: str) -> dict[int, str]:
         if key not in self._vocab:
