@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "Comparison", "GenerationResult", "Progress", "ReportResult", "Resolved", "Session", "SweepResult",
     "compare", "generate", "load_model", "new_session", "open_session", "report", "settings", "sweep",
+    "CollapseResult", "collapse",
 ]
 
 if TYPE_CHECKING:
     from .api import compare, generate, load_model, new_session, open_session, report, settings, sweep
+    from .api import collapse
     from .experiments.base import Progress
+    from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison
     from .experiments.generate import GenerationResult
     from .experiments.report import ReportResult
@@ -27,6 +30,7 @@ _WHERE = {
     "Comparison": "experiments.compare", "GenerationResult": "experiments.generate", "Progress": "experiments.base",
     "ReportResult": "experiments.report", "Resolved": "experiments.settings", "SweepResult": "experiments.sweep",
     "Session": "store",
+    "CollapseResult": "experiments.collapse",
 }
 
 

@@ -21,6 +21,8 @@ from typing import Any, Callable, TypeVar
 from .backends import open_backend
 from .backends.base import Backend
 from .experiments.base import Cancel, Progress, ProgressFn
+from .experiments.collapse import CollapseResult
+from .experiments.collapse import collapse as run_collapse
 from .experiments.compare import Comparison, compare_nodes, store_comparison
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
@@ -203,3 +205,20 @@ def compare(session: Session, a: int, b: int, *, run: int = 4, level: str = "aut
     if save and not session.readonly:
         store_comparison(session, comp, include_edit=include_edit)
     return comp
+
+
+def collapse(session: Session, node: int | None = None, *, base: str, tuned: str | None = None,
+             only_node: bool = False, save: bool = True, progress: bool | ProgressFn = True) -> CollapseResult:
+    """Collapse versus temperature (`loom collapse`): the single temperature on the
+    `base` model that brings it closest (KL) to the `tuned` one (default: the
+    session's model) along the path to `node`, each position's own best T, the KL
+    left over and both entropies; stored as a record. `.plot("f.png")` draws it."""
+    node_id = _node(session, node)
+    a = load_model(resolve(session, model=tuned).model)
+    b = load_model(base)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> CollapseResult:
+        return run_collapse(session, a, b, node_id, scope="node" if only_node else "path", save=save,
+                            progress=update, cancel=cancel)
+
+    return _interruptible(job, progress)
