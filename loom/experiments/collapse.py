@@ -139,13 +139,13 @@ def format_collapse(result: dict[str, Any], limit: int | None = 40) -> str:
         f"collapse vs temperature on node {r['node']} ({r['positions']} positions, "
         f"{'every model-written node on the path' if r['scope'] == 'path' else 'the node itself'}): "
         f"tuned {r['tuned']['name']}, base {r['base']['name']}",
-        f"  best single temperature on the base:  T = {r['global_t']:.3f}"
-        + (f"  (at the search bound {r['t_bounds']})" if r["global_t_at_bound"] else ""),
-        f"  KL(tuned || base) at T = 1:          {r['kl_t1']:.3f} bits ({r['kl_t1_mean']:.4f} per position)",
-        f"  KL left at T = {r['global_t']:.3f}:               {r['kl_residual']:.3f} bits ({r['kl_residual_mean']:.4f} per position)",
-        f"  share of the KL a temperature explains: {num(r['share_explained'], '.1%')}"
-        f"  (a temperature per position: {num(r['share_explained_per_position'], '.1%')}, median best T {r['median_best_t']:.3f})",
-        f"  mean entropy: tuned {r['entropy_a_mean']:.3f} bits, base {r['entropy_b_mean']:.3f} bits",
+        f"  {'best single temperature on the base':<38} T = {r['global_t']:.3f}"
+        + (f" (at the search bound; searched {r['t_bounds'][0]:g} to {r['t_bounds'][1]:g})" if r["global_t_at_bound"] else ""),
+        f"  {'KL(tuned || base) at T = 1':<38} {r['kl_t1']:.3f} bits ({r['kl_t1_mean']:.4f} per position)",
+        f"  {'KL left at T = ' + format(r['global_t'], '.3f'):<38} {r['kl_residual']:.3f} bits ({r['kl_residual_mean']:.4f} per position)",
+        f"  {'share of the KL that T explains':<38} {num(r['share_explained'], '.1%')} (a temperature per position: "
+        f"{num(r['share_explained_per_position'], '.1%')}; median best T {r['median_best_t']:.3f})",
+        f"  {'mean entropy along the path':<38} tuned {r['entropy_a_mean']:.3f} bits, base {r['entropy_b_mean']:.3f} bits",
         "",
         f"{'pos':>5} {'token':<14} {'H tuned':>8} {'H base':>8} {'KL T=1':>8} {'best T':>7} {'KL best':>8} {'KL glob':>8}",
     ]

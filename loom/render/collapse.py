@@ -18,6 +18,7 @@ from .svg import RenderError
 
 FORMATS = (".png", ".svg")
 LABELLED = 60  # at most this many positions get their token as the tick label
+TICKS = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)  # temperatures labelled on the log axis
 
 
 def _matplotlib():
@@ -61,7 +62,7 @@ def write_collapse_figure(rows: list[dict[str, Any]], summary: dict[str, Any], p
     fig.suptitle(f"collapse vs temperature · node {summary['node']} · tuned {tuned} vs base {base}\n"
                  f"best single T on the base = {g:.3f}; KL {summary['kl_t1']:.2f} bits at T=1, "
                  f"{summary['kl_residual']:.2f} left at T={g:.3f}"
-                 + (f" ({explained:.0%} explained)" if explained is not None else ""), parse_math=False)
+                 + (f" ({explained:.1%} explained)" if explained is not None else ""), parse_math=False)
 
     ent.plot(x, [r["entropy_a"] for r in rows], marker=".", label=f"tuned ({tuned})")
     ent.plot(x, [r["entropy_b"] for r in rows], marker=".", label=f"base ({base})")
@@ -72,11 +73,12 @@ def write_collapse_figure(rows: list[dict[str, Any]], summary: dict[str, Any], p
     temp.axhline(g, linestyle="--", color="C3", label=f"best single T = {g:.3f}")
     temp.axhline(1.0, linestyle=":", color="grey", label="T = 1")
     temp.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.9, not 9x10^-1
-    temp.yaxis.set_major_formatter(plain)
-    temp.yaxis.set_minor_formatter(plain)
+    shown = [r["best_t"] for r in rows] + [g, 1.0]
+    temp.set_yticks([t for t in TICKS if min(shown) / 1.5 <= t <= max(shown) * 1.5])
+    temp.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.5, not 5x10^-1
+    temp.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     temp.set_ylabel("temperature on the base")
-    temp.legend(loc="upper right", fontsize="small")
+    temp.legend(loc="best", fontsize="small")
 
     kl.plot(x, [r["kl_t1"] for r in rows], marker=".", label="KL at T = 1")
     kl.plot(x, [r["kl_at_global_t"] for r in rows], marker=".", label=f"KL at T = {g:.3f}")
