@@ -31,6 +31,7 @@ from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, Token
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
+from .collapse import COLLAPSE_KEYS, open_collapse
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from ..analysis.clusters import grouped_order
@@ -60,7 +61,7 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS]
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
 
 
 class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
@@ -598,6 +599,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_collapse(self) -> None:
+        open_collapse(self)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for cmd in super().get_system_commands(screen):
