@@ -16,7 +16,8 @@ demo model (bench/storage.py measures it).
 
 Versions 1 and 2 (earlier looms; still read): the arrays one after another,
 plain or deflated, chosen logprobs as f32 and alternatives as f16 (about three
-significant digits: -0.9 came back as -0.8999).
+significant digits: -0.9 came back as -0.8999). They are read rounded to the
+1e-4 step, as version 3 would store them.
 
 Token texts come back by slicing the node text; alternative texts come from
 the session's `vocab` table (real ids for local models and servers that name
@@ -149,14 +150,15 @@ def _arrays_v3(blob: bytes, n: int, k: int, dt):
     top_ids, off = _unplanes(body, off, dt, (k, n))
     deltas, off = _unplanes(body, off, np.uint32, (k, n))
     fixed = np.cumsum(deltas.T, axis=1, dtype=np.uint32)  # wraps back modulo 2**32
+    return lens, _value(lps), ids, top_ids.T, _value(fixed)
 
-    def value(q: np.ndarray) -> np.ndarray:
-        out = -(q.astype(np.float64) / SCALE)
-        out[q == _UNKNOWN] = np.nan
-        out[q == _NEG_INF] = -np.inf
-        return out
 
-    return lens, value(lps), ids, top_ids.T, value(fixed)
+def _value(q: np.ndarray) -> np.ndarray:
+    """Fixed-point logprobs (u32) as floats: NaN for unknown, -inf."""
+    out = -(q.astype(np.float64) / SCALE)
+    out[q == _UNKNOWN] = np.nan
+    out[q == _NEG_INF] = -np.inf
+    return out
 
 
 def _arrays_v1(blob: bytes, n: int, k: int, dt):
@@ -167,7 +169,9 @@ def _arrays_v1(blob: bytes, n: int, k: int, dt):
     ids = np.frombuffer(blob, dt, n, off); off += size * n
     top_ids = np.frombuffer(blob, dt, n * k, off).reshape(n, k); off += size * n * k
     top_lps = np.frombuffer(blob, np.float16, n * k, off).reshape(n, k)
-    return lens, lps.astype(np.float64), ids, top_ids, top_lps.astype(np.float64)
+    # read at the step of version 3, so that what a session shows is what storing it again keeps
+    # (a loom-JSON export of an old session then round-trips byte for byte)
+    return lens, _value(_fixed(lps)), ids, top_ids, _value(_fixed(top_lps.reshape(-1))).reshape(n, k)
 
 
 def token_count(blob: bytes) -> int:
