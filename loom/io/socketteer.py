@@ -5,37 +5,41 @@ chapters, tags, model_responses and settings; the original also opens a bare
 root node or a list of children. On import each node's own fields (its id,
 meta, generation link, chapter, view state) are kept in the loom node's
 `meta["socketteer"]`, its tags become loom tags, chapters become
-`chapter:<title>` tags, and the file's top-level settings are kept in the
-session state `socketteer`, so an export gives the same file back. Token
-logprobs and counterfactuals in `model_responses` become loom Tokens
-(token_id None: that loom records no token ids).
+`chapter:<title>` tags, and the file's top-level settings and model responses
+(their prompts, and completions no node holds) are kept in the session state
+`socketteer`, so an export gives the same file back. Token data of both of its
+shapes (socketteer_tokens) becomes loom Tokens (token_id None: that loom
+recorded no token ids).
 """
 
 from __future__ import annotations
 
-import codecs
+import bisect
 import datetime as _dt
 import hashlib
+import io
 import json
 import math
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
-from ..tokenbytes import display_text, token_bytes
-from ..tree import Alternative, Node, Token
+from ..tree import Node
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
+from .socketteer_tokens import (DROPPED, NO_COMPLETION, NO_RESPONSE, Found, completion_out, core_of, from_meta,
+                                from_response, generation_out, meta_problem, response_problem)
 
 STATE_KEY = "socketteer"
+SELECTED_KEY = "socketteer_selected"  # the node the import made current: the file's selection stands while it is
 META_KEY = "socketteer"
 _OWN = ("text", "children", "parent_id")  # rebuilt from the loom tree on export
 _TIME_FMT = "%Y-%m-%d-%H.%M.%S"
 _SOURCE_TO_AUTHOR = {"AI": "model", "mixed": "edit"}
-END_OF_TEXT = "<|endoftext|>"
 _AUTHOR_TO_SOURCE = {"model": "AI", "edit": "mixed", "human": "prompt", "prompt": "prompt"}
 _TAG_DEFAULT = {"scope": "node", "hide": False, "show_only": False, "toggle_key": "None", "icon": "None"}
+PROMPT_LENGTH = 6000  # the original's default `prompt_length`: the characters of a path it sends
 
 
 def normalise(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -61,64 +65,6 @@ def _created(meta: Any) -> float | None:
         return _dt.datetime.strptime(stamp, _TIME_FMT).replace(tzinfo=_dt.timezone.utc).timestamp()
     except ValueError:
         return None
-
-
-def _tokens(node: dict, responses: dict) -> tuple[list[Token] | None, str | None, dict | None, str | None]:
-    """(tokens fitted to the node text, model, response info, why tokens were dropped)."""
-    gen = node.get("generation")
-    if not isinstance(gen, dict) or not isinstance(gen.get("id"), str) or gen["id"] not in responses:
-        return None, None, None, None
-    resp = responses[gen["id"]]
-    model = resp.get("model") if isinstance(resp, dict) and isinstance(resp.get("model"), str) else None
-    try:
-        comp = resp["completions"][gen.get("index", 0)]
-    except (KeyError, IndexError, TypeError):
-        return None, None, None, f"response {gen['id']} has no completion {gen.get('index')}"
-    info = {k: resp[k] for k in ("id", "model", "timestamp") if k in resp}
-    if isinstance(comp, dict) and "finishReason" in comp:
-        info["finishReason"] = comp["finishReason"]
-    raw = comp.get("tokens") if isinstance(comp, dict) else None
-    if not raw:
-        return None, model, info, None
-    tokens = []
-    # OpenAI wrote a token inside a character as `bytes:\\xe2\\x80`: the bytes are joined, the
-    # token that completes the character carries it and the pieces before it are empty
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    for td in raw:
-        g = td.get("generatedToken") or {}
-        text = str(g.get("token", ""))
-        if text == END_OF_TEXT:  # the completion ended here; what the file has after it was never shown
-            break
-        cf = td.get("counterfactuals") or {}
-        if isinstance(cf, list):  # an older shape: a list of {token: logprob}
-            cf = {k: v for d in cf if isinstance(d, dict) for k, v in d.items()}
-        pending = decoder.getstate()[0]
-        alts = sorted(((_piece_text(str(k), pending), float(v)) for k, v in cf.items()
-                       if isinstance(v, (int, float))), key=lambda a: -a[1])
-        if text.startswith("bytes:"):
-            piece = decoder.decode(token_bytes(text) or b"")
-        else:  # a whole token, kept exactly as written (after any character left open before it)
-            piece = (decoder.decode(b"", final=True) if pending else "") + text
-            decoder.reset()
-        lp = g.get("logprob")
-        tokens.append(Token(text=piece, logprob=None if lp is None else float(lp),
-                            alternatives=tuple(Alternative(t, p) for t, p in alts)))
-    rest = decoder.decode(b"", final=True)  # bytes of a character the completion never finished
-    if rest and tokens:
-        last = tokens[-1]
-        tokens[-1] = Token(last.text + rest, last.logprob, last.token_id, last.alternatives, last.raw)
-    joined = "".join(t.text for t in tokens)
-    text = node["text"]
-    # The original prepends its "start" text to a completion and lets users edit nodes:
-    # text around the tokens becomes a token without a probability; an edited middle drops them.
-    if text.startswith(joined) or (joined and text.endswith(joined)):
-        head, tail = ("", text[len(joined):]) if text.startswith(joined) else (text[: len(text) - len(joined)], "")
-        tokens = ([Token(head, None)] if head else []) + tokens + ([Token(tail, None)] if tail else [])
-        if comp != _completion(text, tokens, comp.get("finishReason")):
-            info["completion"] = comp  # the original's own record (byte tokens, positions...), exported as it was
-        return tokens, model, info, None
-    info["completion"] = comp  # kept as it was, so an export gives the original response back
-    return None, model, info, "the node text no longer matches its tokens (edited)"
 
 
 def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
@@ -157,7 +103,7 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
         gen = node.get("generation")
         if isinstance(gen, dict) and isinstance(gen.get("id"), str) and gen["id"] in responses \
                 and isinstance(node.get("text", ""), str):
-            why = _token_problem(node, gen, responses[gen["id"]])
+            why = response_problem(node, gen, responses[gen["id"]])
             if why:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
         for i in range(len(kids) - 1, -1, -1):
@@ -166,11 +112,6 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
 
 
 _AUTHORS = ("prompt", "model", "human", "edit")
-
-
-def _piece_text(text: str, pending: bytes) -> str:
-    """An alternative's text: a `bytes:` piece decoded with the bytes left open before it."""
-    return display_text(text, token_bytes(text), pending) if text.startswith("bytes:") else text
 
 
 def _meta_problem(meta: Any) -> str | None:
@@ -182,6 +123,9 @@ def _meta_problem(meta: Any) -> str | None:
         return f"meta must be an object, not {type(meta).__name__}"
     if meta.get("source") is not None and not isinstance(meta["source"], str):
         return "meta.source must be a string"
+    why = meta_problem(meta.get("generation"))
+    if why:
+        return why
     back = meta.get("loom")
     if back is None:
         return None
@@ -226,37 +170,6 @@ class _Where:
             return ("root" + "".join(f".children[{i}]" for i in steps[:3]) + f"...({len(steps) - 6} levels)..."
                     + "".join(f".children[{i}]" for i in steps[-3:]))
         return "root" + "".join(f".children[{i}]" for i in steps)
-
-
-def _token_problem(node: dict, gen: dict, resp: Any) -> str | None:
-    """What would stop `_tokens` reading this node's token data (checked without building the tokens)."""
-    if "text" not in node:
-        return "the node has no text"
-    try:
-        comp = resp["completions"][gen.get("index", 0)]
-    except (KeyError, IndexError, TypeError):
-        return None  # no such completion: the node keeps its text, and the summary says so
-    raw = comp.get("tokens") if isinstance(comp, dict) else None
-    if not raw:
-        return None
-    if not isinstance(raw, list):
-        return "tokens must be a list"
-    for j, td in enumerate(raw):
-        if not isinstance(td, dict):
-            return f"token {j} is not an object"
-        g = td.get("generatedToken") or {}
-        cf = td.get("counterfactuals") or {}
-        if not isinstance(g, dict) or not isinstance(cf, (dict, list)):
-            return f"token {j}: generatedToken and counterfactuals must be objects"
-        if isinstance(cf, list) and not all(isinstance(d, dict) for d in cf):
-            return f"token {j}: counterfactuals must be objects"
-        lp = g.get("logprob")
-        if lp is not None and not isinstance(lp, (int, float)):
-            try:
-                float(lp)
-            except (TypeError, ValueError):
-                return f"token {j}: logprob {lp!r} is not a number"
-    return None
 
 
 def fingerprint(root: dict, top: dict) -> str:
@@ -309,8 +222,10 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
     chapter_roots = {c["root_id"]: c for c in chapters.values() if isinstance(c.get("root_id"), str)}
     canonical = {c for c in top.get("canonical") or [] if isinstance(c, str)} if isinstance(top.get("canonical"), list) else set()
     by_sid: dict[str, int] = {}
-    stats = {"nodes": 0, "tokens": 0, "nodes_with_tokens": 0, "tokens_dropped": 0, "tags": 0, "max_depth": 0}
+    stats: dict[str, Any] = {"nodes": 0, "tokens": 0, "nodes_with_tokens": 0, "tokens_dropped": 0,
+                             "without_tokens": {}, "tags": 0, "max_depth": 0}
     notes: list[str] = []
+    held: set[tuple[str, int]] = set()  # completions a node gives back on export (its tokens rebuild them)
     first: int | None = None
     last: int | None = None
     stack: list[tuple[Any, int | None, int]] = [(root, under, 0)]
@@ -322,15 +237,23 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
             extra = {k: v for k, v in node.items() if k not in _OWN}
             meta_in = node.get("meta") if isinstance(node.get("meta"), dict) else {}
             back = meta_in.get("loom") if isinstance(meta_in.get("loom"), dict) else {}  # written by our export
-            tokens, model, info, dropped = _tokens(node, responses)
-            if info:
-                extra["response"] = info
-            if dropped:
-                stats["tokens_dropped"] += 1
-                if len(notes) < 5:
-                    notes.append(f"node {node.get('id')}: {dropped}; kept the text without token data")
-            author = back.get("author") or (
-                "prompt" if parent is None else _SOURCE_TO_AUTHOR.get(meta_in.get("source"), "model" if tokens else "human"))
+            found, slot = _found(node, responses)
+            tokens, model = found.tokens, found.model
+            if found.form is not None and slot is not None:  # its tokens give the completion back
+                extra["response"] = {"form": found.form}
+                held.add(slot)
+            elif found.form is not None:  # the 2021 shape: its logprobs are rebuilt from the tokens
+                extra["response"] = {"logprobs_form": found.form}
+                extra["meta"] = {**meta_in, "generation": {k: v for k, v in meta_in["generation"].items() if k != "logprobs"}}
+            if found.why and not tokens:
+                stats["without_tokens"][found.why] = stats["without_tokens"].get(found.why, 0) + 1
+                if found.why in DROPPED:
+                    stats["tokens_dropped"] += 1
+                    if len(notes) < 5:
+                        notes.append(f"node {node.get('id')}: {found.why}; kept the text without token data")
+            generated = found.why is not None or tokens is not None  # the file says a model wrote it
+            author = back.get("author") or ("prompt" if parent is None else _SOURCE_TO_AUTHOR.get(
+                meta_in.get("source"), "edit" if found.why in DROPPED else "model" if generated else "human"))
             meta = {**(back.get("meta") or {}), META_KEY: extra}
             created = back.get("created") or _created(meta_in)
             new = session.add_node(parent, text, author, model=back.get("model") or model, params=back.get("params"),
@@ -360,21 +283,73 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
                 progress(stats["nodes"], total)
             for i in range(len(kids) - 1, -1, -1):  # reversed so children get ids in file order
                 stack.append((kids[i], new.id, depth + 1))
-        kept = {k: v for k, v in top.items() if k not in ("root", "model_responses")}
+        # the top-level keys in the file's order ("root" marks its place), and the model responses
+        # without the completions that nodes give back
+        kept = {k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()}
         if fresh:
             session.set_state(STATE_KEY, kept)
             sel = by_sid.get(top["selected_node_id"]) if isinstance(top.get("selected_node_id"), str) else None
             session.current = sel if sel is not None else first
-        else:  # merging: keep chapters and tag definitions so an export still knows them
+            session.set_state(SELECTED_KEY, session.current)
+        else:  # merging: keep chapters, tag definitions and responses so an export still knows them
             state = session.get_state(STATE_KEY) or {}
-            for key in ("chapters", "tags"):
+            for key in ("chapters", "tags", "model_responses"):
                 if isinstance(kept.get(key), dict):
                     state[key] = {**kept[key], **(state.get(key) or {})}
             session.set_state(STATE_KEY, state)
+        hidden = _hidden(root)
+        if hidden:
+            notes.append(f"the file is hoisted: its root {root.get('id')} hides {hidden} nodes (masked_head); they are "
+                         "kept as the file's data, not as loom nodes, and go back into the file on export")
         record = {"sha256": digest, "format": "socketteer", "file": source, "under": under, "first": first,
                   "last": last, "nodes": stats["nodes"], "at": time.time()}
         session.set_state(IMPORTS_KEY, [*(done if isinstance(done, list) else []), record])
     return {**stats, "root": first, "notes": notes, "sha256": digest}
+
+
+def _found(node: dict, responses: dict) -> tuple[Found, tuple[str, int] | None]:
+    """A node's token data: (what it holds, its (response id, completion index) in the response shape)."""
+    text = node.get("text", "")
+    gen = node.get("generation")
+    meta = node.get("meta") if isinstance(node.get("meta"), dict) else {}
+    old = meta.get("generation") if isinstance(meta.get("generation"), dict) else None  # the 2021 shape
+    if isinstance(gen, dict) and isinstance(gen.get("id"), str):
+        resp = responses.get(gen["id"])
+        if resp is not None:
+            index = gen.get("index", 0)
+            comps = resp.get("completions") if isinstance(resp, dict) else None
+            ok = isinstance(index, int) and not isinstance(index, bool) and isinstance(comps, list) and 0 <= index < len(comps)
+            found = from_response(text, comps[index]) if ok else Found(why=NO_COMPLETION)
+            found.model = resp.get("model") if isinstance(resp, dict) and isinstance(resp.get("model"), str) else None
+            return found, (gen["id"], index) if ok else None
+        if old is None:
+            return Found(why=NO_RESPONSE), None
+    return (from_meta(text, old) if old is not None else Found()), None
+
+
+def _heads(responses: Any, held: set[tuple[str, int]]) -> Any:
+    """The file's model responses with null where a node's tokens give a completion back."""
+    if not isinstance(responses, dict):
+        return responses
+    out = {}
+    for rid, resp in responses.items():
+        if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
+            resp = {**resp, "completions": [None if (rid, i) in held else c for i, c in enumerate(resp["completions"])]}
+        out[rid] = resp
+    return out
+
+
+def _hidden(root: dict) -> int:
+    """How many nodes a hoisted root hides in its `masked_head` (the original's hoist, model.py `zip`)."""
+    stack = [root.get("masked_head")]
+    n = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            n += 1
+            stack.extend(node.get("children") or [] if isinstance(node.get("children"), list) else [])
+            stack.append(node.get("masked_head"))
+    return n
 
 
 # -- export --------------------------------------------------------------------
@@ -386,9 +361,25 @@ def _sid(session, node: Node) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"loom:{session.name}:{node.id}:{node.created!r}"))
 
 
-def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: dict) -> dict[str, Any]:
+def _stamp(created: float) -> str:
+    return _dt.datetime.fromtimestamp(created, _dt.timezone.utc).strftime(_TIME_FMT)
+
+
+def _index(gen: dict) -> int:
+    i = gen.get("index", 0)
+    return i if isinstance(i, int) and not isinstance(i, bool) and i >= 0 else 0
+
+
+Held = tuple[str, int, dict, "dict | None"]  # (response id, completion index, completion, the response's other fields)
+
+
+def _node_out(session, node: Node, sid: str, parent_sid: str | None,
+              prompt: Callable[[], str]) -> tuple[dict[str, Any], Held | None]:
+    """The node as the original writes it (children still to come), and the completion it gives back.
+    `prompt()`: the text of the path above the node, as the original sends it."""
     extra = dict(node.meta.get(META_KEY) or {})
     info = extra.pop("response", None)
+    info = info if isinstance(info, dict) else {}
     out: dict[str, Any] = {"id": sid}
     out.update(extra)
     out["text"] = node.text
@@ -403,92 +394,58 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None, responses: 
     native = {k: v for k, v in node.meta.items() if k != META_KEY}
     if not extra:  # a node made in this loom: write what the original loom reads, and what we need back
         out["meta"] = {"source": _AUTHOR_TO_SOURCE.get(node.author, "prompt"), "modified": node.author == "edit",
-                       "creation_timestamp": _dt.datetime.fromtimestamp(node.created, _dt.timezone.utc).strftime(_TIME_FMT)}
+                       "creation_timestamp": _stamp(node.created)}
         out["visited"] = True
         out["mutable"] = True
     if not extra or native or "loom" in (extra.get("meta") or {}):
         loom = {"author": node.author, "model": node.model, "params": node.params, "complete": node.complete,
                 "created": node.created, "meta": native}
         out["meta"] = {**(out.get("meta") or {}), "loom": loom}
-    kept = (info or {}).get("completion")
-    if node.tokens or kept:
-        gen = extra.get("generation") if isinstance(extra.get("generation"), dict) else {"id": f"loom-{sid}", "index": 0}
-        info = info or {}
-        resp = responses.setdefault(gen["id"], {
-            "completions": [], "prompt": {"text": "", "tokens": None}, "id": gen["id"],
-            "model": info.get("model", node.model or ""), **({"timestamp": info["timestamp"]} if "timestamp" in info else {}),
-        })
-        comps = resp["completions"]
-        comps.extend([None] * (gen.get("index", 0) + 1 - len(comps)))
-        out["generation"] = gen
-    if kept:  # imported: the original's completion as it was (byte tokens, positions, end of text)
-        comps[gen.get("index", 0)] = kept
-    elif node.tokens:
-        comps[gen.get("index", 0)] = _completion(
-            node.text, node.tokens, info.get("finishReason", "length" if node.complete else "cancelled"))
+    tokens = node.tokens
+    gen = out.get("generation") if isinstance(out.get("generation"), dict) else None
+    gid = gen.get("id") if gen and isinstance(gen.get("id"), str) else None
+    held: Held | None = None
+    if tokens and "logprobs_form" in info and isinstance((out.get("meta") or {}).get("generation"), dict):
+        out["meta"] = {**out["meta"], "generation": generation_out(out["meta"]["generation"], tokens, info["logprobs_form"])}
+    elif tokens and "form" in info and gid:
+        form = info["form"]
+        held = (gid, _index(gen), completion_out(core_of(tokens, form["trim"]), form.get("finish"), form["positions"]), None)
+    elif gid and "logprobs_form" not in info and "form" not in info and ("completion" in info or (tokens and info)):
+        # imported by an earlier loom: the completion it kept, or the one its tokens make; the prompt is the path's
+        comp = info.get("completion") or completion_out(tokens, info.get("finishReason"), ["span", 0])
+        fields = {"prompt": {"text": prompt(), "tokens": None}, "id": gid, "model": info.get("model", node.model or ""),
+                  **({"timestamp": info["timestamp"]} if "timestamp" in info else {})}
+        held = (gid, _index(gen), comp, fields)
+    elif tokens and not extra:  # made in this loom: a response of its own, its prompt the path's text
+        gid = f"loom-{sid}"
+        out["generation"] = {"id": gid, "index": 0}
+        text = prompt()
+        finish = node.meta.get("finish") if isinstance(node.meta.get("finish"), str) else "length" if node.complete else "cancelled"
+        held = (gid, 0, completion_out(tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
+                {"prompt": {"text": text, "tokens": None}, "id": gid, "model": node.model or "",
+                 "timestamp": _stamp(node.created)})
     out["children"] = []
-    return out
-
-
-def _completion(text: str, tokens: list[Token], finish: Any) -> dict[str, Any]:
-    """A node's tokens as a completion of the original format."""
-    pos = 0
-    toks = []
-    for t in tokens:
-        toks.append({"generatedToken": {"token": t.text, "logprob": t.logprob},
-                     "position": {"start": pos, "end": pos + len(t.text)}, "counterfactuals": _counterfactuals(t)})
-        pos += len(t.text)
-    return {"text": text, "tokens": toks, "finishReason": finish}
-
-
-def _counterfactuals(t: Token) -> dict[str, float] | None:
-    cf: dict[str, float] = {}
-    for a in t.alternatives:  # most likely first, as the original sorts them; a repeated text keeps its best
-        cf.setdefault(a.text, a.logprob)
-    return cf or None
+    return out, held
 
 
 def export_data(session, node_id: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """A subtree (or the whole session) in the original loom's format."""
-    state = session.get_state(STATE_KEY) or {}
-    tops = [session.node(node_id).id] if node_id is not None else session.child_ids(None)
-    if not tops:
-        raise TreeFormatError(f"{session.path}: has no nodes to export")
-    ids = [i for t in tops for i in session.subtree_ids(t)]
-    responses: dict[str, Any] = {}
-    made: dict[int, dict] = {}
-    sids: dict[int, str] = {}
-    for n, nid in enumerate(ids, 1):
-        node = session.node(nid)
-        sid = sids[nid] = _sid(session, node)
-        parent = made.get(node.parent_id)
-        made[nid] = _node_out(session, node, sid, parent["id"] if parent else None, responses)
-        if parent is not None:
-            parent["children"].append(made[nid])
-        if progress and (n % 200 == 0 or n == len(ids)):
-            progress(n, len(ids))
-    if len(tops) == 1:
-        root = made[tops[0]]
-    else:  # several roots: the original loom needs one, so an empty root holds them
-        root = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"loom:{session.name}:roots")), "text": "",
-                "mutable": False, "visited": True, "children": [made[t] for t in tops]}
-        for t in tops:
-            made[t]["parent_id"] = root["id"]
-    for resp in responses.values():  # siblings of one response left out of this export
-        resp["completions"] = [c or {"text": "", "tokens": [], "finishReason": None} for c in resp["completions"]]
-    out = dict(state)
-    out["root"] = root
-    out["model_responses"] = {**(state.get("model_responses") or {}), **responses}
-    # Tags on nodes need no definition in the original loom (its own demo tags nodes "demo" without one);
-    # bookmark, the tag loom's bookmarks use, is among its defaults.
-    out.setdefault("tags", {"bookmark": {"name": "bookmark", **_TAG_DEFAULT, "toggle_key": "b", "icon": "bookmark-black"}})
-    out.setdefault("chapters", {})
-    cur = session.current
-    if cur in sids:
-        out["selected_node_id"] = sids[cur]
-    elif out.get("selected_node_id") not in set(sids.values()):
-        out["selected_node_id"] = root["id"]
-    return out
+    """A subtree (or the whole session) in the original loom's format, as data: what write_export writes."""
+    buf = io.StringIO()
+    sink = Sink(buf)
+    write_export(session, sink, node_id, progress)
+    sink.flush()
+    try:
+        return json.loads(buf.getvalue())
+    except RecursionError:
+        from .jsonstream import loads_deep
+
+        return loads_deep(buf.getvalue())
+
+
+def _prompt_length(state: dict) -> int:
+    """How much of a path the original sends as the prompt: the file's `prompt_length`, or its default."""
+    n = (state.get("generation_settings") or {}).get("prompt_length") if isinstance(state.get("generation_settings"), dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else PROMPT_LENGTH
 
 
 DEEP = 200  # a tree deeper than this is written on one line: indentation would grow the file with depth squared
@@ -505,6 +462,8 @@ def _max_depth(session, tops: list[int]) -> int:
     return rows[0]
 
 
+
+
 def write_export(session, sink: Sink, node_id: int | None = None, progress: Progress | None = None) -> int:
     """Write the text json.dump(export_data(...), indent=1) gives (a tree deeper than DEEP levels:
     on one line, as json.dump without indent), one node at a time and without recursion:
@@ -517,6 +476,8 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     indent = 1 if _max_depth(session, tops) + (len(tops) > 1) <= DEEP else None
     ea = sink.ensure_ascii
     sep = "," if indent else ", "
+    heads = state.get("model_responses") if isinstance(state.get("model_responses"), dict) else {}
+    limit = _prompt_length(state)
 
     def nl(level: int) -> str:
         return "\n" + " " * level if indent else ""
@@ -529,11 +490,13 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     # the selected node, needed where the state has it, before the tree
     cur = session.current
     exported = cur is not None and (node_id is None or cur in set(session.subtree_ids(node_id)))
-    if exported:
+    before = state.get("selected_node_id")
+    if node_id is None and isinstance(before, str) and cur == session.get_state(SELECTED_KEY):
+        selected = before  # loom's current node is where the import put it: the file's selection stands, as it was
+    elif exported:
         selected = _sid(session, session.node(cur))
     else:
         selected = root_sid if multi else _sid(session, session.node(tops[0]))
-        before = state.get("selected_node_id")
         if isinstance(before, str):
             ids = session.all_ids() if node_id is None else session.subtree_ids(node_id)
             if any(_sid(session, session.node(i)) == before for i in ids):
@@ -543,9 +506,10 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     keys += [k for k in ("tags", "chapters", "selected_node_id") if k not in state]
     defaults = {"tags": {"bookmark": {"name": "bookmark", **_TAG_DEFAULT, "toggle_key": "b", "icon": "bookmark-black"}},
                 "chapters": {}}
-    # model_responses come after the tree: each response's parts are written to a spool file as their
-    # nodes are read (no node is read twice), and put together from it after the tree
-    gens: dict[str, list] = {}  # generation id -> [(where its text after the completions is), completions, {index: where}]
+    # model_responses come after the tree: the completions nodes give back are written to a spool file as
+    # their nodes are read (no node is read twice), and put together from it after the tree
+    gens: dict[str, list] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
+    refs: set[str] = set()  # the responses the exported nodes name
     spool = tempfile.TemporaryFile()
 
     def spooled(text: str) -> tuple[int, int]:
@@ -558,9 +522,20 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         spool.seek(where[0])
         return spool.read(where[1]).decode("utf-8", "surrogatepass")
     done = 0
+    # the text of the path above the node being written: the ancestors' texts (the top's, outside the
+    # export, as one), with running lengths, to cut the prompt the original would send
+    above = session.parent_id(tops[0]) if node_id is not None else None
+    path: list[str] = [session.path_text(above)[-limit:]] if above is not None else []
+    ends: list[int] = [len(path[0])] if path else []
 
-    def open_node(out: dict, level: int, after: dict) -> list | None:
-        """Write a node up to its children; a frame for them, or None (closed: no children)."""
+    def prompt() -> str:
+        if not ends:
+            return ""
+        first = max(0, bisect.bisect_right(ends, ends[-1] - limit) - 1)
+        return "".join(path[first:])[-limit:]
+
+    def open_node(out: dict, level: int, after: dict) -> str:
+        """Write a node up to its children; the text that follows them."""
         parts = ["{"]
         first = True
         for k, v in out.items():
@@ -573,68 +548,84 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         sink.write("".join(parts))
         return tail
 
-    def node_out(nid: int, parent_sid: str | None) -> tuple[dict, str]:
+    def node_out(nid: int, parent_sid: str | None) -> tuple[dict, str, str]:
         nonlocal done
         node = session.node(nid)
         sid = _sid(session, node)
-        mine: dict[str, Any] = {}
-        out = _node_out(session, node, sid, parent_sid, mine)
-        for gid, resp in mine.items():
+        out, held = _node_out(session, node, sid, parent_sid, prompt)
+        if isinstance(out.get("generation"), dict) and isinstance(out["generation"].get("id"), str):
+            refs.add(out["generation"]["id"])
+        if held is not None:
+            gid, index, comp, fields = held
             g = gens.get(gid)
-            if g is None:  # the first node of a response gives its other fields
-                tail = "".join(sep + nl(3) + key_text(k, ea) + ": " + val(v, 3) for k, v in resp.items()
-                               if k != "completions") + nl(2) + "}"
-                g = gens[gid] = [spooled(tail), 0, {}]
-            g[1] = max(g[1], len(resp["completions"]))
-            for i, c in enumerate(resp["completions"]):
-                if c is not None:
-                    g[2][i] = spooled(val(c, 4))
+            if g is None:  # the first node of a response gives its other fields (a kept response has its own)
+                tail = None if fields is None else spooled(
+                    "".join(sep + nl(3) + key_text(k, ea) + ": " + val(v, 3) for k, v in fields.items()) + nl(2) + "}")
+                g = gens[gid] = [tail, 0, {}]
+            g[1] = max(g[1], index + 1)
+            g[2][index] = spooled(val(comp, 4))
         done += 1
         if progress and (done % 1000 == 0 or done == total):
             progress(done, total)
-        return out, sid
+        return out, sid, node.text
 
     def write_tree(level: int) -> None:
         stack: list[list] = []  # [child ids left, the node's level, its sid, text after its children, first]
 
-        def start(out: dict, sid: str, nid: int | None, lvl: int, after: dict, kids: list[int]) -> None:
+        def start(out: dict, sid: str, text: str, lvl: int, after: dict, kids: list[int]) -> None:
             tail = open_node(out, lvl, after)
             if not kids:
                 sink.write("[]" + tail + nl(lvl) + "}")
             else:
                 sink.write("[")
                 stack.append([iter(kids), lvl, sid, tail, True])
+                path.append(text)
+                ends.append((ends[-1] if ends else 0) + len(text))
 
         if multi:
             root = {"id": root_sid, "text": "", "mutable": False, "visited": True, "children": []}
-            start(root, root_sid, None, level, {}, tops)
+            start(root, root_sid, "", level, {}, tops)
         else:
-            out, sid = node_out(tops[0], None)
-            start(out, sid, tops[0], level, {}, session.child_ids(tops[0]))
+            out, sid, text = node_out(tops[0], None)
+            start(out, sid, text, level, {}, session.child_ids(tops[0]))
         while stack:
             fr = stack[-1]
             kid = next(fr[0], None)
             if kid is None:
                 stack.pop()
+                path.pop()
+                ends.pop()
                 sink.write(nl(fr[1] + 1) + "]" + fr[3] + nl(fr[1]) + "}")
                 continue
             sink.write(("" if fr[4] else sep) + nl(fr[1] + 2))
             fr[4] = False
             if multi and fr[1] == level:  # a top under the made-up root: its parent_id comes after its children
-                out, sid = node_out(kid, None)
+                out, sid, text = node_out(kid, None)
                 after = {"parent_id": root_sid}
             else:
-                out, sid = node_out(kid, fr[2])
+                out, sid, text = node_out(kid, fr[2])
                 after = {}
-            start(out, sid, kid, fr[1] + 2, after, session.child_ids(kid))
+            start(out, sid, text, fr[1] + 2, after, session.child_ids(kid))
 
     placeholder = {"text": "", "tokens": [], "finishReason": None}  # siblings of a response left out of this export
 
+    def completions(gid: str, kept: list) -> str:
+        g = gens.get(gid)
+        n = max(len(kept), g[1] if g else 0)
+        items = [unspool(g[2][i]) if g and i in g[2] else val(kept[i] if i < len(kept) and kept[i] is not None
+                                                              else placeholder, 4) for i in range(n)]
+        return "[" + "".join(("" if i == 0 else sep) + nl(4) + t for i, t in enumerate(items)) + nl(3) + "]" if items else "[]"
+
     def response(gid: str) -> str:
-        tail, n, slots = gens[gid]
-        items = [unspool(slots[i]) if i in slots else val(placeholder, 4) for i in range(n)]
-        comps = "[" + "".join(("" if i == 0 else sep) + nl(4) + t for i, t in enumerate(items)) + nl(3) + "]" if items else "[]"
-        return "{" + nl(3) + '"completions": ' + comps + unspool(tail)
+        head = heads.get(gid)
+        if isinstance(head, dict) and isinstance(head.get("completions"), list):  # as the file had it, in its order
+            return "{" + "".join(("" if i == 0 else sep) + nl(3) + key_text(k, ea) + ": "
+                                 + (completions(gid, v) if k == "completions" else val(v, 3))
+                                 for i, (k, v) in enumerate(head.items())) + nl(2) + "}"
+        if gid not in gens:
+            return val(head, 2)
+        tail = gens[gid][0]
+        return "{" + nl(3) + '"completions": ' + completions(gid, []) + (unspool(tail) if tail else nl(2) + "}")
 
     sink.write("{")
     for i, k in enumerate(keys):
@@ -642,15 +633,13 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         if k == "root":
             write_tree(1)
         elif k == "model_responses":
-            before = state.get("model_responses") or {}
-            order = list(before) + [g for g in gens if g not in before]
+            order = [g for g in heads if node_id is None or g in refs] + [g for g in gens if g not in heads]
             if not order:
                 sink.write("{}")
                 continue
             sink.write("{")
             for j, gid in enumerate(order):
-                text = response(gid) if gid in gens else val(before[gid], 2)
-                sink.write(("" if j == 0 else sep) + nl(2) + key_text(gid, ea) + ": " + text)
+                sink.write(("" if j == 0 else sep) + nl(2) + key_text(gid, ea) + ": " + response(gid))
             sink.write(nl(1) + "}")
         elif k == "selected_node_id":
             sink.write(val(selected, 1))
