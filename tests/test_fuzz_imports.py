@@ -1,7 +1,8 @@
 """Fuzzing the importers: loom's JSON and the original loom's JSON, mutated.
 
-Hypothesis starts from real files (a loom-JSON export of a real session and
-the original loom's demo file from the peers folder), replaces parts with
+Hypothesis starts from real files (a loom-JSON export of a real session,
+the original loom's demo file from the peers folder, and a file of its 2021
+shape made as its source writes them), replaces parts with
 random JSON, drops keys, duplicates nodes, cuts the file short or writes
 garbage, and imports the result through the CLI into a session that
 already holds nodes. Invariants: exit status 0 or 2 with one clear
@@ -26,6 +27,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mutations import mutated  # noqa: E402
+from socketteer_files import file_2021  # noqa: E402
 
 from loom.cli import main
 from loom.store import Session
@@ -74,7 +76,7 @@ def trimmed(doc: dict, keep: int) -> dict:
 def sources(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sources")
     peer = json.loads(PEER.read_text(encoding="utf-8"))
-    return loom_json_doc(tmp), trimmed(peer, 30)
+    return loom_json_doc(tmp), trimmed(peer, 30), file_2021()
 
 
 @st.composite

@@ -84,8 +84,8 @@ def run(args) -> int:
         lines.append(f"  {summary['tokens']} tokens with probabilities on {summary['nodes_with_tokens']} nodes")
     for what, n in (summary.get("not_kept") or {}).items():
         lines.append(f"  {n} {what.replace('_', ' ')} references to nodes outside the file not kept")
-    if summary.get("tokens_dropped"):
-        lines.append(f"  {summary['tokens_dropped']} edited nodes kept without token data")
+    for why, n in (summary.get("without_tokens") or {}).items():
+        lines.append(f"  {n} model-written {'node' if n == 1 else 'nodes'} without token data: {why}")
     for note in summary.get("notes", ()):
         lines.append(f"  note: {note}")
     emit(args, summary, "\n".join(lines))

@@ -503,7 +503,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                 selected = before
     keys = list(state)
     keys += [k for k in ("root", "model_responses") if k not in state]
-    keys += [k for k in ("tags", "chapters", "selected_node_id") if k not in state]
+    # a session made in loom gets what the original needs to know its tags; an imported file, only a
+    # selection the user made in loom (the original adds its default tags and chapters when it opens one)
+    moved = cur != session.get_state(SELECTED_KEY)
+    keys += [k for k in ("tags", "chapters", "selected_node_id") if k not in state
+             and (not state or (k == "selected_node_id" and moved))]
     defaults = {"tags": {"bookmark": {"name": "bookmark", **_TAG_DEFAULT, "toggle_key": "b", "icon": "bookmark-black"}},
                 "chapters": {}}
     # model_responses come after the tree: the completions nodes give back are written to a spool file as
