@@ -251,3 +251,20 @@ def hoisted(data: dict, tail_id: str) -> dict:
     mask["hoisted"] = True
     data["selected_node_id"] = mask["id"]  # select_node(new_root['id'])
     return data
+
+
+def response_2024(rid: str, prompt: str, text: str, *, chat: bool, seed: int) -> dict:
+    """gpt.py at HEAD 91ca920 (000f8c3 and de04ddd, 2024): a completion's position is an int, the
+    token's end counted from the start of the prompt (echo), or for a chat model the token's index;
+    counterfactuals sorted, most likely first. Echoed prompt tokens are left out (prompt tokens null,
+    as it writes for servers without echo)."""
+    rng = random.Random(seed)
+    toks, offset = [], 0 if chat else len(prompt)
+    for i, t in enumerate(pieces(text)):
+        lp = round(-rng.expovariate(1.5), 6)
+        offset += len(t)
+        toks.append({"generatedToken": {"token": t, "logprob": lp}, "position": i if chat else offset,
+                     "counterfactuals": top_logprobs(rng, t, lp, 4)})
+    return {"completions": [{"text": text, "finishReason": "stop", "tokens": toks}],
+            "prompt": {"text": prompt, "tokens": None}, "id": rid, "model": "gpt-4o" if chat else "davinci-002",
+            "timestamp": "2024-06-28-12.00.00"}

@@ -144,6 +144,8 @@ def test_the_demo_file_comes_back_in_every_field_the_original_reads(tmp_path, de
     with Session(tmp_path / "d.loom") as s:
         summary = import_file(s, file_at(tmp_path, data))
         assert summary["nodes_with_tokens"] == 355 and summary["without_tokens"] == {EDITED: 13}
+        heads = s.get_state(META_KEY)["model_responses"]  # a completion the tokens rebuild is not kept twice
+        assert sum(c is None for r in heads.values() for c in r["completions"]) == 355
         out = export_data(s)
     assert set(READS_TOP) <= set(data) and set(READS_TOP) <= set(out)
     assert {k for n in walk(data["root"]) for k in n} <= set(READS_NODE) | {"history"}
@@ -286,3 +288,42 @@ def test_cli_import_says_what_kept_token_data(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "tokens with probabilities on 9 nodes" in out
     assert f"1 model-written node without token data: {EDITED}" in out
+
+
+def test_a_session_imported_by_an_earlier_loom_still_exports(tmp_path):
+    """Before responses were kept in the state, an import kept {id, model, timestamp, finishReason}
+    (and the completion, where the tokens did not rebuild it) on each node."""
+    from loom.tree import Alternative, Token
+
+    with Session(tmp_path / "old.loom") as s:
+        root = s.add_node(None, "The cat", "prompt", meta={META_KEY: {"id": "root"}})
+        info = {"id": "cmpl-1", "model": "davinci", "timestamp": "2021-09-15-13.02.19", "finishReason": "length"}
+        s.add_node(root.id, " sat on", "model", model="davinci",
+                   tokens=[Token(" sat", -0.5, None, (Alternative(" sat", -0.5),)), Token(" on", -0.25)],
+                   meta={META_KEY: {"id": "g0", "generation": {"id": "cmpl-1", "index": 0}, "response": info}})
+        kept = {"text": " ran", "tokens": [], "finishReason": "stop"}
+        s.add_node(root.id, " ran", "model", model="davinci",
+                   meta={META_KEY: {"id": "g1", "generation": {"id": "cmpl-1", "index": 1},
+                                    "response": {**info, "completion": kept}}})
+        resp = export_data(s)["model_responses"]["cmpl-1"]
+    assert resp["prompt"] == {"text": "The cat", "tokens": None} and resp["model"] == "davinci"
+    assert [c["text"] for c in resp["completions"]] == [" sat on", " ran"] and resp["completions"][1] == kept
+    assert resp["completions"][0]["tokens"][1] == {"generatedToken": {"token": " on", "logprob": -0.25},
+                                                   "position": {"start": 4, "end": 7}, "counterfactuals": None}
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_positions_of_the_2024_original_come_back_in_their_form(tmp_path, chat):
+    from socketteer_files import response_2024
+
+    data = {"root": {"id": "r", "text": "Hello", "children": [
+        {"id": "a", "text": " there, friend.", "generation": {"id": "cmpl-x", "index": 0}, "meta": {"source": "AI"},
+         "children": []}]},
+        "model_responses": {"cmpl-x": response_2024("cmpl-x", "Hello", " there, friend.", chat=chat, seed=3)}}
+    with Session(tmp_path / "p.loom") as s:
+        assert import_data(s, copy.deepcopy(data))["nodes_with_tokens"] == 1
+        assert s.get_state("socketteer")["model_responses"]["cmpl-x"]["completions"] == [None]  # the node holds it
+        out = export_data(s)
+    assert differences(out["model_responses"], data["model_responses"]) == []
+    assert [t["position"] for t in out["model_responses"]["cmpl-x"]["completions"][0]["tokens"]] == \
+        ([0, 1] if chat else [12, 20])  # " there," " friend." after "Hello"
