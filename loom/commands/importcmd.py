@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
         "import", help="import a tree (original loom JSON or loom JSON)",
         description="Import a tree into a new session (named after the file unless --into is given), or as a\n"
         "subtree under a node of an existing session. Formats: the original loom's JSON (a tree file, a bare\n"
-        "node, or a list of nodes; token logprobs and counterfactuals are kept) and loom's own JSON export.\n"
+        "node, or a list of nodes; token logprobs and counterfactuals are kept, from its 2021 meta.generation\n"
+        "and its later model_responses alike; the summary says which model-written nodes have none, and why)\n"
+        "and loom's own JSON export.\n"
         "Example: loom import loom_demo.json --into demo\n"
         "Example: loom import branch.json --into tale --under 12",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -462,8 +462,6 @@ def _max_depth(session, tops: list[int]) -> int:
     return rows[0]
 
 
-
-
 def write_export(session, sink: Sink, node_id: int | None = None, progress: Progress | None = None) -> int:
     """Write the text json.dump(export_data(...), indent=1) gives (a tree deeper than DEEP levels:
     on one line, as json.dump without indent), one node at a time and without recursion:
