@@ -511,7 +511,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     # model_responses come after the tree: the completions nodes give back are written to a spool file as
     # their nodes are read (no node is read twice), and put together from it after the tree
     gens: dict[str, list] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
-    refs: set[str] = set()  # the responses the exported nodes name
+    refs: set[str] = set()  # the kept responses the nodes of a subtree export name
     spool = tempfile.TemporaryFile()
 
     def spooled(text: str) -> tuple[int, int]:
@@ -555,8 +555,9 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         node = session.node(nid)
         sid = _sid(session, node)
         out, held = _node_out(session, node, sid, parent_sid, prompt)
-        if isinstance(out.get("generation"), dict) and isinstance(out["generation"].get("id"), str):
-            refs.add(out["generation"]["id"])
+        gen = out.get("generation")
+        if node_id is not None and isinstance(gen, dict) and isinstance(gen.get("id"), str) and gen["id"] in heads:
+            refs.add(gen["id"])
         if held is not None:
             gid, index, comp, fields = held
             g = gens.get(gid)
