@@ -63,6 +63,25 @@ class ReportResult(Result):
         header, rows = sample_rows(report, self.samples)
         return [dict(zip(header, r)) for r in rows]
 
+    def _repr_html_(self) -> str:
+        """The report as a notebook shows it: the meaning clusters and any
+        attractors with their rates and 95% Wilson intervals, then the samples."""
+        from ..render.tables import interval, table
+
+        o = self.overall
+        head = (f"<p><b>report on node {self.node_id}</b>" + ("" if self.record is None else f" · record {self.record}")
+                + f" · {o['n']} samples · entropy {o['entropy_bits']:.2f} of {o['max_entropy_bits']:.2f} bits</p>")
+        clusters = [{"cluster": c["cluster"], "size": c["size"], "rate (95% CI)": interval(c["rate"], c["lo"], c["hi"]),
+                     "modal": c["modal"]} for c in self.report.get("clusters") or []]
+        attractors = [{"attractor": a.get("name"), "definition": a.get("definition"),
+                       "rate (95% CI)": interval(a.get("rate"), a.get("lo"), a.get("hi"))}
+                      for a in self.report.get("attractors") or []]
+        parts = [head, table(clusters, caption="meaning clusters", limit=10)]
+        if attractors:
+            parts.append(table(attractors, caption="attractors"))
+        parts.append(table(self.rows(), caption="samples", limit=10))
+        return "".join(parts)
+
     def regroup(self, threshold: float, ending_words: int, **measure: Any) -> "ReportResult":
         """The same samples grouped and measured again (nothing is sampled or
         stored); `measure` replaces the attractors or cluster settings given."""
