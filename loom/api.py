@@ -38,6 +38,7 @@ from .experiments.sweep import SweepResult
 from .experiments.sweep import sweep as run_sweep
 from .experiments.vs import VersusResult, compare_models
 from .store import Session, resolve_session
+from .tree import GenerationParams
 
 T = TypeVar("T")
 
@@ -106,15 +107,16 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
     loop is started, so this works inside a notebook's running one."""
     cancel = Cancel()
     update, close = _bar(progress)
-    out: dict[str, Any] = {}
+    value: list[T] = []
+    error: list[BaseException] = []
     # an Event, not Thread.join: a join interrupted by Ctrl-C can return early on CPython 3.11
     finished = threading.Event()
 
     def work() -> None:
         try:
-            out["value"] = job(cancel, update)
+            value.append(job(cancel, update))
         except BaseException as exc:  # handed to the caller's thread below
-            out["error"] = exc
+            error.append(exc)
         finally:
             finished.set()
 
@@ -127,12 +129,13 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
         finished.wait()
     finally:
         close()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
+    if error:
+        raise error[0]
+    return value[0]
 
 
-def _resolved(session: Session, model: str | None, flags: dict[str, Any], experiment: dict | None = None) -> tuple[Backend, Any]:
+def _resolved(session: Session, model: str | None, flags: dict[str, Any],
+              experiment: dict[str, Any] | None = None) -> tuple[Backend, GenerationParams]:
     r = resolve(session, model=model, flags=flags, experiment=experiment)
     return open_for(session, r.model, named=bool(model)), r.params
 
