@@ -102,7 +102,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.node_id: int | None = session.current
         self.path: list[Node] = []
         self._cancel: threading.Event | None = None
-        self._live: dict[int, str] = {}
+        self._live: dict[int, str] = {}  # the running generation's branches so far, by branch
+        self._live_parent: int | None = None  # the node they grow from: shown only under it
         self.group_siblings = False  # the children list grouped by meaning (=)
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
@@ -272,7 +273,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         return [{**rows[i], "group": (cluster, size)} for i, cluster, size in order]
 
     def refresh_children(self) -> None:
-        self.query_one(ChildrenList).show(self.child_rows(self.session, self.node_id), self.loom_theme, self._live)
+        self.query_one(ChildrenList).show(self.child_rows(self.session, self.node_id), self.loom_theme, self._live_here())
 
     def action_group_siblings(self) -> None:
         self.group_siblings = not self.group_siblings
@@ -297,7 +298,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                     rows = self.child_rows(session, self.node_id)
                     children = self.query_one(ChildrenList)
                     if rows != children.rows:
-                        children.show(rows, self.loom_theme, self._live)
+                        children.show(rows, self.loom_theme, self._live_here())
                 self.query_one(TreePanel).catch_up()
         except sqlite3.Error:  # a read that failed (the file busy or damaged): the next tick tries again
             return
@@ -436,7 +437,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
             return
         self._cancel = threading.Event()
-        self._live = {}
+        self._live, self._live_parent = {}, self.node_id
         self.run_generation(self.node_id, self.params, self._cancel)
 
     @work(thread=True, group="generate")
@@ -473,6 +474,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self.notify(ev[2], title="generation failed", severity="error", timeout=15)
             else:
                 self.set_status(f"{plural(ev[2], 'branch')} from node {ev[1]}" + (" (cancelled: partial branches marked incomplete)" if ev[3] else ""))
+
+    def _live_here(self) -> dict[int, str]:
+        """The growing branches, when the current node is the one they grow from."""
+        return self._live if self.node_id == self._live_parent else {}
 
     def _throttled_children(self) -> None:
         if not getattr(self, "_children_pending", False):
