@@ -342,3 +342,24 @@ async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, d
         assert "generating" in str(children.border_title)
         await pilot.press("escape")
         await pilot.pause(0.3)
+
+
+async def test_reopening_a_session_shows_the_current_node(tmp_path, demo_backend):
+    """A session reopened on a node deep down a long path scrolls the path
+    view to that node, for a model node (its first token) and a human one
+    (issue 13, failure 3)."""
+    s = Session(tmp_path / "long.loom")
+    parent = s.add_node(None, "Once upon a time\n" * 3, "prompt").id
+    for i in range(40):
+        parent = s.add_node(parent, f"Part {i}.\n" + "and then\n" * 3, "edit").id
+    model_node = generate_children(s, demo_backend, parent, GenerationParams(n=1, max_tokens=12, seed=1)).nodes[0]
+    human = s.add_node(parent, "The very last words.", "edit")
+    for node_id in (model_node.id, human.id):
+        s.current = node_id
+        app = LoomApp(s, backend=demo_backend)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            pv = app.query_one(PathView)
+            top, height = pv.scroll_offset.y, pv.scrollable_content_region.height
+            node_line = len(pv._lines) - 1 if pv.cursor is None else pv._token_line[pv.cursor]
+            assert height > 0 and top <= node_line < top + height, (node_id, top, height, node_line)

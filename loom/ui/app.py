@@ -247,10 +247,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         if cursor is None and self.path[-1].tokens:
             cursor = sum(len(n.tokens or ()) for n in self.path[:-1])  # first token of this node
         pv.set_nodes(self.path, cursor)
-        if pv.cursor is not None:
-            pv.move_cursor(pv.cursor)
-        else:
-            pv.scroll_end(animate=False)
+        pv.reveal()
         self.refresh_children()
         self.show_token()
         if reveal:

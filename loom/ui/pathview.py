@@ -63,6 +63,7 @@ class PathView(ScrollView, can_focus=True):
         # layout state where each node starts: (line, pieces on that line, cells used, first token);
         # a new path that keeps the first nodes of the old one is laid out from where they end
         self._marks: list[tuple[int, int, int, int]] = []
+        self._reveal_pending = False  # asked to reveal before the view had its size
 
     # -- data ----------------------------------------------------------------
     def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
@@ -99,6 +100,18 @@ class PathView(ScrollView, can_focus=True):
             if not self.scroll_offset.y <= y < self.scroll_offset.y + self.scrollable_content_region.height:
                 self.scroll_to(y=max(0, y - self.scrollable_content_region.height // 2), animate=False)
         self.refresh()
+
+    def reveal(self) -> None:
+        """Scroll to the cursor's line, or to the end of the path when there is no
+        cursor. A view not laid out yet (the app opening) does it once it has its size."""
+        if not self.scrollable_content_region.height:
+            self._reveal_pending = True
+            return
+        self._reveal_pending = False
+        if self.cursor is not None:
+            self.move_cursor(self.cursor)
+        else:
+            self.scroll_end(animate=False, immediate=True)
 
     # -- layout --------------------------------------------------------------
     def _pieces(self, node: Node, tok: int):
@@ -187,6 +200,8 @@ class PathView(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._layout()
+        if self._reveal_pending:
+            self.reveal()
 
     # -- drawing -------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
