@@ -363,3 +363,36 @@ async def test_reopening_a_session_shows_the_current_node(tmp_path, demo_backend
             top, height = pv.scroll_offset.y, pv.scrollable_content_region.height
             node_line = len(pv._lines) - 1 if pv.cursor is None else pv._token_line[pv.cursor]
             assert height > 0 and top <= node_line < top + height, (node_id, top, height, node_line)
+
+
+async def test_switching_sessions_uses_and_shows_the_new_sessions_model(tmp_path, demo_backend):
+    """After switching sessions the model shown and the model used are the new
+    session's own, and the title names the new session (issue 13, failure 4)."""
+    a = Session(tmp_path / "a.loom")
+    a.current = a.add_node(None, "Once upon a time", "prompt").id
+    a.set_state("model", "demo")
+    b = Session(tmp_path / "b.loom")
+    root_b = b.add_node(None, "Are bugs real?", "prompt")
+    b.current = root_b.id
+    b.set_state("model", "demo-wedding")
+    b.set_state("params", GenerationParams(n=1, max_tokens=4, seed=2).to_dict())
+    b.close()
+    app = LoomApp(a, backend=demo_backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.switch_session(tmp_path / "b.loom")
+        assert app.backend is None or app.backend.name == "demo-wedding"  # never the old session's model
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if app.backend is not None:
+                break
+        assert app.backend.name == "demo-wedding" and app.model_ref == "demo-wedding"
+        assert "b" == app.session.name and app.sub_title.startswith("b ·")
+        status = str(app.query_one("#status").render())
+        assert "demo-wedding" in status
+        await pilot.press("g")
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if app._cancel is None and app.session.child_ids(root_b.id):
+                break
+        kids = app.session.children(root_b.id)
+        assert kids and {k.model for k in kids} == {"demo-wedding"}

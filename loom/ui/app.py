@@ -25,6 +25,7 @@ from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static
 from ..experiments.models import Backend, BackendError, remember_model
 from ..config import Config
 from ..experiments.generate import edit_node, fork_at_token, generate_children
+from ..experiments.settings import resolve
 from ..store import Session, StoreError
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, TokenEvent
@@ -151,8 +152,6 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def _session_params(self, session: Session) -> GenerationParams:
         """The session's settings over the profile's and the config's (the one resolver's order)."""
-        from ..experiments.settings import resolve
-
         try:
             return resolve(session, model=self.model_ref, config=self.config).params.replace(model="")  # the model is model_ref
         except ParamError:  # a stored value out of range: start from the defaults; the settings dialog shows them
@@ -541,8 +540,6 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def _sources(self) -> dict[str, str]:
         """Where each setting the dialog shows comes from, by the one resolver."""
-        from ..experiments.settings import resolve
-
         try:
             resolved = resolve(self.session, config=self.config)
         except ParamError:
@@ -553,30 +550,41 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def action_sessions(self) -> None:
         def done(path: Path | None) -> None:
-            if path is None or path.resolve() == self.session.path.resolve():
-                return
-            made = not path.exists()
-            try:
-                new = Session(path)
-            except StoreError as exc:
-                self.notify(str(exc), title="cannot open session", severity="error", timeout=10)
-                return
-            if self._cancel is not None:
-                self._cancel.set()
-            if made:
-                self._created.add(new.path.resolve())
-            old = self.session
-            if not self._remove_if_unused(old):
-                old.close()
-            self.session = new
-            self._seen_version = (new, new.data_version())
-            self.params = self._session_params(new)
-            self.query_one(TreePanel).reset(new)
-            self.show_node(new.current)
-            if new.current is None:
-                self.action_new_root()
+            if path is not None:
+                self.switch_session(path)
 
         self.push_screen(SessionsScreen(self.sessions_dir, self.session.path), done)
+
+    def switch_session(self, path: Path) -> None:
+        """Open the session at `path` in place of this one, with its own model and settings."""
+        if path.resolve() == self.session.path.resolve():
+            return
+        made = not path.exists()
+        try:
+            new = Session(path)
+            model = resolve(new, config=self.config).model  # the new session's model, by the one resolver
+        except (StoreError, ParamError) as exc:
+            self.notify(str(exc), title="cannot open session", severity="error", timeout=10)
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        if made:
+            self._created.add(new.path.resolve())
+        old = self.session
+        if not self._remove_if_unused(old):
+            old.close()
+        self.session = new
+        self._seen_version = (new, new.data_version())
+        if model != self.model_ref or self.backend is None:
+            self.model_ref, self.backend = model, None  # nothing generates with the old session's model
+            self.load_model(model)
+        else:
+            self.set_status(f"model {self.backend.name}")
+        self.params = self._session_params(new)
+        self.query_one(TreePanel).reset(new)
+        self.show_node(new.current)
+        if new.current is None:
+            self.action_new_root()
 
     def action_next_theme(self) -> None:
         names = sorted(self.themes)
