@@ -396,3 +396,20 @@ async def test_switching_sessions_uses_and_shows_the_new_sessions_model(tmp_path
                 break
         kids = app.session.children(root_b.id)
         assert kids and {k.model for k in kids} == {"demo-wedding"}
+
+
+async def test_the_tree_panel_widens_and_narrows_from_the_keyboard(tmp_path, demo_backend):
+    """The tree panel was fixed at about 33 columns (issue 13, failure 12)."""
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TreePanel)
+        start = tree.outer_size.width
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        await pilot.pause()
+        assert tree.outer_size.width == start + 16
+        for _ in range(20):
+            await pilot.press("less_than_sign")
+        await pilot.pause()
+        assert tree.outer_size.width == LoomApp.TREE_WIDTHS[0]

@@ -361,6 +361,21 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     def action_toggle_tree(self) -> None:
         self.query_one(TreePanel).toggle_class("hidden")
 
+    TREE_WIDTHS = (16, 120)  # the tree panel's narrowest and widest, in columns
+
+    def _tree_width(self, step: int) -> None:
+        tree = self.query_one(TreePanel)
+        now = tree.outer_size.width or 34
+        lo, hi = self.TREE_WIDTHS
+        tree.styles.width = max(lo, min(hi, self.screen.size.width - 30, now + step))
+        tree.remove_class("hidden")
+
+    def action_wider_tree(self) -> None:
+        self._tree_width(8)
+
+    def action_narrower_tree(self) -> None:
+        self._tree_width(-8)
+
     @on(OptionList.OptionSelected, "#children")
     def _child_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option.id and event.option.id.isdigit():
