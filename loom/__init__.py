@@ -9,15 +9,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "Comparison", "GenerationResult", "Progress", "ReportResult", "Resolved", "Session", "SweepResult",
-    "compare", "generate", "load_model", "new_session", "open_session", "report", "settings", "sweep",
+    "Comparison", "ForksResult", "GenerationResult", "GlobalResult", "Progress", "ReportResult", "Resolved", "Session",
+    "SweepResult", "compare", "forks", "generate", "global_attractors", "load_model", "new_session", "open_session",
+    "report", "settings", "sweep",
 ]
 
 if TYPE_CHECKING:
-    from .api import compare, generate, load_model, new_session, open_session, report, settings, sweep
+    from .api import (
+        compare, forks, generate, global_attractors, load_model, new_session, open_session, report, settings, sweep,
+    )
     from .experiments.base import Progress
     from .experiments.compare import Comparison
+    from .experiments.forks import ForksResult
     from .experiments.generate import GenerationResult
+    from .experiments.global_attractors import GlobalResult
     from .experiments.report import ReportResult
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "Comparison": "experiments.compare", "GenerationResult": "experiments.generate", "Progress": "experiments.base",
+    "ForksResult": "experiments.forks", "GlobalResult": "experiments.global_attractors",
     "ReportResult": "experiments.report", "Resolved": "experiments.settings", "SweepResult": "experiments.sweep",
     "Session": "store",
 }
