@@ -31,6 +31,7 @@ from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, Token
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
+from .forks import FORKS_KEYS, open_forks
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
@@ -59,7 +60,7 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS]
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *FORKS_KEYS, *MULTIVERSE_KEYS]
 
 
 class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
@@ -545,6 +546,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             if not self._remove_if_unused(old):
                 old.close()
             self.session = new
+            self.query_one(PathView).set_marks({})  # they name another session's nodes
             self._seen_version = (new, new.data_version())
             self.params = self._session_params(new)
             self.query_one(TreePanel).reset(new)
@@ -574,6 +576,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.query_one(Legend).show(self.loom_theme)
         self.refresh_children()
         self.show_token()
+
+    def action_forks(self) -> None:
+        open_forks(self)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
