@@ -43,22 +43,36 @@ def test_the_two_proportion_test_and_holm():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
 
 
-def test_the_change_point_test_finds_the_one_jump_in_a_synthetic_series():
-    jump = [(0.1, 20)] * 6 + [(0.95, 20)] * 6
-    found = changes(jump)
-    assert [c.index for c in found if c.fork] == [5]
-    assert found[5].before == 0.1 and found[5].after == 0.95 and found[5].p_adjusted < 0.05
-    # noise around one rate: no fork
-    noise = [(r, 10) for r in (0.3, 0.4, 0.2, 0.35, 0.3, 0.45, 0.25, 0.3)]
-    assert not any(c.fork for c in changes(noise))
-    # a significant move smaller than min_change is not a fork; a bigger least change asks for more
-    assert [c.fork for c in changes([(0.50, 100000), (0.55, 100000)])] == [False]
-    assert [c.fork for c in changes([(0.50, 100000), (0.55, 100000)], min_change=0.05)] == [True]
-    # a jump seen from too few continuations is not significant after the correction over a long path
-    weak = [(0.4, 4)] * 10 + [(1.0, 4)] * 10
-    assert not any(c.fork for c in changes(weak))
+def position(p, k, n, others=()):
+    """A position's branches: the path's token (probability, hits, samples), then its alternatives."""
+    return [(p, k, n), *others]
+
+
+def test_the_change_point_test_finds_the_one_forking_token_in_a_synthetic_series():
+    flat = [position(0.5, 3, 10, [(0.3, 3, 10), (0.2, 2, 10)])] * 8  # the token leads where its alternatives do
+    decisive = position(0.1, 10, 10, [(0.5, 2, 10), (0.3, 1, 10), (0.1, 2, 10)])  # an unlikely token into the attractor
+    basin = [position(0.99, 10, 10)] * 4  # nothing else was likely enough to continue: no test
+    found = changes(flat + [decisive] + basin)
+    assert [c.index for c in found if c.fork] == [8]
+    c = found[8]
+    assert c.before == pytest.approx(mix(decisive).rate) and c.after == 1.0
+    assert c.others == pytest.approx((0.5 * 0.2 + 0.3 * 0.1 + 0.1 * 0.2) / 0.9)
+    # o_t+1 - o_t = (1 - p)(r_token - r_others)
+    assert c.change == pytest.approx(0.9 * (1.0 - c.others))
+    # Holm over the nine positions tested; the basin's untested positions are not in the family
+    z, p = two_proportion_test(c.others, mix(decisive[1:]).n_eff, 1.0, 10)
+    assert (c.z, c.p_value) == pytest.approx((z, p)) and c.p_adjusted == pytest.approx(min(1.0, 9 * p))
+    assert all(x.p_adjusted == 1.0 and not x.fork for x in found[9:])
+    # a likely token whose continuations differ from its alternatives' barely moves the rate: no fork
+    likely = position(0.95, 200, 200, [(0.05, 0, 200)])
+    moved = changes([likely])[0]
+    assert moved.p_adjusted < 1e-6 and moved.change == pytest.approx(0.05) and not moved.fork
+    assert changes([likely], min_change=0.05)[0].fork
+    # the same unlikely turn seen from four continuations each is not significant over a long path
+    weak = changes([position(0.5, 1, 4, [(0.5, 1, 4)])] * 20 + [position(0.1, 4, 4, [(0.9, 1, 4)])])
+    assert not any(x.fork for x in weak) and weak[-1].change > 0.5
     with pytest.raises(ValueError, match="alpha"):
-        changes(jump, alpha=0)
+        changes([decisive], alpha=0)
 
 
 def test_the_point_of_no_return_on_a_constructed_series():

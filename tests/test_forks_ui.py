@@ -2,6 +2,8 @@
 positions, and the marks it leaves on the path view (Pilot, real session, the
 bundled demo-wedding model)."""
 
+import math
+
 import pytest
 from textual.widgets import Input, OptionList, ProgressBar
 
@@ -74,7 +76,8 @@ def test_marks_follow_the_result():
 
     positions = [Position(i, 5, i, i, [Branch("x", 1, 0.5, True, ["a"])]) for i in range(4)]
     mixed = [Mixed(r, 10, 0, 1, 1) for r in (0.1, 0.1, 1.0, 1.0)]
-    cs = [Change(0, 0.1, 0.1, 0, 1, 1, False), Change(1, 0.1, 1.0, 4, 0.001, 0.003, True), Change(2, 1, 1, 0, 1, 1, False)]
+    cs = [Change(0, 0.1, 0.1, 0.1, 0, 1, 1, False), Change(1, 0.1, 1.0, 0.05, 4, 0.001, 0.003, True),
+          Change(2, 1, 1, math.nan, 0, 1, 1, False), Change(3, 1, 1, math.nan, 0, 1, 1, False)]
     r = ForksResult(5, "xxxx", positions, None, {}, measured=Measured([[1]] * 4, mixed, [], cs, 2, {"kind": "cluster"}))
     marks = path_marks(r)
     assert marks == {(5, 1): FORK_STYLE, (5, 2): NO_RETURN_STYLE, (5, 3): BASIN_STYLE}

@@ -11,13 +11,17 @@ over the tokens evaluated (mix()).
 - mix(): the mixture rate, with a 95% Wilson interval at Kish's effective
   sample size 1 / sum(w^2 / n) (a stratified sample: each alternative is a
   stratum of n continuations with weight w).
-- changes(): the change-point test over the series o_t1, o_t2, ...: each pair
-  of consecutive positions is compared with a pooled two-proportion z-test at
-  the effective sample sizes, and the p-values are Holm-corrected over all
-  pairs. A pair is a fork when the corrected p-value is below alpha and the
-  rate moved by at least min_change. The fork is the earlier position of the
-  pair: choosing the path's token there (with a stride, one of the tokens up
-  to the next evaluated position) moved the outcome.
+- changes(): the change-point test over the series o_0, o_1, ...: at each
+  position t, did choosing the path's token move the rate from o_t to o_t+1?
+  o_t+1, the rate given the path up to and including the token, is estimated
+  by the token's own continuations; o_t is the mixture of those with its
+  alternatives', so o_t+1 - o_t = (1 - p)(r_token - r_alternatives), and the
+  test is a pooled two-proportion z-test of the token's continuations against
+  its alternatives' (independent samples, at the alternatives' effective
+  sample size), Holm-corrected over the positions tested. A fork (a forking
+  token): corrected p below alpha and a move of at least min_change. Testing
+  within the position rather than against the next one pins the change on one
+  token, also with a stride, and shares no samples between the two sides.
 - point_of_no_return(): the first position from which every evaluated
   position's rate is at least a share (0.9): the basin's edge.
 Pure functions on plain numbers.
@@ -97,10 +101,14 @@ def holm(pvalues: list[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class Change:
-    """The move of the outcome rate from series[index] to series[index + 1]."""
+    """What choosing the path's token at a position did to the outcome rate:
+    from `before` (o_t, the mixture over the token and its alternatives) to
+    `after` (o_t+1, the rate of the path's token's own continuations), tested
+    on the token's continuations against its alternatives' (`others`)."""
     index: int
     before: float
     after: float
+    others: float  # the alternatives' mixed rate (nan when none was continued)
     z: float
     p_value: float
     p_adjusted: float
@@ -112,8 +120,9 @@ class Change:
 
     def to_dict(self) -> dict:
         return {"index": int(self.index), "before": float(self.before), "after": float(self.after),
-                "change": float(self.change), "z": float(self.z), "p_value": float(self.p_value),
-                "p_adjusted": float(self.p_adjusted), "fork": bool(self.fork)}
+                "change": float(self.change), "others": None if math.isnan(self.others) else float(self.others),
+                "z": float(self.z), "p_value": float(self.p_value), "p_adjusted": float(self.p_adjusted),
+                "fork": bool(self.fork)}
 
 
 def check_test(alpha: float, min_change: float) -> None:
@@ -123,18 +132,32 @@ def check_test(alpha: float, min_change: float) -> None:
         raise ValueError(f"the least change of the rate must be from 0 to 1 (got {min_change!r})")
 
 
-def changes(series: list[tuple[float, float]], alpha: float = DEFAULT_ALPHA,
-            min_change: float = DEFAULT_MIN_CHANGE) -> list[Change]:
-    """The change-point test over a series of (rate, effective n), one Change
-    per consecutive pair; `fork` where the Holm-corrected p-value is below
-    `alpha` and the rate moved by at least `min_change`."""
+Branches = list[tuple[float, int, int]]  # (probability, hits, samples) per token, the path's own token first
+
+
+def changes(series: list[Branches], alpha: float = DEFAULT_ALPHA, min_change: float = DEFAULT_MIN_CHANGE) -> list[Change]:
+    """The change-point test along a path: at each position, did choosing the
+    path's token (the first of its branches) move the outcome rate from o_t to
+    o_t+1? o_t - o_t+1 = (1 - p) (r_token - r_others), so the test is the
+    pooled two-proportion z-test of the token's continuations against its
+    alternatives' (independent samples), with p-values Holm-corrected over
+    the positions tested (those with alternatives continued). A fork: corrected
+    p below `alpha` and a move of the rate of at least `min_change`."""
     check_test(alpha, min_change)
-    tests = [two_proportion_test(a[0], a[1], b[0], b[1]) for a, b in zip(series, series[1:])]
-    adjusted = holm([p for _, p in tests])
+    tests = []
+    for branches in series:
+        before = mix(branches)
+        p, k, n = branches[0]
+        after = k / n if n else before.rate
+        rest = mix(branches[1:])
+        tested = n > 0 and rest.n_eff > 0
+        z, pv = two_proportion_test(rest.rate, rest.n_eff, after, n) if tested else (0.0, 1.0)
+        tests.append((before.rate, after, rest.rate if rest.n_eff > 0 else math.nan, z, pv, tested))
+    adjusted = iter(holm([t[4] for t in tests if t[5]]))
     out = []
-    for i, ((z, p), q) in enumerate(zip(tests, adjusted)):
-        before, after = series[i][0], series[i + 1][0]
-        out.append(Change(i, before, after, z, p, q, q < alpha and abs(after - before) >= min_change - 1e-12))
+    for i, (before, after, others, z, pv, tested) in enumerate(tests):
+        q = next(adjusted) if tested else 1.0
+        out.append(Change(i, before, after, others, z, pv, q, tested and q < alpha and abs(after - before) >= min_change - 1e-12))
     return out
 
 

@@ -15,9 +15,9 @@ def add_parser(sub) -> None:
         description="At each position of the path to a node, continue the path's token and its most likely recorded\n"
         "alternatives M times each (a short continuation, batched), and count how many end in the attractor (or,\n"
         "with no attractor, in the biggest meaning cluster). A position's rate is the mixture over the tokens\n"
-        "weighted by their probabilities, with a 95% Wilson interval. A fork is a position where the rate moves\n"
-        "significantly to the next evaluated position (two-proportion z-test, Holm-corrected over the path);\n"
-        "the point of no return is the first position from which every rate is at least --share.\n"
+        "weighted by their probabilities, with a 95% Wilson interval. A fork is a token whose choice moved the rate\n"
+        "significantly: its own continuations against its alternatives' (two-proportion z-test, Holm-corrected over\n"
+        "the path). The point of no return is the first position from which every rate is at least --share.\n"
         "Positions count the path's model-written tokens from 0 (as the app's token cursor does).\n"
         "Example: loom forks tale --node 2 --attractor 'wedding=/wedd|feast|marr/' --samples 8 --max-tokens 16 --csv forks.csv",
     )

@@ -33,7 +33,7 @@ from ..tree import BranchDone, Context, GenerationParams, Node, Notice, Segment,
 from .base import Cancel, Counter, ProgressFn, Result, cancelled
 
 #: the experiment's own defaults in the settings resolver: continuations per alternative, and short ones
-DEFAULTS = {"n": 8, "max_tokens": 24}
+DEFAULTS = {"n": 16, "max_tokens": 24}
 ALTERNATIVES = 3  # alternatives continued besides the path's own token
 MIN_PROB = 0.01  # alternatives less likely than this are not continued (their weight is left out)
 
@@ -127,7 +127,8 @@ def measure(positions: list[Position], story: str, attractor: Attractor | None, 
         shares = [mix_shares([(b.prob, lab) for b, lab in zip(pos.branches, per)]) for pos, per in zip(positions, labels)]
     hits = [[sum(1 for x in lab if x == 0) for lab in per] for per in labels]
     mixed = [mix([(b.prob, k, len(b.texts)) for b, k in zip(pos.branches, per)]) for pos, per in zip(positions, hits)]
-    tested = changes([(m.rate, m.n_eff) for m in mixed], alpha, min_change)
+    tested = changes([[(b.prob, k, len(b.texts)) for b, k in zip(pos.branches, per)] for pos, per in zip(positions, hits)],
+                     alpha, min_change)
     return Measured(hits, mixed, shares, tested, point_of_no_return([m.rate for m in mixed], share), outcome)
 
 
@@ -162,14 +163,9 @@ class ForksResult(Result):
     @property
     def forks(self) -> list[dict[str, Any]]:
         """The forking tokens: where choosing the path's token moved the outcome
-        rate significantly (from this position's rate to the next evaluated one's)."""
-        out = []
-        for c in self.measured.changes:
-            if c.fork:
-                out.append({**self._where(c.index), "next_position": self.positions[c.index + 1].position,
-                            "before": float(c.before), "after": float(c.after), "change": float(c.change),
-                            "p_value": float(c.p_value), "p_adjusted": float(c.p_adjusted)})
-        return out
+        rate significantly (from the position's mixed rate to its own token's)."""
+        return [{**self._where(c.index), **{k: v for k, v in c.to_dict().items() if k not in ("index", "fork")}}
+                for c in self.measured.changes if c.fork]
 
     @property
     def point_of_no_return(self) -> dict[str, Any] | None:
@@ -207,14 +203,13 @@ class ForksResult(Result):
     def rows(self) -> list[dict[str, Any]]:
         """One row per position x token continued (the path's token and its
         alternatives): the token's probability and rate with its Wilson interval,
-        the position's mixed rate, whether the position is a fork and whether it
-        lies at or after the point of no return."""
+        the position's mixed rate, what choosing the path's token changed (and
+        the test's adjusted p-value), whether the position is a fork and whether
+        it lies at or after the point of no return."""
         ms = self.measured
-        change_at = {c.index: c for c in ms.changes}
-        forks = {c.index for c in ms.changes if c.fork}
         out = []
         for i, pos in enumerate(self.positions):
-            m, c = ms.mixed[i], change_at.get(i)
+            m, c = ms.mixed[i], ms.changes[i]
             for b, k in zip(pos.branches, ms.hits[i]):
                 r = Rate.of(k, len(b.texts))
                 out.append({
@@ -222,8 +217,7 @@ class ForksResult(Result):
                     "token_id": b.token_id, "chosen": int(b.chosen), "p_token": float(b.prob),
                     "samples": r.n, "hits": r.k, "attractor_rate": r.rate, "rate_low": r.lo, "rate_high": r.hi,
                     "position_rate": m.rate, "position_low": m.lo, "position_high": m.hi, "n_eff": m.n_eff,
-                    "mass": m.mass, "change": None if c is None else float(c.change),
-                    "p_adjusted": None if c is None else float(c.p_adjusted), "is_fork": int(i in forks),
+                    "mass": m.mass, "change": float(c.change), "p_adjusted": float(c.p_adjusted), "is_fork": int(c.fork),
                     "no_return": int(ms.no_return is not None and i >= ms.no_return),
                 })
         return out
@@ -432,8 +426,8 @@ def format_forks(result: ForksResult, width: int = 24) -> str:
     if result.forks:
         for f in result.forks:
             lines.append(f"\u25c6 fork at position {f['position']} ({f['token']!r}, node {f['node']} #{f['index']}): "
-                         f"{f['before']:.0%} \u2192 {f['after']:.0%} by position {f['next_position']} "
-                         f"(Holm-adjusted p = {f['p_adjusted']:.2g})")
+                         f"{f['before']:.0%} \u2192 {f['after']:.0%} with this token (its alternatives {f['others']:.0%}; "
+                         f"Holm-adjusted p = {f['p_adjusted']:.2g})")
     else:
         lines.append(f"no fork: no change of at least {s['min_change']:.0%} with adjusted p < {s['alpha']:g}")
     p = result.point_of_no_return
