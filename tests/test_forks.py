@@ -231,3 +231,21 @@ def test_cli_forks_json_csv_and_errors(path, tmp_path, capsys):
     assert main(["forks", file, "--node", str(root.id)]) == 2
     assert "no model-written tokens" in capsys.readouterr().err
     assert len(s.records()) == before
+
+
+def test_the_python_api_runs_forks_and_global_attractors(path, tmp_path):
+    import loom
+    from loom.experiments.global_attractors import GlobalResult
+
+    s, _, child = path
+    r = loom.forks(s, child.id, attractor="wedd|feast|marr", start=8, end=9, n=2, max_tokens=4, seed=5, progress=False)
+    assert isinstance(r, loom.ForksResult) and [p.position for p in r.positions] == [8, 9]
+    assert r.params.n == 2 and r.params.max_tokens == 4 and r.model["name"] == "demo-wedding"
+    assert r.record == s.records("forks")[-1]["id"] and s.get_state("model") is None  # the path's model, not made the session's
+    g = Session(tmp_path / "g.loom")
+    first = g.add_node(None, "Are bugs real?", "prompt")
+    out = loom.global_attractors(g, ["Are bugs real?", "Once upon a time"], model="demo-wedding", n=2, max_tokens=4,
+                                 seed=1, attractors=["wedd"], progress=False)
+    assert isinstance(out, GlobalResult) and [p["root"] for p in out.prompts][0] == first.id and len(g.roots()) == 2
+    assert len(out.rows()) == 4 and out.measured["attractors"][0]["n"] == 4
+    g.close()
