@@ -109,3 +109,18 @@ def open_model(session, args, ref: str | None = None):
     if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != stored:
         session.set_state("model", stored)
     return backend
+
+
+def finish(args, result, text: str) -> None:
+    """What a command does with an experiment's result: its notices on standard
+    error, the CSV (--csv) of its rows, then its text or --json."""
+    from ..cli import CliError, emit, note
+
+    for n in result.notices:
+        note(n)
+    if getattr(args, "csv", None):
+        try:
+            result.to_csv(args.csv)
+        except OSError as exc:
+            raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
+    emit(args, result.to_dict(), text + (f"\nstored as record {result.record}" if result.record else ""))

@@ -49,10 +49,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit, note as cli_note
+    from ..cli import CliError
     from ..experiments.forks import DEFAULTS, ForksError, forks, format_forks, path_model, path_tokens, select
     from .analysis_args import attractors_from
-    from .common import open_model, open_session, resolved_params, target_node
+    from .common import finish, open_model, open_session, resolved_params, target_node
     from .progress import progress_line
 
     with open_session(args) as session:
@@ -74,13 +74,5 @@ def run(args) -> int:
                                cluster_words=args.cluster_words, save=not args.no_save, progress=progress)
         except (ForksError, ValueError) as exc:
             raise CliError(str(exc)) from exc
-        for n in result.notices:
-            cli_note(n)
-        if args.csv:
-            try:
-                result.to_csv(args.csv)
-            except OSError as exc:
-                raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
-        text = format_forks(result) + (f"\nstored as record {result.record}" if result.record else "")
-        emit(args, result.to_dict(), text)
+        finish(args, result, format_forks(result))
     return 0

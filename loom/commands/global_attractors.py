@@ -39,11 +39,11 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..cli import CliError, emit, note as cli_note
+    from ..cli import CliError, note as cli_note
     from ..experiments.global_attractors import DEFAULTS, GlobalError, format_global, global_attractors, prompt_roots, read_prompts
     from ..experiments.replay import ReplayError
     from .analysis_args import attractors_from
-    from .common import open_model, open_session, resolved_params
+    from .common import finish, open_model, open_session, resolved_params
     from .progress import progress_line
 
     prompts = None
@@ -74,13 +74,5 @@ def run(args) -> int:
                                            recurring=args.recurring, save=not args.no_save, progress=progress)
         except (GlobalError, ReplayError, ValueError) as exc:
             raise CliError(str(exc)) from exc
-        for n in result.notices:
-            cli_note(n)
-        if args.csv:
-            try:
-                result.to_csv(args.csv)
-            except OSError as exc:
-                raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
-        text = format_global(result) + (f"\nstored as record {result.record}" if result.record else "")
-        emit(args, result.to_dict(), text)
+        finish(args, result, format_global(result))
     return 0

@@ -341,6 +341,17 @@ def _end_of_text(backend: Backend) -> int | None:
     return getattr(getattr(backend, "tokenizer", None), "eos_token_id", None)
 
 
+def check_options(alternatives: int = ALTERNATIVES, min_prob: float = MIN_PROB, share: float = DEFAULT_SHARE,
+                  alpha: float = DEFAULT_ALPHA, min_change: float = DEFAULT_MIN_CHANGE) -> None:
+    """Raise ValueError (ForksError) naming the first setting out of range."""
+    if not isinstance(alternatives, int) or isinstance(alternatives, bool) or not 0 <= alternatives <= 100:
+        raise ForksError(f"alternatives must be a whole number from 0 to 100 (got {alternatives!r})")
+    if not 0 <= min_prob <= 1:
+        raise ForksError(f"the least probability of an alternative must be from 0 to 1 (got {min_prob!r})")
+    check_share(share)
+    check_test(alpha, min_change)
+
+
 def forks(session: Session, backend: Backend, node_id: int, params: GenerationParams, *,
           attractor: Attractor | None = None, alternatives: int = ALTERNATIVES, min_prob: float = MIN_PROB,
           stride: int = 1, start: int | None = None, end: int | None = None, share: float = DEFAULT_SHARE,
@@ -352,12 +363,7 @@ def forks(session: Session, backend: Backend, node_id: int, params: GenerationPa
     tokens), measure the outcome and store the result. `progress` counts
     finished positions; `cancel` stops and keeps the positions finished."""
     params.validate()
-    check_share(share)
-    check_test(alpha, min_change)
-    if not isinstance(alternatives, int) or isinstance(alternatives, bool) or not 0 <= alternatives <= 100:
-        raise ForksError(f"alternatives must be a whole number from 0 to 100 (got {alternatives!r})")
-    if not 0 <= min_prob <= 1:
-        raise ForksError(f"the least probability of an alternative must be from 0 to 1 (got {min_prob!r})")
+    check_options(alternatives, min_prob, share, alpha, min_change)
     tokens, story = path_tokens(session, node_id)
     chosen = select(tokens, start, end, stride)
     others = sorted({pt.node.model or "?" for pt in chosen if pt.node.model != backend.name})
@@ -435,4 +441,4 @@ def format_forks(result: ForksResult, width: int = 24) -> str:
                  f">= {s['share']:.0%}" if p else f"no point of no return: the rate does not stay >= {s['share']:.0%} to the end")
     if result.cancelled:
         lines.append("(cancelled: the positions that finished)")
-    return "\n".join(lines + [f"note: {n}" for n in result.notices])
+    return "\n".join(lines)

@@ -223,4 +223,4 @@ def format_global(result: GlobalResult, top: int = 10) -> str:
         lines += [f"      #{pp['prompt']:<3} {rate(pp)} {bar(pp['rate'], 20)}" for pp in a["per_prompt"]]
     if result.cancelled:
         lines.append("(cancelled: the samples that finished)")
-    return "\n".join(lines + [f"note: {n}" for n in result.notices])
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ from ..analysis.attractors import Attractor, AttractorError
 from ..analysis.report import bar
 from ..backends.base import Backend
 from ..experiments.base import Progress
-from ..experiments.forks import DEFAULTS, ForksResult, forks
+from ..experiments.forks import DEFAULTS, ForksError, ForksResult, check_options, forks, path_tokens, select
 from ..store import Session
 from ..textsafe import visible
 from ..tree import GenerationParams
@@ -100,16 +100,14 @@ def summary_text(result: ForksResult) -> Text:
     return t
 
 
-def check_form(values: dict[str, str], last: int) -> dict[str, Any]:
-    """The form's strings as forks() options; ValueError says which is wrong."""
-    def whole(name: str, label: str, lo: int, hi: int) -> int:
+def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
+    """The form's strings as forks() options, checked by the experiment's own
+    rules (the CLI's messages); ValueError says which is wrong."""
+    def number(name: str, label: str) -> int:
         try:
-            v = int(values[name])
+            return int(values[name])
         except ValueError:
             raise ValueError(f"{label} must be a whole number (got {values[name]!r})") from None
-        if not lo <= v <= hi:
-            raise ValueError(f"{label} must be from {lo} to {hi} (got {v})")
-        return v
 
     attractor = None
     if values["attractor"]:
@@ -117,11 +115,14 @@ def check_form(values: dict[str, str], last: int) -> dict[str, Any]:
             attractor = Attractor("attractor", "regex", pattern=values["attractor"])
         except AttractorError as exc:
             raise ValueError(str(exc)) from None
-    start = whole("start", "from", 0, last)
-    return {"attractor": attractor, "n": whole("n", "continuations", 1, 1000),
-            "max_tokens": whole("max_tokens", "tokens per continuation", 1, 1000),
-            "alternatives": whole("alternatives", "alternatives", 0, 100), "stride": whole("stride", "stride", 1, 1000),
-            "start": start, "end": whole("end", "to", start, last)}
+    options = {"attractor": attractor, "n": number("n", "continuations"),
+               "max_tokens": number("max_tokens", "tokens per continuation"),
+               "alternatives": number("alternatives", "alternatives"), "stride": number("stride", "stride"),
+               "start": number("start", "from"), "end": number("end", "to")}
+    GenerationParams(n=options["n"], max_tokens=options["max_tokens"]).validate()
+    check_options(options["alternatives"])
+    select(tokens, options["start"], options["end"], options["stride"])
+    return options
 
 
 class ForksForm(ModalScreen[dict | None]):
@@ -135,9 +136,10 @@ class ForksForm(ModalScreen[dict | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
-    def __init__(self, node_id: int, last: int) -> None:
+    def __init__(self, node_id: int, tokens: list) -> None:
         super().__init__()
-        self.node_id, self.last = node_id, last
+        self.node_id, self.tokens = node_id, tokens
+        last = len(tokens) - 1
         self.fields = [("attractor", "attractor: a regular expression (empty: the biggest meaning cluster)", "wedd|feast|marr"),
                        ("n", "continuations of each token", str(DEFAULTS["n"])),
                        ("max_tokens", "tokens per continuation", str(DEFAULTS["max_tokens"])),
@@ -147,7 +149,7 @@ class ForksForm(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
-            yield Label(Text(f"Forks along the path to node {self.node_id} ({self.last + 1} model tokens)", Style(bold=True)))
+            yield Label(Text(f"Forks along the path to node {self.node_id} ({len(self.tokens)} model tokens)", Style(bold=True)))
             for name, label, default in self.fields:
                 yield Label(Text(label))
                 yield Input(default, id=f"f-{name}")
@@ -160,7 +162,7 @@ class ForksForm(ModalScreen[dict | None]):
     def on_input_submitted(self) -> None:
         values = {name: self.query_one(f"#f-{name}", Input).value.strip() for name, _, _ in self.fields}
         try:
-            self.dismiss(check_form(values, self.last))
+            self.dismiss(check_form(values, self.tokens))
         except ValueError as exc:
             self.query_one("#error", Static).update(Text(str(exc)))
 
@@ -242,13 +244,11 @@ class ForksScreen(Screen[None]):
 
 def open_forks(app) -> None:
     """F on the app: ask for the settings, then run on the current path and mark the result on the path view."""
-    from ..experiments.forks import ForksError, path_tokens
-
     if app.node_id is None or app.backend is None:
         app.notify("Write a prompt and let the model load first.", timeout=3)
         return
     try:
-        last = len(path_tokens(app.session, app.node_id)[0]) - 1
+        tokens = path_tokens(app.session, app.node_id)[0]
     except ForksError as exc:
         app.notify(str(exc), severity="warning", timeout=6)
         return
@@ -259,4 +259,4 @@ def open_forks(app) -> None:
             params = app.params.replace(n=options.pop("n"), max_tokens=options.pop("max_tokens"))
             app.push_screen(ForksScreen(app.session, backend, node_id, params, options, lambda r: view.set_marks(path_marks(r))))
 
-    app.push_screen(ForksForm(node_id, last), chosen)
+    app.push_screen(ForksForm(node_id, tokens), chosen)
