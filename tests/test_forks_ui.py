@@ -65,9 +65,10 @@ async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding):
         assert view.token_marks[(child.id, DECIDING + 4)] == BASIN_STYLE
         line = view._render(view._token_line[DECIDING + 2])  # the marked token is drawn overlined
         assert any(seg.style and seg.style.overline for seg in line)
-        await pilot.press("escape")
+        await pilot.press("down", "enter")  # the second position: the token cursor goes there
         await wait_for(pilot, lambda: not isinstance(app.screen, ForksScreen), "the screen to close")
         assert view.token_marks == path_marks(result)  # the marks stay on the path
+        assert view.cursor == DECIDING + 3 and app.node_id == child.id
 
 
 def test_marks_follow_the_result():

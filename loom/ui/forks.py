@@ -9,6 +9,7 @@ visible with textsafe, never as markup."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, Callable
 
@@ -17,13 +18,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from ..analysis.attractors import Attractor, AttractorError
+from ..analysis.attractors import Attractor, AttractorError, parse_regex
 from ..analysis.report import bar
 from ..backends.base import Backend
 from ..experiments.base import Progress
@@ -39,10 +40,12 @@ FORKS_KEYS: list[Key] = [
     Key("F", "forks", "Forking tokens: where this path's outcome is decided, marked on the path (a job)", "Attractors"),
 ]
 
+UNNAMED = "attractor"  # the name of an attractor given as a bare regular expression
 FORK_MARK, NO_RETURN_MARK = "\u25c6", "\u25cf"  # ◆ ●
 #: on the path view: a forking token, the point of no return, and the basin after it
-FORK_STYLE = Style(bold=True, underline=True, color="red")
-NO_RETURN_STYLE = Style(bold=True, overline=True, underline=True)
+# styles only (no colour): the token's background already shows its probability
+FORK_STYLE = Style(bold=True, underline=True)
+NO_RETURN_STYLE = Style(bold=True, overline=True)
 BASIN_STYLE = Style(italic=True)
 
 
@@ -69,7 +72,7 @@ def position_line(result: ForksResult, i: int, width: int = 24) -> Text:
     fork = any(c.fork and c.index == i for c in ms.changes)
     t = Text()
     t.append(f"{pos.position:>5} ")
-    t.append(FORK_MARK if fork else " ", Style(bold=True, color="red"))
+    t.append(FORK_MARK if fork else " ", Style(bold=True))
     t.append(NO_RETURN_MARK if i == ms.no_return else " ", Style(bold=True))
     t.append(f" {visible(repr(pos.chosen.token))[:16]:<16} p={pos.chosen.prob:<5.2f} ")
     t.append(f"{bar(m.rate, width):<{width}}", Style(bold=fork))
@@ -79,8 +82,9 @@ def position_line(result: ForksResult, i: int, width: int = 24) -> Text:
 
 def summary_text(result: ForksResult) -> Text:
     o = result.measured.outcome
-    what = (f"attractor {o['attractor']['name']!r} ({o['attractor']['definition']})" if o["kind"] == "attractor"
-            else f"the biggest meaning cluster ({o['size']} continuations)")
+    a = o.get("attractor") or {}
+    what = (f"the biggest meaning cluster ({o['size']} continuations)" if o["kind"] != "attractor"
+            else f"attractor {a['definition']}" if a["name"] == UNNAMED else f"attractor {a['name']!r} ({a['definition']})")
     t = Text(f"Forks along the path to node {result.node_id}: {visible(what)}", Style(bold=True))
     if result.record is not None:
         t.append(f" · record {result.record}")
@@ -110,9 +114,11 @@ def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
             raise ValueError(f"{label} must be a whole number (got {values[name]!r})") from None
 
     attractor = None
-    if values["attractor"]:
+    spec = values["attractor"]
+    if spec:
         try:
-            attractor = Attractor("attractor", "regex", pattern=values["attractor"])
+            named = re.match(r"\w+=/", spec)  # NAME=/REGEX/ as on the command line
+            attractor = parse_regex(spec) if named else Attractor(UNNAMED, "regex", pattern=spec)
         except AttractorError as exc:
             raise ValueError(str(exc)) from None
     options = {"attractor": attractor, "n": number("n", "continuations"),
@@ -130,8 +136,10 @@ class ForksForm(ModalScreen[dict | None]):
 
     DEFAULT_CSS = """
     ForksForm { align: center middle; }
-    ForksForm #form { width: 80; height: auto; max-height: 90%; border: round $primary; background: $surface; padding: 0 1; }
-    ForksForm Input { margin: 0 0 1 0; }
+    ForksForm #form { width: 90; height: auto; max-height: 95%; overflow-y: auto; border: round $primary;
+        background: $surface; padding: 0 1; }
+    ForksForm #fields { grid-size: 2; grid-columns: 36 1fr; height: auto; }
+    ForksForm #fields Label { padding: 1 1 0 0; }
     ForksForm #error { color: $error; height: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
@@ -140,21 +148,22 @@ class ForksForm(ModalScreen[dict | None]):
         super().__init__()
         self.node_id, self.tokens = node_id, tokens
         last = len(tokens) - 1
-        self.fields = [("attractor", "attractor: a regular expression (empty: the biggest meaning cluster)", "wedd|feast|marr"),
+        self.fields = [("attractor", "attractor: REGEX or NAME=/REGEX/", "wedding=/wedd|feast|marr/"),
                        ("n", "continuations of each token", str(DEFAULTS["n"])),
                        ("max_tokens", "tokens per continuation", str(DEFAULTS["max_tokens"])),
-                       ("alternatives", "alternatives besides the path's token", "3"),
+                       ("alternatives", "alternatives besides the token", "3"),
                        ("stride", "every k-th position", "1"),
                        ("start", f"from position (0 to {last})", "0"), ("end", "to position (inclusive)", str(last))]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
             yield Label(Text(f"Forks along the path to node {self.node_id} ({len(self.tokens)} model tokens)", Style(bold=True)))
-            for name, label, default in self.fields:
-                yield Label(Text(label))
-                yield Input(default, id=f"f-{name}")
+            with Grid(id="fields"):
+                for name, label, default in self.fields:
+                    yield Label(Text(label))
+                    yield Input(default, id=f"f-{name}")
             yield Static(id="error")
-            yield Label(Text("enter: run · escape: cancel"))
+            yield Label(Text("an empty attractor: the biggest meaning cluster · enter: run · escape: cancel"))
 
     def on_mount(self) -> None:
         self.query_one("#f-attractor", Input).focus()
@@ -170,10 +179,11 @@ class ForksForm(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-class ForksScreen(Screen[None]):
+class ForksScreen(Screen[int | None]):
     """A forks run: its progress while it runs (escape stops it and keeps the
     positions finished), then a line per position with its rate bar; forks
-    (◆) and the point of no return (●) are marked here and on the path view."""
+    (◆) and the point of no return (●) are marked here and on the path view.
+    Enter returns the chosen position (the app puts its token cursor there)."""
 
     DEFAULT_CSS = """
     ForksScreen { background: $background; }
@@ -198,7 +208,8 @@ class ForksScreen(Screen[None]):
         yield Static("", id="status", classes="hint")
         yield OptionList(id="positions")
         yield Static(Text(f"{FORK_MARK} fork: choosing this token moved the rate · {NO_RETURN_MARK} point of no return · "
-                          "on the path: forks underlined in red, the basin in italics"), classes="hint")
+                          "on the path: forks bold and underlined, the point of no return overlined, the basin in italics · "
+                          "enter: put the cursor on that token"), classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -230,9 +241,13 @@ class ForksScreen(Screen[None]):
         self.query_one("#title", Static).update(summary_text(result))
         ol = self.query_one(OptionList)
         ol.add_options([Option(position_line(result, i), id=str(i)) for i in range(len(result.positions))])
+        ol.highlighted = 0
         ol.focus()
         if self.on_result is not None:
             self.on_result(result)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.result.positions[event.option_index].position if self.result else None)
 
     def action_close(self) -> None:
         if self.result is None and not self.cancel.is_set() and any(w.is_running for w in self.workers):
@@ -257,6 +272,12 @@ def open_forks(app) -> None:
     def chosen(options: dict | None) -> None:
         if options:
             params = app.params.replace(n=options.pop("n"), max_tokens=options.pop("max_tokens"))
-            app.push_screen(ForksScreen(app.session, backend, node_id, params, options, lambda r: view.set_marks(path_marks(r))))
+            app.push_screen(ForksScreen(app.session, backend, node_id, params, options, lambda r: view.set_marks(path_marks(r))),
+                            went)
+
+    def went(position: int | None) -> None:
+        if position is not None and app.node_id == node_id and position < len(view.tokens):
+            view.move_cursor(position)  # the path on view is the one the run went along
+            app.show_token()
 
     app.push_screen(ForksForm(node_id, tokens), chosen)
