@@ -81,14 +81,6 @@ class Position:
         head = story[: self.offset]
         return [[head if b.ends else head + b.token + t for t in b.texts] for b in self.branches]
 
-    def to_dict(self) -> dict:
-        return {"position": self.position, "node": self.node, "index": self.index, "offset": self.offset,
-                "branches": [b.to_dict() for b in self.branches]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Position":
-        return cls(d["position"], d["node"], d["index"], d["offset"], [Branch.from_dict(b) for b in d["branches"]])
-
 
 @dataclass
 class Measured:
