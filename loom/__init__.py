@@ -40,18 +40,24 @@ _WHERE = {
     "VersusResult": "experiments.vs",
     "collapse": "api",
     "CollapseResult": "experiments.collapse",
+    "forks": "api",
+    "ForksResult": "experiments.forks",
+    "global_attractors": "api",
+    "GlobalResult": "experiments.global_attractors",
 }
 
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
-    from .api import (collapse, compare, distribution, generate, load_model, multiverse, new_session, open_session,
-                      replay, report, score, settings, sweep, vs)
+    from .api import (collapse, compare, distribution, forks, generate, global_attractors, load_model, multiverse,
+                      new_session, open_session, replay, report, score, settings, sweep, vs)
     from .experiments.base import Progress
     from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison, ReplayComparison
     from .experiments.distribution import DistributionResult
+    from .experiments.forks import ForksResult
     from .experiments.generate import GenerationResult
+    from .experiments.global_attractors import GlobalResult
     from .experiments.multiverse import MultiverseResult
     from .experiments.report import ReportResult
     from .experiments.score import ScoreResult

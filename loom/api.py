@@ -24,7 +24,13 @@ from .experiments.distribution import DistributionResult
 from .experiments.distribution import distribution as run_distribution
 from .experiments.collapse import CollapseResult
 from .experiments.collapse import collapse as run_collapse
+from .experiments.forks import DEFAULTS as FORKS_DEFAULTS
+from .experiments.forks import ForksResult, path_model
+from .experiments.forks import forks as run_forks
 from .experiments.generate import GenerationResult, generate_children
+from .experiments.global_attractors import DEFAULTS as GLOBAL_DEFAULTS
+from .experiments.global_attractors import GlobalResult, prompt_roots
+from .experiments.global_attractors import global_attractors as run_global
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
 from .experiments.multiverse import MultiverseResult
 from .experiments.multiverse import multiverse as run_multiverse
@@ -259,6 +265,8 @@ def replay(session: Session, node: int | None = None, *, original_child: int | N
                                   include_edit=include_edit, cancel=cancel)
 
     return _interruptible(job, False)
+
+
 def collapse(session: Session, node: int | None = None, *, base: str, tuned: str | None = None,
              only_node: bool = False, save: bool = True, progress: bool | ProgressFn = True) -> CollapseResult:
     """Collapse versus temperature (`loom collapse`): the single temperature on the
@@ -272,5 +280,63 @@ def collapse(session: Session, node: int | None = None, *, base: str, tuned: str
     def job(cancel: Cancel, update: ProgressFn | None) -> CollapseResult:
         return run_collapse(session, a, b, node_id, scope="node" if only_node else "path", save=save,
                             progress=update, cancel=cancel)
+
+    return _interruptible(job, progress)
+
+
+def _attractor(attractor: Any) -> Any:
+    """An Attractor, or a regular expression made into one named "attractor"."""
+    from .analysis.attractors import Attractor
+
+    return Attractor("attractor", "regex", pattern=attractor) if isinstance(attractor, str) else attractor
+
+
+def forks(session: Session, node: int | None = None, *, attractor: Any = None, model: str | None = None,
+          alternatives: int = 3, stride: int = 1, start: int | None = None, end: int | None = None,
+          share: float = 0.9, save: bool = True, progress: bool | ProgressFn = True, **options: Any) -> ForksResult:
+    """Forking tokens and the point of no return along the path to `node`
+    (`loom forks`): at each position the path's token and its `alternatives`
+    most likely alternatives are continued `n` times (default 8, max_tokens
+    24); `attractor` is an Attractor or a regular expression (None: the
+    biggest meaning cluster). `options` are generation settings (n, max_tokens,
+    temperature, seed, ...) and the test's (alpha, min_change, min_prob,
+    cluster_similarity, cluster_words). Stored as a record."""
+    node_id = _node(session, node)
+    test = {k: options.pop(k) for k in ("alpha", "min_change", "min_prob", "cluster_similarity", "cluster_words")
+            if k in options}
+    if model:
+        backend, params = _resolved(session, model, options, experiment=FORKS_DEFAULTS)
+    else:  # the model that wrote the path (not made the session's model)
+        r = resolve(session, model=path_model(session, node_id), flags=options, experiment=FORKS_DEFAULTS)
+        backend, params = load_model(r.model), r.params
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> ForksResult:
+        return run_forks(session, backend, node_id, params, attractor=_attractor(attractor), alternatives=alternatives,
+                         stride=stride, start=start, end=end, share=share, save=save, progress=update, cancel=cancel,
+                         **test)
+
+    return _interruptible(job, progress)
+
+
+def global_attractors(session: Session, prompts: list[str] | None = None, *, model: str | None = None,
+                      attractors: list[Any] | None = None, keep: str = "record", recurring: int = 2,
+                      save: bool = True, progress: bool | ProgressFn = True, **options: Any) -> GlobalResult:
+    """Which attractors recur across prompts (`loom global`): `n` samples
+    (default 16) of each prompt, meaning clusters over all of them pooled,
+    each cluster's and attractor's rate per prompt and pooled. `prompts`
+    become roots of the session (an existing root with the same text is
+    reused); None takes every root. `options` are generation settings and
+    cluster_similarity, cluster_words. Stored as a record."""
+    clusters = {k: options.pop(k) for k in ("cluster_similarity", "cluster_words") if k in options}
+    backend, params = _resolved(session, model, options, experiment=GLOBAL_DEFAULTS)
+    if prompts is None:
+        roots = [n.id for n in session.roots()]
+    else:
+        roots = [r for r, _ in prompt_roots(session, list(prompts))]
+    found = [_attractor(a) for a in attractors or []]
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> GlobalResult:
+        return run_global(session, backend, roots, params, attractors=found, keep=keep, recurring=recurring, save=save,
+                          progress=update, cancel=cancel, **clusters)
 
     return _interruptible(job, progress)

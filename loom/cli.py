@@ -15,6 +15,7 @@ from typing import Any
 # Order here is the order in `loom --help`.
 COMMAND_MODULES = [
     "open", "sessions", "new", "generate", "show", "replay", "compare", "sweep", "report",
+    "forks", "global_attractors",
     "multiverse", "distribution", "candidates", "vs",
     "collapse",
     "importcmd", "export", "search", "tag",

@@ -108,3 +108,14 @@ def open_model(session, args, ref: str | None = None):
     ref = ref or model_ref(session, args)
     # only the model that --model named (sweep may replay with the original's model instead)
     return open_for(session, ref, named=getattr(args, "model", None) == ref)
+
+
+def finish(args, result, text: str) -> None:
+    """What a command does with an experiment's result: its notices on standard
+    error, the CSV (--csv) of its rows, then its text or --json."""
+    from ..cli import emit, note
+
+    for n in result.notices:
+        note(n)
+    add_csv_output(args, result)
+    emit(args, result.to_dict(), text + (f"\nstored as record {result.record}" if result.record else ""))

@@ -5,9 +5,8 @@ Also lists and reopens every stored analysis (comparisons, sweeps, reports)."""
 from __future__ import annotations
 
 
-from ..analysis.attractors import DEFAULT_LIKE_SIMILARITY
-from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY
 from ..analysis.intervals import BOOTSTRAP_RESAMPLES
+from .analysis_args import add_attractor_args, attractors_from
 from .common import add_csv, add_csv_output, add_generation_args, add_json
 
 
@@ -36,18 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-save", action="store_true", help="do not store the report")
     m = p.add_argument_group("measured attractors", "meaning clusters, diversity and user-defined attractors, "
                              "each rate with a 95%% Wilson interval, diversity with bootstrap intervals")
-    m.add_argument("--attractor", action="append", default=[], metavar="NAME=/REGEX/",
-                   help="an attractor by regular expression (case-insensitive), e.g. 'wedding=/wedd|bride|marr/'; repeatable")
-    m.add_argument("--attractor-words", action="append", default=[], metavar="NAME=W1,W2",
-                   help="an attractor by keywords: any of W1,W2 (or all of W1+W2), e.g. 'feast=wedding,feast'; repeatable")
-    m.add_argument("--attractor-like", action="append", default=[], metavar="NAME=NODE_OR_TEXT",
-                   help="an attractor by example: samples whose ending is similar to the node's (or the text's) ending; repeatable")
-    m.add_argument("--like-similarity", type=float, default=DEFAULT_LIKE_SIMILARITY,
-                   help=f"least similarity to the example for --attractor-like (0-1, default {DEFAULT_LIKE_SIMILARITY:g})")
-    m.add_argument("--cluster-similarity", type=float, default=DEFAULT_SIMILARITY,
-                   help=f"least mean similarity of endings in one meaning cluster (0-1, default {DEFAULT_SIMILARITY:g})")
-    m.add_argument("--cluster-words", type=int, default=DEFAULT_ENDING_WORDS,
-                   help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})")
+    add_attractor_args(m)
     m.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
                    help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})")
     add_csv(m, "one row per sample: cluster, attractors as 0/1, mean logprob, text")
@@ -72,26 +60,6 @@ def parse_temperatures(spec: str | None) -> list[float] | None:
         except ParamError as exc:
             raise CliError(str(exc)) from exc
     return temps
-
-
-def attractors_from(args, session) -> list:
-    """The attractors the flags define; a --attractor-like node id becomes that node's text."""
-    from ..analysis.attractors import AttractorError, parse_like, parse_regex, parse_words, with_example
-    from ..cli import CliError
-
-    try:
-        out = [parse_regex(a) for a in args.attractor] + [parse_words(a) for a in args.attractor_words]
-        for spec in args.attractor_like:
-            a = parse_like(spec, args.like_similarity, args.cluster_words)
-            if a.node is not None:
-                try:
-                    a = with_example(a, session.node(a.node).text)
-                except KeyError as exc:
-                    raise CliError(f"--attractor-like {spec!r}: no node {a.node} in {session.path}") from exc
-            out.append(a)
-    except AttractorError as exc:
-        raise CliError(str(exc)) from exc
-    return out
 
 
 def measure_options(args, session) -> dict:

@@ -33,6 +33,7 @@ from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
 from .collapse import COLLAPSE_KEYS, open_collapse
+from .forks import FORKS_KEYS, open_forks
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from ..analysis.clusters import grouped_order
@@ -62,7 +63,7 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *FORKS_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
 
 
 class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
@@ -589,6 +590,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         if not self._remove_if_unused(old):
             old.close()
         self.session = new
+        self.query_one(PathView).set_marks({})  # they name another session's nodes
         self._seen_version = (new, new.data_version())
         if model != self.model_ref or self.backend is None:
             self.model_ref, self.backend = model, None  # nothing generates with the old session's model
@@ -621,6 +623,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.query_one(Legend).show(self.loom_theme)
         self.refresh_children()
         self.show_token()
+
+    def action_forks(self) -> None:
+        open_forks(self)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -64,6 +64,8 @@ class PathView(ScrollView, can_focus=True):
         # a new path that keeps the first nodes of the old one is laid out from where they end
         self._marks: list[tuple[int, int, int, int]] = []
         self._reveal_pending = False  # asked to reveal before the view had its size
+        #: extra styles of tokens (a forks run's marks), by (node id, token index): wherever those nodes are on the path
+        self.token_marks: dict[tuple[int, int], Style] = {}
 
     # -- data ----------------------------------------------------------------
     def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
@@ -82,6 +84,12 @@ class PathView(ScrollView, can_focus=True):
     def set_theme(self, theme: LoomTheme) -> None:
         self.loom_theme = theme
         self._marks = []  # token colours were laid out with the old theme's buckets
+        self._strips.clear()
+        self.refresh()
+
+    def set_marks(self, marks: dict[tuple[int, int], Style]) -> None:
+        """Style these tokens on top of their colours; {} removes every mark."""
+        self.token_marks = dict(marks)
         self._strips.clear()
         self.refresh()
 
@@ -222,6 +230,11 @@ class PathView(ScrollView, can_focus=True):
                 style = base + Style(bgcolor=theme.palette[piece.bucket], color=theme.foreground(piece.bucket))
             else:
                 style = base
+            if piece.token is not None and self.token_marks:
+                ni, ti = self.tokens[piece.token]
+                mark = self.token_marks.get((self.nodes[ni].id, ti))
+                if mark is not None:
+                    style = style + mark
             if piece.token is not None and piece.token == self.cursor:
                 style = style + Style(reverse=True, bold=True, underline=True)
             segs.append(Segment(piece.text, style))
