@@ -49,6 +49,7 @@ def generate_children(
     unless `prompt` gives another; how it got the context is kept in each node's
     meta["context"]."""
     params.validate()
+    backend.refuse_unsupported(params)  # a setting the model source cannot honour is refused before anything is sent
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
     identity = backend.identity()
