@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "Comparison", "GenerationResult", "Progress", "ReportResult", "Resolved", "Session", "SweepResult",
-    "compare", "generate", "load_model", "new_session", "open_session", "report", "settings", "sweep",
+    "Comparison", "EditError", "GenerationResult", "Perturbation", "Progress", "ReportResult", "Resolved", "Session",
+    "SweepResult", "TokenPath",
+    "compare", "edit", "fork", "generate", "load_model", "new_session", "open_session", "path", "report", "settings",
+    "sweep",
 ]
 
 if TYPE_CHECKING:
-    from .api import compare, generate, load_model, new_session, open_session, report, settings, sweep
+    from .api import compare, edit, fork, generate, load_model, new_session, open_session, path, report, settings, sweep
     from .experiments.base import Progress
     from .experiments.compare import Comparison
+    from .experiments.edit import EditError, Perturbation
+    from .experiments.path import TokenPath
     from .experiments.generate import GenerationResult
     from .experiments.report import ReportResult
     from .experiments.settings import Resolved
@@ -24,7 +28,8 @@ if TYPE_CHECKING:
     from .store import Session
 
 _WHERE = {
-    "Comparison": "experiments.compare", "GenerationResult": "experiments.generate", "Progress": "experiments.base",
+    "Comparison": "experiments.compare", "EditError": "experiments.edit", "Perturbation": "experiments.edit",
+    "TokenPath": "experiments.path", "GenerationResult": "experiments.generate", "Progress": "experiments.base",
     "ReportResult": "experiments.report", "Resolved": "experiments.settings", "SweepResult": "experiments.sweep",
     "Session": "store",
 }

@@ -22,9 +22,13 @@ from .backends import open_backend
 from .backends.base import Backend
 from .experiments.base import Cancel, Progress, ProgressFn
 from .experiments.compare import Comparison, compare_nodes, store_comparison
+from .experiments.edit import Perturbation, edited_text, token_alternative
+from .experiments.edit import edit as run_edit
+from .experiments.edit import fork as run_fork
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
 from .experiments.report import report as run_report
+from .experiments.path import TokenPath, token_path
 from .experiments.settings import Resolved, resolve, sessions_dir
 from .experiments.sweep import SweepResult
 from .experiments.sweep import sweep as run_sweep
@@ -143,6 +147,7 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
 def _resolved(session: Session, model: str | None, flags: dict[str, Any], experiment: dict | None = None) -> tuple[Backend, Any]:
     r = resolve(session, model=model, flags=flags, experiment=experiment)
     backend = load_model(r.model)
+    backend.refuse_unsupported(r.params)  # before the session's model is changed
     if model and not session.readonly and session.get_state("model") != model:
         session.set_state("model", backend.name if model.startswith(("openai:", "openai-chat:")) else model)
     return backend, r.params
@@ -157,6 +162,60 @@ def generate(session: Session, node: int | None = None, *, model: str | None = N
 
     def job(cancel: Cancel, update: ProgressFn | None) -> GenerationResult:
         return generate_children(session, backend, node_id, params, cancel=cancel, progress=update)
+
+    return _interruptible(job, progress)
+
+
+def _generation(session: Session, generate: bool, model: str | None, flags: dict[str, Any]) -> tuple[Any, Any]:
+    if not generate:
+        if flags or model:
+            raise TypeError(f"{', '.join(sorted(flags)) or 'model'}: generation settings apply only with generate=True")
+        return None, None
+    return _resolved(session, model, flags)
+
+
+def path(session: Session, node: int | None = None, *, theme: str | None = None) -> TokenPath:
+    """The path from the root to `node` (default: the current node): its text, its
+    tokens with their alternatives (`.rows()`, `.to_pandas()`), and in a notebook
+    the tokens coloured by probability with the alternatives on hover (the HTML of
+    `loom export -f html`; `theme` names the colours, default the config's)."""
+    from .config import load_config
+
+    return token_path(session, _node(session, node), theme, load_config().theme)
+
+
+def edit(session: Session, node: int | None = None, text: str | None = None, *, replace: tuple[str, str] | None = None,
+         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
+         **flags: Any) -> Perturbation:
+    """`node` (default: the current node) with new `text`, or with every occurrence of
+    replace[0] made replace[1], saved as a new sibling derived from it (`loom edit`).
+    `generate=True` continues the new node at once with the generation `flags`.
+    Raises EditError (nothing stored) when the edit cannot be made."""
+    node_id = _node(session, node)
+    edited_text(session.node(node_id), text, replace)  # a bad edit fails before a model loads
+    backend, params = _generation(session, generate, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
+        return run_edit(session, node_id, text, replace=replace, backend=backend, params=params, cancel=cancel,
+                        progress=update)
+
+    return _interruptible(job, progress)
+
+
+def fork(session: Session, node: int | None, token: int, *, alt: str | None = None, rank: int | None = None,
+         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
+         **flags: Any) -> Perturbation:
+    """A new sibling of `node` that keeps its tokens before `token` (counted from 0)
+    and puts a stored alternative there, named by its text (`alt`) or its `rank`
+    (1 = the most likely) (`loom fork`). `generate=True` continues it at once.
+    Raises EditError (nothing stored) when there is no such token or alternative."""
+    node_id = _node(session, node)
+    token_alternative(session.node(node_id), token, alt, rank)
+    backend, params = _generation(session, generate, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
+        return run_fork(session, node_id, token, text=alt, rank=rank, backend=backend, params=params, cancel=cancel,
+                        progress=update)
 
     return _interruptible(job, progress)
 

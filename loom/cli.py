@@ -14,7 +14,7 @@ from typing import Any
 
 # Order here is the order in `loom --help`.
 COMMAND_MODULES = [
-    "open", "sessions", "new", "generate", "show", "replay", "compare", "sweep", "report",
+    "open", "sessions", "new", "generate", "edit", "fork", "show", "replay", "compare", "sweep", "report",
     "multiverse", "distribution", "candidates", "vs",
     "importcmd", "export", "search", "tag",
     "models", "config",

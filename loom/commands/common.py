@@ -100,13 +100,16 @@ def stored_ref(ref: str, backend) -> str:
     return backend.name if ref.startswith(("openai:", "openai-chat:")) else ref
 
 
-def open_model(session, args, ref: str | None = None):
+def open_model(session, args, ref: str | None = None, params: GenerationParams | None = None):
     """Open the command's model. A model named with --model becomes the
-    session's model, once it has opened (a bad name changes nothing stored)."""
+    session's model, once it has opened and accepted `params` (a bad name, or a
+    setting it cannot honour, changes nothing stored)."""
     from ..backends import open_backend
 
     ref = ref or model_ref(session, args)
     backend = open_backend(ref)
+    if params is not None:
+        backend.refuse_unsupported(params)
     # only the model that --model named and that was opened (sweep may replay with the original's model instead)
     stored = stored_ref(ref, backend)
     if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != stored:
