@@ -9,29 +9,38 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "Comparison", "EditError", "GenerationResult", "Perturbation", "Progress", "ReportResult", "Resolved", "Session",
-    "SweepResult", "TokenPath",
-    "compare", "edit", "fork", "generate", "load_model", "new_session", "open_session", "path", "report", "settings",
-    "sweep",
+    "Comparison", "DistributionResult", "EditError", "GenerationResult", "LoomError", "MultiverseResult",
+    "Perturbation", "Progress", "ReplayComparison", "ReportResult", "Resolved", "ScoreResult", "Session",
+    "SweepResult", "TokenPath", "VersusResult",
+    "compare", "distribution", "edit", "fork", "generate", "load_model", "multiverse", "new_session", "open_session",
+    "path", "replay", "report", "score", "settings", "sweep", "vs",
 ]
 
 if TYPE_CHECKING:
-    from .api import compare, edit, fork, generate, load_model, new_session, open_session, path, report, settings, sweep
+    from .api import (compare, distribution, edit, fork, generate, load_model, multiverse, new_session, open_session,
+                      path, replay, report, score, settings, sweep, vs)
     from .experiments.base import Progress
-    from .experiments.compare import Comparison
+    from .experiments.compare import Comparison, ReplayComparison
+    from .experiments.distribution import DistributionResult
     from .experiments.edit import EditError, Perturbation
     from .experiments.path import TokenPath
     from .experiments.generate import GenerationResult
+    from .experiments.multiverse import MultiverseResult
     from .experiments.report import ReportResult
+    from .experiments.score import ScoreResult
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult
+    from .experiments.vs import VersusResult
     from .store import Session
+    from .tree import LoomError
 
 _WHERE = {
-    "Comparison": "experiments.compare", "EditError": "experiments.edit", "Perturbation": "experiments.edit",
-    "TokenPath": "experiments.path", "GenerationResult": "experiments.generate", "Progress": "experiments.base",
-    "ReportResult": "experiments.report", "Resolved": "experiments.settings", "SweepResult": "experiments.sweep",
-    "Session": "store",
+    "Comparison": "experiments.compare", "DistributionResult": "experiments.distribution",
+    "EditError": "experiments.edit", "GenerationResult": "experiments.generate", "LoomError": "tree",
+    "MultiverseResult": "experiments.multiverse", "Perturbation": "experiments.edit", "Progress": "experiments.base",
+    "ReplayComparison": "experiments.compare", "ReportResult": "experiments.report", "Resolved": "experiments.settings",
+    "ScoreResult": "experiments.score", "SweepResult": "experiments.sweep", "TokenPath": "experiments.path",
+    "VersusResult": "experiments.vs", "Session": "store",
 }
 
 

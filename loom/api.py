@@ -18,20 +18,27 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .backends import open_backend
-from .backends.base import Backend
 from .experiments.base import Cancel, Progress, ProgressFn
-from .experiments.compare import Comparison, compare_nodes, store_comparison
+from .experiments.compare import Comparison, ReplayComparison, compare_nodes, replay_and_compare, store_comparison
+from .experiments.distribution import DistributionResult
+from .experiments.distribution import distribution as run_distribution
 from .experiments.edit import Perturbation, edited_text, token_alternative
 from .experiments.edit import edit as run_edit
 from .experiments.edit import fork as run_fork
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
+from .experiments.multiverse import MultiverseResult
+from .experiments.multiverse import multiverse as run_multiverse
 from .experiments.report import report as run_report
 from .experiments.path import TokenPath, token_path
+from .experiments.score import ScoreResult, gather
+from .experiments.score import score as run_score
+from .experiments.models import Backend, open_for, open_model
+from .experiments.sessions import new_session as make_session
 from .experiments.settings import Resolved, resolve, sessions_dir
 from .experiments.sweep import SweepResult
 from .experiments.sweep import sweep as run_sweep
+from .experiments.vs import VersusResult, compare_models
 from .store import Session, resolve_session
 
 T = TypeVar("T")
@@ -49,21 +56,9 @@ def new_session(name_or_path: str | Path, prompt: str, *, model: str | None = No
     """A new session whose root is `prompt`; `model` becomes the session's model."""
     folder = sessions_dir()
     path = resolve_session(str(name_or_path), folder)
-    stored = None
-    if model:
-        backend = open_backend(model)  # a model that does not open is refused before a file is made
-        stored = backend.name if model.startswith(("openai:", "openai-chat:")) else model
-        backend.close()
     if path.parent == folder:
         folder.mkdir(parents=True, exist_ok=True)
-    session = Session(path, create=True)
-    if session.count():
-        raise FileExistsError(f"{path}: already exists with {session.count()} nodes")
-    root = session.add_node(None, prompt, "prompt")
-    session.current = root.id
-    if stored:
-        session.set_state("model", stored)
-    return session
+    return make_session(path, prompt, model=model)
 
 
 def settings(session: Session | None = None, model: str | None = None, **flags: Any) -> Resolved:
@@ -72,15 +67,10 @@ def settings(session: Session | None = None, model: str | None = None, **flags: 
     return resolve(session, model=model, flags=flags)
 
 
-_models: dict[str, Backend] = {}
-
-
 def load_model(ref: str) -> Backend:
     """A model by reference (demo, demo-wedding, a folder, a profile, openai:MODEL@URL),
     loaded once per process and kept."""
-    if ref not in _models:
-        _models[ref] = open_backend(ref)
-    return _models[ref]
+    return open_model(ref)
 
 
 def _node(session: Session, node: int | None) -> int:
@@ -146,11 +136,7 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
 
 def _resolved(session: Session, model: str | None, flags: dict[str, Any], experiment: dict | None = None) -> tuple[Backend, Any]:
     r = resolve(session, model=model, flags=flags, experiment=experiment)
-    backend = load_model(r.model)
-    backend.refuse_unsupported(r.params)  # before the session's model is changed
-    if model and not session.readonly and session.get_state("model") != model:
-        session.set_state("model", backend.name if model.startswith(("openai:", "openai-chat:")) else model)
-    return backend, r.params
+    return open_for(session, r.model, named=bool(model), params=r.params), r.params
 
 
 def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool | ProgressFn = True,
@@ -179,9 +165,7 @@ def path(session: Session, node: int | None = None, *, theme: str | None = None)
     tokens with their alternatives (`.rows()`, `.to_pandas()`), and in a notebook
     the tokens coloured by probability with the alternatives on hover (the HTML of
     `loom export -f html`; `theme` names the colours, default the config's)."""
-    from .config import load_config
-
-    return token_path(session, _node(session, node), theme, load_config().theme)
+    return token_path(session, _node(session, node), theme)
 
 
 def edit(session: Session, node: int | None = None, text: str | None = None, *, replace: tuple[str, str] | None = None,
@@ -262,3 +246,67 @@ def compare(session: Session, a: int, b: int, *, run: int = 4, level: str = "aut
     if save and not session.readonly:
         store_comparison(session, comp, include_edit=include_edit)
     return comp
+
+
+def distribution(session: Session, node: int | None = None, *, token: int | None = None, k: int = 10,
+                 model: str | None = None, save: bool = True) -> DistributionResult:
+    """The top `k` next tokens after `node` (or before its token `token`, from
+    the context that token was sampled in), with the entropy (`loom dist`)."""
+    node_id = _node(session, node)
+    backend, _ = _resolved(session, model, {})
+    return run_distribution(session, backend, node_id, token=token, k=k, save=save and not session.readonly)
+
+
+def score(session: Session, candidates: list[str] | None = None, node: int | None = None, *,
+          presets: list[str] | None = None, files: list[str] | None = None, separator: str | None = None,
+          end: str = "", answer: str | None = None, model: str | None = None, save: bool = True) -> ScoreResult:
+    """The probability of each candidate after `node`, normalised over the
+    candidates (`loom score`); `presets=["numbers"]` adds 0-100, scored as
+    complete answers where the model gives its whole distribution."""
+    node_id = _node(session, node)
+    backend, _ = _resolved(session, model, {})
+    cands = gather(candidates or [], presets or [], files or [])
+    return run_score(session, backend, node_id, cands, separator=separator, end=end, answer=answer,
+                     presets=presets or [], save=save and not session.readonly)
+
+
+def multiverse(session: Session, node: int | None = None, *, depth: int = 3, k: int = 5, mass: float | None = None,
+               model: str | None = None, save: bool = True, progress: bool | ProgressFn = True) -> MultiverseResult:
+    """The block multiverse after `node`: the most likely continuations with
+    their exact sequence probabilities (`loom multiverse`)."""
+    node_id = _node(session, node)
+    backend, _ = _resolved(session, model, {})
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> MultiverseResult:
+        return run_multiverse(session, backend, node_id, depth, k, mass, save=save and not session.readonly,
+                              progress=update, cancel=cancel)
+
+    return _interruptible(job, progress)
+
+
+def vs(session: Session, model_a: str, model_b: str, node: int | None = None, *, progress: bool | ProgressFn = True,
+       **flags: Any) -> VersusResult:
+    """The same node on two models with the same seeds (`loom vs`); the
+    branches are children of the node; neither model becomes the session's."""
+    node_id = _node(session, node)
+    params = resolve(session, model=model_a, flags=flags).params
+    backends = [load_model(model_a), load_model(model_b)]
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> VersusResult:
+        return compare_models(session, backends, node_id, params, cancel=cancel, progress=update)
+
+    return _interruptible(job, progress)
+
+
+def replay(session: Session, node: int | None = None, *, original_child: int | None = None, run: int = 4,
+           level: str = "auto", include_edit: bool = False) -> ReplayComparison:
+    """Regenerate below the edit at or above `node` like the original
+    continuation (its model, settings, stopping rule and seed), then compare
+    the two (`loom replay`); stored as a "compare" record."""
+    node_id = _node(session, node)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> ReplayComparison:
+        return replay_and_compare(session, node_id, original_child=original_child, run=run, level=level,
+                                  include_edit=include_edit, cancel=cancel)
+
+    return _interruptible(job, False)

@@ -22,7 +22,8 @@ COMMAND_MODULES = [
 
 
 class CliError(Exception):
-    """A user error: printed as `loom: error: ...`, exit status 2."""
+    """A user error in the command line itself: printed as `loom: error: ...`,
+    exit status 2, like every LoomError an experiment raises."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +56,8 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     writes such characters as escapes, so it is both exact and inert."""
     from .textsafe import inert_json, visible
 
+    if getattr(args, "csv", None) == "-":  # the CSV on standard output was the output
+        return
     if getattr(args, "json", False):
         print(inert_json(json.dumps(data, indent=2, ensure_ascii=False)))
     elif getattr(args, "raw", False):
@@ -100,14 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     elif argv[first] not in known:
         argv.insert(first, "open")
     args = parser.parse_args(argv)
-    from .backends.base import BackendError
-    from .store import StoreError
-    from .tree import ParamError
-    from .config import ConfigError
+    from .tree import LoomError
 
     try:
         return args.func(args) or 0
-    except (CliError, StoreError, BackendError, ParamError, ConfigError, KeyError) as exc:
+    except (CliError, LoomError, KeyError) as exc:
         from .textsafe import redact, visible
 
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

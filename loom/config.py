@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .tree import GenerationParams, ParamError
+from .tree import GenerationParams, LoomError, ParamError
 
 ENV_CONFIG = "LOOM_CONFIG"
 DEFAULT_MODEL = "demo"
@@ -48,7 +48,7 @@ TOP_KEYS = {"model", "theme", "sessions_dir", "generation", "keys", "profiles"}
 GENERATION_KEYS = {f.name for f in fields(GenerationParams)} - {"model"}
 
 
-class ConfigError(ValueError):
+class ConfigError(LoomError, ValueError):
     """The config file is broken; the message names the file, the line and the problem."""
 
 

@@ -9,11 +9,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .tree import LoomError
+
 THEMES_DIR = Path(__file__).resolve().parent.parent / "themes"  # in a checkout
 PACKAGED_THEMES = Path(__file__).resolve().parent / "_themes"  # in an installed wheel (pyproject maps themes/ here)
 
 
-class ThemeError(ValueError):
+class ThemeError(LoomError, ValueError):
     """A theme file is broken; the message names the file and the problem."""
 
 

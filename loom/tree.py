@@ -46,7 +46,14 @@ class Token:
         return None if self.logprob is None else math.exp(self.logprob)
 
 
-class ParamError(ValueError):
+class LoomError(Exception):
+    """A failure a person can act on (bad input, a model or file that cannot be
+    used, a server that cannot support a figure). Its message says what and why;
+    every face prints it as one line and goes on, and nothing stored has changed.
+    Each layer's error derives from it, so the faces catch one class."""
+
+
+class ParamError(LoomError, ValueError):
     """A generation parameter is out of range; the message says which and why."""
 
 
@@ -145,6 +152,21 @@ class Node:
     @property
     def preview(self) -> str:
         return " ".join(self.text.split())[:80]
+
+    def to_dict(self, tokens: bool = False) -> dict[str, Any]:
+        """The node as --json and the Python API show it (its tokens with their alternatives, when asked)."""
+        d: dict[str, Any] = {
+            "id": self.id, "parent": self.parent_id, "author": self.author, "text": self.text,
+            "derived_from": self.derived_from, "model": self.model, "params": self.params,
+            "created": self.created, "complete": self.complete, "mean_prob": self.mean_prob, "meta": self.meta,
+        }
+        if tokens and self.tokens:
+            d["tokens"] = [
+                {"text": t.text, "id": t.token_id, "logprob": t.logprob,
+                 "top": [{"text": a.text, "id": a.token_id, "logprob": a.logprob} for a in t.alternatives]}
+                for t in self.tokens
+            ]
+        return d
 
 
 @dataclass(frozen=True)

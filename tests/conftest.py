@@ -9,10 +9,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def demo_backend():
-    """The bundled demo model through the real transformers loading code, loaded once."""
-    from loom.backends import open_backend
+    """The bundled demo model through the real transformers loading code, loaded
+    once: the one the app, the CLI and the API share in this process."""
+    from loom.experiments.models import open_model
 
-    return open_backend("demo")
+    return open_model("demo")
 
 
 @pytest.fixture

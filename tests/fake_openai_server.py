@@ -67,6 +67,9 @@ class FakeOpenAI:
         self.chunk_delay = 0.0  # seconds between streamed chunks
         self.generation = 0  # completions requests so far (which one is the newest)
         self.token_ids = False  # llama.cpp-like: prompts as token ids, "id" in logprobs entries, POST /tokenize
+        self.vllm_ids = False  # vLLM-like: prompts as token ids, POST /tokenize, "token_ids" in each choice when
+        #                        the request asks (return_token_ids); the logprobs themselves name no ids
+        self.strict = False  # OpenAI-like: a request field it does not know is refused with 400
         self.echo_shift = False  # echoed logprobs moved one token early (llama-cpp-python's server)
         self.echo_drop_first = False  # the echo leaves out the prompt's first token
         self.force: str | None = None  # the server "samples" exactly this text (real logprobs, teacher-forced)
@@ -236,7 +239,7 @@ def _handler(server: FakeOpenAI):
             if self.fault_hit():
                 return
             path = self.path.rstrip("/")
-            if path == "/tokenize" and server.token_ids:  # llama.cpp's and vLLM's, beside /v1
+            if path == "/tokenize" and (server.token_ids or server.vllm_ids):  # llama.cpp's and vLLM's, beside /v1
                 text = req.get("content", req.get("prompt", ""))
                 special = bool(req.get("add_special", req.get("add_special_tokens", True)))
                 return self.send_json(200, {"tokens": server.backend.tokenizer(text, add_special_tokens=special)["input_ids"]})
@@ -244,6 +247,8 @@ def _handler(server: FakeOpenAI):
                 return self.error(404, f"no route {self.path}")
             if req.get("model") != server.model:
                 return self.error(404, f"The model `{req.get('model')}` does not exist.", "model_not_found")
+            if server.strict and "return_token_ids" in req:
+                return self.error(400, "Unrecognized request argument supplied: return_token_ids")
             self.complete(req, legacy=path == "/v1/completions")
 
         def fault_hit(self) -> bool:
@@ -272,7 +277,7 @@ def _handler(server: FakeOpenAI):
                 prompt = req.get("prompt", "")
                 server.prompts.append(prompt)
                 if isinstance(prompt, list):
-                    if not server.token_ids:
+                    if not (server.token_ids or server.vllm_ids):
                         return self.error(400, "prompt must be a string")
                     from loom.tree import Context, Segment
 
@@ -308,12 +313,16 @@ def _handler(server: FakeOpenAI):
             def lp_of(steps, offset):
                 return server.logprobs_obj(steps, legacy, offset) if wants_lp else None
 
+            names_ids = server.vllm_ids and bool(req.get("return_token_ids"))
+
             if not stream:
                 choices = []
                 for i, br in enumerate(branches):
                     steps = prefix + br["tokens"]
                     text = "".join(s[3] for s in steps)
                     choice = {"index": i, "finish_reason": br["finish"], "logprobs": lp_of(steps, 0 if echo else offset0)}
+                    if names_ids:
+                        choice["token_ids"] = [t[0] for t in br["tokens"]]
                     choice.update({"text": text} if legacy else {"message": {"role": "assistant", "content": text}})
                     choices.append(choice)
                 return self.send_json(200, {**base, "choices": choices})
@@ -347,6 +356,8 @@ def _handler(server: FakeOpenAI):
                         time.sleep(server.chunk_delay)
                     tok = br["tokens"][step]
                     choice = {"index": i, "logprobs": lp_of([tok], offsets[i]), "finish_reason": None}
+                    if names_ids:
+                        choice["token_ids"] = [tok[0]]
                     choice.update({"text": tok[3]} if legacy else {"delta": {"content": tok[3]}})
                     offsets[i] += len(tok[3])
                     self.sse({**base, "choices": [choice]})

@@ -122,7 +122,7 @@ async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
     root = s.add_node(None, PROMPT, "prompt")
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(130, 45)) as pilot:
-        screen = CandidatesScreen(demo_backend, PROMPT, app.loom_theme, s, root.id)
+        screen = CandidatesScreen(s, demo_backend, root.id, app.loom_theme)
         app.push_screen(screen)
         await pilot.pause(0.1)
         screen.query_one(TextArea).text = "seven\n\n<b>[red]x[/red]</b>\n"
@@ -141,7 +141,7 @@ async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
         screen.action_close()
         await pilot.pause(0.1)
         assert not isinstance(app.screen, CandidatesScreen)
-        dist = DistributionScreen(demo_backend, PROMPT, app.loom_theme, "after the prompt", k=5)
+        dist = DistributionScreen(s, demo_backend, root.id, None, app.loom_theme, k=5)
         app.push_screen(dist)
         for _ in range(200):
             await pilot.pause(0.05)

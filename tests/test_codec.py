@@ -123,3 +123,21 @@ def test_the_small_and_the_numpy_encoder_write_the_same_bytes():
         k = max(map(len, alt_ids), default=0)
         wide = max([*ids, *(i for a in alt_ids for i in a)], default=0) >= 0xFFFF
         assert codec._body_small(toks, ids, alt_ids, k, wide) == codec._body_numpy(toks, ids, alt_ids, k, wide)
+
+
+def test_chosen_ids_survive_when_only_the_alternatives_lack_ids(tmp_path):
+    """A server that names its sampled ids but not its alternatives' (vLLM):
+    the session keeps the sampled ids, so the node can go back as ids."""
+    toks = [Token(t, -0.1 * i, 300 + i, (Alternative(t, -0.1 * i, None), Alternative(" x", -2.5, None)))
+            for i, t in enumerate(["Once", " upon", " a", " time"])]
+    with Session(tmp_path / "s.loom") as s:
+        root = s.add_node(None, "Tell me", "prompt")
+        node = s.add_node(root.id, "".join(t.text for t in toks), "model", model="srv", tokens=toks)
+        got = s.node(node.id).tokens
+        assert [t.token_id for t in got] == [300, 301, 302, 303]
+        assert [[(a.text, a.token_id) for a in t.alternatives] for t in got] == \
+            [[(t.text, None), (" x", None)] for t in toks]
+        # and without any ids: none are made up
+        plain = [Token(t.text, t.logprob, None, t.alternatives) for t in toks]
+        other = s.add_node(root.id, node.text, "model", model="srv", tokens=plain)
+        assert [t.token_id for t in s.node(other.id).tokens] == [None] * 4

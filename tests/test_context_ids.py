@@ -151,3 +151,44 @@ def test_a_server_without_id_prompts_gets_text_and_the_node_says_so(session, dem
 
     with pytest.raises(BackendError, match="tokenise"):
         generate_children(session, strict, node.id, GenerationParams(n=1, max_tokens=3, seed=2))
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_through_vllm_the_sampled_ids_come_back_and_go_out_again(session, demo_backend, id_server, stream):
+    """vLLM names no ids in its logprobs, but gives the sampled ids when asked
+    (return_token_ids): a node keeps them, and a child's prompt is those ids."""
+    from loom.backends.openai_compat import OpenAIBackend
+    from loom.config import Profile
+
+    id_server.reset()
+    id_server.vllm_ids = True
+    backend = OpenAIBackend(Profile(name="vllm", model="demo", base_url=id_server.url, max_retries=0, stream=stream))
+    root, node = non_canonical_node(session, backend, demo_backend.tokenizer)
+    assert id_server.requests[-1]["body"]["return_token_ids"] is True
+    sampled = [t.token_id for t in node.tokens]
+    assert None not in sampled and all(a.token_id is None for t in node.tokens for a in t.alternatives)
+    child = generate_children(session, backend, node.id, GenerationParams(n=1, max_tokens=4, seed=1)).nodes[0]
+    assert child.meta["context"] == {"form": "ids", "retokenised": []}
+    assert id_server.prompts[-1] == demo_backend.tokenizer(root.text)["input_ids"] + sampled
+    # the distribution before a non-canonical token, through the server, is the one it was sampled from
+    i = first_difference(demo_backend, node)
+    dist = backend.next_token_distribution(token_context(session, node.id, i), 10)
+    stored = node.tokens[i].alternatives
+    assert [a.text for a in dist.alternatives] == [a.text for a in stored]
+    for got, want in zip(dist.alternatives, stored):
+        assert math.isclose(got.logprob, want.logprob, abs_tol=2e-3)
+
+
+def test_a_server_that_refuses_return_token_ids_is_asked_again_without(session, id_server):
+    from loom.backends.openai_compat import OpenAIBackend
+    from loom.config import Profile
+
+    id_server.reset()
+    id_server.strict = True  # as OpenAI's own API answers an unknown field
+    backend = OpenAIBackend(Profile(name="strict", model="demo", base_url=id_server.url, max_retries=0))
+    root = session.add_node(None, "The old man walked", "prompt")
+    first = generate_children(session, backend, root.id, GenerationParams(n=1, max_tokens=4, seed=1))
+    assert len(first.nodes) == 1 and first.nodes[0].complete
+    generate_children(session, backend, root.id, GenerationParams(n=1, max_tokens=4, seed=2))
+    bodies = [r["body"] for r in id_server.requests if r["path"] == "/v1/completions"]
+    assert ["return_token_ids" in b for b in bodies] == [True, False, False]  # refused once, then never sent

@@ -93,10 +93,9 @@ async def test_versus_screen(tmp_path, demo_backend, wedding):
     s = Session(tmp_path / "ui.loom")
     root = s.add_node(None, PROMPTS[1], "prompt")
     app = LoomApp(s, backend=demo_backend)
-    models = {"demo": demo_backend, "demo-wedding": wedding}
     async with app.run_test(size=(160, 50)) as pilot:
         screen = VersusScreen(s, root.id, ("demo", "demo-wedding"), GenerationParams(n=2, max_tokens=6, seed=1),
-                              app.loom_theme, models.__getitem__)
+                              app.loom_theme)
         app.push_screen(screen)
         await pilot.pause(0.1)
         await pilot.press("ctrl+r")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from .clusters import DEFAULT_ENDING_WORDS, ending_text, tfidf
 from .intervals import Rate
+from ..tree import LoomError
 
 KINDS = ("regex", "words", "like")
 # On the bundled pair, with demo-wedding's modal wedding ending as the example,
@@ -28,7 +29,7 @@ KINDS = ("regex", "words", "like")
 DEFAULT_LIKE_SIMILARITY = 0.3
 
 
-class AttractorError(ValueError):
+class AttractorError(LoomError, ValueError):
     """An attractor definition that cannot be used; the message says why."""
 
 

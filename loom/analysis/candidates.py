@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..tree import LoomError
+
 
 PRESETS: dict[str, list[str]] = {
     "numbers": [str(i) for i in range(101)],
@@ -20,7 +22,7 @@ PRESETS: dict[str, list[str]] = {
 MAX_CANDIDATES = 5000
 
 
-class CandidateError(ValueError):
+class CandidateError(LoomError, ValueError):
     """A bad candidate list; the message says which and why."""
 
 

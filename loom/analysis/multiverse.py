@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..tree import Alternative, Context, Distribution, Token
+from ..tree import Alternative, Context, Distribution, LoomError, Token
 
 MAX_DEPTH = 12
 MAX_K = 50
@@ -25,7 +25,7 @@ MAX_K = 50
 MAX_COLUMN = 4000
 
 
-class MultiverseError(ValueError):
+class MultiverseError(LoomError, ValueError):
     """Bad expansion settings; the message says which and why."""
 
 

@@ -12,6 +12,8 @@ import random
 import re
 from dataclasses import asdict, dataclass
 
+from ..tree import LoomError
+
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 _SENTENCE = re.compile(r"[^.!?\n]*[^\s.!?][^.!?\n]*(?:[.!?]+[\"')\]\u201d\u2019]*|\n|$)\s*")
 # stand-ins when a text has too few words of its own to swap in
@@ -19,7 +21,7 @@ _FALLBACK_WORDS = ("house", "river", "letter", "winter", "stranger", "machine", 
 _OPENERS = ("The", "A", "Then", "But", "And", "Suddenly", "Meanwhile", "Once", "She", "He", "They", "It")
 
 
-class PerturbError(ValueError):
+class PerturbError(LoomError, ValueError):
     """A perturbation cannot be made; the message says which and why."""
 
 

@@ -7,14 +7,14 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Iterator
 
-from ..tree import BranchDone, Context, Distribution, GenerationParams, Notice, TokenEvent
+from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent
 
 Prompt = str | Context
 
 Event = TokenEvent | BranchDone | Notice
 
 
-class BackendError(Exception):
+class BackendError(LoomError):
     """A model could not be loaded or a request failed; the message says which and why."""
 
 

@@ -91,6 +91,7 @@ class OpenAIBackend(Backend):
         self.base_url, self._url_had_credentials = without_credentials(given)
         self.server = f"server {redact(given)}" + (f" (profile {profile.name!r})" if profile.name else "")
         self._ids_ok = profile.token_prompts  # None: not known yet whether the server takes id prompts
+        self._vllm: bool | None = None  # whether to ask for the sampled ids (vLLM's return_token_ids)
         self._tokenized: dict[tuple[str, bool], list[int]] = {}
         self._last_wire: tuple[Any, tuple[str | list[int], dict]] | None = None
         self._url_note = (f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
@@ -151,13 +152,27 @@ class OpenAIBackend(Backend):
             body.update(messages=messages, logprobs=True, top_logprobs=min(k, CHAT_TOP_LOGPROBS))
         else:
             body.update(prompt=prompt, logprobs=k)
+            if self._names_ids():
+                body["return_token_ids"] = True  # vLLM: the sampled ids beside the texts, so they can go back as ids
         if stream:
             body["stream"] = True
         body.update(p.extra)
         return body
 
     def _create(self, body: dict[str, Any]):
-        """Send a request through the client; fields it does not type go in extra_body."""
+        """Send a request through the client; fields it does not type go in extra_body.
+        A server that refuses the request for `return_token_ids` gets it again without."""
+        import openai
+
+        try:
+            return self._send(body)
+        except openai.BadRequestError as exc:
+            if "return_token_ids" not in body or "return_token_ids" not in str(exc):
+                raise
+            self._vllm = False
+            return self._send({k: v for k, v in body.items() if k != "return_token_ids"})
+
+    def _send(self, body: dict[str, Any]):
         body = dict(body)
         stream = bool(body.pop("stream", False))
         if self.profile.api == "chat":
@@ -231,6 +246,17 @@ class OpenAIBackend(Backend):
             raise
 
     # -- contexts as token ids ------------------------------------------------------
+    def _names_ids(self) -> bool:
+        """Whether to ask the server for the ids it samples (vLLM's
+        `return_token_ids`; llama.cpp names them unasked; others ignore the
+        field). Not asked of OpenAI's own API, which refuses unknown fields,
+        nor of a server that refused it once (see _create)."""
+        if self._vllm is None:
+            host = urlsplit(self.base_url).hostname or ""
+            self._vllm = (self.profile.api == "completions" and self.profile.token_prompts is not False
+                          and not host.endswith("openai.com"))
+        return self._vllm
+
     def context_form(self, prompt: Prompt) -> dict:
         return self._wire_prompt(prompt)[1]
 
@@ -498,6 +524,10 @@ class OpenAIBackend(Backend):
         """The text, tokens and finish of one choice in one chunk."""
         text = self._text_of(choice)
         wire = parse_logprobs(choice.get("logprobs"))
+        ids = choice.get("token_ids")
+        if wire and isinstance(ids, list) and len(ids) == len(wire) and all(type(t) is int for t in ids):
+            # vLLM names the sampled ids beside the logprobs (return_token_ids); its alternatives stay texts
+            wire = [w if w.token_id is not None else replace(w, token_id=t) for w, t in zip(wire, ids)]
         if wire is None:
             tokens = plain_tokens(text, self.profile.raw_logprobs)
             if text:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_node_args
-from .common import add_json
+from .common import add_csv, add_json
 
 
 def add_parser(sub) -> None:
@@ -24,44 +24,40 @@ def add_parser(sub) -> None:
     p.add_argument("--answer", choices=("complete", "text"), default=None,
                    help="complete: P(candidate, then end-of-text, punctuation or a newline), so ' 1' does not also "
                    "collect ' 10'..' 19' (local models); text: P(candidate's text) alone. Default: complete with "
-                   "--preset numbers, else text")
+                   "--preset numbers where the model gives its whole distribution (a note says when not), else text")
     p.add_argument("--top", type=int, default=20, help="rows shown (default 20; JSON has all)")
+    add_csv(p, "one row per candidate: index, candidate, prob, logprob, text_logprob, rank")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..analysis.candidates import CandidateError, preset, read_file
-    from ..experiments.score import score_candidates
-    from ..cli import CliError, emit
-    from .analysis_args import bar, node_text
-    from .common import open_model, open_session
+    import math
 
-    try:
-        cands = [c for name in args.preset for c in preset(name)]
-        cands += [c for f in args.file for c in read_file(f)]
-        cands += args.candidate
-        if not cands:
-            raise CandidateError("no candidates: give --preset numbers, --file F or --candidate TEXT")
-        with open_session(args) as session:
-            node_id, text = node_text(session, args)
-            backend = open_model(session, args)
-            answer = args.answer or ("complete" if "numbers" in args.preset else "text")
-            result = score_candidates(backend, text, cands, args.sep, args.end, answer=answer)
-            if not session.readonly:
-                session.add_record("candidates", node_id, {"model": backend.name, "separator": result.separator,
-                                                           "end": result.end, "answer": result.answer, "count": len(result.candidates)}, result.to_dict())
-    except CandidateError as exc:
-        raise CliError(str(exc)) from exc
-    top, top_p = result.top
-    ranked = result.ranked()
+    from ..cli import emit, note
+    from ..experiments.score import gather, score
+    from .analysis_args import bar
+    from .common import add_csv_output, open_model, open_session, target_node
+
+    cands = gather(args.candidate, args.preset, args.file)
+    with open_session(args) as session:
+        node_id = target_node(session, args)
+        result = score(session, open_model(session, args), node_id, cands, separator=args.sep, end=args.end,
+                       answer=args.answer, presets=args.preset)
+    for text in result.notices:
+        note(text)
+    add_csv_output(args, result)
+    s = result.scores
+    top, top_p = s.top
+    ranked = s.ranked()
     width = max(len(repr(c)) for c, _, _ in ranked[: args.top])
-    what = "P(candidate as a complete answer)" if result.answer == "complete" else "P(candidate's text)"
-    lines = [f"{len(ranked)} candidates after node {node_id} ({backend.name}, separator {result.separator!r}), {what}:"]
+    what = "P(candidate as a complete answer)" if s.answer == "complete" else "P(candidate's text)"
+    lines = [f"{len(ranked)} candidates after node {node_id} ({s.model}, separator {s.separator!r}), {what}:"]
     lines += [f"  {c!r:<{width}} {p:7.2%} {bar(p / ranked[0][1] if ranked[0][1] else 0)}" for c, p, _ in ranked[: args.top]]
     if len(ranked) > args.top:
         lines.append(f"  … {len(ranked) - args.top} more")
-    lines.append(f"top choice {top!r} ({top_p:.1%}); entropy {result.entropy_bits:.2f} bits of at most "
-                 f"{__import__('math').log2(len(ranked)):.2f}; the candidates hold {result.mass:.3g} of the model's probability")
-    emit(args, {"node": node_id, **result.to_dict()}, "\n".join(lines))
+    lines.append(f"top choice {top!r} ({top_p:.1%}); entropy {s.entropy_bits:.2f} bits of at most "
+                 f"{math.log2(len(ranked)):.2f}; the candidates hold {s.mass:.3g} of the model's probability"
+                 + ("" if result.record is None else f"; stored as record {result.record}"))
+    emit(args, result.to_dict(), "\n".join(lines))
     return 0

@@ -43,6 +43,26 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def add_csv(p: argparse.ArgumentParser, rows: str) -> None:
+    p.add_argument("--csv", metavar="FILE", help=f"also write the result as CSV ({rows}); - writes it to standard output instead of the text")
+
+
+def add_csv_output(args: argparse.Namespace, result) -> None:
+    """Write the result's rows as CSV where --csv asks (the same table as result.to_csv() in Python)."""
+    from ..cli import CliError, write_raw
+
+    path = getattr(args, "csv", None)
+    if not path:
+        return
+    if path == "-":
+        write_raw(result.to_csv())
+        return
+    try:
+        result.to_csv(path)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def add_raw(p: argparse.ArgumentParser, what: str = "text") -> None:
     p.add_argument("--raw", action="store_true",
                    help=f"write the {what} exactly as stored; by default control characters, escape sequences and "
@@ -62,18 +82,7 @@ def open_session(args: argparse.Namespace, create: bool = False, readonly: bool 
 
 
 def node_dict(node, tokens: bool = False) -> dict:
-    d = {
-        "id": node.id, "parent": node.parent_id, "author": node.author, "text": node.text,
-        "derived_from": node.derived_from, "model": node.model, "params": node.params,
-        "created": node.created, "complete": node.complete, "mean_prob": node.mean_prob, "meta": node.meta,
-    }
-    if tokens and node.tokens:
-        d["tokens"] = [
-            {"text": t.text, "id": t.token_id, "logprob": t.logprob,
-             "top": [{"text": a.text, "id": a.token_id, "logprob": a.logprob} for a in t.alternatives]}
-            for t in node.tokens
-        ]
-    return d
+    return node.to_dict(tokens)
 
 
 def target_node(session, args) -> int:
@@ -94,24 +103,12 @@ def model_ref(session, args) -> str:
     return resolve(session, model=getattr(args, "model", None)).model
 
 
-def stored_ref(ref: str, backend) -> str:
-    """The model reference a session records: a server reference as the backend
-    names it, without the URL's credentials (they are never stored or sent)."""
-    return backend.name if ref.startswith(("openai:", "openai-chat:")) else ref
-
-
 def open_model(session, args, ref: str | None = None, params: GenerationParams | None = None):
     """Open the command's model. A model named with --model becomes the
     session's model, once it has opened and accepted `params` (a bad name, or a
     setting it cannot honour, changes nothing stored)."""
-    from ..backends import open_backend
+    from ..experiments.models import open_for
 
     ref = ref or model_ref(session, args)
-    backend = open_backend(ref)
-    if params is not None:
-        backend.refuse_unsupported(params)
-    # only the model that --model named and that was opened (sweep may replay with the original's model instead)
-    stored = stored_ref(ref, backend)
-    if getattr(args, "model", None) == ref and not session.readonly and session.get_state("model") != stored:
-        session.set_state("model", stored)
-    return backend
+    # only the model that --model named (sweep may replay with the original's model instead)
+    return open_for(session, ref, named=getattr(args, "model", None) == ref, params=params)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_node_args
-from .common import add_json
+from .common import add_csv, add_json
 
 
 def add_parser(sub) -> None:
@@ -16,40 +16,30 @@ def add_parser(sub) -> None:
     add_node_args(p)
     p.add_argument("--k", type=int, default=10, help="tokens shown (default 10)")
     p.add_argument("--token", type=int, metavar="I", help="the distribution before the node's token I (0-based) instead of after the node")
+    add_csv(p, "one row per token: rank, token_id, text, prob, logprob, sampled")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit
-    from .analysis_args import bar, node_text, show_token
-    from .common import open_model, open_session
+    from ..cli import emit
+    from ..experiments.distribution import distribution
+    from .analysis_args import bar, show_token
+    from .common import add_csv_output, open_model, open_session, target_node
 
-    if not 1 <= args.k <= 100:
-        raise CliError(f"--k must be from 1 to 100 (got {args.k})")
     with open_session(args) as session:
-        node_id, text = node_text(session, args)
-        if args.token is not None:
-            node = session.node(node_id)
-            toks = node.tokens or []
-            if not toks:
-                raise CliError(f"node {node_id} has no tokens (it was not written by a model); leave out --token")
-            if not 0 <= args.token < len(toks):
-                raise CliError(f"node {node_id} has {len(toks)} tokens; --token must be from 0 to {len(toks) - 1}")
-            from ..experiments.context import token_context
-
-            # the context the token was sampled in: the node's own ids before it, not re-tokenised text
-            text = token_context(session, node_id, args.token)
-        backend = open_model(session, args)
-        dist = backend.next_token_distribution(text, args.k)
-    rows = [(a.text, a.prob) for a in dist.alternatives]
-    shown = sum(p for _, p in rows)
-    width = max((len(show_token(t)) for t, _ in rows), default=4)
-    lines = [f"next token after node {node_id}" + (f" token {args.token}" if args.token is not None else "") + f" ({backend.name}):"]
-    lines += [f"  {show_token(t):<{width}} {p:7.2%} {bar(p)}" for t, p in rows]
-    ent = "n/a" if dist.entropy_bits is None else f"{dist.entropy_bits:.2f} bits"
-    lines.append(f"entropy {ent}; the top {len(rows)} hold {shown:.1%}")
-    emit(args, {"node": node_id, "token": args.token, "model": backend.name, "entropy_bits": dist.entropy_bits,
-                "alternatives": [{"text": a.text, "id": a.token_id, "prob": a.prob, "logprob": a.logprob} for a in dist.alternatives]},
-         "\n".join(lines))
+        node_id = target_node(session, args)
+        result = distribution(session, open_model(session, args), node_id, token=args.token, k=args.k)
+    add_csv_output(args, result)
+    rows = result.rows()
+    width = max((len(show_token(r["text"])) for r in rows), default=4)
+    lines = [f"next token after node {node_id}" + (f" token {args.token}" if args.token is not None else "")
+             + f" ({result.model['name']}):"]
+    lines += [f"  {show_token(r['text']):<{width}} {r['prob']:7.2%} {bar(r['prob'])}" + ("  ← sampled" if r["sampled"] else "")
+              for r in rows]
+    d = result.to_dict()
+    ent = "n/a" if d["entropy_bits"] is None else f"{d['entropy_bits']:.2f} bits"
+    lines.append(f"entropy {ent}; the top {len(rows)} hold {d['top_mass']:.1%}"
+                 + ("" if result.record is None else f"; stored as record {result.record}"))
+    emit(args, d, "\n".join(lines))
     return 0

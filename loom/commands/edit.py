@@ -105,8 +105,7 @@ def report(args, result) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError
-    from ..experiments.edit import EditError, edit, edited_text
+    from ..experiments.edit import edit, edited_text
     from .common import open_session, target_node
     from .progress import progress_line
 
@@ -114,12 +113,9 @@ def run(args) -> int:
     replace = (args.replace, args.with_text) if args.replace is not None else None
     with open_session(args) as session:
         node_id = target_node(session, args)
-        try:
-            edited_text(session.node(node_id), text, replace)  # checked before a model is loaded
-            backend, params = generation(session, args)
-            with progress_line(args.quiet) as progress:
-                result = edit(session, node_id, text, replace=replace, backend=backend, params=params, progress=progress)
-        except EditError as exc:
-            raise CliError(str(exc)) from None
+        edited_text(session.node(node_id), text, replace)  # a bad edit fails before a model is loaded
+        backend, params = generation(session, args)
+        with progress_line(args.quiet) as progress:
+            result = edit(session, node_id, text, replace=replace, backend=backend, params=params, progress=progress)
         report(args, result)
     return 0

@@ -29,21 +29,17 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError
-    from ..experiments.edit import EditError, fork, token_alternative
+    from ..experiments.edit import fork, token_alternative
     from .common import open_session, target_node
     from .edit import generation, report
     from .progress import progress_line
 
     with open_session(args) as session:
         node_id = target_node(session, args)
-        try:
-            token_alternative(session.node(node_id), args.token, args.alt, args.alt_rank)  # before a model is loaded
-            backend, params = generation(session, args)
-            with progress_line(args.quiet) as progress:
-                result = fork(session, node_id, args.token, text=args.alt, rank=args.alt_rank, backend=backend,
-                              params=params, progress=progress)
-        except EditError as exc:
-            raise CliError(str(exc)) from None
+        token_alternative(session.node(node_id), args.token, args.alt, args.alt_rank)  # before a model is loaded
+        backend, params = generation(session, args)
+        with progress_line(args.quiet) as progress:
+            result = fork(session, node_id, args.token, text=args.alt, rank=args.alt_rank, backend=backend,
+                          params=params, progress=progress)
         report(args, result)
     return 0

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit
+    from ..cli import emit
     from ..config import load_config
 
     config = load_config()
@@ -37,15 +37,9 @@ def run(args) -> int:
         emit(args, {"config": str(config.path), "default": config.model, "profiles": rows}, "\n".join(lines))
         return 0
 
-    from ..backends import open_backend
-    from ..backends.openai_compat import OpenAIBackend
-    from ..textsafe import redact
+    from ..experiments.models import check_server
 
-    backend = open_backend(args.check) if args.check.startswith(("openai:", "openai-chat:")) or args.check in config.profiles else None
-    if not isinstance(backend, OpenAIBackend):
-        known = ", ".join(config.profiles) or "none"
-        raise CliError(f"{redact(args.check)!r} is not a profile in {config.path} (profiles: {known}) nor openai:MODEL@URL")
-    report = backend.check()
+    backend, report = check_server(args.check, config)
     ok = report["reachable"] and report["generates"]
     report["ok"] = ok
     yes = {True: "yes", False: "no", None: "unknown"}

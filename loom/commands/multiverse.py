@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_node_args
-from .common import add_json
+from .common import add_csv, add_json
 
 
 def add_parser(sub) -> None:
@@ -22,39 +22,37 @@ def add_parser(sub) -> None:
     p.add_argument("--png", metavar="FILE", help="write the picture as PNG (needs cairosvg)")
     p.add_argument("--theme", help="palette for the picture (default loom-dark)")
     p.add_argument("--absolute", action="store_true", help="picture height = probability 1 (default: the first column fills it)")
+    add_csv(p, "one row per block: depth, token, probability of the sequence, step probability, sequence text")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..analysis.multiverse import MultiverseError, block_label
-    from ..experiments.multiverse import expand
-    from ..cli import CliError, emit
-    from ..render.svg import RenderError, write_png, write_svg
-    from .analysis_args import node_text, theme_named
-    from .common import open_model, open_session
+    from ..analysis.multiverse import block_label
+    from ..cli import emit
+    from ..experiments.multiverse import multiverse
+    from ..render.svg import write_png, write_svg
+    from .analysis_args import theme_named
+    from .common import add_csv_output, open_model, open_session, target_node
 
     theme = theme_named(args.theme) if args.svg or args.png else None
     with open_session(args) as session:
-        node_id, text = node_text(session, args)
-        backend = open_model(session, args)
-    try:
-        view = expand(backend, text, args.depth, args.k, args.mass)
-    except MultiverseError as exc:
-        raise CliError(str(exc)) from exc
+        node_id = target_node(session, args)
+        result = multiverse(session, open_model(session, args), node_id, args.depth, args.k, args.mass)
+    view = result.view
     written = []
-    try:
-        if args.svg:
-            written.append(str(write_svg(view, theme, args.svg, fit=not args.absolute)))
-        if args.png:
-            written.append(str(write_png(view, theme, args.png, fit=not args.absolute)))
-    except RenderError as exc:
-        raise CliError(str(exc)) from exc
+    if args.svg:
+        written.append(str(write_svg(view, theme, args.svg, fit=not args.absolute)))
+    if args.png:
+        written.append(str(write_png(view, theme, args.png, fit=not args.absolute)))
+    add_csv_output(args, result)
     lines = [f"block multiverse after node {node_id} ({view.model}, depth {view.depth}, top-{view.k}"
              + (f", mass {view.mass:g}" if view.mass else "") + "):"]
     for b in view.walk():
         lines.append(f"{'  ' * b.depth}{block_label(b)!r:<14} {b.prob:9.4%}  (step {b.cond_prob:6.1%})")
     lines.append("mass per depth: " + ", ".join(f"{view.mass_at(d):.4f}" for d in range(1, view.depth + 1)))
     lines += [f"wrote {w}" for w in written]
-    emit(args, {"node": node_id, **view.to_dict(), "written": written}, "\n".join(lines))
+    if result.record is not None:
+        lines.append(f"stored as record {result.record}")
+    emit(args, {**result.to_dict(), "written": written}, "\n".join(lines))
     return 0

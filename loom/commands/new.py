@@ -22,22 +22,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit
-    from .common import open_session, stored_ref
+    from ..cli import emit, sessions_dir
+    from ..experiments.sessions import new_session
+    from ..store import resolve_session
 
     text = sys.stdin.read() if args.prompt == "-" else args.prompt
-    if args.model:
-        from ..backends import open_backend
-
-        backend = open_backend(args.model)  # a model that does not open is refused before any file is written
-        model = stored_ref(args.model, backend)
-        backend.close()
-    with open_session(args, create=True) as session:
-        if session.count():
-            raise CliError(f"{session.path}: already exists with {session.count()} nodes; pick another name")
-        root = session.add_node(None, text, "prompt")
-        session.current = root.id
-        if args.model:
-            session.set_state("model", model)
-        emit(args, {"session": str(session.path), "root": root.id}, f"created {session.path} (root node {root.id})")
+    folder = sessions_dir(args)
+    path = resolve_session(args.session, folder)
+    if path.parent == folder:  # a new session by name: the sessions folder is made when missing
+        folder.mkdir(parents=True, exist_ok=True)
+    with new_session(path, text, model=args.model) as session:
+        emit(args, {"session": str(session.path), "root": session.current}, f"created {session.path} (root node {session.current})")
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..analysis.attractors import DEFAULT_LIKE_SIMILARITY
 from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY
 from ..analysis.intervals import BOOTSTRAP_RESAMPLES
-from .common import add_generation_args, add_json
+from .common import add_csv, add_csv_output, add_generation_args, add_json
 
 
 def add_parser(sub) -> None:
@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
                    help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})")
     m.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
                    help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})")
-    m.add_argument("--csv", metavar="FILE", help="also write one row per sample (cluster, attractors as 0/1, mean logprob, text)")
+    add_csv(m, "one row per sample: cluster, attractors as 0/1, mean logprob, text")
     add_generation_args(p, n_help="samples to draw (default 40)")
     add_json(p)
     p.set_defaults(func=run)
@@ -179,11 +179,7 @@ def run(args) -> int:
             raise CliError(str(exc)) from exc
         for note in result.notices:
             cli_note(note)
-        if args.csv:
-            try:
-                result.to_csv(args.csv)
-            except OSError as exc:
-                raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
+        add_csv_output(args, result)
         rid = result.record
         text = f"report on node {node_id}" + (f" (record {rid})" if rid else "") + "\n" + format_report(result.report)
         emit(args, result.to_dict(), text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_node_args
-from .common import add_generation_args, add_json
+from .common import add_csv, add_generation_args, add_json
 
 
 def add_parser(sub) -> None:
@@ -17,6 +17,7 @@ def add_parser(sub) -> None:
     add_node_args(p, model=False)
     p.add_argument("--model", action="append", default=[], required=True, help="a model (give exactly two); vs does not change the session's model")
     add_generation_args(p)
+    add_csv(p, "one row per token of every branch: model, node, token, prob, entropy_bits")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -24,20 +25,23 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import textwrap
 
-    from ..experiments.vs import SURE, compare_models
-    from ..backends import open_backend
+    from .progress import progress_line
+
     from ..cli import CliError, emit, note as cli_note
+    from ..experiments.models import open_model
+    from ..experiments.vs import SURE, compare_models
     from ..textsafe import one_line
-    from .analysis_args import node_text
-    from .common import node_dict, open_session, resolved_params
+    from .common import add_csv_output, node_dict, open_session, resolved_params, target_node
 
     if len(args.model) != 2:
         raise CliError(f"give exactly two models with --model A --model B (got {len(args.model)})")
     with open_session(args) as session:
-        node_id, _ = node_text(session, args)
+        node_id = target_node(session, args)
         params = resolved_params(session, args, args.model[0])
-        backends = [open_backend(m) for m in args.model]
-        result = compare_models(session, backends, node_id, params)
+        backends = [open_model(m) for m in args.model]
+        with progress_line() as progress:
+            result = compare_models(session, backends, node_id, params, progress=progress)
+    add_csv_output(args, result)
     for note in result.notices:
         cli_note(note)
     col = 38
@@ -62,6 +66,8 @@ def run(args) -> int:
     ]
     for label, vals in rows:
         lines.append(f"{label:<30} {vals[0]:>16} {vals[1]:>16}")
+    if result.record is not None:
+        lines.append(f"stored as record {result.record}")
     data = result.to_dict()
     for m, d in zip(result.models, data["models"]):
         d["branches"] = [node_dict(n) for n in m.nodes]

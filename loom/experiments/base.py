@@ -115,3 +115,13 @@ class Result:
             raise ImportError("to_pandas() needs pandas: pip install 'loom-multiverse[pandas]'") from exc
         rows = self.rows()
         return pd.DataFrame.from_records(rows, columns=list(rows[0]) if rows else None)
+
+
+def store(session: Any, result: Result, node_id: int | None, params: dict[str, Any], other_id: int | None = None) -> int | None:
+    """Keep `result` as a record of its kind beside `node_id`, with the settings
+    and model identity in `params`; a read-only session keeps nothing (None)."""
+    if session.readonly:
+        return None
+    stored = {k: v for k, v in result.to_dict().items() if k != "record"}
+    result.record = session.add_record(result.kind, node_id, params, stored, other_id)
+    return result.record

@@ -3,13 +3,15 @@ the tree, and count where they diverge and reconverge (see analysis.align)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..analysis.align import Alignment, Piece, align, pieces_from_text
 from ..store import Session
-from ..tree import Node
-from .base import Result
-from .replay import ReplayError
+from ..tree import GenerationParams, Node
+from .base import Cancel, Result
+from .models import open_model
+from .replay import Listener, ReplayError, continuation_to_replay, edited_node, replay
 
 
 def _derivation_root(session: Session, node: Node) -> int:
@@ -107,3 +109,49 @@ def from_record(session: Session, rec: dict) -> Comparison:
                          p.get("include_edit", False))
     comp.record = rec["id"]
     return comp
+
+
+@dataclass
+class ReplayComparison(Result):
+    """An edit's replay and its comparison with the original continuation."""
+
+    kind = "compare"
+
+    edited: Node
+    original: Node  # the node the edit was derived from
+    original_child: Node  # the original's continuation that was replayed
+    replay: Node
+    params: GenerationParams
+    comparison: Comparison
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def record(self) -> int | None:  # type: ignore[override]
+        return self.comparison.record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edited": self.edited.id, "original": self.original.id, "original_child": self.original_child.id,
+                "replay": self.replay.to_dict(), "params": self.params.to_dict(),
+                "comparison": {**self.comparison.to_dict(), "record": self.comparison.record}}
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.comparison.rows()
+
+
+def replay_and_compare(session: Session, node_id: int, *, original_child: int | None = None, run: int = 4,
+                       level: str = "auto", include_edit: bool = False, cancel: Cancel | None = None,
+                       listener: Listener | None = None) -> ReplayComparison:
+    """Regenerate below the edit at (or above) `node_id` with the model, settings,
+    stopping rule and seed of the original's continuation (that model is opened
+    here, whichever model the caller has), compare the two continuations and
+    store the comparison as a "compare" record."""
+    edited = edited_node(session, node_id)
+    chosen = continuation_to_replay(session, edited, original_child)
+    if not chosen.model:
+        raise ReplayError(f"node {chosen.id} does not say which model wrote it; it cannot be replayed")
+    res = replay(session, open_model(chosen.model), edited.id, original_child=chosen.id, cancel=cancel, listener=listener)
+    if res.replay is None:
+        raise ReplayError("the replay made no tokens" + (" (cancelled)" if cancel is not None and cancel.is_set() else ""))
+    comp = compare_nodes(session, res.original_child.id, res.replay.id, run, level, include_edit)
+    store_comparison(session, comp, include_edit=include_edit, replay=True)
+    return ReplayComparison(res.edited, res.original, res.original_child, res.replay, res.params, comp, res.notices)

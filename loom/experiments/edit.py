@@ -5,8 +5,8 @@ branches can be compared), and can be continued at once: a perturb-and-
 regenerate experiment is one call.
 
 Everything is checked before anything is stored: a bad node, token or
-alternative, a bad setting, or a model that cannot honour a setting raises
-(EditError, ParamError, BackendError) and the session is unchanged."""
+alternative, a bad setting, or a model that cannot honour a setting raises a
+LoomError (EditError, ParamError, BackendError) and the session is unchanged."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from typing import Any
 
 from ..backends.base import Backend
 from ..store import Session
-from ..tree import Alternative, GenerationParams, Node
+from ..tree import Alternative, GenerationParams, LoomError, Node
 from .base import Cancel, ProgressFn, Result
 from .generate import edit_node, fork_at_token, generate_children
 
 
-class EditError(ValueError):
+class EditError(LoomError, ValueError):
     """A perturbation cannot be made as asked; the message says why. Nothing was stored."""
 
 

@@ -4,11 +4,60 @@ the most likely continuations, column by column."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..analysis.multiverse import MAX_COLUMN, Block, Multiverse, MultiverseError, check_settings, keep
 from ..backends.base import Backend, Prompt
+from ..store import Session
 from ..tree import Context, Distribution, Token
+from .base import Cancel, Counter, ProgressFn, Result, store
+from .context import path_context
+
+
+@dataclass
+class MultiverseResult(Result):
+    kind = "multiverse"
+
+    node_id: int
+    view: Multiverse
+    model: dict[str, Any]  # the backend's identity
+    record: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node_id, **self.view.to_dict(), "model_id": self.model, "record": self.record}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per block, depth first: its token, the probability of the whole
+        sequence up to it (absolute, and relative to the zoomed prefix), the
+        step's conditional probability and the sequence's text."""
+        v = self.view
+        return [{"node": self.node_id, "depth": b.depth, "token_id": b.token_id, "text": b.text,
+                 "prob": v.absolute_prob(b), "prob_in_view": b.prob, "cond_prob": b.cond_prob,
+                 "seq_logprob": b.seq_logprob, "terminal": b.terminal, "sequence": b.path_text()}
+                for b in v.walk()]
+
+
+def multiverse(session: Session, backend: Backend, node_id: int, depth: int = 3, k: int = 5, mass: float | None = None,
+               *, prefix: list[Token] | tuple[Token, ...] = (), save: bool = True, progress: ProgressFn | None = None,
+               cancel: Cancel | None = None) -> MultiverseResult:
+    """The block multiverse after `node_id` (zoomed into `prefix`), from the
+    path's token ids; stored as a "multiverse" record with `save`. `progress`
+    counts columns; `cancel` stops between columns, keeping what is expanded."""
+    count = Counter(progress, depth, "columns")
+    view = expand(backend, path_context(session, node_id), depth, k, mass, prefix=prefix,
+                  progress=lambda done, total: count.step(done - count.done), cancel=cancel)
+    result = MultiverseResult(node_id, view, backend.identity())
+    if save:
+        keep_record(session, result)
+    return result
+
+
+def keep_record(session: Session, result: MultiverseResult) -> int | None:
+    """Store a view (one the app exported, say) as a "multiverse" record."""
+    v = result.view
+    return store(session, result, result.node_id, {"model": result.model, "depth": v.depth, "k": v.k, "mass": v.mass,
+                                                    "prefix_ids": [t.token_id for t in v.prefix]})
 
 
 def _eos_id(backend: Backend) -> int | None:

@@ -83,10 +83,11 @@ def _alts(alternatives, k: int) -> dict[str, Any]:
     return row
 
 
-def token_path(session: Session, node_id: int, theme: LoomTheme | str | None = None,
-               configured: str | None = None) -> TokenPath:
+def token_path(session: Session, node_id: int, theme: LoomTheme | str | None = None) -> TokenPath:
     """The path to `node_id`, coloured with `theme` (a LoomTheme or a name), else the
-    `configured` theme, else loom's default."""
+    config's theme, else loom's default."""
     if not isinstance(theme, LoomTheme):
-        theme = pick_theme(theme, configured)
+        from ..config import load_config
+
+        theme = pick_theme(theme, load_config().theme)
     return TokenPath(session.name, node_id, session.path_nodes(node_id), theme)

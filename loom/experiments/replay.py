@@ -21,12 +21,12 @@ from ..backends.base import Backend
 from .context import path_context
 from .generate import generate_children
 from ..store import Session
-from ..tree import BranchDone, GenerationParams, Node, Notice, TokenEvent
+from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, TokenEvent
 
 Listener = Callable[[object], None]
 
 
-class ReplayError(ValueError):
+class ReplayError(LoomError, ValueError):
     """A replay, comparison or sweep cannot be done; the message says why."""
 
 
@@ -66,6 +66,24 @@ def replay_params(original_child: Node) -> GenerationParams:
     return params.replace(n=1, max_tokens=limit).validate()
 
 
+def continuation_to_replay(session: Session, edited: Node, original_child: int | None = None) -> Node:
+    """The original's continuation that a replay of `edited` regenerates:
+    `original_child` when given (it must be one), else the first."""
+    original = edited.derived_from
+    candidates = original_continuations(session, original)
+    if original_child is not None:
+        chosen = next((c for c in candidates if c.id == original_child), None)
+        if chosen is None:
+            raise ReplayError(f"node {original_child} is not a model-written child of node {original} (the original of {edited.id})")
+        return chosen
+    if not candidates:
+        raise ReplayError(
+            f"node {original} (the original of edit {edited.id}) has no model continuation to replay; "
+            f"generate from node {original} first"
+        )
+    return candidates[0]
+
+
 @dataclass
 class ReplayResult:
     edited: Node
@@ -85,18 +103,7 @@ def replay(session: Session, backend: Backend, node_id: int, *, original_child: 
     (default: its first model-written child)."""
     edited = edited_node(session, node_id)
     original = session.node(edited.derived_from)
-    candidates = original_continuations(session, original.id)
-    if original_child is not None:
-        chosen = next((c for c in candidates if c.id == original_child), None)
-        if chosen is None:
-            raise ReplayError(f"node {original_child} is not a model-written child of node {original.id} (the original of {edited.id})")
-    elif candidates:
-        chosen = candidates[0]
-    else:
-        raise ReplayError(
-            f"node {original.id} (the original of edit {edited.id}) has no model continuation to replay; "
-            f"generate from node {original.id} first"
-        )
+    chosen = continuation_to_replay(session, edited, original_child)
     if chosen.model != backend.name:
         raise ReplayError(f"node {chosen.id} was written by model {chosen.model!r}, not {backend.name!r}; open that model to replay it")
     params = replay_params(chosen)

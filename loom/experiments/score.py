@@ -1,13 +1,19 @@
 """Scored candidates: the probability a model gives each of a set of answers
-after a node's context (the favourite-number experiment)."""
+after a node's context (the favourite-number experiment): `loom score`, the
+app's p, `loom.score()`."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
-from ..analysis.candidates import CandidateError, CandidateScores, auto_separator, clean
+from ..analysis.candidates import CandidateError, CandidateScores, auto_separator, clean, preset
 from ..backends.base import Backend, Prompt
+from ..store import Session
 from ..tree import Context
+from .base import Result, store
+from .context import path_context
 
 
 #: what ends an answer, for P(text as a complete answer): these, or end-of-text
@@ -51,3 +57,62 @@ def score_candidates(
     if all(lp == -math.inf for lp in complete):
         raise CandidateError("no candidate is ever followed by a terminator under the model")
     return CandidateScores(cands, complete, sep, backend.name, end, "complete", text_lps)
+
+
+@dataclass
+class ScoreResult(Result):
+    kind = "candidates"
+
+    node_id: int
+    scores: CandidateScores
+    model: dict[str, Any]  # the backend's identity
+    notices: list[str] = field(default_factory=list)
+    record: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node_id, **self.scores.to_dict(), "model_id": self.model, "notices": list(self.notices),
+                "record": self.record}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per candidate in the order given: its normalised probability,
+        log-probability (as scored), P(text) alone, and its rank."""
+        s = self.scores
+        rank = {c: i for i, (c, _, _) in enumerate(s.ranked(), 1)}
+        return [{"node": self.node_id, "index": i, "candidate": c, "prob": p, "logprob": lp, "text_logprob": tl,
+                 "rank": rank[c], "answer": s.answer}
+                for i, (c, p, lp, tl) in enumerate(zip(s.candidates, s.probs, s.logprobs, s.text_logprobs or s.logprobs))]
+
+
+def gather(candidates: Sequence[str] = (), presets: Sequence[str] = (), files: Sequence[str] = ()) -> list[str]:
+    """The candidates of a run: those given, then the presets' lists, then each file's lines."""
+    from ..analysis.candidates import read_file
+
+    out = list(candidates)
+    out += [c for name in presets for c in preset(name)]
+    out += [c for f in files for c in read_file(f)]
+    if not out:
+        raise CandidateError("no candidates: give some, a file with one per line, or the preset numbers (0-100)")
+    return out
+
+
+def score(session: Session, backend: Backend, node_id: int, candidates: list[str], *, separator: str | None = None,
+          end: str = "", answer: str | None = None, presets: Sequence[str] = (), save: bool = True) -> ScoreResult:
+    """Score `candidates` after `node_id`'s context and store the result as a
+    "candidates" record. `answer` None: P(candidate as a complete answer) when
+    the candidates include the numbers preset and the model gives its whole
+    distribution, else P(candidate's text), with a notice saying why."""
+    notices: list[str] = []
+    if answer is None:
+        answer = "text"
+        if "numbers" in presets:
+            if getattr(backend, "score_answers", None) is not None:
+                answer = "complete"
+            else:
+                notices.append(f"{backend.name!r} gives only its top tokens, so each number is scored as P(text), "
+                               "which for ' 1' also holds ' 10'..' 19'; a local model gives P(number as a complete answer)")
+    scores = score_candidates(backend, path_context(session, node_id), candidates, separator, end, answer=answer)
+    result = ScoreResult(node_id, scores, backend.identity(), notices)
+    if save:
+        store(session, result, node_id, {"model": result.model, "separator": scores.separator, "end": scores.end,
+                                         "answer": scores.answer, "count": len(scores.candidates)})
+    return result

@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from ..tree import LoomError
+
 Progress = Callable[[int, int], None]
 
 
-class TreeFormatError(ValueError):
+class TreeFormatError(LoomError, ValueError):
     """A file cannot be imported; the message names the file and the cause."""
 
 

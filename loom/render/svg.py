@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..analysis.multiverse import Multiverse, block_label, fit_scale, layout, short_prob
 from ..themes import LoomTheme
+from ..tree import LoomError
 
 FONT = 12
 COLUMN = 130
@@ -21,7 +22,7 @@ HEADER = 62
 MARGIN = 10
 
 
-class RenderError(ValueError):
+class RenderError(LoomError, ValueError):
     """A picture could not be written; the message says why."""
 
 

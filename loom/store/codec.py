@@ -20,7 +20,8 @@ significant digits: -0.9 came back as -0.8999).
 
 Token texts come back by slicing the node text; alternative texts come from
 the session's `vocab` table (real ids for local models and servers that name
-their ids, session-interned ids otherwise, flag 4).
+their ids, session-interned ids otherwise, flag 4; flag 8 with it: the chosen
+ids are still the model's own, for servers that name only those).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ VERSION_FIXED = 3
 F_RAW = 1
 F_WIDE = 2
 F_INTERNED = 4  # ids were assigned by the session, not by the model's tokenizer
+F_CHOSEN_IDS = 8  # with F_INTERNED: the chosen ids are still the model's own (a server that names only those: vLLM)
 _HEAD = struct.Struct("<BBIB")
 K_OFFSET = 6  # where the header keeps k, the most alternatives of any token (every version)
 STEP = 1e-4  # nats: the fixed-point step of every stored logprob
@@ -71,12 +73,16 @@ def _unplanes(buf: bytes, off: int, dt, shape: tuple[int, ...]) -> tuple[np.ndar
 SMALL = 256  # tokens x alternatives below which plain Python beats numpy's per-call cost
 
 
-def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool) -> bytes:
+def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool,
+           chosen_ids: bool = False) -> bytes:
+    """`interned`: the ids are the session's; `chosen_ids`: but `ids` (the chosen
+    tokens') are the model's own, so a context can give them back as they were."""
     counts = [len(a) for a in alt_ids]
     k = max(counts, default=0)
     flat_ids = [i for a in alt_ids for i in a]
     wide = max([*ids, *flat_ids], default=0) >= 0xFFFF
-    flags = (F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
+    flags = ((F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
+             | (F_CHOSEN_IDS if interned and chosen_ids else 0))
     make = _body_small if len(tokens) * max(k, 1) < SMALL else _body_numpy
     body = make(tokens, ids, alt_ids, k, wide)
     return _HEAD.pack(VERSION_FIXED, flags, len(tokens), k) + zlib.compress(body, 6)
@@ -184,6 +190,7 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
     pad = np.iinfo(dt).max
     names = vocab(sorted(set(np.unique(top_ids).tolist()) - {pad}))
     interned = bool(flags & F_INTERNED)
+    own_ids = not interned or bool(flags & F_CHOSEN_IDS)  # whether the chosen ids are the model's
     raw = bool(flags & F_RAW)
     # plain Python lists: iterating numpy scalars one by one is many times slower
     alt_rows = top_ids.tolist()
@@ -197,7 +204,7 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
         end = pos + lens_l[row]
         out.append(Token(
             text=text[pos:end], logprob=None if lp != lp else lp,
-            token_id=None if interned else ids_l[row], alternatives=alts, raw=raw,
+            token_id=ids_l[row] if own_ids else None, alternatives=alts, raw=raw,
         ))
         pos = end
     return out

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from ..tree import Node, Token
+from ..tree import LoomError, Node, Token
 from . import codec
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -30,7 +30,7 @@ PAGE_SIZE = 32768  # for new session files: see _migrate
 DECODED_TOKENS = 50_000  # tokens kept decoded in memory (about 1.5 KB each with 10 alternatives)
 
 
-class StoreError(Exception):
+class StoreError(LoomError):
     """A session file cannot be used; the message names the file and the cause."""
 
 
@@ -388,7 +388,9 @@ class Session:
                 new[tid] = text
             return tid
 
-        ids = [idof(t.text, t.token_id) for t in tokens]
+        # a server that names its sampled ids but not its alternatives' (vLLM): the chosen ids stay the model's
+        chosen_ids = interned and all(t.token_id is not None for t in tokens)
+        ids = [t.token_id for t in tokens] if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
         alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
             self.db.conn.executemany(
@@ -403,7 +405,7 @@ class Session:
                 if new:
                     self._vocab_top[key] = max(self._vocab_top[key], max(new))
 
-        return codec.encode(tokens, ids, alt_ids, interned=interned), cache_new
+        return codec.encode(tokens, ids, alt_ids, interned=interned, chosen_ids=chosen_ids), cache_new  # type: ignore[arg-type]
 
     def _load_vocab(self, key: str) -> dict[int, str]:
         if key not in self._vocab:

@@ -22,7 +22,7 @@ from textual.theme import Theme
 from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
 
-from ..backends.base import Backend, BackendError
+from ..experiments.models import Backend, BackendError, remember_model
 from ..config import Config
 from ..experiments.generate import edit_node, fork_at_token, generate_children
 from ..store import Session, StoreError
@@ -202,11 +202,11 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     # -- model ---------------------------------------------------------------
     @work(thread=True, exclusive=True, group="model")
     def load_model(self, ref: str) -> None:
-        from ..backends import open_backend
+        from ..experiments.models import open_model
 
         self.call_from_thread(self._loading, ref)
         try:
-            self.post_message(ModelReady(open_backend(ref)))
+            self.post_message(ModelReady(open_model(ref)))
         except BackendError as exc:
             self.post_message(ModelReady(None, str(exc)))
         except Exception as exc:  # a broken model folder must not take the app down
@@ -223,8 +223,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             self.notify(msg.error or "", title="model not loaded", severity="error", timeout=15)
             return
         self.backend = msg.backend
+        remember_model(self.session, self.model_ref, msg.backend)
         self.model_ref = msg.backend.name
-        self.session.set_state("model", self.model_ref)
         self.set_status(f"model {self.backend.name} ready")
 
     # -- showing -------------------------------------------------------------
@@ -510,9 +510,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self.load_model(model)
             self.notify("Settings saved.", timeout=2)
 
-        from ..backends.local import BUNDLED
+        from ..experiments.models import known_models
 
-        models = [*BUNDLED, *self.config.profiles]
+        models = known_models(self.config)
         self.push_screen(SettingsScreen(self.params, self.model_ref, models, self._sources()), done)
 
     def _sources(self) -> dict[str, str]:

@@ -26,17 +26,16 @@ from textual.widgets.option_list import Option
 from ..analysis.align import LEVELS, Alignment, Piece, align, units
 from ..analysis.perturb import KINDS, PerturbError, parse_kinds
 from ..analysis.report import bar
-from ..backends.base import BackendError
 from ..experiments import compare as compare_records
 from ..experiments.base import Progress, ProgressFn
-from ..experiments.compare import Comparison, compare_nodes, store_comparison
-from ..experiments.replay import ReplayError, edited_node, original_continuations, replay
+from ..experiments.compare import Comparison, ReplayComparison, compare_nodes, replay_and_compare, store_comparison
+from ..experiments.replay import ReplayError, edited_node, original_continuations
 from ..experiments.report import ReportResult, report, report_existing
 from ..experiments.sweep import format_sweep, sweep
 from ..store import StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
-from ..tree import GenerationParams, ParamError
+from ..tree import GenerationParams, LoomError, ParamError
 from .keymap import Key
 from .words import plural
 
@@ -520,7 +519,7 @@ class AttractorActions:
         def work() -> None:
             try:
                 result = job(cancel)
-            except (ReplayError, PerturbError, BackendError, StoreError, ValueError) as exc:
+            except (LoomError, ValueError) as exc:
                 self.call_from_thread(self._att_failed, what, str(exc))
             except Exception as exc:  # keep the app alive; what was made is already saved
                 self.call_from_thread(self._att_failed, what, f"{type(exc).__name__}: {exc}")
@@ -570,19 +569,16 @@ class AttractorActions:
         mark = self._att_mark
         pick = mark if mark in {c.id for c in original_continuations(self.session, edited.derived_from)} else None
 
-        def job(cancel: threading.Event):
-            res = replay(self.session, self.backend, edited.id, original_child=pick, cancel=cancel)
-            if res.replay is None:
-                raise ReplayError("cancelled before the replay wrote a token")
-            comp = compare_nodes(self.session, res.original_child.id, res.replay.id)
-            return res, comp, store_comparison(self.session, comp, replay=True)
+        def job(cancel: threading.Event) -> ReplayComparison:
+            # with the model that wrote the original continuation, whichever model the app has open
+            return replay_and_compare(self.session, edited.id, original_child=pick, cancel=cancel)
 
-        def done(out) -> None:
-            res, comp, rid = out
+        def done(res: ReplayComparison) -> None:
+            comp = res.comparison
             self._att_refresh(edited.id)
             self.goto(res.replay.id)
             self.set_status(f"replayed node {res.original_child.id} as node {res.replay.id}: {comp.alignment.status}")
-            self.push_screen(CompareScreen(comp, self.loom_theme, rid, f"Original continuation {res.original_child.id} (A) "
+            self.push_screen(CompareScreen(comp, self.loom_theme, res.record, f"Original continuation {res.original_child.id} (A) "
                                            f"vs replay {res.replay.id} after edit {edited.id} (B)"), self._att_goto)
 
         self._att_run(job, done, "replay")

@@ -28,20 +28,22 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Label, Static, TextArea
 
-from ..analysis.candidates import CandidateError, CandidateScores, preset, read_file
-from ..experiments.score import score_candidates
-from ..experiments.vs import SURE, Comparison, compare_models
+from ..analysis.candidates import CandidateScores
+from ..experiments.base import Progress
+from ..experiments.distribution import distribution
+from ..experiments.models import Backend, open_model
+from ..experiments.score import ScoreResult, gather, score
+from ..experiments.vs import SURE, VersusResult, compare_models
 from ..analysis.multiverse import (
     MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, block_label, fit_scale, layout, short_prob,
 )
 from ..experiments.context import path_context, token_context
-from ..experiments.multiverse import add_branch, expand
-from ..backends.base import Backend, BackendError
-from ..render.svg import RenderError, write_png, write_svg
+from ..experiments.multiverse import MultiverseResult, add_branch, keep_record, multiverse
+from ..render.svg import write_png, write_svg
 from ..store import Session, StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
-from ..tree import Context, Distribution, GenerationParams, Node
+from ..tree import Distribution, GenerationParams, LoomError, Node
 from .keymap import Key
 from .words import plural
 
@@ -289,11 +291,10 @@ class MultiverseScreen(Screen[None]):
                  depth: int = 3, k: int = 4, on_branch: Callable[[Node], None] | None = None) -> None:
         super().__init__()
         self.session, self.node_id, self.backend, self.theme = session, node_id, backend, theme
-        self.context = path_context(session, node_id)
-        self.text = self.context.text
         self.depth, self.k, self.mass = depth, k, None
         self.on_branch = on_branch
-        self.stack: list[Multiverse] = []  # views zoomed out of, newest last
+        self.stack: list[MultiverseResult] = []  # views zoomed out of, newest last
+        self.result: MultiverseResult | None = None
         self.view: Multiverse | None = None
         self._cancel: threading.Event | None = None
 
@@ -333,25 +334,24 @@ class MultiverseScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="multiverse")
     def run_expand(self, prefix, depth, k, mass, cancel: threading.Event) -> None:
-        def progress(done: int, total: int) -> None:
+        def progress(p: Progress) -> None:
             if not cancel.is_set():
-                self.app.call_from_thread(self._title, f"expanding… column {done}/{total}")
+                self.app.call_from_thread(self._title, f"expanding… {p.describe()}")
 
         try:
-            view = expand(self.backend, self.context, depth, k, mass, prefix=prefix, progress=progress, cancel=cancel)
-        except (MultiverseError, BackendError) as exc:
+            # not stored: zooming makes many views; the one exported is kept (action_export)
+            result = multiverse(self.session, self.backend, self.node_id, depth, k, mass, prefix=prefix, save=False,
+                                progress=progress, cancel=cancel)
+        except LoomError as exc:
             self.app.call_from_thread(self.notify, str(exc), title="cannot expand", severity="error", timeout=10)
             return
-        except Exception as exc:  # keep the app alive
-            self.app.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title="expansion failed", severity="error")
-            return
         if not cancel.is_set():
-            self.app.call_from_thread(self._shown, view)
+            self.app.call_from_thread(self._shown, result)
 
-    def _shown(self, view: Multiverse) -> None:
-        self.view = view
+    def _shown(self, result: MultiverseResult) -> None:
+        self.result, self.view = result, result.view
         self._cancel = None
-        self.query_one(BlockView).show(view)
+        self.query_one(BlockView).show(result.view)
         self._title()
 
     def on_block_view_selected(self, msg: BlockView.Selected) -> None:
@@ -369,7 +369,7 @@ class MultiverseScreen(Screen[None]):
         if b.terminal:
             self.notify("That block is the end of the text: nothing follows it.", timeout=3)
             return
-        self.stack.append(self.view)
+        self.stack.append(self.result)
         self.refresh_view((*self.view.prefix, *b.tokens()))
 
     def action_zoom_out(self) -> None:
@@ -377,10 +377,10 @@ class MultiverseScreen(Screen[None]):
             self.notify("Already at the node: this view is not zoomed.", timeout=2)
             return
         prev = self.stack.pop()
-        if (prev.depth, prev.k, prev.mass) == (self.depth, self.k, self.mass):
+        if (prev.view.depth, prev.view.k, prev.view.mass) == (self.depth, self.k, self.mass):
             self._shown(prev)
         else:
-            self.refresh_view(prev.prefix)
+            self.refresh_view(prev.view.prefix)
 
     def action_depth(self, step: int) -> None:
         self.depth = max(1, min(MAX_DEPTH, self.depth + step))
@@ -414,18 +414,21 @@ class MultiverseScreen(Screen[None]):
         self.notify(f"Saved as node {node.id}, a child of node {self.node_id}.", timeout=3)
 
     def action_export(self) -> None:
-        if self.view is None:
+        if self.result is None:
             return
-        view = self.view
+        result = self.result
         default = str(self.session.path.parent / f"{self.session.name}-node{self.node_id}-multiverse.svg")
 
         def done(path: str | None) -> None:
             if not path:
                 return
             try:
-                self.notify(f"Wrote {export_view(view, self.theme, path, self.query_one(BlockView).fit)}", timeout=5)
-            except RenderError as exc:
+                written = export_view(result.view, self.theme, path, self.query_one(BlockView).fit)
+                record = keep_record(self.session, result)  # a picture is traceable to its record
+            except LoomError as exc:
                 self.notify(str(exc), title="export failed", severity="error", timeout=10)
+                return
+            self.notify(f"Wrote {written}" + ("" if record is None else f" (record {record})"), timeout=5)
 
         self.app.push_screen(ExportScreen(default), done)
 
@@ -446,11 +449,12 @@ class DistributionScreen(ModalScreen[None]):
     BINDINGS = [Binding("plus,equals_sign", "k(5)", "more"), Binding("minus", "k(-5)", "fewer"),
                 Binding("escape,q", "close", "close", priority=True)]
 
-    def __init__(self, backend: Backend, text: Context | str, theme: LoomTheme, where: str, chosen: int | None = None, k: int = 15) -> None:
+    def __init__(self, session: Session, backend: Backend, node_id: int, token: int | None, theme: LoomTheme, k: int = 15) -> None:
         super().__init__()
-        self.backend, self.theme, self.where, self.chosen, self.k = backend, theme, where, chosen, k
-        self.context = Context.of(text)
-        self.text = self.context.text
+        self.session, self.backend, self.node_id, self.token, self.theme, self.k = session, backend, node_id, token, theme, k
+        self.where = f"after node {node_id}" if token is None else f"at token {token} of node {node_id}"
+        context = path_context(session, node_id) if token is None else token_context(session, node_id, token)
+        self.text = context.text
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -465,11 +469,12 @@ class DistributionScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True)
     def compute(self) -> None:
         try:
-            dist = self.backend.next_token_distribution(self.context, self.k)
-        except BackendError as exc:
+            result = distribution(self.session, self.backend, self.node_id, token=self.token, k=self.k)
+        except LoomError as exc:
             self.app.call_from_thread(self.query_one("#chart", Static).update, Text(str(exc), style="red"))
             return
-        self.app.call_from_thread(self.query_one("#chart", Static).update, distribution_chart(dist, self.theme, self.chosen))
+        chosen = None if result.sampled is None else result.sampled.token_id
+        self.app.call_from_thread(self.query_one("#chart", Static).update, distribution_chart(result.distribution, self.theme, chosen))
 
     def action_k(self, step: int) -> None:
         self.k = max(5, min(100, self.k + step))
@@ -520,11 +525,10 @@ class CandidatesScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("ctrl+r", "score", "score"), Binding("escape", "close", "close", priority=True)]
 
-    def __init__(self, backend: Backend, text: Context | str, theme: LoomTheme, session: Session | None = None, node_id: int | None = None) -> None:
+    def __init__(self, session: Session, backend: Backend, node_id: int, theme: LoomTheme) -> None:
         super().__init__()
         self.backend, self.theme, self.session, self.node_id = backend, theme, session, node_id
-        self.context = Context.of(text)
-        self.text = self.context.text
+        self.text = path_context(session, node_id).text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -543,52 +547,42 @@ class CandidatesScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#typed", TextArea).focus()
 
-    def gather(self) -> list[str]:
-        cands = [line for line in self.query_one("#typed", TextArea).text.splitlines() if line.strip()]
-        if self.query_one("#numbers", Checkbox).value:
-            cands += preset("numbers")
-        path = self.query_one("#file", Input).value.strip()
-        if path:
-            cands += read_file(path)
-        return cands
-
     def action_score(self) -> None:
+        typed = [line for line in self.query_one("#typed", TextArea).text.splitlines() if line.strip()]
+        presets = ["numbers"] if self.query_one("#numbers", Checkbox).value else []
+        path = self.query_one("#file", Input).value.strip()
         try:
-            cands = self.gather()
-            if not cands:
-                raise CandidateError("no candidates: type some, give a file, or tick the 0-100 preset")
-        except CandidateError as exc:
+            cands = gather(typed, presets, [path] if path else [])
+        except LoomError as exc:
             self.query_one("#result", Static).update(Text(str(exc), style="red"))
             return
         sep = self.query_one("#sep", Input).value or None
         end = self.query_one("#end", Input).value
         self.query_one("#result", Static).update(Text(f"scoring {len(cands)} candidates…", style="italic"))
-        # the 0-100 preset asks for a number as a whole answer, where the model can say
-        answer = "complete" if self.query_one("#numbers", Checkbox).value and hasattr(self.backend, "score_answers") else "text"
-        self.run_score(cands, sep, end, answer)
+        self.run_score(cands, sep, end, presets)
 
     @work(thread=True, exclusive=True)
-    def run_score(self, cands: list[str], sep: str | None, end: str, answer: str = "text") -> None:
+    def run_score(self, cands: list[str], sep: str | None, end: str, presets: list[str]) -> None:
         try:
-            result = score_candidates(self.backend, self.context, cands, sep, end, answer=answer)
-            if self.session is not None and not self.session.readonly:
-                self.session.add_record("candidates", self.node_id, {"model": self.backend.name, "separator": result.separator,
-                                                                     "end": end, "count": len(result.candidates)}, result.to_dict())
-        except (CandidateError, BackendError, StoreError) as exc:
+            result = score(self.session, self.backend, self.node_id, cands, separator=sep, end=end, presets=presets)
+        except LoomError as exc:
             self.app.call_from_thread(self.query_one("#result", Static).update, Text(str(exc), style="red"))
             return
         self.app.call_from_thread(self._show, result)
 
-    def _show(self, result: CandidateScores) -> None:
-        self.result = result
-        self.query_one("#result", Static).update(candidates_chart(result, self.theme))
+    def _show(self, result: ScoreResult) -> None:
+        self.result = result.scores
+        chart = candidates_chart(result.scores, self.theme)
+        for text in result.notices:
+            chart.append(f"\n{text}", style="italic")
+        self.query_one("#result", Static).update(chart)
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
 # -- model vs model ---------------------------------------------------------------
-def summary_text(result: Comparison) -> Text:
+def summary_text(result: VersusResult) -> Text:
     t = Text()
     a, b = result.models
     rows = [
@@ -617,11 +611,11 @@ class VersusScreen(Screen[None]):
     BINDINGS = [Binding("ctrl+r", "run", "run both"), Binding("escape", "close", "close", priority=True)]
 
     def __init__(self, session: Session, node_id: int, models: tuple[str, str], params: GenerationParams,
-                 theme: LoomTheme, open_model: Callable[[str], Backend], on_done: Callable[[int], None] | None = None) -> None:
+                 theme: LoomTheme, on_done: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self.session, self.node_id, self.models, self.params, self.theme = session, node_id, models, params, theme
-        self.open_model, self.on_done = open_model, on_done
-        self.result: Comparison | None = None
+        self.on_done = on_done
+        self.result: VersusResult | None = None
         self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
@@ -660,30 +654,31 @@ class VersusScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="versus")
     def run_both(self, names: tuple[str, str], cancel: threading.Event) -> None:
         call = self.app.call_from_thread
+
+        def progress(p: Progress) -> None:
+            call(self.query_one("#summary", Static).update, Text(f"running {names[0]} and {names[1]}… {p.describe()}", style="italic"))
+
         try:
-            backends = [self.open_model(n) for n in names]
-            result = compare_models(self.session, backends, self.node_id, self.params, cancel=cancel)
-            if cancel.is_set() or len(result.models) < 2:
-                return
-            text = path_context(self.session, self.node_id)
-            extras = []
-            for backend in backends:
-                extras.append((backend.next_token_distribution(text, 8), expand(backend, text, 3, 3, cancel=cancel)))
-        except (BackendError, StoreError, MultiverseError) as exc:
+            backends = [open_model(n) for n in names]
+            result = compare_models(self.session, backends, self.node_id, self.params, cancel=cancel, progress=progress,
+                                    views=True)
+        except LoomError as exc:
             call(self.query_one("#summary", Static).update, Text(str(exc), style="red"))
             return
-        if not cancel.is_set():
-            call(self._show, result, extras)
+        if not cancel.is_set() and len(result.models) == 2:
+            call(self._show, result)
 
-    def _show(self, result: Comparison, extras) -> None:
+    def _show(self, result: VersusResult) -> None:
         self.result = result
         self._cancel = None
         self.query_one("#summary", Static).update(summary_text(result))
-        for side, summary, (dist, view) in zip(("a", "b"), result.models, extras):
+        for side, summary in zip(("a", "b"), result.models):
             head = Text(f"{visible(summary.model)}\n", style="bold")
-            head.append_text(distribution_chart(dist, self.theme))
+            if summary.next_tokens is not None:
+                head.append_text(distribution_chart(summary.next_tokens, self.theme))
             self.query_one(f"#dist-{side}", Static).update(head)
-            self.query_one(f"#blocks-{side}", BlockView).show(view)
+            if summary.multiverse is not None:
+                self.query_one(f"#blocks-{side}", BlockView).show(summary.multiverse)
             t = Text()
             for node in summary.nodes:
                 t.append(f"[{node.id}] ", style="dim")
@@ -728,28 +723,15 @@ class MultiverseActions:
         if node.parent_id == self.node_id:
             self.refresh_children()
 
-    def _mv_open_model(self, ref: str) -> Backend:
-        """A backend by name, reusing the app's and ones opened before (called from workers)."""
-        from ..backends import open_backend
-
-        cache = self.__dict__.setdefault("_mv_backends", {})
-        if self.backend is not None and ref == self.backend.name:
-            return self.backend
-        if ref not in cache:
-            cache[ref] = open_backend(ref)
-        return cache[ref]
-
-    def _mv_cursor_text(self) -> tuple[Context, str, int | None]:
-        """The text before the token under the cursor (and that token's id), else the node's whole text."""
+    def _mv_cursor_place(self) -> tuple[int, int | None]:
+        """The node and token under the cursor, else the current node (None: after it)."""
         from .pathview import PathView
 
         pv = self.query_one(PathView)
         if pv.cursor is not None:
             node, ti = pv.token_at(pv.cursor)
-            tok = node.tokens[ti]
-            # the context the token was sampled in (the node's own ids before it)
-            return token_context(self.session, node.id, ti), f"at token {ti} of node {node.id}", tok.token_id
-        return path_context(self.session, self.node_id), f"after node {self.node_id}", None
+            return node.id, ti
+        return self.node_id, None
 
     def action_multiverse(self) -> None:
         if self._mv_ready():
@@ -757,12 +739,12 @@ class MultiverseActions:
 
     def action_distribution(self) -> None:
         if self._mv_ready():
-            text, where, chosen = self._mv_cursor_text()
-            self.push_screen(DistributionScreen(self.backend, text, self.loom_theme, where, chosen))
+            node_id, token = self._mv_cursor_place()
+            self.push_screen(DistributionScreen(self.session, self.backend, node_id, token, self.loom_theme))
 
     def action_candidates(self) -> None:
         if self._mv_ready():
-            self.push_screen(CandidatesScreen(self.backend, path_context(self.session, self.node_id), self.loom_theme, self.session, self.node_id))
+            self.push_screen(CandidatesScreen(self.session, self.backend, self.node_id, self.loom_theme))
 
     def action_versus(self) -> None:
         if self._mv_ready():
@@ -777,4 +759,4 @@ class MultiverseActions:
                 if node_id == self.node_id:
                     self.refresh_children()
 
-            self.push_screen(VersusScreen(self.session, self.node_id, (mine, other), params, self.loom_theme, self._mv_open_model, done))
+            self.push_screen(VersusScreen(self.session, self.node_id, (mine, other), params, self.loom_theme, done))
