@@ -132,13 +132,14 @@ def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     widget of the app that has its own bindings."""
     _use_checkout()
     import loom.ui.attractors
+    import loom.ui.collapse
     import loom.ui.dialogs
     import loom.ui.library
     import loom.ui.multiverse
     from textual.binding import Binding
 
     found = []
-    for module in (loom.ui.dialogs, loom.ui.library, loom.ui.attractors, loom.ui.multiverse):
+    for module in (loom.ui.dialogs, loom.ui.library, loom.ui.attractors, loom.ui.multiverse, loom.ui.collapse):
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__ or not cls.__dict__.get("BINDINGS"):
                 continue

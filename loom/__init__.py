@@ -8,24 +8,60 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Comparison", "DistributionResult", "EditError", "GenerationResult", "LoomError", "MultiverseResult",
-    "Perturbation", "Progress", "ReplayComparison", "ReportResult", "Resolved", "ScoreResult", "Session",
-    "SweepResult", "TokenPath", "VersusResult",
-    "compare", "distribution", "edit", "fork", "generate", "load_model", "multiverse", "new_session", "open_session",
-    "path", "replay", "report", "score", "settings", "sweep", "vs",
-]
+#: every public name, one a line, and the module it comes from
+_WHERE = {
+    # sessions, models, settings
+    "Session": "store",
+    "open_session": "api",
+    "new_session": "api",
+    "load_model": "api",
+    "settings": "api",
+    "Resolved": "experiments.settings",
+    "LoomError": "tree",
+    "Progress": "experiments.base",
+    # experiments and their results
+    "generate": "api",
+    "GenerationResult": "experiments.generate",
+    "compare": "api",
+    "Comparison": "experiments.compare",
+    "replay": "api",
+    "ReplayComparison": "experiments.compare",
+    "sweep": "api",
+    "SweepResult": "experiments.sweep",
+    "report": "api",
+    "ReportResult": "experiments.report",
+    "distribution": "api",
+    "DistributionResult": "experiments.distribution",
+    "score": "api",
+    "ScoreResult": "experiments.score",
+    "multiverse": "api",
+    "MultiverseResult": "experiments.multiverse",
+    "vs": "api",
+    "VersusResult": "experiments.vs",
+    "collapse": "api",
+    "CollapseResult": "experiments.collapse",
+    # perturbations by hand, and a path with its tokens
+    "edit": "api",
+    "fork": "api",
+    "Perturbation": "experiments.edit",
+    "EditError": "experiments.edit",
+    "path": "api",
+    "TokenPath": "experiments.path",
+}
+
+__all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
-    from .api import (compare, distribution, edit, fork, generate, load_model, multiverse, new_session, open_session,
-                      path, replay, report, score, settings, sweep, vs)
+    from .api import (collapse, compare, distribution, edit, fork, generate, load_model, multiverse, new_session,
+                      open_session, path, replay, report, score, settings, sweep, vs)
     from .experiments.base import Progress
+    from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison, ReplayComparison
     from .experiments.distribution import DistributionResult
     from .experiments.edit import EditError, Perturbation
-    from .experiments.path import TokenPath
     from .experiments.generate import GenerationResult
     from .experiments.multiverse import MultiverseResult
+    from .experiments.path import TokenPath
     from .experiments.report import ReportResult
     from .experiments.score import ScoreResult
     from .experiments.settings import Resolved
@@ -34,22 +70,13 @@ if TYPE_CHECKING:
     from .store import Session
     from .tree import LoomError
 
-_WHERE = {
-    "Comparison": "experiments.compare", "DistributionResult": "experiments.distribution",
-    "EditError": "experiments.edit", "GenerationResult": "experiments.generate", "LoomError": "tree",
-    "MultiverseResult": "experiments.multiverse", "Perturbation": "experiments.edit", "Progress": "experiments.base",
-    "ReplayComparison": "experiments.compare", "ReportResult": "experiments.report", "Resolved": "experiments.settings",
-    "ScoreResult": "experiments.score", "SweepResult": "experiments.sweep", "TokenPath": "experiments.path",
-    "VersusResult": "experiments.vs", "Session": "store",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name not in _WHERE:
         raise AttributeError(f"module 'loom' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{_WHERE.get(name, 'api')}", __name__), name)
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
     globals()[name] = value
     return value
 

@@ -22,6 +22,8 @@ from .experiments.base import Cancel, Progress, ProgressFn
 from .experiments.compare import Comparison, ReplayComparison, compare_nodes, replay_and_compare, store_comparison
 from .experiments.distribution import DistributionResult
 from .experiments.distribution import distribution as run_distribution
+from .experiments.collapse import CollapseResult
+from .experiments.collapse import collapse as run_collapse
 from .experiments.edit import Perturbation, edited_text, token_alternative
 from .experiments.edit import edit as run_edit
 from .experiments.edit import fork as run_fork
@@ -310,3 +312,18 @@ def replay(session: Session, node: int | None = None, *, original_child: int | N
                                   include_edit=include_edit, cancel=cancel)
 
     return _interruptible(job, False)
+def collapse(session: Session, node: int | None = None, *, base: str, tuned: str | None = None,
+             only_node: bool = False, save: bool = True, progress: bool | ProgressFn = True) -> CollapseResult:
+    """Collapse versus temperature (`loom collapse`): the single temperature on the
+    `base` model that brings it closest (KL) to the `tuned` one (default: the
+    session's model) along the path to `node`, each position's own best T, the KL
+    left over and both entropies; stored as a record. `.plot("f.png")` draws it."""
+    node_id = _node(session, node)
+    a = load_model(resolve(session, model=tuned).model)
+    b = load_model(base)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> CollapseResult:
+        return run_collapse(session, a, b, node_id, scope="node" if only_node else "path", save=save,
+                            progress=update, cancel=cancel)
+
+    return _interruptible(job, progress)

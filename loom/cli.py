@@ -16,6 +16,7 @@ from typing import Any
 COMMAND_MODULES = [
     "open", "sessions", "new", "generate", "edit", "fork", "show", "replay", "compare", "sweep", "report",
     "multiverse", "distribution", "candidates", "vs",
+    "collapse",
     "importcmd", "export", "search", "tag",
     "models", "config",
 ]

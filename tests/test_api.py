@@ -5,6 +5,7 @@ import io
 import json
 import signal
 import threading
+import time
 
 import pytest
 
@@ -76,6 +77,7 @@ def test_an_interrupt_stops_the_run_and_keeps_what_finished(folder):
             # to the main thread, as a terminal's Ctrl-C or a kernel's interrupt reaches it (a process-wide
             # kill from this worker thread may be taken by the worker and seen by the main thread only later)
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            time.sleep(1.0)  # the run goes on only after the main thread has had time to take the interrupt
 
     made = loom.generate(s, n=2, max_tokens=400, seed=1, progress=interrupt_after_some_tokens)
     assert seen[0].unit == "tokens" and seen[0].total == 800

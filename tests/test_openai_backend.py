@@ -168,7 +168,7 @@ def test_a_server_that_cuts_parallel_requests_is_detected_and_the_branches_finis
     when another request arrives. The cut branches are resumed where they were
     cut, one request at a time from then on, and the user is told."""
     server.max_n = 1  # it ignores n, so branches go out in parallel
-    server.cancel_on_new, server.chunk_delay = True, 0.02
+    server.cancel_on_new, server.chunk_delay = True, 0.1  # streams long enough to overlap on a busy machine
     b = backend(server, concurrency=4)
     with Session(tmp_path / "s.loom") as session:
         root = session.add_node(None, PROMPT, "prompt")

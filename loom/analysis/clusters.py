@@ -165,3 +165,27 @@ def cluster_texts(texts: list[str], threshold: float = DEFAULT_SIMILARITY,
         raise ValueError(f"ending length must be a whole number of words, 0 for the whole text (got {ending_words!r})")
     sim = similarity_matrix(tfidf([ending_text(t, ending_words) for t in texts]))
     return Clustering(agglomerate(sim, threshold), sim, threshold, ending_words)
+
+
+#: the most siblings grouped at once (average linkage is cubic in their number)
+MAX_GROUPED = 300
+
+
+def grouped_order(texts: list[str], threshold: float = DEFAULT_SIMILARITY,
+                  ending_words: int = DEFAULT_ENDING_WORDS) -> list[tuple[int, int, int]]:
+    """Siblings grouped by meaning, as the report's clusters group samples:
+    (index, cluster, cluster size) for every text, biggest cluster first, each
+    cluster's members in their own order. Texts that are the same (case and
+    spacing aside) always share a cluster, so duplicates stand together."""
+    if len(texts) > MAX_GROUPED:
+        raise ValueError(f"{len(texts)} siblings; at most {MAX_GROUPED} are grouped by meaning at once")
+    labels = cluster_texts(texts, threshold, ending_words).labels if texts else []
+    # identical texts into the first one's cluster (their similarity is 1, but an empty text has no n-grams)
+    first: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        j = first.setdefault(normalise(t), i)
+        labels[i] = labels[j]
+    sizes = Counter(labels)
+    rank = {c: r for r, c in enumerate(sorted(sizes, key=lambda c: (-sizes[c], labels.index(c))))}
+    order = sorted(range(len(texts)), key=lambda i: (rank[labels[i]], i))
+    return [(i, rank[labels[i]], sizes[labels[i]]) for i in order]

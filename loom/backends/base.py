@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 import threading
 from abc import ABC, abstractmethod
-from typing import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
 
 from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent
 
@@ -13,9 +14,21 @@ Prompt = str | Context
 
 Event = TokenEvent | BranchDone | Notice
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 class BackendError(LoomError):
     """A model could not be loaded or a request failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ContextTokens:
+    """A context as the token ids a model is given, with where each segment's ids lie."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]  # [start, end) in `ids` of each of the context's segments, in order
+    retokenised: list[int]  # nodes whose sampled ids could not be used (written by another model)
 
 
 class Backend(ABC):
@@ -57,6 +70,35 @@ class Backend(ABC):
 
     def close(self) -> None:
         pass
+
+    # -- full next-token distributions (over the whole vocabulary) -----------------
+    #: why this backend cannot give them; None where it can
+    full_distributions_refusal: str | None = "this backend does not give full next-token distributions"
+
+    def _refuse_full(self) -> BackendError:
+        return BackendError(f"model {self.name!r}: {self.full_distributions_refusal}")
+
+    def vocabulary(self) -> dict:
+        """What the model's distributions are over: {"size": the width of its logits,
+        "tokens": the tokenizer's table size, "sha256": a hash of its token-to-id table};
+        two models with the same one give distributions over the same tokens."""
+        raise self._refuse_full()
+
+    def context_tokens(self, prompt: Prompt, same_vocabulary: tuple[str, ...] = ()) -> ContextTokens:
+        """The ids this model is given for `prompt`, segment by segment. A node that
+        one of `same_vocabulary` (model names with this model's vocabulary) wrote
+        keeps its sampled ids, as a node of this model does."""
+        raise self._refuse_full()
+
+    def position_logprobs(self, ids: list[int], positions: list[int]) -> "np.ndarray":
+        """From one forward pass over `ids`: for each position p (1 <= p < len(ids)),
+        the natural-log probability of every token of the vocabulary as the token
+        at p, given ids[:p]. A float32 array, len(positions) x vocabulary size."""
+        raise self._refuse_full()
+
+    def token_text(self, token_id: int) -> str:
+        """The text of one token id."""
+        raise self._refuse_full()
 
 
 def branch_seeds(params: GenerationParams) -> list[int]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
-from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
+from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
@@ -69,6 +69,7 @@ class LocalBackend(Backend):
         self._terminals: dict[tuple[str, ...], object] = {}  # answer-ending token ids, by their start characters
         self._last_context: tuple[object, tuple[list[int], list[int]]] | None = None
         self._identity: dict | None = None
+        self._vocabulary: dict | None = None
         self._lock = threading.Lock()  # one forward pass at a time per model
         # recent prompts' key/value caches (batch 1), most recently used last: at most
         # `prefix_cache` of them and `prefix_cache_bytes` of tensors together
@@ -100,22 +101,26 @@ class LocalBackend(Backend):
         ids: list[int] = []
         retokenised: list[int] = []
         for seg in Context.of(prompt).segments:
-            if seg.ids is not None and seg.model == self.name:
-                use = list(seg.ids)
-                if self.tokenizer.decode(use) != seg.text:
-                    while use and not seg.text.startswith(self.tokenizer.decode(use)):
-                        use.pop()
-                    rest = seg.text[len(self.tokenizer.decode(use)):] if use else seg.text
-                    use += self._encode_text(rest)
-                ids += use
-            else:
-                if seg.ids is not None and seg.node is not None:
-                    retokenised.append(seg.node)
-                ids += self._encode_text(seg.text)
+            ids += self._segment_ids(seg, (self.name,), retokenised)
         result = (ids or self.encode(""), retokenised)
         if isinstance(prompt, Context):
             self._last_context = (prompt, result)
         return result
+
+    def _segment_ids(self, seg, models: tuple[str, ...], retokenised: list[int]) -> list[int]:
+        """One segment's ids: its sampled ids where one of `models` wrote it, else its text tokenised
+        (the node then goes into `retokenised`)."""
+        if seg.ids is not None and seg.model in models:
+            use = list(seg.ids)
+            if self.tokenizer.decode(use) != seg.text:
+                while use and not seg.text.startswith(self.tokenizer.decode(use)):
+                    use.pop()
+                rest = seg.text[len(self.tokenizer.decode(use)):] if use else seg.text
+                use += self._encode_text(rest)
+            return use
+        if seg.ids is not None and seg.node is not None:
+            retokenised.append(seg.node)
+        return self._encode_text(seg.text)
 
     def _encode_text(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
@@ -381,6 +386,45 @@ class LocalBackend(Backend):
             logp = torch.log_softmax(logits[0].float(), -1).cpu()
         entropy = float(-(logp.exp() * logp).nan_to_num().sum()) / math.log(2)
         return Distribution(self._alternatives(logp, k), entropy)
+
+    # -- full distributions ------------------------------------------------------
+    full_distributions_refusal = None
+
+    def vocabulary(self) -> dict:
+        if self._vocabulary is None:
+            import hashlib
+            import json
+
+            table = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+            text = json.dumps(table, ensure_ascii=False).encode("utf-8", "surrogatepass")
+            head = self.model.get_output_embeddings()
+            size = int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
+            self._vocabulary = {"size": size, "tokens": len(table), "sha256": hashlib.sha256(text).hexdigest()}
+        return self._vocabulary
+
+    def context_tokens(self, prompt: Prompt, same_vocabulary: tuple[str, ...] = ()) -> ContextTokens:
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        retokenised: list[int] = []
+        for seg in Context.of(prompt).segments:
+            start = len(ids)
+            ids += self._segment_ids(seg, (self.name, *same_vocabulary), retokenised)
+            spans.append((start, len(ids)))
+        return ContextTokens(ids, spans, retokenised)
+
+    def position_logprobs(self, ids: list[int], positions: list[int]):
+        import torch
+
+        if len(ids) > self.context:
+            raise BackendError(f"model {self.name!r}: the context has {len(ids)} tokens, more than the model's "
+                               f"window of {self.context}; every position needs the whole context in one window")
+        bad = [p for p in positions if not 1 <= p < len(ids)]
+        if bad:
+            raise ValueError(f"positions must be from 1 to {len(ids) - 1} (a token with a context before it); got {bad[:5]}")
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0]
+            rows = torch.tensor([p - 1 for p in positions], dtype=torch.long, device=self.device)
+            return torch.log_softmax(logits[rows].float(), -1).cpu().numpy()
 
     def next_token_distributions(self, prompt: Prompt, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
         """Exact next-token distributions after `prompt` followed by each

@@ -123,6 +123,13 @@ class OpenAIBackend(Backend):
         # servers without keys (vLLM, llama.cpp by default) accept any value
         return os.environ.get(self.profile.api_key_env) or "no-key"
 
+    @property
+    def full_distributions_refusal(self) -> str:  # type: ignore[override]
+        return (f"{self.server} is an OpenAI-compatible server, which returns only the top {self.max_logprobs} "
+                "logprobs of each position; a KL between two models' next-token distributions needs every "
+                "token's probability, and loom does not approximate it from the top-k. Use local models "
+                "(a model folder, or one in the Hugging Face cache) for this.")
+
     def close(self) -> None:
         self._client.close()
 

@@ -31,8 +31,10 @@ from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, Token
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
+from .collapse import COLLAPSE_KEYS, open_collapse
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
+from ..analysis.clusters import grouped_order
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
 from .words import plural
@@ -59,7 +61,7 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS]
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
 
 
 class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
@@ -101,6 +103,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.path: list[Node] = []
         self._cancel: threading.Event | None = None
         self._live: dict[int, str] = {}
+        self.group_siblings = False  # the children list grouped by meaning (=)
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
         self._created: set[Path] = {session.path.resolve()} if created else set()  # session files this app made
@@ -254,9 +257,28 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         node = self.path[-1]
         self.sub_title = f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}" + context_label(node)
 
+    def child_rows(self, session: Session, node_id: int | None) -> list[dict]:
+        """The children list's rows: in the order they were made, or grouped by
+        meaning (= toggles it) with each group's size, biggest group first."""
+        rows = session.summaries(node_id) if node_id is not None else []
+        if not self.group_siblings or len(rows) < 2:
+            return rows
+        texts = [c.text for c in session.children(node_id)]
+        try:
+            order = grouped_order(texts)
+        except ValueError as exc:  # too many to group: shown in their own order
+            self.set_status(str(exc))
+            return rows
+        return [{**rows[i], "group": (cluster, size)} for i, cluster, size in order]
+
     def refresh_children(self) -> None:
-        rows = self.session.summaries(self.node_id) if self.node_id is not None else []
-        self.query_one(ChildrenList).show(rows, self.loom_theme, self._live)
+        self.query_one(ChildrenList).show(self.child_rows(self.session, self.node_id), self.loom_theme, self._live)
+
+    def action_group_siblings(self) -> None:
+        self.group_siblings = not self.group_siblings
+        self.refresh_children()
+        self.notify("Children grouped by meaning (similar continuations together, biggest group first)."
+                    if self.group_siblings else "Children in the order they were made.", timeout=3)
 
     def _catch_up(self) -> None:
         """Show nodes that another process committed to the session: its
@@ -272,7 +294,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 return
             if seen is not None and seen[0] is session:
                 if self.node_id is not None:
-                    rows = session.summaries(self.node_id)
+                    rows = self.child_rows(session, self.node_id)
                     children = self.query_one(ChildrenList)
                     if rows != children.rows:
                         children.show(rows, self.loom_theme, self._live)
@@ -577,6 +599,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_collapse(self) -> None:
+        open_collapse(self)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for cmd in super().get_system_commands(screen):

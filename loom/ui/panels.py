@@ -263,8 +263,16 @@ class ChildrenList(OptionList):
         self._theme = theme
         self.clear_options()
         options = []  # added in one call: one at a time re-measures the list for each
+        last_group = None
         for row in rows:
-            t = prob_chip(row["mean_prob"], theme)
+            group = row.get("group")  # (cluster, size) when grouped by meaning
+            t = Text()
+            if group is not None:
+                first = group[0] != last_group
+                last_group = group[0]
+                t.append(f"{'×' + str(group[1]) if first else '':>4} " if group[1] > 1 else "     ",
+                         style="bold" if first else "dim")
+            t.append_text(prob_chip(row["mean_prob"], theme))
             t.append(f" {AUTHOR_MARK.get(row['author'], '·')} ", style="dim")
             t.append(one_line(row["preview"], 200) or "(empty)")
             if row["children"]:

@@ -1,0 +1,159 @@
+"""Collapse versus temperature in the app: the current node's path read by a
+tuned and a base model, the single temperature on the base that comes closest
+to the tuned one, what it leaves over, and one row per position
+(experiments.collapse). LoomApp binds COLLAPSE_KEYS to `open_collapse`.
+
+Model text goes in as rich Text built from plain strings made visible with
+textsafe, never as markup. The models run in a worker thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Checkbox, DataTable, Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from ..experiments.base import Progress
+from ..experiments.collapse import CollapseResult, collapse, format_collapse
+from ..experiments.models import open_model
+from ..store import Session
+from ..textsafe import visible
+from ..tree import LoomError
+from .keymap import Key
+
+COLLAPSE_KEYS: list[Key] = [
+    Key("V", "collapse", "Collapse vs temperature: the temperature on a base model closest to a tuned one along this path",
+        "Multiverse"),
+]
+
+COLUMNS = ("pos", "token", "H tuned", "H base", "KL T=1", "best T", "KL best", "KL glob")
+
+
+def summary_text(result: CollapseResult) -> Text:
+    """The summary lines of `loom collapse` (the table is the screen's DataTable)."""
+    data = {**result.to_dict(), "rows": [], "notices": []}
+    lines = format_collapse(data).splitlines()[:6]
+    t = Text(visible("\n".join(lines)))
+    if result.record is not None:
+        t.append(f"\nstored as record {result.record}", style="dim")
+    for note in result.notices:
+        t.append(f"\nnote: {visible(note)}", style="italic")
+    return t
+
+
+class CollapseScreen(Screen[None]):
+    """Collapse vs temperature: how much of a tuned model's sharpening one temperature on a base model explains."""
+
+    DEFAULT_CSS = """
+    CollapseScreen { background: $background; }
+    CollapseScreen .title { height: auto; padding: 0 1; background: $panel; }
+    CollapseScreen .hint { color: $text-muted; height: 1; padding: 0 1; }
+    CollapseScreen #models { height: 3; }
+    CollapseScreen #models Input { width: 1fr; }
+    CollapseScreen #summary { height: auto; padding: 0 1; }
+    CollapseScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [Binding("ctrl+r", "run", "run"), Binding("escape", "close", "close", priority=True)]
+
+    def __init__(self, session: Session, node_id: int, models: tuple[str, str]) -> None:
+        super().__init__()
+        self.session, self.node_id, self.models = session, node_id, models
+        self.result: CollapseResult | None = None
+        self._cancel: threading.Event | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"collapse vs temperature · node {self.node_id} · KL(tuned || base at T), bits", style="bold"),
+                     classes="title")
+        with Horizontal(id="models"):
+            yield Input(self.models[0], id="tuned", placeholder="tuned model (A)")
+            yield Input(self.models[1], id="base", placeholder="base model (B)")
+            yield Checkbox("only this node", id="only-node")
+        yield Static("enter or ctrl+r: run (stored as a record)   escape: close", classes="hint")
+        yield Static("", id="summary")
+        yield DataTable(id="table", zebra_stripes=True, cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one("#tuned", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_run()
+
+    def action_run(self) -> None:
+        names = (self.query_one("#tuned", Input).value.strip(), self.query_one("#base", Input).value.strip())
+        if not all(names):
+            self.notify("Name both models (e.g. demo-wedding and demo).", severity="warning")
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        self._cancel = threading.Event()
+        scope = "node" if self.query_one("#only-node", Checkbox).value else "path"
+        self._say(Text(f"loading and running {visible(names[0])} and {visible(names[1])}…", style="italic"))
+        self.run_collapse(names, scope, self._cancel)
+
+    def _say(self, text: Text) -> None:
+        self.query_one("#summary", Static).update(text)
+
+    @work(thread=True, exclusive=True, group="collapse", exit_on_error=False)
+    def run_collapse(self, names: tuple[str, str], scope: str, cancel: threading.Event) -> None:
+        call = self.app.call_from_thread
+
+        def progress(p: Progress) -> None:
+            call(self._say, Text(f"running the models: {p.describe()}", style="italic"))
+
+        try:
+            tuned, base = (open_model(n) for n in names)  # loaded once per process, the app's own included
+            result = collapse(self.session, tuned, base, self.node_id, scope=scope, progress=progress, cancel=cancel)
+        except LoomError as exc:
+            if not cancel.is_set():
+                call(self._say, Text(visible(str(exc)), style="red"))
+            return
+        if not cancel.is_set():
+            call(self._show, result)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # anything unforeseen: said, and the app goes on
+            self._say(Text(f"failed: {visible(repr(event.worker.error))}", style="red"))
+
+    def _show(self, result: CollapseResult) -> None:
+        self.result = result
+        self._cancel = None
+        self._say(summary_text(result))
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in result.rows():
+            table.add_row(str(r["position"]), Text(visible(repr(r["token"]))),
+                          *(f"{r[k]:.3f}" for k in ("entropy_a", "entropy_b", "kl_t1", "best_t", "kl_best", "kl_at_global_t")))
+
+    def action_close(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+        self.dismiss(None)
+
+
+
+
+def default_models(current: str) -> tuple[str, str]:
+    """(tuned, base) to start from: the app's model as the tuned one, against demo;
+    on demo itself, the bundled tuned model against it."""
+    return ("demo-wedding", "demo") if current == "demo" else (current, "demo")
+
+
+def open_collapse(app: Any) -> None:
+    """LoomApp's `collapse` action: the screen for the current node (the app gives
+    session, node_id, backend, key_for, notify, push_screen)."""
+    if app.node_id is None:
+        app.notify(f"Write a prompt first ({app.key_for('new_root')}).", timeout=3)
+        return
+    if app.backend is None:
+        app.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
+        return
+    app.push_screen(CollapseScreen(app.session, app.node_id, default_models(app.backend.name)))
