@@ -27,6 +27,9 @@ from .experiments.collapse import collapse as run_collapse
 from .experiments.forks import DEFAULTS as FORKS_DEFAULTS
 from .experiments.forks import ForksResult, path_model
 from .experiments.forks import forks as run_forks
+from .experiments.edit import Perturbation, edited_text, token_alternative
+from .experiments.edit import edit as run_edit
+from .experiments.edit import fork as run_fork
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.global_attractors import DEFAULTS as GLOBAL_DEFAULTS
 from .experiments.global_attractors import GlobalResult, prompt_roots
@@ -35,6 +38,7 @@ from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_ex
 from .experiments.multiverse import MultiverseResult
 from .experiments.multiverse import multiverse as run_multiverse
 from .experiments.report import report as run_report
+from .experiments.path import TokenPath, token_path
 from .experiments.score import ScoreResult, gather
 from .experiments.score import score as run_score
 from .experiments.models import Backend, open_for, open_model
@@ -143,7 +147,7 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
 def _resolved(session: Session, model: str | None, flags: dict[str, Any],
               experiment: dict[str, Any] | None = None) -> tuple[Backend, GenerationParams]:
     r = resolve(session, model=model, flags=flags, experiment=experiment)
-    return open_for(session, r.model, named=bool(model)), r.params
+    return open_for(session, r.model, named=bool(model), params=r.params), r.params
 
 
 def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool | ProgressFn = True,
@@ -155,6 +159,58 @@ def generate(session: Session, node: int | None = None, *, model: str | None = N
 
     def job(cancel: Cancel, update: ProgressFn | None) -> GenerationResult:
         return generate_children(session, backend, node_id, params, cancel=cancel, progress=update)
+
+    return _interruptible(job, progress)
+
+
+def _generation(session: Session, generate: bool, model: str | None, flags: dict[str, Any]) -> tuple[Any, Any]:
+    if not generate:
+        if flags or model:
+            raise TypeError(f"{', '.join(sorted(flags)) or 'model'}: generation settings apply only with generate=True")
+        return None, None
+    return _resolved(session, model, flags)
+
+
+def path(session: Session, node: int | None = None, *, theme: str | None = None) -> TokenPath:
+    """The path from the root to `node` (default: the current node): its text, its
+    tokens with their alternatives (`.rows()`, `.to_pandas()`), and in a notebook
+    the tokens coloured by probability with the alternatives on hover (the HTML of
+    `loom export -f html`; `theme` names the colours, default the config's)."""
+    return token_path(session, _node(session, node), theme)
+
+
+def edit(session: Session, node: int | None = None, text: str | None = None, *, replace: tuple[str, str] | None = None,
+         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
+         **flags: Any) -> Perturbation:
+    """`node` (default: the current node) with new `text`, or with every occurrence of
+    replace[0] made replace[1], saved as a new sibling derived from it (`loom edit`).
+    `generate=True` continues the new node at once with the generation `flags`.
+    Raises EditError (nothing stored) when the edit cannot be made."""
+    node_id = _node(session, node)
+    edited_text(session.node(node_id), text, replace)  # a bad edit fails before a model loads
+    backend, params = _generation(session, generate, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
+        return run_edit(session, node_id, text, replace=replace, backend=backend, params=params, cancel=cancel,
+                        progress=update)
+
+    return _interruptible(job, progress)
+
+
+def fork(session: Session, node: int | None, token: int, *, alt: str | None = None, rank: int | None = None,
+         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
+         **flags: Any) -> Perturbation:
+    """A new sibling of `node` that keeps its tokens before `token` (counted from 0)
+    and puts a stored alternative there, named by its text (`alt`) or its `rank`
+    (1 = the most likely) (`loom fork`). `generate=True` continues it at once.
+    Raises EditError (nothing stored) when there is no such token or alternative."""
+    node_id = _node(session, node)
+    token_alternative(session.node(node_id), token, alt, rank)
+    backend, params = _generation(session, generate, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
+        return run_fork(session, node_id, token, text=alt, rank=rank, backend=backend, params=params, cancel=cancel,
+                        progress=update)
 
     return _interruptible(job, progress)
 

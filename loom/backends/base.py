@@ -44,6 +44,10 @@ class Backend(ABC):
         Yields TokenEvent per token, BranchDone once per branch (with the seed
         that branch used), and Notice for things the user must be told."""
 
+    def refuse_unsupported(self, params: GenerationParams) -> None:
+        """Refuse (BackendError, saying why) settings this model source cannot honour,
+        before anything is sent or stored. Every source that runs loom's own samplers can."""
+
     @abstractmethod
     def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
         """Total log-probability of each continuation as a whole sequence after `prompt`."""

@@ -252,7 +252,7 @@ class LocalBackend(Backend):
     def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
         import torch
 
-        from .sampling import processed_probs
+        from .sampling import cap_logits, processed_probs
 
         params.validate()
         n = params.n
@@ -282,8 +282,8 @@ class LocalBackend(Backend):
                             yield BranchDone(b, "cancelled", seeds[b])
                     return
                 logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-                if params.temperature == 0:
-                    chosen = logp.argmax(-1).tolist()
+                if params.temperature == 0:  # the most likely token the cap leaves
+                    chosen = cap_logits(logp, params.cap).argmax(-1).tolist()
                 else:
                     coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
                     probs = processed_probs(logits, params, coins).cpu()

@@ -331,10 +331,19 @@ class OpenAIBackend(Backend):
         return list(self._tokenized[key])
 
     # -- generation ---------------------------------------------------------------
+    def refuse_unsupported(self, params: GenerationParams) -> None:
+        if params.cap < 1:
+            # the sampler runs on the server, which has no such setting, and loom sees only a few
+            # top logprobs per token: it cannot renormalise the rest itself
+            raise BackendError(f"{self.server}: a probability cap (cap {params.cap:g}) cannot be applied on an "
+                               "OpenAI-compatible server: its sampler runs on the server, which has no such "
+                               "setting; use a local model, or set cap to 1 (off)")
+
     def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+        params.validate()
+        self.refuse_unsupported(params)  # before a request (even /tokenize) is sent
         original = prompt
         prompt, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
-        params.validate()
         n = params.n
         seeds = branch_seeds(params) if params.seed is not None else None
         events: queue.Queue = queue.Queue()

@@ -18,13 +18,16 @@ def add_generation_args(p: argparse.ArgumentParser, n_help: str | None = None) -
     g.add_argument("--min-p", type=float, help="drop tokens below min-p times the top probability")
     g.add_argument("--xtc-threshold", type=float, help="XTC: tokens above this probability are candidates for removal")
     g.add_argument("--xtc-probability", type=float, help="XTC: chance per token that the removal happens")
+    g.add_argument("--cap", type=float, metavar="P",
+                   help="remove every token the model gives more than P (0 < P <= 1, 1 = off) and renormalise the "
+                   "rest; local models only")
     g.add_argument("--stop", action="append", help="stop string (repeatable)")
     g.add_argument("--seed", type=int, help="random seed (branch i uses seed + i)")
     g.add_argument("--logprobs", type=int, help="alternatives recorded per token (default 10)")
 
 
 GENERATION_FLAGS = ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "xtc_threshold", "xtc_probability",
-                    "stop", "seed", "logprobs")
+                    "cap", "stop", "seed", "logprobs")
 
 
 def resolved_params(session, args, ref: str | None = None, experiment: dict | None = None) -> GenerationParams:
@@ -100,14 +103,15 @@ def model_ref(session, args) -> str:
     return resolve(session, model=getattr(args, "model", None)).model
 
 
-def open_model(session, args, ref: str | None = None):
+def open_model(session, args, ref: str | None = None, params: GenerationParams | None = None):
     """Open the command's model. A model named with --model becomes the
-    session's model, once it has opened (a bad name changes nothing stored)."""
+    session's model, once it has opened and accepted `params` (a bad name, or a
+    setting it cannot honour, changes nothing stored)."""
     from ..experiments.models import open_for
 
     ref = ref or model_ref(session, args)
     # only the model that --model named (sweep may replay with the original's model instead)
-    return open_for(session, ref, named=getattr(args, "model", None) == ref)
+    return open_for(session, ref, named=getattr(args, "model", None) == ref, params=params)
 
 
 def finish(args, result, text: str) -> None:

@@ -138,7 +138,7 @@ def run(args) -> int:
                                          save=not args.no_save, **measure)
             else:
                 params = resolved_params(session, args, experiment={"n": 40})
-                backend = open_model(session, args)
+                backend = open_model(session, args, params=params)
                 with progress_line() as progress:
                     result = report(session, backend, node_id, params, temperatures=temps, keep=args.keep,
                                     threshold=threshold, ending_words=ending_words, save=not args.no_save,

@@ -46,7 +46,7 @@ def run(args) -> int:
             cands = original_continuations(session, node_id)
             chosen = next((c for c in cands if c.id == args.original_child), None) if args.original_child else (cands[0] if cands else None)
             params = resolved_params(session, args, chosen.model if chosen else None)
-            backend = open_model(session, args, chosen.model if chosen else None)
+            backend = open_model(session, args, chosen.model if chosen else None, params)
             with progress_line() as progress:
                 result = sweep(session, backend, node_id, args.perturbations, kinds=kinds, phrase=args.phrase,
                                seed=args.seed if args.seed is not None else 0, params=params,
