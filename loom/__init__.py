@@ -34,19 +34,22 @@ _WHERE = {
     "DistributionResult": "experiments.distribution",
     "score": "api",
     "ScoreResult": "experiments.score",
+    "plot_scores": "experiments.score",
     "multiverse": "api",
     "MultiverseResult": "experiments.multiverse",
     "vs": "api",
     "VersusResult": "experiments.vs",
     "collapse": "api",
     "CollapseResult": "experiments.collapse",
+    "profile": "api",
+    "ProfileResult": "experiments.profile",
 }
 
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
     from .api import (collapse, compare, distribution, generate, load_model, multiverse, new_session, open_session,
-                      replay, report, score, settings, sweep, vs)
+                      profile, replay, report, score, settings, sweep, vs)
     from .experiments.base import Progress
     from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison, ReplayComparison
@@ -54,7 +57,8 @@ if TYPE_CHECKING:
     from .experiments.generate import GenerationResult
     from .experiments.multiverse import MultiverseResult
     from .experiments.report import ReportResult
-    from .experiments.score import ScoreResult
+    from .experiments.profile import ProfileResult
+    from .experiments.score import ScoreResult, plot_scores
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult
     from .experiments.vs import VersusResult
