@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..textsafe import visible
-from .plotting import make_figure, token_label
+from .plotting import make_figure, shown, token_label
 from .svg import RenderError
 
 LABELLED = 60  # at most this many positions get their token as the tick label
@@ -31,7 +30,7 @@ def _draw(fig: Any, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None
     from matplotlib.ticker import FuncFormatter
 
     x = list(range(len(rows)))
-    tuned, base = visible(summary["tuned"]["name"]), visible(summary["base"]["name"])
+    tuned, base = shown(summary["tuned"]["name"]), shown(summary["base"]["name"])
     g = summary["global_t"]
     ent, temp, kl = fig.subplots(3, 1, sharex=True)
     explained = summary.get("share_explained")
@@ -49,8 +48,8 @@ def _draw(fig: Any, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None
     temp.axhline(g, linestyle="--", color="C3", label=f"best single T = {g:.3f}")
     temp.axhline(1.0, linestyle=":", color="grey", label="T = 1")
     temp.set_yscale("log")
-    shown = [r["best_t"] for r in rows] + [g, 1.0]
-    temp.set_yticks([t for t in TICKS if min(shown) / 1.5 <= t <= max(shown) * 1.5])
+    drawn = [r["best_t"] for r in rows] + [g, 1.0]
+    temp.set_yticks([t for t in TICKS if min(drawn) / 1.5 <= t <= max(drawn) * 1.5])
     temp.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.5, not 5x10^-1
     temp.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     temp.set_ylabel("temperature on the base")

@@ -16,8 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..textsafe import visible
-from .plotting import make_figure, percent_axis, text_label, token_label
+from .plotting import make_figure, percent_axis, shown, text_label, token_label
 from .svg import RenderError
 
 MAX_BARS = 12  # clusters shown as bars; the rest are summed in the title
@@ -78,7 +77,7 @@ def _rates_by_temperature(fig: Any, report: dict, series: list, title: str) -> N
     for ax in (rate_ax, ent_ax):
         ax.grid(True, alpha=0.3)
     n = report["overall"]["n"]
-    fig.suptitle(visible(f"{title}{' · ' if title else ''}{n} samples, {len(report['clusters'])} meaning clusters"))
+    fig.suptitle(shown(f"{title}{' · ' if title else ''}{n} samples, {len(report['clusters'])} meaning clusters"))
 
 
 def _shares(fig: Any, report: dict, title: str) -> None:
@@ -104,7 +103,7 @@ def _shares(fig: Any, report: dict, title: str) -> None:
         percent_axis(a.xaxis)
         a.grid(True, axis="x", alpha=0.3)
     n = report["overall"]["n"]
-    fig.suptitle(visible(f"{title}{' · ' if title else ''}{n} samples, {len(report['clusters'])} meaning clusters"))
+    fig.suptitle(shown(f"{title}{' · ' if title else ''}{n} samples, {len(report['clusters'])} meaning clusters"))
 
 
 # -- scored candidates ----------------------------------------------------------------
@@ -142,7 +141,7 @@ def _scores(fig: Any, entries: list[dict[str, Any]], title: str) -> None:
                       parse_math=False)
         ax.set_xlim(-0.8, len(cands) - 0.2)
     axes[-1].set_xlabel("candidate (in the order given)")
-    fig.suptitle(visible(title or "scored candidates"))
+    fig.suptitle(shown(title or "scored candidates"))
 
 
 # -- sweep ----------------------------------------------------------------------------
@@ -166,7 +165,7 @@ def sweep_figure(result: dict[str, Any], path: str | Path | None = None, title: 
     items = result["items"]
     if not items:
         raise RenderError("the sweep has no perturbations to draw")
-    return make_figure(lambda fig: _sweep(fig, result, title), (10, 1.5 + 0.45 * len(items)), path)
+    return make_figure(lambda fig: _sweep(fig, result, title), (10, 2.0 + 0.45 * len(items)), path)
 
 
 def _sweep(fig: Any, result: dict[str, Any], title: str) -> None:
@@ -217,5 +216,5 @@ def _sweep(fig: Any, result: dict[str, Any], title: str) -> None:
                Line2D([], [], color=STATUS_COLOURS["diverged"], linewidth=2, label="never came back")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
     s = result["summary"]
-    fig.suptitle(f"{title}{' · ' if title else ''}{s['reconverged']}/{s['perturbations']} reconverged "
-                 f"(a shared run of >= {result['run']}), {s['identical']} identical")
+    fig.suptitle(shown(f"{title}{' · ' if title else ''}{s['reconverged']}/{s['perturbations']} reconverged "
+                         f"(a shared run of >= {result['run']}), {s['identical']} identical"))

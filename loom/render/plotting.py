@@ -3,10 +3,11 @@ for (the optional `plot` extra), a Figure drawn without pyplot on the Agg
 canvas (it never opens a window nor changes a notebook's backend), the suffix
 check made before any work, and labels made from model text.
 
-Model text (tokens, endings, model names) is made visible (textsafe) and never
-parsed as mathtext: every figure is built and saved with `text.parse_math` off,
-so "$5 and $x$" is drawn as written. A returned Figure shows itself in a
-notebook (`_repr_png_`), whichever matplotlib backend the notebook uses."""
+Model text (tokens, endings, model names) is made visible (textsafe), with
+control characters written as escapes (\\x1b: the figure font has no control
+pictures), and never parsed as mathtext: every figure is built and saved with
+`text.parse_math` off, so "$5 and $x$" is drawn as written. A returned Figure
+shows itself in a notebook (`_repr_png_`), whichever backend the notebook uses."""
 
 from __future__ import annotations
 
@@ -98,16 +99,27 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return p
 
 
+# textsafe's stand-ins for control characters (␛...) as escapes the figure font can draw
+_PICTURES = {0x2400 + code: f"\\x{code:02x}" for code in range(0x20)} | {0x2421: "\\x7f"}
+
+
+def shown(text: str) -> str:
+    """Text for a figure: made visible (textsafe), control characters as \\x1b-style escapes."""
+    return visible(text).translate(_PICTURES)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def token_label(text: str, width: int = 12) -> str:
     """A token for a tick label: escapes as in repr ('\\n'), made visible, cut to `width`."""
-    shown = visible(repr(text)[1:-1])
-    return shown if len(shown) <= width else shown[: width - 1] + "…"
+    return _cut(shown(repr(text)[1:-1]), width)
 
 
 def text_label(text: str, width: int = 40) -> str:
     """Model or user text on one line (whitespace collapsed, made visible), cut to `width`."""
-    shown = one_line(text, 100_000)
-    return shown if len(shown) <= width else shown[: width - 1] + "…"
+    return _cut(shown(one_line(text, 100_000)), width)
 
 
 def percent_axis(axis: Any) -> None:

@@ -14,8 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..textsafe import visible
-from .plotting import make_figure, percent_axis, text_label, token_label
+from .plotting import make_figure, percent_axis, shown, text_label, token_label
 from .svg import RenderError
 
 LABELLED = 60  # at most this many tokens get their text as the tick label
@@ -71,7 +70,7 @@ def _versus(fig: Any, models: list[dict[str, Any]], title: str, sure: float) -> 
     share.set_ylim(0, 1.1)
     percent_axis(share.yaxis)
     share.set_title(f"tokens above {sure:.0%}", fontsize="medium")
-    fig.suptitle(visible(title or "model vs model: entropy along each branch"))
+    fig.suptitle(shown(title or "model vs model: entropy along each branch"))
 
 
 # -- a path ---------------------------------------------------------------------------
@@ -94,7 +93,7 @@ def _path(fig: Any, rows: list[dict[str, Any]], title: str, entropy_label: str) 
     percent_axis(prob_ax.yaxis)
     prob_ax.set_ylabel("probability of the\ntoken written")
     ent_ax.plot(x, _nan([r["entropy_bits"] for r in rows]), marker=".", color="C1")
-    ent_ax.set_ylabel(visible(entropy_label))
+    ent_ax.set_ylabel(shown(entropy_label))
     ent_ax.set_xlabel("token along the path (red: above 90%)")
     starts = [i for i in x if i == 0 or rows[i]["node"] != rows[i - 1]["node"]]
     for ax in (prob_ax, ent_ax):
@@ -105,4 +104,4 @@ def _path(fig: Any, rows: list[dict[str, Any]], title: str, entropy_label: str) 
         prob_ax.annotate(f"node {rows[i]['node']}", (i - 0.4, 1.0), fontsize="x-small", va="top", color="0.35")
     if len(rows) <= LABELLED:
         ent_ax.set_xticks(x, [token_label(r["token"]) for r in rows], rotation=90, fontsize="small", parse_math=False)
-    fig.suptitle(visible(title or "the path's tokens"))
+    fig.suptitle(shown(title or "the path's tokens"))
