@@ -129,7 +129,7 @@ def _scores(fig: Any, entries: list[dict[str, Any]], title: str) -> None:
         colours[top] = "C3"
         ax.bar(range(len(probs)), probs, width=0.8, color=colours)
         what = "P(as a complete answer)" if e.get("answer") == "complete" else "P(text)"
-        ax.set_title(f"{text_label(e['model'], 40)} · top {token_label(cands[top], 16)} ({probs[top]:.1%}) · entropy "
+        ax.set_title(f"{text_label(e['model'], 40)} · top {token_label(cands[top], 16)} ({probs[top]:.1%}, red) · entropy "
                      f"{e['entropy_bits']:.2f} of {math.log2(len(cands)):.2f} bits", fontsize="medium")
         ax.set_ylabel(f"{what}\nnormalised", fontsize="small")
         percent_axis(ax.yaxis)
