@@ -177,7 +177,7 @@ def run(args) -> int:
                     rec = {**rec, "result": stored.regroup(*grouping, **measure_options(args, session)).to_dict()}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
-            wrote = add_plot_output(args, lambda path: plot_record(rec, path)) if args.plot else ""
+            wrote = add_plot_output(args, lambda path: plot_record(rec, path))
             emit(args, rec, format_record(rec) + wrote)
             return 0
         node_id = target_node(session, args)

@@ -51,7 +51,7 @@ def run(args) -> int:
         for n in result.notices:
             note(n)
         add_csv_output(args, result)
-        wrote = add_plot_output(args, result.plot) if args.plot else ""
+        wrote = add_plot_output(args, result.plot)
         if result.record is not None:
             wrote += f"\nthe profile is stored as record {result.record}"
     emit(args, {"node": node_dict(path[-1], args.tokens), "path": [n.id for n in path], "text": text,
