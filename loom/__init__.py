@@ -34,6 +34,7 @@ _WHERE = {
     "DistributionResult": "experiments.distribution",
     "score": "api",
     "ScoreResult": "experiments.score",
+    "plot_scores": "experiments.score",
     "multiverse": "api",
     "MultiverseResult": "experiments.multiverse",
     "vs": "api",
@@ -51,13 +52,15 @@ _WHERE = {
     "EditError": "experiments.edit",
     "path": "api",
     "TokenPath": "experiments.path",
+    "profile": "api",
+    "ProfileResult": "experiments.profile",
 }
 
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
     from .api import (collapse, compare, distribution, edit, fork, forks, generate, global_attractors, load_model,
-                      multiverse, new_session, open_session, path, replay, report, score, settings, sweep, vs)
+                      multiverse, new_session, open_session, path, profile, replay, report, score, settings, sweep, vs)
     from .experiments.base import Progress
     from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison, ReplayComparison
@@ -69,7 +72,8 @@ if TYPE_CHECKING:
     from .experiments.multiverse import MultiverseResult
     from .experiments.path import TokenPath
     from .experiments.report import ReportResult
-    from .experiments.score import ScoreResult
+    from .experiments.profile import ProfileResult
+    from .experiments.score import ScoreResult, plot_scores
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult
     from .experiments.vs import VersusResult

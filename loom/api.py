@@ -36,6 +36,7 @@ from .experiments.global_attractors import GlobalResult, prompt_roots
 from .experiments.global_attractors import global_attractors as run_global
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
 from .experiments.multiverse import MultiverseResult
+from .experiments.profile import ProfileResult, path_profile
 from .experiments.multiverse import multiverse as run_multiverse
 from .experiments.report import report as run_report
 from .experiments.path import TokenPath, token_path
@@ -279,6 +280,15 @@ def score(session: Session, candidates: list[str] | None = None, node: int | Non
     cands = gather(candidates or [], presets or [], files or [])
     return run_score(session, backend, node_id, cands, separator=separator, end=end, answer=answer,
                      presets=presets or [], save=save and not session.readonly)
+
+
+def profile(session: Session, node: int | None = None, *, model: str | None = None, save: bool = True) -> ProfileResult:
+    """The profile of the path to `node` (`loom show --plot/--csv`): every token the
+    models wrote along it, its probability and the entropy it was sampled from: a
+    lower bound from the stored alternatives, or exact from `model` at the nodes it
+    wrote (then stored as a record). `.plot()` draws it."""
+    node_id = _node(session, node)
+    return path_profile(session, node_id, load_model(model) if model else None, save=save and not session.readonly)
 
 
 def multiverse(session: Session, node: int | None = None, *, depth: int = 3, k: int = 5, mass: float | None = None,

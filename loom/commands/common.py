@@ -63,6 +63,41 @@ def add_csv_output(args: argparse.Namespace, result) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def add_plot(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--plot", metavar="FILE", help=f"also draw the figure ({what}) as FILE.png or FILE.svg "
+                   "(by the suffix; needs matplotlib, the plot extra)")
+
+
+def check_plot(args: argparse.Namespace) -> None:
+    """Refuse a --plot file that cannot be drawn (a suffix other than .png or .svg,
+    no matplotlib) before anything runs: nothing is stored for a figure that cannot be made."""
+    from ..cli import CliError
+    from ..render.plotting import check_figure
+    from ..render.svg import RenderError
+
+    if getattr(args, "plot", None):
+        try:
+            check_figure(args.plot)
+        except RenderError as exc:
+            raise CliError(str(exc)) from exc
+
+
+def add_plot_output(args: argparse.Namespace, draw) -> str:
+    """Draw the figure where --plot asks: `draw(path)` (a result's plot, or plot_scores);
+    returns the line that says where it went ("" when none was asked for)."""
+    from ..cli import CliError
+    from ..render.svg import RenderError
+
+    path = getattr(args, "plot", None)
+    if not path:
+        return ""
+    try:
+        draw(path)
+    except RenderError as exc:
+        raise CliError(str(exc)) from exc
+    return f"\nfigure written to {path}"
+
+
 def add_raw(p: argparse.ArgumentParser, what: str = "text") -> None:
     p.add_argument("--raw", action="store_true",
                    help=f"write the {what} exactly as stored; by default control characters, escape sequences and "
