@@ -413,3 +413,30 @@ async def test_the_tree_panel_widens_and_narrows_from_the_keyboard(tmp_path, dem
             await pilot.press("less_than_sign")
         await pilot.pause()
         assert tree.outer_size.width == LoomApp.TREE_WIDTHS[0]
+
+
+async def test_the_report_form_scrolls_to_every_field_at_80x24(tmp_path, demo_backend):
+    """At 80x24 the experiment dialogs cut off their fields with no way to scroll
+    (issue 13, failure 7): tabbing to the last field shows it on the screen."""
+    from textual.widgets import Checkbox
+
+    from loom.ui.attractors import FormScreen
+
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("A")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, FormScreen)
+        boxes = list(app.screen.query(Checkbox))
+        for _ in range(12):
+            if app.focused is boxes[-1]:
+                break
+            await pilot.press("tab")
+            await pilot.pause(0.05)
+        assert app.focused is boxes[-1]
+        await pilot.pause(0.2)
+        shown = boxes[-1].region
+        screen = app.screen.region
+        assert shown.height > 0 and screen.contains_region(shown), (shown, screen)
+        assert shown.right <= screen.right

@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -406,7 +406,8 @@ class FormScreen(ModalScreen[dict | None]):
 
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
-    FormScreen #form { width: 80; height: auto; max-height: 90%; border: round $primary; background: $surface; padding: 0 1; }
+    FormScreen #form { width: 100%; max-width: 100; height: auto; max-height: 100%; border: round $primary;
+        background: $surface; padding: 0 1; }
     FormScreen Input { margin: 0 0 1 0; }
     FormScreen #error { color: $error; height: auto; }
     FormScreen #records { height: auto; max-height: 10; }
@@ -420,7 +421,7 @@ class FormScreen(ModalScreen[dict | None]):
         self.checkboxes, self.records = list(checkboxes), records or []
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="form"):
+        with VerticalScroll(id="form"):  # scrolls where the terminal is short (80x24)
             yield Label(Text(self.heading, Style(bold=True)))
             for name, label, default in self.fields:
                 yield Label(Text(label))
