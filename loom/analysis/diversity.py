@@ -107,6 +107,7 @@ def measure_diversity(labels: list[int], similarity: npt.NDArray[np.float64], me
         raise ValueError("no samples to measure")
     lab = np.asarray(labels)
     k = min(k, n)
+
     def estimate(statistic: Callable[[Indices], float], floor: float) -> Estimate:
         # centred: see intervals.bootstrap
         return bootstrap(statistic, n, resamples=resamples, seed=seed, centred=True, floor=floor)
