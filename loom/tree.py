@@ -146,7 +146,7 @@ class Node:
 
     @property
     def mean_prob(self) -> float | None:
-        probs = [t.prob for t in self.tokens or () if t.logprob is not None]
+        probs = [math.exp(t.logprob) for t in self.tokens or () if t.logprob is not None]
         return sum(probs) / len(probs) if probs else None
 
     @property
@@ -249,6 +249,7 @@ def node_segment(node: Node, upto: int | None = None) -> Segment:
         text = "".join(t.text for t in toks)
     else:
         text = node.text
-    if toks and all(t.token_id is not None for t in toks) and node.model:
-        return Segment(text, tuple(t.token_id for t in toks), node.model, node.id)  # type: ignore[arg-type]
+    ids = tuple(t.token_id for t in toks if t.token_id is not None)
+    if toks and len(ids) == len(toks) and node.model:
+        return Segment(text, ids, node.model, node.id)
     return Segment(text, None, None, node.id)

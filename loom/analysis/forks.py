@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from .intervals import wilson
 
@@ -49,7 +50,7 @@ class Mixed:
     hi: float
     mass: float  # the model's probability of the tokens evaluated (before renormalising)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rate": float(self.rate), "n_eff": float(self.n_eff), "lo": float(self.lo), "hi": float(self.hi),
                 "mass": float(self.mass)}
 
@@ -69,7 +70,7 @@ def mix(branches: list[tuple[float, int, int]]) -> Mixed:
     weights = [p / total for p, _, _ in used]
     rate = min(1.0, max(0.0, sum(w * k / n for w, (_, k, n) in zip(weights, used))))
     n_eff = 1.0 / sum(w * w / n for w, (_, _, n) in zip(weights, used) if w > 0)
-    lo, hi = wilson(rate * n_eff, n_eff)  # type: ignore[arg-type]  # Wilson's formula takes real counts
+    lo, hi = wilson(rate * n_eff, n_eff)  # real (effective) counts: Wilson's formula takes them
     return Mixed(rate, n_eff, lo, hi, mass)
 
 
@@ -118,7 +119,7 @@ class Change:
     def change(self) -> float:
         return self.after - self.before
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"index": int(self.index), "before": float(self.before), "after": float(self.after),
                 "change": float(self.change), "others": None if math.isnan(self.others) else float(self.others),
                 "z": float(self.z), "p_value": float(self.p_value), "p_adjusted": float(self.p_adjusted),
@@ -144,15 +145,16 @@ def changes(series: list[Branches], alpha: float = DEFAULT_ALPHA, min_change: fl
     the positions tested (those with alternatives continued). A fork: corrected
     p below `alpha` and a move of the rate of at least `min_change`."""
     check_test(alpha, min_change)
-    tests = []
+    # (o_t, o_t+1, the alternatives' rate, z, p-value, tested) per position
+    tests: list[tuple[float, float, float, float, float, bool]] = []
     for branches in series:
-        before = mix(branches)
+        whole = mix(branches)
         p, k, n = branches[0]
-        after = k / n if n else before.rate
+        after = k / n if n else whole.rate
         rest = mix(branches[1:])
         tested = n > 0 and rest.n_eff > 0
         z, pv = two_proportion_test(rest.rate, rest.n_eff, after, n) if tested else (0.0, 1.0)
-        tests.append((before.rate, after, rest.rate if rest.n_eff > 0 else math.nan, z, pv, tested))
+        tests.append((whole.rate, after, rest.rate if rest.n_eff > 0 else math.nan, z, pv, tested))
     adjusted = iter(holm([t[4] for t in tests if t[5]]))
     out = []
     for i, (before, after, others, z, pv, tested) in enumerate(tests):

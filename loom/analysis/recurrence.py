@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from .intervals import Rate
 
@@ -25,7 +26,7 @@ class Recurrence:
         """In how many prompts' samples the outcome occurs at least once."""
         return sum(1 for r in self.per_prompt if r.k > 0)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**self.pooled.to_dict(), "prompts": self.prompts,
                 "per_prompt": [{"prompt": i, **r.to_dict()} for i, r in enumerate(self.per_prompt)]}
 
