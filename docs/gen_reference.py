@@ -134,12 +134,14 @@ def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     import loom.ui.attractors
     import loom.ui.collapse
     import loom.ui.dialogs
+    import loom.ui.forks
     import loom.ui.library
     import loom.ui.multiverse
     from textual.binding import Binding
 
     found = []
-    for module in (loom.ui.dialogs, loom.ui.library, loom.ui.attractors, loom.ui.multiverse, loom.ui.collapse):
+    for module in (loom.ui.dialogs, loom.ui.library, loom.ui.attractors, loom.ui.forks, loom.ui.multiverse,
+                   loom.ui.collapse):
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__ or not cls.__dict__.get("BINDINGS"):
                 continue

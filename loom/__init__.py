@@ -34,27 +34,46 @@ _WHERE = {
     "DistributionResult": "experiments.distribution",
     "score": "api",
     "ScoreResult": "experiments.score",
+    "plot_scores": "experiments.score",
     "multiverse": "api",
     "MultiverseResult": "experiments.multiverse",
     "vs": "api",
     "VersusResult": "experiments.vs",
     "collapse": "api",
     "CollapseResult": "experiments.collapse",
+    "forks": "api",
+    "ForksResult": "experiments.forks",
+    "global_attractors": "api",
+    "GlobalResult": "experiments.global_attractors",
+    # perturbations by hand, and a path with its tokens
+    "edit": "api",
+    "fork": "api",
+    "Perturbation": "experiments.edit",
+    "EditError": "experiments.edit",
+    "path": "api",
+    "TokenPath": "experiments.path",
+    "profile": "api",
+    "ProfileResult": "experiments.profile",
 }
 
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
-    from .api import (collapse, compare, distribution, generate, load_model, multiverse, new_session, open_session,
-                      replay, report, score, settings, sweep, vs)
+    from .api import (collapse, compare, distribution, edit, fork, forks, generate, global_attractors, load_model,
+                      multiverse, new_session, open_session, path, profile, replay, report, score, settings, sweep, vs)
     from .experiments.base import Progress
     from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison, ReplayComparison
     from .experiments.distribution import DistributionResult
+    from .experiments.forks import ForksResult
+    from .experiments.edit import EditError, Perturbation
     from .experiments.generate import GenerationResult
+    from .experiments.global_attractors import GlobalResult
     from .experiments.multiverse import MultiverseResult
+    from .experiments.path import TokenPath
     from .experiments.report import ReportResult
-    from .experiments.score import ScoreResult
+    from .experiments.profile import ProfileResult
+    from .experiments.score import ScoreResult, plot_scores
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult
     from .experiments.vs import VersusResult

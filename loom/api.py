@@ -24,11 +24,22 @@ from .experiments.distribution import DistributionResult
 from .experiments.distribution import distribution as run_distribution
 from .experiments.collapse import CollapseResult
 from .experiments.collapse import collapse as run_collapse
+from .experiments.forks import DEFAULTS as FORKS_DEFAULTS
+from .experiments.forks import ForksResult, path_model
+from .experiments.forks import forks as run_forks
+from .experiments.edit import Perturbation, edited_text, token_alternative
+from .experiments.edit import edit as run_edit
+from .experiments.edit import fork as run_fork
 from .experiments.generate import GenerationResult, generate_children
+from .experiments.global_attractors import DEFAULTS as GLOBAL_DEFAULTS
+from .experiments.global_attractors import GlobalResult, prompt_roots
+from .experiments.global_attractors import global_attractors as run_global
 from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
 from .experiments.multiverse import MultiverseResult
+from .experiments.profile import ProfileResult, path_profile
 from .experiments.multiverse import multiverse as run_multiverse
 from .experiments.report import report as run_report
+from .experiments.path import TokenPath, token_path
 from .experiments.score import ScoreResult, gather
 from .experiments.score import score as run_score
 from .experiments.models import Backend, open_for, open_model
@@ -38,6 +49,7 @@ from .experiments.sweep import SweepResult
 from .experiments.sweep import sweep as run_sweep
 from .experiments.vs import VersusResult, compare_models
 from .store import Session, resolve_session
+from .tree import GenerationParams
 
 T = TypeVar("T")
 
@@ -106,15 +118,16 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
     loop is started, so this works inside a notebook's running one."""
     cancel = Cancel()
     update, close = _bar(progress)
-    out: dict[str, Any] = {}
+    value: list[T] = []
+    error: list[BaseException] = []
     # an Event, not Thread.join: a join interrupted by Ctrl-C can return early on CPython 3.11
     finished = threading.Event()
 
     def work() -> None:
         try:
-            out["value"] = job(cancel, update)
+            value.append(job(cancel, update))
         except BaseException as exc:  # handed to the caller's thread below
-            out["error"] = exc
+            error.append(exc)
         finally:
             finished.set()
 
@@ -127,14 +140,15 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
         finished.wait()
     finally:
         close()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
+    if error:
+        raise error[0]
+    return value[0]
 
 
-def _resolved(session: Session, model: str | None, flags: dict[str, Any], experiment: dict | None = None) -> tuple[Backend, Any]:
+def _resolved(session: Session, model: str | None, flags: dict[str, Any],
+              experiment: dict[str, Any] | None = None) -> tuple[Backend, GenerationParams]:
     r = resolve(session, model=model, flags=flags, experiment=experiment)
-    return open_for(session, r.model, named=bool(model)), r.params
+    return open_for(session, r.model, named=bool(model), params=r.params), r.params
 
 
 def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool | ProgressFn = True,
@@ -146,6 +160,58 @@ def generate(session: Session, node: int | None = None, *, model: str | None = N
 
     def job(cancel: Cancel, update: ProgressFn | None) -> GenerationResult:
         return generate_children(session, backend, node_id, params, cancel=cancel, progress=update)
+
+    return _interruptible(job, progress)
+
+
+def _generation(session: Session, generate: bool, model: str | None, flags: dict[str, Any]) -> tuple[Any, Any]:
+    if not generate:
+        if flags or model:
+            raise TypeError(f"{', '.join(sorted(flags)) or 'model'}: generation settings apply only with generate=True")
+        return None, None
+    return _resolved(session, model, flags)
+
+
+def path(session: Session, node: int | None = None, *, theme: str | None = None) -> TokenPath:
+    """The path from the root to `node` (default: the current node): its text, its
+    tokens with their alternatives (`.rows()`, `.to_pandas()`), and in a notebook
+    the tokens coloured by probability with the alternatives on hover (the HTML of
+    `loom export -f html`; `theme` names the colours, default the config's)."""
+    return token_path(session, _node(session, node), theme)
+
+
+def edit(session: Session, node: int | None = None, text: str | None = None, *, replace: tuple[str, str] | None = None,
+         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
+         **flags: Any) -> Perturbation:
+    """`node` (default: the current node) with new `text`, or with every occurrence of
+    replace[0] made replace[1], saved as a new sibling derived from it (`loom edit`).
+    `generate=True` continues the new node at once with the generation `flags`.
+    Raises EditError (nothing stored) when the edit cannot be made."""
+    node_id = _node(session, node)
+    edited_text(session.node(node_id), text, replace)  # a bad edit fails before a model loads
+    backend, params = _generation(session, generate, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
+        return run_edit(session, node_id, text, replace=replace, backend=backend, params=params, cancel=cancel,
+                        progress=update)
+
+    return _interruptible(job, progress)
+
+
+def fork(session: Session, node: int | None, token: int, *, alt: str | None = None, rank: int | None = None,
+         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
+         **flags: Any) -> Perturbation:
+    """A new sibling of `node` that keeps its tokens before `token` (counted from 0)
+    and puts a stored alternative there, named by its text (`alt`) or its `rank`
+    (1 = the most likely) (`loom fork`). `generate=True` continues it at once.
+    Raises EditError (nothing stored) when there is no such token or alternative."""
+    node_id = _node(session, node)
+    token_alternative(session.node(node_id), token, alt, rank)
+    backend, params = _generation(session, generate, model, flags)
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
+        return run_fork(session, node_id, token, text=alt, rank=rank, backend=backend, params=params, cancel=cancel,
+                        progress=update)
 
     return _interruptible(job, progress)
 
@@ -216,6 +282,15 @@ def score(session: Session, candidates: list[str] | None = None, node: int | Non
                      presets=presets or [], save=save and not session.readonly)
 
 
+def profile(session: Session, node: int | None = None, *, model: str | None = None, save: bool = True) -> ProfileResult:
+    """The profile of the path to `node` (`loom show --plot/--csv`): every token the
+    models wrote along it, its probability and the entropy it was sampled from: a
+    lower bound from the stored alternatives, or exact from `model` at the nodes it
+    wrote (then stored as a record). `.plot()` draws it."""
+    node_id = _node(session, node)
+    return path_profile(session, node_id, load_model(model) if model else None, save=save and not session.readonly)
+
+
 def multiverse(session: Session, node: int | None = None, *, depth: int = 3, k: int = 5, mass: float | None = None,
                model: str | None = None, save: bool = True, progress: bool | ProgressFn = True) -> MultiverseResult:
     """The block multiverse after `node`: the most likely continuations with
@@ -256,6 +331,8 @@ def replay(session: Session, node: int | None = None, *, original_child: int | N
                                   include_edit=include_edit, cancel=cancel)
 
     return _interruptible(job, False)
+
+
 def collapse(session: Session, node: int | None = None, *, base: str, tuned: str | None = None,
              only_node: bool = False, save: bool = True, progress: bool | ProgressFn = True) -> CollapseResult:
     """Collapse versus temperature (`loom collapse`): the single temperature on the
@@ -269,5 +346,63 @@ def collapse(session: Session, node: int | None = None, *, base: str, tuned: str
     def job(cancel: Cancel, update: ProgressFn | None) -> CollapseResult:
         return run_collapse(session, a, b, node_id, scope="node" if only_node else "path", save=save,
                             progress=update, cancel=cancel)
+
+    return _interruptible(job, progress)
+
+
+def _attractor(attractor: Any) -> Any:
+    """An Attractor, or a regular expression made into one named "attractor"."""
+    from .analysis.attractors import Attractor
+
+    return Attractor("attractor", "regex", pattern=attractor) if isinstance(attractor, str) else attractor
+
+
+def forks(session: Session, node: int | None = None, *, attractor: Any = None, model: str | None = None,
+          alternatives: int = 3, stride: int = 1, start: int | None = None, end: int | None = None,
+          share: float = 0.9, save: bool = True, progress: bool | ProgressFn = True, **options: Any) -> ForksResult:
+    """Forking tokens and the point of no return along the path to `node`
+    (`loom forks`): at each position the path's token and its `alternatives`
+    most likely alternatives are continued `n` times (default 8, max_tokens
+    24); `attractor` is an Attractor or a regular expression (None: the
+    biggest meaning cluster). `options` are generation settings (n, max_tokens,
+    temperature, seed, ...) and the test's (alpha, min_change, min_prob,
+    cluster_similarity, cluster_words). Stored as a record."""
+    node_id = _node(session, node)
+    test = {k: options.pop(k) for k in ("alpha", "min_change", "min_prob", "cluster_similarity", "cluster_words")
+            if k in options}
+    if model:
+        backend, params = _resolved(session, model, options, experiment=FORKS_DEFAULTS)
+    else:  # the model that wrote the path (not made the session's model)
+        r = resolve(session, model=path_model(session, node_id), flags=options, experiment=FORKS_DEFAULTS)
+        backend, params = load_model(r.model), r.params
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> ForksResult:
+        return run_forks(session, backend, node_id, params, attractor=_attractor(attractor), alternatives=alternatives,
+                         stride=stride, start=start, end=end, share=share, save=save, progress=update, cancel=cancel,
+                         **test)
+
+    return _interruptible(job, progress)
+
+
+def global_attractors(session: Session, prompts: list[str] | None = None, *, model: str | None = None,
+                      attractors: list[Any] | None = None, keep: str = "record", recurring: int = 2,
+                      save: bool = True, progress: bool | ProgressFn = True, **options: Any) -> GlobalResult:
+    """Which attractors recur across prompts (`loom global`): `n` samples
+    (default 16) of each prompt, meaning clusters over all of them pooled,
+    each cluster's and attractor's rate per prompt and pooled. `prompts`
+    become roots of the session (an existing root with the same text is
+    reused); None takes every root. `options` are generation settings and
+    cluster_similarity, cluster_words. Stored as a record."""
+    clusters = {k: options.pop(k) for k in ("cluster_similarity", "cluster_words") if k in options}
+    backend, params = _resolved(session, model, options, experiment=GLOBAL_DEFAULTS)
+    if prompts is None:
+        roots = [n.id for n in session.roots()]
+    else:
+        roots = [r for r, _ in prompt_roots(session, list(prompts))]
+    found = [_attractor(a) for a in attractors or []]
+
+    def job(cancel: Cancel, update: ProgressFn | None) -> GlobalResult:
+        return run_global(session, backend, roots, params, attractors=found, keep=keep, recurring=recurring, save=save,
+                          progress=update, cancel=cancel, **clusters)
 
     return _interruptible(job, progress)

@@ -14,7 +14,8 @@ from typing import Any
 
 # Order here is the order in `loom --help`.
 COMMAND_MODULES = [
-    "open", "sessions", "new", "generate", "show", "replay", "compare", "sweep", "report",
+    "open", "sessions", "new", "generate", "edit", "fork", "show", "replay", "compare", "sweep", "report",
+    "forks", "global_attractors",
     "multiverse", "distribution", "candidates", "vs",
     "collapse",
     "importcmd", "export", "search", "tag",

@@ -300,6 +300,7 @@ STARTER = '''# loom config (TOML). `loom config` shows what is in effect.
 # n = 4
 # max_tokens = 48
 # temperature = 1.0
+# cap = 1.0                      # remove tokens the model gives more than this (1 = off; local models only)
 
 [keys]
 # generate = "ctrl+g"

@@ -42,6 +42,23 @@ class LoomTheme:
         return self.text_on_palette[i] if self.text_on_palette else ("#ffffff" if self.dark else "#000000")
 
 
+def rgb(colour: str) -> tuple[int, int, int]:
+    """A theme colour ('#1d4f5f', 'navy', ...) as red, green, blue: what an export
+    writes, so a colour in a theme file can never carry anything else into a page
+    or a terminal."""
+    from rich.color import Color, ColorParseError
+
+    try:
+        t = Color.parse(colour).get_truecolor()
+    except ColorParseError as exc:
+        raise ThemeError(f"{colour!r} is not a colour ({exc})") from None
+    return t.red, t.green, t.blue
+
+
+def hex_colour(colour: str) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb(colour))
+
+
 def load_theme(path: Path) -> LoomTheme:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -105,3 +122,14 @@ FALLBACK = LoomTheme(
     edges=(0.05, 0.2, 0.5, 0.8, 0.95),
     palette=("#7a1f2b", "#8a4b12", "#6b5d10", "#2f5d2a", "#1d4f5f", "#3b4a7a"),
 )
+
+
+def pick_theme(name: str | None = None, configured: str | None = None) -> LoomTheme:
+    """The theme an export is coloured with: `name` (a ThemeError if there is no such
+    theme), else the configured one, else loom's default (as the app falls back)."""
+    themes, _ = load_themes()
+    if name is not None:
+        if name not in themes:
+            raise ThemeError(f"no theme {name!r} (themes: {', '.join(sorted(themes))})")
+        return themes[name]
+    return themes.get(configured or DEFAULT_THEME) or themes[DEFAULT_THEME]

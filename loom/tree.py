@@ -67,6 +67,8 @@ class GenerationParams:
     min_p: float = 0.0
     xtc_threshold: float = 0.0
     xtc_probability: float = 0.0
+    # remove every token the model gives more than `cap` (1 = off), see backends.sampling.cap_logits
+    cap: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     logprobs: int = 10
@@ -85,6 +87,7 @@ class GenerationParams:
         need(_num(self.min_p) and 0 <= self.min_p < 1, f"min-p must be from 0 to below 1 (got {self.min_p!r})")
         need(_num(self.xtc_threshold) and 0 <= self.xtc_threshold <= 1, f"XTC threshold must be from 0 to 1 (got {self.xtc_threshold!r})")
         need(_num(self.xtc_probability) and 0 <= self.xtc_probability <= 1, f"XTC probability must be from 0 to 1 (got {self.xtc_probability!r})")
+        need(_num(self.cap) and 0 < self.cap <= 1, f"cap must be above 0 and at most 1, 1 for off (got {self.cap!r})")
         need(isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty texts")
         need(self.seed is None or (_whole(self.seed) and 0 <= self.seed < 2**63), f"seed must be a whole number from 0 to 2^63-1, or empty for random (got {self.seed!r})")
         need(_whole(self.logprobs) and 0 <= self.logprobs <= 100, f"alternatives per token must be from 0 to 100 (got {self.logprobs!r})")
@@ -93,9 +96,10 @@ class GenerationParams:
     @property
     def sampler(self) -> str:
         """A short name of the sampler chain that made a node, recorded with it."""
-        if self.temperature == 0:
-            return "greedy"
-        parts = [f"temp={self.temperature:g}"]
+        cap = [f"cap={self.cap:g}"] if self.cap < 1 else []
+        if self.temperature == 0:  # the most likely token (that the cap leaves): the other samplers do not apply
+            return " ".join(["greedy", *cap])
+        parts = [f"temp={self.temperature:g}", *cap]
         if self.top_k:
             parts.append(f"top_k={self.top_k}")
         if self.top_p < 1:
@@ -142,7 +146,7 @@ class Node:
 
     @property
     def mean_prob(self) -> float | None:
-        probs = [t.prob for t in self.tokens or () if t.logprob is not None]
+        probs = [math.exp(t.logprob) for t in self.tokens or () if t.logprob is not None]
         return sum(probs) / len(probs) if probs else None
 
     @property
@@ -245,6 +249,7 @@ def node_segment(node: Node, upto: int | None = None) -> Segment:
         text = "".join(t.text for t in toks)
     else:
         text = node.text
-    if toks and all(t.token_id is not None for t in toks) and node.model:
-        return Segment(text, tuple(t.token_id for t in toks), node.model, node.id)  # type: ignore[arg-type]
+    ids = tuple(t.token_id for t in toks if t.token_id is not None)
+    if toks and len(ids) == len(toks) and node.model:
+        return Segment(text, ids, node.model, node.id)
     return Segment(text, None, None, node.id)

@@ -79,7 +79,12 @@ def test_an_interrupt_stops_the_run_and_keeps_what_finished(folder):
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             time.sleep(1.0)  # the run goes on only after the main thread has had time to take the interrupt
 
-    made = loom.generate(s, n=2, max_tokens=400, seed=1, progress=interrupt_after_some_tokens)
+    # Python's own Ctrl-C handler, as in a terminal or a kernel (a shell starts background jobs with SIGINT ignored)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        made = loom.generate(s, n=2, max_tokens=400, seed=1, progress=interrupt_after_some_tokens)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert seen[0].unit == "tokens" and seen[0].total == 800
     assert made.cancelled and made.nodes and not any(n.complete for n in made.nodes)
     stored = {n.id for n in s.children(s.current)}

@@ -317,3 +317,126 @@ async def test_tree_highlight_follows_the_current_node(tmp_path, demo_backend):
         assert s.node(app.node_id).text == "Edited"
         assert tree_node_id(app) == app.node_id
     s.close()
+
+
+async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, demo_backend):
+    """Press g, move to another node while it runs: that node's children panel
+    must not show the other node's branches growing (issue 13, failure 1)."""
+    s, root, kids = with_children(tmp_path, demo_backend, n=1)
+    s.set_state("params", GenerationParams(n=2, max_tokens=400, seed=3).to_dict())
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("g")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app._live:
+                break
+        assert app._live, "generation did not start"
+        await pilot.press("j")  # to the existing child, while the root's branches grow
+        await pilot.pause(0.2)
+        children = app.query_one(ChildrenList)
+        assert app.node_id == kids[0].id and app._cancel is not None  # still generating
+        assert children.option_count == 0 and "generating" not in str(children.border_title)
+        await pilot.press("k")
+        await pilot.pause(0.2)
+        assert "generating" in str(children.border_title)
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+
+
+async def test_reopening_a_session_shows_the_current_node(tmp_path, demo_backend):
+    """A session reopened on a node deep down a long path scrolls the path
+    view to that node, for a model node (its first token) and a human one
+    (issue 13, failure 3)."""
+    s = Session(tmp_path / "long.loom")
+    parent = s.add_node(None, "Once upon a time\n" * 3, "prompt").id
+    for i in range(40):
+        parent = s.add_node(parent, f"Part {i}.\n" + "and then\n" * 3, "edit").id
+    model_node = generate_children(s, demo_backend, parent, GenerationParams(n=1, max_tokens=12, seed=1)).nodes[0]
+    human = s.add_node(parent, "The very last words.", "edit")
+    for node_id in (model_node.id, human.id):
+        s.current = node_id
+        app = LoomApp(s, backend=demo_backend)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            pv = app.query_one(PathView)
+            top, height = pv.scroll_offset.y, pv.scrollable_content_region.height
+            node_line = len(pv._lines) - 1 if pv.cursor is None else pv._token_line[pv.cursor]
+            assert height > 0 and top <= node_line < top + height, (node_id, top, height, node_line)
+
+
+async def test_switching_sessions_uses_and_shows_the_new_sessions_model(tmp_path, demo_backend):
+    """After switching sessions the model shown and the model used are the new
+    session's own, and the title names the new session (issue 13, failure 4)."""
+    a = Session(tmp_path / "a.loom")
+    a.current = a.add_node(None, "Once upon a time", "prompt").id
+    a.set_state("model", "demo")
+    b = Session(tmp_path / "b.loom")
+    root_b = b.add_node(None, "Are bugs real?", "prompt")
+    b.current = root_b.id
+    b.set_state("model", "demo-wedding")
+    b.set_state("params", GenerationParams(n=1, max_tokens=4, seed=2).to_dict())
+    b.close()
+    app = LoomApp(a, backend=demo_backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.switch_session(tmp_path / "b.loom")
+        assert app.backend is None or app.backend.name == "demo-wedding"  # never the old session's model
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if app.backend is not None:
+                break
+        assert app.backend.name == "demo-wedding" and app.model_ref == "demo-wedding"
+        assert "b" == app.session.name and app.sub_title.startswith("b ·")
+        status = str(app.query_one("#status").render())
+        assert "demo-wedding" in status
+        await pilot.press("g")
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if app._cancel is None and app.session.child_ids(root_b.id):
+                break
+        kids = app.session.children(root_b.id)
+        assert kids and {k.model for k in kids} == {"demo-wedding"}
+
+
+async def test_the_tree_panel_widens_and_narrows_from_the_keyboard(tmp_path, demo_backend):
+    """The tree panel was fixed at about 33 columns (issue 13, failure 12)."""
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        tree = app.query_one(TreePanel)
+        start = tree.outer_size.width
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        await pilot.pause()
+        assert tree.outer_size.width == start + 16
+        for _ in range(20):
+            await pilot.press("less_than_sign")
+        await pilot.pause()
+        assert tree.outer_size.width == LoomApp.TREE_WIDTHS[0]
+
+
+async def test_the_report_form_scrolls_to_every_field_at_80x24(tmp_path, demo_backend):
+    """At 80x24 the experiment dialogs cut off their fields with no way to scroll
+    (issue 13, failure 7): tabbing to the last field shows it on the screen."""
+    from textual.widgets import Checkbox
+
+    from loom.ui.attractors import FormScreen
+
+    s, root, kids = with_children(tmp_path, demo_backend)
+    app = LoomApp(s, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("A")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, FormScreen)
+        boxes = list(app.screen.query(Checkbox))
+        for _ in range(12):
+            if app.focused is boxes[-1]:
+                break
+            await pilot.press("tab")
+            await pilot.pause(0.05)
+        assert app.focused is boxes[-1]
+        await pilot.pause(0.2)
+        shown = boxes[-1].region
+        screen = app.screen.region
+        assert shown.height > 0 and screen.contains_region(shown), (shown, screen)
+        assert shown.right <= screen.right

@@ -243,7 +243,9 @@ def test_python_api_and_figure_with_hostile_token_text(tmp_path, monkeypatch):
     assert isinstance(r, loom.CollapseResult) and r.record is not None
     assert r.tuned["name"] == "demo-wedding" and r.base["name"] == "demo"
     assert any("$" in row["token"] for row in r.rows())
-    out = r.plot(tmp_path / "hostile.svg")  # "$" is not mathtext, the escape is shown, not sent
+    out = tmp_path / "hostile.svg"
+    fig = r.plot(out)  # "$" is not mathtext, the escape is shown, not sent
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines[0].get_xdata()) == len(r.rows())
     text = out.read_text(encoding="utf-8")
     assert "\x1b" not in text and "\u202e" not in text
     ET.parse(out)

@@ -92,7 +92,7 @@ def test_readme_is_short_and_links_exist():
     assert len(readme.encode()) < 7000  # "fits in about 6 KB"; the detail lives in docs/
     # .ci/run runs these two commands: the README must keep them as they are
     assert "pip install -e . && loom\n" in readme
-    assert 'pip install -e ".[test]" && lint-imports && python -m pytest -q' in readme
+    assert 'pip install -e ".[test]" && lint-imports && mypy && python -m pytest -q' in readme
     for target in re.findall(r"\]\(([^)#]+)", readme):
         if "://" not in target:
             assert (ROOT / target).exists(), target

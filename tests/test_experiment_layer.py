@@ -153,3 +153,18 @@ async def test_app_replays_with_the_originals_model(tmp_path, monkeypatch, demo_
         assert isinstance(app.screen, CompareScreen)
     replays = [c for c in s.children(edited.id) if c.author == "model"]
     assert [c.model for c in replays] == ["demo-wedding"]
+
+
+def test_a_notebook_shows_results_as_tables_with_the_text_inert(tmp_path, monkeypatch):
+    from loom.analysis.attractors import parse_words
+    from loom.tree import Token
+
+    monkeypatch.setenv("LOOM_SESSIONS_DIR", str(tmp_path))
+    s = loom.new_session("h", "Tell me")
+    root = s.node(s.current)
+    for text in (" <script>alert(1)</script> a wedding", " \x1b]0;pwned\x07 a wedding", " [red]plain[/red] dogs"):
+        s.add_node(root.id, text, "model", model="demo", tokens=[Token(text, -0.5, None)])
+    r = loom.report(s, existing=True, attractors=[parse_words("w=wedding")])
+    shown = r._repr_html_()
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "\x1b" not in shown and "\x07" not in shown
+    assert "66.7% (" in shown  # the attractor's rate with its interval

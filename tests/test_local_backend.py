@@ -1,9 +1,14 @@
 """The local backend on the real bundled model, checked against direct forward passes."""
 
+import json
 import math
+import shutil
 
+import pytest
 import torch
 
+from loom.backends.base import BackendError
+from loom.backends.local import BUNDLED, LocalBackend
 from loom.experiments.generate import generate_children
 from loom.tree import BranchDone, GenerationParams, TokenEvent
 
@@ -118,3 +123,20 @@ def test_score_matches_forward_pass(demo_backend):
         ids = demo_backend.tokenizer(cont, add_special_tokens=False)["input_ids"]
         expected, _ = forward_logprobs(demo_backend, demo_backend.encode(prompt), ids)
         assert math.isclose(s, sum(expected), abs_tol=1e-3)
+
+
+def test_a_tokenizer_without_start_or_end_token_refuses_an_empty_context(tmp_path):
+    # an empty context is given the start (else end-of-text) token to predict from; a
+    # tokenizer with neither once fed [None] to the model and crashed inside torch
+    folder = tmp_path / "no-special-tokens"
+    shutil.copytree(BUNDLED["demo"], folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    for key in ("bos_token", "eos_token"):
+        config.pop(key)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    backend = LocalBackend(str(folder), device="cpu", prefix_cache=0)
+    assert backend.tokenizer.bos_token_id is None and backend.tokenizer.eos_token_id is None
+    with pytest.raises(BackendError, match="neither a start nor an end-of-text token"):
+        list(backend.generate("", GenerationParams(n=1, max_tokens=2, seed=1)))
+    toks = [e for e in backend.generate("Once upon", GenerationParams(n=1, max_tokens=2, seed=1)) if isinstance(e, TokenEvent)]
+    assert len(toks) == 2

@@ -21,6 +21,7 @@ BAD = [
     ("top_k", -1, "top-k"), ("top_k", 2.5, "top-k"),
     ("min_p", 1, "min-p"), ("min_p", -0.5, "min-p"),
     ("xtc_threshold", 1.5, "XTC threshold"), ("xtc_probability", -0.1, "XTC probability"),
+    ("cap", 0, "cap"), ("cap", 1.5, "cap"), ("cap", math.nan, "cap"), ("cap", "0.5", "cap"),
     ("stop", [""], "stop strings"), ("stop", "\n", "stop strings"), ("stop", [3], "stop strings"),
     ("seed", -1, "seed"), ("seed", 2**63, "seed"), ("seed", 1.5, "seed"), ("seed", "7", "seed"),
     ("logprobs", -1, "alternatives per token"), ("logprobs", 101, "alternatives per token"),
@@ -38,6 +39,8 @@ def test_every_generation_parameter_is_checked(field, value, words):
 def test_good_edges_pass():
     GenerationParams(n=1, max_tokens=1, temperature=0, top_p=1e-9, top_k=0, min_p=0.999, seed=0, logprobs=0).validate()
     GenerationParams(n=1000, max_tokens=100_000, temperature=10, top_p=1, seed=2**63 - 1, logprobs=100).validate()
+    GenerationParams(cap=1e-9).validate()
+    GenerationParams(cap=1).validate()
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ CLI_BAD = [
     (["--temperature", "nan"], "temperature"), (["--top-p", "0"], "top-p"), (["--top-p", "2"], "top-p"),
     (["--top-k", "-5"], "top-k"), (["--min-p", "1"], "min-p"), (["--seed", "-1"], "seed"),
     (["--seed", str(2**63)], "seed"), (["--logprobs", "500"], "alternatives per token"), (["--stop", ""], "stop strings"),
-    (["--xtc-threshold", "7"], "XTC threshold"),
+    (["--xtc-threshold", "7"], "XTC threshold"), (["--cap", "0"], "cap must be"), (["--cap", "1.2"], "cap must be"),
 ]
 
 
@@ -131,7 +134,7 @@ def test_profile_and_model_names_are_checked(cli_env, tmp_path, capsys, monkeypa
 SETTINGS_BAD = [
     ("n", "0", "n must be"), ("n", "many", "not a whole number"), ("max_tokens", "-4", "max tokens"),
     ("temperature", "nan", "temperature"), ("top_p", "0", "top-p"), ("top_k", "1.5", "not a whole number"),
-    ("min_p", "2", "min-p"), ("seed", "-9", "seed"), ("logprobs", "1000", "alternatives per token"),
+    ("min_p", "2", "min-p"), ("cap", "0", "cap"), ("seed", "-9", "seed"), ("logprobs", "1000", "alternatives per token"),
     ("n", "[bold]3[/]", "not a whole number"),  # markup typed into a field is shown, not parsed
 ]
 

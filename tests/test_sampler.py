@@ -32,6 +32,7 @@ def cases(draw):
         min_p=draw(st.floats(0, 0.99)),
         xtc_threshold=draw(st.floats(0, 1)),
         xtc_probability=draw(st.floats(0, 1)),
+        cap=draw(st.one_of(st.just(1.0), st.floats(0.001, 1))),
     ).validate()
     coins = torch.tensor(draw(st.lists(st.floats(0, 0.999), min_size=rows, max_size=rows)))
     return logits, params, coins

@@ -97,7 +97,7 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
         assert cli(capsys, out, "models", "--json") == 0
         # every export format
         for fmt, suffix in (("loom-json", "json"), ("socketteer", "json"), ("markdown", "md"), ("text", "txt"),
-                            ("jsonl", "jsonl"), ("csv", "csv")):
+                            ("html", "html"), ("ansi", "ansi"), ("jsonl", "jsonl"), ("csv", "csv")):
             assert cli(capsys, out, "export", session, "--format", fmt, "-o", work / f"export-{fmt}.{suffix}",
                        "--quiet") == 0
     finally:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from rapidfuzz.distance import Indel
 
@@ -62,8 +64,8 @@ class Alignment:
     reconvergence: tuple[int, int] | None  # (index in a, index in b) where the first run >= k after divergence starts
     reconvergence_char: tuple[int, int] | None
     shared_after: float | None  # share of a's units after reconvergence that are in shared runs
-    longest_run: dict  # {"a": i, "b": j, "size": n, "text": ...}
-    shared_ending: dict  # {"size": n, "text": ...}, common suffix in units
+    longest_run: dict[str, Any]  # {"a": i, "b": j, "size": n, "text": ...}
+    shared_ending: dict[str, Any]  # {"size": n, "text": ...}, common suffix in units
     last_sentence_similarity: float  # 0-1, Indel similarity of the two last sentences
     similarity: float  # 0-1, share of units in matching blocks (difflib ratio)
     blocks: list[tuple[int, int, int]] = field(default_factory=list)  # (a index, b index, size), size > 0
@@ -75,7 +77,7 @@ class Alignment:
     def reconverged(self) -> bool:
         return self.status != "diverged"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["reconverged"] = self.reconverged
         return d
@@ -84,7 +86,7 @@ class Alignment:
         return summary_of(self.to_dict())
 
 
-def summary_of(d: dict) -> str:
+def summary_of(d: dict[str, Any]) -> str:
     """One line about an alignment, from its dict (as stored in a record)."""
     if d["status"] == "identical":
         return f"identical ({d['len_a']} {d['level']}s)"
@@ -100,9 +102,11 @@ def summary_of(d: dict) -> str:
     return ", ".join(parts)
 
 
-def marked(text: str, spans: list, open_: str = "\u27e6", close: str = "\u27e7") -> str:
-    """`text` with each shared span wrapped in brackets (for plain-text output)."""
-    out, pos = [], 0
+def marked(text: str, spans: Iterable[Sequence[int]], open_: str = "\u27e6", close: str = "\u27e7") -> str:
+    """`text` with each shared span wrapped in brackets (for plain-text output).
+    `spans` are (start, end) pairs (lists when read back from a stored record)."""
+    out: list[str] = []
+    pos = 0
     for start, end in spans:
         out += [text[pos:start], open_, text[start:end], close]
         pos = end
@@ -130,10 +134,11 @@ def units(pieces: list[Piece], level: str) -> list[Unit]:
     for m in _WORD.finditer(text):
         start, end = m.start(), m.end()
         probs = [prob for s, e, prob in spans if s < end and e > start]
+        known = [q for q in probs if q is not None]
         joint = None
-        if probs and all(q is not None for q in probs):
+        if probs and len(known) == len(probs):  # a word with any untokenised part has no probability
             joint = 1.0
-            for q in probs:
+            for q in known:
                 joint *= q
         out.append(Unit(m.group(), start, end, joint))
     return out

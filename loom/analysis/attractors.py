@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .clusters import DEFAULT_ENDING_WORDS, ending_text, tfidf
 from .intervals import Rate
@@ -84,13 +85,13 @@ class Attractor:
         src = f"node {self.node}" if self.node is not None else repr(self.example[:40])
         return f"like {src} (similarity >= {self.threshold:g})"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "definition": self.describe(), "pattern": self.pattern,
                 "words": list(self.words), "all_words": self.all_words, "example": self.example, "node": self.node,
                 "threshold": float(self.threshold), "ending_words": int(self.ending_words)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Attractor":
+    def from_dict(cls, d: dict[str, Any]) -> "Attractor":
         """The attractor to_dict() wrote (as kept in a report record)."""
         return cls(d["name"], d["kind"], d.get("pattern", ""), tuple(d.get("words") or ()), bool(d.get("all_words")),
                    d.get("example", ""), d.get("node"), float(d.get("threshold", DEFAULT_LIKE_SIMILARITY)),
@@ -148,7 +149,7 @@ class AttractorRate:
     modal: str  # the most common text among the members ("" when none)
     modal_count: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**self.attractor.to_dict(), **self.overall.to_dict(), "modal": self.modal,
                 "modal_count": int(self.modal_count),
                 "temperatures": [{"temperature": float(t), **r.to_dict()} for t, r in self.by_temperature]}

@@ -16,8 +16,10 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 NGRAMS = (3, 5)  # character n-gram lengths, inclusive
 # Chosen on the bundled pair: with the last 24 words and a cut at 0.15 the
@@ -41,10 +43,10 @@ def ending_text(text: str, words: int = DEFAULT_ENDING_WORDS) -> str:
     return " ".join(parts[-words:] if words > 0 else parts).casefold()
 
 
-def ngrams(text: str, sizes: tuple[int, int] = NGRAMS) -> Counter:
+def ngrams(text: str, sizes: tuple[int, int] = NGRAMS) -> Counter[str]:
     """Character n-grams of each word padded with spaces (so word starts and
     ends count), as in the usual 'char_wb' analyser."""
-    out: Counter = Counter()
+    out: Counter[str] = Counter()
     lo, hi = sizes
     for word in normalise(text).split(" "):
         if not word:
@@ -60,7 +62,7 @@ def ngrams(text: str, sizes: tuple[int, int] = NGRAMS) -> Counter:
     return out
 
 
-def tfidf(texts: list[str], sizes: tuple[int, int] = NGRAMS) -> np.ndarray:
+def tfidf(texts: list[str], sizes: tuple[int, int] = NGRAMS) -> npt.NDArray[np.float64]:
     """Rows of L2-normalised TF-IDF vectors (sublinear tf, smoothed idf); an
     empty text gives a zero row."""
     grams = [ngrams(t, sizes) for t in texts]
@@ -82,7 +84,7 @@ def tfidf(texts: list[str], sizes: tuple[int, int] = NGRAMS) -> np.ndarray:
     return x
 
 
-def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
+def similarity_matrix(vectors: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Cosine similarities of unit rows, clipped to [0, 1]; 1 on the diagonal
     (an empty text is identical to itself and to nothing else)."""
     k = np.clip(vectors @ vectors.T, 0.0, 1.0)
@@ -90,7 +92,7 @@ def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
     return k
 
 
-def agglomerate(sim: np.ndarray, threshold: float) -> list[int]:
+def agglomerate(sim: npt.NDArray[np.float64], threshold: float) -> list[int]:
     """Average-linkage clustering: repeatedly merge the two most similar
     clusters while their mean pairwise similarity is >= threshold. Returns a
     label per item; labels are numbered biggest cluster first (ties: the one
@@ -142,7 +144,7 @@ class Clustering:
     the similarity matrix they were made from (used again by the Vendi score),
     and the settings."""
     labels: list[int]
-    similarity: np.ndarray = field(repr=False)
+    similarity: npt.NDArray[np.float64] = field(repr=False)
     threshold: float = DEFAULT_SIMILARITY
     ending_words: int = DEFAULT_ENDING_WORDS
 
@@ -153,7 +155,7 @@ class Clustering:
     def members(self, c: int) -> list[int]:
         return [i for i, lab in enumerate(self.labels) if lab == c]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"labels": [int(x) for x in self.labels], "clusters": int(self.count),
                 "threshold": float(self.threshold), "ending_words": int(self.ending_words)}
 

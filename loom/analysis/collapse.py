@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 
 #: the temperatures the fit searches between; a best T at a bound is flagged
 T_BOUNDS = (0.05, 20.0)
@@ -30,49 +31,51 @@ BISECTIONS = 64  # halvings of the log(beta) interval: far below float precision
 LN2 = math.log(2)
 FLAT = 1e-12  # nats: a derivative this small at T=1 is zero (a model against itself gives T=1 exactly)
 
+Floats: TypeAlias = npt.NDArray[np.float64]
+
 
 class FitError(ValueError):
     """The distributions cannot be compared (shapes, bounds, a KL infinite at every T)."""
 
 
-def log_normalise(x: Any) -> np.ndarray:
+def log_normalise(x: Any) -> Floats:
     """Rows of logits or log-probabilities as log-probabilities (float64)."""
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 1:
         a = a[None, :]
     top = np.max(a, axis=-1, keepdims=True)
-    return a - (top + np.log(np.sum(np.exp(a - top), axis=-1, keepdims=True)))
+    return cast(Floats, a - (top + np.log(np.sum(np.exp(a - top), axis=-1, keepdims=True))))  # numpy types max/sum as Any
 
 
-def _expect(logp: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _expect(logp: Floats, values: Floats) -> Floats:
     """E_p[values] per row, with 0 * (-inf) taken as 0 (tokens a model rules out)."""
     p = np.exp(logp)
-    return np.sum(np.where(p > 0, p * values, 0.0), axis=-1)
+    return cast(Floats, np.sum(np.where(p > 0, p * values, 0.0), axis=-1))
 
 
-def entropy_bits(logp: np.ndarray) -> np.ndarray:
+def entropy_bits(logp: Floats) -> Floats:
     """The entropy of each row's distribution, in bits."""
     return -_expect(logp, logp) / LN2
 
 
-def kl_bits(logp_a: np.ndarray, logp_b: np.ndarray) -> np.ndarray:
+def kl_bits(logp_a: Floats, logp_b: Floats) -> Floats:
     """KL(A || B) per row, in bits (inf where B rules out a token A gives mass to)."""
     with np.errstate(invalid="ignore"):
         return np.maximum(_expect(logp_a, logp_a - logp_b) / LN2, 0.0)  # >= 0; rounding can dip below
 
 
-def tempered(logp_b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+def tempered(logp_b: Floats, t: float | Floats) -> Floats:
     """B at temperature t (a number, or one per row): log softmax(log B / t)."""
-    t = np.asarray(t, dtype=np.float64)
-    return log_normalise(logp_b / (t[:, None] if t.ndim else t))
+    ts = np.asarray(t, dtype=np.float64)
+    return log_normalise(logp_b / (ts[:, None] if ts.ndim else ts))
 
 
-def _slope(logp_b: np.ndarray, beta: np.ndarray, mean_a: np.ndarray) -> np.ndarray:
+def _slope(logp_b: Floats, beta: Floats, mean_a: Floats) -> Floats:
     """d KL / d beta per row at beta (one per row): E_{B_beta}[l] - E_A[l]."""
     return _expect(log_normalise(logp_b * beta[:, None]), logp_b) - mean_a
 
 
-def _bisect(slope, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _bisect(slope: Callable[[Floats], Floats], lo: Floats, hi: Floats) -> Floats:
     """The root of an increasing `slope(beta)` per group, bisected in log(beta) and
     clamped to [lo, hi] where the slope has one sign over the whole interval."""
     a, b = np.log(lo), np.log(hi)
@@ -154,7 +157,7 @@ def fit_temperature(logp_a: Any, logp_b: Any, bounds: tuple[float, float] = T_BO
     beta = np.where(np.abs(_slope(b, np.ones(rows), mean_a)) <= FLAT, 1.0, beta)
     glo, ghi = np.array([1 / hi_t]), np.array([1 / lo_t])
 
-    def total(x: np.ndarray) -> np.ndarray:
+    def total(x: Floats) -> Floats:
         return np.array([np.sum(_slope(b, np.full(rows, x[0]), mean_a))])
 
     g = 1.0 if abs(total(np.ones(1))[0]) <= FLAT * rows else float(_bisect(total, glo, ghi)[0])

@@ -19,15 +19,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
+import numpy.typing as npt
 
-from .intervals import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Estimate, bootstrap
+from .intervals import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Estimate, Indices, bootstrap
 
 DISTINCT_K = 10  # NoveltyBench's k
 
 
-def _entropy_bits(p: np.ndarray) -> float:
+def _entropy_bits(p: npt.NDArray[np.float64]) -> float:
     p = p[p > 0]
     return float(-(p * np.log2(p)).sum()) + 0.0  # no "-0.0"
 
@@ -66,7 +68,7 @@ def distinct_k(labels: list[int], k: int = DISTINCT_K) -> float:
     return float(sum(1 - math.comb(n - c, k) / total for c in Counter(labels).values()))
 
 
-def vendi(similarity: np.ndarray) -> float:
+def vendi(similarity: npt.NDArray[np.float64]) -> float:
     """exp(entropy of the eigenvalues of K/n), K symmetric PSD with unit diagonal."""
     n = similarity.shape[0]
     if n == 0:
@@ -87,7 +89,7 @@ class Diversity:
     distinct_k: Estimate
     vendi: Estimate
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"n": int(self.n), "clusters": int(self.clusters), "k": int(self.k),
                 "semantic_entropy_bits": self.semantic_entropy_bits.to_dict(),
                 "weighted_semantic_entropy_bits": (self.weighted_semantic_entropy_bits.to_dict()
@@ -95,7 +97,7 @@ class Diversity:
                 "distinct_k": self.distinct_k.to_dict(), "vendi": self.vendi.to_dict()}
 
 
-def measure_diversity(labels: list[int], similarity: np.ndarray, mean_logprobs: list[float | None] | None = None, *,
+def measure_diversity(labels: list[int], similarity: npt.NDArray[np.float64], mean_logprobs: list[float | None] | None = None, *,
                       k: int = DISTINCT_K, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Diversity:
     """All measures of one field, each with a percentile bootstrap interval
     over the samples, centred on the estimate (the same seed, so the same
@@ -105,13 +107,16 @@ def measure_diversity(labels: list[int], similarity: np.ndarray, mean_logprobs: 
         raise ValueError("no samples to measure")
     lab = np.asarray(labels)
     k = min(k, n)
-    opts = {"resamples": resamples, "seed": seed, "centred": True}  # centred: see intervals.bootstrap
-    se = bootstrap(lambda idx: semantic_entropy(lab[idx].tolist()), n, floor=0.0, **opts)
+
+    def estimate(statistic: Callable[[Indices], float], floor: float) -> Estimate:
+        # centred: see intervals.bootstrap
+        return bootstrap(statistic, n, resamples=resamples, seed=seed, centred=True, floor=floor)
+
+    se = estimate(lambda idx: semantic_entropy(lab[idx].tolist()), floor=0.0)
     wse = None
     if mean_logprobs is not None and len(mean_logprobs) == n and all(x is not None for x in mean_logprobs):
         lp = np.asarray(mean_logprobs, dtype=float)
-        wse = bootstrap(lambda idx: weighted_semantic_entropy(lab[idx].tolist(), lp[idx].tolist()), n,
-                        floor=0.0, **opts)
-    dk = bootstrap(lambda idx: distinct_k(lab[idx].tolist(), k), n, floor=1.0, **opts)
-    vs = bootstrap(lambda idx: vendi(similarity[np.ix_(idx, idx)]), n, floor=1.0, **opts)
+        wse = estimate(lambda idx: weighted_semantic_entropy(lab[idx].tolist(), lp[idx].tolist()), floor=0.0)
+    dk = estimate(lambda idx: distinct_k(lab[idx].tolist(), k), floor=1.0)
+    vs = estimate(lambda idx: vendi(similarity[np.ix_(idx, idx)]), floor=1.0)
     return Diversity(n, len(set(labels)), k, se, wse, dk, vs)

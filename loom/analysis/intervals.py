@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_RESAMPLES = 200
 
+#: sample indices, as bootstrap() hands them to a statistic
+Indices: TypeAlias = npt.NDArray[np.intp]
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval (lo, hi) for k successes in n trials."""
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (lo, hi) for k successes in n trials (real
+    counts allowed: an effective sample size, see forks.mix)."""
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"a rate needs 0 <= k <= n (got k={k}, n={n})")
     if n == 0:
@@ -51,7 +56,7 @@ class Rate:
         lo, hi = wilson(k, n)
         return cls(int(k), int(n), k / n if n else 0.0, float(lo), float(hi))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"k": self.k, "n": self.n, "rate": float(self.rate), "lo": float(self.lo), "hi": float(self.hi)}
 
 
@@ -64,11 +69,11 @@ class Estimate:
     hi: float
     resamples: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"value": float(self.value), "lo": float(self.lo), "hi": float(self.hi), "resamples": int(self.resamples)}
 
 
-def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, resamples: int = BOOTSTRAP_RESAMPLES,
+def bootstrap(statistic: Callable[[Indices], float], n: int, *, resamples: int = BOOTSTRAP_RESAMPLES,
               seed: int = BOOTSTRAP_SEED, level: float = 0.95, centred: bool = False,
               floor: float | None = None) -> Estimate:
     """`statistic(indices)` on all n samples, and the percentile interval of it

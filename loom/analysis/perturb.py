@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..tree import LoomError
 
@@ -32,11 +33,11 @@ class Perturbation:
     description: str
     span: tuple[int, int]  # the changed stretch of the original text
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _words(text: str) -> list[re.Match]:
+def _words(text: str) -> list[re.Match[str]]:
     return list(_WORD.finditer(text))
 
 

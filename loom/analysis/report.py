@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -49,11 +50,11 @@ class Sample:
     def mean_logprob(self) -> float | None:
         return sum(self.logprobs) / len(self.logprobs) if self.logprobs else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Sample":
+    def from_dict(cls, d: dict[str, Any]) -> "Sample":
         return cls(d["text"], list(d.get("logprobs") or []), d.get("temperature"), d.get("node_id"), d.get("seed"))
 
 
@@ -128,7 +129,7 @@ def group_samples(samples: list[Sample], threshold: float = 0.2, ending_words: i
     return groups
 
 
-def summarise(samples: list[Sample], groups: list[Group]) -> dict:
+def summarise(samples: list[Sample], groups: list[Group]) -> dict[str, Any]:
     """Entropy of the group distribution, the modal group and probabilities over all samples."""
     n = len(samples)
     sizes = [g.size for g in groups]
@@ -151,7 +152,7 @@ def _mean(xs: list[float]) -> float | None:
 
 def build_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8, *,
                  attractors: list[Attractor] | None = None, cluster_similarity: float = DEFAULT_SIMILARITY,
-                 cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+                 cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
     """The whole report as plain data: groups over all samples, overall numbers,
     and, when samples come from several temperatures, the same groups counted
     per temperature (does heat escape the attractor?); then the measured view
@@ -161,11 +162,11 @@ def build_report(samples: list[Sample], threshold: float = 0.2, ending_words: in
     return report
 
 
-def literal_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8) -> dict:
+def literal_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8) -> dict[str, Any]:
     """Groups by literal ending (exact, then by edit distance)."""
     groups = group_samples(samples, threshold, ending_words)
     label = {i: g for g, grp in enumerate(groups) for i in grp.members}
-    report = {
+    report: dict[str, Any] = {
         "threshold": threshold,
         "ending_words": ending_words,
         "overall": summarise(samples, groups),
@@ -203,7 +204,7 @@ def literal_report(samples: list[Sample], threshold: float = 0.2, ending_words: 
 
 
 def measured(samples: list[Sample], attractors: list[Attractor], cluster_similarity: float = DEFAULT_SIMILARITY,
-             cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+             cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
     """Meaning clusters with rates and Wilson intervals (overall and per
     temperature), diversity with bootstrap intervals (overall and per
     temperature), and each attractor's rate. Every number is an int or a float."""
@@ -252,7 +253,7 @@ def measured(samples: list[Sample], attractors: list[Attractor], cluster_similar
     }
 
 
-def _rate_fields(r: Rate) -> dict:
+def _rate_fields(r: Rate) -> dict[str, Any]:
     d = r.to_dict()
     return {"rate": d["rate"], "lo": d["lo"], "hi": d["hi"]}
 
@@ -260,7 +261,7 @@ def _rate_fields(r: Rate) -> dict:
 SAMPLE_COLUMNS = ("sample", "node", "temperature", "seed", "cluster")
 
 
-def sample_rows(report: dict, samples: list[Sample]) -> tuple[list[str], list[list]]:
+def sample_rows(report: dict[str, Any], samples: list[Sample]) -> tuple[list[str], list[list[Any]]]:
     """One row per sample for a CSV: index, node id (None if kept only in the
     record), temperature, seed, meaning cluster, 0/1 per attractor, mean
     token logprob, text. Values stay numbers (the writer decides the text form)."""
@@ -274,15 +275,15 @@ def sample_rows(report: dict, samples: list[Sample]) -> tuple[list[str], list[li
     return header, rows
 
 
-def _interval(d: dict) -> str:
+def _interval(d: dict[str, Any]) -> str:
     return f"{d['rate']:.1%} [{d['lo']:.1%}, {d['hi']:.1%}]"
 
 
-def _estimate(d: dict, fmt: str = ".2f") -> str:
+def _estimate(d: dict[str, Any], fmt: str = ".2f") -> str:
     return f"{d['value']:{fmt}} [{d['lo']:{fmt}}, {d['hi']:{fmt}}]"
 
 
-def format_measured(report: dict, width: int = 30, top: int = 10) -> list[str]:
+def format_measured(report: dict[str, Any], width: int = 30, top: int = 10) -> list[str]:
     """The clusters, diversity and attractor lines of the text report (model
     text through textsafe.visible: it goes to a terminal)."""
     if "clusters" not in report:  # a report stored before these numbers existed
@@ -332,7 +333,7 @@ def bar(share: float, width: int = 30) -> str:
     return "\u2588" * full + ("" if part == 0 or full >= width else " \u258f\u258e\u258d\u258c\u258b\u258a\u2589"[part])
 
 
-def format_report(report: dict, width: int = 30, top: int = 10) -> str:
+def format_report(report: dict[str, Any], width: int = 30, top: int = 10) -> str:
     """The report as plain text (the CLI's output): bar chart of group sizes,
     then the temperature table."""
     o = report["overall"]

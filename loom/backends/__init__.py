@@ -1,11 +1,13 @@
 """Model sources behind one interface (see base.Backend)."""
 
+from typing import Any
+
 from .base import Backend, BackendError, branch_seeds
 
 __all__ = ["Backend", "BackendError", "branch_seeds", "open_backend"]
 
 
-def open_backend(ref: str = "demo", **kwargs) -> Backend:
+def open_backend(ref: str = "demo", **kwargs: Any) -> Backend:
     """A backend for a model reference:
 
     - a bundled demo name ("demo"), a local folder or a Hugging Face id (local cache only);

@@ -6,7 +6,7 @@ import secrets
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent
 
@@ -16,6 +16,7 @@ Event = TokenEvent | BranchDone | Notice
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
 
 
 class BackendError(LoomError):
@@ -44,6 +45,10 @@ class Backend(ABC):
         Yields TokenEvent per token, BranchDone once per branch (with the seed
         that branch used), and Notice for things the user must be told."""
 
+    def refuse_unsupported(self, params: GenerationParams) -> None:
+        """Refuse (BackendError, saying why) settings this model source cannot honour,
+        before anything is sent or stored. Every source that runs loom's own samplers can."""
+
     @abstractmethod
     def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
         """Total log-probability of each continuation as a whole sequence after `prompt`."""
@@ -52,12 +57,12 @@ class Backend(ABC):
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         """The top-k next tokens after `prompt`, with the entropy of the full distribution."""
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, Any]:
         """Which model this is, recorded with every node and record it makes:
         its name, and a hash of its weights (local) or the server's model id."""
         return {"name": self.name}
 
-    def context_form(self, prompt: Prompt) -> dict:
+    def context_form(self, prompt: Prompt) -> dict[str, Any]:
         """How this backend gives `prompt` to its model, recorded with every node:
         {"form": "ids"} when the model gets exactly the context's token ids,
         {"form": "text"} when it gets the text and tokenises it itself;
@@ -74,7 +79,7 @@ class Backend(ABC):
     def _refuse_full(self) -> BackendError:
         return BackendError(f"model {self.name!r}: {self.full_distributions_refusal}")
 
-    def vocabulary(self) -> dict:
+    def vocabulary(self) -> dict[str, Any]:
         """What the model's distributions are over: {"size": the width of its logits,
         "tokens": the tokenizer's table size, "sha256": a hash of its token-to-id table};
         two models with the same one give distributions over the same tokens."""
@@ -86,7 +91,7 @@ class Backend(ABC):
         keeps its sampled ids, as a node of this model does."""
         raise self._refuse_full()
 
-    def position_logprobs(self, ids: list[int], positions: list[int]) -> "np.ndarray":
+    def position_logprobs(self, ids: list[int], positions: list[int]) -> npt.NDArray[np.float32]:
         """From one forward pass over `ids`: for each position p (1 <= p < len(ids)),
         the natural-log probability of every token of the vocabulary as the token
         at p, given ids[:p]. A float32 array, len(positions) x vocabulary size."""

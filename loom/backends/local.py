@@ -7,14 +7,25 @@ prompt once for all n branches, and seed each branch on its own."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypeAlias, cast
 
-from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
+from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Segment, Token, TokenEvent
 from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+#: a model's key/value cache: a transformers Cache object (its layers read through getattr,
+#: as their kinds differ between versions), or a tuple of tensors in older versions
+KVCache: TypeAlias = Any
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
@@ -37,16 +48,18 @@ class LocalBackend(Backend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity(logging.ERROR)
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]  # untyped in transformers
         path = BUNDLED.get(ref, Path(ref).expanduser())
         source = str(path) if path.exists() else ref
         self.name = ref if ref in BUNDLED else source
         self.device = device or pick_device()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source, local_files_only=True)
             dtype = torch.float32 if self.device == "cpu" else torch.float16
-            self.model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype).to(self.device)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype)
+            # transformers wraps `to` with functools.wraps, which hides the bound self from type checkers
+            self.model: PreTrainedModel = model.to(self.device)  # type: ignore[arg-type, unused-ignore]
         except (OSError, ValueError) as exc:
             if path.exists():  # a folder, but not one transformers can load: say why
                 raise BackendError(f"model {ref!r}: {path} is not a model folder transformers can load "
@@ -57,7 +70,7 @@ class LocalBackend(Backend):
                 "(`loom models` lists them), a local model folder, or a model in the Hugging Face cache "
                 "(loom never downloads models)"
             ) from exc
-        self.model.eval()
+        self.model.eval()  # type: ignore[no-untyped-call, unused-ignore]  # untyped in transformers 5
         import inspect
 
         # transformers 5.x renamed `past_key_values` to `cache`
@@ -66,14 +79,14 @@ class LocalBackend(Backend):
         self._positions_kw = "cache_position" in forward_args
         self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024))
         self._texts: dict[int, str] = {}
-        self._terminals: dict[tuple[str, ...], object] = {}  # answer-ending token ids, by their start characters
-        self._last_context: tuple[object, tuple[list[int], list[int]]] | None = None
-        self._identity: dict | None = None
-        self._vocabulary: dict | None = None
+        self._terminals: dict[tuple[str, ...], torch.Tensor] = {}  # answer-ending token ids, by their start characters
+        self._last_context: tuple[Prompt, tuple[list[int], list[int]]] | None = None
+        self._identity: dict[str, Any] | None = None
+        self._vocabulary: dict[str, Any] | None = None
         self._lock = threading.Lock()  # one forward pass at a time per model
         # recent prompts' key/value caches (batch 1), most recently used last: at most
         # `prefix_cache` of them and `prefix_cache_bytes` of tensors together
-        self._prefixes: OrderedDict[tuple[int, ...], tuple] = OrderedDict()
+        self._prefixes: OrderedDict[tuple[int, ...], tuple[torch.Tensor, KVCache, int]] = OrderedDict()  # logits, cache, bytes
         self._prefix_slots = prefix_cache
         self._prefix_bytes = prefix_cache_bytes
 
@@ -81,12 +94,24 @@ class LocalBackend(Backend):
     def token_text(self, token_id: int) -> str:
         text = self._texts.get(token_id)
         if text is None:
-            text = self._texts[token_id] = self.tokenizer.decode([token_id])
+            text = self._texts[token_id] = self._decode([token_id])
         return text
 
+    def _decode(self, ids: list[int]) -> str:
+        # a flat list of ids decodes to one text (a list of lists would give a list of texts)
+        return cast(str, self.tokenizer.decode(ids))
+
     def encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-        return ids or [self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id]
+        """The ids of human text; an empty text is the model's start token (else its end-of-text token),
+        so that there is always a token to predict from."""
+        ids = self._encode_text(text)
+        if ids:
+            return ids
+        start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
+        if start is None:
+            raise BackendError(f"model {self.name!r}: its tokenizer has neither a start nor an end-of-text token, "
+                               "so it cannot continue from an empty context; give it some text to continue")
+        return [start]
 
     def context_ids(self, prompt: Prompt) -> tuple[list[int], list[int]]:
         """The token ids of a context, and the nodes whose ids could not be used.
@@ -107,15 +132,15 @@ class LocalBackend(Backend):
             self._last_context = (prompt, result)
         return result
 
-    def _segment_ids(self, seg, models: tuple[str, ...], retokenised: list[int]) -> list[int]:
+    def _segment_ids(self, seg: Segment, models: tuple[str, ...], retokenised: list[int]) -> list[int]:
         """One segment's ids: its sampled ids where one of `models` wrote it, else its text tokenised
         (the node then goes into `retokenised`)."""
         if seg.ids is not None and seg.model in models:
             use = list(seg.ids)
-            if self.tokenizer.decode(use) != seg.text:
-                while use and not seg.text.startswith(self.tokenizer.decode(use)):
+            if self._decode(use) != seg.text:
+                while use and not seg.text.startswith(self._decode(use)):
                     use.pop()
-                rest = seg.text[len(self.tokenizer.decode(use)):] if use else seg.text
+                rest = seg.text[len(self._decode(use)):] if use else seg.text
                 use += self._encode_text(rest)
             return use
         if seg.ids is not None and seg.node is not None:
@@ -123,9 +148,9 @@ class LocalBackend(Backend):
         return self._encode_text(seg.text)
 
     def _encode_text(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return cast(list[int], self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, Any]:
         """The model's name and the SHA-256 of its weights files, hashed once per load."""
         if self._identity is None:
             import hashlib
@@ -140,7 +165,7 @@ class LocalBackend(Backend):
             self._identity = {"name": self.name, "weights_sha256": digest.hexdigest() if files else None}
         return self._identity
 
-    def context_form(self, prompt: Prompt) -> dict:
+    def context_form(self, prompt: Prompt) -> dict[str, Any]:
         return {"form": "ids", "retokenised": self.context_ids(prompt)[1]}
 
     def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
@@ -153,16 +178,16 @@ class LocalBackend(Backend):
             f"the first {len(ids) - limit} tokens were left out for generation (the node keeps its full text)"
         )
 
-    def _alternatives(self, logp_row, k: int) -> tuple[Alternative, ...]:
+    def _alternatives(self, logp_row: torch.Tensor, k: int) -> tuple[Alternative, ...]:
         if k <= 0:
             return ()
         vals, idx = logp_row.topk(k)
         return tuple(Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist()))
 
-    def _step(self, x, cache, position: int | None = None):
+    def _step(self, x: torch.Tensor, cache: KVCache, position: int | None = None) -> tuple[torch.Tensor, KVCache]:
         """One forward pass: logits at the last position and the grown cache.
         `position` (the index of x's first token) is given for a preallocated cache."""
-        kw = {self._cache_kw: cache}
+        kw: dict[str, Any] = {self._cache_kw: cache}
         if position is not None and self._positions_kw:  # newer transformers take positions from the cache
             import torch
 
@@ -170,7 +195,7 @@ class LocalBackend(Backend):
         out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **kw)
         return out.logits[:, -1, :], getattr(out, self._cache_kw)
 
-    def _prefill(self, ids: list[int], private: bool = True):
+    def _prefill(self, ids: list[int], private: bool = True) -> tuple[torch.Tensor, KVCache]:
         """Logits after `ids` and their key/value cache (batch 1). With
         `private` the caller may change the cache; without, it must only read
         it (it may be the one kept in the prefix cache).
@@ -182,7 +207,8 @@ class LocalBackend(Backend):
         import torch
 
         key = tuple(ids)
-        best, shared = None, 0
+        best: tuple[int, ...] | None = None
+        shared = 0
         for cached in self._prefixes:
             m = _shared_len(cached, key)
             if m > shared:
@@ -206,7 +232,7 @@ class LocalBackend(Backend):
             cache = _fork(cache)
         return logits, cache
 
-    def _remember(self, key: tuple[int, ...], logits, cache) -> bool:
+    def _remember(self, key: tuple[int, ...], logits: torch.Tensor, cache: KVCache) -> bool:
         """Keep a prompt's cache (which the caller then must not change); False if it is not kept."""
         if not self._prefix_slots:
             return False
@@ -222,7 +248,7 @@ class LocalBackend(Backend):
             self._prefixes.popitem(last=False)
         return True
 
-    def _branch_cache(self, cache, n: int, length: int):
+    def _branch_cache(self, cache: KVCache, n: int, length: int) -> KVCache | None:
         """The prompt's cache for n branches. Where the model's cache allows it,
         copied once into a preallocated cache of `length` positions that each
         step writes in place; otherwise (None) the caller repeats the growing
@@ -252,7 +278,7 @@ class LocalBackend(Backend):
     def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
         import torch
 
-        from .sampling import processed_probs
+        from .sampling import cap_logits, processed_probs
 
         params.validate()
         n = params.n
@@ -268,7 +294,9 @@ class LocalBackend(Backend):
         with self._lock, torch.inference_mode():
             logits, prompt_cache = self._prefill(ids, private=False)
             logits = logits.expand(n, -1)
-            cache = static = None  # made after the first token: it is not needed for that one
+            # made after the first token: it is not needed for that one
+            cache: KVCache = None
+            static: KVCache | None = None
             alive = [True] * n
             branch_ids: list[list[int]] = [[] for _ in range(n)]
             # incremental detokenizing: decode only the tokens since the last whole character
@@ -282,16 +310,16 @@ class LocalBackend(Backend):
                             yield BranchDone(b, "cancelled", seeds[b])
                     return
                 logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-                if params.temperature == 0:
-                    chosen = logp.argmax(-1).tolist()
+                if params.temperature == 0:  # the most likely token the cap leaves
+                    chosen = cap_logits(logp, params.cap).argmax(-1).tolist()
                 else:
                     coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
                     probs = processed_probs(logits, params, coins).cpu()
                     chosen = [int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)]
                 # top-k and chosen logprobs for all branches at once, as Python numbers
                 k = params.logprobs
-                top_v, top_i = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
-                top_v, top_i = top_v.tolist(), top_i.tolist()
+                top = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
+                top_v, top_i = top[0].tolist(), top[1].tolist()
                 chosen_lp = logp.gather(1, torch.tensor(chosen).unsqueeze(1)).squeeze(1).tolist()
                 for b in range(n):
                     if not alive[b]:
@@ -327,15 +355,15 @@ class LocalBackend(Backend):
     def _delta(self, ids: list[int], start: list[int], read: list[int], b: int, last: bool) -> str:
         """The text the newest token of branch `b` adds. A token that ends in the middle
         of a multi-byte character adds "" until the character is whole (or the branch ends)."""
-        before = self.tokenizer.decode(ids[start[b] : read[b]])
-        now = self.tokenizer.decode(ids[start[b] :])
+        before = self._decode(ids[start[b] : read[b]])
+        now = self._decode(ids[start[b] :])
         if now.endswith("\ufffd") and not last:
             return ""
         start[b], read[b] = read[b], len(ids)
         return now[len(before) :]
 
     def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
-        return [total for total, _ in self._score(prompt, continuations)]
+        return self._score(prompt, continuations)[0]
 
     def score_answers(self, prompt: Prompt, continuations: list[str], starts: tuple[str, ...]) -> list[tuple[float, float]]:
         """For each continuation: its total log-probability after `prompt`, and the
@@ -343,9 +371,10 @@ class LocalBackend(Backend):
         answer (end-of-text, and each token whose text starts with one of
         `starts`). Exact, from the full distribution of the same forward pass:
         for P(text as a complete answer)."""
-        return self._score(prompt, continuations, self._terminal_ids(starts))  # type: ignore[return-value]
+        totals, ends = self._score(prompt, continuations, self._terminal_ids(starts))
+        return list(zip(totals, ends))
 
-    def _terminal_ids(self, starts: tuple[str, ...]):
+    def _terminal_ids(self, starts: tuple[str, ...]) -> torch.Tensor:
         import torch
 
         if starts not in self._terminals:
@@ -355,12 +384,15 @@ class LocalBackend(Backend):
             self._terminals[starts] = torch.tensor(sorted(ids))
         return self._terminals[starts]
 
-    def _score(self, prompt: Prompt, continuations: list[str], terminal=None) -> list[tuple[float, float | None]]:
-        """(total log-probability, log mass of the `terminal` ids next, or None) per continuation."""
+    def _score(self, prompt: Prompt, continuations: list[str],
+               terminal: torch.Tensor | None = None) -> tuple[list[float], list[float]]:
+        """The total log-probability of each continuation, and (with `terminal`; else
+        an empty list) the log mass of the `terminal` ids right after each."""
         import torch
 
         base = self.context_ids(prompt)[0]
-        out = []
+        totals: list[float] = []
+        ends: list[float] = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(continuations), 32):
                 batch = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations[start : start + 32]]
@@ -372,10 +404,10 @@ class LocalBackend(Backend):
                 logp = torch.log_softmax(self.model(input_ids=x, attention_mask=mask).logits.float(), -1)
                 for row, (seq, cont) in enumerate(zip(seqs, batch)):
                     first = len(seq) - len(cont)
-                    total = sum(float(logp[row, pos - 1, seq[pos]]) for pos in range(first, len(seq)))
-                    ends = None if terminal is None else float(torch.logsumexp(logp[row, len(seq) - 1, terminal.to(logp.device)], 0))
-                    out.append((total, ends))
-        return out
+                    totals.append(sum(float(logp[row, pos - 1, seq[pos]]) for pos in range(first, len(seq))))
+                    if terminal is not None:
+                        ends.append(float(torch.logsumexp(logp[row, len(seq) - 1, terminal.to(logp.device)], 0)))
+        return totals, ends
 
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         import torch
@@ -390,14 +422,14 @@ class LocalBackend(Backend):
     # -- full distributions ------------------------------------------------------
     full_distributions_refusal = None
 
-    def vocabulary(self) -> dict:
+    def vocabulary(self) -> dict[str, Any]:
         if self._vocabulary is None:
             import hashlib
             import json
 
             table = sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])
             text = json.dumps(table, ensure_ascii=False).encode("utf-8", "surrogatepass")
-            head = self.model.get_output_embeddings()
+            head = self.model.get_output_embeddings()  # type: ignore[no-untyped-call, unused-ignore]  # untyped in transformers
             size = int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
             self._vocabulary = {"size": size, "tokens": len(table), "sha256": hashlib.sha256(text).hexdigest()}
         return self._vocabulary
@@ -412,7 +444,7 @@ class LocalBackend(Backend):
             spans.append((start, len(ids)))
         return ContextTokens(ids, spans, retokenised)
 
-    def position_logprobs(self, ids: list[int], positions: list[int]):
+    def position_logprobs(self, ids: list[int], positions: list[int]) -> npt.NDArray[np.float32]:
         import torch
 
         if len(ids) > self.context:
@@ -440,7 +472,7 @@ class LocalBackend(Backend):
             groups.setdefault(len(cont), []).append(i)
         # At most 64 rows at a time: each holds its own copy of the prompt's cache.
         chunks = [(length, rows[i : i + 64]) for length, rows in groups.items() for i in range(0, len(rows), 64)]
-        out: list[Distribution | None] = [None] * len(continuations)
+        out: dict[int, Distribution] = {}  # by continuation; every one is in a chunk
         with self._lock, torch.inference_mode():
             for length, rows in chunks:
                 logits, cache = self._prefill(ids)
@@ -454,7 +486,7 @@ class LocalBackend(Backend):
                 for j, r in enumerate(rows):
                     row = logp[j if length else 0]
                     out[r] = Distribution(self._alternatives(row, k), entropy[j if length else 0])
-        return out  # type: ignore[return-value]
+        return [out[i] for i in range(len(continuations))]
 
 
 def _shared_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -468,12 +500,14 @@ def _shared_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return i
 
 
-def _croppable(cache) -> bool:
+def _croppable(cache: KVCache) -> bool:
     layers = getattr(cache, "layers", None)
-    return bool(layers) and all(getattr(layer, "is_croppable", False) for layer in layers)
+    if not layers:
+        return False
+    return all(getattr(layer, "is_croppable", False) for layer in layers)
 
 
-def _cache_bytes(cache) -> int:
+def _cache_bytes(cache: KVCache) -> int:
     total = 0
     for layer in getattr(cache, "layers", ()):
         for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
@@ -481,7 +515,7 @@ def _cache_bytes(cache) -> int:
     return total
 
 
-def _fork(cache):
+def _fork(cache: KVCache) -> KVCache:
     """A copy of a key/value cache that can grow on its own. Growing a dynamic
     cache layer replaces its tensors (never writes into them), so the copy
     shares the tensors; any other kind of cache is copied whole."""

@@ -23,18 +23,31 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Profile
 from ..textsafe import redact
+from ..tokenbytes import display_text
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
 from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
-from .openai_logprobs import LogprobsFormatError, TextAligner, display_text, parse_logprobs, plain_tokens
+from .openai_logprobs import LogprobsFormatError, TextAligner, WireToken, parse_logprobs, plain_tokens
 
 MAX_STOPS = 4  # OpenAI accepts at most four stop strings; loom applies the rest itself
 CHAT_TOP_LOGPROBS = 20  # the chat API's limit for top_logprobs
 FINISH = {"stop": "stop", "length": "length", "eos": "eos", "content_filter": "stop", "tool_calls": "stop"}
+
+if TYPE_CHECKING:
+    from openai import Stream
+    from openai.types import Completion
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    #: what the client returns for one request: a whole reply, or a stream of chunks
+    Reply: TypeAlias = Completion | ChatCompletion | Stream[Completion] | Stream[ChatCompletionChunk]
+
+#: what a request's worker tells the generating thread, a tuple whose first item says which:
+#: ("token", branch, Token), ("done", branch, reason), ("notice", text), ("end", _Job, error, cut branches)
+Events: TypeAlias = queue.Queue[tuple[Any, ...]]
 
 
 class _Cancelled(Exception):
@@ -93,7 +106,7 @@ class OpenAIBackend(Backend):
         self._ids_ok = profile.token_prompts  # None: not known yet whether the server takes id prompts
         self._vllm: bool | None = None  # whether to ask for the sampled ids (vLLM's return_token_ids)
         self._tokenized: dict[tuple[str, bool], list[int]] = {}
-        self._last_wire: tuple[Any, tuple[str | list[int], dict]] | None = None
+        self._last_wire: tuple[Prompt, tuple[str | list[int], dict[str, Any]]] | None = None
         self._url_note = (f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
                           f"${profile.api_key_env}" if self._url_had_credentials else None)
         self.can_score = profile.api == "completions"
@@ -113,7 +126,7 @@ class OpenAIBackend(Backend):
             max_retries=profile.max_retries,
         )
 
-    def _tell_url_note(self, events: queue.Queue) -> None:
+    def _tell_url_note(self, events: Events) -> None:
         with self._told:
             note, self._url_note = self._url_note, None
         if note:
@@ -154,7 +167,7 @@ class OpenAIBackend(Backend):
             body["xtc_probability"] = params.xtc_probability
         k = min(params.logprobs if top is None else top, self.max_logprobs)
         if p.api == "chat":
-            messages = [{"role": "system", "content": p.system}] if p.system else []
+            messages: list[dict[str, Any]] = [{"role": "system", "content": p.system}] if p.system else []
             messages.append({"role": p.chat_prompt, "content": prompt})
             body.update(messages=messages, logprobs=True, top_logprobs=min(k, CHAT_TOP_LOGPROBS))
         else:
@@ -166,7 +179,7 @@ class OpenAIBackend(Backend):
         body.update(p.extra)
         return body
 
-    def _create(self, body: dict[str, Any]):
+    def _create(self, body: dict[str, Any]) -> Reply:
         """Send a request through the client; fields it does not type go in extra_body.
         A server that refuses the request for `return_token_ids` gets it again without."""
         import openai
@@ -179,14 +192,15 @@ class OpenAIBackend(Backend):
             self._vllm = False
             return self._send({k: v for k, v in body.items() if k != "return_token_ids"})
 
-    def _send(self, body: dict[str, Any]):
+    def _send(self, body: dict[str, Any]) -> Reply:
         body = dict(body)
         stream = bool(body.pop("stream", False))
+        model = body.pop("model")
         if self.profile.api == "chat":
-            fn, first = self._client.chat.completions.create, {"model": body.pop("model"), "messages": body.pop("messages")}
-        else:
-            fn, first = self._client.completions.create, {"model": body.pop("model"), "prompt": body.pop("prompt")}
-        return fn(**first, stream=stream, extra_body=body)
+            messages = body.pop("messages")
+            return self._client.chat.completions.create(model=model, messages=messages, stream=stream, extra_body=body)
+        prompt = body.pop("prompt")
+        return self._client.completions.create(model=model, prompt=prompt, stream=stream, extra_body=body)
 
     def _text_of(self, choice: dict[str, Any]) -> str:
         if self.profile.api == "chat":
@@ -264,10 +278,10 @@ class OpenAIBackend(Backend):
                           and not host.endswith("openai.com"))
         return self._vllm
 
-    def context_form(self, prompt: Prompt) -> dict:
+    def context_form(self, prompt: Prompt) -> dict[str, Any]:
         return self._wire_prompt(prompt)[1]
 
-    def _wire_prompt(self, prompt: Prompt) -> tuple[str | list[int], dict]:
+    def _wire_prompt(self, prompt: Prompt) -> tuple[str | list[int], dict[str, Any]]:
         """What the completions endpoint is sent for a context, and how (recorded with each node).
 
         Token ids where this server's model wrote part of the context and told
@@ -279,7 +293,7 @@ class OpenAIBackend(Backend):
         if last is not None and last[0] is prompt:
             return last[1]
         ctx = Context.of(prompt)
-        text_form: tuple[str | list[int], dict] = (ctx.text, {"form": "text", "retokenised": []})
+        text_form: tuple[str | list[int], dict[str, Any]] = (ctx.text, {"form": "text", "retokenised": []})
         own = any(seg.ids is not None and seg.model == self.name for seg in ctx.segments)
         if self.profile.api != "completions" or self._ids_ok is False or not (own or self._ids_ok):
             result = text_form
@@ -331,13 +345,21 @@ class OpenAIBackend(Backend):
         return list(self._tokenized[key])
 
     # -- generation ---------------------------------------------------------------
+    def refuse_unsupported(self, params: GenerationParams) -> None:
+        if params.cap < 1:
+            # the sampler runs on the server, which has no such setting, and loom sees only a few
+            # top logprobs per token: it cannot renormalise the rest itself
+            raise BackendError(f"{self.server}: a probability cap (cap {params.cap:g}) cannot be applied on an "
+                               "OpenAI-compatible server: its sampler runs on the server, which has no such "
+                               "setting; use a local model, or set cap to 1 (off)")
+
     def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
-        original = prompt
-        prompt, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
         params.validate()
+        self.refuse_unsupported(params)  # before a request (even /tokenize) is sent
+        wire, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
         n = params.n
         seeds = branch_seeds(params) if params.seed is not None else None
-        events: queue.Queue = queue.Queue()
+        events: Events = queue.Queue()
         self._tell_url_note(events)
         stop = threading.Event()
         pool = ThreadPoolExecutor(max_workers=1 if self._serial else self.profile.concurrency,
@@ -348,11 +370,12 @@ class OpenAIBackend(Backend):
             jobs = [_Job(list(range(n)), None, probe=True)]
         running = len(jobs)
         for job in jobs:
-            pool.submit(self._run_job, prompt, params, job, stop, events)
+            pool.submit(self._run_job, wire, params, job, stop, events)
         finished: set[int] = set()
         sofar: dict[int, list[Token]] = {}  # each branch's tokens, to resume a branch the server cut
-        waiting: list[tuple[Any, GenerationParams, _Job]] = []  # resumptions, sent one at a time
-        completed, errors = 0, []
+        waiting: list[tuple[str | list[int], GenerationParams, _Job]] = []  # resumptions, sent one at a time
+        completed = 0
+        errors: list[str] = []
         seed_of = (lambda b: seeds[b]) if seeds else (lambda b: None)
         try:
             while running:
@@ -399,7 +422,7 @@ class OpenAIBackend(Backend):
                                 completed += 1
                                 yield BranchDone(b, "length", seed_of(b))
                                 continue
-                            waiting.append((self._resumed(original, prompt, sofar.get(b, [])),
+                            waiting.append((self._resumed(prompt, wire, sofar.get(b, [])),
                                             replace(params, max_tokens=left), _Job([b], seed_of(b))))
                         error, cut = None, []
                     for b in cut:  # cut with nothing else running: the server's fault
@@ -419,7 +442,7 @@ class OpenAIBackend(Backend):
                         self._n_ok = False
                         for b in missing:
                             running += 1
-                            pool.submit(self._run_job, prompt, params, _Job([b], None), stop, events)
+                            pool.submit(self._run_job, wire, params, _Job([b], None), stop, events)
                         continue
                     if job.probe and not missing:
                         self._n_ok = True
@@ -439,16 +462,17 @@ class OpenAIBackend(Backend):
 
     def _resumed(self, original: Prompt, sent: str | list[int], tokens: list[Token]) -> str | list[int]:
         """The prompt that continues a branch from its tokens so far."""
-        if isinstance(sent, list) and all(t.token_id is not None for t in tokens):
-            return sent + [t.token_id for t in tokens]  # type: ignore[misc]
+        ids = [t.token_id for t in tokens if t.token_id is not None]
+        if isinstance(sent, list) and len(ids) == len(tokens):
+            return sent + ids
         return Context.of(original).text + "".join(t.text for t in tokens)
 
-    def _run_job(self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: queue.Queue) -> None:
+    def _run_job(self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: Events) -> None:
         """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error,
         cut): `cut` lists the branches the reply ended without a finish reason."""
         states: dict[int, _Branch] = {}
-        error = None
-        stream = None
+        error: str | None = None
+        stream: Reply | None = None
         cut: list[int] = []
         counted = False
         try:
@@ -512,13 +536,13 @@ class OpenAIBackend(Backend):
             events.put(("end", job, error, cut))
 
     @staticmethod
-    def _end_states(job: _Job, states: dict[int, _Branch], reason: str, events: queue.Queue) -> None:
+    def _end_states(job: _Job, states: dict[int, _Branch], reason: str, events: Events) -> None:
         for i, st in states.items():
             if not st.done:
                 st.done = True
                 events.put(("done", job.branches[i], reason))
 
-    def _take(self, choice: dict[str, Any], branch: int, st: _Branch, events: queue.Queue) -> None:
+    def _take(self, choice: dict[str, Any], branch: int, st: _Branch, events: Events) -> None:
         """The text, tokens and finish of one choice in one chunk."""
         text = self._text_of(choice)
         wire = parse_logprobs(choice.get("logprobs"))
@@ -548,7 +572,7 @@ class OpenAIBackend(Backend):
             st.done = True
             events.put(("done", branch, FINISH.get(str(finish), "stop")))
 
-    def _tell_no_logprobs(self, events: queue.Queue) -> None:
+    def _tell_no_logprobs(self, events: Events) -> None:
         with self._told:
             if self._told_no_logprobs:
                 return
@@ -561,9 +585,9 @@ class OpenAIBackend(Backend):
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
         """One token with its top alternatives (max_tokens=1); the server gives
         only the top k, so the entropy of the full distribution is unknown."""
-        prompt, _form = self._wire_prompt(prompt)
+        sent, _form = self._wire_prompt(prompt)
         params = GenerationParams(n=1, max_tokens=1, temperature=1.0, logprobs=max(1, min(k, 100)))
-        data = self._call(self._body(prompt, params, 1, None, False))
+        data = self._call(self._body(sent, params, 1, None, False))
         try:
             wire = parse_logprobs(data["choices"][0].get("logprobs"))
         except LogprobsFormatError as exc:
@@ -612,13 +636,13 @@ class OpenAIBackend(Backend):
                                f"text with model {self.profile.model!r}; use a local model or a server with echo support (vLLM)")
         return total
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, Any]:
         parts = urlsplit(self.base_url)
         host = parts.hostname or ""
         server = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + parts.path  # no credentials
         return {"name": self.name, "server_model": self.profile.model, "server": server}
 
-    def _check_echo(self, full: str, wire: list) -> None:
+    def _check_echo(self, full: str, wire: list[WireToken]) -> None:
         """Refuse a score the echo cannot support: the echoed tokens must rebuild
         the scored text byte for byte, and the first of them, with nothing
         before it, can have no log-probability (a server that gives it one has
@@ -670,7 +694,7 @@ class OpenAIBackend(Backend):
             data = self._call(self._body("Hello", params, 1, None, False))
             report["generates"] = True
             wire = parse_logprobs(data["choices"][0].get("logprobs"))
-            report["logprobs"] = bool(wire) and wire[0].logprob is not None
+            report["logprobs"] = bool(wire and wire[0].logprob is not None)
             report["top_logprobs"] = len(wire[0].top) if wire else 0
             report["error"] = None
         except (BackendError, LogprobsFormatError) as exc:
@@ -684,9 +708,11 @@ class _StreamError(Exception):
 
 def _root(exc: BaseException) -> BaseException:
     seen = exc
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        seen = seen.__cause__ or seen.__context__
-    return seen
+    while True:
+        further = seen.__cause__ or seen.__context__
+        if further is None:
+            return seen
+        seen = further
 
 
 def _short(exc: BaseException) -> str:

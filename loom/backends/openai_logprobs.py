@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,11 +89,13 @@ def _legacy_top(top: Any) -> tuple[tuple[str, bytes | None, float, int | None], 
     return _sorted_top(items)
 
 
-def _sorted_top(items) -> tuple[tuple[str, bytes | None, float, int | None], ...]:
-    seen, out = set(), []
-    for text, data, value, tid in items:
-        value = _logprob(value)
-        tid = _token_id(tid)
+def _sorted_top(items: Iterable[tuple[str, Any, Any, Any]]) -> tuple[tuple[str, bytes | None, float, int | None], ...]:
+    """(text, bytes, logprob, id) as the server sent them: checked, without repeats, most likely first."""
+    seen: set[str | int] = set()
+    out: list[tuple[str, bytes | None, float, int | None]] = []
+    for text, data, raw_value, raw_tid in items:
+        value = _logprob(raw_value)
+        tid = _token_id(raw_tid)
         key = text if tid is None else tid  # with ids, two tokens may share a text
         if value is None or key in seen:
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_node_args
-from .common import add_csv, add_json
+from .common import add_csv, add_json, add_plot
 
 
 def add_parser(sub) -> None:
@@ -11,8 +11,11 @@ def add_parser(sub) -> None:
         "score", help="score candidate continuations (e.g. the numbers 0-100)",
         description="Score each candidate as a whole sequence after a node's text, normalise over the\n"
         "candidates, and print the distribution, its entropy and the top choice.\n"
+        "With --compare-model, the same candidates are scored on a second model too (both stored), and\n"
+        "--plot draws both strips one above the other, candidate by candidate.\n"
         "Example: loom score dice --preset numbers --top 15\n"
-        "         loom score tale --candidate ' wedding' --candidate ' war' --sep ''",
+        "         loom score tale --candidate ' wedding' --candidate ' war' --sep ''\n"
+        "         loom score dice --preset numbers --model demo --compare-model demo-wedding --plot numbers.png",
     )
     add_node_args(p)
     src = p.add_argument_group("candidates (any mix)")
@@ -26,38 +29,55 @@ def add_parser(sub) -> None:
                    "collect ' 10'..' 19' (local models); text: P(candidate's text) alone. Default: complete with "
                    "--preset numbers where the model gives its whole distribution (a note says when not), else text")
     p.add_argument("--top", type=int, default=20, help="rows shown (default 20; JSON has all)")
-    add_csv(p, "one row per candidate: index, candidate, prob, logprob, text_logprob, rank")
+    p.add_argument("--compare-model", metavar="MODEL",
+                   help="also score the same candidates on MODEL (e.g. demo-wedding against demo); "
+                   "JSON then holds {\"runs\": [first, second]}, CSV both runs' rows")
+    add_csv(p, "one row per candidate: model, index, candidate, prob, logprob, text_logprob, rank")
+    add_plot(p, "each candidate's probability in the candidates' order, e.g. 0..100; both models with --compare-model")
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    import math
-
     from ..cli import emit, note
-    from ..experiments.score import gather, score
-    from .analysis_args import bar
-    from .common import add_csv_output, open_model, open_session, target_node
+    from ..experiments.models import open_model as load
+    from ..experiments.score import ScoreRuns, gather, score
+    from .common import add_csv_output, add_plot_output, check_plot, open_model, open_session, target_node
 
+    check_plot(args)  # before any model runs
     cands = gather(args.candidate, args.preset, args.file)
     with open_session(args) as session:
         node_id = target_node(session, args)
-        result = score(session, open_model(session, args), node_id, cands, separator=args.sep, end=args.end,
-                       answer=args.answer, presets=args.preset)
-    for text in result.notices:
-        note(text)
-    add_csv_output(args, result)
+        models = [open_model(session, args)] + ([load(args.compare_model)] if args.compare_model else [])
+        results = [score(session, m, node_id, cands, separator=args.sep, end=args.end, answer=args.answer,
+                         presets=args.preset) for m in models]
+    for r in results:
+        for text in r.notices:
+            note(f"{r.scores.model}: {text}" if len(results) > 1 else text)
+    table = results[0] if len(results) == 1 else ScoreRuns(results)
+    add_csv_output(args, table)
+    wrote = add_plot_output(args, table.plot)
+    text = "\n\n".join(score_text(r, node_id, args.top) for r in results)
+    emit(args, table.to_dict(), text + wrote)
+    return 0
+
+
+def score_text(result, node_id: int, top_rows: int) -> str:
+    """The text of one scored run: the top candidates as bars, the top choice and the entropy."""
+    import math
+
+    from .analysis_args import bar
+
     s = result.scores
     top, top_p = s.top
     ranked = s.ranked()
-    width = max(len(repr(c)) for c, _, _ in ranked[: args.top])
+    width = max(len(repr(c)) for c, _, _ in ranked[:top_rows])
     what = "P(candidate as a complete answer)" if s.answer == "complete" else "P(candidate's text)"
     lines = [f"{len(ranked)} candidates after node {node_id} ({s.model}, separator {s.separator!r}), {what}:"]
-    lines += [f"  {c!r:<{width}} {p:7.2%} {bar(p / ranked[0][1] if ranked[0][1] else 0)}" for c, p, _ in ranked[: args.top]]
-    if len(ranked) > args.top:
-        lines.append(f"  … {len(ranked) - args.top} more")
+    lines += [f"  {c!r:<{width}} {p:7.2%} {bar(p / ranked[0][1] if ranked[0][1] else 0)}" for c, p, _ in ranked[:top_rows]]
+    if len(ranked) > top_rows:
+        lines.append(f"  … {len(ranked) - top_rows} more")
     lines.append(f"top choice {top!r} ({top_p:.1%}); entropy {s.entropy_bits:.2f} bits of at most "
                  f"{math.log2(len(ranked)):.2f}; the candidates hold {s.mass:.3g} of the model's probability"
                  + ("" if result.record is None else f"; stored as record {result.record}"))
-    emit(args, result.to_dict(), "\n".join(lines))
-    return 0
+    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_json
+from .common import add_json, add_plot
 
 
 def add_parser(sub) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--only-node", action="store_true",
                    help="compare at the node's own tokens only (default: every model-written node on the path)")
     p.add_argument("--csv", metavar="FILE", help="also write one row per position (entropies, KL, best T)")
-    p.add_argument("--plot", metavar="FILE", help="also draw the figure, FILE.png or FILE.svg (needs matplotlib)")
+    add_plot(p, "entropy of both models, best T per position, KL along the path")
     p.add_argument("--no-save", action="store_true", help="do not store the result as a record")
     add_json(p)
     p.set_defaults(func=run)
@@ -35,17 +35,10 @@ def run(args) -> int:
     from ..experiments.models import open_model
     from ..experiments.collapse import CollapseError, collapse, format_collapse
     from ..experiments.settings import resolve
-    from ..render.svg import RenderError
-    from .common import open_session, target_node
+    from .common import add_csv_output, add_plot_output, check_plot, open_session, target_node
     from .progress import progress_line
 
-    if args.plot:
-        from ..render.collapse import check_figure
-
-        try:
-            check_figure(args.plot)  # before the models run: nothing is stored for a figure that cannot be drawn
-        except RenderError as exc:
-            raise CliError(str(exc)) from exc
+    check_plot(args)  # before the models run
     with open_session(args) as session:
         node_id = target_node(session, args)
         tuned_ref = resolve(session, model=args.tuned).model
@@ -58,20 +51,11 @@ def run(args) -> int:
             raise CliError(str(exc)) from exc
     for n in result.notices:
         cli_note(n)
-    written = []
-    try:
-        if args.csv:
-            result.to_csv(args.csv)
-            written.append(args.csv)
-        if args.plot:
-            written.append(str(result.plot(args.plot)))
-    except OSError as exc:
-        raise CliError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
-    except RenderError as exc:
-        raise CliError(str(exc)) from exc
+    add_csv_output(args, result)
+    wrote = add_plot_output(args, result.plot)
     data = result.to_dict()
     text = format_collapse({**data, "notices": []})
     if result.record is not None:
         text += f"\nstored as record {result.record}"
-    emit(args, data, text + "".join(f"\nwrote {w}" for w in written))
+    emit(args, data, text + wrote)
     return 0

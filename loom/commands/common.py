@@ -18,13 +18,16 @@ def add_generation_args(p: argparse.ArgumentParser, n_help: str | None = None) -
     g.add_argument("--min-p", type=float, help="drop tokens below min-p times the top probability")
     g.add_argument("--xtc-threshold", type=float, help="XTC: tokens above this probability are candidates for removal")
     g.add_argument("--xtc-probability", type=float, help="XTC: chance per token that the removal happens")
+    g.add_argument("--cap", type=float, metavar="P",
+                   help="remove every token the model gives more than P (0 < P <= 1, 1 = off) and renormalise the "
+                   "rest; local models only")
     g.add_argument("--stop", action="append", help="stop string (repeatable)")
     g.add_argument("--seed", type=int, help="random seed (branch i uses seed + i)")
     g.add_argument("--logprobs", type=int, help="alternatives recorded per token (default 10)")
 
 
 GENERATION_FLAGS = ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "xtc_threshold", "xtc_probability",
-                    "stop", "seed", "logprobs")
+                    "cap", "stop", "seed", "logprobs")
 
 
 def resolved_params(session, args, ref: str | None = None, experiment: dict | None = None) -> GenerationParams:
@@ -58,6 +61,41 @@ def add_csv_output(args: argparse.Namespace, result) -> None:
         result.to_csv(path)
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def add_plot(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--plot", metavar="FILE", help=f"also draw the figure ({what}) as FILE.png or FILE.svg "
+                   "(by the suffix; needs matplotlib, the plot extra)")
+
+
+def check_plot(args: argparse.Namespace) -> None:
+    """Refuse a --plot file that cannot be drawn (a suffix other than .png or .svg,
+    no matplotlib) before anything runs: nothing is stored for a figure that cannot be made."""
+    from ..cli import CliError
+    from ..render.plotting import check_figure
+    from ..render.svg import RenderError
+
+    if getattr(args, "plot", None):
+        try:
+            check_figure(args.plot)
+        except RenderError as exc:
+            raise CliError(str(exc)) from exc
+
+
+def add_plot_output(args: argparse.Namespace, draw) -> str:
+    """Draw the figure where --plot asks: `draw(path)` (a result's plot, or plot_scores);
+    returns the line that says where it went ("" when none was asked for)."""
+    from ..cli import CliError
+    from ..render.svg import RenderError
+
+    path = getattr(args, "plot", None)
+    if not path:
+        return ""
+    try:
+        draw(path)
+    except RenderError as exc:
+        raise CliError(str(exc)) from exc
+    return f"\nfigure written to {path}"
 
 
 def add_raw(p: argparse.ArgumentParser, what: str = "text") -> None:
@@ -100,11 +138,23 @@ def model_ref(session, args) -> str:
     return resolve(session, model=getattr(args, "model", None)).model
 
 
-def open_model(session, args, ref: str | None = None):
+def open_model(session, args, ref: str | None = None, params: GenerationParams | None = None):
     """Open the command's model. A model named with --model becomes the
-    session's model, once it has opened (a bad name changes nothing stored)."""
+    session's model, once it has opened and accepted `params` (a bad name, or a
+    setting it cannot honour, changes nothing stored)."""
     from ..experiments.models import open_for
 
     ref = ref or model_ref(session, args)
     # only the model that --model named (sweep may replay with the original's model instead)
-    return open_for(session, ref, named=getattr(args, "model", None) == ref)
+    return open_for(session, ref, named=getattr(args, "model", None) == ref, params=params)
+
+
+def finish(args, result, text: str) -> None:
+    """What a command does with an experiment's result: its notices on standard
+    error, the CSV (--csv) of its rows, then its text or --json."""
+    from ..cli import emit, note
+
+    for n in result.notices:
+        note(n)
+    add_csv_output(args, result)
+    emit(args, result.to_dict(), text + (f"\nstored as record {result.record}" if result.record else ""))

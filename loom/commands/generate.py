@@ -32,7 +32,7 @@ def run(args) -> int:
         node_id = target_node(session, args)
         ref = model_ref(session, args)
         params = resolved_params(session, args, ref)
-        backend = open_model(session, args, ref)
+        backend = open_model(session, args, ref, params)
         with progress_line(args.quiet) as progress:
             result = generate_children(session, backend, node_id, params, progress=progress)
         for note in result.notices:

@@ -5,10 +5,9 @@ Also lists and reopens every stored analysis (comparisons, sweeps, reports)."""
 from __future__ import annotations
 
 
-from ..analysis.attractors import DEFAULT_LIKE_SIMILARITY
-from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY
 from ..analysis.intervals import BOOTSTRAP_RESAMPLES
-from .common import add_csv, add_csv_output, add_generation_args, add_json
+from .analysis_args import add_attractor_args, attractors_from
+from .common import add_csv, add_csv_output, add_generation_args, add_json, add_plot
 
 
 def add_parser(sub) -> None:
@@ -20,7 +19,8 @@ def add_parser(sub) -> None:
         "Samples are kept as real branches (--keep nodes) or only inside the stored report (--keep record).\n"
         "Examples: loom report tale --node 1 -n 100 --temperatures 0.7,1.0,1.4,1.9 --keep record\n"
         "          loom report tale --existing          (group the node's existing children)\n"
-        "          loom report tale --list ; loom report tale --open 3 --threshold 0.3",
+        "          loom report tale --list ; loom report tale --open 3 --threshold 0.3\n"
+        "          loom report tale --temperatures 0.7,1,1.4 --attractor 'wedding=/wedd|bride|marr/' --plot rates.png",
     )
     p.add_argument("session", help="session name or path")
     p.add_argument("--node", type=int, help="node to sample from (default: the current node)")
@@ -36,21 +36,12 @@ def add_parser(sub) -> None:
     p.add_argument("--no-save", action="store_true", help="do not store the report")
     m = p.add_argument_group("measured attractors", "meaning clusters, diversity and user-defined attractors, "
                              "each rate with a 95%% Wilson interval, diversity with bootstrap intervals")
-    m.add_argument("--attractor", action="append", default=[], metavar="NAME=/REGEX/",
-                   help="an attractor by regular expression (case-insensitive), e.g. 'wedding=/wedd|bride|marr/'; repeatable")
-    m.add_argument("--attractor-words", action="append", default=[], metavar="NAME=W1,W2",
-                   help="an attractor by keywords: any of W1,W2 (or all of W1+W2), e.g. 'feast=wedding,feast'; repeatable")
-    m.add_argument("--attractor-like", action="append", default=[], metavar="NAME=NODE_OR_TEXT",
-                   help="an attractor by example: samples whose ending is similar to the node's (or the text's) ending; repeatable")
-    m.add_argument("--like-similarity", type=float, default=DEFAULT_LIKE_SIMILARITY,
-                   help=f"least similarity to the example for --attractor-like (0-1, default {DEFAULT_LIKE_SIMILARITY:g})")
-    m.add_argument("--cluster-similarity", type=float, default=DEFAULT_SIMILARITY,
-                   help=f"least mean similarity of endings in one meaning cluster (0-1, default {DEFAULT_SIMILARITY:g})")
-    m.add_argument("--cluster-words", type=int, default=DEFAULT_ENDING_WORDS,
-                   help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})")
+    add_attractor_args(m)
     m.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
                    help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})")
     add_csv(m, "one row per sample: cluster, attractors as 0/1, mean logprob, text")
+    add_plot(m, "each attractor's rate, else the biggest cluster's, against temperature with 95%% intervals; "
+             "at one temperature the clusters' shares; with --open, a stored report's or sweep's")
     add_generation_args(p, n_help="samples to draw (default 40)")
     add_json(p)
     p.set_defaults(func=run)
@@ -72,26 +63,6 @@ def parse_temperatures(spec: str | None) -> list[float] | None:
         except ParamError as exc:
             raise CliError(str(exc)) from exc
     return temps
-
-
-def attractors_from(args, session) -> list:
-    """The attractors the flags define; a --attractor-like node id becomes that node's text."""
-    from ..analysis.attractors import AttractorError, parse_like, parse_regex, parse_words, with_example
-    from ..cli import CliError
-
-    try:
-        out = [parse_regex(a) for a in args.attractor] + [parse_words(a) for a in args.attractor_words]
-        for spec in args.attractor_like:
-            a = parse_like(spec, args.like_similarity, args.cluster_words)
-            if a.node is not None:
-                try:
-                    a = with_example(a, session.node(a.node).text)
-                except KeyError as exc:
-                    raise CliError(f"--attractor-like {spec!r}: no node {a.node} in {session.path}") from exc
-            out.append(a)
-    except AttractorError as exc:
-        raise CliError(str(exc)) from exc
-    return out
 
 
 def measure_options(args, session) -> dict:
@@ -129,14 +100,29 @@ def format_record(rec: dict) -> str:
     return str(r)
 
 
+def plot_record(rec: dict, path: str) -> None:
+    """The figure of a stored report or sweep (--open ID --plot FILE)."""
+    from ..cli import CliError
+    from ..experiments.report import ReportResult
+    from ..experiments.sweep import plot_sweep
+
+    if rec["kind"] == "report":
+        ReportResult.from_record(rec).plot(path)
+    elif rec["kind"] == "sweep":
+        plot_sweep({**rec["result"], "node": rec["node_id"]}, path)
+    else:
+        raise CliError(f"record {rec['id']} is a {rec['kind']}: --plot draws a stored report or sweep")
+
+
 def run(args) -> int:
     from ..cli import CliError, emit, note as cli_note
     from ..analysis.report import format_report
     from ..experiments.replay import ReplayError
     from ..experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report, report_existing
-    from .common import open_model, open_session, resolved_params, target_node
+    from .common import add_plot_output, check_plot, open_model, open_session, resolved_params, target_node
     from .progress import progress_line
 
+    check_plot(args)  # before anything runs
     threshold = THRESHOLD if args.threshold is None else args.threshold
     ending_words = ENDING_WORDS if args.ending_words is None else args.ending_words
     with open_session(args) as session:
@@ -159,7 +145,8 @@ def run(args) -> int:
                     rec = {**rec, "result": stored.regroup(*grouping, **measure_options(args, session)).to_dict()}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
-            emit(args, rec, format_record(rec))
+            wrote = add_plot_output(args, lambda path: plot_record(rec, path))
+            emit(args, rec, format_record(rec) + wrote)
             return 0
         node_id = target_node(session, args)
         temps = parse_temperatures(args.temperatures)
@@ -170,7 +157,7 @@ def run(args) -> int:
                                          save=not args.no_save, **measure)
             else:
                 params = resolved_params(session, args, experiment={"n": 40})
-                backend = open_model(session, args)
+                backend = open_model(session, args, params=params)
                 with progress_line() as progress:
                     result = report(session, backend, node_id, params, temperatures=temps, keep=args.keep,
                                     threshold=threshold, ending_words=ending_words, save=not args.no_save,
@@ -180,7 +167,8 @@ def run(args) -> int:
         for note in result.notices:
             cli_note(note)
         add_csv_output(args, result)
+        wrote = add_plot_output(args, result.plot)
         rid = result.record
         text = f"report on node {node_id}" + (f" (record {rid})" if rid else "") + "\n" + format_report(result.report)
-        emit(args, result.to_dict(), text)
+        emit(args, result.to_dict(), text + wrote)
     return 0

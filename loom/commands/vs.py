@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_node_args
-from .common import add_csv, add_generation_args, add_json
+from .common import add_csv, add_generation_args, add_json, add_plot
 
 
 def add_parser(sub) -> None:
@@ -12,12 +12,13 @@ def add_parser(sub) -> None:
         description="Generate branches from a node on two models with the same seeds (committed as\n"
         "children), and compare them: mean entropy per token, share of tokens above 90%,\n"
         "and each model's top next token.\n"
-        "Example: loom vs tale --model demo --model demo-wedding -n 4 --max-tokens 24",
+        "Example: loom vs tale --model demo --model demo-wedding -n 4 --max-tokens 24 --plot vs.png",
     )
     add_node_args(p, model=False)
     p.add_argument("--model", action="append", default=[], required=True, help="a model (give exactly two); vs does not change the session's model")
     add_generation_args(p)
     add_csv(p, "one row per token of every branch: model, node, token, prob, entropy_bits")
+    add_plot(p, "the entropy at every token of each model's branches and the share of tokens above 90%%")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -31,10 +32,11 @@ def run(args) -> int:
     from ..experiments.models import open_model
     from ..experiments.vs import SURE, compare_models
     from ..textsafe import one_line
-    from .common import add_csv_output, node_dict, open_session, resolved_params, target_node
+    from .common import add_csv_output, add_plot_output, check_plot, node_dict, open_session, resolved_params, target_node
 
     if len(args.model) != 2:
         raise CliError(f"give exactly two models with --model A --model B (got {len(args.model)})")
+    check_plot(args)
     with open_session(args) as session:
         node_id = target_node(session, args)
         params = resolved_params(session, args, args.model[0])
@@ -42,6 +44,7 @@ def run(args) -> int:
         with progress_line() as progress:
             result = compare_models(session, backends, node_id, params, progress=progress)
     add_csv_output(args, result)
+    wrote = add_plot_output(args, result.plot) if len(result.models) == 2 else ""
     for note in result.notices:
         cli_note(note)
     col = 38
@@ -71,5 +74,5 @@ def run(args) -> int:
     data = result.to_dict()
     for m, d in zip(result.models, data["models"]):
         d["branches"] = [node_dict(n) for n in m.nodes]
-    emit(args, data, "\n".join(lines))
+    emit(args, data, "\n".join(lines) + wrote)
     return 0

@@ -107,6 +107,12 @@ class Result:
             Path(path).write_text(text, encoding="utf-8", newline="")
         return text
 
+    def _repr_html_(self) -> str:
+        """How a notebook shows the result: its summary, then its rows."""
+        from ..render.tables import table
+
+        return table(self.rows(), caption=f"{type(self).__name__}" + ("" if self.record is None else f" · record {self.record}"))
+
     def to_pandas(self) -> Any:
         """The rows as a pandas DataFrame (numeric columns stay numeric)."""
         try:

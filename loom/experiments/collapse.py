@@ -62,12 +62,13 @@ class CollapseResult(Result):
         return {"tuned": self.tuned, "base": self.base, "scope": self.scope, "t_bounds": list(self.fit.bounds),
                 "vocabulary": self.vocabulary}
 
-    def plot(self, path: str | Path) -> Path:
-        """The figure (PNG or SVG by the file's suffix): entropy of both models along the
-        path, each position's best T, and the KL at T=1, at the global T and at each best T."""
-        from ..render.collapse import write_collapse_figure
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure: entropy of both models along the path, each position's
+        best T, and the KL at T=1, at the global T and at each best T; also written to
+        `path` (PNG or SVG by the file's suffix) when given."""
+        from ..render.collapse import collapse_figure
 
-        return write_collapse_figure(self.rows(), self.to_dict(), path)
+        return collapse_figure(self.rows(), self.to_dict(), path)
 
 
 def _positions(session: Session, node_id: int, scope: str, tokens) -> list[tuple[int, int, int]]:

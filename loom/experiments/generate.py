@@ -49,6 +49,7 @@ def generate_children(
     unless `prompt` gives another; how it got the context is kept in each node's
     meta["context"]."""
     params.validate()
+    backend.refuse_unsupported(params)  # a setting the model source cannot honour is refused before anything is sent
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
     identity = backend.identity()
@@ -98,7 +99,8 @@ def fork_at_token(session: Session, node: Node, index: int, alternative: Alterna
     )
 
 
-def edit_node(session: Session, node: Node, text: str) -> Node:
-    """Save an edit as a new sibling derived from `node`; the original stays."""
+def edit_node(session: Session, node: Node, text: str, meta: dict | None = None) -> Node:
+    """Save an edit as a new sibling derived from `node`; the original stays.
+    `meta` says what changed (a headless edit records its replacement there)."""
     author = "prompt" if node.parent_id is None else "edit"
-    return session.add_node(node.parent_id, text, author, derived_from=node.id)
+    return session.add_node(node.parent_id, text, author, derived_from=node.id, meta=meta)

@@ -10,6 +10,7 @@ import threading
 from ..backends import Backend, BackendError, open_backend
 from ..config import Config, load_config
 from ..store import Session
+from ..tree import GenerationParams
 
 __all__ = ["Backend", "BackendError", "check_server", "known_models", "open_for", "open_model", "remember_model", "stored_ref"]
 
@@ -72,11 +73,14 @@ def remember_model(session: Session, ref: str, backend: Backend) -> None:
         session.set_state("model", stored)
 
 
-def open_for(session: Session, ref: str, *, named: bool = False) -> Backend:
+def open_for(session: Session, ref: str, *, named: bool = False, params: GenerationParams | None = None) -> Backend:
     """The model `ref` for a run on `session`. A model the user named (--model,
     `model=`, the app's settings) becomes the session's model once it has
-    opened; a name that does not open changes nothing stored."""
+    opened and accepted `params` (Backend.refuse_unsupported); a name that does
+    not open, or a setting it cannot honour, changes nothing stored."""
     backend = open_model(ref)
+    if params is not None:
+        backend.refuse_unsupported(params)
     if named:
         remember_model(session, ref, backend)
     return backend

@@ -128,6 +128,7 @@ def sample_continuations(session: Session, backend: Backend, node_id: int, param
     if keep not in KEEP:
         raise ReplayError(f"keep samples as one of {', '.join(KEEP)} (got {keep!r})")
     params.validate()
+    backend.refuse_unsupported(params)
     temps = list(temperatures) if temperatures else [params.temperature]
     prompt = path_context(session, node_id)  # the path as the ids the model wrote
     samples: list[Sample] = []

@@ -6,6 +6,7 @@ run this."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..analysis.attractors import Attractor
@@ -55,13 +56,46 @@ class ReportResult(Result):
                 **{k: v for k, v in self.measure.items() if k != "attractors"},
                 "attractors": [a.to_dict() for a in self.measure.get("attractors") or []]}
 
+    def measured(self) -> dict[str, Any]:
+        """The report with its measured view (a record from before it existed is measured again)."""
+        if "per_sample" in self.report:
+            return self.report
+        return build_report(self.samples, self.report["threshold"], self.report["ending_words"], **self.measure)
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per sample: where it came from, its meaning cluster, 0/1 per
         attractor, its mean token logprob and its text (the CSV of `loom report --csv`)."""
-        report = self.report if "per_sample" in self.report else build_report(
-            self.samples, self.report["threshold"], self.report["ending_words"], **self.measure)  # a record from before
-        header, rows = sample_rows(report, self.samples)
+        header, rows = sample_rows(self.measured(), self.samples)
         return [dict(zip(header, r)) for r in rows]
+
+    def _repr_html_(self) -> str:
+        """The report as a notebook shows it: the meaning clusters and any
+        attractors with their rates and 95% Wilson intervals, then the samples."""
+        from ..render.tables import interval, table
+
+        o = self.overall
+        head = (f"<p><b>report on node {self.node_id}</b>" + ("" if self.record is None else f" · record {self.record}")
+                + f" · {o['n']} samples · entropy {o['entropy_bits']:.2f} of {o['max_entropy_bits']:.2f} bits</p>")
+        clusters = [{"cluster": c["cluster"], "size": c["size"], "rate (95% CI)": interval(c["rate"], c["lo"], c["hi"]),
+                     "modal": c["modal"]} for c in self.report.get("clusters") or []]
+        attractors = [{"attractor": a.get("name"), "definition": a.get("definition"),
+                       "rate (95% CI)": interval(a.get("rate"), a.get("lo"), a.get("hi"))}
+                      for a in self.report.get("attractors") or []]
+        parts = [head, table(clusters, caption="meaning clusters", limit=10)]
+        if attractors:
+            parts.append(table(attractors, caption="attractors"))
+        parts.append(table(self.rows(), caption="samples", limit=10))
+        return "".join(parts)
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure: each attractor's rate (else the biggest meaning
+        cluster's) against temperature with 95% Wilson intervals beside the semantic
+        entropy; at one temperature, the clusters' shares as bars. Also written to
+        `path` (PNG or SVG by the suffix) when given."""
+        from ..render.figures import report_figure
+
+        model = (self.model or {}).get("name")
+        return report_figure(self.measured(), path, f"report on node {self.node_id}" + (f" · {model}" if model else ""))
 
     def regroup(self, threshold: float, ending_words: int, **measure: Any) -> "ReportResult":
         """The same samples grouped and measured again (nothing is sampled or

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..analysis.candidates import CandidateError, CandidateScores, auto_separator, clean, preset
@@ -74,13 +75,50 @@ class ScoreResult(Result):
                 "record": self.record}
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per candidate in the order given: its normalised probability,
-        log-probability (as scored), P(text) alone, and its rank."""
+        """One row per candidate in the order given: the model, the candidate's normalised
+        probability, log-probability (as scored), P(text) alone, and its rank."""
         s = self.scores
         rank = {c: i for i, (c, _, _) in enumerate(s.ranked(), 1)}
-        return [{"node": self.node_id, "index": i, "candidate": c, "prob": p, "logprob": lp, "text_logprob": tl,
-                 "rank": rank[c], "answer": s.answer}
+        return [{"model": s.model, "node": self.node_id, "index": i, "candidate": c, "prob": p, "logprob": lp,
+                 "text_logprob": tl, "rank": rank[c], "answer": s.answer}
                 for i, (c, p, lp, tl) in enumerate(zip(s.candidates, s.probs, s.logprobs, s.text_logprobs or s.logprobs))]
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure: each candidate's probability in the candidates' own
+        order (0..100 for the numbers); also written to `path` (PNG or SVG) when given."""
+        return plot_scores([self], path)
+
+
+@dataclass
+class ScoreRuns(Result):
+    """The same candidates scored on several models: one table (their rows one
+    after the other, told apart by `model`) and one figure. Not stored itself:
+    each run is its own record."""
+
+    results: list[ScoreResult]
+    record: int | None = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for r in self.results for row in r.rows()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": [r.to_dict() for r in self.results]}
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        return plot_scores(self.results, path)
+
+
+def plot_scores(results: Sequence[ScoreResult], path: str | Path | None = None) -> Any:
+    """The score strips of several runs (e.g. the same candidates on two models)
+    one above the other, aligned candidate by candidate; returns the matplotlib
+    Figure, also written to `path` (PNG or SVG by the suffix) when given."""
+    from ..render.figures import scores_figure
+
+    if not results:
+        raise CandidateError("no score results to draw")
+    nodes = sorted({r.node_id for r in results})
+    title = f"scored candidates after node{'s' if len(nodes) > 1 else ''} {', '.join(map(str, nodes))}"
+    return scores_figure([r.to_dict() for r in results], path, title)
 
 
 def gather(candidates: Sequence[str] = (), presets: Sequence[str] = (), files: Sequence[str] = ()) -> list[str]:

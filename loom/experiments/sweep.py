@@ -5,6 +5,7 @@ compared with it; stored as a "sweep" record."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..analysis.perturb import make_perturbations
@@ -18,7 +19,8 @@ from .replay import ReplayError, original_continuations, replay
 
 #: the columns of every row, so a cancelled item has the same keys as the others
 ROW_KEYS = ("kind", "description", "edited", "replay", "status", "reconverged", "divergence", "reconvergence",
-            "reconvergence_fraction", "longest_run", "shared_ending", "last_sentence_similarity", "similarity", "text")
+            "reconvergence_fraction", "longest_run", "shared_ending", "last_sentence_similarity", "similarity",
+            "level", "units", "text")
 
 
 @dataclass
@@ -60,6 +62,19 @@ class SweepResult(Result):
             row["reconvergence_a"], row["reconvergence_b"] = (rc[0], rc[1]) if rc else (None, None)
             out.append(row)
         return out
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure: one row per perturbation along the original
+        continuation, where it diverged and where it reconverged; also written to
+        `path` (PNG or SVG by the suffix) when given."""
+        return plot_sweep(self.to_dict(), path)
+
+
+def plot_sweep(result: dict[str, Any], path: str | Path | None = None) -> Any:
+    """The figure of a sweep from its to_dict() or its stored record's result."""
+    from ..render.figures import sweep_figure
+
+    return sweep_figure(result, path, f"sweep of node {result['node']} against node {result['original_child']}")
 
 
 def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds: list[str] | None = None,
@@ -107,6 +122,7 @@ def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds
                 "reconvergence_fraction": al.reconvergence[0] / al.len_a if al.reconvergence and al.len_a else None,
                 "longest_run": al.longest_run["size"], "shared_ending": al.shared_ending["size"],
                 "last_sentence_similarity": al.last_sentence_similarity, "similarity": al.similarity,
+                "level": al.level, "units": al.len_a,  # the unit positions count in, the original's length in them
                 "text": "".join(pc.text for pc in comp.b_pieces),
             })
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..analysis.multiverse import Multiverse
@@ -76,6 +77,20 @@ class VersusResult(Result):
                                 "entropy_bits": ents[i] if i < len(ents) else None,
                                 "entropy_exact": m.entropy_exact, "sure": t.prob is not None and t.prob > SURE})
         return out
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure: each model's entropy at every token of its branches
+        (tokens above 90% marked) and the share of such tokens per model; also written
+        to `path` (PNG or SVG by the suffix) when given."""
+        from ..render.profiles import versus_figure
+
+        models = [{"model": m.model, "mean_entropy_bits": m.mean_entropy_bits, "share_sure": m.share_sure,
+                   "entropy_exact": m.entropy_exact,
+                   "branches": [{"node": n.id, "entropy": m.entropies.get(n.id, []), "prob": [t.prob for t in n.tokens or ()]}
+                                for n in m.nodes]}
+                  for m in self.models]
+        return versus_figure(models, path, f"model vs model on node {self.node_id}: entropy along each branch "
+                             f"(seed {self.params.seed})", SURE)
 
 
 def entropy_from_alternatives(token: Token) -> float | None:

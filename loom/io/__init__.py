@@ -115,19 +115,23 @@ def import_file(session, path: str | Path, *, under: int | None = None, fmt: str
     return import_loaded(session, data, kind, under=under, progress=progress, source=str(path))
 
 
-EXPORT_FORMATS = ("loom-json", "socketteer", "markdown", "text", "jsonl", "csv")
+EXPORT_FORMATS = ("loom-json", "socketteer", "markdown", "text", "html", "ansi", "jsonl", "csv")
 EXPORT_SUFFIX = {"loom-json": ".loom.json", "socketteer": ".json", "markdown": ".md", "text": ".txt",
-                 "jsonl": ".jsonl", "csv": ".csv"}
+                 "html": ".html", "ansi": ".ansi", "jsonl": ".jsonl", "csv": ".csv"}
+#: the formats of one path (root to a node, default the current node); the others are of a subtree
+PATH_FORMATS = ("markdown", "text", "html", "ansi")
 
 
 def export_to(session, fmt: str, fh: IO[str], node_id: int | None = None, *, probs: bool = False,
-              raw: bool = False, progress: Progress | None = None) -> int:
+              raw: bool = False, progress: Progress | None = None, theme=None) -> int:
     """Write the export to the open text file `fh` as it is made (memory does not grow with the
-    session); returns how many nodes or tokens it holds. For markdown and text `node_id` is the
-    end of the path (default: the current node); for the others the top of the subtree (default:
-    all). Markdown, text and CSV are made safe to read (loom.textsafe) unless `raw`; the JSON
-    formats are exact, with lone surrogates, C1 controls and bidi controls as \\u escapes
-    (loom.textsafe.inert_json), so the file is valid UTF-8 and inert in a terminal."""
+    session); returns how many nodes or tokens it holds. For the path formats (PATH_FORMATS)
+    `node_id` is the end of the path (default: the current node); for the others the top of the
+    subtree (default: all). Markdown, text and CSV are made safe to read (loom.textsafe) unless
+    `raw`; HTML and ANSI always are (tokens coloured by probability with `theme`: a LoomTheme, a
+    theme's name, or None for loom's default; the CLI and the app pass the configured one). The JSON formats are exact, with lone
+    surrogates, C1 controls and bidi controls as \\u escapes (loom.textsafe.inert_json), so the
+    file is valid UTF-8 and inert in a terminal."""
     if fmt not in EXPORT_FORMATS:
         raise TreeFormatError(f"unknown export format {fmt!r} (use one of {', '.join(EXPORT_FORMATS)})")
     if session.count() == 0:
@@ -151,6 +155,8 @@ def export_to(session, fmt: str, fh: IO[str], node_id: int | None = None, *, pro
         render = path_markdown if fmt == "markdown" else path_text
         fh.write(render(session, end, probs=probs, raw=raw))
         return len(session.ancestry(end))
+    if fmt in ("html", "ansi"):
+        return _coloured_path(session, fmt, fh, node_id if node_id is not None else session.current, theme)
     from .text import token_rows, write_jsonl
 
     if fmt == "jsonl":
@@ -160,13 +166,36 @@ def export_to(session, fmt: str, fh: IO[str], node_id: int | None = None, *, pro
     return stream_csv(session, node_id, fh, raw=raw, progress=progress)
 
 
+def _coloured_path(session, fmt: str, fh: IO[str], end: int, theme) -> int:
+    """The path to `end` as a self-contained HTML page or as ANSI-coloured text (loom.render)."""
+    from ..themes import LoomTheme, ThemeError, pick_theme
+    from .text import heading
+
+    try:
+        if not isinstance(theme, LoomTheme):
+            theme = pick_theme(theme)
+        nodes = session.path_nodes(end)
+        about = " · ".join(heading(session, nodes))
+        if fmt == "html":
+            from ..render.html import path_page
+
+            fh.write(path_page(nodes, theme, title=f"{session.name}: node {end}", subtitle=about))
+        else:
+            from ..render.ansi import path_ansi
+
+            fh.write(path_ansi(nodes, theme, heading=about))
+    except ThemeError as exc:
+        raise TreeFormatError(str(exc)) from None
+    return len(nodes)
+
+
 def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False, raw: bool = False,
-                progress: Progress | None = None) -> tuple[str, int]:
+                progress: Progress | None = None, theme=None) -> tuple[str, int]:
     """(the export as text, how many nodes or tokens it holds): `export_to` into a string."""
     import io
 
     buf = io.StringIO()
-    count = export_to(session, fmt, buf, node_id, probs=probs, raw=raw, progress=progress)
+    count = export_to(session, fmt, buf, node_id, probs=probs, raw=raw, progress=progress, theme=theme)
     return buf.getvalue(), count
 
 

@@ -61,7 +61,8 @@ def _table_rows(nodes: list[Node]) -> Iterator[tuple[int, int, Token]]:
             yield node.id, i, tok
 
 
-def _heading(session, nodes: list[Node]) -> list[str]:
+def heading(session, nodes: list[Node]) -> list[str]:
+    """What a path's export says about it: session, node, depth, time, models."""
     end = nodes[-1]
     models = sorted({n.model for n in nodes if n.model})
     when = _dt.datetime.fromtimestamp(end.created, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -81,7 +82,7 @@ def path_markdown(session, node_id: int, *, probs: bool = False, raw: bool = Fal
     nodes = session.path_nodes(node_id)
     text = "".join(n.text for n in nodes)
     fence = "`" * max(3, max(map(len, _runs(text)), default=0) + 1)
-    out = [f"# {session.name}", "", f"*{' · '.join(_heading(session, nodes))}*", "", fence + "text", text.rstrip("\n"), fence]
+    out = [f"# {session.name}", "", f"*{' · '.join(heading(session, nodes))}*", "", fence + "text", text.rstrip("\n"), fence]
     if probs:
         rows = list(_table_rows(nodes))
         out += ["", "## Token probabilities", ""]
@@ -103,7 +104,7 @@ def path_text(session, node_id: int, *, probs: bool = False, raw: bool = False) 
     out = "".join(n.text for n in nodes)
     if not probs:
         return _document(out if out.endswith("\n") else out + "\n", raw)
-    lines = [out.rstrip("\n"), "", "-- " + " · ".join(_heading(session, nodes)) + " --"]
+    lines = [out.rstrip("\n"), "", "-- " + " · ".join(heading(session, nodes)) + " --"]
     rows = list(_table_rows(nodes))
     if not rows:
         lines.append("no node on this path has token data")

@@ -3,66 +3,41 @@ path, the entropy of both models; each position's best temperature on the base
 model beside the single best one; and the KL at T=1, at that single T and at
 each position's own best T.
 
-Drawn on a matplotlib Figure without pyplot (the Agg canvas for PNG), so it
-never opens a window or changes a notebook's backend. matplotlib is the
-optional `plot` extra, imported only here, when a figure is asked for. Model
-text (token labels, model names) is made visible and never parsed as mathtext."""
+Made like every figure (render.plotting): a matplotlib Figure without pyplot,
+matplotlib imported only when a figure is asked for, model text made visible
+and never parsed as mathtext."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ..textsafe import visible
+from .plotting import make_figure, shown, token_label
 from .svg import RenderError
 
-FORMATS = (".png", ".svg")
 LABELLED = 60  # at most this many positions get their token as the tick label
 TICKS = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)  # temperatures labelled on the log axis
 
 
-def _matplotlib():
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter
-    except ImportError as exc:
-        raise RenderError("figures need matplotlib: pip install 'loom-multiverse[plot]'") from exc
-    return Figure, FigureCanvasAgg, FuncFormatter
-
-
-def _label(text: str) -> str:
-    shown = visible(repr(text)[1:-1])
-    return shown if len(shown) <= 12 else shown[:11] + "…"
-
-
-def check_figure(path: str | Path) -> Path:
-    """Refuse a figure that cannot be written (a suffix that is not .png or .svg, no
-    matplotlib) before any work is done."""
-    p = Path(path)
-    if p.suffix.lower() not in FORMATS:
-        raise RenderError(f"{p}: a figure is written as {' or '.join(FORMATS)} (by the file's suffix)")
-    _matplotlib()
-    return p
-
-
-def write_collapse_figure(rows: list[dict[str, Any]], summary: dict[str, Any], path: str | Path) -> Path:
-    """Write the figure for a collapse result (its rows() and to_dict()) to `path` (.png or .svg)."""
-    p = check_figure(path)
+def collapse_figure(rows: list[dict[str, Any]], summary: dict[str, Any], path: str | Path | None = None) -> Any:
+    """The figure of a collapse result (its rows() and to_dict()), written to `path` (.png or .svg) when given."""
     if not rows:
         raise RenderError("no positions to draw")
-    Figure, FigureCanvasAgg, FuncFormatter = _matplotlib()
+    return make_figure(lambda fig: _draw(fig, rows, summary), (max(8.0, min(24.0, 0.22 * len(rows) + 4)), 9), path)
+
+
+def _draw(fig: Any, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    from matplotlib.ticker import FuncFormatter
+
     x = list(range(len(rows)))
-    tuned, base = visible(summary["tuned"]["name"]), visible(summary["base"]["name"])
+    tuned, base = shown(summary["tuned"]["name"]), shown(summary["base"]["name"])
     g = summary["global_t"]
-    fig = Figure(figsize=(max(8.0, min(24.0, 0.22 * len(rows) + 4)), 9), layout="constrained")
-    FigureCanvasAgg(fig)
     ent, temp, kl = fig.subplots(3, 1, sharex=True)
     explained = summary.get("share_explained")
     fig.suptitle(f"collapse vs temperature · node {summary['node']} · tuned {tuned} vs base {base}\n"
                  f"best single T on the base = {g:.3f}; KL {summary['kl_t1']:.2f} bits at T=1, "
                  f"{summary['kl_residual']:.2f} left at T={g:.3f}"
-                 + (f" ({explained:.1%} explained)" if explained is not None else ""), parse_math=False)
+                 + (f" ({explained:.1%} explained)" if explained is not None else ""))
 
     ent.plot(x, [r["entropy_a"] for r in rows], marker=".", label=f"tuned ({tuned})")
     ent.plot(x, [r["entropy_b"] for r in rows], marker=".", label=f"base ({base})")
@@ -73,8 +48,8 @@ def write_collapse_figure(rows: list[dict[str, Any]], summary: dict[str, Any], p
     temp.axhline(g, linestyle="--", color="C3", label=f"best single T = {g:.3f}")
     temp.axhline(1.0, linestyle=":", color="grey", label="T = 1")
     temp.set_yscale("log")
-    shown = [r["best_t"] for r in rows] + [g, 1.0]
-    temp.set_yticks([t for t in TICKS if min(shown) / 1.5 <= t <= max(shown) * 1.5])
+    drawn = [r["best_t"] for r in rows] + [g, 1.0]
+    temp.set_yticks([t for t in TICKS if min(drawn) / 1.5 <= t <= max(drawn) * 1.5])
     temp.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.5, not 5x10^-1
     temp.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     temp.set_ylabel("temperature on the base")
@@ -88,12 +63,6 @@ def write_collapse_figure(rows: list[dict[str, Any]], summary: dict[str, Any], p
     kl.legend(loc="upper right", fontsize="small")
     if len(rows) <= LABELLED:
         kl.set_xticks(x)
-        kl.set_xticklabels([_label(r["token"]) for r in rows], rotation=90, fontsize="small", parse_math=False)
+        kl.set_xticklabels([token_label(r["token"]) for r in rows], rotation=90, fontsize="small", parse_math=False)
     for ax in (ent, temp, kl):
         ax.grid(True, alpha=0.3)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(p, format=p.suffix[1:].lower(), metadata={"Date": None} if p.suffix.lower() == ".svg" else None)
-    except OSError as exc:
-        raise RenderError(f"{p}: cannot write the figure ({exc.strerror or exc})") from exc
-    return p

@@ -25,6 +25,7 @@ from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static
 from ..experiments.models import Backend, BackendError, remember_model
 from ..config import Config
 from ..experiments.generate import edit_node, fork_at_token, generate_children
+from ..experiments.settings import resolve
 from ..store import Session, StoreError
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, TokenEvent
@@ -32,6 +33,7 @@ from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
 from .collapse import COLLAPSE_KEYS, open_collapse
+from .forks import FORKS_KEYS, open_forks
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from ..analysis.clusters import grouped_order
@@ -61,7 +63,7 @@ def textual_theme(t: LoomTheme) -> Theme:
     ) if k in c})
 
 
-ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
+ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *FORKS_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
 
 
 class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
@@ -102,7 +104,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.node_id: int | None = session.current
         self.path: list[Node] = []
         self._cancel: threading.Event | None = None
-        self._live: dict[int, str] = {}
+        self._live: dict[int, str] = {}  # the running generation's branches so far, by branch
+        self._live_parent: int | None = None  # the node they grow from: shown only under it
         self.group_siblings = False  # the children list grouped by meaning (=)
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
@@ -150,8 +153,6 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def _session_params(self, session: Session) -> GenerationParams:
         """The session's settings over the profile's and the config's (the one resolver's order)."""
-        from ..experiments.settings import resolve
-
         try:
             return resolve(session, model=self.model_ref, config=self.config).params.replace(model="")  # the model is model_ref
         except ParamError:  # a stored value out of range: start from the defaults; the settings dialog shows them
@@ -246,10 +247,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         if cursor is None and self.path[-1].tokens:
             cursor = sum(len(n.tokens or ()) for n in self.path[:-1])  # first token of this node
         pv.set_nodes(self.path, cursor)
-        if pv.cursor is not None:
-            pv.move_cursor(pv.cursor)
-        else:
-            pv.scroll_end(animate=False)
+        pv.reveal()
         self.refresh_children()
         self.show_token()
         if reveal:
@@ -272,7 +270,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         return [{**rows[i], "group": (cluster, size)} for i, cluster, size in order]
 
     def refresh_children(self) -> None:
-        self.query_one(ChildrenList).show(self.child_rows(self.session, self.node_id), self.loom_theme, self._live)
+        self.query_one(ChildrenList).show(self.child_rows(self.session, self.node_id), self.loom_theme, self._live_here())
 
     def action_group_siblings(self) -> None:
         self.group_siblings = not self.group_siblings
@@ -297,7 +295,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                     rows = self.child_rows(session, self.node_id)
                     children = self.query_one(ChildrenList)
                     if rows != children.rows:
-                        children.show(rows, self.loom_theme, self._live)
+                        children.show(rows, self.loom_theme, self._live_here())
                 self.query_one(TreePanel).catch_up()
         except sqlite3.Error:  # a read that failed (the file busy or damaged): the next tick tries again
             return
@@ -363,6 +361,21 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def action_toggle_tree(self) -> None:
         self.query_one(TreePanel).toggle_class("hidden")
+
+    TREE_WIDTHS = (16, 120)  # the tree panel's narrowest and widest, in columns
+
+    def _tree_width(self, step: int) -> None:
+        tree = self.query_one(TreePanel)
+        now = tree.outer_size.width or 34
+        lo, hi = self.TREE_WIDTHS
+        tree.styles.width = max(lo, min(hi, self.screen.size.width - 30, now + step))
+        tree.remove_class("hidden")
+
+    def action_wider_tree(self) -> None:
+        self._tree_width(8)
+
+    def action_narrower_tree(self) -> None:
+        self._tree_width(-8)
 
     @on(OptionList.OptionSelected, "#children")
     def _child_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -436,7 +449,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
             return
         self._cancel = threading.Event()
-        self._live = {}
+        self._live, self._live_parent = {}, self.node_id
         self.run_generation(self.node_id, self.params, self._cancel)
 
     @work(thread=True, group="generate")
@@ -473,6 +486,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self.notify(ev[2], title="generation failed", severity="error", timeout=15)
             else:
                 self.set_status(f"{plural(ev[2], 'branch')} from node {ev[1]}" + (" (cancelled: partial branches marked incomplete)" if ev[3] else ""))
+
+    def _live_here(self) -> dict[int, str]:
+        """The growing branches, when the current node is the one they grow from."""
+        return self._live if self.node_id == self._live_parent else {}
 
     def _throttled_children(self) -> None:
         if not getattr(self, "_children_pending", False):
@@ -539,8 +556,6 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def _sources(self) -> dict[str, str]:
         """Where each setting the dialog shows comes from, by the one resolver."""
-        from ..experiments.settings import resolve
-
         try:
             resolved = resolve(self.session, config=self.config)
         except ParamError:
@@ -551,30 +566,42 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
 
     def action_sessions(self) -> None:
         def done(path: Path | None) -> None:
-            if path is None or path.resolve() == self.session.path.resolve():
-                return
-            made = not path.exists()
-            try:
-                new = Session(path)
-            except StoreError as exc:
-                self.notify(str(exc), title="cannot open session", severity="error", timeout=10)
-                return
-            if self._cancel is not None:
-                self._cancel.set()
-            if made:
-                self._created.add(new.path.resolve())
-            old = self.session
-            if not self._remove_if_unused(old):
-                old.close()
-            self.session = new
-            self._seen_version = (new, new.data_version())
-            self.params = self._session_params(new)
-            self.query_one(TreePanel).reset(new)
-            self.show_node(new.current)
-            if new.current is None:
-                self.action_new_root()
+            if path is not None:
+                self.switch_session(path)
 
         self.push_screen(SessionsScreen(self.sessions_dir, self.session.path), done)
+
+    def switch_session(self, path: Path) -> None:
+        """Open the session at `path` in place of this one, with its own model and settings."""
+        if path.resolve() == self.session.path.resolve():
+            return
+        made = not path.exists()
+        try:
+            new = Session(path)
+            model = resolve(new, config=self.config).model  # the new session's model, by the one resolver
+        except (StoreError, ParamError) as exc:
+            self.notify(str(exc), title="cannot open session", severity="error", timeout=10)
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        if made:
+            self._created.add(new.path.resolve())
+        old = self.session
+        if not self._remove_if_unused(old):
+            old.close()
+        self.session = new
+        self.query_one(PathView).set_marks({})  # they name another session's nodes
+        self._seen_version = (new, new.data_version())
+        if model != self.model_ref or self.backend is None:
+            self.model_ref, self.backend = model, None  # nothing generates with the old session's model
+            self.load_model(model)
+        else:
+            self.set_status(f"model {self.backend.name}")
+        self.params = self._session_params(new)
+        self.query_one(TreePanel).reset(new)
+        self.show_node(new.current)
+        if new.current is None:
+            self.action_new_root()
 
     def action_next_theme(self) -> None:
         names = sorted(self.themes)
@@ -596,6 +623,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.query_one(Legend).show(self.loom_theme)
         self.refresh_children()
         self.show_token()
+
+    def action_forks(self) -> None:
+        open_forks(self)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

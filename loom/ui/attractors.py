@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -31,11 +31,12 @@ from ..experiments.base import Progress, ProgressFn
 from ..experiments.compare import Comparison, ReplayComparison, compare_nodes, replay_and_compare, store_comparison
 from ..experiments.replay import ReplayError, edited_node, original_continuations
 from ..experiments.report import ReportResult, report, report_existing
-from ..experiments.sweep import format_sweep, sweep
+from ..experiments.sweep import format_sweep, plot_sweep, sweep
 from ..store import StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import GenerationParams, LoomError, ParamError
+from .figures import FIGURE_BINDING, FIGURE_KEY, save_figure
 from .keymap import Key
 from .words import plural
 
@@ -251,15 +252,17 @@ class ReportScreen(Screen[int | None]):
         Binding("minus", "threshold(-0.05)", "Stricter"),
         Binding("right_square_bracket", "ending(2)", "Longer ending"),
         Binding("left_square_bracket", "ending(-2)", "Shorter ending"),
+        FIGURE_BINDING,
     ]
 
-    def __init__(self, result: ReportResult, theme: LoomTheme) -> None:
+    def __init__(self, result: ReportResult, theme: LoomTheme, session=None) -> None:
         super().__init__()
         self.result = result
         self.report = result.report
         self.theme = theme
         self.node_id = result.node_id
         self.record_id = result.record
+        self.session = session  # where figures are saved beside (None: the app's session)
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", classes="title")
@@ -267,7 +270,8 @@ class ReportScreen(Screen[int | None]):
         yield Static(id="detail", classes="info")
         yield Static(id="temps", classes="info")
         yield Static(Text("enter: go to the group's first sample (when kept as branches) · +/- grouping distance · "
-                          "[ ] ending length"), classes="hint")
+                          f"[ ] ending length · {FIGURE_KEY}: save the figure (rates against temperature)"),
+                     classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -326,6 +330,9 @@ class ReportScreen(Screen[int | None]):
     def action_ending(self, step: int) -> None:
         self._regroup(self.report["threshold"], max(0, self.report["ending_words"] + step))
 
+    def action_save_figure(self) -> None:
+        save_figure(self, self.session or self.app.session, self.result.plot, "report", self.record_id, self.node_id)
+
     def action_close(self) -> None:
         self.dismiss(None)
 
@@ -335,7 +342,7 @@ class SweepScreen(Screen[int | None]):
     the comparison with the original. Returns a node id to go to."""
 
     DEFAULT_CSS = SCREEN_CSS.format(name="SweepScreen") + "SweepScreen #items { height: 1fr; }"
-    BINDINGS = [Binding("escape,q", "close", "Close"), Binding("g", "go", "Go to the replay")]
+    BINDINGS = [Binding("escape,q", "close", "Close"), Binding("g", "go", "Go to the replay"), FIGURE_BINDING]
 
     def __init__(self, result: dict, session, theme: LoomTheme, record_id: int | None = None) -> None:
         super().__init__()
@@ -360,7 +367,8 @@ class SweepScreen(Screen[int | None]):
             t.append(one_line(it["description"], 80), Style(italic=True))
             items.append(Option(t, id=str(i)))
         yield OptionList(*items, id="items")
-        yield Static(Text("enter: compare with the original · g: go to the replay"), classes="hint")
+        yield Static(Text(f"enter: compare with the original · g: go to the replay · {FIGURE_KEY}: save the figure"),
+                     classes="hint")
         yield Footer()
 
     def _item(self) -> dict | None:
@@ -384,6 +392,10 @@ class SweepScreen(Screen[int | None]):
         if it and it.get("replay") is not None:
             self.dismiss(it["replay"])
 
+    def action_save_figure(self) -> None:
+        save_figure(self, self.session, lambda path: plot_sweep(self.result, path), "sweep", self.record_id,
+                    self.result["node"])
+
     def action_close(self) -> None:
         self.dismiss(None)
 
@@ -394,7 +406,8 @@ class FormScreen(ModalScreen[dict | None]):
 
     DEFAULT_CSS = """
     FormScreen { align: center middle; }
-    FormScreen #form { width: 80; height: auto; max-height: 90%; border: round $primary; background: $surface; padding: 0 1; }
+    FormScreen #form { width: 100%; max-width: 100; height: auto; max-height: 100%; border: round $primary;
+        background: $surface; padding: 0 1; }
     FormScreen Input { margin: 0 0 1 0; }
     FormScreen #error { color: $error; height: auto; }
     FormScreen #records { height: auto; max-height: 10; }
@@ -408,7 +421,7 @@ class FormScreen(ModalScreen[dict | None]):
         self.checkboxes, self.records = list(checkboxes), records or []
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="form"):
+        with VerticalScroll(id="form"):  # scrolls where the terminal is short (80x24)
             yield Label(Text(self.heading, Style(bold=True)))
             for name, label, default in self.fields:
                 yield Label(Text(label))
@@ -692,7 +705,7 @@ class AttractorActions:
         o = result.overall
         self.set_status(f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits "
                         f"(record {result.record})")
-        self.push_screen(ReportScreen(result, self.loom_theme), self._att_goto)
+        self.push_screen(ReportScreen(result, self.loom_theme, self.session), self._att_goto)
 
     def _att_open_record(self, record_id: int) -> None:
         rec = next((r for r in self.session.records() if r["id"] == record_id), None)
@@ -700,7 +713,7 @@ class AttractorActions:
             return
         r = rec["result"]
         if rec["kind"] == "report":
-            self.push_screen(ReportScreen(ReportResult.from_record(rec), self.loom_theme), self._att_goto)
+            self.push_screen(ReportScreen(ReportResult.from_record(rec), self.loom_theme, self.session), self._att_goto)
         elif rec["kind"] == "sweep":
             self.push_screen(SweepScreen(r, self.session, self.loom_theme, rec["id"]), self._att_goto)
         elif rec["kind"] == "compare":

@@ -26,6 +26,7 @@ from ..experiments.models import open_model
 from ..store import Session
 from ..textsafe import visible
 from ..tree import LoomError
+from .figures import FIGURE_BINDING, FIGURE_KEY, save_figure
 from .keymap import Key
 
 COLLAPSE_KEYS: list[Key] = [
@@ -60,7 +61,7 @@ class CollapseScreen(Screen[None]):
     CollapseScreen #summary { height: auto; padding: 0 1; }
     CollapseScreen DataTable { height: 1fr; }
     """
-    BINDINGS = [Binding("ctrl+r", "run", "run"), Binding("escape", "close", "close", priority=True)]
+    BINDINGS = [Binding("ctrl+r", "run", "run"), FIGURE_BINDING, Binding("escape", "close", "close", priority=True)]
 
     def __init__(self, session: Session, node_id: int, models: tuple[str, str]) -> None:
         super().__init__()
@@ -75,7 +76,8 @@ class CollapseScreen(Screen[None]):
             yield Input(self.models[0], id="tuned", placeholder="tuned model (A)")
             yield Input(self.models[1], id="base", placeholder="base model (B)")
             yield Checkbox("only this node", id="only-node")
-        yield Static("enter or ctrl+r: run (stored as a record)   escape: close", classes="hint")
+        yield Static(f"enter or ctrl+r: run (stored as a record)   {FIGURE_KEY}: save the figure   escape: close",
+                     classes="hint")
         yield Static("", id="summary")
         yield DataTable(id="table", zebra_stripes=True, cursor_type="row")
         yield Footer()
@@ -132,6 +134,10 @@ class CollapseScreen(Screen[None]):
         for r in result.rows():
             table.add_row(str(r["position"]), Text(visible(repr(r["token"]))),
                           *(f"{r[k]:.3f}" for k in ("entropy_a", "entropy_b", "kl_t1", "best_t", "kl_best", "kl_at_global_t")))
+
+    def action_save_figure(self) -> None:
+        r = self.result
+        save_figure(self, self.session, r.plot if r else None, "collapse", r.record if r else None, self.node_id)
 
     def action_close(self) -> None:
         if self._cancel is not None:

@@ -109,7 +109,7 @@ class DiscardScreen(ModalScreen[bool]):
 FIELDS = [
     ("n", "branches (n)", int), ("max_tokens", "max tokens", int), ("temperature", "temperature", float),
     ("top_p", "top-p (1 = off)", float), ("top_k", "top-k (0 = off)", int), ("min_p", "min-p (0 = off)", float),
-    ("xtc_threshold", "XTC threshold", float), ("xtc_probability", "XTC probability", float),
+    ("xtc_threshold", "XTC threshold", float), ("xtc_probability", "XTC probability", float), ("cap", "cap (1 = off)", float),
     ("logprobs", "alternatives per token", int), ("seed", "seed (empty = random)", int),
 ]
 

@@ -43,6 +43,8 @@ KEYS: list[Key] = [
     # Session and app
     Key("o", "sessions", "Open a session", "Session", footer=True, short="sessions"),
     Key("t", "toggle_tree", "Show or hide the tree panel", "View"),
+    Key("greater_than_sign", "wider_tree", "Widen the tree panel", "View"),
+    Key("less_than_sign", "narrower_tree", "Narrow the tree panel", "View"),
     Key("equals_sign", "group_siblings", "Group the children by meaning (similar ones together, with counts)", "View"),
     Key("ctrl+t", "next_theme", "Next theme (all themes are in the command palette)", "View"),
     Key("question_mark,f1", "help", "Help: every key", "View", footer=True, short="help"),
@@ -54,7 +56,8 @@ def by_action() -> dict[str, Key]:
     return {k.action: k for k in KEYS}
 
 
-PRETTY = {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space", "slash": "/", "equals_sign": "="}
+PRETTY = {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space", "slash": "/", "equals_sign": "=",
+          "greater_than_sign": ">", "less_than_sign": "<"}
 
 
 def pretty(key: str) -> str:

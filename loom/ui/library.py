@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ..io import EXPORT_FORMATS, EXPORT_SUFFIX, TreeFormatError, export_text, import_file
+from ..io import EXPORT_FORMATS, EXPORT_SUFFIX, PATH_FORMATS, TreeFormatError, export_text, import_file
 from ..io.search import search
 from ..io.tags import BOOKMARK, TagError, parse_tags, set_tags, toggle_bookmark
 from ..store import StoreError
@@ -265,6 +265,8 @@ class ExportScreen(ModalScreen[tuple[str, Path, bool, bool] | None]):
     HELP = {
         "markdown": "the text from the root to the current node, as Markdown",
         "text": "the text from the root to the current node, as plain text",
+        "html": "the path as a web page, tokens coloured by probability, alternatives on hover",
+        "ansi": "the path with terminal colours (cat or less -R it)",
         "loom-json": "loom's own JSON, lossless (loom import reads it back)",
         "socketteer": "the original loom's JSON, to go back to that loom",
         "jsonl": "one JSON line per token, with alternatives, for notebooks",
@@ -403,7 +405,7 @@ class LibraryActions:
                 return
             fmt, path, probs, from_node = result
             node = self.node_id if from_node else None
-            if fmt in ("markdown", "text") and node is None:
+            if fmt in PATH_FORMATS and node is None:
                 node = self.node_id  # a path always ends somewhere: the node shown
             self.run_worker(lambda: self._library_export(fmt, path, node, probs), thread=True, group="library")
 
@@ -411,7 +413,8 @@ class LibraryActions:
 
     def _library_export(self, fmt: str, path: Path, node_id: int | None, probs: bool) -> None:
         try:
-            text, count = export_text(self.session, fmt, node_id, probs=probs)
+            # the coloured formats take the app's theme, as the path is shown
+            text, count = export_text(self.session, fmt, node_id, probs=probs, theme=getattr(self, "loom_theme", None))
             path.write_text(text, encoding="utf-8")
         except (TreeFormatError, StoreError, KeyError) as exc:
             self.call_from_thread(self.notify, str(exc), title="export failed", severity="error", timeout=10)

@@ -44,6 +44,7 @@ from ..store import Session, StoreError
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import Distribution, GenerationParams, LoomError, Node
+from .figures import FIGURE_BINDING, FIGURE_KEY, save_figure
 from .keymap import Key
 from .words import plural
 
@@ -523,12 +524,13 @@ class CandidatesScreen(ModalScreen[None]):
     CandidatesScreen .hint { color: $text-muted; height: auto; }
     CandidatesScreen #result { height: auto; }
     """
-    BINDINGS = [Binding("ctrl+r", "score", "score"), Binding("escape", "close", "close", priority=True)]
+    BINDINGS = [Binding("ctrl+r", "score", "score"), FIGURE_BINDING, Binding("escape", "close", "close", priority=True)]
 
     def __init__(self, session: Session, backend: Backend, node_id: int, theme: LoomTheme) -> None:
         super().__init__()
         self.backend, self.theme, self.session, self.node_id = backend, theme, session, node_id
         self.text = path_context(session, node_id).text
+        self.scored: ScoreResult | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -541,7 +543,7 @@ class CandidatesScreen(ModalScreen[None]):
                 yield Input(placeholder="file with one candidate per line", id="file")
                 yield Input(placeholder="separator (empty: a space if needed)", id="sep")
                 yield Input(placeholder="end (e.g. . so ' 5' excludes ' 57')", id="end")
-            yield Static("ctrl+r: score   tab: next field   escape: close", classes="hint")
+            yield Static(f"ctrl+r: score   {FIGURE_KEY}: save the figure   tab: next field   escape: close", classes="hint")
             yield Static("", id="result")
 
     def on_mount(self) -> None:
@@ -572,10 +574,15 @@ class CandidatesScreen(ModalScreen[None]):
 
     def _show(self, result: ScoreResult) -> None:
         self.result = result.scores
+        self.scored = result
         chart = candidates_chart(result.scores, self.theme)
         for text in result.notices:
             chart.append(f"\n{text}", style="italic")
         self.query_one("#result", Static).update(chart)
+
+    def action_save_figure(self) -> None:
+        r = self.scored
+        save_figure(self, self.session, r.plot if r else None, "score", r.record if r else None, self.node_id)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -608,7 +615,7 @@ class VersusScreen(Screen[None]):
     VersusScreen .side BlockView { height: 1fr; }
     VersusScreen .side VerticalScroll { height: 12; }
     """
-    BINDINGS = [Binding("ctrl+r", "run", "run both"), Binding("escape", "close", "close", priority=True)]
+    BINDINGS = [Binding("ctrl+r", "run", "run both"), FIGURE_BINDING, Binding("escape", "close", "close", priority=True)]
 
     def __init__(self, session: Session, node_id: int, models: tuple[str, str], params: GenerationParams,
                  theme: LoomTheme, on_done: Callable[[int], None] | None = None) -> None:
@@ -623,7 +630,8 @@ class VersusScreen(Screen[None]):
         with Horizontal(id="models"):
             yield Input(self.models[0], id="model-a", placeholder="model A")
             yield Input(self.models[1], id="model-b", placeholder="model B")
-        yield Static("ctrl+r: run both (branches are saved as children)   escape: close", classes="hint")
+        yield Static(f"ctrl+r: run both (branches are saved as children)   {FIGURE_KEY}: save the figure   escape: close",
+                     classes="hint")
         yield Static("", id="summary")
         with Horizontal(id="sides"):
             for side in ("a", "b"):
@@ -686,6 +694,10 @@ class VersusScreen(Screen[None]):
             self.query_one(f"#branches-{side}", Static).update(t)
         if self.on_done:
             self.on_done(self.node_id)
+
+    def action_save_figure(self) -> None:
+        r = self.result
+        save_figure(self, self.session, r.plot if r else None, "vs", r.record if r else None, self.node_id)
 
     def action_close(self) -> None:
         if self._cancel is not None:

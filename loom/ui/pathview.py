@@ -63,6 +63,9 @@ class PathView(ScrollView, can_focus=True):
         # layout state where each node starts: (line, pieces on that line, cells used, first token);
         # a new path that keeps the first nodes of the old one is laid out from where they end
         self._marks: list[tuple[int, int, int, int]] = []
+        self._reveal_pending = False  # asked to reveal before the view had its size
+        #: extra styles of tokens (a forks run's marks), by (node id, token index): wherever those nodes are on the path
+        self.token_marks: dict[tuple[int, int], Style] = {}
 
     # -- data ----------------------------------------------------------------
     def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
@@ -84,6 +87,12 @@ class PathView(ScrollView, can_focus=True):
         self._strips.clear()
         self.refresh()
 
+    def set_marks(self, marks: dict[tuple[int, int], Style]) -> None:
+        """Style these tokens on top of their colours; {} removes every mark."""
+        self.token_marks = dict(marks)
+        self._strips.clear()
+        self.refresh()
+
     def token_at(self, index: int):
         ni, ti = self.tokens[index]
         return self.nodes[ni], ti
@@ -99,6 +108,18 @@ class PathView(ScrollView, can_focus=True):
             if not self.scroll_offset.y <= y < self.scroll_offset.y + self.scrollable_content_region.height:
                 self.scroll_to(y=max(0, y - self.scrollable_content_region.height // 2), animate=False)
         self.refresh()
+
+    def reveal(self) -> None:
+        """Scroll to the cursor's line, or to the end of the path when there is no
+        cursor. A view not laid out yet (the app opening) does it once it has its size."""
+        if not self.scrollable_content_region.height:
+            self._reveal_pending = True
+            return
+        self._reveal_pending = False
+        if self.cursor is not None:
+            self.move_cursor(self.cursor)
+        else:
+            self.scroll_end(animate=False, immediate=True)
 
     # -- layout --------------------------------------------------------------
     def _pieces(self, node: Node, tok: int):
@@ -187,6 +208,8 @@ class PathView(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._layout()
+        if self._reveal_pending:
+            self.reveal()
 
     # -- drawing -------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -207,6 +230,11 @@ class PathView(ScrollView, can_focus=True):
                 style = base + Style(bgcolor=theme.palette[piece.bucket], color=theme.foreground(piece.bucket))
             else:
                 style = base
+            if piece.token is not None and self.token_marks:
+                ni, ti = self.tokens[piece.token]
+                mark = self.token_marks.get((self.nodes[ni].id, ti))
+                if mark is not None:
+                    style = style + mark
             if piece.token is not None and piece.token == self.cursor:
                 style = style + Style(reverse=True, bold=True, underline=True)
             segs.append(Segment(piece.text, style))
