@@ -297,6 +297,15 @@ def test_cli_csv_is_numeric_and_plot_is_written_for_every_command(tmp_path, caps
         written(again)
     assert main(["report", str(path), "--open", str(records["versus"]), "--plot", str(tmp_path / "x.png")]) == 2
     assert "draws a stored report or sweep" in capsys.readouterr().err
+    # a stored report's table comes back as it was written when it ran; a sweep's is written by the sweep
+    again = tmp_path / "again-report.csv"
+    assert main(["report", str(path), "--open", str(records["report"]), "--csv", str(again)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(tmp_path / "report.csv"))
+    capsys.readouterr()
+    assert main(["report", str(path), "--open", str(records["sweep"]), "--csv", str(tmp_path / "y.csv"),
+                 "--plot", str(tmp_path / "y.png")]) == 2
+    assert "--csv with --open writes a stored report's table" in capsys.readouterr().err
+    assert not (tmp_path / "y.csv").exists() and not (tmp_path / "y.png").exists()
 
 
 # -- the app -----------------------------------------------------------------------------------

@@ -145,6 +145,11 @@ def run(args) -> int:
                     rec = {**rec, "result": stored.regroup(*grouping, **measure_options(args, session)).to_dict()}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
+            if args.csv and rec["kind"] != "report":  # before any file is written
+                raise CliError(f"record {rec['id']} is a {rec['kind']}: --csv with --open writes a stored report's "
+                               "table (a sweep writes its own when it runs: loom sweep --csv)")
+            if args.csv:
+                add_csv_output(args, ReportResult.from_record(rec))
             wrote = add_plot_output(args, lambda path: plot_record(rec, path))
             emit(args, rec, format_record(rec) + wrote)
             return 0

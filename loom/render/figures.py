@@ -89,7 +89,8 @@ def _shares(fig: Any, report: dict, title: str) -> None:
     ax.barh(range(len(clusters)), [c["rate"] for c in clusters], xerr=_errors(clusters), capsize=3, color="C0")
     ax.set_yticks(range(len(clusters)), labels, fontsize="small", parse_math=False)
     rest = report["clusters"][MAX_BARS:]
-    more = f" (+{len(rest)} smaller clusters, {sum(c['size'] for c in rest)} samples)" if rest else ""
+    # on its own line: beside the title it runs past the figure's right edge
+    more = f"\n(+{len(rest)} smaller clusters, {sum(c['size'] for c in rest)} samples)" if rest else ""
     ax.set_title(f"meaning clusters: share of samples with 95% Wilson interval{more}", fontsize="medium")
     if attractors:
         at = axes[1]
