@@ -323,7 +323,7 @@ async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, d
     """Press g, move to another node while it runs: that node's children panel
     must not show the other node's branches growing (issue 13, failure 1)."""
     s, root, kids = with_children(tmp_path, demo_backend, n=1)
-    s.set_state("params", GenerationParams(n=2, max_tokens=400, seed=3).to_dict())
+    s.set_state("params", GenerationParams(n=6, max_tokens=480, seed=3).to_dict())  # long enough to still run below
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("g")
@@ -333,12 +333,13 @@ async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, d
                 break
         assert app._live, "generation did not start"
         await pilot.press("j")  # to the existing child, while the root's branches grow
-        await pilot.pause(0.2)
+        await pilot.pause(0.05)
         children = app.query_one(ChildrenList)
         assert app.node_id == kids[0].id and app._cancel is not None  # still generating
         assert children.option_count == 0 and "generating" not in str(children.border_title)
         await pilot.press("k")
-        await pilot.pause(0.2)
+        await pilot.pause(0.05)
+        assert app._cancel is not None, "the generation ended before the check"
         assert "generating" in str(children.border_title)
         await pilot.press("escape")
         await pilot.pause(0.3)
