@@ -362,3 +362,29 @@ async def test_app_result_screens_save_their_figure_beside_the_session(runs, dem
         app.push_screen(collapse_screen)
         await pilot.pause(0.1)
         assert FIGURE_KEY in str(collapse_screen.query("Static.hint").first().render())
+
+
+def test_forks_and_global_attractors_draw_their_figures(tmp_path, monkeypatch, capsys):
+    """`loom forks --plot` and `loom global --plot`: a figure file from each, the
+    points on the figure are the result's positions and prompts."""
+    import loom
+    from loom.cli import main
+
+    monkeypatch.setenv("LOOM_SESSIONS_DIR", str(tmp_path))
+    s = loom.new_session("w", "Are bugs real?", model="demo-wedding")
+    node = loom.generate(s, n=1, max_tokens=10, seed=11, progress=False).nodes[0]
+    r = loom.forks(s, node.id, attractor="wedd|feast|marr", n=4, max_tokens=8, start=0, end=3, progress=False)
+    fig = r.plot(tmp_path / "forks.svg")
+    assert (tmp_path / "forks.svg").read_text().lstrip().startswith("<?xml")
+    assert len(fig.axes[0].lines[0].get_xdata()) == len(r.to_dict()["positions"]) == 4
+    g = loom.global_attractors(s, ["Are bugs real?", "Tell me a story."], n=4, max_tokens=10, attractors=["wedd|feast"],
+                               progress=False)
+    fig = g.plot(tmp_path / "global.png")
+    assert (tmp_path / "global.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(fig.axes[0].patches) == 2  # one bar per prompt for the one attractor
+    assert main(["forks", "w", "--node", str(node.id), "--attractor", "w=/wedd/", "--samples", "2", "--max-tokens", "4",
+                 "--from", "0", "--to", "1", "--plot", str(tmp_path / "f.png")]) == 0
+    assert "figure written to" in capsys.readouterr().out and (tmp_path / "f.png").exists()
+    before = len(s.records())
+    assert main(["global", "w", "--roots", "-n", "2", "--plot", str(tmp_path / "g.gif")]) == 2  # refused before sampling
+    assert len(s.records()) == before

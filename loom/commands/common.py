@@ -151,10 +151,11 @@ def open_model(session, args, ref: str | None = None, params: GenerationParams |
 
 def finish(args, result, text: str) -> None:
     """What a command does with an experiment's result: its notices on standard
-    error, the CSV (--csv) of its rows, then its text or --json."""
+    error, the CSV (--csv) of its rows, its figure (--plot), then its text or --json."""
     from ..cli import emit, note
 
     for n in result.notices:
         note(n)
     add_csv_output(args, result)
+    text += add_plot_output(args, result.plot) if hasattr(result, "plot") else ""
     emit(args, result.to_dict(), text + (f"\nstored as record {result.record}" if result.record else ""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_attractor_args
-from .common import add_generation_args, add_json
+from .common import add_generation_args, add_json, add_plot
 
 
 def add_parser(sub) -> None:
@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
                    help=f"least move of the rate that counts as a fork (default {DEFAULT_MIN_CHANGE:g})")
     p.add_argument("--no-save", action="store_true", help="do not store the result as a record")
     p.add_argument("--csv", metavar="FILE", help="also write one row per position and token continued")
+    add_plot(p, "the outcome rate along the path, the forks and the point of no return")
     m = p.add_argument_group("the outcome", "one attractor (without one: the meaning clusters of the continuations)")
     add_attractor_args(m)
     add_generation_args(p, n_help=f"continuations of each token (default {DEFAULTS['n']})")
@@ -52,9 +53,10 @@ def run(args) -> int:
     from ..cli import CliError
     from ..experiments.forks import DEFAULTS, ForksError, forks, format_forks, path_model, path_tokens, select
     from .analysis_args import attractors_from
-    from .common import finish, open_model, open_session, resolved_params, target_node
+    from .common import check_plot, finish, open_model, open_session, resolved_params, target_node
     from .progress import progress_line
 
+    check_plot(args)  # before any sample is drawn
     with open_session(args) as session:
         node_id = target_node(session, args)
         attractors = attractors_from(args, session)

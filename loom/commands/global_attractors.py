@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .analysis_args import add_attractor_args
-from .common import add_generation_args, add_json
+from .common import add_generation_args, add_json, add_plot
 
 
 def add_parser(sub) -> None:
@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", help="model (default: the session's, else demo)")
     p.add_argument("--no-save", action="store_true", help="do not store the result as a record")
     p.add_argument("--csv", metavar="FILE", help="also write one row per sample (prompt, cluster, attractors as 0/1, text)")
+    add_plot(p, "each attractor or cluster per prompt, with intervals")
     m = p.add_argument_group("attractors", "user-defined attractors counted beside the meaning clusters")
     add_attractor_args(m)
     add_generation_args(p, n_help=f"samples per prompt (default {DEFAULTS['n']})")
@@ -43,9 +44,10 @@ def run(args) -> int:
     from ..experiments.global_attractors import DEFAULTS, GlobalError, format_global, global_attractors, prompt_roots, read_prompts
     from ..experiments.replay import ReplayError
     from .analysis_args import attractors_from
-    from .common import finish, open_model, open_session, resolved_params
+    from .common import check_plot, finish, open_model, open_session, resolved_params
     from .progress import progress_line
 
+    check_plot(args)  # before any sample is drawn
     prompts = None
     if args.prompts:
         try:

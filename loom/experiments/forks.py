@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..analysis.attractors import Attractor
@@ -181,6 +182,13 @@ class ForksResult(Result):
                 d["clusters"] = {str(c): float(v) for c, v in ms.shares[i].items()}
             out.append(d)
         return out
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure (see loom.render.figures.forks_figure); also written to
+        `path` (PNG or SVG by the suffix) when given."""
+        from ..render.figures import forks_figure
+
+        return forks_figure(self.to_dict(), path, f"forks along the path to node {self.node_id}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"node": self.node_id, "outcome": self.measured.outcome, "forks": self.forks,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter as Tally
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..analysis.attractors import Attractor
@@ -115,6 +116,13 @@ class GlobalResult(Result):
                         "recurring": {str(c["cluster"]): c["per_prompt"][i] for c in self.recurring},
                         "attractors": {a["name"]: a["per_prompt"][i] for a in self.measured["attractors"]}})
         return out
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The matplotlib Figure (see loom.render.figures.global_figure); also written to
+        `path` (PNG or SVG by the suffix) when given."""
+        from ..render.figures import global_figure
+
+        return global_figure(self.to_dict(), path, "attractors across prompts")
 
     def to_dict(self) -> dict[str, Any]:
         return {"prompts": self.prompts, "n": len(self.samples), "clusters": self.clusters,

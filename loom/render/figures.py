@@ -219,3 +219,66 @@ def _sweep(fig: Any, result: dict[str, Any], title: str) -> None:
     s = result["summary"]
     fig.suptitle(shown(f"{title}{' · ' if title else ''}{s['reconverged']}/{s['perturbations']} reconverged "
                          f"(a shared run of >= {result['run']}), {s['identical']} identical"))
+
+
+# -- forks and global attractors --------------------------------------------------------
+
+def forks_figure(result: dict[str, Any], path: str | Path | None = None, title: str = "") -> Any:
+    """The outcome rate at each position of the path (95% interval), the forking
+    tokens (red) and the point of no return (green)."""
+    if not result.get("positions"):
+        raise RenderError("this forks run has no finished position: nothing to draw")
+    return make_figure(lambda fig: _forks(fig, result, title), (11, 4.4), path)
+
+
+def _forks(fig: Any, result: dict[str, Any], title: str) -> None:
+    ax = fig.subplots()
+    pos = result["positions"]
+    xs = [p["position"] for p in pos]
+    ax.errorbar(xs, [p["rate"] for p in pos], yerr=_errors(pos), marker="o", capsize=3, color="C0",
+                label="outcome rate, the path's token and its alternatives mixed by probability")
+    for f in result.get("forks") or []:
+        ax.axvline(f["position"], color="C3", alpha=0.7)
+        ax.annotate(token_label(f["token"]), (f["position"], 1.02), color="C3", ha="center", fontsize="small",
+                    annotation_clip=False)
+    back = result.get("point_of_no_return")
+    if back:
+        ax.axvline(back["position"], color="C2", linestyle="--", label=f"point of no return: {token_label(back['token'])}")
+    if len(pos) <= 40:
+        ax.set_xticks(xs, [token_label(p["token"], 8) for p in pos], rotation=60, fontsize="x-small", parse_math=False)
+    ax.set_ylim(-0.03, 1.08)
+    percent_axis(ax.yaxis)
+    ax.set_xlabel("position on the path")
+    ax.set_ylabel(f"share ending in {text_label(str(result.get('outcome') or 'the attractor'), 30)}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    forks = len(result.get("forks") or [])
+    fig.suptitle(shown(f"{title}{' · ' if title else ''}{len(pos)} positions, {forks} forking token{'s' if forks != 1 else ''}"))
+
+
+def global_figure(result: dict[str, Any], path: str | Path | None = None, title: str = "", most: int = 4) -> Any:
+    """Each defined attractor (else the biggest meaning clusters) per prompt and
+    pooled, with 95% Wilson intervals."""
+    series = [(f"{text_label(a['name'], 20)}", a) for a in result.get("attractors") or []]
+    series = series or [(f"C{c['cluster']} …{text_label(c['ending'][-28:], 28)}", c) for c in (result.get("clusters") or [])[:most]]
+    if not series:
+        raise RenderError("this run has no attractor or cluster to draw")
+    return make_figure(lambda fig: _global(fig, result, series, title), (11, 4.4), path)
+
+
+def _global(fig: Any, result: dict[str, Any], series: list[tuple[str, dict[str, Any]]], title: str) -> None:
+    ax = fig.subplots()
+    prompts = result.get("prompts") or []
+    width = 0.8 / len(series)
+    for i, (label, s) in enumerate(series):
+        per = sorted(s.get("per_prompt") or [], key=lambda p: p["prompt"])
+        xs = [p["prompt"] + (i - (len(series) - 1) / 2) * width for p in per]
+        ax.bar(xs, [p["rate"] for p in per], width, yerr=_errors(per), capsize=3, color=f"C{i}",
+               label=f"{label}: pooled {s['rate']:.1%} [{s['lo']:.1%}, {s['hi']:.1%}]")
+    ax.set_xticks(range(len(prompts)), [text_label(p["text"], 18) for p in prompts], fontsize="small", parse_math=False)
+    ax.set_ylim(0, 1.05)
+    percent_axis(ax.yaxis)
+    ax.set_ylabel("share of the prompt's samples (95% Wilson)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    fig.suptitle(shown(f"{title}{' · ' if title else ''}{len(prompts)} prompts, {result.get('n')} samples"))
