@@ -286,6 +286,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         (the panels live on the main screen)."""
         session = self.session
         seen = self._seen_version
+        if not self.query(TreePanel):  # the app is closing and its panels are gone; the timer fired once more
+            return
         try:
             version = session.data_version()  # None: a worker holds the session; next time
             if version is None or (seen is not None and seen[0] is session and seen[1] == version):
