@@ -9,7 +9,7 @@ import platform
 import sys
 import time
 
-from .report import Figure, show
+from .report import Figure
 
 TARGETS = {
     "throughput": "1. Branching throughput (local backend)",
@@ -32,18 +32,28 @@ def machine() -> str:
     except (ValueError, OSError, AttributeError):
         mem_s = ""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.machine()} {cores} CPU cores{mem_s}, {gpu}; Python {platform.python_version()}, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    return (
+        f"{platform.machine()} {cores} CPU cores{mem_s}, {gpu}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes: seconds per target, figures noisier")
     ap.add_argument("--only", nargs="+", choices=list(TARGETS), help="run only these targets")
-    ap.add_argument("--model", action="append", default=[],
-                    help="another local model (folder or cached Hugging Face id) for targets 1 and 2; repeatable")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: steadier on a shared, loaded machine; 0 keeps torch's default)")
+    ap.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="another local model (folder or cached Hugging Face id) for targets 1 and 2; repeatable",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: steadier on a shared, loaded machine; 0 keeps torch's default)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         import torch

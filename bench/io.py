@@ -59,8 +59,16 @@ def build(path: Path, nodes: int, seed: int = 0) -> None:
                 alts = rng.sample(words, 4)
                 lps = sorted((-rng.random() * 5 for _ in alts), reverse=True)
                 toks.append(Token(alts[0], lps[0], None, tuple(Alternative(a, lp) for a, lp in zip(alts, lps))))
-            ids.append(s.add_node(parent, "".join(t.text for t in toks), "model", model="api-model",
-                                  params={"n": 4, "max_tokens": 3, "temperature": 0.9}, tokens=toks).id)
+            ids.append(
+                s.add_node(
+                    parent,
+                    "".join(t.text for t in toks),
+                    "model",
+                    model="api-model",
+                    params={"n": 4, "max_tokens": 3, "temperature": 0.9},
+                    tokens=toks,
+                ).id
+            )
             if i % 97 == 0:
                 s.add_tag(ids[-1], "bookmark")
         s.current = ids[-1]
@@ -96,8 +104,12 @@ def peak_mb() -> float:
 
 
 def job(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.io", "--child", *args], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.io", "--child", *args],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     if out.returncode:
         raise RuntimeError(f"bench job {args} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -111,39 +123,57 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         src = Path(tmp) / "big.loom"
         start = time.perf_counter()
         build(src, nodes)
-        print(f"  built a {nodes:,}-node session in one transaction in {time.perf_counter() - start:.1f} s "
-              f"({src.stat().st_size / 2**20:.0f} MiB)", flush=True)
+        print(
+            f"  built a {nodes:,}-node session in one transaction in {time.perf_counter() - start:.1f} s "
+            f"({src.stat().st_size / 2**20:.0f} MiB)",
+            flush=True,
+        )
         files = {}
         for fmt in FORMATS:
             out = Path(tmp) / f"out.{fmt}"
             r = job("export", str(src), str(out), fmt)
             files[fmt] = out
             old_s, old_mb = OLD.get(f"export {fmt}", (None, None))
-            fig = Figure("6 io", f"export {nodes:,} nodes as {fmt} ({out.stat().st_size / 2**20:.0f} MiB)", r["seconds"],
-                         "s", "before", old_s * scale if old_s else None, f"<= {EXPORT_GOAL_S * scale:g} s and <= {EXPORT_GOAL_MB} MB",
-                         r["seconds"] <= EXPORT_GOAL_S * scale and r["peak_mb"] <= EXPORT_GOAL_MB,
-                         f"peak RSS {r['peak_mb']:.0f} MB (target <= {EXPORT_GOAL_MB} MB"
-                         + (f"; before {old_mb} MB at 100k" if old_mb else "") + f"); {r['count']:,} "
-                         + ("tokens" if fmt in ("jsonl", "csv") else "nodes"))
+            fig = Figure(
+                "6 io",
+                f"export {nodes:,} nodes as {fmt} ({out.stat().st_size / 2**20:.0f} MiB)",
+                r["seconds"],
+                "s",
+                "before",
+                old_s * scale if old_s else None,
+                f"<= {EXPORT_GOAL_S * scale:g} s and <= {EXPORT_GOAL_MB} MB",
+                r["seconds"] <= EXPORT_GOAL_S * scale and r["peak_mb"] <= EXPORT_GOAL_MB,
+                f"peak RSS {r['peak_mb']:.0f} MB (target <= {EXPORT_GOAL_MB} MB"
+                + (f"; before {old_mb} MB at 100k" if old_mb else "")
+                + f"); {r['count']:,} "
+                + ("tokens" if fmt in ("jsonl", "csv") else "nodes"),
+            )
             show(fig)
             figs.append(fig)
         for fmt in ("loom-json", "socketteer"):
             dest = Path(tmp) / f"in-{fmt}.loom"
             r = job("import", str(dest), str(files[fmt]), fmt)
             old_s, old_mb = OLD["import"]
-            fig = Figure("6 io", f"import {r['count']:,} nodes from {fmt}", r["seconds"], "s",
-                         "before (at 100k: 18 min)" if not quick else "before (at 10k)",
-                         old_s if not quick else 10.9, f"<= {IMPORT_GOAL_S * scale:g} s",
-                         r["seconds"] <= IMPORT_GOAL_S * scale,
-                         f"peak RSS {r['peak_mb']:.0f} MB (before {old_mb} MB at 100k; the file is parsed whole)")
+            fig = Figure(
+                "6 io",
+                f"import {r['count']:,} nodes from {fmt}",
+                r["seconds"],
+                "s",
+                "before (at 100k: 18 min)" if not quick else "before (at 10k)",
+                old_s if not quick else 10.9,
+                f"<= {IMPORT_GOAL_S * scale:g} s",
+                r["seconds"] <= IMPORT_GOAL_S * scale,
+                f"peak RSS {r['peak_mb']:.0f} MB (before {old_mb} MB at 100k; the file is parsed whole)",
+            )
             show(fig)
             figs.append(fig)
     return figs
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.io", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.io", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="10,000 nodes instead of 100,000")
     ap.add_argument("--child", nargs=4, metavar=("JOB", "SESSION", "FILE", "FORMAT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -112,11 +112,22 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
                     k = f"direct {key}" if direct else key
                     med, p95 = stats(times[k])
                     bmed, bp95 = stats(base[k]) if base.get(k) else (None, None)
-                    fig = Figure(f"7 keys ({name})", f"{name}: {what}{', action only' if direct else ''} (median of {len(times[k])})",
-                                 med, "s", "one-node session", bmed, "" if direct else "< 50 ms",
-                                 None if direct else med < 0.05,
-                                 f"p95 {p95 * 1e3:.1f} ms (one-node: {bp95 * 1e3:.1f} ms); "
-                                 + ("the action method called directly" if direct else "key press and screen settled through Pilot"))
+                    fig = Figure(
+                        f"7 keys ({name})",
+                        f"{name}: {what}{', action only' if direct else ''} (median of {len(times[k])})",
+                        med,
+                        "s",
+                        "one-node session",
+                        bmed,
+                        "" if direct else "< 50 ms",
+                        None if direct else med < 0.05,
+                        f"p95 {p95 * 1e3:.1f} ms (one-node: {bp95 * 1e3:.1f} ms); "
+                        + (
+                            "the action method called directly"
+                            if direct
+                            else "key press and screen settled through Pilot"
+                        ),
+                    )
                     show(fig)
                     figs.append(fig)
     return figs

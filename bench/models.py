@@ -44,8 +44,9 @@ def standin_path() -> Path:
 
         _tmp = tempfile.TemporaryDirectory(prefix="loom-bench-")
         torch.manual_seed(0)
-        config = GPT2Config(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=4096,
-                            bos_token_id=0, eos_token_id=0)
+        config = GPT2Config(
+            n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=4096, bos_token_id=0, eos_token_id=0
+        )
         model = GPT2LMHeadModel(config).eval()
         model.save_pretrained(_tmp.name)
         for f in BUNDLED["demo"].glob("tokenizer*.json"):
@@ -60,14 +61,15 @@ def standin(**kwargs):
 def label(backend) -> str:
     if Path(backend.name).parent == Path(tempfile.gettempdir()) or "loom-bench-" in backend.name:
         return "GPT-2-small-shaped stand-in (random weights, 12x768, 1024 positions)"
-    cfg = backend.model.config
     return f"{backend.name} ({sum(p.numel() for p in backend.model.parameters()) / 1e6:.0f}M params, {backend.context} positions)"
 
 
 def prompt_ids(backend, length: int) -> list[int]:
     """Token ids of a prompt of exactly `length` tokens that survives a decode/encode round trip."""
-    text = ("The old lighthouse keeper climbed the stairs each evening, counting the steps and the ships, "
-            "and wrote down what the sea had said that day. ") * 200
+    text = (
+        "The old lighthouse keeper climbed the stairs each evening, counting the steps and the ships, "
+        "and wrote down what the sea had said that day. "
+    ) * 200
     ids = backend.encode(text)[:length]
     for _ in range(5):
         again = backend.encode(backend.tokenizer.decode(ids))

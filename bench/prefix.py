@@ -42,8 +42,11 @@ def bench_model(backend, context: int, quick: bool) -> list[Figure]:
     ids = models.prompt_ids(backend, context)
     parent = backend.tokenizer.decode(ids[: context - CHILD])
     node = backend.tokenizer.decode(ids)
-    print(f" {name}: {len(ids)}-token context = ancestors ({context - CHILD} tokens, processed before) "
-          f"+ a new {CHILD}-token node; n={N} branches", flush=True)
+    print(
+        f" {name}: {len(ids)}-token context = ancestors ({context - CHILD} tokens, processed before) "
+        f"+ a new {CHILD}-token node; n={N} branches",
+        flush=True,
+    )
     slots = backend._prefix_slots
     first_token(backend, parent[:300], 0)  # warm-up
     reps = 2 if quick else 3
@@ -64,12 +67,22 @@ def bench_model(backend, context: int, quick: bool) -> list[Figure]:
     ok1, d1 = compare(warm_out, cold_out)
     ok2, d2 = compare(same_out, cold_out)
     figs = []
-    for what, value, ok, d in (("from a child of processed ancestors", warm, ok1, d1),
-                               ("again from the same node", again, ok2, d2)):
-        fig = Figure("2 prefix reuse", f"[{name}] time to first token {what}", value, "s",
-                     "cold prefill", cold, ">= 5x, same output", ok and cold / value >= 5,
-                     f"same tokens as the cold run for the same seed: {'yes' if ok else 'NO'} "
-                     f"({N} branches x {TOKENS} tokens; largest logprob difference {d:.1e})")
+    for what, value, ok, d in (
+        ("from a child of processed ancestors", warm, ok1, d1),
+        ("again from the same node", again, ok2, d2),
+    ):
+        fig = Figure(
+            "2 prefix reuse",
+            f"[{name}] time to first token {what}",
+            value,
+            "s",
+            "cold prefill",
+            cold,
+            ">= 5x, same output",
+            ok and cold / value >= 5,
+            f"same tokens as the cold run for the same seed: {'yes' if ok else 'NO'} "
+            f"({N} branches x {TOKENS} tokens; largest logprob difference {d:.1e})",
+        )
         show(fig)
         figs.append(fig)
     return figs
@@ -82,8 +95,11 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
     figs += bench_model(m.open_local("demo"), 480, quick)
     larger = m.gpt2()
     if larger is None:
-        print(" GPT-2 is not in the local Hugging Face cache (loom never downloads models): "
-              "the 1,000-token context runs on the GPT-2-small-shaped stand-in.", flush=True)
+        print(
+            " GPT-2 is not in the local Hugging Face cache (loom never downloads models): "
+            "the 1,000-token context runs on the GPT-2-small-shaped stand-in.",
+            flush=True,
+        )
         larger = m.standin()
     figs += bench_model(larger, 1000, quick)
     for ref in models or []:

@@ -52,9 +52,17 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
     heavy = best_of([sys.executable, "-c", "import torch, transformers, textual"], max(2, runs // 3))
     helped = best_of(loom_cmd, runs)
     figs = [
-        Figure("5 start-up", f"`{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(loom_cmd))}` (best of {runs})",
-               helped, "s", "importing torch, transformers and textual", heavy, "< 0.3 s", helped < 0.3,
-               f"the Python interpreter alone starts in {python * 1e3:.0f} ms"),
+        Figure(
+            "5 start-up",
+            f"`{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(loom_cmd))}` (best of {runs})",
+            helped,
+            "s",
+            "importing torch, transformers and textual",
+            heavy,
+            "< 0.3 s",
+            helped < 0.3,
+            f"the Python interpreter alone starts in {python * 1e3:.0f} ms",
+        ),
     ]
     with tempfile.TemporaryDirectory(prefix="loom-bench-") as tmp:
         from loom.store import Session
@@ -63,12 +71,27 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         with Session(path) as s:
             s.current = s.add_node(None, "Once upon a time", "prompt").id
         # in a fresh process: here torch and the model's files are already loaded
-        out = subprocess.run([sys.executable, "-m", "bench.startup", str(path)], check=True, capture_output=True,
-                             text=True, cwd=Path(__file__).resolve().parent.parent).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.startup", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        ).stdout.split()
         shown, ready, loading = float(out[-3]), float(out[-2]), out[-1] == "True"
-    figs.append(Figure("5 start-up", "app's first screen (model still loading)", shown, "s",
-                       "demo model ready", ready, "first screen before the model", shown < ready and loading,
-                       f"loading indicator shown while the model loads: {'yes' if loading else 'no'}"))
+    figs.append(
+        Figure(
+            "5 start-up",
+            "app's first screen (model still loading)",
+            shown,
+            "s",
+            "demo model ready",
+            ready,
+            "first screen before the model",
+            shown < ready and loading,
+            f"loading indicator shown while the model loads: {'yes' if loading else 'no'}",
+        )
+    )
     for fig in figs:
         show(fig)
     return figs

@@ -31,8 +31,16 @@ def model_samples(count: int) -> list[list[Token]]:
     from loom.tree import GenerationParams, TokenEvent
 
     backend = LocalBackend("demo", device="cpu")
-    starts = ["Once upon a time", "The old lighthouse keeper", "In the morning the village", "She opened the letter",
-              "The rain had not stopped", "Far away, beyond the hills", "He laughed and said", "The cat sat"]
+    starts = [
+        "Once upon a time",
+        "The old lighthouse keeper",
+        "In the morning the village",
+        "She opened the letter",
+        "The rain had not stopped",
+        "Far away, beyond the hills",
+        "He laughed and said",
+        "The cat sat",
+    ]
     out: list[list[Token]] = []
     seed = 0
     while len(out) < count:
@@ -48,8 +56,9 @@ def model_samples(count: int) -> list[list[Token]]:
 
 def add(session: Session, parent: int | None, tokens: list[Token]) -> int:
     text = "".join(t.text for t in tokens)
-    return session.add_node(parent, text, "model", model="demo", params={"n": 8, "max_tokens": 64, "seed": 1},
-                            tokens=tokens).id
+    return session.add_node(
+        parent, text, "model", model="demo", params={"n": 8, "max_tokens": 64, "seed": 1}, tokens=tokens
+    ).id
 
 
 def time_appends(path: Path, samples: list[list[Token]], count: int) -> float:
@@ -83,11 +92,20 @@ def grow(path: Path, target: int) -> None:
 def json_rewrite(path: Path, nodes: int, tokens: list[list[Token]], appends: int) -> tuple[float, int]:
     """Seconds per append for a JSON tree of `nodes` nodes rewritten whole on each change, and its size.
     Nodes share their token lists in memory (so that the baseline fits), but every one is written out."""
+
     def node_json(i: int, toks: list[Token]) -> dict:
-        return {"id": i, "parent": max(0, i - 1 - i % 7) if i else None, "author": "model", "model": "demo",
-                "params": {"n": 8, "max_tokens": 64, "seed": 1}, "text": "".join(t.text for t in toks),
-                "tokens": [[t.text, t.logprob, t.token_id, [[a.text, a.logprob, a.token_id] for a in t.alternatives]]
-                           for t in toks]}
+        return {
+            "id": i,
+            "parent": max(0, i - 1 - i % 7) if i else None,
+            "author": "model",
+            "model": "demo",
+            "params": {"n": 8, "max_tokens": 64, "seed": 1},
+            "text": "".join(t.text for t in toks),
+            "tokens": [
+                [t.text, t.logprob, t.token_id, [[a.text, a.logprob, a.token_id] for a in t.alternatives]] for t in toks
+            ],
+        }
+
     shapes = [node_json(0, t)["tokens"] for t in tokens]
     tree = {"nodes": [{**node_json(i, []), "tokens": shapes[i % len(shapes)]} for i in range(nodes)]}
     start = time.perf_counter()
@@ -131,21 +149,45 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         json_per, json_size = json_rewrite(json_path, small, samples, json_appends)
 
     tokens = n_nodes * TOKENS
-    fig = Figure("3 storage", f"append a node at {large:,} nodes vs at {small:,}", at_large, "s",
-                 f"at {small:,} nodes", at_small, "<= 1.5x (flat)", at_large / at_small <= 1.5,
-                 f"4 rounds of {batch // 4} add_node calls each, one commit per node, best round; ratio shown is small/large, "
-                 f"growth {at_large / at_small:.2f}x")
+    fig = Figure(
+        "3 storage",
+        f"append a node at {large:,} nodes vs at {small:,}",
+        at_large,
+        "s",
+        f"at {small:,} nodes",
+        at_small,
+        "<= 1.5x (flat)",
+        at_large / at_small <= 1.5,
+        f"4 rounds of {batch // 4} add_node calls each, one commit per node, best round; ratio shown is small/large, "
+        f"growth {at_large / at_small:.2f}x",
+    )
     show(fig)
     figs.append(fig)
-    fig = Figure("3 storage", f"append a node at {small:,} nodes", at_small, "s",
-                 "rewrite a JSON tree file", json_per, ">= 100x", json_per / at_small >= 100,
-                 f"JSON: {json_appends} rewrites of a {json_size / 2**20:.0f} MiB file ({small:,} nodes)")
+    fig = Figure(
+        "3 storage",
+        f"append a node at {small:,} nodes",
+        at_small,
+        "s",
+        "rewrite a JSON tree file",
+        json_per,
+        ">= 100x",
+        json_per / at_small >= 100,
+        f"JSON: {json_appends} rewrites of a {json_size / 2**20:.0f} MiB file ({small:,} nodes)",
+    )
     show(fig)
     figs.append(fig)
     per_token = size / tokens
-    fig = Figure("3 storage", f"bytes per token on disk ({tokens:,} tokens, 10 alternatives each)", per_token, "B/tok",
-                 "JSON tree file", json_size / ((small + json_appends) * TOKENS), "<= 48 B/token", per_token <= 48,
-                 f"whole .loom file {size / 2**20:.1f} MiB; token blobs alone {blob / tokens:.1f} B/token")
+    fig = Figure(
+        "3 storage",
+        f"bytes per token on disk ({tokens:,} tokens, 10 alternatives each)",
+        per_token,
+        "B/tok",
+        "JSON tree file",
+        json_size / ((small + json_appends) * TOKENS),
+        "<= 48 B/token",
+        per_token <= 48,
+        f"whole .loom file {size / 2**20:.1f} MiB; token blobs alone {blob / tokens:.1f} B/token",
+    )
     show(fig)
     figs.append(fig)
     return figs

@@ -29,8 +29,17 @@ def hf_run(backend, ids: list[int], n: int, tokens: int, together: bool) -> tupl
 
     model = backend.model
     x = torch.tensor([ids])
-    kw = dict(do_sample=True, max_new_tokens=tokens, min_new_tokens=tokens, top_k=0, top_p=1.0, temperature=1.0,
-              pad_token_id=backend.tokenizer.eos_token_id, output_scores=True, return_dict_in_generate=True)
+    kw = dict(
+        do_sample=True,
+        max_new_tokens=tokens,
+        min_new_tokens=tokens,
+        top_k=0,
+        top_p=1.0,
+        temperature=1.0,
+        pad_token_id=backend.tokenizer.eos_token_id,
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
     count = 0
     with torch.inference_mode(), Timer() as t:
         if together:
@@ -50,8 +59,11 @@ def bench_model(backend, quick: bool) -> list[Figure]:
     ids = models.prompt_ids(backend, length)
     prompt = backend.tokenizer.decode(ids)
     assert backend.encode(prompt) == ids
-    print(f" {name}: n={N} x {tokens} tokens from a {len(ids)}-token prompt"
-          + ("" if len(ids) == PROMPT else f" (the model has {backend.context} positions, so not {PROMPT})"), flush=True)
+    print(
+        f" {name}: n={N} x {tokens} tokens from a {len(ids)}-token prompt"
+        + ("" if len(ids) == PROMPT else f" (the model has {backend.context} positions, so not {PROMPT})"),
+        flush=True,
+    )
     backend._prefixes.clear()
     loom_run(backend, prompt[:200], 2, 2, seed=0)  # warm-up: first-call costs out of the way
     hf_run(backend, ids[:50], 1, 2, together=False)
@@ -59,23 +71,35 @@ def bench_model(backend, quick: bool) -> list[Figure]:
     best = {}
     for _ in range(reps):  # interleaved, best of reps: load from other processes hits all three alike
         backend._prefixes.clear()  # a cold prompt: loom gets no head start from its prefix cache
-        for key, fn in (("loom", lambda: loom_run(backend, prompt, N, tokens, seed=1)),
-                        ("seq", lambda: hf_run(backend, ids, N, tokens, together=False)),
-                        ("nrs", lambda: hf_run(backend, ids, N, tokens, together=True))):
+        for key, fn in (
+            ("loom", lambda: loom_run(backend, prompt, N, tokens, seed=1)),
+            ("seq", lambda: hf_run(backend, ids, N, tokens, together=False)),
+            ("nrs", lambda: hf_run(backend, ids, N, tokens, together=True)),
+        ):
             secs, count = fn()
             rate = count / secs
             if rate > best.get(key, (0, 0, 0))[0]:
                 best[key] = (rate, secs, count)
     loom_rate = best["loom"][0]
     figs = []
-    for key, what, goal, need in (("seq", f"8 sequential model.generate calls", ">= 4x", 4.0),
-                                  ("nrs", "one model.generate(num_return_sequences=8)", ">= 1.0x", 1.0)):
+    for key, what, goal, need in (
+        ("seq", "8 sequential model.generate calls", ">= 4x", 4.0),
+        ("nrs", "one model.generate(num_return_sequences=8)", ">= 1.0x", 1.0),
+    ):
         rate = best[key][0]
         # throughput: higher is better, so the ratio is loom / baseline
-        fig = Figure("1 throughput", f"[{name}] loom n=8 vs {what}", 1 / loom_rate, "s/tok", what, 1 / rate,
-                     goal, (rate and loom_rate / rate >= need),
-                     f"loom {loom_rate:.0f} tok/s ({best['loom'][2]} tokens in {best['loom'][1]:.2f} s), "
-                     f"baseline {rate:.0f} tok/s ({best[key][2]} tokens in {best[key][1]:.2f} s)")
+        fig = Figure(
+            "1 throughput",
+            f"[{name}] loom n=8 vs {what}",
+            1 / loom_rate,
+            "s/tok",
+            what,
+            1 / rate,
+            goal,
+            (rate and loom_rate / rate >= need),
+            f"loom {loom_rate:.0f} tok/s ({best['loom'][2]} tokens in {best['loom'][1]:.2f} s), "
+            f"baseline {rate:.0f} tok/s ({best[key][2]} tokens in {best[key][1]:.2f} s)",
+        )
         show(fig)
         figs.append(fig)
     return figs

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from loom.store import Session
 
-from .report import Figure, show
 from .keys import build  # a path with leaves spread over it (wide=1: no extra children)
+from .report import Figure, show
 
 SPINE = 313  # x 64 tokens = 20,032 tokens on the current path
 
@@ -51,8 +51,7 @@ async def drive(path: Path, backend, moves: list[str]) -> tuple[float, dict[str,
 
 
 ACTIONS = {"k": "parent", "j": "child", "l": "next_sibling", "h": "prev_sibling", "full_stop": "next_token"}
-MOVES = {"k": "parent", "j": "first child", "l": "next sibling", "h": "previous sibling",
-         "full_stop": "next token"}
+MOVES = {"k": "parent", "j": "first child", "l": "next sibling", "h": "previous sibling", "full_stop": "next token"}
 
 
 def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
@@ -70,8 +69,18 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         asyncio.run(drive(tiny, backend, ["l"]))  # warm-up: imports and first-run costs
         base_open, base_times, _, _ = asyncio.run(drive(tiny, backend, moves))
         opened, times, tokens, lines = asyncio.run(drive(big, backend, moves))
-    figs = [Figure("4 huge session", f"open a {total:,}-node session and show its {tokens:,}-token path ({lines:,} lines)",
-                   opened, "s", "the app on a one-node session", base_open, "< 1 s", opened < 1.0)]
+    figs = [
+        Figure(
+            "4 huge session",
+            f"open a {total:,}-node session and show its {tokens:,}-token path ({lines:,} lines)",
+            opened,
+            "s",
+            "the app on a one-node session",
+            base_open,
+            "< 1 s",
+            opened < 1.0,
+        )
+    ]
     show(figs[0])
     for key, what in [*MOVES.items(), *((f"direct {k}", f"{w}, the action's own work") for k, w in MOVES.items())]:
         if key not in times:
@@ -79,10 +88,22 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         worst = max(times[key])
         median = sorted(times[key])[len(times[key]) // 2]
         base = sorted(base_times.get(key, [0]))[len(base_times.get(key, [0])) // 2]
-        fig = Figure("4 huge session", f"move: {what} (median of {len(times[key])})", median, "s",
-                     "same key on a one-node session", base or None, "< 50 ms", median < 0.05,
-                     f"slowest {worst * 1e3:.0f} ms; " + ("the action method called directly, before the screen redraws"
-                                                          if key.startswith("direct") else "key press and screen update through Pilot"))
+        fig = Figure(
+            "4 huge session",
+            f"move: {what} (median of {len(times[key])})",
+            median,
+            "s",
+            "same key on a one-node session",
+            base or None,
+            "< 50 ms",
+            median < 0.05,
+            f"slowest {worst * 1e3:.0f} ms; "
+            + (
+                "the action method called directly, before the screen redraws"
+                if key.startswith("direct")
+                else "key press and screen update through Pilot"
+            ),
+        )
         show(fig)
         figs.append(fig)
     return figs

@@ -30,6 +30,7 @@ def _use_checkout() -> None:
     if sys.path[0] != str(ROOT):
         sys.path.insert(0, str(ROOT))
 
+
 #: page path (under docs/) -> function returning its Markdown
 PAGES = {
     "reference/commands.md": "commands_md",
@@ -52,6 +53,7 @@ def _code(text: str) -> str:
 
 # -- commands ------------------------------------------------------------------------------------
 
+
 def _subparsers(parser: argparse.ArgumentParser) -> tuple[argparse._SubParsersAction, dict[str, str]]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -67,7 +69,11 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
         if action.option_strings:
-            takes = "" if action.nargs == 0 else " " + formatter._format_args(action, formatter._get_default_metavar_for_optional(action))
+            takes = (
+                ""
+                if action.nargs == 0
+                else " " + formatter._format_args(action, formatter._get_default_metavar_for_optional(action))
+            )
             name = ", ".join(_code(o + takes) for o in action.option_strings)
         else:
             name = _code(formatter._format_args(action, formatter._get_default_metavar_for_positional(action)))
@@ -90,13 +96,24 @@ def commands_md() -> str:
 
     parser = build_parser()
     action, helps = _subparsers(parser)
-    out = [GENERATED, "# Commands\n",
-           "Every command of `loom`, as `loom --help` and `loom COMMAND --help` print them. "
-           "Every command takes `--json` for scripts (see [Scripting with --json](../how-to/scripting.md)); "
-           "errors go to standard error as `loom: error: ...` with exit status 2.\n",
-           "## loom\n", "```text", parser.format_usage().strip(), "```\n",
-           "```text", (parser.description or "").strip(), "```\n", *_options_table(parser), "",
-           "| command | what it does |", "| --- | --- |"]
+    out = [
+        GENERATED,
+        "# Commands\n",
+        "Every command of `loom`, as `loom --help` and `loom COMMAND --help` print them. "
+        "Every command takes `--json` for scripts (see [Scripting with --json](../how-to/scripting.md)); "
+        "errors go to standard error as `loom: error: ...` with exit status 2.\n",
+        "## loom\n",
+        "```text",
+        parser.format_usage().strip(),
+        "```\n",
+        "```text",
+        (parser.description or "").strip(),
+        "```\n",
+        *_options_table(parser),
+        "",
+        "| command | what it does |",
+        "| --- | --- |",
+    ]
     out += [f"| [`{name}`](#loom-{name}) | {_cell(helps.get(name, ''))} |" for name in action.choices]
     out.append("")
     for name, sub in action.choices.items():
@@ -111,12 +128,20 @@ def commands_md() -> str:
 
 # -- keys ------------------------------------------------------------------------------------------
 
+
 def _pretty_keys(keys: str) -> str:
     _use_checkout()
     from loom.ui.keymap import pretty
 
-    names = {"plus": "+", "minus": "-", "equals_sign": "=", "left_square_bracket": "[",
-             "right_square_bracket": "]", "full_stop": ".", "comma": ","}
+    names = {
+        "plus": "+",
+        "minus": "-",
+        "equals_sign": "=",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
+        "full_stop": ".",
+        "comma": ",",
+    }
     return ", ".join(_code(names.get(k.strip(), pretty(k.strip()))) for k in keys.split(","))
 
 
@@ -131,17 +156,24 @@ def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     """(class name, first line of its docstring, [(keys, action, description)]) for each screen or
     widget of the app that has its own bindings."""
     _use_checkout()
+    from textual.binding import Binding
+
     import loom.ui.attractors
     import loom.ui.collapse
     import loom.ui.dialogs
     import loom.ui.forks
     import loom.ui.library
     import loom.ui.multiverse
-    from textual.binding import Binding
 
     found = []
-    for module in (loom.ui.dialogs, loom.ui.library, loom.ui.attractors, loom.ui.forks, loom.ui.multiverse,
-                   loom.ui.collapse):
+    for module in (
+        loom.ui.dialogs,
+        loom.ui.library,
+        loom.ui.attractors,
+        loom.ui.forks,
+        loom.ui.multiverse,
+        loom.ui.collapse,
+    ):
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__ or not cls.__dict__.get("BINDINGS"):
                 continue
@@ -149,20 +181,25 @@ def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
             for b in cls.__dict__["BINDINGS"]:
                 b = b if isinstance(b, Binding) else Binding(*b)
                 rows.append((b.key, b.action, b.description))
-            doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n\n")[0].replace("\n", " ")  # its own, not the base class's
+            doc = (
+                inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n\n")[0].replace("\n", " ")
+            )  # its own, not the base class's
             found.append((f"{module.__name__.rsplit('.', 1)[1]}.{name}", doc, rows))
     return found
 
 
 def keys_md() -> str:
     keys = main_keys()
-    out = [GENERATED, "# Keys\n",
-           "The app's keys, from its key table (`loom/ui/keymap.py` and the feature modules' tables, "
-           "joined in `loom.ui.app.ALL_KEYS`). The same table makes the bindings, the footer, the help "
-           "screen (`?`) and the command palette (ctrl+p), so this page says what the app does. "
-           "Any of them can be changed in the config file's `[keys]` table, by action name "
-           "(see [Config keys](config.md#keys)).\n",
-           "## Main screen\n"]
+    out = [
+        GENERATED,
+        "# Keys\n",
+        "The app's keys, from its key table (`loom/ui/keymap.py` and the feature modules' tables, "
+        "joined in `loom.ui.app.ALL_KEYS`). The same table makes the bindings, the footer, the help "
+        "screen (`?`) and the command palette (ctrl+p), so this page says what the app does. "
+        "Any of them can be changed in the config file's `[keys]` table, by action name "
+        "(see [Config keys](config.md#keys)).\n",
+        "## Main screen\n",
+    ]
     groups: dict[str, list] = {}
     for k in keys:
         groups.setdefault(k.group, []).append(k)
@@ -170,9 +207,11 @@ def keys_md() -> str:
         out += [f"### {group}\n", "| keys | action | what it does |", "| --- | --- | --- |"]
         out += [f"| {_pretty_keys(k.keys)} | `{k.action}` | {_cell(k.description)} |" for k in items]
         out.append("")
-    out += ["## Screens and dialogs\n",
-            "Each screen's own keys, from its `BINDINGS`. Keys of the main screen that a screen does not "
-            "bind are not active there.\n"]
+    out += [
+        "## Screens and dialogs\n",
+        "Each screen's own keys, from its `BINDINGS`. Keys of the main screen that a screen does not "
+        "bind are not active there.\n",
+    ]
     for name, doc, rows in screen_bindings():
         out += [f"### {name}\n"]
         if doc:
@@ -184,6 +223,7 @@ def keys_md() -> str:
 
 
 # -- config --------------------------------------------------------------------------------------
+
 
 def _field_comments(cls: type) -> dict[str, str]:
     """The trailing `# comment` of each dataclass field in the class's source: the schema's own words."""
@@ -230,38 +270,56 @@ def config_md() -> str:
         "theme": "the theme loom starts with, by name (see [Themes](../how-to/themes.md))",
         "sessions_dir": "where sessions live; `--sessions-dir` and `$LOOM_SESSIONS_DIR` come first",
         "generation": "generation defaults for every model (the table below)",
-        "keys": "key binding overrides: `action = \"key\"`, several keys as `\"g,ctrl+g\"` (actions: [Keys](keys.md))",
+        "keys": 'key binding overrides: `action = "key"`, several keys as `"g,ctrl+g"` (actions: [Keys](keys.md))',
         "profiles": "`[profiles.NAME]`: an OpenAI-compatible server and model (the table below)",
     }
-    out = [GENERATED, "# Config keys\n",
-           f"One TOML file; `loom config` prints where it is (`${config.ENV_CONFIG}` names another) and "
-           "`loom config --init` writes a commented starter. Every key is optional; an unknown key or a "
-           "value out of range stops loom with a message naming the file, the line and the problem. "
-           "How values combine is in [Config](../how-to/config.md).\n",
-           "## Top level\n", "| key | meaning |", "| --- | --- |"]
+    out = [
+        GENERATED,
+        "# Config keys\n",
+        f"One TOML file; `loom config` prints where it is (`${config.ENV_CONFIG}` names another) and "
+        "`loom config --init` writes a commented starter. Every key is optional; an unknown key or a "
+        "value out of range stops loom with a message naming the file, the line and the problem. "
+        "How values combine is in [Config](../how-to/config.md).\n",
+        "## Top level\n",
+        "| key | meaning |",
+        "| --- | --- |",
+    ]
     for key in sorted(config.TOP_KEYS):
         out.append(f"| `{key}` | {top_help.get(key, '')} |")
-    out += ["", "## [generation]\n",
-            "The fields of `GenerationParams` (loom/tree.py); `[profiles.NAME.params]` takes the same keys.\n",
-            "| key | default |", "| --- | --- |"]
+    out += [
+        "",
+        "## [generation]\n",
+        "The fields of `GenerationParams` (loom/tree.py); `[profiles.NAME.params]` takes the same keys.\n",
+        "| key | default |",
+        "| --- | --- |",
+    ]
     for f in dataclasses.fields(GenerationParams):
         if f.name in config.GENERATION_KEYS:
             out.append(f"| `{f.name}` | {_default(f)} |")
-    out += ["", "## [keys]\n",
-            "`action = \"key\"` for any action of the [key table](keys.md), for example `generate = \"ctrl+g\"`.\n",
-            "## [profiles.NAME]\n", "The fields of `Profile` (loom/config.py), with its own comments.\n",
-            "| key | default | meaning |", "| --- | --- | --- |"]
+    out += [
+        "",
+        "## [keys]\n",
+        '`action = "key"` for any action of the [key table](keys.md), for example `generate = "ctrl+g"`.\n',
+        "## [profiles.NAME]\n",
+        "The fields of `Profile` (loom/config.py), with its own comments.\n",
+        "| key | default | meaning |",
+        "| --- | --- | --- |",
+    ]
     comments = _field_comments(config.Profile)
     for f in dataclasses.fields(config.Profile):
         if f.name == "name":  # the NAME of the table, not a key in it
             continue
         out.append(f"| `{f.name}` | {_default(f)} | {_cell(comments.get(f.name, ''))} |")
-    out += ["", f"Accepted values of `api`: {', '.join(_code(a) for a in config.APIS)}; "
-            f"of `chat_prompt`: {', '.join(_code(a) for a in config.CHAT_PROMPTS)}.\n"]
+    out += [
+        "",
+        f"Accepted values of `api`: {', '.join(_code(a) for a in config.APIS)}; "
+        f"of `chat_prompt`: {', '.join(_code(a) for a in config.CHAT_PROMPTS)}.\n",
+    ]
     return "\n".join(out)
 
 
 # -- output -------------------------------------------------------------------------------------
+
 
 def pages() -> dict[str, str]:
     return {path: globals()[fn]() for path, fn in PAGES.items()}

@@ -59,20 +59,40 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
-    from .api import (collapse, compare, distribution, edit, fork, forks, generate, global_attractors, load_model,
-                      multiverse, new_session, open_session, path, profile, replay, report, score, settings, sweep, vs)
+    from .api import (
+        collapse,
+        compare,
+        distribution,
+        edit,
+        fork,
+        forks,
+        generate,
+        global_attractors,
+        load_model,
+        multiverse,
+        new_session,
+        open_session,
+        path,
+        profile,
+        replay,
+        report,
+        score,
+        settings,
+        sweep,
+        vs,
+    )
     from .experiments.base import Progress
     from .experiments.collapse import CollapseResult
     from .experiments.compare import Comparison, ReplayComparison
     from .experiments.distribution import DistributionResult
-    from .experiments.forks import ForksResult
     from .experiments.edit import EditError, Perturbation
+    from .experiments.forks import ForksResult
     from .experiments.generate import GenerationResult
     from .experiments.global_attractors import GlobalResult
     from .experiments.multiverse import MultiverseResult
     from .experiments.path import TokenPath
-    from .experiments.report import ReportResult
     from .experiments.profile import ProfileResult
+    from .experiments.report import ReportResult
     from .experiments.score import ScoreResult, plot_scores
     from .experiments.settings import Resolved
     from .experiments.sweep import SweepResult

@@ -15,34 +15,35 @@ button: what finished is kept and returned."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .experiments.base import Cancel, Progress, ProgressFn
+from .experiments.collapse import CollapseResult
+from .experiments.collapse import collapse as run_collapse
 from .experiments.compare import Comparison, ReplayComparison, compare_nodes, replay_and_compare, store_comparison
 from .experiments.distribution import DistributionResult
 from .experiments.distribution import distribution as run_distribution
-from .experiments.collapse import CollapseResult
-from .experiments.collapse import collapse as run_collapse
-from .experiments.forks import DEFAULTS as FORKS_DEFAULTS
-from .experiments.forks import ForksResult, path_model
-from .experiments.forks import forks as run_forks
 from .experiments.edit import Perturbation, edited_text, token_alternative
 from .experiments.edit import edit as run_edit
 from .experiments.edit import fork as run_fork
+from .experiments.forks import DEFAULTS as FORKS_DEFAULTS
+from .experiments.forks import ForksResult, path_model
+from .experiments.forks import forks as run_forks
 from .experiments.generate import GenerationResult, generate_children
 from .experiments.global_attractors import DEFAULTS as GLOBAL_DEFAULTS
 from .experiments.global_attractors import GlobalResult, prompt_roots
 from .experiments.global_attractors import global_attractors as run_global
-from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
+from .experiments.models import Backend, open_for, open_model
 from .experiments.multiverse import MultiverseResult
-from .experiments.profile import ProfileResult, path_profile
 from .experiments.multiverse import multiverse as run_multiverse
-from .experiments.report import report as run_report
 from .experiments.path import TokenPath, token_path
+from .experiments.profile import ProfileResult, path_profile
+from .experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report_existing
+from .experiments.report import report as run_report
 from .experiments.score import ScoreResult, gather
 from .experiments.score import score as run_score
-from .experiments.models import Backend, open_for, open_model
 from .experiments.sessions import new_session as make_session
 from .experiments.settings import Resolved, resolve, sessions_dir
 from .experiments.sweep import SweepResult
@@ -145,14 +146,21 @@ def _interruptible(job: Callable[[Cancel, ProgressFn | None], T], progress: bool
     return value[0]
 
 
-def _resolved(session: Session, model: str | None, flags: dict[str, Any],
-              experiment: dict[str, Any] | None = None) -> tuple[Backend, GenerationParams]:
+def _resolved(
+    session: Session, model: str | None, flags: dict[str, Any], experiment: dict[str, Any] | None = None
+) -> tuple[Backend, GenerationParams]:
     r = resolve(session, model=model, flags=flags, experiment=experiment)
     return open_for(session, r.model, named=bool(model), params=r.params), r.params
 
 
-def generate(session: Session, node: int | None = None, *, model: str | None = None, progress: bool | ProgressFn = True,
-             **flags: Any) -> GenerationResult:
+def generate(
+    session: Session,
+    node: int | None = None,
+    *,
+    model: str | None = None,
+    progress: bool | ProgressFn = True,
+    **flags: Any,
+) -> GenerationResult:
     """Branches from `node` (default: the current node), committed as they finish.
     `flags` are generation settings (n, max_tokens, temperature, seed, ...)."""
     node_id = _node(session, node)
@@ -180,9 +188,17 @@ def path(session: Session, node: int | None = None, *, theme: str | None = None)
     return token_path(session, _node(session, node), theme)
 
 
-def edit(session: Session, node: int | None = None, text: str | None = None, *, replace: tuple[str, str] | None = None,
-         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
-         **flags: Any) -> Perturbation:
+def edit(
+    session: Session,
+    node: int | None = None,
+    text: str | None = None,
+    *,
+    replace: tuple[str, str] | None = None,
+    generate: bool = False,
+    model: str | None = None,
+    progress: bool | ProgressFn = True,
+    **flags: Any,
+) -> Perturbation:
     """`node` (default: the current node) with new `text`, or with every occurrence of
     replace[0] made replace[1], saved as a new sibling derived from it (`loom edit`).
     `generate=True` continues the new node at once with the generation `flags`.
@@ -192,15 +208,25 @@ def edit(session: Session, node: int | None = None, text: str | None = None, *, 
     backend, params = _generation(session, generate, model, flags)
 
     def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
-        return run_edit(session, node_id, text, replace=replace, backend=backend, params=params, cancel=cancel,
-                        progress=update)
+        return run_edit(
+            session, node_id, text, replace=replace, backend=backend, params=params, cancel=cancel, progress=update
+        )
 
     return _interruptible(job, progress)
 
 
-def fork(session: Session, node: int | None, token: int, *, alt: str | None = None, rank: int | None = None,
-         generate: bool = False, model: str | None = None, progress: bool | ProgressFn = True,
-         **flags: Any) -> Perturbation:
+def fork(
+    session: Session,
+    node: int | None,
+    token: int,
+    *,
+    alt: str | None = None,
+    rank: int | None = None,
+    generate: bool = False,
+    model: str | None = None,
+    progress: bool | ProgressFn = True,
+    **flags: Any,
+) -> Perturbation:
     """A new sibling of `node` that keeps its tokens before `token` (counted from 0)
     and puts a stored alternative there, named by its text (`alt`) or its `rank`
     (1 = the most likely) (`loom fork`). `generate=True` continues it at once.
@@ -210,49 +236,105 @@ def fork(session: Session, node: int | None, token: int, *, alt: str | None = No
     backend, params = _generation(session, generate, model, flags)
 
     def job(cancel: Cancel, update: ProgressFn | None) -> Perturbation:
-        return run_fork(session, node_id, token, text=alt, rank=rank, backend=backend, params=params, cancel=cancel,
-                        progress=update)
+        return run_fork(
+            session, node_id, token, text=alt, rank=rank, backend=backend, params=params, cancel=cancel, progress=update
+        )
 
     return _interruptible(job, progress)
 
 
-def report(session: Session, node: int | None = None, *, model: str | None = None, existing: bool = False,
-           temperatures: list[float] | None = None, keep: str = "record", threshold: float = THRESHOLD,
-           ending_words: int = ENDING_WORDS, attractors: list[Any] | None = None, save: bool = True,
-           progress: bool | ProgressFn = True, **flags: Any) -> ReportResult:
+def report(
+    session: Session,
+    node: int | None = None,
+    *,
+    model: str | None = None,
+    existing: bool = False,
+    temperatures: list[float] | None = None,
+    keep: str = "record",
+    threshold: float = THRESHOLD,
+    ending_words: int = ENDING_WORDS,
+    attractors: list[Any] | None = None,
+    save: bool = True,
+    progress: bool | ProgressFn = True,
+    **flags: Any,
+) -> ReportResult:
     """The attractor report of `loom report`: samples (default 40), meaning
     clusters, attractor rates with Wilson intervals, diversity; stored as a record.
     `existing=True` reports on the node's children and samples nothing."""
     node_id = _node(session, node)
     if existing:
-        return report_existing(session, node_id, threshold=threshold, ending_words=ending_words,
-                               attractors=attractors, save=save)
+        return report_existing(
+            session, node_id, threshold=threshold, ending_words=ending_words, attractors=attractors, save=save
+        )
     backend, params = _resolved(session, model, flags, experiment={"n": 40})
 
     def job(cancel: Cancel, update: ProgressFn | None) -> ReportResult:
-        return run_report(session, backend, node_id, params, temperatures=temperatures, keep=keep, threshold=threshold,
-                          ending_words=ending_words, attractors=attractors, save=save, progress=update, cancel=cancel)
+        return run_report(
+            session,
+            backend,
+            node_id,
+            params,
+            temperatures=temperatures,
+            keep=keep,
+            threshold=threshold,
+            ending_words=ending_words,
+            attractors=attractors,
+            save=save,
+            progress=update,
+            cancel=cancel,
+        )
 
     return _interruptible(job, progress)
 
 
-def sweep(session: Session, node: int | None = None, k: int = 6, *, model: str | None = None,
-          kinds: list[str] | None = None, phrase: str | None = None, seed: int = 0, run: int = 4,
-          level: str = "auto", progress: bool | ProgressFn = True, **flags: Any) -> SweepResult:
+def sweep(
+    session: Session,
+    node: int | None = None,
+    k: int = 6,
+    *,
+    model: str | None = None,
+    kinds: list[str] | None = None,
+    phrase: str | None = None,
+    seed: int = 0,
+    run: int = 4,
+    level: str = "auto",
+    progress: bool | ProgressFn = True,
+    **flags: Any,
+) -> SweepResult:
     """k perturbations of `node`, each replayed like its original continuation
     and compared with it (`loom sweep`); stored as a record."""
     node_id = _node(session, node)
     backend, params = _resolved(session, model, flags)
 
     def job(cancel: Cancel, update: ProgressFn | None) -> SweepResult:
-        return run_sweep(session, backend, node_id, k, kinds=kinds, phrase=phrase, seed=seed, params=params, run=run,
-                         level=level, cancel=cancel, progress=update)
+        return run_sweep(
+            session,
+            backend,
+            node_id,
+            k,
+            kinds=kinds,
+            phrase=phrase,
+            seed=seed,
+            params=params,
+            run=run,
+            level=level,
+            cancel=cancel,
+            progress=update,
+        )
 
     return _interruptible(job, progress)
 
 
-def compare(session: Session, a: int, b: int, *, run: int = 4, level: str = "auto", include_edit: bool = False,
-            save: bool = True) -> Comparison:
+def compare(
+    session: Session,
+    a: int,
+    b: int,
+    *,
+    run: int = 4,
+    level: str = "auto",
+    include_edit: bool = False,
+    save: bool = True,
+) -> Comparison:
     """Where the paths to `a` and `b` diverge and reconverge (`loom compare`)."""
     comp = compare_nodes(session, a, b, run, level, include_edit)
     if save and not session.readonly:
@@ -260,8 +342,15 @@ def compare(session: Session, a: int, b: int, *, run: int = 4, level: str = "aut
     return comp
 
 
-def distribution(session: Session, node: int | None = None, *, token: int | None = None, k: int = 10,
-                 model: str | None = None, save: bool = True) -> DistributionResult:
+def distribution(
+    session: Session,
+    node: int | None = None,
+    *,
+    token: int | None = None,
+    k: int = 10,
+    model: str | None = None,
+    save: bool = True,
+) -> DistributionResult:
     """The top `k` next tokens after `node` (or before its token `token`, from
     the context that token was sampled in), with the entropy (`loom dist`)."""
     node_id = _node(session, node)
@@ -269,17 +358,36 @@ def distribution(session: Session, node: int | None = None, *, token: int | None
     return run_distribution(session, backend, node_id, token=token, k=k, save=save and not session.readonly)
 
 
-def score(session: Session, candidates: list[str] | None = None, node: int | None = None, *,
-          presets: list[str] | None = None, files: list[str] | None = None, separator: str | None = None,
-          end: str = "", answer: str | None = None, model: str | None = None, save: bool = True) -> ScoreResult:
+def score(
+    session: Session,
+    candidates: list[str] | None = None,
+    node: int | None = None,
+    *,
+    presets: list[str] | None = None,
+    files: list[str] | None = None,
+    separator: str | None = None,
+    end: str = "",
+    answer: str | None = None,
+    model: str | None = None,
+    save: bool = True,
+) -> ScoreResult:
     """The probability of each candidate after `node`, normalised over the
     candidates (`loom score`); `presets=["numbers"]` adds 0-100, scored as
     complete answers where the model gives its whole distribution."""
     node_id = _node(session, node)
     backend, _ = _resolved(session, model, {})
     cands = gather(candidates or [], presets or [], files or [])
-    return run_score(session, backend, node_id, cands, separator=separator, end=end, answer=answer,
-                     presets=presets or [], save=save and not session.readonly)
+    return run_score(
+        session,
+        backend,
+        node_id,
+        cands,
+        separator=separator,
+        end=end,
+        answer=answer,
+        presets=presets or [],
+        save=save and not session.readonly,
+    )
 
 
 def profile(session: Session, node: int | None = None, *, model: str | None = None, save: bool = True) -> ProfileResult:
@@ -291,22 +399,47 @@ def profile(session: Session, node: int | None = None, *, model: str | None = No
     return path_profile(session, node_id, load_model(model) if model else None, save=save and not session.readonly)
 
 
-def multiverse(session: Session, node: int | None = None, *, depth: int = 3, k: int = 5, mass: float | None = None,
-               model: str | None = None, save: bool = True, progress: bool | ProgressFn = True) -> MultiverseResult:
+def multiverse(
+    session: Session,
+    node: int | None = None,
+    *,
+    depth: int = 3,
+    k: int = 5,
+    mass: float | None = None,
+    model: str | None = None,
+    save: bool = True,
+    progress: bool | ProgressFn = True,
+) -> MultiverseResult:
     """The block multiverse after `node`: the most likely continuations with
     their exact sequence probabilities (`loom multiverse`)."""
     node_id = _node(session, node)
     backend, _ = _resolved(session, model, {})
 
     def job(cancel: Cancel, update: ProgressFn | None) -> MultiverseResult:
-        return run_multiverse(session, backend, node_id, depth, k, mass, save=save and not session.readonly,
-                              progress=update, cancel=cancel)
+        return run_multiverse(
+            session,
+            backend,
+            node_id,
+            depth,
+            k,
+            mass,
+            save=save and not session.readonly,
+            progress=update,
+            cancel=cancel,
+        )
 
     return _interruptible(job, progress)
 
 
-def vs(session: Session, model_a: str, model_b: str, node: int | None = None, *, progress: bool | ProgressFn = True,
-       **flags: Any) -> VersusResult:
+def vs(
+    session: Session,
+    model_a: str,
+    model_b: str,
+    node: int | None = None,
+    *,
+    progress: bool | ProgressFn = True,
+    **flags: Any,
+) -> VersusResult:
     """The same node on two models with the same seeds (`loom vs`); the
     branches are children of the node; neither model becomes the session's."""
     node_id = _node(session, node)
@@ -319,22 +452,44 @@ def vs(session: Session, model_a: str, model_b: str, node: int | None = None, *,
     return _interruptible(job, progress)
 
 
-def replay(session: Session, node: int | None = None, *, original_child: int | None = None, run: int = 4,
-           level: str = "auto", include_edit: bool = False) -> ReplayComparison:
+def replay(
+    session: Session,
+    node: int | None = None,
+    *,
+    original_child: int | None = None,
+    run: int = 4,
+    level: str = "auto",
+    include_edit: bool = False,
+) -> ReplayComparison:
     """Regenerate below the edit at or above `node` like the original
     continuation (its model, settings, stopping rule and seed), then compare
     the two (`loom replay`); stored as a "compare" record."""
     node_id = _node(session, node)
 
     def job(cancel: Cancel, update: ProgressFn | None) -> ReplayComparison:
-        return replay_and_compare(session, node_id, original_child=original_child, run=run, level=level,
-                                  include_edit=include_edit, cancel=cancel)
+        return replay_and_compare(
+            session,
+            node_id,
+            original_child=original_child,
+            run=run,
+            level=level,
+            include_edit=include_edit,
+            cancel=cancel,
+        )
 
     return _interruptible(job, False)
 
 
-def collapse(session: Session, node: int | None = None, *, base: str, tuned: str | None = None,
-             only_node: bool = False, save: bool = True, progress: bool | ProgressFn = True) -> CollapseResult:
+def collapse(
+    session: Session,
+    node: int | None = None,
+    *,
+    base: str,
+    tuned: str | None = None,
+    only_node: bool = False,
+    save: bool = True,
+    progress: bool | ProgressFn = True,
+) -> CollapseResult:
     """Collapse versus temperature (`loom collapse`): the single temperature on the
     `base` model that brings it closest (KL) to the `tuned` one (default: the
     session's model) along the path to `node`, each position's own best T, the KL
@@ -344,8 +499,9 @@ def collapse(session: Session, node: int | None = None, *, base: str, tuned: str
     b = load_model(base)
 
     def job(cancel: Cancel, update: ProgressFn | None) -> CollapseResult:
-        return run_collapse(session, a, b, node_id, scope="node" if only_node else "path", save=save,
-                            progress=update, cancel=cancel)
+        return run_collapse(
+            session, a, b, node_id, scope="node" if only_node else "path", save=save, progress=update, cancel=cancel
+        )
 
     return _interruptible(job, progress)
 
@@ -357,9 +513,21 @@ def _attractor(attractor: Any) -> Any:
     return Attractor("attractor", "regex", pattern=attractor) if isinstance(attractor, str) else attractor
 
 
-def forks(session: Session, node: int | None = None, *, attractor: Any = None, model: str | None = None,
-          alternatives: int = 3, stride: int = 1, start: int | None = None, end: int | None = None,
-          share: float = 0.9, save: bool = True, progress: bool | ProgressFn = True, **options: Any) -> ForksResult:
+def forks(
+    session: Session,
+    node: int | None = None,
+    *,
+    attractor: Any = None,
+    model: str | None = None,
+    alternatives: int = 3,
+    stride: int = 1,
+    start: int | None = None,
+    end: int | None = None,
+    share: float = 0.9,
+    save: bool = True,
+    progress: bool | ProgressFn = True,
+    **options: Any,
+) -> ForksResult:
     """Forking tokens and the point of no return along the path to `node`
     (`loom forks`): at each position the path's token and its `alternatives`
     most likely alternatives are continued `n` times (default 8, max_tokens
@@ -368,8 +536,11 @@ def forks(session: Session, node: int | None = None, *, attractor: Any = None, m
     temperature, seed, ...) and the test's (alpha, min_change, min_prob,
     cluster_similarity, cluster_words). Stored as a record."""
     node_id = _node(session, node)
-    test = {k: options.pop(k) for k in ("alpha", "min_change", "min_prob", "cluster_similarity", "cluster_words")
-            if k in options}
+    test = {
+        k: options.pop(k)
+        for k in ("alpha", "min_change", "min_prob", "cluster_similarity", "cluster_words")
+        if k in options
+    }
     if model:
         backend, params = _resolved(session, model, options, experiment=FORKS_DEFAULTS)
     else:  # the model that wrote the path (not made the session's model)
@@ -377,16 +548,38 @@ def forks(session: Session, node: int | None = None, *, attractor: Any = None, m
         backend, params = load_model(r.model), r.params
 
     def job(cancel: Cancel, update: ProgressFn | None) -> ForksResult:
-        return run_forks(session, backend, node_id, params, attractor=_attractor(attractor), alternatives=alternatives,
-                         stride=stride, start=start, end=end, share=share, save=save, progress=update, cancel=cancel,
-                         **test)
+        return run_forks(
+            session,
+            backend,
+            node_id,
+            params,
+            attractor=_attractor(attractor),
+            alternatives=alternatives,
+            stride=stride,
+            start=start,
+            end=end,
+            share=share,
+            save=save,
+            progress=update,
+            cancel=cancel,
+            **test,
+        )
 
     return _interruptible(job, progress)
 
 
-def global_attractors(session: Session, prompts: list[str] | None = None, *, model: str | None = None,
-                      attractors: list[Any] | None = None, keep: str = "record", recurring: int = 2,
-                      save: bool = True, progress: bool | ProgressFn = True, **options: Any) -> GlobalResult:
+def global_attractors(
+    session: Session,
+    prompts: list[str] | None = None,
+    *,
+    model: str | None = None,
+    attractors: list[Any] | None = None,
+    keep: str = "record",
+    recurring: int = 2,
+    save: bool = True,
+    progress: bool | ProgressFn = True,
+    **options: Any,
+) -> GlobalResult:
     """Which attractors recur across prompts (`loom global`): `n` samples
     (default 16) of each prompt, meaning clusters over all of them pooled,
     each cluster's and attractor's rate per prompt and pooled. `prompts`
@@ -402,7 +595,18 @@ def global_attractors(session: Session, prompts: list[str] | None = None, *, mod
     found = [_attractor(a) for a in attractors or []]
 
     def job(cancel: Cancel, update: ProgressFn | None) -> GlobalResult:
-        return run_global(session, backend, roots, params, attractors=found, keep=keep, recurring=recurring, save=save,
-                          progress=update, cancel=cancel, **clusters)
+        return run_global(
+            session,
+            backend,
+            roots,
+            params,
+            attractors=found,
+            keep=keep,
+            recurring=recurring,
+            save=save,
+            progress=update,
+            cancel=cancel,
+            **clusters,
+        )
 
     return _interruptible(job, progress)

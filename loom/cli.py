@@ -14,12 +14,30 @@ from typing import Any
 
 # Order here is the order in `loom --help`.
 COMMAND_MODULES = [
-    "open", "sessions", "new", "generate", "edit", "fork", "show", "replay", "compare", "sweep", "report",
-    "forks", "global_attractors",
-    "multiverse", "distribution", "candidates", "vs",
+    "open",
+    "sessions",
+    "new",
+    "generate",
+    "edit",
+    "fork",
+    "show",
+    "replay",
+    "compare",
+    "sweep",
+    "report",
+    "forks",
+    "global_attractors",
+    "multiverse",
+    "distribution",
+    "candidates",
+    "vs",
     "collapse",
-    "importcmd", "export", "search", "tag",
-    "models", "config",
+    "importcmd",
+    "export",
+    "search",
+    "tag",
+    "models",
+    "config",
 ]
 
 

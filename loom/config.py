@@ -112,9 +112,13 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": str(self.path), "exists": self.exists, "model": self.model, "theme": self.theme,
+            "path": str(self.path),
+            "exists": self.exists,
+            "model": self.model,
+            "theme": self.theme,
             "sessions_dir": str(self.sessions_dir) if self.sessions_dir else None,
-            "generation": self.generation_params().to_dict(), "keys": dict(self.keys),
+            "generation": self.generation_params().to_dict(),
+            "keys": dict(self.keys),
             "profiles": {name: p.public() for name, p in self.profiles.items()},
         }
 
@@ -139,7 +143,9 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: cannot be read ({exc})") from exc
     if not exists:
         if explicit:
-            raise ConfigError(f"{path}: config file not found" + (f" (named by ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) else ""))
+            raise ConfigError(
+                f"{path}: config file not found" + (f" (named by ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) else "")
+            )
         return Config(path=path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -176,7 +182,10 @@ def _parse(data: dict[str, Any], path: Path, text: str) -> Config:
 
     keys = _table(data, "keys", lambda m: fail((), "keys", m))
     for action, key in keys.items():
-        cfg.keys[action] = _text(key, lambda m: fail(("keys",), action, m + ' (a key such as "ctrl+g", or several as "g,ctrl+g")'))
+        cfg.keys[action] = _text(
+            key,
+            lambda m, action=action: fail(("keys",), action, m + ' (a key such as "ctrl+g", or several as "g,ctrl+g")'),
+        )
 
     profiles = _table(data, "profiles", lambda m: fail((), "profiles", m))
     for name, body in profiles.items():
@@ -210,7 +219,12 @@ def _profile(name: str, body: Any, fail) -> Profile:
     want("model", (str,), "a non-empty text", bool)
     want("base_url", (str,), "an http:// or https:// address", lambda v: v.startswith(("http://", "https://")))
     want("api", (str,), f"one of {', '.join(APIS)}", lambda v: v in APIS)
-    want("api_key_env", (str,), "the name of an environment variable", lambda v: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v))
+    want(
+        "api_key_env",
+        (str,),
+        "the name of an environment variable",
+        lambda v: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v),
+    )
     want("concurrency", (int,), "a whole number from 1 to 64", lambda v: 1 <= v <= 64)
     want("timeout", (int, float), "seconds above 0", lambda v: v > 0)
     want("max_retries", (int,), "a whole number from 0 to 10", lambda v: 0 <= v <= 10)
@@ -269,7 +283,7 @@ def _line_of(text: str, table: tuple[str, ...], key: str | None) -> int | None:
     for no, line in enumerate(text.splitlines(), 1):
         m = _HEADER.match(line)
         if m:
-            current = tuple(p.strip().strip('"\'') for p in m.group(1).split("."))
+            current = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
             if current == table and header_line is None:
                 header_line = no
             continue
@@ -291,7 +305,7 @@ def default_model() -> str:
     return load_config().model
 
 
-STARTER = '''# loom config (TOML). `loom config` shows what is in effect.
+STARTER = """# loom config (TOML). `loom config` shows what is in effect.
 # model = "local"                 # default model: a profile below, "demo", or a model folder
 # theme = "loom-dark"
 # sessions_dir = "~/loom-sessions"
@@ -311,5 +325,4 @@ STARTER = '''# loom config (TOML). `loom config` shows what is in effect.
 # model = "my-model"
 # api = "completions"             # or "chat"
 # api_key_env = "OPENAI_API_KEY"  # the variable holding the key; the key itself never goes here
-'''
-
+"""

@@ -72,9 +72,13 @@ def load_theme(path: Path) -> LoomTheme:
         colors = tuple(str(c) for c in pal["colors"])
         fg = tuple(str(c) for c in pal.get("text", ()))
         theme = LoomTheme(
-            name=str(data.get("name", path.stem)), dark=bool(data.get("dark", True)),
+            name=str(data.get("name", path.stem)),
+            dark=bool(data.get("dark", True)),
             colors={k: str(v) for k, v in data.get("colors", {}).items()},
-            edges=edges, palette=colors, text_on_palette=fg, path=path,
+            edges=edges,
+            palette=colors,
+            text_on_palette=fg,
+            path=path,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ThemeError(f"{path}: missing or wrong field ({exc!r}); a theme needs [palette] edges and colors") from exc
@@ -109,16 +113,28 @@ def load_themes(extra: list[Path] | None = None) -> tuple[dict[str, LoomTheme], 
                 errors.append(str(exc))
     if DEFAULT_THEME not in themes:  # e.g. installed without the themes/ folder: colours must still work
         themes[DEFAULT_THEME] = FALLBACK
-        errors.append(f"theme {DEFAULT_THEME!r} not found in {', '.join(map(str, theme_dirs(extra))) or 'any theme folder'}; using its built-in copy")
+        errors.append(
+            f"theme {DEFAULT_THEME!r} not found in {', '.join(map(str, theme_dirs(extra))) or 'any theme folder'}; using its built-in copy"
+        )
     return themes, errors
 
 
 DEFAULT_THEME = "loom-dark"
 FALLBACK = LoomTheme(
-    name=DEFAULT_THEME, dark=True,
-    colors={"primary": "#7aa2f7", "secondary": "#bb9af7", "accent": "#e0af68", "background": "#1a1b26",
-            "surface": "#1f2335", "panel": "#24283b", "foreground": "#c0caf5", "success": "#9ece6a",
-            "warning": "#e0af68", "error": "#f7768e"},
+    name=DEFAULT_THEME,
+    dark=True,
+    colors={
+        "primary": "#7aa2f7",
+        "secondary": "#bb9af7",
+        "accent": "#e0af68",
+        "background": "#1a1b26",
+        "surface": "#1f2335",
+        "panel": "#24283b",
+        "foreground": "#c0caf5",
+        "success": "#9ece6a",
+        "warning": "#e0af68",
+        "error": "#f7768e",
+    },
     edges=(0.05, 0.2, 0.5, 0.8, 0.95),
     palette=("#7a1f2b", "#8a4b12", "#6b5d10", "#2f5d2a", "#1d4f5f", "#3b4a7a"),
 )

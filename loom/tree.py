@@ -74,23 +74,44 @@ class GenerationParams:
     logprobs: int = 10
     model: str = ""
 
-    def validate(self) -> "GenerationParams":
+    def validate(self) -> GenerationParams:
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise ParamError(msg)
 
         need(_whole(self.n) and 1 <= self.n <= 1000, f"n must be a whole number from 1 to 1000 (got {self.n!r})")
-        need(_whole(self.max_tokens) and 1 <= self.max_tokens <= 100_000, f"max tokens must be a whole number from 1 to 100000 (got {self.max_tokens!r})")
-        need(_num(self.temperature) and 0 <= self.temperature <= 10, f"temperature must be a number from 0 to 10 (got {self.temperature!r})")
+        need(
+            _whole(self.max_tokens) and 1 <= self.max_tokens <= 100_000,
+            f"max tokens must be a whole number from 1 to 100000 (got {self.max_tokens!r})",
+        )
+        need(
+            _num(self.temperature) and 0 <= self.temperature <= 10,
+            f"temperature must be a number from 0 to 10 (got {self.temperature!r})",
+        )
         need(_num(self.top_p) and 0 < self.top_p <= 1, f"top-p must be above 0 and at most 1 (got {self.top_p!r})")
         need(_whole(self.top_k) and self.top_k >= 0, f"top-k must be a whole number, 0 for off (got {self.top_k!r})")
         need(_num(self.min_p) and 0 <= self.min_p < 1, f"min-p must be from 0 to below 1 (got {self.min_p!r})")
-        need(_num(self.xtc_threshold) and 0 <= self.xtc_threshold <= 1, f"XTC threshold must be from 0 to 1 (got {self.xtc_threshold!r})")
-        need(_num(self.xtc_probability) and 0 <= self.xtc_probability <= 1, f"XTC probability must be from 0 to 1 (got {self.xtc_probability!r})")
+        need(
+            _num(self.xtc_threshold) and 0 <= self.xtc_threshold <= 1,
+            f"XTC threshold must be from 0 to 1 (got {self.xtc_threshold!r})",
+        )
+        need(
+            _num(self.xtc_probability) and 0 <= self.xtc_probability <= 1,
+            f"XTC probability must be from 0 to 1 (got {self.xtc_probability!r})",
+        )
         need(_num(self.cap) and 0 < self.cap <= 1, f"cap must be above 0 and at most 1, 1 for off (got {self.cap!r})")
-        need(isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty texts")
-        need(self.seed is None or (_whole(self.seed) and 0 <= self.seed < 2**63), f"seed must be a whole number from 0 to 2^63-1, or empty for random (got {self.seed!r})")
-        need(_whole(self.logprobs) and 0 <= self.logprobs <= 100, f"alternatives per token must be from 0 to 100 (got {self.logprobs!r})")
+        need(
+            isinstance(self.stop, list) and all(isinstance(s, str) and s for s in self.stop),
+            "stop strings must be non-empty texts",
+        )
+        need(
+            self.seed is None or (_whole(self.seed) and 0 <= self.seed < 2**63),
+            f"seed must be a whole number from 0 to 2^63-1, or empty for random (got {self.seed!r})",
+        )
+        need(
+            _whole(self.logprobs) and 0 <= self.logprobs <= 100,
+            f"alternatives per token must be from 0 to 100 (got {self.logprobs!r})",
+        )
         return self
 
     @property
@@ -114,11 +135,11 @@ class GenerationParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GenerationParams":
+    def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def replace(self, **changes: Any) -> "GenerationParams":
+    def replace(self, **changes: Any) -> GenerationParams:
         return GenerationParams.from_dict({**self.to_dict(), **changes})
 
 
@@ -156,14 +177,26 @@ class Node:
     def to_dict(self, tokens: bool = False) -> dict[str, Any]:
         """The node as --json and the Python API show it (its tokens with their alternatives, when asked)."""
         d: dict[str, Any] = {
-            "id": self.id, "parent": self.parent_id, "author": self.author, "text": self.text,
-            "derived_from": self.derived_from, "model": self.model, "params": self.params,
-            "created": self.created, "complete": self.complete, "mean_prob": self.mean_prob, "meta": self.meta,
+            "id": self.id,
+            "parent": self.parent_id,
+            "author": self.author,
+            "text": self.text,
+            "derived_from": self.derived_from,
+            "model": self.model,
+            "params": self.params,
+            "created": self.created,
+            "complete": self.complete,
+            "mean_prob": self.mean_prob,
+            "meta": self.meta,
         }
         if tokens and self.tokens:
             d["tokens"] = [
-                {"text": t.text, "id": t.token_id, "logprob": t.logprob,
-                 "top": [{"text": a.text, "id": a.token_id, "logprob": a.logprob} for a in t.alternatives]}
+                {
+                    "text": t.text,
+                    "id": t.token_id,
+                    "logprob": t.logprob,
+                    "top": [{"text": a.text, "id": a.token_id, "logprob": a.logprob} for a in t.alternatives],
+                }
                 for t in self.tokens
             ]
         return d
@@ -224,7 +257,7 @@ class Context:
     segments: tuple[Segment, ...] = ()
 
     @classmethod
-    def of(cls, prompt: "str | Context") -> "Context":
+    def of(cls, prompt: str | Context) -> Context:
         if isinstance(prompt, Context):
             return prompt
         return cls((Segment(prompt),) if prompt else ())
@@ -233,7 +266,7 @@ class Context:
     def text(self) -> str:
         return "".join(s.text for s in self.segments)
 
-    def plus(self, segment: Segment) -> "Context":
+    def plus(self, segment: Segment) -> Context:
         return Context((*self.segments, segment))
 
     def __bool__(self) -> bool:

@@ -57,7 +57,9 @@ class FakeOpenAI:
     def reset(self) -> None:
         """Back to a well-behaved vLLM-like server."""
         self.dialect = "legacy"  # logprobs shape on /v1/completions: "legacy" or "content" (llama.cpp, Ollama)
-        self.partial = "bytes"  # a token inside a character: "bytes" (bytes:\xNN / bytes arrays) or "fffd" (U+FFFD only)
+        self.partial = (
+            "bytes"  # a token inside a character: "bytes" (bytes:\xNN / bytes arrays) or "fffd" (U+FFFD only)
+        )
         self.logprobs = True  # False: "logprobs": null, as providers that do not support them
         self.drop_chosen = False  # leave the sampled token out of its own top_logprobs
         self.offset_from_prompt = False  # legacy text_offset counted from the start of the prompt
@@ -83,7 +85,7 @@ class FakeOpenAI:
         self.prompts: list[Any] = []  # each completions prompt as sent: text or token ids
         self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -115,7 +117,9 @@ class FakeOpenAI:
                 out["bytes"] = list(data)
             return out
 
-    def forced(self, context: list[int], target: list[int], k: int) -> list[tuple[int, float | None, list[tuple[int, float]]]]:
+    def forced(
+        self, context: list[int], target: list[int], k: int
+    ) -> list[tuple[int, float | None, list[tuple[int, float]]]]:
         """The model's real logprob and top-k alternatives for each token of
         `target` after `context` (one forward pass); None for a first token."""
         import torch
@@ -147,9 +151,15 @@ class FakeOpenAI:
             return [{"tokens": toks, "finish": "length"} for _ in range(n)]
         stop = req.get("stop") or []
         params = GenerationParams(
-            n=n, max_tokens=int(req.get("max_tokens") or 16), temperature=float(req.get("temperature", 1.0)),
-            top_p=float(req.get("top_p", 1.0)), top_k=int(req.get("top_k", 0)), min_p=float(req.get("min_p", 0.0)),
-            stop=[stop] if isinstance(stop, str) else list(stop), seed=req.get("seed"), logprobs=k,
+            n=n,
+            max_tokens=int(req.get("max_tokens") or 16),
+            temperature=float(req.get("temperature", 1.0)),
+            top_p=float(req.get("top_p", 1.0)),
+            top_k=int(req.get("top_k", 0)),
+            min_p=float(req.get("min_p", 0.0)),
+            stop=[stop] if isinstance(stop, str) else list(stop),
+            seed=req.get("seed"),
+            logprobs=k,
         ).validate()
         branches = [{"tokens": [], "finish": None} for _ in range(n)]
         for ev in self.backend.generate(prompt, params):
@@ -179,8 +189,11 @@ class FakeOpenAI:
         ids = (lambda t: {"id": t}) if self.token_ids else (lambda t: {})
         for tid, lp, top, _text in steps:
             item = {**ids(tid), **self.wire_token(tid, False), "logprob": lp if lp is not None else -9999.0}
-            item["top_logprobs"] = [{**ids(a), **self.wire_token(a, False), "logprob": v} for a, v in top
-                                    if not (self.drop_chosen and a == tid)]
+            item["top_logprobs"] = [
+                {**ids(a), **self.wire_token(a, False), "logprob": v}
+                for a, v in top
+                if not (self.drop_chosen and a == tid)
+            ]
             content.append(item)
         return {"content": content}
 
@@ -202,7 +215,9 @@ def _handler(server: FakeOpenAI):
             self.wfile.write(body)
 
         def error(self, status: int, message: str, code: str | None = None, headers=None) -> None:
-            self.send_json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers)
+            self.send_json(
+                status, {"error": {"message": message, "type": "invalid_request_error", "code": code}}, headers
+            )
 
         def sse(self, obj: Any) -> None:
             data = obj if isinstance(obj, str) else json.dumps(obj)
@@ -215,7 +230,9 @@ def _handler(server: FakeOpenAI):
             if self.fault_hit():
                 return
             if self.path.rstrip("/") == "/v1/models":
-                self.send_json(200, {"object": "list", "data": [{"id": server.model, "object": "model", "owned_by": "loom-tests"}]})
+                self.send_json(
+                    200, {"object": "list", "data": [{"id": server.model, "object": "model", "owned_by": "loom-tests"}]}
+                )
             else:
                 self.error(404, f"no route {self.path}")
 
@@ -242,7 +259,9 @@ def _handler(server: FakeOpenAI):
             if path == "/tokenize" and (server.token_ids or server.vllm_ids):  # llama.cpp's and vLLM's, beside /v1
                 text = req.get("content", req.get("prompt", ""))
                 special = bool(req.get("add_special", req.get("add_special_tokens", True)))
-                return self.send_json(200, {"tokens": server.backend.tokenizer(text, add_special_tokens=special)["input_ids"]})
+                return self.send_json(
+                    200, {"tokens": server.backend.tokenizer(text, add_special_tokens=special)["input_ids"]}
+                )
             if path not in ("/v1/completions", "/v1/chat/completions"):
                 return self.error(404, f"no route {self.path}")
             if req.get("model") != server.model:
@@ -301,13 +320,20 @@ def _handler(server: FakeOpenAI):
             if echo:
                 ids = server.backend.encode(prompt)
                 dec = codecs.getincrementaldecoder("utf-8")()
-                prefix = [(tid, lp, top, dec.decode(server.token_bytes(tid))) for tid, lp, top in server.forced([], ids, max(k, 1))]
+                prefix = [
+                    (tid, lp, top, dec.decode(server.token_bytes(tid)))
+                    for tid, lp, top in server.forced([], ids, max(k, 1))
+                ]
                 if server.echo_shift:  # token i is given token i+1's numbers
                     prefix = [(p[0], q[1], q[2], p[3]) for p, q in zip(prefix, prefix[1:] + [(None, -1.0, [], "")])]
                 if server.echo_drop_first:
                     prefix = prefix[1:]
-            base = {"id": "cmpl-loom", "created": int(time.time()), "model": server.model,
-                    "object": "text_completion" if legacy else ("chat.completion.chunk" if stream else "chat.completion")}
+            base = {
+                "id": "cmpl-loom",
+                "created": int(time.time()),
+                "model": server.model,
+                "object": "text_completion" if legacy else ("chat.completion.chunk" if stream else "chat.completion"),
+            }
             offset0 = len(prompt) if server.offset_from_prompt else 0
 
             def lp_of(steps, offset):
@@ -320,7 +346,11 @@ def _handler(server: FakeOpenAI):
                 for i, br in enumerate(branches):
                     steps = prefix + br["tokens"]
                     text = "".join(s[3] for s in steps)
-                    choice = {"index": i, "finish_reason": br["finish"], "logprobs": lp_of(steps, 0 if echo else offset0)}
+                    choice = {
+                        "index": i,
+                        "finish_reason": br["finish"],
+                        "logprobs": lp_of(steps, 0 if echo else offset0),
+                    }
                     if names_ids:
                         choice["token_ids"] = [t[0] for t in br["tokens"]]
                     choice.update({"text": text} if legacy else {"message": {"role": "assistant", "content": text}})
@@ -334,7 +364,20 @@ def _handler(server: FakeOpenAI):
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
             if not legacy:
-                self.sse({**base, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None} for i in range(len(branches))]})
+                self.sse(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": i,
+                                "delta": {"role": "assistant", "content": ""},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                            for i in range(len(branches))
+                        ],
+                    }
+                )
             sent = 0
             offsets = [offset0] * len(branches)
             width = max((len(br["tokens"]) for br in branches), default=0)
@@ -342,7 +385,11 @@ def _handler(server: FakeOpenAI):
                 for i, br in enumerate(branches):
                     if step >= len(br["tokens"]):
                         continue
-                    if server.fault in ("cut", "stream_error", "malformed") and server.fault_times > 0 and sent >= server.cut_after:
+                    if (
+                        server.fault in ("cut", "stream_error", "malformed")
+                        and server.fault_times > 0
+                        and sent >= server.cut_after
+                    ):
                         server.fault_times -= 1
                         if server.fault == "stream_error":
                             self.sse({"error": {"message": "CUDA out of memory", "code": 500}})

@@ -48,12 +48,17 @@ def choice(index: int, tokens: list[str], prompt: str, *, k: int, seed: int, fin
         pos += len(t)
     tops = [top_logprobs(rng, t, lp, k) for t, lp in zip(tokens, lps)] if k else None
     text = "".join(t for t in tokens if t != "<|endoftext|>")
-    return {"text": text, "index": index,
-            "logprobs": {"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offsets},
-            "finish_reason": finish}
+    return {
+        "text": text,
+        "index": index,
+        "logprobs": {"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offsets},
+        "finish_reason": finish,
+    }
 
 
-def generated_2021(era: str, ch: dict, prompt: str, parent_id: str, *, prepend: str = "", stamp: str = "2021-07-02-11.20.05") -> dict:
+def generated_2021(
+    era: str, ch: dict, prompt: str, parent_id: str, *, prepend: str = "", stamp: str = "2021-07-02-11.20.05"
+) -> dict:
     """A node as the original's model.py made it from one choice:
     - "2021-03": 57a11a3 TreeModel.generate: meta = {generation: choice + model + prompt, modified, origin};
       text_offset as OpenAI gave it (from the prompt's start);
@@ -87,56 +92,109 @@ def file_2021() -> dict:
     (top_logprobs = []), byte tokens of a curly quote, a completion that runs past <|endoftext|>,
     and a node of the response shape beside them (files written after 2021-08-13)."""
     prompt = "The lighthouse keeper"
-    root = {"id": str(uuid.uuid1()), "text": prompt, "children": [], "open": True,
-            "meta": {"creation_timestamp": "2021-03-01-09.00.00", "source": "prompt"}}
+    root = {
+        "id": str(uuid.uuid1()),
+        "text": prompt,
+        "children": [],
+        "open": True,
+        "meta": {"creation_timestamp": "2021-03-01-09.00.00", "source": "prompt"},
+    }
     rid = root["id"]
     toks = pieces(" had not seen a ship in years.")
     kids = [
         generated_2021("2021-03", choice(0, toks, prompt, k=0, seed=1), prompt, rid),
         generated_2021("2021-04", choice(0, pieces(" kept a log of every storm."), prompt, k=10, seed=2), prompt, rid),
-        generated_2021("2021-07", choice(0, pieces(" counted the waves, as always."), prompt, k=10, seed=3), prompt, rid),
-        generated_2021("2021-07", choice(1, pieces(" I am still here."), prompt + "\nKeeper:", k=10, seed=4),
-                       prompt + "\nKeeper:", rid, prepend="\nKeeper:"),
+        generated_2021(
+            "2021-07", choice(0, pieces(" counted the waves, as always."), prompt, k=10, seed=3), prompt, rid
+        ),
+        generated_2021(
+            "2021-07",
+            choice(1, pieces(" I am still here."), prompt + "\nKeeper:", k=10, seed=4),
+            prompt + "\nKeeper:",
+            rid,
+            prepend="\nKeeper:",
+        ),
     ]
-    edited = generated_2021("2021-07", choice(2, pieces(" walked down to the shore."), prompt, k=10, seed=5), prompt, rid)
+    edited = generated_2021(
+        "2021-07", choice(2, pieces(" walked down to the shore."), prompt, k=10, seed=5), prompt, rid
+    )
     edited["text"] = " walked down to the harbour."
     edited["meta"]["modified"] = True
     edited["meta"]["source"] = "mixed"
-    edited["meta"]["diffs"] = [{"diff": {"added": [], "removed": [], "old": [[], []], "new": [[], []]},
-                                "revision timestamp": "2021-07-02-11.25.00"}]
+    edited["meta"]["diffs"] = [
+        {
+            "diff": {"added": [], "removed": [], "old": [[], []], "new": [[], []]},
+            "revision timestamp": "2021-07-02-11.25.00",
+        }
+    ]
     kids.append(edited)
-    whole = generated_2021("2021-07", choice(3, pieces(" lit the lamp and waited for dark."), prompt, k=10, seed=6), prompt, rid)
+    whole = generated_2021(
+        "2021-07", choice(3, pieces(" lit the lamp and waited for dark."), prompt, k=10, seed=6), prompt, rid
+    )
     cut = len(" lit the lamp")  # split_node(node, 13): the parent gets " lit the lamp", the node the rest
-    parent = {"id": str(uuid.uuid1()), "children": [whole], "parent_id": rid, "text": whole["text"][:cut],
-              "meta": {"origin": f"split (from child {whole['id']})", "source": "AI"}}
+    parent = {
+        "id": str(uuid.uuid1()),
+        "children": [whole],
+        "parent_id": rid,
+        "text": whole["text"][:cut],
+        "meta": {"origin": f"split (from child {whole['id']})", "source": "AI"},
+    }
     whole["text"] = whole["text"][cut:]
     whole["parent_id"] = parent["id"]
     kids.append(parent)
     plain = generated_2021("2021-07", choice(0, pieces(" slept."), prompt, k=10, seed=7), prompt, rid)
     plain["meta"]["generation"]["logprobs"]["top_logprobs"] = []  # model.py delete_counterfactuals (3f4b1df)
     kids.append(plain)
-    quote = generated_2021("2021-07", choice(0, [" It", "bytes:\\xe2\\x80", "bytes:\\x99", "s", " late", "."], prompt, k=10, seed=8),
-                           prompt, rid)
+    quote = generated_2021(
+        "2021-07",
+        choice(0, [" It", "bytes:\\xe2\\x80", "bytes:\\x99", "s", " late", "."], prompt, k=10, seed=8),
+        prompt,
+        rid,
+    )
     quote["text"] = " It’s late."
     quote["meta"]["generation"]["text"] = " It’s late."
     kids.append(quote)
-    ended = generated_2021("2021-07", choice(0, [" The", " end", ".", "<|endoftext|>", "\n", "Chapter"], prompt, k=10, seed=9,
-                                             finish="stop"), prompt, rid)
+    ended = generated_2021(
+        "2021-07",
+        choice(0, [" The", " end", ".", "<|endoftext|>", "\n", "Chapter"], prompt, k=10, seed=9, finish="stop"),
+        prompt,
+        rid,
+    )
     ended["text"] = " The end."
     ended["meta"]["generation"]["text"] = " The end."
     kids.append(ended)
     # a node of the response shape, written after the original moved its token data to model_responses
-    later = {"id": str(uuid.uuid1()), "text": " climbed the stairs.", "children": [], "parent_id": rid,
-             "meta": {"creation_timestamp": "2021-09-28-10.00.00", "source": "AI"},
-             "generation": {"id": "cmpl-later", "index": 0}}
+    later = {
+        "id": str(uuid.uuid1()),
+        "text": " climbed the stairs.",
+        "children": [],
+        "parent_id": rid,
+        "meta": {"creation_timestamp": "2021-09-28-10.00.00", "source": "AI"},
+        "generation": {"id": "cmpl-later", "index": 0},
+    }
     kids.append(later)
     root["children"] = kids
     return {
-        "root": root, "chapters": {}, "canonical": [], "memories": {}, "summaries": {},
+        "root": root,
+        "chapters": {},
+        "canonical": [],
+        "memories": {},
+        "summaries": {},
         "model_responses": {"cmpl-later": response_920d1b6("cmpl-later", prompt, [later["text"]], k=5, seed=10)},
-        "generation_settings": {"num_continuations": 4, "temperature": 0.9, "top_p": 1, "response_length": 100,
-                                "prompt_length": 6000, "logprobs": 10, "janus": False, "adaptive": False,
-                                "model": "davinci", "stop": "", "start_text": None, "restart_text": None},
+        "generation_settings": {
+            "num_continuations": 4,
+            "temperature": 0.9,
+            "top_p": 1,
+            "response_length": 100,
+            "prompt_length": 6000,
+            "logprobs": 10,
+            "janus": False,
+            "adaptive": False,
+            "model": "davinci",
+            "stop": "",
+            "start_text": None,
+            "restart_text": None,
+        },
         "selected_node_id": kids[2]["id"],
     }
 
@@ -145,9 +203,11 @@ def token_data(rng: random.Random, token: str, start: int, k: int) -> dict:
     """gpt.py format_openAI_token_dict at 920d1b6: generatedToken, position {start, end}, counterfactuals
     (sorted, most likely first; null when top_logprobs was empty)."""
     lp = round(-rng.expovariate(1.5), 6)
-    return {"generatedToken": {"token": token, "logprob": lp},
-            "position": {"start": start, "end": start + len(token)},
-            "counterfactuals": top_logprobs(rng, token, lp, k) if k else None}
+    return {
+        "generatedToken": {"token": token, "logprob": lp},
+        "position": {"start": start, "end": start + len(token)},
+        "counterfactuals": top_logprobs(rng, token, lp, k) if k else None,
+    }
 
 
 def response_920d1b6(rid: str, prompt: str, texts: list[str], *, k: int, seed: int, echo_tokens: bool = True) -> dict:
@@ -169,8 +229,13 @@ def response_920d1b6(rid: str, prompt: str, texts: list[str], *, k: int, seed: i
             toks.append(token_data(rng, t, pos, k))
             pos += len(t)
         comps.append({"text": text, "finishReason": "length", "tokens": toks})
-    return {"completions": comps, "prompt": {"text": prompt, "tokens": prompt_tokens if echo_tokens else None},
-            "id": rid, "model": MODEL, "timestamp": "2021-09-28-10.00.00"}
+    return {
+        "completions": comps,
+        "prompt": {"text": prompt, "tokens": prompt_tokens if echo_tokens else None},
+        "id": rid,
+        "model": MODEL,
+        "timestamp": "2021-09-28-10.00.00",
+    }
 
 
 def with_responses(demo: dict, limit: int = 6000) -> dict:
@@ -208,7 +273,7 @@ def with_responses(demo: dict, limit: int = 6000) -> dict:
             text = node["text"]
             if node.get("meta", {}).get("source") == "mixed":  # the user changed a character in the middle
                 mid = len(text) // 2
-                text = text[:mid] + ("#" if text[mid:mid + 1] != "#" else "%") + text[mid + 1:]
+                text = text[:mid] + ("#" if text[mid : mid + 1] != "#" else "%") + text[mid + 1 :]
             texts[i] = text
         texts = [t or f" a branch deleted later {i}" for i, t in enumerate(texts)]
         responses[rid] = response_920d1b6(rid, prompt, texts, k=[10, 0, 5][n % 3], seed=n, echo_tokens=n % 3 != 2)
@@ -234,8 +299,12 @@ def hoisted(data: dict, tail_id: str) -> dict:
         node, parent = nodes[at]
         ancestry.append(node)
         at = parent["id"] if parent else None
-    mask = {"id": str(uuid.uuid1()), "text": "".join(n["text"] for n in reversed(ancestry)), "children": [],
-            "mutable": False}  # new_node(text=..., mutable=False)
+    mask = {
+        "id": str(uuid.uuid1()),
+        "text": "".join(n["text"] for n in reversed(ancestry)),
+        "children": [],
+        "mutable": False,
+    }  # new_node(text=..., mutable=False)
     children = tail["children"]  # sever_children, adopt_children
     tail["children"] = []
     for c in children:
@@ -243,8 +312,11 @@ def hoisted(data: dict, tail_id: str) -> dict:
     mask["children"] = children
     mask["masked_head"] = head
     mask["tail_id"] = tail["id"]
-    mask["text_attributes"] = {"nav_preview": head["text"].strip()[:15].replace("\n", "\\n") + "..."
-                               + tail["text"].strip()[:12].replace("\n", "\\n")}
+    mask["text_attributes"] = {
+        "nav_preview": head["text"].strip()[:15].replace("\n", "\\n")
+        + "..."
+        + tail["text"].strip()[:12].replace("\n", "\\n")
+    }
     mask["visited"] = True
     data["root"] = mask
     mask["open"] = True
@@ -263,8 +335,17 @@ def response_2024(rid: str, prompt: str, text: str, *, chat: bool, seed: int) ->
     for i, t in enumerate(pieces(text)):
         lp = round(-rng.expovariate(1.5), 6)
         offset += len(t)
-        toks.append({"generatedToken": {"token": t, "logprob": lp}, "position": i if chat else offset,
-                     "counterfactuals": top_logprobs(rng, t, lp, 4)})
-    return {"completions": [{"text": text, "finishReason": "stop", "tokens": toks}],
-            "prompt": {"text": prompt, "tokens": None}, "id": rid, "model": "gpt-4o" if chat else "davinci-002",
-            "timestamp": "2024-06-28-12.00.00"}
+        toks.append(
+            {
+                "generatedToken": {"token": t, "logprob": lp},
+                "position": i if chat else offset,
+                "counterfactuals": top_logprobs(rng, t, lp, 4),
+            }
+        )
+    return {
+        "completions": [{"text": text, "finishReason": "stop", "tokens": toks}],
+        "prompt": {"text": prompt, "tokens": None},
+        "id": rid,
+        "model": "gpt-4o" if chat else "davinci-002",
+        "timestamp": "2024-06-28-12.00.00",
+    }

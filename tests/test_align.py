@@ -28,8 +28,8 @@ def test_same_ending_after_a_different_middle():
     assert a.status == "reconverged"
     assert a.divergence == 3  # "She opened the" is shared, then door/window
     i, j = a.reconvergence
-    assert left[a.reconvergence_char[0]:].startswith("In the end")
-    assert right[a.reconvergence_char[1]:].startswith("In the end")
+    assert left[a.reconvergence_char[0] :].startswith("In the end")
+    assert right[a.reconvergence_char[1] :].startswith("In the end")
     assert (i, j) == (8, 9)
     assert a.shared_ending["size"] == 10 and a.shared_ending["text"].strip() == "In the end, it is up to you to decide."
     assert a.longest_run["size"] == 10

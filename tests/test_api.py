@@ -23,7 +23,7 @@ def test_public_names_are_listed_and_load(folder):
     for name in loom.__all__:
         assert getattr(loom, name) is not None
     with pytest.raises(AttributeError):
-        loom.no_such_thing
+        _ = loom.no_such_thing
 
 
 def test_a_new_sessions_model_writes_its_branches(folder):
@@ -44,7 +44,9 @@ def test_api_and_cli_give_the_same_numbers_for_one_record(folder, capsys):
     assert stored["clusters"] == json.loads(json.dumps(r.to_dict()["clusters"]))
     # the CLI's CSV of the same samples is the API's table, row for row
     for c in r.samples:  # keep them as branches so --existing reports on the same samples
-        s.add_node(s.current, c.text, "model", model="demo-wedding", params={"temperature": c.temperature, "seed": c.seed})
+        s.add_node(
+            s.current, c.text, "model", model="demo-wedding", params={"temperature": c.temperature, "seed": c.seed}
+        )
     api = loom.report(s, existing=True, save=False)
     out = folder / "r.csv"
     assert main(["report", "t", "--existing", "--no-save", "--csv", str(out)]) == 0

@@ -189,7 +189,7 @@ async def test_escape_in_edit_asks_before_throwing_the_edit_away(tmp_path, demo_
 
 async def test_counts_are_singular_for_one(tmp_path, demo_backend):
     s = Session(tmp_path / "s.loom")
-    root = s.add_node(None, "Once upon a zebra", "prompt")
+    s.add_node(None, "Once upon a zebra", "prompt")
     s.set_state("params", GenerationParams(n=1, max_tokens=4, seed=7).to_dict())
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(80, 24)) as pilot:

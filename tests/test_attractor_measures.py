@@ -7,8 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from loom.analysis.attractors import (Attractor, AttractorError, count_attractor, parse_like, parse_regex,
-                                      parse_words, with_example)
+from loom.analysis.attractors import (
+    Attractor,
+    AttractorError,
+    count_attractor,
+    parse_like,
+    parse_regex,
+    parse_words,
+    with_example,
+)
 from loom.analysis.clusters import agglomerate, cluster_texts, ending_text, ngrams, similarity_matrix, tfidf
 from loom.analysis.diversity import distinct_k, measure_diversity, semantic_entropy, vendi, weighted_semantic_entropy
 from loom.analysis.intervals import Rate, bootstrap, wilson

@@ -13,8 +13,15 @@ PROMPT = "Once upon a time there was a fox. The fox was hungry."
 
 
 # LoomApp with the mixin and its keys, whether or not the app has wired them in yet
-App = LoomApp if issubclass(LoomApp, AttractorActions) else type("App", (AttractorActions, LoomApp), {
-    "BINDINGS": [*LoomApp.BINDINGS, *(Binding(k.keys, k.action, k.description) for k in ATTRACTOR_KEYS)]})
+App = (
+    LoomApp
+    if issubclass(LoomApp, AttractorActions)
+    else type(
+        "App",
+        (AttractorActions, LoomApp),
+        {"BINDINGS": [*LoomApp.BINDINGS, *(Binding(k.keys, k.action, k.description) for k in ATTRACTOR_KEYS)]},
+    )
+)
 
 
 async def settle(app, pilot, screen_type):
@@ -33,7 +40,9 @@ async def test_replay_compare_sweep_report(tmp_path, demo_backend):
     s = Session(tmp_path / "a.loom")
     root = s.add_node(None, PROMPT, "prompt")
     s.set_state("params", GenerationParams(n=1, max_tokens=5, temperature=0.0, seed=1).to_dict())
-    orig = generate_children(s, demo_backend, root.id, GenerationParams(n=1, max_tokens=5, temperature=0.0, seed=1)).nodes[0]
+    orig = generate_children(
+        s, demo_backend, root.id, GenerationParams(n=1, max_tokens=5, temperature=0.0, seed=1)
+    ).nodes[0]
     same = edit_node(s, root, PROMPT)
     s.current = same.id
     app = App(s, backend=demo_backend)

@@ -23,7 +23,6 @@ from loom.store import Session, StoreError
 from loom.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
-
 def loom(capsys, *args) -> tuple[int, str, str]:
     """The real CLI entry point, in this process."""
     rc = main([*map(str, args)])
@@ -161,8 +160,13 @@ def _without_root_file_powers() -> None:
 
 def as_user(*args) -> subprocess.CompletedProcess:
     """`loom ARGS` in a real process that file permissions apply to."""
-    return subprocess.run([sys.executable, "-m", "loom", *map(str, args)], preexec_fn=_without_root_file_powers,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "loom", *map(str, args)],
+        preexec_fn=_without_root_file_powers,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_read_only_file_opens_read_only_and_refuses_writes(tmp_path):
@@ -213,8 +217,13 @@ def test_read_commands_work_in_a_read_only_folder_and_create_nothing(tmp_path):
     shared_dir.chmod(0o555)
     out = tmp_path / "out.md"
     try:
-        for cmd in (["show", path], ["search", path, "node"], ["export", path, "-f", "markdown", "-o", out],
-                    ["export", path, "-f", "csv"], ["export", path, "-f", "loom-json"]):
+        for cmd in (
+            ["show", path],
+            ["search", path, "node"],
+            ["export", path, "-f", "markdown", "-o", out],
+            ["export", path, "-f", "csv"],
+            ["export", path, "-f", "loom-json"],
+        ):
             res = as_user(*cmd)
             assert res.returncode == 0, (cmd, res.stderr)
     finally:
@@ -271,8 +280,10 @@ def tiny_fs():
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if res.returncode != 0:
         mnt.rmdir()
-        pytest.skip(f"cannot mount a tiny tmpfs here ({res.stderr.strip() or 'mount failed'}); "
-                    "test_full_disk_by_file_size_limit covers a full disk instead")
+        pytest.skip(
+            f"cannot mount a tiny tmpfs here ({res.stderr.strip() or 'mount failed'}); "
+            "test_full_disk_by_file_size_limit covers a full disk instead"
+        )
     yield mnt
     subprocess.run(["umount", str(mnt)], check=True)
     mnt.rmdir()
@@ -304,8 +315,12 @@ FSIZE_WRITER = textwrap.dedent("""
 def test_full_disk_by_file_size_limit(tmp_path):
     """The same with RLIMIT_FSIZE in a subprocess: works without mount permission."""
     path = tmp_path / "limited.loom"
-    res = subprocess.run([sys.executable, "-c", FSIZE_WRITER, str(path), str(Path(__file__).parent)],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", FSIZE_WRITER, str(path), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["kept"] and str(path) in out["message"]
@@ -317,8 +332,10 @@ def test_full_disk_by_file_size_limit(tmp_path):
 
 def test_fsize_limit_is_real():
     """Guard for the test above: the limit really stops a write in a child process."""
-    code = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000));"
-            "import tempfile; f = tempfile.TemporaryFile(); f.write(b'x' * 5000); f.flush()")
+    code = (
+        "import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000));"
+        "import tempfile; f = tempfile.TemporaryFile(); f.write(b'x' * 5000); f.flush()"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode != 0 and "File too large" in res.stderr

@@ -8,7 +8,11 @@ import math
 import pytest
 
 from loom.analysis.candidates import (
-    CandidateError, auto_separator, clean, preset, read_file,
+    CandidateError,
+    auto_separator,
+    clean,
+    preset,
+    read_file,
 )
 from loom.experiments.score import score_candidates
 

@@ -84,8 +84,9 @@ def test_on_the_demo_model_no_sampled_token_is_above_the_cap(demo_backend, sessi
 
 def test_greedy_with_a_cap_takes_the_most_likely_token_under_it(demo_backend, session):
     root = session.add_node(None, PROMPT, "prompt")
-    node = generate_children(session, demo_backend, root.id, GenerationParams(n=1, max_tokens=20, temperature=0,
-                                                                             cap=0.3)).nodes[0]
+    node = generate_children(
+        session, demo_backend, root.id, GenerationParams(n=1, max_tokens=20, temperature=0, cap=0.3)
+    ).nodes[0]
     for tok in node.tokens:
         under = [a for a in tok.alternatives if a.prob <= 0.3]
         assert tok.token_id == under[0].token_id
@@ -105,7 +106,22 @@ def test_a_server_refuses_the_cap_before_sending_anything(demo_backend, session)
         assert server.requests == []
         assert session.count() == 1
         # through the CLI: one line, exit 2
-        out = subprocess.run([sys.executable, "-m", "loom", "generate", str(session.path), "--model",
-                              f"openai:demo@{server.url}", "--cap", "0.5", "-n", "1"], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "loom",
+                "generate",
+                str(session.path),
+                "--model",
+                f"openai:demo@{server.url}",
+                "--cap",
+                "0.5",
+                "-n",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 2 and out.stderr.startswith("loom: error: ") and "cannot be applied" in out.stderr
         assert server.requests == [] and session.count() == 1

@@ -6,8 +6,9 @@ import sys
 
 
 def loom(tmp_path, *args, check=True):
-    out = subprocess.run([sys.executable, "-m", "loom", "--sessions-dir", str(tmp_path), *args],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "loom", "--sessions-dir", str(tmp_path), *args], capture_output=True, text=True
+    )
     if check:
         assert out.returncode == 0, out.stderr
     return out

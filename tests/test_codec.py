@@ -14,7 +14,9 @@ def tokens(n: int, repetitive: bool) -> list[Token]:
     out = []
     for i in range(n):
         base = 7 if repetitive else (i * 7919) % 60000
-        alts = tuple(Alternative(f"t{base + j}", -0.5 * j - (0 if repetitive else i * 0.37 % 3), base + j) for j in range(4))
+        alts = tuple(
+            Alternative(f"t{base + j}", -0.5 * j - (0 if repetitive else i * 0.37 % 3), base + j) for j in range(4)
+        )
         out.append(Token(f"t{base}", alts[0].logprob, base, alts))
     return out
 
@@ -29,7 +31,9 @@ def roundtrip(toks: list[Token]) -> tuple[bytes, list[Token]]:
 
 def same(a: list[Token], b: list[Token], tol: float = 5e-5) -> bool:
     return all(
-        x.text == y.text and x.token_id == y.token_id and math.isclose(x.logprob, y.logprob, abs_tol=tol)
+        x.text == y.text
+        and x.token_id == y.token_id
+        and math.isclose(x.logprob, y.logprob, abs_tol=tol)
         and [(p.text, p.token_id) for p in x.alternatives] == [(q.text, q.token_id) for q in y.alternatives]
         and all(math.isclose(p.logprob, q.logprob, abs_tol=tol) for p, q in zip(x.alternatives, y.alternatives))
         for x, y in zip(a, b)
@@ -75,9 +79,15 @@ def old_blob(toks: list[Token], deflate: bool) -> bytes:
     for r, t in enumerate(toks):
         ids[r, : len(t.alternatives)] = [a.token_id for a in t.alternatives]
         lps[r, : len(t.alternatives)] = [a.logprob for a in t.alternatives]
-    body = b"".join([np.array([len(t.text) for t in toks], np.uint32).tobytes(),
-                     np.array([t.logprob for t in toks], np.float32).tobytes(),
-                     np.array([t.token_id for t in toks], np.uint16).tobytes(), ids.tobytes(), lps.tobytes()])
+    body = b"".join(
+        [
+            np.array([len(t.text) for t in toks], np.uint32).tobytes(),
+            np.array([t.logprob for t in toks], np.float32).tobytes(),
+            np.array([t.token_id for t in toks], np.uint16).tobytes(),
+            ids.tobytes(),
+            lps.tobytes(),
+        ]
+    )
     head = struct.pack("<BBIB", 2 if deflate else 1, 1, n, k)
     return head + (zlib.compress(body) if deflate else body)
 
@@ -114,8 +124,14 @@ def test_the_small_and_the_numpy_encoder_write_the_same_bytes():
     for trial in range(300):
         toks, ids, alt_ids = [], [], []
         for _ in range(rng.randint(0, 12)):
-            alts = tuple(Alternative("x", rng.choice([-rng.random() * 20, float("-inf"), -0.9, 0.0]),
-                                     rng.randint(0, 70_000 if trial % 2 else 60_000)) for _ in range(rng.randint(0, 5)))
+            alts = tuple(
+                Alternative(
+                    "x",
+                    rng.choice([-rng.random() * 20, float("-inf"), -0.9, 0.0]),
+                    rng.randint(0, 70_000 if trial % 2 else 60_000),
+                )
+                for _ in range(rng.randint(0, 5))
+            )
             tid = rng.randint(0, 70_000 if trial % 2 else 60_000)
             toks.append(Token("t" * rng.randint(0, 3), rng.choice([None, -rng.random() * 5, float("nan")]), tid, alts))
             ids.append(tid)
@@ -128,15 +144,18 @@ def test_the_small_and_the_numpy_encoder_write_the_same_bytes():
 def test_chosen_ids_survive_when_only_the_alternatives_lack_ids(tmp_path):
     """A server that names its sampled ids but not its alternatives' (vLLM):
     the session keeps the sampled ids, so the node can go back as ids."""
-    toks = [Token(t, -0.1 * i, 300 + i, (Alternative(t, -0.1 * i, None), Alternative(" x", -2.5, None)))
-            for i, t in enumerate(["Once", " upon", " a", " time"])]
+    toks = [
+        Token(t, -0.1 * i, 300 + i, (Alternative(t, -0.1 * i, None), Alternative(" x", -2.5, None)))
+        for i, t in enumerate(["Once", " upon", " a", " time"])
+    ]
     with Session(tmp_path / "s.loom") as s:
         root = s.add_node(None, "Tell me", "prompt")
         node = s.add_node(root.id, "".join(t.text for t in toks), "model", model="srv", tokens=toks)
         got = s.node(node.id).tokens
         assert [t.token_id for t in got] == [300, 301, 302, 303]
-        assert [[(a.text, a.token_id) for a in t.alternatives] for t in got] == \
-            [[(t.text, None), (" x", None)] for t in toks]
+        assert [[(a.text, a.token_id) for a in t.alternatives] for t in got] == [
+            [(t.text, None), (" x", None)] for t in toks
+        ]
         # and without any ids: none are made up
         plain = [Token(t.text, t.logprob, None, t.alternatives) for t in toks]
         other = s.add_node(root.id, node.text, "model", model="srv", tokens=plain)

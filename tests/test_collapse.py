@@ -41,10 +41,15 @@ def demo_logprobs(demo_backend):
 def wedding_path(session: Session, wedding, seed: int = 1, max_tokens: int = 40) -> int:
     """A root "Are bugs real?" and one demo-wedding continuation of it; the child's id."""
     root = session.add_node(None, PROMPT, "prompt")
-    return generate_children(session, wedding, root.id, GenerationParams(n=1, max_tokens=max_tokens, seed=seed)).nodes[0].id
+    return (
+        generate_children(session, wedding, root.id, GenerationParams(n=1, max_tokens=max_tokens, seed=seed))
+        .nodes[0]
+        .id
+    )
 
 
 # -- the fit, on a known answer -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("t", [0.7, 1.6])
 def test_demo_at_a_known_temperature_against_demo_gives_that_temperature(demo_logprobs, t):
@@ -85,7 +90,7 @@ def test_the_fit_is_the_minimum_of_a_grid(seed, rows, vocab, spread):
     assert resid <= math.fsum(fit.kl_t1) + 1e-9
     for i in range(rows):  # each position's own T is at least as good as the shared one there
         assert fit.kl_best[i] <= fit.kl_at_global_t[i] + 1e-9
-        own = [float(kl_bits(la[i:i + 1], tempered(lb[i:i + 1], t))[0]) for t in grid]
+        own = [float(kl_bits(la[i : i + 1], tempered(lb[i : i + 1], t))[0]) for t in grid]
         assert fit.kl_best[i] <= min(own) + 1e-9
 
 
@@ -99,6 +104,7 @@ def test_the_fit_refuses_what_it_cannot_compare():
 
 
 # -- the experiment on the bundled pair -----------------------------------------------------
+
 
 def test_one_forward_pass_gives_the_distribution_after_each_prefix(demo_backend):
     ids = demo_backend.context_tokens(PROMPT + " The miller").ids
@@ -116,7 +122,9 @@ def test_demo_against_itself_on_a_path(session, demo_backend):
     s = r.to_dict()
     assert s["global_t"] == 1.0 and s["kl_t1"] == pytest.approx(0.0, abs=1e-9) and s["kl_residual"] < 1e-9
     assert s["positions"] == len(kid.tokens)
-    assert [row["token_id"] for row in r.rows()] == [t.token_id for t in kid.tokens]  # the sampled ids, none re-tokenised
+    assert [row["token_id"] for row in r.rows()] == [
+        t.token_id for t in kid.tokens
+    ]  # the sampled ids, none re-tokenised
 
 
 def test_demo_wedding_against_demo_is_finite_and_stored(session, demo_backend, wedding):
@@ -186,6 +194,7 @@ def test_a_server_with_top_k_logprobs_is_refused_saying_why(session, demo_backen
 
 # -- the faces -------------------------------------------------------------------------------
 
+
 def test_cli_collapse_csv_plot_json(tmp_path, capsys, wedding, monkeypatch):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("matplotlib")
@@ -194,7 +203,10 @@ def test_cli_collapse_csv_plot_json(tmp_path, capsys, wedding, monkeypatch):
         kid = wedding_path(s, wedding)
         s.set_state("model", "demo-wedding")  # the default tuned model: the session's
     csv_file, png, svg = tmp_path / "c.csv", tmp_path / "c.png", tmp_path / "c.svg"
-    assert main(["collapse", str(path), "--node", str(kid), "--base", "demo", "--csv", str(csv_file), "--plot", str(png)]) == 0
+    assert (
+        main(["collapse", str(path), "--node", str(kid), "--base", "demo", "--csv", str(csv_file), "--plot", str(png)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "tuned demo-wedding, base demo" in out and "best single temperature" in out and "stored as record" in out
     df = pd.read_csv(csv_file)
@@ -204,8 +216,25 @@ def test_cli_collapse_csv_plot_json(tmp_path, capsys, wedding, monkeypatch):
     assert pd.api.types.is_integer_dtype(df["position"]) and np.isfinite(df[numeric].to_numpy()).all()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert main(["collapse", str(path), "--node", str(kid), "--tuned", "demo-wedding", "--base", "demo", "--json",
-                 "--plot", str(svg), "--no-save"]) == 0
+    assert (
+        main(
+            [
+                "collapse",
+                str(path),
+                "--node",
+                str(kid),
+                "--tuned",
+                "demo-wedding",
+                "--base",
+                "demo",
+                "--json",
+                "--plot",
+                str(svg),
+                "--no-save",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["record"] is None and data["tuned"]["name"] == "demo-wedding" and len(data["rows"]) == len(df)
     ET.parse(svg)

@@ -82,9 +82,15 @@ def test_two_writer_processes_lose_nothing_and_see_each_other(tmp_path):
     with Session(path) as s:
         s.add_node(None, "root", "prompt")
     count = 60
-    procs = {name: subprocess.Popen([sys.executable, "-c", WRITER, str(path), name, str(count), str(tmp_path)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for name in ("A", "B")}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(count), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("A", "B")
+    }
     for _ in range(3000):  # both open before either writes
         if len(list(tmp_path.glob("ready-*"))) == 2 or any(p.poll() is not None for p in procs.values()):
             break
@@ -136,8 +142,12 @@ async def test_app_and_a_headless_writer_at_once(tmp_path, demo_backend):
     root = s.add_node(None, "Once upon a time", "prompt")
     s.current = root.id
     s.set_state("params", GenerationParams(n=4, max_tokens=24, seed=3).to_dict())
-    writer = subprocess.Popen([sys.executable, "-c", HUMAN_WRITER, str(path), str(root.id), str(tmp_path)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HUMAN_WRITER, str(path), str(root.id), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(600):
@@ -195,8 +205,9 @@ def test_busy_session_says_so_or_waits(tmp_path):
     with Session(path) as s:
         root = s.add_node(None, "root", "prompt").id
     locked, release = tmp_path / "locked", tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path), str(locked), str(release)],
-                              stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(path), str(locked), str(release)], stderr=subprocess.PIPE, text=True
+    )
     try:
         for _ in range(3000):
             if locked.exists() or holder.poll() is not None:

@@ -79,7 +79,13 @@ def test_full_file(tmp_path, monkeypatch):
     assert cfg.keys == {"generate": "ctrl+g"}
     p = cfg.profiles["local"]
     assert (p.base_url, p.model, p.api, p.api_key_env, p.concurrency, p.timeout) == (
-        "http://127.0.0.1:8080/v1", "qwen2.5-7b", "chat", "MY_SERVER_KEY", 2, 30.0)
+        "http://127.0.0.1:8080/v1",
+        "qwen2.5-7b",
+        "chat",
+        "MY_SERVER_KEY",
+        2,
+        30.0,
+    )
     assert p.extra == {"repetition_penalty": 1.1}
     # loom's defaults < [generation] < the profile's params
     g = cfg.generation_params("local")
@@ -92,20 +98,39 @@ def test_full_file(tmp_path, monkeypatch):
     assert o.resolved_base_url() == "http://127.0.0.1:9/v1"
 
 
-@pytest.mark.parametrize("text,line,words", [
-    ('model = "demo"\n[generation\nn = 3\n', 2, "not valid TOML"),
-    ('model = "demo"\ncolour = "red"\n', 2, "colour: unknown setting"),
-    ('[generation]\nn = 2\ntemperature = 20\n', 3, "generation.temperature: temperature must be a number from 0 to 10"),
-    ('[generation]\nbeams = 2\n', 2, "generation.beams: unknown generation parameter"),
-    ('\n[profiles.x]\nbase_url = "http://h/v1"\napi = "responses"\nmodel = "m"\n', 4, "profiles.x.api: must be one of completions, chat"),
-    ('[profiles.x]\nbase_url = "http://h/v1"\n', 1, "profiles.x: needs `model`"),
-    ('[profiles.x]\nmodel = "m"\nbase_url = "localhost:8080"\n', 3, "profiles.x.base_url: must be an http"),
-    ('[profiles.x]\nmodel = "m"\nconcurrency = 0\n', 3, "profiles.x.concurrency: must be a whole number from 1 to 64"),
-    ('[profiles.x]\nmodel = "m"\n\n[profiles.x.params]\nn = 0\n', 5, "profiles.x.params.n: n must be a whole number"),
-    ('[profiles.demo]\nmodel = "m"\n', 1, "'demo' is a bundled model"),
-    ('[keys]\ngenerate = 7\n', 2, "keys.generate: must be a non-empty text"),
-    ('model = "demo"\nprofiles = 3\n', 2, "profiles: must be a table"),
-])
+@pytest.mark.parametrize(
+    "text,line,words",
+    [
+        ('model = "demo"\n[generation\nn = 3\n', 2, "not valid TOML"),
+        ('model = "demo"\ncolour = "red"\n', 2, "colour: unknown setting"),
+        (
+            "[generation]\nn = 2\ntemperature = 20\n",
+            3,
+            "generation.temperature: temperature must be a number from 0 to 10",
+        ),
+        ("[generation]\nbeams = 2\n", 2, "generation.beams: unknown generation parameter"),
+        (
+            '\n[profiles.x]\nbase_url = "http://h/v1"\napi = "responses"\nmodel = "m"\n',
+            4,
+            "profiles.x.api: must be one of completions, chat",
+        ),
+        ('[profiles.x]\nbase_url = "http://h/v1"\n', 1, "profiles.x: needs `model`"),
+        ('[profiles.x]\nmodel = "m"\nbase_url = "localhost:8080"\n', 3, "profiles.x.base_url: must be an http"),
+        (
+            '[profiles.x]\nmodel = "m"\nconcurrency = 0\n',
+            3,
+            "profiles.x.concurrency: must be a whole number from 1 to 64",
+        ),
+        (
+            '[profiles.x]\nmodel = "m"\n\n[profiles.x.params]\nn = 0\n',
+            5,
+            "profiles.x.params.n: n must be a whole number",
+        ),
+        ('[profiles.demo]\nmodel = "m"\n', 1, "'demo' is a bundled model"),
+        ("[keys]\ngenerate = 7\n", 2, "keys.generate: must be a non-empty text"),
+        ('model = "demo"\nprofiles = 3\n', 2, "profiles: must be a table"),
+    ],
+)
 def test_broken_config_names_file_line_and_problem(tmp_path, monkeypatch, text, line, words):
     path = write(tmp_path, text, monkeypatch)
     with pytest.raises(ConfigError) as err:

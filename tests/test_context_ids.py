@@ -15,8 +15,9 @@ def non_canonical_node(session, backend, tokenizer=None):
     tokenizer = tokenizer or backend.tokenizer
     root = session.add_node(None, "The old man walked", "prompt")
     for seed in range(0, 400, 16):
-        result = generate_children(session, backend, root.id,
-                                   GenerationParams(n=16, max_tokens=24, temperature=1.5, seed=seed, logprobs=10))
+        result = generate_children(
+            session, backend, root.id, GenerationParams(n=16, max_tokens=24, temperature=1.5, seed=seed, logprobs=10)
+        )
         for node in result.nodes:
             ids = [t.token_id for t in node.tokens]
             if tokenizer(node.text, add_special_tokens=False)["input_ids"] != ids:
@@ -39,10 +40,12 @@ def test_distribution_before_a_token_is_the_one_it_was_sampled_from(session, dem
         assert [a.token_id for a in dist.alternatives] == [a.token_id for a in stored]
         for got, want in zip(dist.alternatives, stored):
             assert math.isclose(got.logprob, want.logprob, abs_tol=2e-3)
+
     # the old way, re-tokenising the text, asks about contexts the model never saw
     def off(j):
         retok = demo_backend.next_token_distribution(root.text + "".join(t.text for t in node.tokens[:j]), 10)
         return max(abs(a.logprob - b.logprob) for a, b in zip(retok.alternatives, node.tokens[j].alternatives))
+
     assert max(off(j) for j in range(i + 1, len(node.tokens))) > 0.01
 
 
@@ -76,8 +79,9 @@ def test_human_text_is_tokenised_where_it_sits_and_other_models_nodes_are_named(
 
 def test_a_stop_string_cut_inside_the_last_token_keeps_the_nodes_text(session, demo_backend):
     root = session.add_node(None, "The old man walked", "prompt")
-    nodes = generate_children(session, demo_backend, root.id,
-                              GenerationParams(n=8, max_tokens=24, seed=3, stop=["e"])).nodes
+    nodes = generate_children(
+        session, demo_backend, root.id, GenerationParams(n=8, max_tokens=24, seed=3, stop=["e"])
+    ).nodes
     cut = [n for n in nodes if n.meta["finish"] == "stop"]
     assert cut
     for node in cut:
@@ -93,7 +97,10 @@ def test_every_node_keeps_the_models_identity(session, demo_backend):
     root = session.add_node(None, "Once", "prompt")
     node = generate_children(session, demo_backend, root.id, GenerationParams(n=1, max_tokens=2, seed=1)).nodes[0]
     weights = (BUNDLED["demo"] / "model.safetensors").read_bytes()
-    assert session.node(node.id).params["model_id"] == {"name": "demo", "weights_sha256": hashlib.sha256(weights).hexdigest()}
+    assert session.node(node.id).params["model_id"] == {
+        "name": "demo",
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+    }
 
 
 # -- the same through an OpenAI-compatible server that takes token-id prompts -----------------

@@ -33,8 +33,12 @@ def chain(session: Session, depth: int) -> list[int]:
 
 def nested_file(depth: int) -> str:
     """The original loom's JSON for a path `depth` nodes deep, written without json.dumps."""
-    return ('{"root": ' + "".join(f'{{"id": "n{i}", "text": " {i}", "children": [' for i in range(depth))
-            + "]}" * depth + "}")
+    return (
+        '{"root": '
+        + "".join(f'{{"id": "n{i}", "text": " {i}", "children": [' for i in range(depth))
+        + "]}" * depth
+        + "}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +142,16 @@ from loom.io.jsonstream import dumps_at  # noqa: E402
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
-        st.text(max_size=3) | st.integers() | st.booleans() | st.floats(allow_nan=False) | st.none(), kids, max_size=4),
-    max_leaves=30)
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=3) | st.integers() | st.booleans() | st.floats(allow_nan=False) | st.none(),
+            kids,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -35,7 +35,9 @@ def pages(gen):
 def test_every_command_and_option_is_in_the_reference(gen, pages):
     text = pages["reference/commands.md"]
     commands = gen.commands()
-    assert {"generate", "replay", "sweep", "report", "multiverse", "dist", "score", "vs", "import", "export"} <= set(commands)
+    assert {"generate", "replay", "sweep", "report", "multiverse", "dist", "score", "vs", "import", "export"} <= set(
+        commands
+    )
     for name, parser in commands.items():
         assert f"## loom {name}\n" in text, name
         for action in parser._actions:
@@ -82,8 +84,9 @@ def test_the_generated_pages_are_not_committed():
 
 
 def test_the_script_writes_the_pages(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "docs" / "gen_reference.py"), str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "gen_reference.py"), str(tmp_path)], check=True, capture_output=True
+    )
     assert (tmp_path / "reference" / "keys.md").read_text().count("| `") > 20
 
 
@@ -92,7 +95,10 @@ def test_readme_is_short_and_links_exist():
     assert len(readme.encode()) < 7000  # "fits in about 6 KB"; the detail lives in docs/
     # .ci/run runs these two commands: the README must keep them as they are
     assert "pip install -e . && loom\n" in readme
-    assert 'pip install -e ".[test]" && lint-imports && mypy && python -m pytest -q' in readme
+    assert (
+        'pip install -e ".[test]" && ruff check && ruff format --check && lint-imports && mypy && python -m pytest -q'
+        in readme
+    )
     for target in re.findall(r"\]\(([^)#]+)", readme):
         if "://" not in target:
             assert (ROOT / target).exists(), target
@@ -100,12 +106,19 @@ def test_readme_is_short_and_links_exist():
     assert svg.lstrip().startswith("<svg") and "miller" in svg  # the real app on the tutorial's session
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None,
-                    reason="mkdocs and mkdocs-material are not installed (pip install -e '.[docs]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None,
+    reason="mkdocs and mkdocs-material are not installed (pip install -e '.[docs]')",
+)
 def test_mkdocs_build_strict(tmp_path):
     mkdocs = shutil.which("mkdocs") or str(Path(sys.executable).parent / "mkdocs")
-    result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT,
-                            capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     keys = (tmp_path / "site" / "reference" / "keys" / "index.html").read_text()
     assert "mark_compare" in keys and "multiverse.MultiverseScreen" in keys

@@ -17,8 +17,12 @@ PROMPT = "The fox went to the farm. It was hungry."
 
 
 def cli(tmp_path, *args, check=True, stdin=None):
-    out = subprocess.run([sys.executable, "-m", "loom", "--sessions-dir", str(tmp_path), *map(str, args)],
-                         capture_output=True, text=True, input=stdin)
+    out = subprocess.run(
+        [sys.executable, "-m", "loom", "--sessions-dir", str(tmp_path), *map(str, args)],
+        capture_output=True,
+        text=True,
+        input=stdin,
+    )
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -49,8 +53,27 @@ def show(tmp_path, node):
 
 
 def test_edit_replaces_a_substring_as_a_new_sibling_and_regenerates(tale):
-    r = as_json(cli(tale, "edit", "tale", "--node", 1, "--replace", "fox", "--with", "wolf", "--generate",
-                    "-n", 2, "--max-tokens", 6, "--seed", 1, "--json"))
+    r = as_json(
+        cli(
+            tale,
+            "edit",
+            "tale",
+            "--node",
+            1,
+            "--replace",
+            "fox",
+            "--with",
+            "wolf",
+            "--generate",
+            "-n",
+            2,
+            "--max-tokens",
+            6,
+            "--seed",
+            1,
+            "--json",
+        )
+    )
     assert r["id"] == 3 and r["how"] == "edit" and r["from"] == 1
     assert r["change"] == {"replace": "fox", "with": "wolf", "count": 1}
     new = show(tale, r["id"])
@@ -92,8 +115,27 @@ def test_fork_puts_a_stored_alternative_at_a_token(tale):
     assert r["change"]["rank"] == 2 and r["change"]["now"] == second["text"]
     # by its text, continued at once
     alt = toks[0]["top"][2]
-    r = as_json(cli(tale, "fork", "tale", "--node", 2, "--token", 0, "--alt", alt["text"], "--generate", "-n", 1,
-                    "--max-tokens", 5, "--seed", 2, "--json"))
+    r = as_json(
+        cli(
+            tale,
+            "fork",
+            "tale",
+            "--node",
+            2,
+            "--token",
+            0,
+            "--alt",
+            alt["text"],
+            "--generate",
+            "-n",
+            1,
+            "--max-tokens",
+            5,
+            "--seed",
+            2,
+            "--json",
+        )
+    )
     assert r["node"]["text"] == alt["text"] and r["change"]["rank"] == 3
     assert len(r["generated"]) == 1 and r["generated"][0]["parent"] == r["id"]
 
@@ -128,9 +170,11 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tale, args, words):
 
 
 def test_argument_errors_exit_2(tale):
-    for args in (["fork", "tale", "--node", 2, "--alt-rank", 1],  # no --token
-                 ["fork", "tale", "--token", 0, "--alt", "x", "--alt-rank", 1],  # both
-                 ["edit", "tale", "--text", "x", "--replace", "y"]):
+    for args in (
+        ["fork", "tale", "--node", 2, "--alt-rank", 1],  # no --token
+        ["fork", "tale", "--token", 0, "--alt", "x", "--alt-rank", 1],  # both
+        ["edit", "tale", "--text", "x", "--replace", "y"],
+    ):
         assert cli(tale, *args, check=False).returncode == 2
 
 

@@ -64,7 +64,7 @@ def check(argv: list[str], parser: argparse.ArgumentParser) -> None:
     assert i < len(words) and words[i] in commands, f"no known command in: {shlex.join(argv)}"
     sub = commands[words[i]]
     known = set(sub._option_string_actions) | top_options
-    for word in words[i + 1:]:
+    for word in words[i + 1 :]:
         if word == "--":
             break
         name = word.split("=", 1)[0]
@@ -95,11 +95,34 @@ def test_every_loom_command_on_the_page_parses(page, parser):
 
 def test_the_page_runs_every_experiment_of_the_essay(page):
     used = {argv[1] for argv in loom_commands(page)}
-    assert {"new", "vs", "show", "generate", "report", "edit", "sweep", "collapse", "score", "multiverse",
-            "global", "forks", "models"} <= used
+    assert {
+        "new",
+        "vs",
+        "show",
+        "generate",
+        "report",
+        "edit",
+        "sweep",
+        "collapse",
+        "score",
+        "multiverse",
+        "global",
+        "forks",
+        "models",
+    } <= used
     flags = {w.split("=", 1)[0] for argv in loom_commands(page) for w in argv if w.startswith("--")}
-    assert {"--plot", "--temperatures", "--attractor-words", "--compare-model", "--svg", "--prompts", "--cap",
-            "--seed", "--generate", "--check"} <= flags
+    assert {
+        "--plot",
+        "--temperatures",
+        "--attractor-words",
+        "--compare-model",
+        "--svg",
+        "--prompts",
+        "--cap",
+        "--seed",
+        "--generate",
+        "--check",
+    } <= flags
     # every sampling command has a fixed seed, so the numbers on the page come back
     for argv in loom_commands(page):
         if argv[1] in {"vs", "generate", "report", "edit", "sweep", "global", "forks"}:
@@ -123,13 +146,16 @@ def test_the_page_is_in_the_nav_and_linked():
     assert "(docs/tutorial/essay.md)" in (ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("line", [
-    "loom report essay --nope 1",  # no such option
-    "loom generate essay --temp 0.7",  # an abbreviation argparse would accept
-    "loom reprot essay",  # no such command
-    "loom report essay -n many",  # a value of the wrong type
-    "loom report essay --plot",  # an option without its value
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "loom report essay --nope 1",  # no such option
+        "loom generate essay --temp 0.7",  # an abbreviation argparse would accept
+        "loom reprot essay",  # no such command
+        "loom report essay -n many",  # a value of the wrong type
+        "loom report essay --plot",  # an option without its value
+    ],
+)
 def test_the_check_catches_a_drifted_command(line, parser):
     commands = loom_commands(f"```sh\n{line}\n```\n")
     assert commands == [shlex.split(line)]
@@ -138,7 +164,13 @@ def test_the_check_catches_a_drifted_command(line, parser):
 
 
 def test_shell_blocks_are_split_like_a_shell():
-    md = ("```sh\n# a comment\nprintf '%s\\n' \"a b\" > prompts.txt && loom new s --prompt \"x y\" \\\n"
-          "    --model demo-wedding\nloom show s | head -3\n```\n```text\nloom not-a-command\n```\n")
-    assert shell_commands(md) == [["printf", "%s\\n", "a b"], ["loom", "new", "s", "--prompt", "x y", "--model", "demo-wedding"],
-                                  ["loom", "show", "s"], ["head", "-3"]]
+    md = (
+        '```sh\n# a comment\nprintf \'%s\\n\' "a b" > prompts.txt && loom new s --prompt "x y" \\\n'
+        "    --model demo-wedding\nloom show s | head -3\n```\n```text\nloom not-a-command\n```\n"
+    )
+    assert shell_commands(md) == [
+        ["printf", "%s\\n", "a b"],
+        ["loom", "new", "s", "--prompt", "x y", "--model", "demo-wedding"],
+        ["loom", "show", "s"],
+        ["head", "-3"],
+    ]

@@ -15,8 +15,10 @@ from loom.cli import main
 
 FACES = [Path(loom.__file__).parent / p for p in ("ui", "commands", "cli.py", "api.py")]
 # calls that are experiment work: asking a model, storing a result, choosing the session's model
-WORK = re.compile(r"add_record\(|next_token_distribution\(|\.score\(|score_candidates\(|backend\.generate\(|"
-                  r"(?<![.\w])expand\(|set_state\(\"model\"|open_backend\(")
+WORK = re.compile(
+    r"add_record\(|next_token_distribution\(|\.score\(|score_candidates\(|backend\.generate\(|"
+    r"(?<![.\w])expand\(|set_state\(\"model\"|open_backend\("
+)
 
 
 def test_faces_hold_no_experiment_logic():
@@ -46,8 +48,9 @@ def run_cli(capsys, *args):
 def test_dist_is_stored_with_the_model_and_the_cli_csv_is_the_api_table(tale, capsys, tmp_path):
     s, child = tale
     csv_path = tmp_path / "dist.csv"
-    code, out, _ = run_cli(capsys, "dist", "tale", "--node", str(child.id), "--token", "4", "--k", "7",
-                           "--csv", str(csv_path), "--json")
+    code, out, _ = run_cli(
+        capsys, "dist", "tale", "--node", str(child.id), "--token", "4", "--k", "7", "--csv", str(csv_path), "--json"
+    )
     assert code == 0
     data = json.loads(out)
     rec = next(r for r in s.records("distribution") if r["id"] == data["record"])
@@ -65,8 +68,9 @@ def test_dist_is_stored_with_the_model_and_the_cli_csv_is_the_api_table(tale, ca
 def test_score_cli_and_api_give_the_same_table(tale, capsys, tmp_path):
     s, _ = tale
     csv_path = tmp_path / "score.csv"
-    code, out, _ = run_cli(capsys, "score", "tale", "-c", " dragon", "-c", " king", "--preset", "numbers",
-                           "--csv", str(csv_path), "--json")
+    code, out, _ = run_cli(
+        capsys, "score", "tale", "-c", " dragon", "-c", " king", "--preset", "numbers", "--csv", str(csv_path), "--json"
+    )
     assert code == 0 and json.loads(out)["answer"] == "complete"
     api = loom.score(s, [" dragon", " king"], presets=["numbers"], save=False)
     assert csv_path.read_bytes().decode() == api.to_csv()
@@ -78,13 +82,15 @@ def test_score_cli_and_api_give_the_same_table(tale, capsys, tmp_path):
 def test_bad_values_give_one_line_exit_2_and_store_nothing(tale, capsys):
     s, child = tale
     before = (len(s.records()), s.count())
-    for args in (["dist", "tale", "--node", str(child.id), "--token", "999"],
-                 ["dist", "tale", "--k", "0"],
-                 ["dist", "tale", "--node", "4242"],
-                 ["score", "tale"],
-                 ["multiverse", "tale", "--depth", "99"],
-                 ["replay", "tale", "--node", str(child.id)],
-                 ["vs", "tale", "--model", "demo", "--model", "no-such-model"]):
+    for args in (
+        ["dist", "tale", "--node", str(child.id), "--token", "999"],
+        ["dist", "tale", "--k", "0"],
+        ["dist", "tale", "--node", "4242"],
+        ["score", "tale"],
+        ["multiverse", "tale", "--depth", "99"],
+        ["replay", "tale", "--node", str(child.id)],
+        ["vs", "tale", "--model", "demo", "--model", "no-such-model"],
+    ):
         code, out, err = run_cli(capsys, *args)
         assert code == 2, args
         assert err.startswith("loom: error: ") and "Traceback" not in err, (args, err)
@@ -93,8 +99,9 @@ def test_bad_values_give_one_line_exit_2_and_store_nothing(tale, capsys):
 
 def test_multiverse_record_and_rows(tale, capsys, tmp_path):
     s, child = tale
-    code, out, _ = run_cli(capsys, "multiverse", "tale", "--node", str(child.id), "--depth", "2", "--k", "3",
-                           "--csv", "-")
+    code, out, _ = run_cli(
+        capsys, "multiverse", "tale", "--node", str(child.id), "--depth", "2", "--k", "3", "--csv", "-"
+    )
     assert code == 0
     df = pd.read_csv(io.StringIO(out))
     assert set(df["depth"]) == {1, 2} and pd.api.types.is_float_dtype(df["prob"])
@@ -109,7 +116,9 @@ def test_vs_keeps_both_models_identities_and_per_token_rows(tale):
     assert [m["name"] for m in rec["params"]["models"]] == ["demo", "demo-wedding"]
     assert rec["params"]["models"][0]["weights_sha256"] != rec["params"]["models"][1]["weights_sha256"]
     df = r.to_pandas()
-    assert set(df["model"]) == {"demo", "demo-wedding"} and len(df) == sum(len(n.tokens) for m in r.models for n in m.nodes)
+    assert set(df["model"]) == {"demo", "demo-wedding"} and len(df) == sum(
+        len(n.tokens) for m in r.models for n in m.nodes
+    )
     assert pd.api.types.is_float_dtype(df["entropy_bits"]) and df["entropy_exact"].all()
     assert s.get_state("model") == "demo"  # vs never changes the session's model
 

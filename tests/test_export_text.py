@@ -69,7 +69,9 @@ def test_jsonl_rows_for_a_subtree(tree):
     assert write_jsonl(token_rows(s, root.id), buf) == len(TOKENS) + 1
     rows = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert [r["node"] for r in rows] == [mid.id] * 3 + [other.id]
-    assert rows[0]["text"] == " a|b" and rows[0]["prob"] == pytest.approx(0.5, abs=1e-4)  # logprobs are kept to 1e-4 nats
+    assert rows[0]["text"] == " a|b" and rows[0]["prob"] == pytest.approx(
+        0.5, abs=1e-4
+    )  # logprobs are kept to 1e-4 nats
     assert [a["text"] for a in rows[0]["alternatives"]] == [" a|b", " `x`"]
     assert [r["offset"] for r in rows[:3]] == [0, 4, 5]
     buf = io.StringIO()

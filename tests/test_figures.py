@@ -72,13 +72,21 @@ def runs(tmp_path_factory, demo_backend, wedding):
     out["scores"] = [score(s, m, root, CANDIDATES) for m in (demo_backend, wedding)]
     out["vs"] = compare_models(s, [demo_backend, wedding], root, GenerationParams(n=2, max_tokens=8, seed=1))
     tale = s.add_node(None, "The fox went to the farm. It was hungry.", "prompt").id
-    out["sweep"] = sweep(s, demo_backend, tale, 3, kinds=["replace_word", "delete_sentence", "first_word"],
-                         params=GenerationParams(max_tokens=8, seed=2), seed=2)
+    out["sweep"] = sweep(
+        s,
+        demo_backend,
+        tale,
+        3,
+        kinds=["replace_word", "delete_sentence", "first_word"],
+        params=GenerationParams(max_tokens=8, seed=2),
+        seed=2,
+    )
     out["branch"] = out["vs"].models[1].nodes[0].id
     return out
 
 
 # -- each result's figure ---------------------------------------------------------------
+
 
 def test_report_rate_against_temperature_has_a_point_per_temperature(runs, tmp_path):
     r = runs["report"]
@@ -107,14 +115,16 @@ def test_report_without_attractors_draws_the_biggest_cluster(runs, tmp_path):
 def test_report_at_one_temperature_is_a_bar_per_cluster(runs, tmp_path):
     r = runs["report"]
     at_one = [smp for smp in r.samples if smp.temperature == 1.4]
-    one = ReportResult(r.node_id, at_one, build_report(at_one, 0.2, 8, **r.measure), None, None, "record",
-                       r.model, r.measure)
+    one = ReportResult(
+        r.node_id, at_one, build_report(at_one, 0.2, 8, **r.measure), None, None, "record", r.model, r.measure
+    )
     fig = draw_both(one.plot, tmp_path, "one")
     clusters, attractors = fig.axes
     assert len(clusters.patches) == min(12, len(one.report["clusters"]))
     assert [p.get_width() for p in clusters.patches] == pytest.approx([c["rate"] for c in one.report["clusters"][:12]])
     assert len(attractors.patches) == 1 and attractors.patches[0].get_width() == pytest.approx(
-        one.report["attractors"][0]["rate"])
+        one.report["attractors"][0]["rate"]
+    )
 
 
 def test_score_strip_in_the_candidates_order_and_two_models_aligned(runs, tmp_path):
@@ -126,7 +136,9 @@ def test_score_strip_in_the_candidates_order_and_two_models_aligned(runs, tmp_pa
     assert [len(ax.patches) for ax in both.axes] == [len(CANDIDATES)] * 2
     assert [ax.get_title().split(" ·")[0] for ax in both.axes] == ["demo", "demo-wedding"]
     assert [p.get_height() for p in both.axes[1].patches] == pytest.approx(b.scores.probs)
-    assert both.axes[0].get_shared_x_axes().joined(both.axes[0], both.axes[1])  # the same candidate, one above the other
+    assert (
+        both.axes[0].get_shared_x_axes().joined(both.axes[0], both.axes[1])
+    )  # the same candidate, one above the other
     assert ScoreRuns([a, b]).plot().axes[1].get_title() == both.axes[1].get_title()
 
 
@@ -177,20 +189,33 @@ def test_a_figure_shows_itself_in_a_notebook(runs):
 
 # -- hostile text, bad files --------------------------------------------------------------
 
+
 def test_hostile_text_is_drawn_literally(tmp_path):
     from matplotlib.text import Text
 
-    samples = [Sample(f"{HOSTILE} ending {i % 2}", [-0.1, -0.2], t, None, i) for i, t in
-               enumerate([0.7, 0.7, 1.3, 1.3])]
+    samples = [
+        Sample(f"{HOSTILE} ending {i % 2}", [-0.1, -0.2], t, None, i) for i, t in enumerate([0.7, 0.7, 1.3, 1.3])
+    ]
     rep = build_report(samples, attractors=[parse_regex("$x$=/alpha/")], resamples=10)
     one = build_report(samples[:2], attractors=[parse_regex("$x$=/alpha/")], resamples=10)
     cands = [{"text": HOSTILE, "prob": 0.6}, {"text": "$1$", "prob": 0.4}]
     entry = {"model": HOSTILE, "candidates": cands, "entropy_bits": 0.97, "answer": "text"}
-    item = {"kind": "replace_word", "description": HOSTILE, "status": "reconverged", "divergence": 1,
-            "reconvergence": [3, 3], "units": 6, "level": "token"}
+    item = {
+        "kind": "replace_word",
+        "description": HOSTILE,
+        "status": "reconverged",
+        "divergence": 1,
+        "reconvergence": [3, 3],
+        "units": 6,
+        "level": "token",
+    }
     sweep_data = {"items": [item], "summary": {"reconverged": 1, "perturbations": 1, "identical": 0}, "run": 4}
-    model = {"model": HOSTILE, "branches": [{"node": 1, "entropy": [1.0, None, 0.1], "prob": [0.2, 0.5, 0.95]}],
-             "mean_entropy_bits": 0.55, "share_sure": 1 / 3}
+    model = {
+        "model": HOSTILE,
+        "branches": [{"node": 1, "entropy": [1.0, None, 0.1], "prob": [0.2, 0.5, 0.95]}],
+        "mean_entropy_bits": 0.55,
+        "share_sure": 1 / 3,
+    }
     rows = [{"node": 1, "token": tok, "prob": 0.5, "entropy_bits": 1.0} for tok in (HOSTILE, "$\\beta$", "\n")]
     figures = {
         "rates": lambda p: report_figure(rep, p, HOSTILE),
@@ -226,14 +251,18 @@ def test_a_bad_suffix_or_nothing_to_draw_is_refused(tmp_path):
 
 # -- the CLI ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", [
-    ["report", "S", "-n", "2", "--max-tokens", "4"],
-    ["score", "S", "--preset", "numbers", "--compare-model", "demo-wedding"],
-    ["sweep", "S", "-k", "1", "--max-tokens", "4"],
-    ["vs", "S", "--model", "demo", "--model", "demo-wedding", "-n", "1", "--max-tokens", "4"],
-    ["show", "S", "--model", "demo"],
-    ["collapse", "S", "--base", "demo"],
-])
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "S", "-n", "2", "--max-tokens", "4"],
+        ["score", "S", "--preset", "numbers", "--compare-model", "demo-wedding"],
+        ["sweep", "S", "-k", "1", "--max-tokens", "4"],
+        ["vs", "S", "--model", "demo", "--model", "demo-wedding", "-n", "1", "--max-tokens", "4"],
+        ["show", "S", "--model", "demo"],
+        ["collapse", "S", "--base", "demo"],
+    ],
+)
 def test_cli_plot_with_a_bad_suffix_exits_2_before_running(tmp_path, capsys, command):
     path = tmp_path / "s.loom"
     with Session(path) as s:
@@ -250,7 +279,10 @@ def test_cli_plot_with_a_bad_suffix_exits_2_before_running(tmp_path, capsys, com
 def numeric(df, text_columns) -> None:
     for column in df.columns:
         if column not in text_columns:
-            assert pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(df[column]), (column, df.dtypes)
+            assert pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(df[column]), (
+                column,
+                df.dtypes,
+            )
 
 
 def test_cli_csv_is_numeric_and_plot_is_written_for_every_command(tmp_path, capsys):
@@ -259,15 +291,59 @@ def test_cli_csv_is_numeric_and_plot_is_written_for_every_command(tmp_path, caps
         root = s.add_node(None, PROMPT, "prompt").id
         s.set_state("model", "demo-wedding")
     runs = {
-        "report": ["report", str(path), "-n", "3", "--max-tokens", "6", "--temperatures", "0.7,1.4", "--seed", "1",
-                   "--attractor", "wedding=/wedd|marr/", "--resamples", "20"],
-        "score": ["score", str(path), "-c", "1", "-c", "2", "-c", "3", "--model", "demo",
-                  "--compare-model", "demo-wedding"],
-        "vs": ["vs", str(path), "--model", "demo", "--model", "demo-wedding", "-n", "1", "--max-tokens", "5", "--seed", "1"],
+        "report": [
+            "report",
+            str(path),
+            "-n",
+            "3",
+            "--max-tokens",
+            "6",
+            "--temperatures",
+            "0.7,1.4",
+            "--seed",
+            "1",
+            "--attractor",
+            "wedding=/wedd|marr/",
+            "--resamples",
+            "20",
+        ],
+        "score": [
+            "score",
+            str(path),
+            "-c",
+            "1",
+            "-c",
+            "2",
+            "-c",
+            "3",
+            "--model",
+            "demo",
+            "--compare-model",
+            "demo-wedding",
+        ],
+        "vs": [
+            "vs",
+            str(path),
+            "--model",
+            "demo",
+            "--model",
+            "demo-wedding",
+            "-n",
+            "1",
+            "--max-tokens",
+            "5",
+            "--seed",
+            "1",
+        ],
         "sweep": ["sweep", str(path), "--node", str(root), "-k", "2", "--max-tokens", "5", "--seed", "1"],
     }
-    text_columns = {"report": {"text"}, "score": {"model", "answer"}, "vs": {"model", "text"},
-                    "sweep": {"kind", "description", "status", "level", "text"}, "show": {"token"}}
+    text_columns = {
+        "report": {"text"},
+        "score": {"model", "answer"},
+        "vs": {"model", "text"},
+        "sweep": {"kind", "description", "status", "level", "text"},
+        "show": {"token"},
+    }
     for name, argv in runs.items():
         csv_file, fig = tmp_path / f"{name}.csv", tmp_path / f"{name}.{'svg' if name == 'vs' else 'png'}"
         assert main([*argv, "--csv", str(csv_file), "--plot", str(fig)]) == 0, name
@@ -281,8 +357,23 @@ def test_cli_csv_is_numeric_and_plot_is_written_for_every_command(tmp_path, caps
     assert scores.groupby("model")["prob"].sum().to_numpy() == pytest.approx([1.0, 1.0])
     with Session(path) as s:
         branch = s.child_ids(root)[0]
-    assert main(["show", str(path), "--node", str(branch), "--model", "demo", "--csv", str(tmp_path / "show.csv"),
-                 "--plot", str(tmp_path / "show.svg")]) == 0
+    assert (
+        main(
+            [
+                "show",
+                str(path),
+                "--node",
+                str(branch),
+                "--model",
+                "demo",
+                "--csv",
+                str(tmp_path / "show.csv"),
+                "--plot",
+                str(tmp_path / "show.svg"),
+            ]
+        )
+        == 0
+    )
     assert "the profile is stored as record" in capsys.readouterr().out
     written(tmp_path / "show.svg")
     show = pd.read_csv(tmp_path / "show.csv")
@@ -302,13 +393,27 @@ def test_cli_csv_is_numeric_and_plot_is_written_for_every_command(tmp_path, caps
     assert main(["report", str(path), "--open", str(records["report"]), "--csv", str(again)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(tmp_path / "report.csv"))
     capsys.readouterr()
-    assert main(["report", str(path), "--open", str(records["sweep"]), "--csv", str(tmp_path / "y.csv"),
-                 "--plot", str(tmp_path / "y.png")]) == 2
+    assert (
+        main(
+            [
+                "report",
+                str(path),
+                "--open",
+                str(records["sweep"]),
+                "--csv",
+                str(tmp_path / "y.csv"),
+                "--plot",
+                str(tmp_path / "y.png"),
+            ]
+        )
+        == 2
+    )
     assert "--csv with --open writes a stored report's table" in capsys.readouterr().err
     assert not (tmp_path / "y.csv").exists() and not (tmp_path / "y.png").exists()
 
 
 # -- the app -----------------------------------------------------------------------------------
+
 
 async def test_app_result_screens_save_their_figure_beside_the_session(runs, demo_backend):
     from loom.ui.app import LoomApp
@@ -347,10 +452,14 @@ async def test_app_result_screens_save_their_figure_beside_the_session(runs, dem
             app.pop_screen()
             await pilot.pause(0.05)
         names = sorted(p.name for p in set(folder.glob("*.png")) - before)
-        assert names == sorted([f"bugs-report-record{runs['report'].record}.png",
-                                f"bugs-sweep-record{runs['sweep'].record}.png",
-                                f"bugs-vs-record{runs['vs'].record}.png",
-                                f"bugs-score-record{runs['scores'][0].record}.png"])
+        assert names == sorted(
+            [
+                f"bugs-report-record{runs['report'].record}.png",
+                f"bugs-sweep-record{runs['sweep'].record}.png",
+                f"bugs-vs-record{runs['vs'].record}.png",
+                f"bugs-score-record{runs['scores'][0].record}.png",
+            ]
+        )
         # again: a new file beside the first, never over it
         app.push_screen(ReportScreen(runs["report"], app.loom_theme, s))
         await pilot.pause(0.1)
@@ -377,14 +486,38 @@ def test_forks_and_global_attractors_draw_their_figures(tmp_path, monkeypatch, c
     fig = r.plot(tmp_path / "forks.svg")
     assert (tmp_path / "forks.svg").read_text().lstrip().startswith("<?xml")
     assert len(fig.axes[0].lines[0].get_xdata()) == len(r.to_dict()["positions"]) == 4
-    g = loom.global_attractors(s, ["Are bugs real?", "Tell me a story."], n=4, max_tokens=10, attractors=["wedd|feast"],
-                               progress=False)
+    g = loom.global_attractors(
+        s, ["Are bugs real?", "Tell me a story."], n=4, max_tokens=10, attractors=["wedd|feast"], progress=False
+    )
     fig = g.plot(tmp_path / "global.png")
     assert (tmp_path / "global.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(fig.axes[0].patches) == 2  # one bar per prompt for the one attractor
-    assert main(["forks", "w", "--node", str(node.id), "--attractor", "w=/wedd/", "--samples", "2", "--max-tokens", "4",
-                 "--from", "0", "--to", "1", "--plot", str(tmp_path / "f.png")]) == 0
+    assert (
+        main(
+            [
+                "forks",
+                "w",
+                "--node",
+                str(node.id),
+                "--attractor",
+                "w=/wedd/",
+                "--samples",
+                "2",
+                "--max-tokens",
+                "4",
+                "--from",
+                "0",
+                "--to",
+                "1",
+                "--plot",
+                str(tmp_path / "f.png"),
+            ]
+        )
+        == 0
+    )
     assert "figure written to" in capsys.readouterr().out and (tmp_path / "f.png").exists()
     before = len(s.records())
-    assert main(["global", "w", "--roots", "-n", "2", "--plot", str(tmp_path / "g.gif")]) == 2  # refused before sampling
+    assert (
+        main(["global", "w", "--roots", "-n", "2", "--plot", str(tmp_path / "g.gif")]) == 2
+    )  # refused before sampling
     assert len(s.records()) == before

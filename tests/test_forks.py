@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from wedding_path import DECIDING, WEDDING, wedding_path
 
 from loom.analysis.attractors import parse_regex
 from loom.analysis.forks import changes, holm, mix, mix_shares, point_of_no_return, two_proportion_test
@@ -16,10 +17,8 @@ from loom.experiments.forks import ForksError, ForksResult, forks
 from loom.store import Session
 from loom.tree import GenerationParams
 
-from wedding_path import DECIDING, WEDDING, wedding_path
-
-
 # -- the pure parts ----------------------------------------------------------------
+
 
 def test_the_mixture_weights_each_token_by_its_probability():
     m = mix([(0.6, 8, 8), (0.2, 0, 8), (0.2, 4, 8)])
@@ -87,6 +86,7 @@ def test_the_point_of_no_return_on_a_constructed_series():
 
 # -- on the bundled collapsed model -----------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def wedding():
     return open_backend("demo-wedding")
@@ -104,8 +104,16 @@ def path(tmp_path_factory, wedding):
 def decided(path, wedding):
     """Positions 5-10: the ramble's last word, the comma, " until", then the wedding turn."""
     s, _, child = path
-    return forks(s, wedding, child.id, GenerationParams(n=10, max_tokens=8, seed=1), attractor=parse_regex(WEDDING),
-                 alternatives=2, start=5, end=10)
+    return forks(
+        s,
+        wedding,
+        child.id,
+        GenerationParams(n=10, max_tokens=8, seed=1),
+        attractor=parse_regex(WEDDING),
+        alternatives=2,
+        start=5,
+        end=10,
+    )
 
 
 def test_the_fork_is_at_the_word_where_demo_wedding_decides(path, decided):
@@ -163,10 +171,14 @@ def test_rows_are_one_per_position_and_token_with_numeric_columns(decided):
 
 def test_without_an_attractor_the_outcome_is_the_biggest_meaning_cluster(path, wedding):
     s, _, child = path
-    r = forks(s, wedding, child.id, GenerationParams(n=3, max_tokens=6, seed=2), start=8, end=9, alternatives=1, save=False)
+    r = forks(
+        s, wedding, child.id, GenerationParams(n=3, max_tokens=6, seed=2), start=8, end=9, alternatives=1, save=False
+    )
     assert r.measured.outcome["kind"] == "cluster" and r.measured.outcome["clusters"] >= 1
     for d in r.to_dict()["positions"]:
-        assert sum(d["clusters"].values()) == pytest.approx(1.0) and d["rate"] == pytest.approx(d["clusters"].get("0", 0))
+        assert sum(d["clusters"].values()) == pytest.approx(1.0) and d["rate"] == pytest.approx(
+            d["clusters"].get("0", 0)
+        )
     assert r.record is None
 
 
@@ -182,8 +194,17 @@ def test_cancel_keeps_the_positions_that_finished(path, wedding):
         seen.append(p)
         cancel.set()
 
-    r = forks(s, wedding, child.id, GenerationParams(n=2, max_tokens=4, seed=3), attractor=parse_regex(WEDDING),
-              start=9, end=12, progress=stop_after_one, cancel=cancel)
+    r = forks(
+        s,
+        wedding,
+        child.id,
+        GenerationParams(n=2, max_tokens=4, seed=3),
+        attractor=parse_regex(WEDDING),
+        start=9,
+        end=12,
+        progress=stop_after_one,
+        cancel=cancel,
+    )
     assert r.cancelled and [p.position for p in r.positions] == [9]
     assert seen[0].unit == "positions" and seen[0].total == 4 and seen[0].done == 1
     assert len(s.records("forks")) == before + 1 and s.records("forks")[-1]["result"]["cancelled"]
@@ -209,8 +230,28 @@ def test_cli_forks_json_csv_and_errors(path, tmp_path, capsys):
     s, root, child = path
     file = str(s.path)
     out_csv = tmp_path / "forks.csv"
-    argv = ["forks", file, "--node", str(child.id), "--attractor", WEDDING, "--samples", "3", "--max-tokens", "6",
-            "--from", "8", "--to", "9", "--alternatives", "1", "--seed", "4", "--csv", str(out_csv)]
+    argv = [
+        "forks",
+        file,
+        "--node",
+        str(child.id),
+        "--attractor",
+        WEDDING,
+        "--samples",
+        "3",
+        "--max-tokens",
+        "6",
+        "--from",
+        "8",
+        "--to",
+        "9",
+        "--alternatives",
+        "1",
+        "--seed",
+        "4",
+        "--csv",
+        str(out_csv),
+    ]
     assert main([*argv, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [p["position"] for p in out["positions"]] == [8, 9] and out["record"] is not None
@@ -223,9 +264,13 @@ def test_cli_forks_json_csv_and_errors(path, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "point of no return" in text and "' at'" in text
     before = len(s.records())
-    for bad, message in ((["--from", "99"], "positions must lie"), (["--attractor", "a=/x/", "--attractor", "b=/y/"], "one attractor"),
-                         (["--attractor", "w=/(/"], "bad regular expression"), (["--share", "2"], "share"),
-                         (["--node", "999"], "999")):
+    for bad, message in (
+        (["--from", "99"], "positions must lie"),
+        (["--attractor", "a=/x/", "--attractor", "b=/y/"], "one attractor"),
+        (["--attractor", "w=/(/"], "bad regular expression"),
+        (["--share", "2"], "share"),
+        (["--node", "999"], "999"),
+    ):
         assert main(["forks", file, "--node", str(child.id), "--samples", "1", "--max-tokens", "1", *bad]) == 2
         assert message in capsys.readouterr().err
     assert main(["forks", file, "--node", str(root.id)]) == 2
@@ -241,11 +286,21 @@ def test_the_python_api_runs_forks_and_global_attractors(path, tmp_path):
     r = loom.forks(s, child.id, attractor="wedd|feast|marr", start=8, end=9, n=2, max_tokens=4, seed=5, progress=False)
     assert isinstance(r, loom.ForksResult) and [p.position for p in r.positions] == [8, 9]
     assert r.params.n == 2 and r.params.max_tokens == 4 and r.model["name"] == "demo-wedding"
-    assert r.record == s.records("forks")[-1]["id"] and s.get_state("model") is None  # the path's model, not made the session's
+    assert (
+        r.record == s.records("forks")[-1]["id"] and s.get_state("model") is None
+    )  # the path's model, not made the session's
     g = Session(tmp_path / "g.loom")
     first = g.add_node(None, "Are bugs real?", "prompt")
-    out = loom.global_attractors(g, ["Are bugs real?", "Once upon a time"], model="demo-wedding", n=2, max_tokens=4,
-                                 seed=1, attractors=["wedd"], progress=False)
+    out = loom.global_attractors(
+        g,
+        ["Are bugs real?", "Once upon a time"],
+        model="demo-wedding",
+        n=2,
+        max_tokens=4,
+        seed=1,
+        attractors=["wedd"],
+        progress=False,
+    )
     assert isinstance(out, GlobalResult) and [p["root"] for p in out.prompts][0] == first.id and len(g.roots()) == 2
     assert len(out.rows()) == 4 and out.measured["attractors"][0]["n"] == 4
     g.close()

@@ -6,14 +6,13 @@ import math
 
 import pytest
 from textual.widgets import Input, OptionList, ProgressBar
+from wedding_path import DECIDING, wedding_path
 
 from loom.backends import open_backend
 from loom.store import Session
 from loom.ui.app import LoomApp
 from loom.ui.forks import BASIN_STYLE, FORK_STYLE, NO_RETURN_STYLE, ForksForm, ForksScreen, path_marks
 from loom.ui.pathview import PathView
-
-from wedding_path import DECIDING, wedding_path
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,14 @@ async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding):
         await wait_for(pilot, lambda: isinstance(app.screen, ForksForm), "the form")
         form = app.screen
         assert form.query_one("#f-end", Input).value == str(len(child.tokens) - 1)
-        for name, value in (("n", "6"), ("max_tokens", "8"), ("alternatives", "1"), ("start", str(DECIDING + 2)),
-                            ("end", str(DECIDING + 4)), ("stride", "x")):
+        for name, value in (
+            ("n", "6"),
+            ("max_tokens", "8"),
+            ("alternatives", "1"),
+            ("start", str(DECIDING + 2)),
+            ("end", str(DECIDING + 4)),
+            ("stride", "x"),
+        ):
             form.query_one(f"#f-{name}", Input).value = value
         form.query_one("#f-n", Input).focus()
         await pilot.press("enter")
@@ -77,8 +82,12 @@ def test_marks_follow_the_result():
 
     positions = [Position(i, 5, i, i, [Branch("x", 1, 0.5, True, ["a"])]) for i in range(4)]
     mixed = [Mixed(r, 10, 0, 1, 1) for r in (0.1, 0.1, 1.0, 1.0)]
-    cs = [Change(0, 0.1, 0.1, 0.1, 0, 1, 1, False), Change(1, 0.1, 1.0, 0.05, 4, 0.001, 0.003, True),
-          Change(2, 1, 1, math.nan, 0, 1, 1, False), Change(3, 1, 1, math.nan, 0, 1, 1, False)]
+    cs = [
+        Change(0, 0.1, 0.1, 0.1, 0, 1, 1, False),
+        Change(1, 0.1, 1.0, 0.05, 4, 0.001, 0.003, True),
+        Change(2, 1, 1, math.nan, 0, 1, 1, False),
+        Change(3, 1, 1, math.nan, 0, 1, 1, False),
+    ]
     r = ForksResult(5, "xxxx", positions, None, {}, measured=Measured([[1]] * 4, mixed, [], cs, 2, {"kind": "cluster"}))
     marks = path_marks(r)
     assert marks == {(5, 1): FORK_STYLE, (5, 2): NO_RETURN_STYLE, (5, 3): BASIN_STYLE}

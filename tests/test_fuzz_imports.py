@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mutations import mutated  # noqa: E402
@@ -38,12 +39,15 @@ PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-lo
 if not PEER.exists():
     PEER = Path("/work/shared/peers/socketteer-loom-demo.json")
 
+
 def loom_json_doc(tmp: Path) -> dict:
     path = tmp / "source.loom"
     with Session(path) as s:
         root = s.add_node(None, "Once upon a time", "prompt")
-        toks = [Token(" there", -0.5, 5, (Alternative(" there", -0.5, 5), Alternative(" a", -1.5, 6))),
-                Token(" was", -0.2, 7, (Alternative(" was", -0.2, 7),))]
+        toks = [
+            Token(" there", -0.5, 5, (Alternative(" there", -0.5, 5), Alternative(" a", -1.5, 6))),
+            Token(" was", -0.2, 7, (Alternative(" was", -0.2, 7),)),
+        ]
         a = s.add_node(root.id, " there was", "model", model="demo", tokens=toks, params={"n": 1, "seed": 3})
         s.add_node(a.id, " a king", "human")
         s.add_node(root.id, " far away", "human")

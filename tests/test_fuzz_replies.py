@@ -21,7 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mutations import json_values, mutated  # noqa: E402
@@ -35,16 +36,47 @@ from loom.tree import GenerationParams
 
 EXAMPLES = int(os.environ.get("LOOM_FUZZ_EXAMPLES", "60"))
 
-LEGACY = {"id": "c1", "object": "text_completion", "model": "m", "choices": [{
-    "index": 0, "text": " hello world", "finish_reason": "length",
-    "logprobs": {"tokens": [" hello", " world"], "token_logprobs": [-0.5, -1.0],
-                 "top_logprobs": [{" hello": -0.5, " hi": -1.2}, {" world": -1.0, "bytes:\\xe2\\x80": -2.0}],
-                 "text_offset": [0, 6]}}]}
-CHAT = {"id": "c2", "object": "chat.completion", "model": "m", "choices": [{
-    "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": " hé"},
-    "logprobs": {"content": [
-        {"token": " h", "logprob": -0.3, "bytes": [32, 104], "top_logprobs": [{"token": " h", "logprob": -0.3, "bytes": [32, 104]}]},
-        {"token": "\u00e9", "logprob": -0.7, "bytes": [195, 169], "top_logprobs": []}]}}]}
+LEGACY = {
+    "id": "c1",
+    "object": "text_completion",
+    "model": "m",
+    "choices": [
+        {
+            "index": 0,
+            "text": " hello world",
+            "finish_reason": "length",
+            "logprobs": {
+                "tokens": [" hello", " world"],
+                "token_logprobs": [-0.5, -1.0],
+                "top_logprobs": [{" hello": -0.5, " hi": -1.2}, {" world": -1.0, "bytes:\\xe2\\x80": -2.0}],
+                "text_offset": [0, 6],
+            },
+        }
+    ],
+}
+CHAT = {
+    "id": "c2",
+    "object": "chat.completion",
+    "model": "m",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": " hé"},
+            "logprobs": {
+                "content": [
+                    {
+                        "token": " h",
+                        "logprob": -0.3,
+                        "bytes": [32, 104],
+                        "top_logprobs": [{"token": " h", "logprob": -0.3, "bytes": [32, 104]}],
+                    },
+                    {"token": "\u00e9", "logprob": -0.7, "bytes": [195, 169], "top_logprobs": []},
+                ]
+            },
+        }
+    ],
+}
 
 
 def as_stream(doc, api: str) -> list:
@@ -117,8 +149,18 @@ def server():
 def test_any_reply_gives_nodes_or_a_clear_error(server, tmp_path_factory, reply):
     api, stream, status, ctype, body = reply
     server.reply = (status, ctype, body)
-    backend = OpenAIBackend(Profile(name="fuzz", model="m", base_url=server.url, api=api, stream=stream,
-                                    max_retries=0, timeout=5, n_per_request=True))
+    backend = OpenAIBackend(
+        Profile(
+            name="fuzz",
+            model="m",
+            base_url=server.url,
+            api=api,
+            stream=stream,
+            max_retries=0,
+            timeout=5,
+            n_per_request=True,
+        )
+    )
     path = tmp_path_factory.mktemp("fuzz") / "s.loom"
     outcome: dict = {}
 
@@ -126,7 +168,9 @@ def test_any_reply_gives_nodes_or_a_clear_error(server, tmp_path_factory, reply)
         try:
             with Session(path) as s:
                 root = s.add_node(None, "Hello", "prompt")
-                outcome["result"] = generate_children(s, backend, root.id, GenerationParams(n=1, max_tokens=4, logprobs=2))
+                outcome["result"] = generate_children(
+                    s, backend, root.id, GenerationParams(n=1, max_tokens=4, logprobs=2)
+                )
         except BackendError as exc:
             outcome["error"] = str(exc)
         except BaseException as exc:  # the invariant under test: nothing else escapes
@@ -138,8 +182,9 @@ def test_any_reply_gives_nodes_or_a_clear_error(server, tmp_path_factory, reply)
     backend.close()
     assert not t.is_alive(), f"hung on {body[:200]!r}"
     if "crash" in outcome:
-        raise AssertionError(f"{type(outcome['crash']).__name__} on {api} stream={stream} {status} {body[:300]!r}") \
-            from outcome["crash"]
+        raise AssertionError(
+            f"{type(outcome['crash']).__name__} on {api} stream={stream} {status} {body[:300]!r}"
+        ) from outcome["crash"]
     if "error" in outcome:
         assert "127.0.0.1" in outcome["error"]
         event("clear error: " + outcome["error"].split(": ", 1)[1][:40])

@@ -11,8 +11,12 @@ from loom.analysis.recurrence import recurrence
 from loom.cli import main
 from loom.store import Session
 
-PROMPTS = ["Are bugs real?", "The miller's youngest son walked along the road to the town",
-           "It was a cold night in the forest, and the wolf", "Jo put down her book and said"]
+PROMPTS = [
+    "Are bugs real?",
+    "The miller's youngest son walked along the road to the town",
+    "It was a cold night in the forest, and the wolf",
+    "Jo put down her book and said",
+]
 
 
 def test_recurrence_counts_per_prompt_and_pooled():
@@ -23,7 +27,14 @@ def test_recurrence_counts_per_prompt_and_pooled():
     assert [(x.k, x.n) for x in r.per_prompt] == [(2, 3), (1, 2), (1, 3), (0, 0)]
     assert r.prompts == 3 and r.per_prompt[3].rate == 0 and (r.per_prompt[3].lo, r.per_prompt[3].hi) == (0, 1)
     d = r.to_dict()
-    assert d["prompts"] == 3 and d["per_prompt"][1] == {"prompt": 1, "k": 1, "n": 2, "rate": 0.5, "lo": pytest.approx(r.per_prompt[1].lo), "hi": pytest.approx(r.per_prompt[1].hi)}
+    assert d["prompts"] == 3 and d["per_prompt"][1] == {
+        "prompt": 1,
+        "k": 1,
+        "n": 2,
+        "rate": 0.5,
+        "lo": pytest.approx(r.per_prompt[1].lo),
+        "hi": pytest.approx(r.per_prompt[1].hi),
+    }
     with pytest.raises(ValueError):
         recurrence([True], [5], 2)
 
@@ -39,7 +50,10 @@ def test_the_wedding_recurs_after_every_prompt_on_demo_wedding_and_rarely_on_dem
     prompts.write_text("\n".join(PROMPTS[:2]) + "\n\n" + "\n".join(PROMPTS[2:]) + "\n", encoding="utf-8")
     out_csv = tmp_path / "global.csv"
     common = ["-n", "6", "--max-tokens", "32", "--seed", "1", "--attractor-words", "wedding=wedding,feast", "--json"]
-    assert main(["global", path, "--prompts", str(prompts), "--model", "demo-wedding", "--csv", str(out_csv), *common]) == 0
+    assert (
+        main(["global", path, "--prompts", str(prompts), "--model", "demo-wedding", "--csv", str(out_csv), *common])
+        == 0
+    )
     tuned = json.loads(capsys.readouterr().out)
     with Session(path) as s:
         roots = s.roots()
@@ -77,8 +91,24 @@ def test_the_wedding_recurs_after_every_prompt_on_demo_wedding_and_rarely_on_dem
     assert bc is None or bc["prompts"] < 4
 
     # the same prompt file again reuses the roots; text output names the recurring clusters
-    assert main(["global", path, "--prompts", str(prompts), "--model", "demo-wedding", "-n", "2", "--max-tokens", "4",
-                 "--no-save"]) == 0
+    assert (
+        main(
+            [
+                "global",
+                path,
+                "--prompts",
+                str(prompts),
+                "--model",
+                "demo-wedding",
+                "-n",
+                "2",
+                "--max-tokens",
+                "4",
+                "--no-save",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "clusters in at least 2 prompts" in captured.out and "already a root" in captured.err
     with Session(path) as s:

@@ -58,10 +58,16 @@ ALT_SOURCES = [HOSTILE[k] for k in ("closing tag", "link markup", "ansi colour",
 def model_tokens(pieces: list[str], base_id: int) -> list[Token]:
     """A token per piece; its alternatives are hostile too (one id per text, as a tokenizer's)."""
     ids = {p: base_id + i for i, p in enumerate(dict.fromkeys(pieces))}
-    return [Token(p, -0.2 - i % 3, ids[p],
-                  (Alternative(p, -0.2 - i % 3, ids[p]),)
-                  + tuple(Alternative(q, -3.0 - j, ids[q]) for j, q in enumerate(ALT_SOURCES) if q != p))
-            for i, p in enumerate(pieces)]
+    return [
+        Token(
+            p,
+            -0.2 - i % 3,
+            ids[p],
+            (Alternative(p, -0.2 - i % 3, ids[p]),)
+            + tuple(Alternative(q, -3.0 - j, ids[q]) for j, q in enumerate(ALT_SOURCES) if q != p),
+        )
+        for i, p in enumerate(pieces)
+    ]
 
 
 def build(path):
@@ -72,8 +78,9 @@ def build(path):
         model = s.add_node(root.id, "".join(pieces), "model", model="hostile-model", tokens=model_tokens(pieces, 1000))
         mega_human = s.add_node(model.id, MEGA, "human")
         chunks = ["lorem" * 10] * 20_000  # 1 MB in 20,000 tokens, no newline
-        mega_model = s.add_node(model.id, "".join(chunks), "model", model="hostile-model",
-                                tokens=[Token(c, -0.1, 5000) for c in chunks])
+        mega_model = s.add_node(
+            model.id, "".join(chunks), "model", model="hostile-model", tokens=[Token(c, -0.1, 5000) for c in chunks]
+        )
         for text in HOSTILE.values():
             s.add_tag(model.id, text)
         s.set_note(root.id, PROMPT)
@@ -114,11 +121,30 @@ def test_import_and_export_keep_hostile_text(tmp_path, capsys):
     """Imported through the CLI from the original loom's JSON (surrogates as
     JSON escapes), exported as loom JSON: every text comes back exactly."""
     texts = list(HOSTILE.values())
-    tree = {"root": {"text": PROMPT, "children": [
-        {"text": t, "children": [], "generation": {"id": f"r{i}", "index": 0}} for i, t in enumerate(texts)]},
-        "model_responses": {f"r{i}": {"model": "m", "completions": [{"tokens": [
-            {"generatedToken": {"token": t, "logprob": -0.5}, "counterfactuals": {t: -0.5, texts[0]: -2.0}}]}]}
-            for i, t in enumerate(texts)}}
+    tree = {
+        "root": {
+            "text": PROMPT,
+            "children": [
+                {"text": t, "children": [], "generation": {"id": f"r{i}", "index": 0}} for i, t in enumerate(texts)
+            ],
+        },
+        "model_responses": {
+            f"r{i}": {
+                "model": "m",
+                "completions": [
+                    {
+                        "tokens": [
+                            {
+                                "generatedToken": {"token": t, "logprob": -0.5},
+                                "counterfactuals": {t: -0.5, texts[0]: -2.0},
+                            }
+                        ]
+                    }
+                ],
+            }
+            for i, t in enumerate(texts)
+        },
+    }
     src = tmp_path / "hostile.json"
     src.write_text(json.dumps(tree), encoding="ascii")  # json escapes lone surrogates as \ud800
     session = tmp_path / "imported.loom"
@@ -141,8 +167,16 @@ def test_import_and_export_keep_hostile_text(tmp_path, capsys):
 def screen(app) -> tuple[str, str]:
     """(bytes a terminal would receive, the screen as plain text) for the current screen."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor",
-                      record=True, legacy_windows=False, safe_box=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.file.getvalue(), console.export_text(styles=False)
 
@@ -150,7 +184,9 @@ def screen(app) -> tuple[str, str]:
 def assert_safe(app) -> str:
     raw, text = screen(app)
     leftover = CSI.sub("", raw)
-    assert "\x1b" not in leftover, f"an escape sequence reached the terminal: {leftover[leftover.index(chr(27)):][:40]!r}"
+    assert "\x1b" not in leftover, (
+        f"an escape sequence reached the terminal: {leftover[leftover.index(chr(27)) :][:40]!r}"
+    )
     bad = UNSAFE.findall(text.replace("\n", ""))
     assert not bad, f"unsafe characters drawn: {bad[:5]!r}"
     return text

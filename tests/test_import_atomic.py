@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from loom.cli import main
-from loom.io import TreeFormatError, export_text, import_file
-from loom.io import loomjson, socketteer
+from loom.io import TreeFormatError, export_text, import_file, loomjson, socketteer
 from loom.store import Session
 from loom.tree import Alternative, Token
 
@@ -32,8 +31,13 @@ def digest(path: Path) -> str:
 def small_session(path: Path) -> Session:
     s = Session(path)
     root = s.add_node(None, "Once", "prompt")
-    a = s.add_node(root.id, " upon", "model", model="m", tokens=[
-        Token(" upon", -0.25, None, (Alternative(" upon", -0.25), Alternative(" at", -2.0)))])
+    a = s.add_node(
+        root.id,
+        " upon",
+        "model",
+        model="m",
+        tokens=[Token(" upon", -0.25, None, (Alternative(" upon", -0.25), Alternative(" at", -2.0)))],
+    )
     s.add_node(a.id, " a time", "human")
     s.add_node(root.id, " more", "edit", derived_from=a.id)
     s.add_tag(a.id, "bookmark")
@@ -102,37 +106,60 @@ def test_missing_parent_is_an_error_but_a_subtree_top_is_not(tmp_path, session):
 
 
 def test_a_cycle_of_parents_is_refused(session):
-    data = {"format": "loom-session", "version": 1, "root": None, "nodes": [
-        {"id": 1, "parent": None, "text": "root", "author": "prompt"},
-        {"id": 2, "parent": 3, "text": "a", "author": "human"},
-        {"id": 3, "parent": 2, "text": "b", "author": "human"},
-        {"id": 4, "parent": 3, "text": "c", "author": "human"}]}
+    data = {
+        "format": "loom-session",
+        "version": 1,
+        "root": None,
+        "nodes": [
+            {"id": 1, "parent": None, "text": "root", "author": "prompt"},
+            {"id": 2, "parent": 3, "text": "a", "author": "human"},
+            {"id": 3, "parent": 2, "text": "b", "author": "human"},
+            {"id": 4, "parent": 3, "text": "c", "author": "human"},
+        ],
+    }
     with pytest.raises(TreeFormatError, match=r"nodes 2 -> 3 -> 2: each is the parent of the one before, a cycle"):
         loomjson.import_data(session, data)
     assert session.count() == 0
 
 
 def test_parents_after_children_in_the_file_are_fine(session):
-    data = {"format": "loom-session", "version": 1, "root": None, "nodes": [
-        {"id": 1, "parent": 5, "text": " b", "author": "human"},
-        {"id": 5, "parent": None, "text": "a", "author": "prompt"}]}
+    data = {
+        "format": "loom-session",
+        "version": 1,
+        "root": None,
+        "nodes": [
+            {"id": 1, "parent": 5, "text": " b", "author": "human"},
+            {"id": 5, "parent": None, "text": "a", "author": "prompt"},
+        ],
+    }
     loomjson.import_data(session, data)
     assert session.path_text(1) == "a b"
 
 
-@pytest.mark.parametrize("node, message", [
-    ({"id": 1, "parent": None, "text": "a", "author": "human", "tokens": [{"text": "b", "logprob": -1.0}]},
-     "node 1 is malformed: its token texts do not add up to its text"),
-    ({"id": 1, "parent": None, "text": "a", "author": "human", "created": "yesterday"},
-     "node 1 is malformed: created must be a number or null (got str)"),
-    ({"id": "1", "parent": None, "text": "a", "author": "human"}, "nodes[0]: id must be a whole number"),
-    ({"id": 1, "parent": None, "text": "a", "author": "human", "tokens": [{"text": "a", "logprob": "high"}]},
-     "node 1 is malformed: tokens[0]: logprob must be a number"),
-])
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        (
+            {"id": 1, "parent": None, "text": "a", "author": "human", "tokens": [{"text": "b", "logprob": -1.0}]},
+            "node 1 is malformed: its token texts do not add up to its text",
+        ),
+        (
+            {"id": 1, "parent": None, "text": "a", "author": "human", "created": "yesterday"},
+            "node 1 is malformed: created must be a number or null (got str)",
+        ),
+        ({"id": "1", "parent": None, "text": "a", "author": "human"}, "nodes[0]: id must be a whole number"),
+        (
+            {"id": 1, "parent": None, "text": "a", "author": "human", "tokens": [{"text": "a", "logprob": "high"}]},
+            "node 1 is malformed: tokens[0]: logprob must be a number",
+        ),
+    ],
+)
 def test_wrong_types_are_named(session, node, message):
     with pytest.raises(TreeFormatError) as err:
         loomjson.import_data(session, {"format": "loom-session", "version": 1, "nodes": [node]})
-    assert str(err.value) == f"{message}; nothing was imported (0 of the file's 1 nodes kept)" or message in str(err.value)
+    assert str(err.value) == f"{message}; nothing was imported (0 of the file's 1 nodes kept)" or message in str(
+        err.value
+    )
     assert "\n" not in str(err.value)
     assert session.count() == 0
 
@@ -231,7 +258,9 @@ def test_an_import_killed_midway_leaves_nothing(tmp_path, fmt):
     target = tmp_path / "host.loom"
     with Session(target) as s:
         s.add_node(None, "before", "prompt")
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(target), str(src)], cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(target), str(src)], cwd=Path(__file__).resolve().parents[1]
+    )
     assert proc.returncode == 9
     with Session(target) as s:
         assert s.count() == 1 and [s.node(i).text for i in s.all_ids()] == ["before"]
@@ -273,8 +302,21 @@ def test_csv_and_jsonl_streamed_are_the_same_rows(tmp_path):
     from loom.io.text import token_rows, write_csv, write_jsonl
 
     with small_session(tmp_path / "t.loom") as s:
-        s.add_node(3, " and", "model", model="m", tokens=[Token(" a", -0.5, 7), Token("nd", -1.5, 8, (
-            Alternative("nd", -1.5, 8), Alternative("ny", -2.0, 9), Alternative(",x\"", -3.0, 10)))])
+        s.add_node(
+            3,
+            " and",
+            "model",
+            model="m",
+            tokens=[
+                Token(" a", -0.5, 7),
+                Token(
+                    "nd",
+                    -1.5,
+                    8,
+                    (Alternative("nd", -1.5, 8), Alternative("ny", -2.0, 9), Alternative(',x"', -3.0, 10)),
+                ),
+            ],
+        )
         for fmt, writer in (("csv", write_csv), ("jsonl", write_jsonl)):
             for node in (None, 3):
                 buf = io.StringIO()
@@ -283,10 +325,18 @@ def test_csv_and_jsonl_streamed_are_the_same_rows(tmp_path):
 
 
 def test_socketteer_malformed_token_data_is_named_not_a_traceback(session):
-    data = {"root": {"id": "r", "text": "a", "children": [
-        {"id": "g", "text": " b", "generation": {"id": "c1", "index": 0}}]},
-        "model_responses": {"c1": {"completions": [{"tokens": ["not a token"]}]}}}
-    with pytest.raises(TreeFormatError, match=r"root.children\[0\] \(id g\): its token data in model_responses "
-                                              r"is malformed \(token 0 is not an object\); nothing was imported"):
+    data = {
+        "root": {
+            "id": "r",
+            "text": "a",
+            "children": [{"id": "g", "text": " b", "generation": {"id": "c1", "index": 0}}],
+        },
+        "model_responses": {"c1": {"completions": [{"tokens": ["not a token"]}]}},
+    }
+    with pytest.raises(
+        TreeFormatError,
+        match=r"root.children\[0\] \(id g\): its token data in model_responses "
+        r"is malformed \(token 0 is not an object\); nothing was imported",
+    ):
         socketteer.import_data(session, data)
     assert session.count() == 0

@@ -73,8 +73,14 @@ def test_demo_file_exports_back_unchanged(demo_session, demo_data):
 
 
 def test_bare_root_node_and_list_of_children(tmp_path):
-    node = {"id": "r", "text": "Once", "children": [{"id": "a", "text": " upon", "children": []},
-                                                   {"id": "b", "text": " a", "children": [{"id": "c", "text": " time"}]}]}
+    node = {
+        "id": "r",
+        "text": "Once",
+        "children": [
+            {"id": "a", "text": " upon", "children": []},
+            {"id": "b", "text": " a", "children": [{"id": "c", "text": " time"}]},
+        ],
+    }
     (tmp_path / "node.json").write_text(json.dumps(node))
     (tmp_path / "list.json").write_text(json.dumps(node["children"]))
     with Session(tmp_path / "n.loom") as s:
@@ -91,28 +97,66 @@ def test_bare_root_node_and_list_of_children(tmp_path):
 
 def token_file():
     """A small tree in the original format with a model response holding token data."""
+
     def tok(text, lp, cf):
         return {"generatedToken": {"token": text, "logprob": lp}, "position": 0, "counterfactuals": cf}
 
     return {
-        "root": {"id": "root", "text": "The cat", "meta": {"source": "prompt"}, "children": [
-            {"id": "g0", "text": " sat on", "generation": {"id": "cmpl-1", "index": 0},
-             "meta": {"source": "AI", "creation_timestamp": "2021-09-15-13.02.19"}, "tags": ["bookmark"], "children": []},
-            {"id": "g1", "text": "\n ran off", "generation": {"id": "cmpl-1", "index": 1},
-             "meta": {"source": "AI"}, "children": []},
-            {"id": "g2", "text": " was edited", "generation": {"id": "cmpl-1", "index": 2},
-             "meta": {"source": "mixed"}, "children": []},
-        ]},
-        "model_responses": {"cmpl-1": {"id": "cmpl-1", "model": "davinci", "timestamp": "2021-09-15-13.02.19",
-                                       "prompt": {"text": "The cat", "tokens": None}, "completions": [
-            {"text": " sat on", "finishReason": "length", "tokens": [
-                tok(" sat", -0.5, {" sat": -0.5, " ran": -1.5, " was": -2.25}),
-                tok(" on", -0.125, {" in": -3.0, " on": -0.125})]},
-            {"text": " ran off", "finishReason": "stop", "tokens": [
-                tok(" ran", -1.5, {" sat": -0.5, " ran": -1.5}), tok(" off", -0.75, None)]},
-            {"text": " slept", "finishReason": "length", "tokens": [tok(" slept", -4.0, {" sat": -0.5})]},
-        ]}},
-        "chapters": {}, "tags": {"bookmark": {"name": "bookmark", "scope": "node"}},
+        "root": {
+            "id": "root",
+            "text": "The cat",
+            "meta": {"source": "prompt"},
+            "children": [
+                {
+                    "id": "g0",
+                    "text": " sat on",
+                    "generation": {"id": "cmpl-1", "index": 0},
+                    "meta": {"source": "AI", "creation_timestamp": "2021-09-15-13.02.19"},
+                    "tags": ["bookmark"],
+                    "children": [],
+                },
+                {
+                    "id": "g1",
+                    "text": "\n ran off",
+                    "generation": {"id": "cmpl-1", "index": 1},
+                    "meta": {"source": "AI"},
+                    "children": [],
+                },
+                {
+                    "id": "g2",
+                    "text": " was edited",
+                    "generation": {"id": "cmpl-1", "index": 2},
+                    "meta": {"source": "mixed"},
+                    "children": [],
+                },
+            ],
+        },
+        "model_responses": {
+            "cmpl-1": {
+                "id": "cmpl-1",
+                "model": "davinci",
+                "timestamp": "2021-09-15-13.02.19",
+                "prompt": {"text": "The cat", "tokens": None},
+                "completions": [
+                    {
+                        "text": " sat on",
+                        "finishReason": "length",
+                        "tokens": [
+                            tok(" sat", -0.5, {" sat": -0.5, " ran": -1.5, " was": -2.25}),
+                            tok(" on", -0.125, {" in": -3.0, " on": -0.125}),
+                        ],
+                    },
+                    {
+                        "text": " ran off",
+                        "finishReason": "stop",
+                        "tokens": [tok(" ran", -1.5, {" sat": -0.5, " ran": -1.5}), tok(" off", -0.75, None)],
+                    },
+                    {"text": " slept", "finishReason": "length", "tokens": [tok(" slept", -4.0, {" sat": -0.5})]},
+                ],
+            }
+        },
+        "chapters": {},
+        "tags": {"bookmark": {"name": "bookmark", "scope": "node"}},
     }
 
 
@@ -128,7 +172,11 @@ def test_token_data_maps_onto_loom_tokens(tmp_path):
         assert all(t.token_id is None for t in sat.tokens)
         assert sat.tokens[0].logprob == pytest.approx(-0.5)
         # counterfactuals become alternatives, most likely first
-        assert [(a.text, a.logprob) for a in sat.tokens[0].alternatives] == [(" sat", -0.5), (" ran", -1.5), (" was", -2.25)]
+        assert [(a.text, a.logprob) for a in sat.tokens[0].alternatives] == [
+            (" sat", -0.5),
+            (" ran", -1.5),
+            (" was", -2.25),
+        ]
         assert [a.text for a in sat.tokens[1].alternatives] == [" on", " in"]
         assert all(a.token_id is None for t in sat.tokens for a in t.alternatives)
         assert sat.created == pytest.approx(1631710939.0)
@@ -153,27 +201,61 @@ def test_tokens_survive_export_and_reimport(tmp_path):
         import_data(b, copy.deepcopy(out))
         for x, y in zip(a.all_ids(), b.all_ids()):
             na, nb = a.node(x), b.node(y)
-            assert (na.text, na.author, na.model, na.tokens, a.tags(x)) == (nb.text, nb.author, nb.model, nb.tokens, b.tags(y))
+            assert (na.text, na.author, na.model, na.tokens, a.tags(x)) == (
+                nb.text,
+                nb.author,
+                nb.model,
+                nb.tokens,
+                b.tags(y),
+            )
         assert export_data(b) == out
 
 
 def byte_token_file():
     """OpenAI's way with tokens inside a character: `bytes:\\xe2\\x98` pieces; and a completion
     that runs past <|endoftext|> (the node's text stops there)."""
-    def tok(text, lp, cf=None):
-        return {"generatedToken": {"token": text, "logprob": lp}, "position": {"start": 0, "end": 0},
-                "counterfactuals": cf}
 
-    toks = [tok(" caf", -0.5, {" caf": -0.5, " tea": -1.0}), tok("bytes:\\xc3", -0.25, {"bytes:\\xc3": -0.25}),
-            tok("bytes:\\xa9", -0.01, {"bytes:\\xa9": -0.01, "e": -5.0}), tok(" ", -0.3),
-            tok("bytes:\\xe2\\x98", -0.7), tok("bytes:\\x95", -0.02), tok(" end", -0.4),
-            tok("<|endoftext|>", -0.1), tok(" junk", -3.0), tok(" more", -2.0)]
+    def tok(text, lp, cf=None):
+        return {
+            "generatedToken": {"token": text, "logprob": lp},
+            "position": {"start": 0, "end": 0},
+            "counterfactuals": cf,
+        }
+
+    toks = [
+        tok(" caf", -0.5, {" caf": -0.5, " tea": -1.0}),
+        tok("bytes:\\xc3", -0.25, {"bytes:\\xc3": -0.25}),
+        tok("bytes:\\xa9", -0.01, {"bytes:\\xa9": -0.01, "e": -5.0}),
+        tok(" ", -0.3),
+        tok("bytes:\\xe2\\x98", -0.7),
+        tok("bytes:\\x95", -0.02),
+        tok(" end", -0.4),
+        tok("<|endoftext|>", -0.1),
+        tok(" junk", -3.0),
+        tok(" more", -2.0),
+    ]
     return {
-        "root": {"id": "root", "text": "Order:", "children": [
-            {"id": "b0", "text": " café ☕ end", "generation": {"id": "cmpl-b", "index": 0},
-             "meta": {"source": "AI"}, "children": []}]},
-        "model_responses": {"cmpl-b": {"id": "cmpl-b", "model": "davinci", "prompt": {"text": "Order:", "tokens": None},
-                                       "completions": [{"text": " café ☕ end", "finishReason": "stop", "tokens": toks}]}},
+        "root": {
+            "id": "root",
+            "text": "Order:",
+            "children": [
+                {
+                    "id": "b0",
+                    "text": " café ☕ end",
+                    "generation": {"id": "cmpl-b", "index": 0},
+                    "meta": {"source": "AI"},
+                    "children": [],
+                }
+            ],
+        },
+        "model_responses": {
+            "cmpl-b": {
+                "id": "cmpl-b",
+                "model": "davinci",
+                "prompt": {"text": "Order:", "tokens": None},
+                "completions": [{"text": " café ☕ end", "finishReason": "stop", "tokens": toks}],
+            }
+        },
     }
 
 
@@ -191,26 +273,38 @@ def test_partial_utf8_byte_tokens_are_joined_and_end_of_text_ends(tmp_path):
         assert [a.text for a in node.tokens[2].alternatives] == ["é", "e"]  # decoded with the open byte before it
         out = export_data(s)
     # exported as the file had it: byte tokens, end of text and what followed
-    assert out["model_responses"]["cmpl-b"]["completions"][0] == byte_token_file()["model_responses"]["cmpl-b"]["completions"][0]
+    assert (
+        out["model_responses"]["cmpl-b"]["completions"][0]
+        == byte_token_file()["model_responses"]["cmpl-b"]["completions"][0]
+    )
 
 
 def test_loom_nodes_export_and_come_back(tmp_path, session):
     from loom.tree import Alternative, Token
 
     root = session.add_node(None, "Hello", "prompt")
-    toks = [Token(" wor", -0.25, 17, (Alternative(" wor", -0.25, 17), Alternative(" fri", -2.0, 30))), Token("ld", -0.0625, 5)]
+    toks = [
+        Token(" wor", -0.25, 17, (Alternative(" wor", -0.25, 17), Alternative(" fri", -2.0, 30))),
+        Token("ld", -0.0625, 5),
+    ]
     gen = session.add_node(root.id, " world", "model", model="demo", params={"n": 2, "temperature": 0.7}, tokens=toks)
     session.add_node(root.id, " there", "human")
     session.add_tag(gen.id, "attractor")
     out = export_data(session)
     child = out["root"]["children"][0]
     assert child["meta"]["source"] == "AI" and child["tags"] == ["attractor"]
-    assert out["model_responses"][child["generation"]["id"]]["completions"][0]["tokens"][1]["generatedToken"] == {"token": "ld", "logprob": -0.0625}
+    assert out["model_responses"][child["generation"]["id"]]["completions"][0]["tokens"][1]["generatedToken"] == {
+        "token": "ld",
+        "logprob": -0.0625,
+    }
     with Session(tmp_path / "back.loom") as back:
         import_data(back, json.loads(json.dumps(out)))
         g = back.children(back.roots()[0].id, with_tokens=True)[0]
         assert (g.text, g.author, g.model, g.params) == (" world", "model", "demo", {"n": 2, "temperature": 0.7})
-        assert [(t.text, t.logprob, [a.text for a in t.alternatives]) for t in g.tokens] == [(" wor", -0.25, [" wor", " fri"]), ("ld", -0.0625, [])]
+        assert [(t.text, t.logprob, [a.text for a in t.alternatives]) for t in g.tokens] == [
+            (" wor", -0.25, [" wor", " fri"]),
+            ("ld", -0.0625, []),
+        ]
         assert back.tags(g.id) == ["attractor"]
         assert export_data(back) == out  # and a second trip changes nothing
 
@@ -228,12 +322,15 @@ def test_import_as_subtree_of_a_node(tmp_path, session):
     assert len(session.roots()) == 1
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON (line 1"),
-    ("42", "expected loom's JSON export"),
-    ('{"root": {"text": 5}}', "text must be a string"),
-    ('{"root": {"text": "a", "children": [7]}}', "root.children[0]: a node must be an object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON (line 1"),
+        ("42", "expected loom's JSON export"),
+        ('{"root": {"text": 5}}', "text must be a string"),
+        ('{"root": {"text": "a", "children": [7]}}', "root.children[0]: a node must be an object"),
+    ],
+)
 def test_broken_files_say_what_and_where(tmp_path, content, message):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
@@ -266,8 +363,13 @@ def test_a_completion_that_exports_back_as_it_is_is_not_stored_twice(tmp_path, s
     from loom.tree import Alternative, Token
 
     root = session.add_node(None, "The cat", "prompt")
-    session.add_node(root.id, " sat on", "model", model="m",
-                     tokens=[Token(" sat", -0.5, None, (Alternative(" sat", -0.5),)), Token(" on", -0.25, None, ())])
+    session.add_node(
+        root.id,
+        " sat on",
+        "model",
+        model="m",
+        tokens=[Token(" sat", -0.5, None, (Alternative(" sat", -0.5),)), Token(" on", -0.25, None, ())],
+    )
     out = export_data(session)
     with Session(tmp_path / "again.loom") as again:
         import_data(again, copy.deepcopy(out))

@@ -35,8 +35,28 @@ from loom.store import Session
 
 RUNS = int(os.environ.get("LOOM_KILL_RUNS", "2"))
 N = 8
-GENERATE = ["-n", str(N), "--max-tokens", "150", "--seed", "5", "--temperature", "0.7", "--top-k", "40",
-            "--stop", ".", "--stop", "!", "--stop", "?", "--model", "demo", "--quiet", "--json"]
+GENERATE = [
+    "-n",
+    str(N),
+    "--max-tokens",
+    "150",
+    "--seed",
+    "5",
+    "--temperature",
+    "0.7",
+    "--top-k",
+    "40",
+    "--stop",
+    ".",
+    "--stop",
+    "!",
+    "--stop",
+    "?",
+    "--model",
+    "demo",
+    "--quiet",
+    "--json",
+]
 PROMPT = "Once upon a time there was a king. "
 
 
@@ -80,8 +100,14 @@ def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("kill-env")
     config = home / "config.toml"
     config.write_text("")  # no user config: the test's flags decide everything
-    return {**os.environ, "LOOM_CONFIG": str(config), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1", "LOOM_SESSIONS_DIR": str(home)}
+    return {
+        **os.environ,
+        "LOOM_CONFIG": str(config),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "LOOM_SESSIONS_DIR": str(home),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +120,12 @@ def fresh(tmp_path_factory):
 
 
 def start(path: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "loom", "generate", str(path), *GENERATE], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "loom", "generate", str(path), *GENERATE],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +200,10 @@ def check_after_kill(run: dict, reference: dict) -> dict[int, tuple]:
 def test_sigkill_during_generation_loses_nothing_committed(fresh, env, reference, tmp_path):
     seed = int(os.environ.get("LOOM_KILL_SEED", random.randrange(2**32)))
     rng = random.Random(seed)
-    print(f"kill moments from LOOM_KILL_SEED={seed}; reference: first node after {reference['t_first']:.1f} s, "
-          f"done after {reference['t_end']:.1f} s")
+    print(
+        f"kill moments from LOOM_KILL_SEED={seed}; reference: first node after {reference['t_first']:.1f} s, "
+        f"done after {reference['t_end']:.1f} s"
+    )
     saved_counts = []
     for i in range(RUNS):
         # The first run is killed right as its first branch lands, so that one

@@ -3,11 +3,30 @@
 import subprocess
 import sys
 
-CORE = ["loom.tree", "loom.store", "loom.backends", "loom.backends.local", "loom.backends.openai_compat",
-        "loom.experiments.generate", "loom.experiments.replay", "loom.themes", "loom.textsafe", "loom.config", "loom.cli", "loom.io",
-        "loom.analysis.align", "loom.analysis.report", "loom.analysis.perturb", "loom.analysis.multiverse",
-        "loom.analysis.candidates", "loom.experiments.vs", "loom.render.svg", "loom.render.html", "loom.render.ansi",
-        "loom.experiments.edit"]
+CORE = [
+    "loom.tree",
+    "loom.store",
+    "loom.backends",
+    "loom.backends.local",
+    "loom.backends.openai_compat",
+    "loom.experiments.generate",
+    "loom.experiments.replay",
+    "loom.themes",
+    "loom.textsafe",
+    "loom.config",
+    "loom.cli",
+    "loom.io",
+    "loom.analysis.align",
+    "loom.analysis.report",
+    "loom.analysis.perturb",
+    "loom.analysis.multiverse",
+    "loom.analysis.candidates",
+    "loom.experiments.vs",
+    "loom.render.svg",
+    "loom.render.html",
+    "loom.render.ansi",
+    "loom.experiments.edit",
+]
 
 
 def test_core_does_not_import_textual():

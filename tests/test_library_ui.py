@@ -2,7 +2,6 @@
 jump, bookmarks, the tags/notes editor, import and export."""
 
 import json
-from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -99,7 +98,9 @@ async def test_tag_editor_saves_tags_and_note_and_refuses_bad_tags(tmp_path):
 async def test_import_under_current_node_then_export_markdown(tmp_path):
     s = make(tmp_path)
     tree = tmp_path / "tree.json"
-    tree.write_text(json.dumps({"root": {"id": "r", "text": " Elsewhere,", "children": [{"id": "c", "text": " a bell."}]}}))
+    tree.write_text(
+        json.dumps({"root": {"id": "r", "text": " Elsewhere,", "children": [{"id": "c", "text": " a bell."}]}})
+    )
     app = Host(s)
     async with app.run_test(size=(120, 40)) as pilot:
         start = app.node_id

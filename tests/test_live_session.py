@@ -13,9 +13,18 @@ from loom.ui.pathview import PathView
 
 
 def tokens(words, ids=True, base=100):
-    return [Token(w, -0.2, base + i if ids else None, (Alternative(w, -0.2, base + i if ids else None),
-                                                        Alternative(w.upper() + "!", -2.0, base + 50 + i if ids else None)))
-            for i, w in enumerate(words)]
+    return [
+        Token(
+            w,
+            -0.2,
+            base + i if ids else None,
+            (
+                Alternative(w, -0.2, base + i if ids else None),
+                Alternative(w.upper() + "!", -2.0, base + 50 + i if ids else None),
+            ),
+        )
+        for i, w in enumerate(words)
+    ]
 
 
 def add(s, parent, words, ids=True, base=100):
@@ -75,7 +84,9 @@ async def test_nodes_added_by_another_connection_show_without_moving(tmp_path, d
         assert pv.cursor == cursor
         assert app.query_one(ChildrenList).option_count == 40
         # the tree: counts on loaded lines, a new child at the end of a loaded level, cursor kept
-        await wait_for(pilot, lambda: [c.data for c in tree._items[root].children] == [kid, other, sib], "the tree level")
+        await wait_for(
+            pilot, lambda: [c.data for c in tree._items[root].children] == [kid, other, sib], "the tree level"
+        )
         assert tree_label(app, kid).endswith("(40)")
         assert tree_label(app, other).endswith("(1)")
         assert tree.cursor_node is tree_cursor
@@ -99,8 +110,10 @@ async def test_a_subprocess_adding_nodes_while_a_dialog_is_open(tmp_path, demo_b
         await pilot.pause()
         dialog = app.screen
         assert dialog is not app.default_screen
-        code = ("import sys; from loom.store import Session; s = Session(sys.argv[1]);"
-                f" [s.add_node({kid}, f' sub{{i}}', 'human') for i in range(5)]; s.close()")
+        code = (
+            "import sys; from loom.store import Session; s = Session(sys.argv[1]);"
+            f" [s.add_node({kid}, f' sub{{i}}', 'human') for i in range(5)]; s.close()"
+        )
         subprocess.run([sys.executable, "-c", code, str(path)], check=True, cwd=Path(__file__).parents[1])
         await wait_for(pilot, lambda: title(app) == "children (9)", "the children panel to show 9")
         assert app.screen is dialog  # the dialog is still open, undisturbed
@@ -114,11 +127,18 @@ async def test_nothing_is_read_again_while_nobody_else_writes(tmp_path, demo_bac
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
         calls = []
-        for name in ("summaries", "child_counts", "child_ids", "path_nodes"):
-            def spy(*a, _orig=getattr(s, name), _name=name, **k):
-                calls.append(_name)
-                return _orig(*a, **k)
+
+        def spy_on(name):
+            orig = getattr(s, name)
+
+            def spy(*a, **k):
+                calls.append(name)
+                return orig(*a, **k)
+
             setattr(s, name, spy)
+
+        for name in ("summaries", "child_counts", "child_ids", "path_nodes"):
+            spy_on(name)
         await pilot.pause(1.0)
         assert calls == []
         s.add_node(kid, " my own", "human")  # this connection's own write: not another process's

@@ -61,7 +61,11 @@ def test_greedy_is_deterministic_and_stop_strings_cut(demo_backend):
     text = "".join(a[: len(a) // 2])
     stop = text.strip().split()[-1] if text.strip() else None
     if stop:
-        out = "".join(e.token.text for e in demo_backend.generate("It was", p.replace(n=1, stop=[stop])) if isinstance(e, TokenEvent))
+        out = "".join(
+            e.token.text
+            for e in demo_backend.generate("It was", p.replace(n=1, stop=[stop]))
+            if isinstance(e, TokenEvent)
+        )
         assert stop not in out
 
 
@@ -90,8 +94,9 @@ def test_cancel_keeps_partial_branches_marked_incomplete(session, demo_backend):
             if len(seen) == 6:
                 cancel.set()
 
-    res = generate_children(session, demo_backend, root.id, GenerationParams(n=2, max_tokens=40, seed=1),
-                            cancel=cancel, listener=listener)
+    res = generate_children(
+        session, demo_backend, root.id, GenerationParams(n=2, max_tokens=40, seed=1), cancel=cancel, listener=listener
+    )
     assert res.cancelled
     kids = session.children(root.id, with_tokens=True)
     assert kids and all(not k.complete for k in kids)
@@ -110,7 +115,9 @@ def test_long_prompt_is_trimmed_with_a_notice(session, demo_backend):
 
 def test_more_tokens_than_the_context_stops_at_its_end(demo_backend):
     # max_tokens above the model's context used to trim the prompt to nothing and crash in the model
-    events = list(demo_backend.generate("Once upon a time", GenerationParams(n=1, max_tokens=demo_backend.context + 8, seed=1)))
+    events = list(
+        demo_backend.generate("Once upon a time", GenerationParams(n=1, max_tokens=demo_backend.context + 8, seed=1))
+    )
     toks = [e for e in events if isinstance(e, TokenEvent)]
     assert 0 < len(toks) < demo_backend.context
 
@@ -138,5 +145,9 @@ def test_a_tokenizer_without_start_or_end_token_refuses_an_empty_context(tmp_pat
     assert backend.tokenizer.bos_token_id is None and backend.tokenizer.eos_token_id is None
     with pytest.raises(BackendError, match="neither a start nor an end-of-text token"):
         list(backend.generate("", GenerationParams(n=1, max_tokens=2, seed=1)))
-    toks = [e for e in backend.generate("Once upon", GenerationParams(n=1, max_tokens=2, seed=1)) if isinstance(e, TokenEvent)]
+    toks = [
+        e
+        for e in backend.generate("Once upon", GenerationParams(n=1, max_tokens=2, seed=1))
+        if isinstance(e, TokenEvent)
+    ]
     assert len(toks) == 2

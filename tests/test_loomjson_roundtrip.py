@@ -18,8 +18,11 @@ from loom.tree import Alternative, GenerationParams, Token
 def full_dump(s: Session) -> dict:
     """Everything a session holds, read back through the store (not through the exporter)."""
     return {
-        "nodes": [s.node(i) for i in s.all_ids()], "tags": s.tag_pairs(), "notes": s.notes(),
-        "records": s.records(), "state": s.state_items(),
+        "nodes": [s.node(i) for i in s.all_ids()],
+        "tags": s.tag_pairs(),
+        "notes": s.notes(),
+        "records": s.records(),
+        "state": s.state_items(),
     }
 
 
@@ -31,14 +34,24 @@ def rich_session(tmp_path_factory, demo_backend):
     params = GenerationParams(n=2, max_tokens=5, seed=7, logprobs=4, model="demo")
     kids = generate_children(s, demo_backend, root.id, params).nodes
     edit = s.add_node(root.id, kids[0].text + " (edited)", "edit", derived_from=kids[0].id)
-    api = s.add_node(edit.id, " and then", "model", model="gpt-x", tokens=[
-        Token(" and", -0.5, None, (Alternative(" and", -0.5), Alternative(" but", -1.25))),
-        Token(" then", -0.125, None, (Alternative(" then", -0.125),), raw=False),
-    ], complete=False, meta={"finish": "cancelled"})
+    api = s.add_node(
+        edit.id,
+        " and then",
+        "model",
+        model="gpt-x",
+        tokens=[
+            Token(" and", -0.5, None, (Alternative(" and", -0.5), Alternative(" but", -1.25))),
+            Token(" then", -0.125, None, (Alternative(" then", -0.125),), raw=False),
+        ],
+        complete=False,
+        meta={"finish": "cancelled"},
+    )
     s.add_tag(kids[1].id, "bookmark")
     s.add_tag(api.id, "attractor")
     s.set_note(edit.id, "perturbed: does it come back?")
-    s.add_record("compare", kids[0].id, {"k": 3}, {"reconverged": True, "nodes": [kids[0].id, edit.id]}, other_id=edit.id)
+    s.add_record(
+        "compare", kids[0].id, {"k": 3}, {"reconverged": True, "nodes": [kids[0].id, edit.id]}, other_id=edit.id
+    )
     s.current = api.id
     s.set_state("params", params.to_dict())
     yield s
@@ -130,8 +143,15 @@ def test_any_tree_written_and_read_back_is_identical(tmp_path_factory, root_text
         for parent, (kind, body), author, meta, tags in specs:
             tokens = body if kind == "tokens" else None
             text = "".join(t.text for t in tokens) if tokens else body
-            n = a.add_node(ids[parent % len(ids)], text, author, tokens=tokens, meta=meta,
-                           model="m" if tokens else None, derived_from=ids[-1] if author == "edit" else None)
+            n = a.add_node(
+                ids[parent % len(ids)],
+                text,
+                author,
+                tokens=tokens,
+                meta=meta,
+                model="m" if tokens else None,
+                derived_from=ids[-1] if author == "edit" else None,
+            )
             for t in tags:
                 a.add_tag(n.id, t)
             ids.append(n.id)
@@ -167,7 +187,9 @@ def test_a_session_made_with_the_cli_round_trips_byte_for_byte(tmp_path):
     loom_cli(tmp_path, "new", "tale", "--prompt", "Once upon a time", "--model", "demo")
     loom_cli(tmp_path, "generate", "tale", "-n", "3", "--max-tokens", "6", "--seed", "5")
     loom_cli(tmp_path, "generate", "tale", "--node", "2", "-n", "2", "--max-tokens", "5", "--seed", "6")
-    loom_cli(tmp_path, "tag", "tale", "--node", "3", "--add", "attractor", "--bookmark", "--note", "comes back: é ☕ \u202e")
+    loom_cli(
+        tmp_path, "tag", "tale", "--node", "3", "--add", "attractor", "--bookmark", "--note", "comes back: é ☕ \u202e"
+    )
     loom_cli(tmp_path, "report", "tale", "--node", "2", "-n", "4", "--max-tokens", "4", "--seed", "7")
     first, again = export_import_export(tmp_path, "tale")
     assert json.loads(first)["records"] and json.loads(first)["notes"]
@@ -187,11 +209,21 @@ def test_hostile_text_old_token_blobs_and_imported_files_round_trip_byte_for_byt
 
     with Session(tmp_path / "odd.loom") as s:
         root = s.add_node(None, "Root \x1b[31mred\u202e \x85 \ud800 é 🎉 \x00\r\n", "prompt")
-        a = s.add_node(root.id, " tok tok", "model", model="srv", meta={"f": 1e-7, "big": 10**30, "nan": float("nan")},
-                       tokens=[Token(" tok", -0.12345678, None, (Alternative(" tok", -0.12345678), Alternative(" x\ud800", -3.0))),
-                               Token(" tok", None, None, ())])
-        toks = [Token("a", -0.9, 5, (Alternative("a", -0.9, 5), Alternative("b", -2.3, 6))),
-                Token("b", -1.23456, 6, (Alternative("b", -1.23456, 6),))]
+        a = s.add_node(
+            root.id,
+            " tok tok",
+            "model",
+            model="srv",
+            meta={"f": 1e-7, "big": 10**30, "nan": float("nan")},
+            tokens=[
+                Token(" tok", -0.12345678, None, (Alternative(" tok", -0.12345678), Alternative(" x\ud800", -3.0))),
+                Token(" tok", None, None, ()),
+            ],
+        )
+        toks = [
+            Token("a", -0.9, 5, (Alternative("a", -0.9, 5), Alternative("b", -2.3, 6))),
+            Token("b", -1.23456, 6, (Alternative("b", -1.23456, 6),)),
+        ]
         old = s.add_node(a.id, "ab", "model", model="local", tokens=toks)
         s.db.conn.execute("UPDATE nodes SET tokens = ? WHERE id = ?", (old_blob(toks, deflate=True), old.id))
         s.db.conn.commit()

@@ -9,10 +9,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from loom.analysis.multiverse import (
-    Block, Multiverse, MultiverseError, keep, layout,
+    Block,
+    Multiverse,
+    MultiverseError,
+    layout,
 )
-from loom.experiments.multiverse import add_branch, expand, zoom, zoom_out
 from loom.backends.base import Backend
+from loom.experiments.multiverse import add_branch, expand, zoom, zoom_out
 from loom.themes import DEFAULT_THEME, load_themes
 
 PROMPT = "The old king looked at his daughter and said"
@@ -254,7 +257,12 @@ async def test_app_keys_open_the_multiverse_views(tmp_path, demo_backend):
     s.add_node(None, PROMPT, "prompt")
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
-        for key, screen in [("w", MultiverseScreen), ("d", DistributionScreen), ("p", CandidatesScreen), ("v", VersusScreen)]:
+        for key, screen in [
+            ("w", MultiverseScreen),
+            ("d", DistributionScreen),
+            ("p", CandidatesScreen),
+            ("v", VersusScreen),
+        ]:
             await pilot.press(key)
             await pilot.pause(0.1)
             assert isinstance(app.screen, screen), key

@@ -72,11 +72,16 @@ def text(tokens) -> str:
 
 # -- the same numbers as the model itself ------------------------------------------------
 
+
 @pytest.mark.parametrize("api", ["completions", "chat"])
 def test_seeded_branches_equal_the_local_model(server, local, api):
     tokens, done, _ = run(backend(server, api=api), n=2, seed=7, max_tokens=6, logprobs=3)
     for b in (0, 1):
-        ref = [e.token for e in local.generate(PROMPT, GenerationParams(n=1, max_tokens=6, seed=7 + b, logprobs=3)) if isinstance(e, TokenEvent)]
+        ref = [
+            e.token
+            for e in local.generate(PROMPT, GenerationParams(n=1, max_tokens=6, seed=7 + b, logprobs=3))
+            if isinstance(e, TokenEvent)
+        ]
         assert text(tokens[b]) == text(ref)
         assert [t.logprob for t in tokens[b]] == pytest.approx([t.logprob for t in ref], abs=1e-5)
         assert [a.text for a in tokens[b][0].alternatives] == [a.text for a in ref[0].alternatives]
@@ -85,16 +90,19 @@ def test_seeded_branches_equal_the_local_model(server, local, api):
     assert sorted(r["body"]["seed"] for r in server.requests) == [7, 8]
 
 
-@pytest.mark.parametrize("api,dialect,partial,stream", [
-    ("completions", "legacy", "bytes", True),   # OpenAI/vLLM: bytes:\xe2\x80 tokens
-    ("completions", "legacy", "bytes", False),
-    ("completions", "legacy", "fffd", True),    # only U+FFFD known
-    ("completions", "content", "bytes", True),  # llama.cpp/Ollama on /v1/completions, bytes arrays
-    ("completions", "content", "fffd", False),
-    ("chat", "content", "bytes", True),
-    ("chat", "content", "fffd", True),
-    ("chat", "content", "bytes", False),
-])
+@pytest.mark.parametrize(
+    "api,dialect,partial,stream",
+    [
+        ("completions", "legacy", "bytes", True),  # OpenAI/vLLM: bytes:\xe2\x80 tokens
+        ("completions", "legacy", "bytes", False),
+        ("completions", "legacy", "fffd", True),  # only U+FFFD known
+        ("completions", "content", "bytes", True),  # llama.cpp/Ollama on /v1/completions, bytes arrays
+        ("completions", "content", "fffd", False),
+        ("chat", "content", "bytes", True),
+        ("chat", "content", "fffd", True),
+        ("chat", "content", "bytes", False),
+    ],
+)
 def test_every_dialect_reassembles_multibyte_text(server, local, api, dialect, partial, stream):
     server.dialect, server.partial, server.force = dialect, partial, FORCED
     server.offset_from_prompt = True  # legacy text_offset counted from the prompt: must not matter
@@ -149,6 +157,7 @@ def test_cli_generate_without_logprobs_prints_no_probability(server, tmp_path, m
 
 
 # -- n, concurrency, extra fields --------------------------------------------------------
+
 
 def test_fewer_choices_than_n_are_asked_for_in_parallel_and_remembered(server):
     server.max_n = 1  # like llama.cpp and Ollama
@@ -210,7 +219,10 @@ def test_extra_fields_and_samplers_pass_through(server):
 def test_chat_continues_the_text_as_an_assistant_turn(server):
     run(backend(server, api="chat", system="Continue the story."), max_tokens=2, logprobs=30)
     body = server.requests[0]["body"]
-    assert body["messages"] == [{"role": "system", "content": "Continue the story."}, {"role": "assistant", "content": PROMPT}]
+    assert body["messages"] == [
+        {"role": "system", "content": "Continue the story."},
+        {"role": "assistant", "content": PROMPT},
+    ]
     assert body["logprobs"] is True and body["top_logprobs"] == 20
 
 
@@ -226,6 +238,7 @@ def test_stop_string(server):
 
 
 # -- faults --------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -311,7 +324,10 @@ def test_malformed_json(server):
         backend(server).next_token_distribution(PROMPT)
 
 
-@pytest.mark.parametrize("fault,cause", [("cut", "ended before branch 0 finished"), ("malformed", "malformed"), ("stream_error", "CUDA out of memory")])
+@pytest.mark.parametrize(
+    "fault,cause",
+    [("cut", "ended before branch 0 finished"), ("malformed", "malformed"), ("stream_error", "CUDA out of memory")],
+)
 def test_branch_cut_midway_is_kept_incomplete_and_reported(server, tmp_path, fault, cause):
     server.fault, server.fault_times, server.cut_after = fault, 1, 2
     with Session(tmp_path / "c.loom", create=True) as session:
@@ -323,11 +339,14 @@ def test_branch_cut_midway_is_kept_incomplete_and_reported(server, tmp_path, fau
         assert kids[0].meta["finish"] == "error"
 
 
-@pytest.mark.parametrize("fault,after,says,never", [
-    ("cut", 0, "closed before its first chunk", "sent no choice"),
-    ("stream_error", 0, "reported an error in the middle of its reply: CUDA out of memory", "connection"),
-    ("stream_error", 2, "reported an error in the middle of its reply: CUDA out of memory", "connection"),
-])
+@pytest.mark.parametrize(
+    "fault,after,says,never",
+    [
+        ("cut", 0, "closed before its first chunk", "sent no choice"),
+        ("stream_error", 0, "reported an error in the middle of its reply: CUDA out of memory", "connection"),
+        ("stream_error", 2, "reported an error in the middle of its reply: CUDA out of memory", "connection"),
+    ],
+)
 def test_faults_in_a_stream_are_named_for_what_they_are(server, fault, after, says, never):
     server.fault, server.fault_times, server.cut_after = fault, 1, after
     with pytest.raises(BackendError) as err:
@@ -339,7 +358,9 @@ def test_completed_branches_are_kept_when_another_fails(server, tmp_path):
     server.fault, server.fault_times, server.cut_after = "cut", 1, 1
     with Session(tmp_path / "d.loom", create=True) as session:
         root = session.add_node(None, PROMPT, "prompt")
-        result = generate_children(session, backend(server, concurrency=1), root.id, GenerationParams(n=2, seed=5, max_tokens=4))
+        result = generate_children(
+            session, backend(server, concurrency=1), root.id, GenerationParams(n=2, seed=5, max_tokens=4)
+        )
         assert sorted(n.complete for n in result.nodes) == [False, True]
         assert len(result.notices) == 1 and result.notices[0].startswith("1 of 2 branches failed")
 
@@ -353,12 +374,15 @@ def test_cancel_midway_marks_branches_cancelled(server, tmp_path):
 
     with Session(tmp_path / "x.loom", create=True) as session:
         root = session.add_node(None, PROMPT, "prompt")
-        result = generate_children(session, backend(server), root.id, GenerationParams(n=2, max_tokens=30), cancel=cancel, listener=listener)
+        result = generate_children(
+            session, backend(server), root.id, GenerationParams(n=2, max_tokens=30), cancel=cancel, listener=listener
+        )
         assert result.cancelled and result.nodes
         assert all(not n.complete and n.meta["finish"] == "cancelled" for n in result.nodes)
 
 
 # -- score and the next-token distribution (used by analysis) -------------------------------
+
 
 def test_score_matches_the_local_model(server, local):
     conts = [" a time", " the hill", ""]
@@ -402,6 +426,7 @@ def test_next_token_distribution_without_logprobs(server):
 
 # -- opening by name, and `loom models` ----------------------------------------------------
 
+
 def test_open_backend_by_profile_and_by_url(server, tmp_path, monkeypatch):
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[profiles.fake]\nbase_url = "{server.url}"\nmodel = "demo"\napi = "chat"\n', encoding="utf-8")
@@ -422,7 +447,9 @@ def test_models_command_lists_and_checks(server, tmp_path, monkeypatch, capsys):
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[profiles.fake]\nbase_url = "{server.url}"\nmodel = "demo"\n'
-        f'[profiles.typo]\nbase_url = "{server.url}"\nmodel = "nope"\nmax_retries = 0\n', encoding="utf-8")
+        f'[profiles.typo]\nbase_url = "{server.url}"\nmodel = "nope"\nmax_retries = 0\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("LOOM_CONFIG", str(cfg))
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -440,9 +467,19 @@ def test_models_command_lists_and_checks(server, tmp_path, monkeypatch, capsys):
 
 # -- the parser alone, for shapes the fake server does not send ---------------------------
 
+
 def test_legacy_top_logprobs_as_lists_and_missing_token_logprobs():
-    wire = parse_logprobs({"tokens": ["a", "bytes:\\xe2\\x98", "bytes:\\x95"], "token_logprobs": None,
-                           "top_logprobs": [[{"token": "a", "logprob": -0.5}], {"bytes:\\xe2\\x98": -1.0}, {"bytes:\\x95": -float("inf"), "b": -2.0}]})
+    wire = parse_logprobs(
+        {
+            "tokens": ["a", "bytes:\\xe2\\x98", "bytes:\\x95"],
+            "token_logprobs": None,
+            "top_logprobs": [
+                [{"token": "a", "logprob": -0.5}],
+                {"bytes:\\xe2\\x98": -1.0},
+                {"bytes:\\x95": -float("inf"), "b": -2.0},
+            ],
+        }
+    )
     toks = TextAligner().feed(wire, "a☕")
     assert [t.text for t in toks] == ["a", "", "☕"]
     assert [t.logprob for t in toks] == [-0.5, -1.0, None]
@@ -454,8 +491,11 @@ def test_cli_generate_with_the_config_default_profile(server, tmp_path, monkeypa
     from loom.cli import main
 
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'model = "fake"\n[profiles.fake]\nbase_url = "{server.url}"\nmodel = "demo"\n'
-                   f'[profiles.fake.params]\nn = 2\nmax_tokens = 3\n', encoding="utf-8")
+    cfg.write_text(
+        f'model = "fake"\n[profiles.fake]\nbase_url = "{server.url}"\nmodel = "demo"\n'
+        f"[profiles.fake.params]\nn = 2\nmax_tokens = 3\n",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("LOOM_CONFIG", str(cfg))
     session = str(tmp_path / "tale.loom")
     assert main(["new", session, "--prompt", PROMPT]) == 0
@@ -464,7 +504,12 @@ def test_cli_generate_with_the_config_default_profile(server, tmp_path, monkeypa
     out = json.loads(generated)
     assert len(out["nodes"]) == 2 and all(n["model"] == "fake" and n["complete"] for n in out["nodes"])
     assert server.requests[-1]["body"]["max_tokens"] == 3
-    assert main(["generate", session, "--model", f"openai-chat:demo@{server.url}", "-n", "1", "--max-tokens", "2", "--json"]) == 0
+    assert (
+        main(
+            ["generate", session, "--model", f"openai-chat:demo@{server.url}", "-n", "1", "--max-tokens", "2", "--json"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["nodes"][0]["model"] == f"openai-chat:demo@{server.url}"
     server.fault = "403"
     assert main(["generate", session, "--quiet"]) == 2

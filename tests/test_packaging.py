@@ -22,25 +22,55 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-                            "-w", str(tmp / "dist"), "-q"], capture_output=True, text=True, cwd=tmp)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp / "dist"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+    )
     assert build.returncode == 0, build.stderr
     wheel = next((tmp / "dist").glob("*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                          capture_output=True, text=True, cwd=tmp)
+    inst = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+    )
     assert inst.returncode == 0, inst.stderr
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     # dependencies from the test environment: a plain path entry, so its .pth files (the
     # checkout's editable install among them) are not run and loom comes from the wheel
     (site / "zz_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp / "work"
     work.mkdir()
-    env = {**os.environ, "LOOM_SESSIONS_DIR": str(work / "sessions"), "LOOM_CONFIG": str(work / "none.toml"),
-           "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    env = {
+        **os.environ,
+        "LOOM_SESSIONS_DIR": str(work / "sessions"),
+        "LOOM_CONFIG": str(work / "none.toml"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": "",
+    }
     (work / "none.toml").write_text("")
     return venv, work, env
 
@@ -52,8 +82,12 @@ def run(installed, *args, script=False):
 
 
 def test_the_wheel_runs_without_the_checkout(installed):
-    where = run(installed, "-c", "import loom, loom.themes as t; print(loom.__file__); "
-                "print(sorted(t.load_themes()[0]))", script=True)
+    where = run(
+        installed,
+        "-c",
+        "import loom, loom.themes as t; print(loom.__file__); print(sorted(t.load_themes()[0]))",
+        script=True,
+    )
     assert where.returncode == 0, where.stderr
     path, themes = where.stdout.splitlines()
     assert str(ROOT) not in path and "site-packages" in path

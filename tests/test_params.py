@@ -13,18 +13,42 @@ from loom.tree import GenerationParams, ParamError
 
 BAD = [
     # (field, value, words the message must hold)
-    ("n", 0, "n must be"), ("n", -3, "n must be"), ("n", 1001, "n must be"), ("n", 2.5, "n must be"), ("n", "4", "n must be"),
-    ("max_tokens", 0, "max tokens"), ("max_tokens", 100_001, "max tokens"), ("max_tokens", 1.0, "max tokens"),
-    ("temperature", -0.1, "temperature"), ("temperature", math.nan, "temperature"), ("temperature", math.inf, "temperature"),
-    ("temperature", 11, "temperature"), ("temperature", "hot", "temperature"), ("temperature", True, "temperature"),
-    ("top_p", 0, "top-p"), ("top_p", 1.01, "top-p"), ("top_p", math.nan, "top-p"),
-    ("top_k", -1, "top-k"), ("top_k", 2.5, "top-k"),
-    ("min_p", 1, "min-p"), ("min_p", -0.5, "min-p"),
-    ("xtc_threshold", 1.5, "XTC threshold"), ("xtc_probability", -0.1, "XTC probability"),
-    ("cap", 0, "cap"), ("cap", 1.5, "cap"), ("cap", math.nan, "cap"), ("cap", "0.5", "cap"),
-    ("stop", [""], "stop strings"), ("stop", "\n", "stop strings"), ("stop", [3], "stop strings"),
-    ("seed", -1, "seed"), ("seed", 2**63, "seed"), ("seed", 1.5, "seed"), ("seed", "7", "seed"),
-    ("logprobs", -1, "alternatives per token"), ("logprobs", 101, "alternatives per token"),
+    ("n", 0, "n must be"),
+    ("n", -3, "n must be"),
+    ("n", 1001, "n must be"),
+    ("n", 2.5, "n must be"),
+    ("n", "4", "n must be"),
+    ("max_tokens", 0, "max tokens"),
+    ("max_tokens", 100_001, "max tokens"),
+    ("max_tokens", 1.0, "max tokens"),
+    ("temperature", -0.1, "temperature"),
+    ("temperature", math.nan, "temperature"),
+    ("temperature", math.inf, "temperature"),
+    ("temperature", 11, "temperature"),
+    ("temperature", "hot", "temperature"),
+    ("temperature", True, "temperature"),
+    ("top_p", 0, "top-p"),
+    ("top_p", 1.01, "top-p"),
+    ("top_p", math.nan, "top-p"),
+    ("top_k", -1, "top-k"),
+    ("top_k", 2.5, "top-k"),
+    ("min_p", 1, "min-p"),
+    ("min_p", -0.5, "min-p"),
+    ("xtc_threshold", 1.5, "XTC threshold"),
+    ("xtc_probability", -0.1, "XTC probability"),
+    ("cap", 0, "cap"),
+    ("cap", 1.5, "cap"),
+    ("cap", math.nan, "cap"),
+    ("cap", "0.5", "cap"),
+    ("stop", [""], "stop strings"),
+    ("stop", "\n", "stop strings"),
+    ("stop", [3], "stop strings"),
+    ("seed", -1, "seed"),
+    ("seed", 2**63, "seed"),
+    ("seed", 1.5, "seed"),
+    ("seed", "7", "seed"),
+    ("logprobs", -1, "alternatives per token"),
+    ("logprobs", 101, "alternatives per token"),
 ]
 
 
@@ -61,11 +85,21 @@ def run(capsys, *args) -> tuple[int, str]:
 
 
 CLI_BAD = [
-    (["-n", "0"], "n must be"), (["--max-tokens", "0"], "max tokens"), (["--temperature", "-1"], "temperature"),
-    (["--temperature", "nan"], "temperature"), (["--top-p", "0"], "top-p"), (["--top-p", "2"], "top-p"),
-    (["--top-k", "-5"], "top-k"), (["--min-p", "1"], "min-p"), (["--seed", "-1"], "seed"),
-    (["--seed", str(2**63)], "seed"), (["--logprobs", "500"], "alternatives per token"), (["--stop", ""], "stop strings"),
-    (["--xtc-threshold", "7"], "XTC threshold"), (["--cap", "0"], "cap must be"), (["--cap", "1.2"], "cap must be"),
+    (["-n", "0"], "n must be"),
+    (["--max-tokens", "0"], "max tokens"),
+    (["--temperature", "-1"], "temperature"),
+    (["--temperature", "nan"], "temperature"),
+    (["--top-p", "0"], "top-p"),
+    (["--top-p", "2"], "top-p"),
+    (["--top-k", "-5"], "top-k"),
+    (["--min-p", "1"], "min-p"),
+    (["--seed", "-1"], "seed"),
+    (["--seed", str(2**63)], "seed"),
+    (["--logprobs", "500"], "alternatives per token"),
+    (["--stop", ""], "stop strings"),
+    (["--xtc-threshold", "7"], "XTC threshold"),
+    (["--cap", "0"], "cap must be"),
+    (["--cap", "1.2"], "cap must be"),
 ]
 
 
@@ -80,12 +114,15 @@ def test_generate_refuses_bad_values_before_loading_a_model(cli_env, capsys, arg
     assert cli_env.read_bytes() == before
 
 
-@pytest.mark.parametrize("args,words", [
-    (["-n", "three"], "argument -n: invalid int value: 'three'"),
-    (["--temperature", "warm"], "argument --temperature: invalid float value: 'warm'"),
-    (["--seed", "1.5"], "argument --seed: invalid int value: '1.5'"),
-    (["--node", "first"], "argument --node: invalid int value: 'first'"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["-n", "three"], "argument -n: invalid int value: 'three'"),
+        (["--temperature", "warm"], "argument --temperature: invalid float value: 'warm'"),
+        (["--seed", "1.5"], "argument --seed: invalid int value: '1.5'"),
+        (["--node", "first"], "argument --node: invalid int value: 'first'"),
+    ],
+)
 def test_generate_refuses_values_of_the_wrong_type(cli_env, capsys, args, words):
     with pytest.raises(SystemExit) as exit_:
         main(["generate", str(cli_env), *args])
@@ -132,9 +169,16 @@ def test_profile_and_model_names_are_checked(cli_env, tmp_path, capsys, monkeypa
 
 # -- the app's settings dialog -------------------------------------------------
 SETTINGS_BAD = [
-    ("n", "0", "n must be"), ("n", "many", "not a whole number"), ("max_tokens", "-4", "max tokens"),
-    ("temperature", "nan", "temperature"), ("top_p", "0", "top-p"), ("top_k", "1.5", "not a whole number"),
-    ("min_p", "2", "min-p"), ("cap", "0", "cap"), ("seed", "-9", "seed"), ("logprobs", "1000", "alternatives per token"),
+    ("n", "0", "n must be"),
+    ("n", "many", "not a whole number"),
+    ("max_tokens", "-4", "max tokens"),
+    ("temperature", "nan", "temperature"),
+    ("top_p", "0", "top-p"),
+    ("top_k", "1.5", "not a whole number"),
+    ("min_p", "2", "min-p"),
+    ("cap", "0", "cap"),
+    ("seed", "-9", "seed"),
+    ("logprobs", "1000", "alternatives per token"),
     ("n", "[bold]3[/]", "not a whole number"),  # markup typed into a field is shown, not parsed
 ]
 

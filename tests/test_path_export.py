@@ -13,15 +13,16 @@ import pytest
 import loom
 from loom.cli import main
 from loom.experiments.generate import generate_children
-from loom.experiments.path import token_path
 from loom.io import export_text
 from loom.render.html import path_fragment, pct
 from loom.store import Session
 from loom.themes import hex_colour, load_themes, rgb
 from loom.tree import Alternative, GenerationParams, Token
 
-HOSTILE = ("<script>alert(1)</script>\"><img src=x onerror=alert(2)>&amp;</span>"
-           "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\rover\x00nul\x9b31m\u202eevil\u202c")
+HOSTILE = (
+    '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp;</span>'
+    "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\rover\x00nul\x9b31m\u202eevil\u202c"
+)
 # what a terminal or a viewer could act on: C0 but newline and tab, DEL, C1, bidi controls, surrogates
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 LOOM_SGR = re.compile(r"\x1b\[(?:0|48;2;\d{1,3};\d{1,3};\d{1,3}|38;2;\d{1,3};\d{1,3};\d{1,3})m")
@@ -60,9 +61,15 @@ class Page(HTMLParser):
 def hostile(session):
     root = session.add_node(None, "Prompt: " + HOSTILE, "prompt")
     pieces = ["<b>bold?</b>", "\x1b[31m", " & ", "\u202e", "</div><script>x()</script>"]
-    toks = [Token(p, math.log(0.03 + 0.2 * i), 100 + i,
-                  (Alternative(p, math.log(0.03 + 0.2 * i), 100 + i), Alternative("\x1b[2J<i onmouseover=x>", -2.0, 99)))
-            for i, p in enumerate(pieces)]
+    toks = [
+        Token(
+            p,
+            math.log(0.03 + 0.2 * i),
+            100 + i,
+            (Alternative(p, math.log(0.03 + 0.2 * i), 100 + i), Alternative("\x1b[2J<i onmouseover=x>", -2.0, 99)),
+        )
+        for i, p in enumerate(pieces)
+    ]
     child = session.add_node(root.id, "".join(pieces), "model", model="demo", tokens=toks)
     session.current = child.id
     return session, root, child
@@ -121,9 +128,15 @@ def test_hostile_text_is_inert_in_html(hostile, capsys):
     assert not UNSAFE.search(html), UNSAFE.findall(html)[:5]
     shown = "".join(page.text)
     # the markup in the text is text a reader sees, escapes and bidi overrides as visible stand-ins
-    assert "<script>alert(1)</script>\"><img src=x onerror=alert(2)>&amp;</span>" in shown
+    assert '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp;</span>' in shown
     assert "␛]0;pwned␇" in shown and "<U+202E>evil" in shown
-    assert [t["text"] for t in page.tokens] == ["<b>bold?</b>", "␛[31m", " & ", "<U+202E>", "</div><script>x()</script>"]
+    assert [t["text"] for t in page.tokens] == [
+        "<b>bold?</b>",
+        "␛[31m",
+        " & ",
+        "<U+202E>",
+        "</div><script>x()</script>",
+    ]
     # in the hover, texts are quoted with their escapes spelled out
     assert all("'\\x1b[2J<i onmouseover=x>'" in t["title"] for t in page.tokens)
     assert "'\\u202e'" in page.tokens[3]["title"]
@@ -150,8 +163,11 @@ def test_hostile_text_is_inert_in_ansi_and_the_only_escapes_are_loom_colours(hos
 
 def test_bad_export_options_are_refused(hostile, capsys):
     s, root, child = hostile
-    for args, words in ((["-f", "html", "--theme", "nope"], "no theme 'nope'"), (["-f", "ansi", "--raw"], "--raw"),
-                        (["-f", "csv", "--theme", "loom-light"], "--theme applies to html and ansi")):
+    for args, words in (
+        (["-f", "html", "--theme", "nope"], "no theme 'nope'"),
+        (["-f", "ansi", "--raw"], "--raw"),
+        (["-f", "csv", "--theme", "loom-light"], "--theme applies to html and ansi"),
+    ):
         assert main(["export", str(s.path), *args]) == 2
         assert words in capsys.readouterr().err
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from loom.cli import main
-from loom.experiments.generate import edit_node, generate_children
 from loom.experiments.compare import compare_nodes, store_comparison
+from loom.experiments.generate import edit_node, generate_children
 from loom.experiments.replay import ReplayError, replay, sample_continuations, samples_from_children
 from loom.experiments.sweep import sweep
 from loom.store import Session
@@ -65,8 +65,15 @@ def test_replay_from_below_the_edit_and_refusals(session, demo_backend):
 def test_sweep_makes_real_branches_and_counts_reconvergence(session, demo_backend):
     root = session.add_node(None, PROMPT, "prompt")
     orig = first_child(session, demo_backend, root.id, temperature=0.0, seed=5)
-    result = sweep(session, demo_backend, root.id, 3, kinds=["replace_word", "insert_phrase", "delete_sentence"],
-                   phrase="It rained.", seed=2)
+    result = sweep(
+        session,
+        demo_backend,
+        root.id,
+        3,
+        kinds=["replace_word", "insert_phrase", "delete_sentence"],
+        phrase="It rained.",
+        seed=2,
+    )
     assert result.original_child == orig.id and len(result.items) == 3
     for item in result.items:
         edited = session.node(item["edited"])
@@ -84,8 +91,15 @@ def test_sweep_makes_real_branches_and_counts_reconvergence(session, demo_backen
 
 def test_sweep_generates_an_original_when_there_is_none(session, demo_backend):
     root = session.add_node(None, PROMPT, "prompt")
-    result = sweep(session, demo_backend, root.id, 1, kinds=["first_word"], seed=4,
-                   params=GenerationParams(max_tokens=4, temperature=0.0))
+    result = sweep(
+        session,
+        demo_backend,
+        root.id,
+        1,
+        kinds=["first_word"],
+        seed=4,
+        params=GenerationParams(max_tokens=4, temperature=0.0),
+    )
     orig = session.node(result.original_child)
     assert orig.parent_id == root.id and orig.author == "model" and len(orig.tokens) <= 4
     assert any("generated node" in n for n in result.notices)
@@ -120,16 +134,45 @@ def test_cli_replay_compare_sweep_report(tmp_path, demo_backend, capsys):
     code, out = cli("replay", path, "--node", str(edited.id), capsys=capsys)
     assert code == 0 and out["original_child"] == orig.id
     assert out["replay"]["text"] == orig.text and out["comparison"]["status"] == "identical"
-    code, out = cli("compare", path, str(orig.id), str(out["replay"]["id"]), "--level", "word", "--run", "2", capsys=capsys)
+    code, out = cli(
+        "compare", path, str(orig.id), str(out["replay"]["id"]), "--level", "word", "--run", "2", capsys=capsys
+    )
     assert code == 0 and out["level"] == "word" and out["k"] == 2 and out["record"]
     code, err = cli("compare", path, str(root.id), str(orig.id), capsys=capsys)
     assert code == 2 and "on the path" in err
-    code, out = cli("sweep", path, "--node", str(root.id), "-k", "2", "--kinds", "replace_word,swap_words", "--seed", "1", capsys=capsys)
+    code, out = cli(
+        "sweep",
+        path,
+        "--node",
+        str(root.id),
+        "-k",
+        "2",
+        "--kinds",
+        "replace_word,swap_words",
+        "--seed",
+        "1",
+        capsys=capsys,
+    )
     assert code == 0 and out["summary"]["perturbations"] == 2 and out["record"]
     code, err = cli("sweep", path, "--node", str(root.id), "--kinds", "shout", capsys=capsys)
     assert code == 2 and "unknown perturbation" in err
-    code, out = cli("report", path, "--node", str(root.id), "-n", "4", "--max-tokens", "3", "--temperatures", "0.7,1.4",
-                    "--seed", "2", "--keep", "record", capsys=capsys)
+    code, out = cli(
+        "report",
+        path,
+        "--node",
+        str(root.id),
+        "-n",
+        "4",
+        "--max-tokens",
+        "3",
+        "--temperatures",
+        "0.7,1.4",
+        "--seed",
+        "2",
+        "--keep",
+        "record",
+        capsys=capsys,
+    )
     assert code == 0 and out["overall"]["n"] == 8 and len(out["temperatures"]) == 2 and len(out["samples"]) == 8
     report_id = out["record"]
     code, out = cli("report", path, "--node", str(root.id), "--existing", "--ending-words", "0", capsys=capsys)
@@ -171,7 +214,11 @@ def test_sweep_counts_agree_with_compare_on_the_stored_pairs(session, demo_backe
     same = reconverged = 0
     for it in done:
         al = compare_nodes(session, result.original_child, it["replay"], 3).alignment
-        assert (al.status, al.reconverged, al.shared_ending["size"]) == (it["status"], it["reconverged"], it["shared_ending"])
+        assert (al.status, al.reconverged, al.shared_ending["size"]) == (
+            it["status"],
+            it["reconverged"],
+            it["shared_ending"],
+        )
         same += al.shared_ending["size"] >= 3
         reconverged += al.reconverged
     assert result.summary["same_ending"] == same and result.summary["reconverged"] == reconverged

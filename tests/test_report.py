@@ -93,7 +93,9 @@ def test_perturbations_are_deterministic_and_different():
 
 def test_perturbation_kinds_skip_what_cannot_apply():
     # no phrase: insert_phrase is skipped; one sentence: delete_sentence cannot apply
-    got = make_perturbations("The fox was hungry.", 6, kinds=["insert_phrase", "delete_sentence", "delete_word"], seed=1)
+    got = make_perturbations(
+        "The fox was hungry.", 6, kinds=["insert_phrase", "delete_sentence", "delete_word"], seed=1
+    )
     # fewer than asked: a four-word text has only four different one-word deletions
     assert {p.kind for p in got} == {"delete_word"} and len(got) == 4
     with pytest.raises(PerturbError, match="two sentences"):

@@ -22,8 +22,10 @@ WEDDING = re.compile(r"wedd|bride|marr", re.IGNORECASE)
 
 def constructed():
     lp = math.log
-    wed = ["and so they were married, and a great wedding feast was held, and everyone danced at the wedding feast.",
-           "and the wedding feast was made ready, and everyone came to the wedding feast, and they lived happily ever after."]
+    wed = [
+        "and so they were married, and a great wedding feast was held, and everyone danced at the wedding feast.",
+        "and the wedding feast was made ready, and everyone came to the wedding feast, and they lived happily ever after.",
+    ]
     return [
         *[Sample(f"Story {i} {wed[i % 2]}", [lp(0.9), lp(0.8)], 0.7, seed=i) for i in range(6)],
         Sample("The dragon ate the moon and went back to sleep in the mountain.", [lp(0.2)], 1.4, seed=6),
@@ -42,8 +44,10 @@ def _numbers_only(obj, path="report"):
         for i, v in enumerate(obj):
             _numbers_only(v, f"{path}[{i}]")
     elif isinstance(obj, str):
-        assert path.rsplit(".", 1)[-1] in {"modal", "ending", "name", "kind", "definition", "pattern", "example"} \
-            or ".words[" in path, f"{path} is a string: {obj!r}"
+        assert (
+            path.rsplit(".", 1)[-1] in {"modal", "ending", "name", "kind", "definition", "pattern", "example"}
+            or ".words[" in path
+        ), f"{path} is a string: {obj!r}"
     else:
         allowed = (int, float, bool) if path.endswith(".all_words") else (int, float)
         assert obj is None or type(obj) in allowed, f"{path} is {type(obj).__name__}"
@@ -70,7 +74,9 @@ def test_report_carries_clusters_diversity_and_attractors():
     assert [t["temperature"] for t in d["temperatures"]] == [0.7, 1.4] and d["temperatures"][0]["clusters"] == 1
     assert r["per_sample"]["cluster"] == [0] * 6 + [1, 2, 0, 3]
     assert r["per_sample"]["attractors"]["wedding"] == [1] * 6 + [0, 0, 1, 0]
-    measured = {k: r[k] for k in ("clusters", "diversity", "attractors", "per_sample", "cluster_similarity", "cluster_words")}
+    measured = {
+        k: r[k] for k in ("clusters", "diversity", "attractors", "per_sample", "cluster_similarity", "cluster_words")
+    }
     assert json.loads(json.dumps(measured)) == measured
     _numbers_only(measured)
 
@@ -82,8 +88,10 @@ def test_report_carries_clusters_diversity_and_attractors():
 
 
 def test_report_text_is_made_visible():
-    r = build_report([Sample("evil \x1b[31m ending", [-0.1]), Sample("evil \x1b[31m ending", [-0.1])],
-                     attractors=[parse_regex("e\x1b=/evil/")])
+    r = build_report(
+        [Sample("evil \x1b[31m ending", [-0.1]), Sample("evil \x1b[31m ending", [-0.1])],
+        attractors=[parse_regex("e\x1b=/evil/")],
+    )
     text = format_report(r).split("meaning clusters", 1)[1]
     assert "\x1b" not in text
 
@@ -104,8 +112,9 @@ def wedding_model():
 
 def test_wedding_endings_are_one_cluster_on_the_bundled_model(session, wedding_model):
     root = session.add_node(None, "Are bugs real?", "prompt")
-    samples, _ = sample_continuations(session, wedding_model, root.id, GenerationParams(n=40, max_tokens=48, seed=1),
-                                      keep="record")
+    samples, _ = sample_continuations(
+        session, wedding_model, root.id, GenerationParams(n=40, max_tokens=48, seed=1), keep="record"
+    )
     assert len(samples) == 40
     r = build_report(samples, attractors=[parse_regex("wedding=/wedd|bride|marr/")])
     wed = [bool(WEDDING.search(s.text)) for s in samples]
@@ -137,9 +146,30 @@ def test_cli_report_flags_json_and_csv(tmp_path, capsys):
     assert main(["new", path, "--prompt", "Are bugs real?", "--model", "demo-wedding", "--json"]) == 0
     capsys.readouterr()
     out_csv = tmp_path / "samples.csv"
-    argv = ["report", path, "--node", "1", "-n", "8", "--max-tokens", "24", "--temperatures", "0.7,1.4", "--seed", "3",
-            "--attractor", "wedding=/wedd|bride|marr/", "--attractor-words", "feast=feast,danced",
-            "--attractor-like", "like=1", "--resamples", "50", "--csv", str(out_csv)]
+    argv = [
+        "report",
+        path,
+        "--node",
+        "1",
+        "-n",
+        "8",
+        "--max-tokens",
+        "24",
+        "--temperatures",
+        "0.7,1.4",
+        "--seed",
+        "3",
+        "--attractor",
+        "wedding=/wedd|bride|marr/",
+        "--attractor-words",
+        "feast=feast,danced",
+        "--attractor-like",
+        "like=1",
+        "--resamples",
+        "50",
+        "--csv",
+        str(out_csv),
+    ]
     assert main([*argv, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [a["name"] for a in out["attractors"]] == ["wedding", "feast", "like"]

@@ -21,8 +21,7 @@ from loom.textsafe import csv_cell, visible
 from loom.tree import Alternative, Token
 
 ESC = "\x1b"
-HOSTILE = ("\x1b]0;pwned\x07" "\x1b[2J" "\x1b[31mred" "\rover" "\x00nul" "\x9b31m" "\u202eevil\u202c" "\ud800"
-           " \t tab")
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\rover\x00nul\x9b31m\u202eevil\u202c\ud800 \t tab"
 # What a terminal or viewer could act on: C0 but newline and tab, DEL, C1, bidi controls, surrogates.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
@@ -31,8 +30,10 @@ UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e
 def hostile(session):
     root = session.add_node(None, "Prompt: " + HOSTILE, "prompt")
     pieces = ["\x1b[31m", "=1+2", "\r", "\u202e", "@SUM(A1)"]
-    toks = [Token(p, -0.5, 100 + i, (Alternative(p, -0.5, 100 + i), Alternative("-cmd|' /C calc'!A0", -2.0, 99)))
-            for i, p in enumerate(pieces)]
+    toks = [
+        Token(p, -0.5, 100 + i, (Alternative(p, -0.5, 100 + i), Alternative("-cmd|' /C calc'!A0", -2.0, 99)))
+        for i, p in enumerate(pieces)
+    ]
     child = session.add_node(root.id, "".join(pieces), "model", model="demo", tokens=toks)
     session.current = child.id
     return session, root, child
@@ -52,7 +53,7 @@ def test_visible_is_the_one_rule():
 
 
 def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised():
-    for formula in ("=1+2", "+1", "-1+1", "@SUM(A1)", "\tx", "=HYPERLINK(\"http://e\")"):
+    for formula in ("=1+2", "+1", "-1+1", "@SUM(A1)", "\tx", '=HYPERLINK("http://e")'):
         assert csv_cell(formula).startswith("'"), formula
     assert csv_cell("plain") == "plain" and csv_cell(" =not first") == " =not first"
     assert csv_cell(-0.5) == -0.5 and csv_cell(3) == 3  # numbers stay numbers

@@ -53,8 +53,12 @@ def test_chain_never_empties_a_row_and_stays_normalised(case):
 
 @settings(max_examples=150, deadline=None)
 # float32 numbers: the comparison here must round as the sampler's tensors do
-@given(st.lists(st.floats(0, 1), min_size=2, max_size=30), st.floats(0.0009765625, 1, width=32), st.floats(0, 1, width=32),
-       st.floats(0, 0.9990000128746033, width=32))
+@given(
+    st.lists(st.floats(0, 1), min_size=2, max_size=30),
+    st.floats(0.0009765625, 1, width=32),
+    st.floats(0, 1, width=32),
+    st.floats(0, 0.9990000128746033, width=32),
+)
 def test_xtc_keeps_the_least_likely_top_choice(weights, threshold, probability, coin):
     row = torch.tensor(weights) + 1e-6
     before = row / row.sum()

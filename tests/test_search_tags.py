@@ -92,7 +92,7 @@ async def test_app_search_marks_the_match_not_the_users_guillemets(session):
 
     shown = context_text("«quoted» and more", (9, 12))
     assert shown.plain == "«quoted» and more"
-    bold = [shown.plain[s.start:s.end] for s in shown.spans if "reverse" in str(s.style)]
+    bold = [shown.plain[s.start : s.end] for s in shown.spans if "reverse" in str(s.style)]
     assert bold == ["and"]
 
 
@@ -102,9 +102,16 @@ def test_tags_bookmarks_and_notes_from_the_cli(tmp_path, capsys):
     with Session(path) as s:
         kid = s.add_node(s.current, " upon", "human").id
     capsys.readouterr()
-    assert main(["tag", path, "--node", str(kid), "--add", "attractor", "--bookmark", "--note", "drifts back", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"id": kid, "tags": ["attractor", "bookmark"], "bookmarked": True,
-                                                   "note": "drifts back"}
+    assert (
+        main(["tag", path, "--node", str(kid), "--add", "attractor", "--bookmark", "--note", "drifts back", "--json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == {
+        "id": kid,
+        "tags": ["attractor", "bookmark"],
+        "bookmarked": True,
+        "note": "drifts back",
+    }
     assert main(["tag", path, "--bookmarks", "--json"]) == 0
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [kid]
     assert main(["tag", path, "--list", "--json"]) == 0

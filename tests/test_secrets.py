@@ -83,8 +83,24 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
     root_logger.setLevel(logging.DEBUG)  # openai, httpx and httpcore log requests at DEBUG
     try:
         assert cli(capsys, out, "new", session, "--prompt", "Once upon a time") == 0
-        assert cli(capsys, out, "generate", session, "--model", "fake", "-n", "2", "--max-tokens", "4", "--seed", "1",
-                   "--json") == 0
+        assert (
+            cli(
+                capsys,
+                out,
+                "generate",
+                session,
+                "--model",
+                "fake",
+                "-n",
+                "2",
+                "--max-tokens",
+                "4",
+                "--seed",
+                "1",
+                "--json",
+            )
+            == 0
+        )
         assert len(server.requests) >= 1 and all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
         # a refused key and a broken server: the error messages are written too
         server.api_key = "sk-another-key"
@@ -96,10 +112,20 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
         assert cli(capsys, out, "config", "--json") == 0
         assert cli(capsys, out, "models", "--json") == 0
         # every export format
-        for fmt, suffix in (("loom-json", "json"), ("socketteer", "json"), ("markdown", "md"), ("text", "txt"),
-                            ("html", "html"), ("ansi", "ansi"), ("jsonl", "jsonl"), ("csv", "csv")):
-            assert cli(capsys, out, "export", session, "--format", fmt, "-o", work / f"export-{fmt}.{suffix}",
-                       "--quiet") == 0
+        for fmt, suffix in (
+            ("loom-json", "json"),
+            ("socketteer", "json"),
+            ("markdown", "md"),
+            ("text", "txt"),
+            ("html", "html"),
+            ("ansi", "ansi"),
+            ("jsonl", "jsonl"),
+            ("csv", "csv"),
+        ):
+            assert (
+                cli(capsys, out, "export", session, "--format", fmt, "-o", work / f"export-{fmt}.{suffix}", "--quiet")
+                == 0
+            )
     finally:
         root_logger.removeHandler(handler)
         root_logger.setLevel(old_level)
@@ -109,8 +135,26 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
     # a separate process with the openai library's own debug log on
     env = {**os.environ, "OPENAI_LOG": "debug", "HF_HUB_OFFLINE": "1"}
     with (work / "subprocess.stdout").open("w") as so, (work / "subprocess.stderr").open("w") as se:
-        proc = subprocess.run([sys.executable, "-m", "loom", "generate", str(session), "--model", "fake", "-n", "1",
-                               "--max-tokens", "3", "--json"], env=env, stdout=so, stderr=se, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "loom",
+                "generate",
+                str(session),
+                "--model",
+                "fake",
+                "-n",
+                "1",
+                "--max-tokens",
+                "3",
+                "--json",
+            ],
+            env=env,
+            stdout=so,
+            stderr=se,
+            timeout=120,
+        )
     assert proc.returncode == 0, (work / "subprocess.stderr").read_text()
 
     # tracebacks from inside the backend, as a crash report would show them (rich: with locals)

@@ -6,13 +6,21 @@ import pytest
 from loom.analysis.clusters import MAX_GROUPED, grouped_order
 from loom.store import Session
 
-WEDDING = [" and so they were married, and a great wedding feast was held.",
-           " and a great wedding feast was held, and they were married."]
+WEDDING = [
+    " and so they were married, and a great wedding feast was held.",
+    " and a great wedding feast was held, and they were married.",
+]
 OTHER = [" the dog ran off into the dark woods and never came back.", " It rained for three days."]
 
 
 def test_grouped_order_puts_paraphrases_and_duplicates_together_biggest_first():
-    texts = [OTHER[0], WEDDING[0], OTHER[1], WEDDING[1], "  AND A GREAT WEDDING FEAST WAS HELD, and they were married. "]
+    texts = [
+        OTHER[0],
+        WEDDING[0],
+        OTHER[1],
+        WEDDING[1],
+        "  AND A GREAT WEDDING FEAST WAS HELD, and they were married. ",
+    ]
     order = grouped_order(texts)
     assert [i for i, _, _ in order][:3] == [1, 3, 4]  # the wedding group of three first, in its own order
     assert {(c, n) for i, c, n in order if i in (1, 3, 4)} == {(0, 3)}

@@ -37,6 +37,7 @@ def press(*keys):
         await settle(pilot)
         await pilot.press(*keys)
         await settle(pilot)
+
     return run
 
 

@@ -35,11 +35,42 @@ STEP = 5e-5 + 1e-9  # the store keeps logprobs in steps of 1e-4 nats: what comes
 # _init_global_objects and load_tree_data (the top-level keys), flatten_tree, select_node, hoist/zip
 # (node fields), get_request_info with components/dialogs.py, components/templates.py process_logprobs
 # and controller.py select_token/change_token (the responses). The comparison below covers all of them.
-READS_TOP = ("root", "chapters", "canonical", "memories", "summaries", "model_responses", "generation_settings",
-             "inline_generation_settings", "visualization_settings", "preferences", "workspace", "module_settings",
-             "tags", "selected_node_id", "frame")
-READS_NODE = ("id", "text", "children", "parent_id", "meta", "generation", "tags", "chapter_id", "open", "visited",
-              "mutable", "text_attributes", "multimedia", "frame", "masked_head", "tail_id", "hoisted")
+READS_TOP = (
+    "root",
+    "chapters",
+    "canonical",
+    "memories",
+    "summaries",
+    "model_responses",
+    "generation_settings",
+    "inline_generation_settings",
+    "visualization_settings",
+    "preferences",
+    "workspace",
+    "module_settings",
+    "tags",
+    "selected_node_id",
+    "frame",
+)
+READS_NODE = (
+    "id",
+    "text",
+    "children",
+    "parent_id",
+    "meta",
+    "generation",
+    "tags",
+    "chapter_id",
+    "open",
+    "visited",
+    "mutable",
+    "text_attributes",
+    "multimedia",
+    "frame",
+    "masked_head",
+    "tail_id",
+    "hoisted",
+)
 READS_RESPONSE = ("completions", "prompt", "model")  # completions[i]: text, tokens[j]: generatedToken, position,
 # counterfactuals; prompt: text, tokens
 
@@ -99,8 +130,9 @@ def test_2021_files_import_with_their_token_data(tmp_path):
             assert [t.logprob for t in core] == pytest.approx(lp["token_logprobs"], abs=STEP)
             if lp["top_logprobs"]:
                 assert [[a.text for a in t.alternatives] for t in core] == [list(d) for d in lp["top_logprobs"]]
-                assert [a.logprob for t in core for a in t.alternatives] == \
-                    pytest.approx([v for d in lp["top_logprobs"] for v in d.values()], abs=STEP)
+                assert [a.logprob for t in core for a in t.alternatives] == pytest.approx(
+                    [v for d in lp["top_logprobs"] for v in d.values()], abs=STEP
+                )
             else:
                 assert all(t.alternatives == () for t in core)
         assert [t.text for t in by_sid[kids[3]["id"]].tokens][:2] == ["\nKeeper:", " I"]  # chat mode's start text
@@ -109,11 +141,17 @@ def test_2021_files_import_with_their_token_data(tmp_path):
         assert edited.tokens is None and edited.author == "edit"
         split_child = by_sid[kids[5]["children"][0]["id"]]
         assert [t.text for t in split_child.tokens] == pieces(" and waited for dark.")
-        assert [t.text for t in by_sid[kids[6]["id"]].tokens] == [" slept."] and by_sid[kids[6]["id"]].tokens[0].alternatives == ()
+        assert [t.text for t in by_sid[kids[6]["id"]].tokens] == [" slept."] and by_sid[kids[6]["id"]].tokens[
+            0
+        ].alternatives == ()
         assert [t.text for t in by_sid[kids[7]["id"]].tokens] == [" It", "", "’", "s", " late", "."]
         assert [t.text for t in by_sid[kids[8]["id"]].tokens] == [" The", " end", "."]
         # token data the tokens rebuild is not stored twice; what they cannot rebuild is kept as it was
-        stored = {k["id"]: "logprobs" in by_sid[k["id"]].meta[META_KEY]["meta"]["generation"] for k in kids[:9] if k is not kids[5]}
+        stored = {
+            k["id"]: "logprobs" in by_sid[k["id"]].meta[META_KEY]["meta"]["generation"]
+            for k in kids[:9]
+            if k is not kids[5]
+        }
         assert [stored[k["id"]] for k in kids[:4]] == [False] * 4
         assert stored[kids[4]["id"]] and stored[kids[7]["id"]] and stored[kids[8]["id"]]
 
@@ -129,7 +167,9 @@ def test_2021_files_export_as_they_were_and_come_back(tmp_path):
                 assert list(x["meta"]["generation"]) == list(y["meta"]["generation"])
                 assert list(x["meta"]["generation"]["logprobs"]) == list(y["meta"]["generation"]["logprobs"])
         import_data(b, copy.deepcopy(out))
-        assert [(a.node(i).text, a.node(i).tokens) for i in a.all_ids()] == [(b.node(i).text, b.node(i).tokens) for i in b.all_ids()]
+        assert [(a.node(i).text, a.node(i).tokens) for i in a.all_ids()] == [
+            (b.node(i).text, b.node(i).tokens) for i in b.all_ids()
+        ]
         assert export_data(b) == out
 
 
@@ -256,12 +296,20 @@ def test_loom_nodes_come_back_with_their_tokens(made, tmp_path):
         for y in back.all_ids():
             b = back.node(y)
             a = made.node(mine[b.meta[META_KEY]["id"]])
-            assert (a.text, a.author, a.model, a.params, a.complete) == (b.text, b.author, b.model, b.params, b.complete)
+            assert (a.text, a.author, a.model, a.params, a.complete) == (
+                b.text,
+                b.author,
+                b.model,
+                b.params,
+                b.complete,
+            )
             assert (a.tokens is None) == (b.tokens is None)
             for ta, tb in zip(a.tokens or (), b.tokens or ()):
                 assert ta.text == tb.text and math.isclose(ta.logprob, tb.logprob, abs_tol=1e-4)
                 assert [x.text for x in ta.alternatives] == [x.text for x in tb.alternatives]
-                assert [x.logprob for x in ta.alternatives] == pytest.approx([x.logprob for x in tb.alternatives], abs=1e-4)
+                assert [x.logprob for x in ta.alternatives] == pytest.approx(
+                    [x.logprob for x in tb.alternatives], abs=1e-4
+                )
                 assert tb.token_id is None  # the original's files hold no token ids
         assert export_data(back) == out
 
@@ -298,32 +346,63 @@ def test_a_session_imported_by_an_earlier_loom_still_exports(tmp_path):
     with Session(tmp_path / "old.loom") as s:
         root = s.add_node(None, "The cat", "prompt", meta={META_KEY: {"id": "root"}})
         info = {"id": "cmpl-1", "model": "davinci", "timestamp": "2021-09-15-13.02.19", "finishReason": "length"}
-        s.add_node(root.id, " sat on", "model", model="davinci",
-                   tokens=[Token(" sat", -0.5, None, (Alternative(" sat", -0.5),)), Token(" on", -0.25)],
-                   meta={META_KEY: {"id": "g0", "generation": {"id": "cmpl-1", "index": 0}, "response": info}})
+        s.add_node(
+            root.id,
+            " sat on",
+            "model",
+            model="davinci",
+            tokens=[Token(" sat", -0.5, None, (Alternative(" sat", -0.5),)), Token(" on", -0.25)],
+            meta={META_KEY: {"id": "g0", "generation": {"id": "cmpl-1", "index": 0}, "response": info}},
+        )
         kept = {"text": " ran", "tokens": [], "finishReason": "stop"}
-        s.add_node(root.id, " ran", "model", model="davinci",
-                   meta={META_KEY: {"id": "g1", "generation": {"id": "cmpl-1", "index": 1},
-                                    "response": {**info, "completion": kept}}})
+        s.add_node(
+            root.id,
+            " ran",
+            "model",
+            model="davinci",
+            meta={
+                META_KEY: {
+                    "id": "g1",
+                    "generation": {"id": "cmpl-1", "index": 1},
+                    "response": {**info, "completion": kept},
+                }
+            },
+        )
         resp = export_data(s)["model_responses"]["cmpl-1"]
     assert resp["prompt"] == {"text": "The cat", "tokens": None} and resp["model"] == "davinci"
     assert [c["text"] for c in resp["completions"]] == [" sat on", " ran"] and resp["completions"][1] == kept
-    assert resp["completions"][0]["tokens"][1] == {"generatedToken": {"token": " on", "logprob": -0.25},
-                                                   "position": {"start": 4, "end": 7}, "counterfactuals": None}
+    assert resp["completions"][0]["tokens"][1] == {
+        "generatedToken": {"token": " on", "logprob": -0.25},
+        "position": {"start": 4, "end": 7},
+        "counterfactuals": None,
+    }
 
 
 @pytest.mark.parametrize("chat", [False, True])
 def test_positions_of_the_2024_original_come_back_in_their_form(tmp_path, chat):
     from socketteer_files import response_2024
 
-    data = {"root": {"id": "r", "text": "Hello", "children": [
-        {"id": "a", "text": " there, friend.", "generation": {"id": "cmpl-x", "index": 0}, "meta": {"source": "AI"},
-         "children": []}]},
-        "model_responses": {"cmpl-x": response_2024("cmpl-x", "Hello", " there, friend.", chat=chat, seed=3)}}
+    data = {
+        "root": {
+            "id": "r",
+            "text": "Hello",
+            "children": [
+                {
+                    "id": "a",
+                    "text": " there, friend.",
+                    "generation": {"id": "cmpl-x", "index": 0},
+                    "meta": {"source": "AI"},
+                    "children": [],
+                }
+            ],
+        },
+        "model_responses": {"cmpl-x": response_2024("cmpl-x", "Hello", " there, friend.", chat=chat, seed=3)},
+    }
     with Session(tmp_path / "p.loom") as s:
         assert import_data(s, copy.deepcopy(data))["nodes_with_tokens"] == 1
         assert s.get_state("socketteer")["model_responses"]["cmpl-x"]["completions"] == [None]  # the node holds it
         out = export_data(s)
     assert differences(out["model_responses"], data["model_responses"]) == []
-    assert [t["position"] for t in out["model_responses"]["cmpl-x"]["completions"][0]["tokens"]] == \
-        ([0, 1] if chat else [12, 20])  # " there," " friend." after "Hello"
+    assert [t["position"] for t in out["model_responses"]["cmpl-x"]["completions"][0]["tokens"]] == (
+        [0, 1] if chat else [12, 20]
+    )  # " there," " friend." after "Hello"

@@ -21,8 +21,14 @@ def test_nodes_survive_reopen_with_tokens_and_state(tmp_path):
     path = tmp_path / "a.loom"
     with Session(path) as s:
         root = s.add_node(None, "Hello", "prompt")
-        kid = s.add_node(root.id, " wor\u00e9ld", "model", model="m", params={"n": 2, "seed": 3},
-                         tokens=toks((" wor", -0.5), ("\u00e9", -2.0), ("ld", -0.01)))
+        kid = s.add_node(
+            root.id,
+            " wor\u00e9ld",
+            "model",
+            model="m",
+            params={"n": 2, "seed": 3},
+            tokens=toks((" wor", -0.5), ("\u00e9", -2.0), ("ld", -0.01)),
+        )
         s.current = kid.id
     with Session(path) as s:
         assert s.current == kid.id

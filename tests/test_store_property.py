@@ -21,12 +21,18 @@ ANY_TEXT = st.text(CHARS, max_size=30)
 ALT_LOGPROB = st.integers(0, 0xFFFFFFFD).map(lambda q: -q / 10_000) | st.just(float("-inf"))
 LOGPROB = st.none() | st.integers(0, 0xFFFFFFFD).map(lambda q: -q / 10_000)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | ANY_TEXT,
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | ANY_TEXT,
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(ANY_TEXT, kids, max_size=3),
     max_leaves=8,
 )
 # One vocabulary per local model: a token id always has the same text.
-VOCAB = {i: t for i, t in enumerate(["a", " the", "\u00e9", "\U0001f44d\U0001f3fd", "\x1b[31m", "[/]", "\ud800", "", "\n"])}
+VOCAB = {
+    i: t for i, t in enumerate(["a", " the", "\u00e9", "\U0001f44d\U0001f3fd", "\x1b[31m", "[/]", "\ud800", "", "\n"])
+}
 
 
 @st.composite
@@ -55,18 +61,35 @@ def trees(draw):
         kind = draw(st.sampled_from(["plain", "local", "api"]))
         tokens = None if kind == "plain" else draw(tokens_for(kind == "api"))
         text = "".join(t.text for t in tokens) if tokens else draw(ANY_TEXT)
-        params = draw(st.one_of(st.none(), st.builds(
-            lambda n, t, seed: GenerationParams(n=n, temperature=t, seed=seed).to_dict(),
-            st.integers(1, 8), st.sampled_from([0.0, 0.7, 1.0]), st.one_of(st.none(), st.integers(0, 2**40)))))
-        nodes.append(dict(
-            parent=parent, text=text, author=draw(st.sampled_from(AUTHORS)),
-            derived_from=draw(st.one_of(st.none(), st.integers(0, i - 1))) if i else None,
-            model={"plain": None, "local": "local-model", "api": "api-model"}[kind] if kind != "plain" else draw(st.one_of(st.none(), ANY_TEXT)),
-            params=params, tokens=tokens or None, complete=draw(st.booleans()),
-            meta=draw(st.dictionaries(ANY_TEXT, JSON, max_size=2)),
-            created=draw(st.floats(0, 4e9, allow_nan=False)),
-            tags=draw(st.sets(st.text(CHARS, min_size=1, max_size=12), max_size=2)), note=draw(ANY_TEXT),
-        ))
+        params = draw(
+            st.one_of(
+                st.none(),
+                st.builds(
+                    lambda n, t, seed: GenerationParams(n=n, temperature=t, seed=seed).to_dict(),
+                    st.integers(1, 8),
+                    st.sampled_from([0.0, 0.7, 1.0]),
+                    st.one_of(st.none(), st.integers(0, 2**40)),
+                ),
+            )
+        )
+        nodes.append(
+            dict(
+                parent=parent,
+                text=text,
+                author=draw(st.sampled_from(AUTHORS)),
+                derived_from=draw(st.one_of(st.none(), st.integers(0, i - 1))) if i else None,
+                model={"plain": None, "local": "local-model", "api": "api-model"}[kind]
+                if kind != "plain"
+                else draw(st.one_of(st.none(), ANY_TEXT)),
+                params=params,
+                tokens=tokens or None,
+                complete=draw(st.booleans()),
+                meta=draw(st.dictionaries(ANY_TEXT, JSON, max_size=2)),
+                created=draw(st.floats(0, 4e9, allow_nan=False)),
+                tags=draw(st.sets(st.text(CHARS, min_size=1, max_size=12), max_size=2)),
+                note=draw(ANY_TEXT),
+            )
+        )
     return nodes
 
 
@@ -92,17 +115,23 @@ def test_any_tree_reads_back_identical(tree):
         with Session(path) as s:
             for spec in tree:
                 node = s.add_node(
-                    None if spec["parent"] is None else ids[spec["parent"]], spec["text"], spec["author"],
+                    None if spec["parent"] is None else ids[spec["parent"]],
+                    spec["text"],
+                    spec["author"],
                     derived_from=None if spec["derived_from"] is None else ids[spec["derived_from"]],
-                    model=spec["model"], params=spec["params"], tokens=spec["tokens"], complete=spec["complete"],
-                    meta=spec["meta"], created=spec["created"],
+                    model=spec["model"],
+                    params=spec["params"],
+                    tokens=spec["tokens"],
+                    complete=spec["complete"],
+                    meta=spec["meta"],
+                    created=spec["created"],
                 )
                 ids.append(node.id)
                 for tag in spec["tags"]:
                     s.add_tag(node.id, tag)
                 s.set_note(node.id, spec["note"])
             written = [s.node(i) for i in ids]
-        for reopened in (False, True):
+        for _reopened in (False, True):
             with Session(path) as s:
                 for spec, node_id, before in zip(tree, ids, written):
                     got = s.node(node_id)
@@ -115,11 +144,13 @@ def test_any_tree_reads_back_identical(tree):
                     assert same_tokens(got.tokens, spec["tokens"])
                     assert s.tags(node_id) == sorted(spec["tags"])
                     assert s.note(node_id) == (spec["note"] if spec["note"].strip() else None)
-                    assert s.path_text(node_id) == "".join(
-                        n.text for n in s.path_nodes(node_id))
+                    assert s.path_text(node_id) == "".join(n.text for n in s.path_nodes(node_id))
                 # the children lists and previews agree with the nodes
                 for parent in [None, *ids]:
-                    kids = [i for spec, i in zip(tree, ids) if (None if spec["parent"] is None else ids[spec["parent"]]) == parent]
+                    kids = [
+                        i
+                        for spec, i in zip(tree, ids)
+                        if (None if spec["parent"] is None else ids[spec["parent"]]) == parent
+                    ]
                     assert s.child_ids(parent) == kids
                     assert [r["preview"] for r in s.summaries(parent)] == [s.node(k).text[:200] for k in kids]
-

@@ -48,8 +48,13 @@ def pane(tmp_path):
 
 def run_in_pane(command: str, marker: str, timeout: float = 60) -> None:
     # the markers are typed split in two, so only their output (not the echoed command line) matches
-    tmux("send-keys", "-t", "t", "clear; printf '\\033]0;CLEAN\\007'; echo BEGIN'-'" + marker + "; " + command
-         + "; echo DONE'-'" + marker, "Enter")
+    tmux(
+        "send-keys",
+        "-t",
+        "t",
+        "clear; printf '\\033]0;CLEAN\\007'; echo BEGIN'-'" + marker + "; " + command + "; echo DONE'-'" + marker,
+        "Enter",
+    )
     deadline = time.time() + timeout
     while time.time() < deadline:
         if "DONE-" + marker in tmux("capture-pane", "-t", "t", "-p", "-S", "-2000"):
@@ -64,7 +69,10 @@ def hostile(tmp_path):
     with Session(path) as s:
         root = s.add_node(None, "Prompt " + EVIL, "prompt")
         pieces = [" a", EVIL, " b"]
-        toks = [Token(p, -0.5, 10 + i, (Alternative(p, -0.5, 10 + i), Alternative(EVIL, -2.0, 99))) for i, p in enumerate(pieces)]
+        toks = [
+            Token(p, -0.5, 10 + i, (Alternative(p, -0.5, 10 + i), Alternative(EVIL, -2.0, 99)))
+            for i, p in enumerate(pieces)
+        ]
         node = s.add_node(root.id, "".join(pieces), "model", model=EVIL, tokens=toks)
         s.add_tag(node.id, EVIL)
         s.set_note(node.id, EVIL)
@@ -77,10 +85,19 @@ def test_nothing_but_text_reaches_the_terminal(pane, hostile, tmp_path):
     loom = f"{shlex.quote(sys.executable)} -m loom --sessions-dir {shlex.quote(str(tmp_path))}"
     p = shlex.quote(str(path))
     commands = [
-        f"show {p}", f"show {p} --tokens --json", f"search {p} evil", f"search {p} evil --json",
-        f"tag {p} --list", f"tag {p} --node {node}", f"sessions",
-        f"export {p} -f markdown --probs", f"export {p} -f text --probs", f"export {p} -f csv",
-        f"export {p} -f jsonl", f"export {p} -f loom-json", f"export {p} -f socketteer",
+        f"show {p}",
+        f"show {p} --tokens --json",
+        f"search {p} evil",
+        f"search {p} evil --json",
+        f"tag {p} --list",
+        f"tag {p} --node {node}",
+        "sessions",
+        f"export {p} -f markdown --probs",
+        f"export {p} -f text --probs",
+        f"export {p} -f csv",
+        f"export {p} -f jsonl",
+        f"export {p} -f loom-json",
+        f"export {p} -f socketteer",
         f"show {shlex.quote(str(tmp_path / ('no' + chr(27) + ']0;PWNED' + chr(7) + '.loom')))}",
     ]
     for i, command in enumerate(commands):
@@ -91,10 +108,17 @@ def test_nothing_but_text_reaches_the_terminal(pane, hostile, tmp_path):
         screen = tmux("capture-pane", "-t", "t", "-p", "-S", "-2000")
         assert "BEGIN-" + marker in screen, f"`loom {command}` cleared or overwrote the screen"
         styled = tmux("capture-pane", "-t", "t", "-p", "-e", "-S", "-2000")
-        assert "\x1b[" not in styled.replace("\x1b[0m", "").replace("\x1b[39m", "").replace("\x1b[49m", ""), \
-            f"`loom {command}` set colours or attributes: {styled[styled.find(chr(27)):][:40]!r}"
-        assert "PWNED" in screen or "tag" in command or "sessions" in command or "search" in command \
-            or "csv" in command or "jsonl" in command, f"`loom {command}` hid the text"
+        assert "\x1b[" not in styled.replace("\x1b[0m", "").replace("\x1b[39m", "").replace("\x1b[49m", ""), (
+            f"`loom {command}` set colours or attributes: {styled[styled.find(chr(27)) :][:40]!r}"
+        )
+        assert (
+            "PWNED" in screen
+            or "tag" in command
+            or "sessions" in command
+            or "search" in command
+            or "csv" in command
+            or "jsonl" in command
+        ), f"`loom {command}` hid the text"
 
 
 def test_opening_a_new_session_and_quitting_leaves_no_file(pane, tmp_path):

@@ -8,7 +8,7 @@ from loom.themes import THEMES_DIR, ThemeError, load_theme, load_themes
 def luminance(hex_colour: str) -> float:
     """WCAG relative luminance."""
     h = hex_colour.lstrip("#")
-    c = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    c = [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
     return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
 
@@ -49,13 +49,16 @@ colors = ["#000000", "#111111", "#222222", "#333333", "#444444"]
 """
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name = 't'\n[colors\nprimary = 1", "not valid TOML"),
-    ("name = 't'\n[colors]\nprimary = '#fff'\n", "needs [palette] edges and colors"),
-    (GOOD.replace('"#444444"]', ']'), "exactly one more color than edges"),
-    (GOOD.replace("0.1, 0.3", "0.3, 0.1"), "edges must rise"),
-    (GOOD.replace('primary = "#112233"', 'secondary = "#112233"'), "needs at least 'primary'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name = 't'\n[colors\nprimary = 1", "not valid TOML"),
+        ("name = 't'\n[colors]\nprimary = '#fff'\n", "needs [palette] edges and colors"),
+        (GOOD.replace('"#444444"]', "]"), "exactly one more color than edges"),
+        (GOOD.replace("0.1, 0.3", "0.3, 0.1"), "edges must rise"),
+        (GOOD.replace('primary = "#112233"', 'secondary = "#112233"'), "needs at least 'primary'"),
+    ],
+)
 def test_broken_theme_names_the_file_and_the_fault(tmp_path, text, message):
     bad = tmp_path / "broken-theme.toml"
     bad.write_text(text)

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from loom.experiments.vs import attractor_rate, compare_models, token_entropies
 from loom.backends import open_backend
+from loom.experiments.vs import attractor_rate, compare_models, token_entropies
 from loom.tree import GenerationParams
 
 # Story openings of the corpus's kinds, none of them about a wedding.
@@ -75,7 +75,26 @@ def test_cli_vs(tmp_path, capsys, demo_backend, wedding):
     path = tmp_path / "v.loom"
     with Session(path) as s:
         s.add_node(None, PROMPTS[3], "prompt")
-    assert main(["vs", str(path), "--model", "demo", "--model", "demo-wedding", "-n", "1", "--max-tokens", "4", "--seed", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "vs",
+                str(path),
+                "--model",
+                "demo",
+                "--model",
+                "demo-wedding",
+                "-n",
+                "1",
+                "--max-tokens",
+                "4",
+                "--seed",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert [m["model"] for m in data["models"]] == ["demo", "demo-wedding"]
     assert all(len(m["branches"]) == 1 for m in data["models"])
@@ -94,8 +113,9 @@ async def test_versus_screen(tmp_path, demo_backend, wedding):
     root = s.add_node(None, PROMPTS[1], "prompt")
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(160, 50)) as pilot:
-        screen = VersusScreen(s, root.id, ("demo", "demo-wedding"), GenerationParams(n=2, max_tokens=6, seed=1),
-                              app.loom_theme)
+        screen = VersusScreen(
+            s, root.id, ("demo", "demo-wedding"), GenerationParams(n=2, max_tokens=6, seed=1), app.loom_theme
+        )
         app.push_screen(screen)
         await pilot.pause(0.1)
         await pilot.press("ctrl+r")

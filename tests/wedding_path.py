@@ -11,8 +11,10 @@ from loom.experiments.context import path_context
 from loom.tree import Token
 
 PROMPT = "Are bugs real?"
-CONTINUATION = (" Is everything have supperated me, until at last there was a wedding, and a great wedding feast was held,"
-                " and everyone danced at the wedding feast.")
+CONTINUATION = (
+    " Is everything have supperated me, until at last there was a wedding, and a great wedding feast was held,"
+    " and everyone danced at the wedding feast."
+)
 DECIDING = 7  # the position of " until" among the child's tokens
 WEDDING = "wedding=/wedd|feast|marr/"
 
@@ -22,14 +24,21 @@ def model_child(session, backend, parent_id: int, text: str):
     token's log-probability and the top-10 alternatives, from the model's full
     next-token distribution after the path and the tokens before it."""
     ids = backend.tokenizer(text, add_special_tokens=False)["input_ids"]
-    dists = backend.next_token_distributions(path_context(session, parent_id), [ids[:i] for i in range(len(ids))],
-                                             k=len(backend.tokenizer))
+    dists = backend.next_token_distributions(
+        path_context(session, parent_id), [ids[:i] for i in range(len(ids))], k=len(backend.tokenizer)
+    )
     tokens = []
     for tid, dist in zip(ids, dists):
         lp = next(a.logprob for a in dist.alternatives if a.token_id == tid)
         tokens.append(Token(backend.token_text(tid), lp, tid, dist.alternatives[:10]))
-    return session.add_node(parent_id, "".join(t.text for t in tokens), "model", model=backend.name, tokens=tokens,
-                            params={"model": backend.name})
+    return session.add_node(
+        parent_id,
+        "".join(t.text for t in tokens),
+        "model",
+        model=backend.name,
+        tokens=tokens,
+        params={"model": backend.name},
+    )
 
 
 def wedding_path(session, backend):

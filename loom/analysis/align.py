@@ -149,7 +149,9 @@ def pick_level(a: list[Piece], b: list[Piece], level: str = "auto") -> str:
         raise ValueError(f"alignment level must be one of {', '.join(LEVELS)} (got {level!r})")
     if level != "auto":
         if level == "token" and not all(p.tokenised for p in (*a, *b)):
-            raise ValueError("token-level alignment needs both continuations fully tokenised (edited text has no tokens); use words")
+            raise ValueError(
+                "token-level alignment needs both continuations fully tokenised (edited text has no tokens); use words"
+            )
         return level
     return "token" if all(p.tokenised for p in (*a, *b)) else "word"
 
@@ -212,13 +214,21 @@ def align(a: list[Piece], b: list[Piece], k: int = 4, level: str = "auto") -> Al
         return (us[i].start, us[i + n - 1].end)
 
     return Alignment(
-        level=level, k=k, len_a=len(ua), len_b=len(ub),
+        level=level,
+        k=k,
+        len_a=len(ua),
+        len_b=len(ub),
         status="identical" if identical else ("reconverged" if reconv else "diverged"),
-        divergence=divergence, reconvergence=reconv,
+        divergence=divergence,
+        reconvergence=reconv,
         reconvergence_char=(ua[reconv[0]].content_start, ub[reconv[1]].content_start) if reconv else None,
         shared_after=shared_after,
-        longest_run={"a": longest.a, "b": longest.b, "size": longest.size,
-                     "text": "".join(u.text for u in ua[longest.a : longest.a + longest.size])},
+        longest_run={
+            "a": longest.a,
+            "b": longest.b,
+            "size": longest.size,
+            "text": "".join(u.text for u in ua[longest.a : longest.a + longest.size]),
+        },
         shared_ending={"size": suffix, "text": "".join(u.text for u in ua[len(ua) - suffix :]) if suffix else ""},
         last_sentence_similarity=text_similarity(sent_a, sent_b),
         similarity=matcher.ratio() if (ka or kb) else 1.0,

@@ -18,9 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..tree import LoomError
 from .clusters import DEFAULT_ENDING_WORDS, ending_text, tfidf
 from .intervals import Rate
-from ..tree import LoomError
 
 KINDS = ("regex", "words", "like")
 # On the bundled pair, with demo-wedding's modal wedding ending as the example,
@@ -55,11 +55,15 @@ class Attractor:
             try:
                 self._re = re.compile(self.pattern, re.IGNORECASE)
             except re.error as exc:
-                raise AttractorError(f"attractor {self.name!r}: bad regular expression {self.pattern!r}: {exc}") from exc
+                raise AttractorError(
+                    f"attractor {self.name!r}: bad regular expression {self.pattern!r}: {exc}"
+                ) from exc
         if self.kind == "words" and not any(w.strip() for w in self.words):
             raise AttractorError(f"attractor {self.name!r}: give at least one word")
         if self.kind == "like" and not (0 <= self.threshold <= 1):
-            raise AttractorError(f"attractor {self.name!r}: similarity threshold must be from 0 to 1 (got {self.threshold!r})")
+            raise AttractorError(
+                f"attractor {self.name!r}: similarity threshold must be from 0 to 1 (got {self.threshold!r})"
+            )
 
     def members(self, texts: list[str]) -> list[bool]:
         """Whether each text falls into this attractor."""
@@ -86,16 +90,33 @@ class Attractor:
         return f"like {src} (similarity >= {self.threshold:g})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "definition": self.describe(), "pattern": self.pattern,
-                "words": list(self.words), "all_words": self.all_words, "example": self.example, "node": self.node,
-                "threshold": float(self.threshold), "ending_words": int(self.ending_words)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "definition": self.describe(),
+            "pattern": self.pattern,
+            "words": list(self.words),
+            "all_words": self.all_words,
+            "example": self.example,
+            "node": self.node,
+            "threshold": float(self.threshold),
+            "ending_words": int(self.ending_words),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Attractor":
+    def from_dict(cls, d: dict[str, Any]) -> Attractor:
         """The attractor to_dict() wrote (as kept in a report record)."""
-        return cls(d["name"], d["kind"], d.get("pattern", ""), tuple(d.get("words") or ()), bool(d.get("all_words")),
-                   d.get("example", ""), d.get("node"), float(d.get("threshold", DEFAULT_LIKE_SIMILARITY)),
-                   int(d.get("ending_words", DEFAULT_ENDING_WORDS)))
+        return cls(
+            d["name"],
+            d["kind"],
+            d.get("pattern", ""),
+            tuple(d.get("words") or ()),
+            bool(d.get("all_words")),
+            d.get("example", ""),
+            d.get("node"),
+            float(d.get("threshold", DEFAULT_LIKE_SIMILARITY)),
+            int(d.get("ending_words", DEFAULT_ENDING_WORDS)),
+        )
 
 
 def _split_name(spec: str, what: str) -> tuple[str, str]:
@@ -105,8 +126,11 @@ def _split_name(spec: str, what: str) -> tuple[str, str]:
     return name.strip(), value
 
 
-EXAMPLES = {"regex": "'wedding=/wedd|bride|marr/'", "words": "'feast=wedding,feast' or 'feast=wedding+feast'",
-            "like": "'wedding=12' (a node) or 'wedding=and they were married'"}
+EXAMPLES = {
+    "regex": "'wedding=/wedd|bride|marr/'",
+    "words": "'feast=wedding,feast' or 'feast=wedding+feast'",
+    "like": "'wedding=12' (a node) or 'wedding=and they were married'",
+}
 
 
 def parse_regex(spec: str) -> Attractor:
@@ -125,14 +149,21 @@ def parse_words(spec: str) -> Attractor:
     return Attractor(name, "words", words=words, all_words=all_words)
 
 
-def parse_like(spec: str, threshold: float = DEFAULT_LIKE_SIMILARITY,
-               ending_words: int = DEFAULT_ENDING_WORDS) -> Attractor:
+def parse_like(
+    spec: str, threshold: float = DEFAULT_LIKE_SIMILARITY, ending_words: int = DEFAULT_ENDING_WORDS
+) -> Attractor:
     """NAME=NODE_ID or NAME=TEXT. A node id leaves `example` empty for the
     caller to fill in with the node's text (see with_example)."""
     name, value = _split_name(spec, "like")
     node = int(value) if value.strip().isdigit() else None
-    return Attractor(name, "like", example="" if node is not None else value, node=node,
-                     threshold=threshold, ending_words=ending_words)
+    return Attractor(
+        name,
+        "like",
+        example="" if node is not None else value,
+        node=node,
+        threshold=threshold,
+        ending_words=ending_words,
+    )
 
 
 def with_example(attractor: Attractor, text: str) -> Attractor:
@@ -142,6 +173,7 @@ def with_example(attractor: Attractor, text: str) -> Attractor:
 @dataclass
 class AttractorRate:
     """One attractor counted over a field of samples."""
+
     attractor: Attractor
     member: list[bool] = field(repr=False)
     overall: Rate
@@ -150,9 +182,13 @@ class AttractorRate:
     modal_count: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.attractor.to_dict(), **self.overall.to_dict(), "modal": self.modal,
-                "modal_count": int(self.modal_count),
-                "temperatures": [{"temperature": float(t), **r.to_dict()} for t, r in self.by_temperature]}
+        return {
+            **self.attractor.to_dict(),
+            **self.overall.to_dict(),
+            "modal": self.modal,
+            "modal_count": int(self.modal_count),
+            "temperatures": [{"temperature": float(t), **r.to_dict()} for t, r in self.by_temperature],
+        }
 
 
 def rate_by_temperature(hits: list[bool], temperatures: list[float | None]) -> list[tuple[float, Rate]]:
@@ -167,6 +203,11 @@ def rate_by_temperature(hits: list[bool], temperatures: list[float | None]) -> l
 def count_attractor(attractor: Attractor, texts: list[str], temperatures: list[float | None]) -> AttractorRate:
     member = attractor.members(texts)
     modal = Counter(t for t, m in zip(texts, member) if m).most_common(1)
-    return AttractorRate(attractor, member, Rate.of(sum(member), len(texts)),
-                         rate_by_temperature(member, temperatures),
-                         modal[0][0] if modal else "", modal[0][1] if modal else 0)
+    return AttractorRate(
+        attractor,
+        member,
+        Rate.of(sum(member), len(texts)),
+        rate_by_temperature(member, temperatures),
+        modal[0][0] if modal else "",
+        modal[0][1] if modal else 0,
+    )

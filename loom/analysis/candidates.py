@@ -15,7 +15,6 @@ from typing import Any
 
 from ..tree import LoomError
 
-
 PRESETS: dict[str, list[str]] = {
     "numbers": [str(i) for i in range(101)],
 }
@@ -68,12 +67,18 @@ class CandidateScores:
     def to_dict(self) -> dict[str, Any]:
         top, top_p = self.top
         return {
-            "model": self.model, "separator": self.separator, "end": self.end, "answer": self.answer,
+            "model": self.model,
+            "separator": self.separator,
+            "end": self.end,
+            "answer": self.answer,
             "entropy_bits": self.entropy_bits,
-            "max_entropy_bits": math.log2(len(self.candidates)), "mass": self.mass,
+            "max_entropy_bits": math.log2(len(self.candidates)),
+            "mass": self.mass,
             "top": {"candidate": top, "prob": top_p},
-            "candidates": [{"text": c, "prob": p, "logprob": lp, "text_logprob": tl}
-                           for c, p, lp, tl in zip(self.candidates, self.probs, self.logprobs, self.text_logprobs or self.logprobs)],
+            "candidates": [
+                {"text": c, "prob": p, "logprob": lp, "text_logprob": tl}
+                for c, p, lp, tl in zip(self.candidates, self.probs, self.logprobs, self.text_logprobs or self.logprobs)
+            ],
         }
 
 

@@ -58,7 +58,7 @@ def ngrams(text: str, sizes: tuple[int, int] = NGRAMS) -> Counter[str]:
                     out[w] += 1
                 break
             for i in range(len(w) - n + 1):
-                out[w[i:i + n]] += 1
+                out[w[i : i + n]] += 1
     return out
 
 
@@ -143,6 +143,7 @@ class Clustering:
     """Meaning clusters of a field of texts: a label per text (0 = biggest),
     the similarity matrix they were made from (used again by the Vendi score),
     and the settings."""
+
     labels: list[int]
     similarity: npt.NDArray[np.float64] = field(repr=False)
     threshold: float = DEFAULT_SIMILARITY
@@ -156,12 +157,17 @@ class Clustering:
         return [i for i, lab in enumerate(self.labels) if lab == c]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labels": [int(x) for x in self.labels], "clusters": int(self.count),
-                "threshold": float(self.threshold), "ending_words": int(self.ending_words)}
+        return {
+            "labels": [int(x) for x in self.labels],
+            "clusters": int(self.count),
+            "threshold": float(self.threshold),
+            "ending_words": int(self.ending_words),
+        }
 
 
-def cluster_texts(texts: list[str], threshold: float = DEFAULT_SIMILARITY,
-                  ending_words: int = DEFAULT_ENDING_WORDS) -> Clustering:
+def cluster_texts(
+    texts: list[str], threshold: float = DEFAULT_SIMILARITY, ending_words: int = DEFAULT_ENDING_WORDS
+) -> Clustering:
     """Cluster the endings (last `ending_words` words; 0 = whole text) of `texts`."""
     if not isinstance(ending_words, int) or ending_words < 0:
         raise ValueError(f"ending length must be a whole number of words, 0 for the whole text (got {ending_words!r})")
@@ -173,8 +179,9 @@ def cluster_texts(texts: list[str], threshold: float = DEFAULT_SIMILARITY,
 MAX_GROUPED = 300
 
 
-def grouped_order(texts: list[str], threshold: float = DEFAULT_SIMILARITY,
-                  ending_words: int = DEFAULT_ENDING_WORDS) -> list[tuple[int, int, int]]:
+def grouped_order(
+    texts: list[str], threshold: float = DEFAULT_SIMILARITY, ending_words: int = DEFAULT_ENDING_WORDS
+) -> list[tuple[int, int, int]]:
     """Siblings grouped by meaning, as the report's clusters group samples:
     (index, cluster, cluster size) for every text, biggest cluster first, each
     cluster's members in their own order. Texts that are the same (case and

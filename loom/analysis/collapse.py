@@ -19,8 +19,9 @@ Pure: arrays of log-probabilities in, plain data out (numpy only)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,9 @@ def log_normalise(x: Any) -> Floats:
     if a.ndim == 1:
         a = a[None, :]
     top = np.max(a, axis=-1, keepdims=True)
-    return cast(Floats, a - (top + np.log(np.sum(np.exp(a - top), axis=-1, keepdims=True))))  # numpy types max/sum as Any
+    return cast(
+        Floats, a - (top + np.log(np.sum(np.exp(a - top), axis=-1, keepdims=True)))
+    )  # numpy types max/sum as Any
 
 
 def _expect(logp: Floats, values: Floats) -> Floats:
@@ -115,14 +118,21 @@ class TemperatureFit:
         kl_t1, resid, best = math.fsum(self.kl_t1), math.fsum(self.kl_at_global_t), math.fsum(self.kl_best)
         explained = None if kl_t1 <= 0 else 1 - resid / kl_t1
         return {
-            "positions": n, "unit": "bits", "t_bounds": list(self.bounds),
-            "global_t": self.global_t, "global_t_at_bound": _at_bound(self.global_t, self.bounds),
-            "kl_t1": kl_t1, "kl_residual": resid, "share_explained": explained,
-            "kl_t1_mean": kl_t1 / n, "kl_residual_mean": resid / n,
+            "positions": n,
+            "unit": "bits",
+            "t_bounds": list(self.bounds),
+            "global_t": self.global_t,
+            "global_t_at_bound": _at_bound(self.global_t, self.bounds),
+            "kl_t1": kl_t1,
+            "kl_residual": resid,
+            "share_explained": explained,
+            "kl_t1_mean": kl_t1 / n,
+            "kl_residual_mean": resid / n,
             "kl_best_per_position": best,
             "share_explained_per_position": None if kl_t1 <= 0 else 1 - best / kl_t1,
             "median_best_t": float(np.median(self.best_t)),
-            "entropy_a_mean": math.fsum(self.entropy_a) / n, "entropy_b_mean": math.fsum(self.entropy_b) / n,
+            "entropy_a_mean": math.fsum(self.entropy_a) / n,
+            "entropy_b_mean": math.fsum(self.entropy_b) / n,
         }
 
 
@@ -139,8 +149,10 @@ def fit_temperature(logp_a: Any, logp_b: Any, bounds: tuple[float, float] = T_BO
         raise FitError(f"the temperature bounds must satisfy 0 < low < 1 < high (got {lo_t:g}, {hi_t:g})")
     a, b = log_normalise(logp_a), log_normalise(logp_b)
     if a.shape != b.shape:
-        raise FitError(f"the two models' distributions differ in shape: {a.shape} and {b.shape} "
-                       "(positions x vocabulary); they must be over the same tokens at the same positions")
+        raise FitError(
+            f"the two models' distributions differ in shape: {a.shape} and {b.shape} "
+            "(positions x vocabulary); they must be over the same tokens at the same positions"
+        )
     if a.shape[0] == 0 or a.shape[1] < 2:
         raise FitError("no positions to compare" if a.shape[0] == 0 else "a vocabulary needs at least two tokens")
     if np.isnan(a).any() or np.isnan(b).any():
@@ -148,8 +160,10 @@ def fit_temperature(logp_a: Any, logp_b: Any, bounds: tuple[float, float] = T_BO
     kl1 = kl_bits(a, b)
     if not np.all(np.isfinite(kl1)):
         where = int(np.flatnonzero(~np.isfinite(kl1))[0])
-        raise FitError(f"at position {where} model B gives probability 0 to a token model A can emit: "
-                       "KL(A || B_T) is infinite at every temperature")
+        raise FitError(
+            f"at position {where} model B gives probability 0 to a token model A can emit: "
+            "KL(A || B_T) is infinite at every temperature"
+        )
     mean_a = _expect(a, b)  # E_A[log B] per row, the part of the slope that does not move with beta
     rows = a.shape[0]
     lo, hi = np.full(rows, 1 / hi_t), np.full(rows, 1 / lo_t)
@@ -163,7 +177,12 @@ def fit_temperature(logp_a: Any, logp_b: Any, bounds: tuple[float, float] = T_BO
     g = 1.0 if abs(total(np.ones(1))[0]) <= FLAT * rows else float(_bisect(total, glo, ghi)[0])
     best_t = 1 / beta
     return TemperatureFit(
-        entropy_a=entropy_bits(a).tolist(), entropy_b=entropy_bits(b).tolist(), kl_t1=kl1.tolist(),
-        best_t=best_t.tolist(), kl_best=kl_bits(a, tempered(b, best_t)).tolist(),
-        kl_at_global_t=kl_bits(a, tempered(b, 1 / g)).tolist(), global_t=1 / g, bounds=(lo_t, hi_t),
+        entropy_a=entropy_bits(a).tolist(),
+        entropy_b=entropy_bits(b).tolist(),
+        kl_t1=kl1.tolist(),
+        best_t=best_t.tolist(),
+        kl_best=kl_bits(a, tempered(b, best_t)).tolist(),
+        kl_at_global_t=kl_bits(a, tempered(b, 1 / g)).tolist(),
+        global_t=1 / g,
+        bounds=(lo_t, hi_t),
     )

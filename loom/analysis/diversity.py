@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -90,15 +91,28 @@ class Diversity:
     vendi: Estimate
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": int(self.n), "clusters": int(self.clusters), "k": int(self.k),
-                "semantic_entropy_bits": self.semantic_entropy_bits.to_dict(),
-                "weighted_semantic_entropy_bits": (self.weighted_semantic_entropy_bits.to_dict()
-                                                   if self.weighted_semantic_entropy_bits else None),
-                "distinct_k": self.distinct_k.to_dict(), "vendi": self.vendi.to_dict()}
+        return {
+            "n": int(self.n),
+            "clusters": int(self.clusters),
+            "k": int(self.k),
+            "semantic_entropy_bits": self.semantic_entropy_bits.to_dict(),
+            "weighted_semantic_entropy_bits": (
+                self.weighted_semantic_entropy_bits.to_dict() if self.weighted_semantic_entropy_bits else None
+            ),
+            "distinct_k": self.distinct_k.to_dict(),
+            "vendi": self.vendi.to_dict(),
+        }
 
 
-def measure_diversity(labels: list[int], similarity: npt.NDArray[np.float64], mean_logprobs: list[float | None] | None = None, *,
-                      k: int = DISTINCT_K, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Diversity:
+def measure_diversity(
+    labels: list[int],
+    similarity: npt.NDArray[np.float64],
+    mean_logprobs: list[float | None] | None = None,
+    *,
+    k: int = DISTINCT_K,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Diversity:
     """All measures of one field, each with a percentile bootstrap interval
     over the samples, centred on the estimate (the same seed, so the same
     samples give the same interval)."""

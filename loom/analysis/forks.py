@@ -44,6 +44,7 @@ DEFAULT_SHARE = 0.9
 class Mixed:
     """A position's outcome rate: the probability-weighted mixture of its
     alternatives' rates, with its interval at the effective sample size."""
+
     rate: float
     n_eff: float
     lo: float
@@ -51,8 +52,13 @@ class Mixed:
     mass: float  # the model's probability of the tokens evaluated (before renormalising)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rate": float(self.rate), "n_eff": float(self.n_eff), "lo": float(self.lo), "hi": float(self.hi),
-                "mass": float(self.mass)}
+        return {
+            "rate": float(self.rate),
+            "n_eff": float(self.n_eff),
+            "lo": float(self.lo),
+            "hi": float(self.hi),
+            "mass": float(self.mass),
+        }
 
 
 def mix(branches: list[tuple[float, int, int]]) -> Mixed:
@@ -106,6 +112,7 @@ class Change:
     from `before` (o_t, the mixture over the token and its alternatives) to
     `after` (o_t+1, the rate of the path's token's own continuations), tested
     on the token's continuations against its alternatives' (`others`)."""
+
     index: int
     before: float
     after: float
@@ -120,10 +127,17 @@ class Change:
         return self.after - self.before
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": int(self.index), "before": float(self.before), "after": float(self.after),
-                "change": float(self.change), "others": None if math.isnan(self.others) else float(self.others),
-                "z": float(self.z), "p_value": float(self.p_value), "p_adjusted": float(self.p_adjusted),
-                "fork": bool(self.fork)}
+        return {
+            "index": int(self.index),
+            "before": float(self.before),
+            "after": float(self.after),
+            "change": float(self.change),
+            "others": None if math.isnan(self.others) else float(self.others),
+            "z": float(self.z),
+            "p_value": float(self.p_value),
+            "p_adjusted": float(self.p_adjusted),
+            "fork": bool(self.fork),
+        }
 
 
 def check_test(alpha: float, min_change: float) -> None:
@@ -136,7 +150,9 @@ def check_test(alpha: float, min_change: float) -> None:
 Branches = list[tuple[float, int, int]]  # (probability, hits, samples) per token, the path's own token first
 
 
-def changes(series: list[Branches], alpha: float = DEFAULT_ALPHA, min_change: float = DEFAULT_MIN_CHANGE) -> list[Change]:
+def changes(
+    series: list[Branches], alpha: float = DEFAULT_ALPHA, min_change: float = DEFAULT_MIN_CHANGE
+) -> list[Change]:
     """The change-point test along a path: at each position, did choosing the
     path's token (the first of its branches) move the outcome rate from o_t to
     o_t+1? o_t - o_t+1 = (1 - p) (r_token - r_others), so the test is the
@@ -159,7 +175,11 @@ def changes(series: list[Branches], alpha: float = DEFAULT_ALPHA, min_change: fl
     out = []
     for i, (before, after, others, z, pv, tested) in enumerate(tests):
         q = next(adjusted) if tested else 1.0
-        out.append(Change(i, before, after, others, z, pv, q, tested and q < alpha and abs(after - before) >= min_change - 1e-12))
+        out.append(
+            Change(
+                i, before, after, others, z, pv, q, tested and q < alpha and abs(after - before) >= min_change - 1e-12
+            )
+        )
     return out
 
 

@@ -11,8 +11,9 @@ Pure functions on plain numbers (numpy only).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,7 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
 @dataclass
 class Rate:
     """k of n, as a share with its 95% Wilson interval."""
+
     k: int
     n: int
     rate: float
@@ -52,7 +54,7 @@ class Rate:
     hi: float
 
     @classmethod
-    def of(cls, k: int, n: int) -> "Rate":
+    def of(cls, k: int, n: int) -> Rate:
         lo, hi = wilson(k, n)
         return cls(int(k), int(n), k / n if n else 0.0, float(lo), float(hi))
 
@@ -64,18 +66,31 @@ class Rate:
 class Estimate:
     """A statistic of the whole field of samples with a percentile bootstrap
     interval (lo, hi); lo = hi = value when there is nothing to resample."""
+
     value: float
     lo: float
     hi: float
     resamples: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": float(self.value), "lo": float(self.lo), "hi": float(self.hi), "resamples": int(self.resamples)}
+        return {
+            "value": float(self.value),
+            "lo": float(self.lo),
+            "hi": float(self.hi),
+            "resamples": int(self.resamples),
+        }
 
 
-def bootstrap(statistic: Callable[[Indices], float], n: int, *, resamples: int = BOOTSTRAP_RESAMPLES,
-              seed: int = BOOTSTRAP_SEED, level: float = 0.95, centred: bool = False,
-              floor: float | None = None) -> Estimate:
+def bootstrap(
+    statistic: Callable[[Indices], float],
+    n: int,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
+    centred: bool = False,
+    floor: float | None = None,
+) -> Estimate:
     """`statistic(indices)` on all n samples, and the percentile interval of it
     over `resamples` draws of n indices with replacement (seeded: reproducible).
 
@@ -100,4 +115,3 @@ def bootstrap(statistic: Callable[[Indices], float], n: int, *, resamples: int =
     if floor is not None:
         lo, hi = max(lo, floor), max(hi, floor)
     return Estimate(value, float(lo), float(hi), int(resamples))
-

@@ -14,8 +14,9 @@ Pure analysis: no textual, no drawing. Local models are expanded on token ids
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..tree import Alternative, Context, Distribution, LoomError, Token
 
@@ -38,8 +39,8 @@ class Block:
     logprob: float  # conditional: log P(this token | everything before it)
     seq_logprob: float  # log P(the whole path from the view's root to here)
     depth: int  # 1 = first column
-    parent: "Block | None" = None
-    children: list["Block"] = field(default_factory=list)
+    parent: Block | None = None
+    children: list[Block] = field(default_factory=list)
     terminal: bool = False  # end of text: nothing follows
     entropy_bits: float | None = None  # of the distribution this block's children were drawn from
 
@@ -51,7 +52,7 @@ class Block:
     def cond_prob(self) -> float:
         return math.exp(self.logprob)
 
-    def path(self) -> list["Block"]:
+    def path(self) -> list[Block]:
         out: list[Block] = []
         b: Block | None = self
         while b is not None:
@@ -66,7 +67,7 @@ class Block:
         """The path as Tokens (raw logprobs), ready for Session.add_node."""
         return [Token(b.text, b.logprob, b.token_id) for b in self.path()]
 
-    def walk(self) -> Iterator["Block"]:
+    def walk(self) -> Iterator[Block]:
         yield self
         for c in self.children:
             yield from c.walk()
@@ -109,14 +110,22 @@ class Multiverse:
     def to_dict(self) -> dict[str, Any]:
         def one(b: Block) -> dict[str, Any]:
             return {
-                "text": b.text, "id": b.token_id, "logprob": b.logprob, "prob": b.prob,
-                "cond_prob": b.cond_prob, "terminal": b.terminal,
+                "text": b.text,
+                "id": b.token_id,
+                "logprob": b.logprob,
+                "prob": b.prob,
+                "cond_prob": b.cond_prob,
+                "terminal": b.terminal,
                 "children": [one(c) for c in b.children],
             }
 
         return {
-            "model": self.model, "depth": self.depth, "k": self.k, "mass": self.mass,
-            "prefix": "".join(t.text for t in self.prefix), "prefix_logprob": self.prefix_logprob,
+            "model": self.model,
+            "depth": self.depth,
+            "k": self.k,
+            "mass": self.mass,
+            "prefix": "".join(t.text for t in self.prefix),
+            "prefix_logprob": self.prefix_logprob,
             "mass_per_depth": [self.mass_at(d) for d in range(1, self.depth + 1)],
             "entropy_bits": self.entropy_bits,
             "blocks": [one(b) for b in self.blocks],

@@ -54,8 +54,12 @@ def replace_word(text: str, rng: random.Random, phrase: str | None = None) -> Pe
     m = rng.choice(words)
     pool = sorted({w.group().lower() for w in words} - {m.group().lower()}) or list(_FALLBACK_WORDS)
     new = _match_case(rng.choice(pool), m.group())
-    return Perturbation("replace_word", text[: m.start()] + new + text[m.end():],
-                        f"replaced {m.group()!r} with {new!r}", (m.start(), m.end()))
+    return Perturbation(
+        "replace_word",
+        text[: m.start()] + new + text[m.end() :],
+        f"replaced {m.group()!r} with {new!r}",
+        (m.start(), m.end()),
+    )
 
 
 def delete_word(text: str, rng: random.Random, phrase: str | None = None) -> Perturbation:
@@ -77,8 +81,12 @@ def delete_sentence(text: str, rng: random.Random, phrase: str | None = None) ->
     if len(sentences) < 2:
         raise PerturbError("delete a sentence: the text needs at least two sentences")
     m = rng.choice(sentences)
-    return Perturbation("delete_sentence", text[: m.start()] + text[m.end():],
-                        f"deleted sentence {m.group().strip()[:60]!r}", (m.start(), m.end()))
+    return Perturbation(
+        "delete_sentence",
+        text[: m.start()] + text[m.end() :],
+        f"deleted sentence {m.group().strip()[:60]!r}",
+        (m.start(), m.end()),
+    )
 
 
 def insert_phrase(text: str, rng: random.Random, phrase: str | None = None) -> Perturbation:
@@ -92,8 +100,9 @@ def insert_phrase(text: str, rng: random.Random, phrase: str | None = None) -> P
     glue = "" if not before or before[-1].isspace() else " "
     after = text[at:]
     tail = "" if not after or after[0].isspace() else " "
-    return Perturbation("insert_phrase", before + glue + phrase + tail + after,
-                        f"inserted {phrase[:60]!r} at character {at}", (at, at))
+    return Perturbation(
+        "insert_phrase", before + glue + phrase + tail + after, f"inserted {phrase[:60]!r} at character {at}", (at, at)
+    )
 
 
 def first_word(text: str, rng: random.Random, phrase: str | None = None) -> Perturbation:
@@ -103,8 +112,12 @@ def first_word(text: str, rng: random.Random, phrase: str | None = None) -> Pert
     m = words[0]
     choices = [w for w in _OPENERS if w.lower() != m.group().lower()]
     new = _match_case(rng.choice(choices), m.group())
-    return Perturbation("first_word", text[: m.start()] + new + text[m.end():],
-                        f"first word {m.group()!r} -> {new!r}", (m.start(), m.end()))
+    return Perturbation(
+        "first_word",
+        text[: m.start()] + new + text[m.end() :],
+        f"first word {m.group()!r} -> {new!r}",
+        (m.start(), m.end()),
+    )
 
 
 def swap_words(text: str, rng: random.Random, phrase: str | None = None) -> Perturbation:
@@ -113,7 +126,7 @@ def swap_words(text: str, rng: random.Random, phrase: str | None = None) -> Pert
     if not pairs:
         raise PerturbError("swap two words: the text has no two different neighbouring words")
     a, b = rng.choice(pairs)
-    new = text[: a.start()] + b.group() + text[a.end(): b.start()] + a.group() + text[b.end():]
+    new = text[: a.start()] + b.group() + text[a.end() : b.start()] + a.group() + text[b.end() :]
     return Perturbation("swap_words", new, f"swapped {a.group()!r} and {b.group()!r}", (a.start(), b.end()))
 
 
@@ -138,8 +151,9 @@ def parse_kinds(spec: str | None) -> list[str]:
     return names
 
 
-def make_perturbations(text: str, k: int, kinds: list[str] | None = None, seed: int = 0,
-                       phrase: str | None = None) -> list[Perturbation]:
+def make_perturbations(
+    text: str, k: int, kinds: list[str] | None = None, seed: int = 0, phrase: str | None = None
+) -> list[Perturbation]:
     """Up to `k` different perturbations of `text`, taking the kinds in turn
     (kinds that cannot apply, e.g. insert without a phrase, are skipped).
     The same text, kinds, seed and phrase always give the same list."""

@@ -18,6 +18,7 @@ from .intervals import Rate
 @dataclass
 class Recurrence:
     """One outcome counted per prompt and pooled."""
+
     pooled: Rate
     per_prompt: list[Rate]
 
@@ -27,8 +28,11 @@ class Recurrence:
         return sum(1 for r in self.per_prompt if r.k > 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.pooled.to_dict(), "prompts": self.prompts,
-                "per_prompt": [{"prompt": i, **r.to_dict()} for i, r in enumerate(self.per_prompt)]}
+        return {
+            **self.pooled.to_dict(),
+            "prompts": self.prompts,
+            "per_prompt": [{"prompt": i, **r.to_dict()} for i, r in enumerate(self.per_prompt)],
+        }
 
 
 def recurrence(member: list[bool], prompt_of: list[int], prompts: int) -> Recurrence:

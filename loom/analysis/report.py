@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from ..textsafe import visible
 from .attractors import Attractor, count_attractor
 from .clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY, cluster_texts, ending_text
 from .diversity import measure_diversity
 from .intervals import BOOTSTRAP_RESAMPLES, Rate
-from ..textsafe import visible
 
 DEFAULT_TEMPERATURES = (0.7, 1.0, 1.4, 1.9)
 
@@ -54,7 +54,7 @@ class Sample:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Sample":
+    def from_dict(cls, d: dict[str, Any]) -> Sample:
         return cls(d["text"], list(d.get("logprobs") or []), d.get("temperature"), d.get("node_id"), d.get("seed"))
 
 
@@ -120,11 +120,17 @@ def group_samples(samples: list[Sample], threshold: float = 0.2, ending_words: i
         texts = Counter(samples[i].text for i in idx)
         modal, modal_count = texts.most_common(1)[0]
         probs = [p for i in idx for p in samples[i].probs]
-        groups.append(Group(
-            ending=rep, members=idx, modal=modal, modal_count=modal_count,
-            mean_prob=sum(probs) / len(probs) if probs else None, min_prob=min(probs) if probs else None,
-            endings={e: len(exact[e]) for e in endings},
-        ))
+        groups.append(
+            Group(
+                ending=rep,
+                members=idx,
+                modal=modal,
+                modal_count=modal_count,
+                mean_prob=sum(probs) / len(probs) if probs else None,
+                min_prob=min(probs) if probs else None,
+                endings={e: len(exact[e]) for e in endings},
+            )
+        )
     groups.sort(key=lambda g: (-g.size, g.members[0]))
     return groups
 
@@ -150,9 +156,16 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def build_report(samples: list[Sample], threshold: float = 0.2, ending_words: int = 8, *,
-                 attractors: list[Attractor] | None = None, cluster_similarity: float = DEFAULT_SIMILARITY,
-                 cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+def build_report(
+    samples: list[Sample],
+    threshold: float = 0.2,
+    ending_words: int = 8,
+    *,
+    attractors: list[Attractor] | None = None,
+    cluster_similarity: float = DEFAULT_SIMILARITY,
+    cluster_words: int = DEFAULT_ENDING_WORDS,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict[str, Any]:
     """The whole report as plain data: groups over all samples, overall numbers,
     and, when samples come from several temperatures, the same groups counted
     per temperature (does heat escape the attractor?); then the measured view
@@ -171,10 +184,19 @@ def literal_report(samples: list[Sample], threshold: float = 0.2, ending_words: 
         "ending_words": ending_words,
         "overall": summarise(samples, groups),
         "groups": [
-            {"group": g, "size": grp.size, "share": grp.size / len(samples), "ending": grp.ending,
-             "modal": grp.modal, "modal_count": grp.modal_count, "mean_prob": grp.mean_prob,
-             "min_prob": grp.min_prob, "endings": grp.endings, "members": grp.members,
-             "nodes": [samples[i].node_id for i in grp.members if samples[i].node_id is not None]}
+            {
+                "group": g,
+                "size": grp.size,
+                "share": grp.size / len(samples),
+                "ending": grp.ending,
+                "modal": grp.modal,
+                "modal_count": grp.modal_count,
+                "mean_prob": grp.mean_prob,
+                "min_prob": grp.min_prob,
+                "endings": grp.endings,
+                "members": grp.members,
+                "nodes": [samples[i].node_id for i in grp.members if samples[i].node_id is not None],
+            }
             for g, grp in enumerate(groups)
         ],
         "temperatures": [],
@@ -187,24 +209,41 @@ def literal_report(samples: list[Sample], threshold: float = 0.2, ending_words: 
         per_group = []
         for g, c in sorted(counts.items(), key=lambda gc: (-gc[1], gc[0])):
             probs = [p for i in idx if label[i] == g for p in samples[i].probs]
-            per_group.append({"group": g, "size": c, "share": c / len(idx), "mean_prob": _mean(probs),
-                              "min_prob": min(probs, default=None)})
+            per_group.append(
+                {
+                    "group": g,
+                    "size": c,
+                    "share": c / len(idx),
+                    "mean_prob": _mean(probs),
+                    "min_prob": min(probs, default=None),
+                }
+            )
         modal_group = per_group[0]["group"]
-        report["temperatures"].append({
-            "temperature": t, "n": len(idx), "groups": len(counts),
-            "entropy_bits": entropy_bits(list(counts.values())),
-            "modal_group": modal_group, "modal_share": per_group[0]["share"],
-            # the share of the overall biggest group: the attractor, if there is one
-            "group0_share": counts.get(0, 0) / len(idx),
-            "mean_prob": _mean([p for s in sub for p in s.probs]),
-            "min_prob": min((p for s in sub for p in s.probs), default=None),
-            "by_group": per_group,
-        })
+        report["temperatures"].append(
+            {
+                "temperature": t,
+                "n": len(idx),
+                "groups": len(counts),
+                "entropy_bits": entropy_bits(list(counts.values())),
+                "modal_group": modal_group,
+                "modal_share": per_group[0]["share"],
+                # the share of the overall biggest group: the attractor, if there is one
+                "group0_share": counts.get(0, 0) / len(idx),
+                "mean_prob": _mean([p for s in sub for p in s.probs]),
+                "min_prob": min((p for s in sub for p in s.probs), default=None),
+                "by_group": per_group,
+            }
+        )
     return report
 
 
-def measured(samples: list[Sample], attractors: list[Attractor], cluster_similarity: float = DEFAULT_SIMILARITY,
-             cluster_words: int = DEFAULT_ENDING_WORDS, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+def measured(
+    samples: list[Sample],
+    attractors: list[Attractor],
+    cluster_similarity: float = DEFAULT_SIMILARITY,
+    cluster_words: int = DEFAULT_ENDING_WORDS,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict[str, Any]:
     """Meaning clusters with rates and Wilson intervals (overall and per
     temperature), diversity with bootstrap intervals (overall and per
     temperature), and each attractor's rate. Every number is an int or a float."""
@@ -224,32 +263,48 @@ def measured(samples: list[Sample], attractors: list[Attractor], cluster_similar
         for t in t_values:
             at_t = [i for i in range(n) if temps[i] == t]
             per_t.append({"temperature": float(t), **Rate.of(sum(labels[i] == c for i in at_t), len(at_t)).to_dict()})
-        clusters.append({
-            "cluster": c, "size": len(idx), **_rate_fields(Rate.of(len(idx), n)),
-            "modal": modal, "modal_count": modal_count,
-            "ending": Counter(ending_text(texts[i], cluster_words) for i in idx).most_common(1)[0][0],
-            "mean_prob": _mean(probs), "min_prob": min(probs, default=None),
-            "members": idx, "nodes": [samples[i].node_id for i in idx if samples[i].node_id is not None],
-            "temperatures": per_t,
-        })
+        clusters.append(
+            {
+                "cluster": c,
+                "size": len(idx),
+                **_rate_fields(Rate.of(len(idx), n)),
+                "modal": modal,
+                "modal_count": modal_count,
+                "ending": Counter(ending_text(texts[i], cluster_words) for i in idx).most_common(1)[0][0],
+                "mean_prob": _mean(probs),
+                "min_prob": min(probs, default=None),
+                "members": idx,
+                "nodes": [samples[i].node_id for i in idx if samples[i].node_id is not None],
+                "temperatures": per_t,
+            }
+        )
     diversity = measure_diversity(labels, clustering.similarity, mean_lps, resamples=resamples).to_dict()
     by_temperature = []
     for t in t_values if len(t_values) > 1 else ():  # one temperature: the same as overall
         at_t = [i for i in range(n) if temps[i] == t]
         sub = clustering.similarity[np.ix_(at_t, at_t)]
-        by_temperature.append({"temperature": float(t), **measure_diversity(
-            [labels[i] for i in at_t], sub, [mean_lps[i] for i in at_t], resamples=resamples).to_dict()})
+        by_temperature.append(
+            {
+                "temperature": float(t),
+                **measure_diversity(
+                    [labels[i] for i in at_t], sub, [mean_lps[i] for i in at_t], resamples=resamples
+                ).to_dict(),
+            }
+        )
     rates = [count_attractor(a, texts, temps) for a in attractors]
     names = [a.name for a in attractors]
     if len(set(names)) != len(names):
         raise ValueError(f"attractor names must differ (got {', '.join(names)})")
     return {
-        "cluster_similarity": float(cluster_similarity), "cluster_words": int(cluster_words),
+        "cluster_similarity": float(cluster_similarity),
+        "cluster_words": int(cluster_words),
         "clusters": clusters,
         "diversity": {**diversity, "temperatures": by_temperature},
         "attractors": [r.to_dict() for r in rates],
-        "per_sample": {"cluster": [int(x) for x in labels],
-                       "attractors": {r.attractor.name: [int(m) for m in r.member] for r in rates}},
+        "per_sample": {
+            "cluster": [int(x) for x in labels],
+            "attractors": {r.attractor.name: [int(m) for m in r.member] for r in rates},
+        },
     }
 
 
@@ -270,8 +325,18 @@ def sample_rows(report: dict[str, Any], samples: list[Sample]) -> tuple[list[str
     header = [*SAMPLE_COLUMNS, *(f"attractor_{a}" for a in names), "mean_logprob", "text"]
     rows = []
     for i, s in enumerate(samples):
-        rows.append([i, s.node_id, s.temperature, s.seed, per["cluster"][i],
-                     *(per["attractors"][a][i] for a in names), s.mean_logprob, s.text])
+        rows.append(
+            [
+                i,
+                s.node_id,
+                s.temperature,
+                s.seed,
+                per["cluster"][i],
+                *(per["attractors"][a][i] for a in names),
+                s.mean_logprob,
+                s.text,
+            ]
+        )
     return header, rows
 
 
@@ -295,31 +360,46 @@ def format_measured(report: dict[str, Any], width: int = 30, top: int = 10) -> l
         f">= {report['cluster_similarity']:g}): {len(report['clusters'])}; share with 95% Wilson interval",
     ]
     for c in report["clusters"][:top]:
-        lines.append(f"C{c['cluster']:<3}{c['size']:>4} {bar(c['rate'], width):<{width}} {_interval(c):<24} "
-                     f"\u2026{visible(c['ending'][-50:])!r}")
+        lines.append(
+            f"C{c['cluster']:<3}{c['size']:>4} {bar(c['rate'], width):<{width}} {_interval(c):<24} "
+            f"\u2026{visible(c['ending'][-50:])!r}"
+        )
     if len(report["clusters"]) > top:
         rest = report["clusters"][top:]
         lines.append(f"     (+{len(rest)} more clusters, {sum(c['size'] for c in rest)} samples)")
     if report["clusters"]:
         lines.append(f"modal text of C0: {visible(report['clusters'][0]['modal'])!r}")
     iv = f"bootstrap 95% intervals, {d['semantic_entropy_bits']['resamples']} resamples"
-    lines += ["", f"diversity ({iv}):",
-              f"  semantic entropy {_estimate(d['semantic_entropy_bits'])} bits"
-              + (f", probability-weighted {_estimate(d['weighted_semantic_entropy_bits'])} bits"
-                 if d["weighted_semantic_entropy_bits"] else ""),
-              f"  distinct-{d['k']} {_estimate(d['distinct_k'])}   Vendi score {_estimate(d['vendi'])} (of n={d['n']})"]
+    lines += [
+        "",
+        f"diversity ({iv}):",
+        f"  semantic entropy {_estimate(d['semantic_entropy_bits'])} bits"
+        + (
+            f", probability-weighted {_estimate(d['weighted_semantic_entropy_bits'])} bits"
+            if d["weighted_semantic_entropy_bits"]
+            else ""
+        ),
+        f"  distinct-{d['k']} {_estimate(d['distinct_k'])}   Vendi score {_estimate(d['vendi'])} (of n={d['n']})",
+    ]
     if len(d["temperatures"]) > 1:
         lines.append("  temp     n  clusters  sem.entropy            Vendi                C0 share")
         c0 = {t["temperature"]: t for t in report["clusters"][0]["temperatures"]} if report["clusters"] else {}
         for t in d["temperatures"]:
             share = _interval(c0[t["temperature"]]) if t["temperature"] in c0 else "-"
-            lines.append(f"  {t['temperature']:<5g}{t['n']:>5}{t['clusters']:>10}  {_estimate(t['semantic_entropy_bits']):<21}"
-                         f"  {_estimate(t['vendi']):<19}  {share}")
+            lines.append(
+                f"  {t['temperature']:<5g}{t['n']:>5}{t['clusters']:>10}  {_estimate(t['semantic_entropy_bits']):<21}"
+                f"  {_estimate(t['vendi']):<19}  {share}"
+            )
     for a in report["attractors"]:
-        lines += ["", f"attractor {visible(a['name'])!r} ({visible(a['definition'])}): {a['k']}/{a['n']} = {_interval(a)}"]
+        lines += [
+            "",
+            f"attractor {visible(a['name'])!r} ({visible(a['definition'])}): {a['k']}/{a['n']} = {_interval(a)}",
+        ]
         if len(a["temperatures"]) > 1:
-            lines += [f"  T={t['temperature']:<5g} {t['k']:>4}/{t['n']:<4} {bar(t['rate'], 20):<20} {_interval(t)}"
-                      for t in a["temperatures"]]
+            lines += [
+                f"  T={t['temperature']:<5g} {t['k']:>4}/{t['n']:<4} {bar(t['rate'], 20):<20} {_interval(t)}"
+                for t in a["temperatures"]
+            ]
         if a["modal"]:
             lines.append(f"  modal member ({a['modal_count']}\u00d7): {visible(a['modal'])!r}")
     return lines
@@ -347,7 +427,9 @@ def format_report(report: dict[str, Any], width: int = 30, top: int = 10) -> str
     for g in report["groups"][:top]:
         mp = "-" if g["mean_prob"] is None else f"{g['mean_prob']:.2f}"
         mn = "-" if g["min_prob"] is None else f"{g['min_prob']:.2f}"
-        lines.append(f"#{g['group']:<3}{g['size']:>4} {bar(g['share'], width):<{width}} p\u0304={mp} min={mn} \u2026{g['ending'][-50:]!r}")
+        lines.append(
+            f"#{g['group']:<3}{g['size']:>4} {bar(g['share'], width):<{width}} p\u0304={mp} min={mn} \u2026{g['ending'][-50:]!r}"
+        )
     if len(report["groups"]) > top:
         rest = report["groups"][top:]
         lines.append(f"     (+{len(rest)} more groups, {sum(g['size'] for g in rest)} samples)")
@@ -355,6 +437,8 @@ def format_report(report: dict[str, Any], width: int = 30, top: int = 10) -> str
         lines += ["", "temp     n  groups  entropy  modal  group#0  p\u0304"]
         for t in report["temperatures"]:
             mp = "-" if t["mean_prob"] is None else f"{t['mean_prob']:.2f}"
-            lines.append(f"{t['temperature']:<5g}{t['n']:>5}{t['groups']:>8}{t['entropy_bits']:>9.2f}"
-                         f"{t['modal_share']:>7.0%}{t['group0_share']:>9.0%}  {mp}")
+            lines.append(
+                f"{t['temperature']:<5g}{t['n']:>5}{t['groups']:>8}{t['entropy_bits']:>9.2f}"
+                f"{t['modal_share']:>7.0%}{t['group0_share']:>9.0%}  {mp}"
+            )
     return "\n".join(lines + format_measured(report, width, top))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent
 
@@ -39,13 +40,15 @@ class Backend(ABC):
     can_score: bool = True
 
     @abstractmethod
-    def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
         """Stream `params.n` branches after `prompt` (a Context, or plain text), token by token.
 
         Yields TokenEvent per token, BranchDone once per branch (with the seed
         that branch used), and Notice for things the user must be told."""
 
-    def refuse_unsupported(self, params: GenerationParams) -> None:
+    def refuse_unsupported(self, params: GenerationParams) -> None:  # noqa: B027 (optional hook: most sources accept all)
         """Refuse (BackendError, saying why) settings this model source cannot honour,
         before anything is sent or stored. Every source that runs loom's own samplers can."""
 
@@ -69,7 +72,7 @@ class Backend(ABC):
         "retokenised" lists the nodes whose ids could not be used (written by another model)."""
         return {"form": "text", "retokenised": []}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: only some sources hold resources)
         pass
 
     # -- full next-token distributions (over the whole vocabulary) -----------------

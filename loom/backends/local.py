@@ -11,8 +11,9 @@ import logging
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Segment, Token, TokenEvent
 from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
@@ -42,8 +43,9 @@ def pick_device() -> str:
 
 
 class LocalBackend(Backend):
-    def __init__(self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4,
-                 prefix_cache_bytes: int = 1 << 30):
+    def __init__(
+        self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4, prefix_cache_bytes: int = 1 << 30
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -62,8 +64,9 @@ class LocalBackend(Backend):
             self.model: PreTrainedModel = model.to(self.device)  # type: ignore[arg-type, unused-ignore]
         except (OSError, ValueError) as exc:
             if path.exists():  # a folder, but not one transformers can load: say why
-                raise BackendError(f"model {ref!r}: {path} is not a model folder transformers can load "
-                                   f"({str(exc).splitlines()[0]})") from exc
+                raise BackendError(
+                    f"model {ref!r}: {path} is not a model folder transformers can load ({str(exc).splitlines()[0]})"
+                ) from exc
             # transformers' own message here is about reaching huggingface.co, which loom never does
             raise BackendError(
                 f"model {ref!r}: not a bundled model ({', '.join(BUNDLED)}), a profile in the config file "
@@ -77,7 +80,9 @@ class LocalBackend(Backend):
         forward_args = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in forward_args else "past_key_values"
         self._positions_kw = "cache_position" in forward_args
-        self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024))
+        self.context = int(
+            getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024)
+        )
         self._texts: dict[int, str] = {}
         self._terminals: dict[tuple[str, ...], torch.Tensor] = {}  # answer-ending token ids, by their start characters
         self._last_context: tuple[Prompt, tuple[list[int], list[int]]] | None = None
@@ -86,7 +91,9 @@ class LocalBackend(Backend):
         self._lock = threading.Lock()  # one forward pass at a time per model
         # recent prompts' key/value caches (batch 1), most recently used last: at most
         # `prefix_cache` of them and `prefix_cache_bytes` of tensors together
-        self._prefixes: OrderedDict[tuple[int, ...], tuple[torch.Tensor, KVCache, int]] = OrderedDict()  # logits, cache, bytes
+        self._prefixes: OrderedDict[tuple[int, ...], tuple[torch.Tensor, KVCache, int]] = (
+            OrderedDict()
+        )  # logits, cache, bytes
         self._prefix_slots = prefix_cache
         self._prefix_bytes = prefix_cache_bytes
 
@@ -109,8 +116,10 @@ class LocalBackend(Backend):
             return ids
         start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
         if start is None:
-            raise BackendError(f"model {self.name!r}: its tokenizer has neither a start nor an end-of-text token, "
-                               "so it cannot continue from an empty context; give it some text to continue")
+            raise BackendError(
+                f"model {self.name!r}: its tokenizer has neither a start nor an end-of-text token, "
+                "so it cannot continue from an empty context; give it some text to continue"
+            )
         return [start]
 
     def context_ids(self, prompt: Prompt) -> tuple[list[int], list[int]]:
@@ -140,7 +149,7 @@ class LocalBackend(Backend):
             if self._decode(use) != seg.text:
                 while use and not seg.text.startswith(self._decode(use)):
                     use.pop()
-                rest = seg.text[len(self._decode(use)):] if use else seg.text
+                rest = seg.text[len(self._decode(use)) :] if use else seg.text
                 use += self._encode_text(rest)
             return use
         if seg.ids is not None and seg.node is not None:
@@ -182,7 +191,9 @@ class LocalBackend(Backend):
         if k <= 0:
             return ()
         vals, idx = logp_row.topk(k)
-        return tuple(Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist()))
+        return tuple(
+            Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist())
+        )
 
     def _step(self, x: torch.Tensor, cache: KVCache, position: int | None = None) -> tuple[torch.Tensor, KVCache]:
         """One forward pass: logits at the last position and the grown cache.
@@ -244,7 +255,9 @@ class LocalBackend(Backend):
                 del self._prefixes[other]
         self._prefixes[key] = (logits, cache, size)
         self._prefixes.move_to_end(key)
-        while len(self._prefixes) > self._prefix_slots or sum(e[2] for e in self._prefixes.values()) > self._prefix_bytes:
+        while (
+            len(self._prefixes) > self._prefix_slots or sum(e[2] for e in self._prefixes.values()) > self._prefix_bytes
+        ):
             self._prefixes.popitem(last=False)
         return True
 
@@ -266,7 +279,9 @@ class LocalBackend(Backend):
             static = StaticCache(config=self.model.config, max_cache_len=length)
         except (TypeError, ValueError):
             return None
-        if len(getattr(static, "layers", ())) != len(layers) or any(type(x).__name__ != "StaticLayer" for x in static.layers):
+        if len(getattr(static, "layers", ())) != len(layers) or any(
+            type(x).__name__ != "StaticLayer" for x in static.layers
+        ):
             return None
         pos = torch.arange(layers[0].keys.shape[-2], device=self.device)
         for i, layer in enumerate(layers):
@@ -275,7 +290,9 @@ class LocalBackend(Backend):
         return static
 
     # -- the interface -------------------------------------------------------
-    def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
         import torch
 
         from .sampling import cap_logits, processed_probs
@@ -315,7 +332,9 @@ class LocalBackend(Backend):
                 else:
                     coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
                     probs = processed_probs(logits, params, coins).cpu()
-                    chosen = [int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)]
+                    chosen = [
+                        int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)
+                    ]
                 # top-k and chosen logprobs for all branches at once, as Python numbers
                 k = params.logprobs
                 top = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
@@ -365,7 +384,9 @@ class LocalBackend(Backend):
     def score(self, prompt: Prompt, continuations: list[str]) -> list[float]:
         return self._score(prompt, continuations)[0]
 
-    def score_answers(self, prompt: Prompt, continuations: list[str], starts: tuple[str, ...]) -> list[tuple[float, float]]:
+    def score_answers(
+        self, prompt: Prompt, continuations: list[str], starts: tuple[str, ...]
+    ) -> list[tuple[float, float]]:
         """For each continuation: its total log-probability after `prompt`, and the
         log of the probability mass, right after it, of every token that ends an
         answer (end-of-text, and each token whose text starts with one of
@@ -384,8 +405,9 @@ class LocalBackend(Backend):
             self._terminals[starts] = torch.tensor(sorted(ids))
         return self._terminals[starts]
 
-    def _score(self, prompt: Prompt, continuations: list[str],
-               terminal: torch.Tensor | None = None) -> tuple[list[float], list[float]]:
+    def _score(
+        self, prompt: Prompt, continuations: list[str], terminal: torch.Tensor | None = None
+    ) -> tuple[list[float], list[float]]:
         """The total log-probability of each continuation, and (with `terminal`; else
         an empty list) the log mass of the `terminal` ids right after each."""
         import torch
@@ -395,8 +417,10 @@ class LocalBackend(Backend):
         ends: list[float] = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(continuations), 32):
-                batch = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations[start : start + 32]]
-                seqs = [(base + c)[-self.context:] for c in batch]
+                batch = [
+                    self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations[start : start + 32]
+                ]
+                seqs = [(base + c)[-self.context :] for c in batch]
                 width = max(len(s) for s in seqs)
                 pad = self.tokenizer.eos_token_id or 0
                 x = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
@@ -448,17 +472,23 @@ class LocalBackend(Backend):
         import torch
 
         if len(ids) > self.context:
-            raise BackendError(f"model {self.name!r}: the context has {len(ids)} tokens, more than the model's "
-                               f"window of {self.context}; every position needs the whole context in one window")
+            raise BackendError(
+                f"model {self.name!r}: the context has {len(ids)} tokens, more than the model's "
+                f"window of {self.context}; every position needs the whole context in one window"
+            )
         bad = [p for p in positions if not 1 <= p < len(ids)]
         if bad:
-            raise ValueError(f"positions must be from 1 to {len(ids) - 1} (a token with a context before it); got {bad[:5]}")
+            raise ValueError(
+                f"positions must be from 1 to {len(ids) - 1} (a token with a context before it); got {bad[:5]}"
+            )
         with self._lock, torch.inference_mode():
             logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0]
             rows = torch.tensor([p - 1 for p in positions], dtype=torch.long, device=self.device)
             return torch.log_softmax(logits[rows].float(), -1).cpu().numpy()
 
-    def next_token_distributions(self, prompt: Prompt, continuations: list[list[int]], k: int = 10) -> list[Distribution]:
+    def next_token_distributions(
+        self, prompt: Prompt, continuations: list[list[int]], k: int = 10
+    ) -> list[Distribution]:
         """Exact next-token distributions after `prompt` followed by each
         continuation (token ids), for the block multiverse and model comparison:
         the prompt is prefilled once and continuations of equal length run as

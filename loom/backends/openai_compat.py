@@ -21,9 +21,10 @@ import json
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterator, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Profile
@@ -107,8 +108,12 @@ class OpenAIBackend(Backend):
         self._vllm: bool | None = None  # whether to ask for the sampled ids (vLLM's return_token_ids)
         self._tokenized: dict[tuple[str, bool], list[int]] = {}
         self._last_wire: tuple[Prompt, tuple[str | list[int], dict[str, Any]]] | None = None
-        self._url_note = (f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
-                          f"${profile.api_key_env}" if self._url_had_credentials else None)
+        self._url_note = (
+            f"{self.server}: the credentials in its URL are not sent; loom authenticates with the key in "
+            f"${profile.api_key_env}"
+            if self._url_had_credentials
+            else None
+        )
         self.can_score = profile.api == "completions"
         self._n_ok = profile.n_per_request
         self._serial = profile.concurrency <= 1  # one request at a time (found out: a server that cuts parallel ones)
@@ -116,13 +121,17 @@ class OpenAIBackend(Backend):
         self._told = threading.Lock()
         self._told_no_logprobs = False
         host = urlsplit(self.base_url).hostname or ""
-        self.max_logprobs = profile.max_logprobs if profile.max_logprobs is not None else (
-            5 if host.endswith("api.openai.com") and profile.api == "completions" else CHAT_TOP_LOGPROBS
+        self.max_logprobs = (
+            profile.max_logprobs
+            if profile.max_logprobs is not None
+            else (5 if host.endswith("api.openai.com") and profile.api == "completions" else CHAT_TOP_LOGPROBS)
         )
         # a callable key: the client asks for it at every request, so a key set
         # or changed after start is used, and none is kept on this object
         self._client = openai.OpenAI(
-            base_url=self.base_url, api_key=self._api_key, timeout=profile.timeout,
+            base_url=self.base_url,
+            api_key=self._api_key,
+            timeout=profile.timeout,
             max_retries=profile.max_retries,
         )
 
@@ -138,19 +147,33 @@ class OpenAIBackend(Backend):
 
     @property
     def full_distributions_refusal(self) -> str:  # type: ignore[override]
-        return (f"{self.server} is an OpenAI-compatible server, which returns only the top {self.max_logprobs} "
-                "logprobs of each position; a KL between two models' next-token distributions needs every "
-                "token's probability, and loom does not approximate it from the top-k. Use local models "
-                "(a model folder, or one in the Hugging Face cache) for this.")
+        return (
+            f"{self.server} is an OpenAI-compatible server, which returns only the top {self.max_logprobs} "
+            "logprobs of each position; a KL between two models' next-token distributions needs every "
+            "token's probability, and loom does not approximate it from the top-k. Use local models "
+            "(a model folder, or one in the Hugging Face cache) for this."
+        )
 
     def close(self) -> None:
         self._client.close()
 
     # -- requests ---------------------------------------------------------------
-    def _body(self, prompt: str | list[int], params: GenerationParams, n: int, seed: int | None, stream: bool,
-              top: int | None = None) -> dict[str, Any]:
+    def _body(
+        self,
+        prompt: str | list[int],
+        params: GenerationParams,
+        n: int,
+        seed: int | None,
+        stream: bool,
+        top: int | None = None,
+    ) -> dict[str, Any]:
         p = self.profile
-        body: dict[str, Any] = {"model": p.model, "max_tokens": params.max_tokens, "temperature": params.temperature, "n": n}
+        body: dict[str, Any] = {
+            "model": p.model,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "n": n,
+        }
         if params.top_p < 1:
             body["top_p"] = params.top_p
         if seed is not None:
@@ -217,8 +240,10 @@ class OpenAIBackend(Backend):
 
         s, p = self.server, self.profile
         if isinstance(exc, openai.APITimeoutError):
-            msg = (f"{s}: no answer within {p.timeout:g} s (timeout); the server may be busy or still loading "
-                   f"the model; raise `timeout` in the profile")
+            msg = (
+                f"{s}: no answer within {p.timeout:g} s (timeout); the server may be busy or still loading "
+                f"the model; raise `timeout` in the profile"
+            )
         elif isinstance(exc, openai.APIConnectionError):
             cause = _root(exc)
             if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
@@ -232,16 +257,30 @@ class OpenAIBackend(Backend):
                 why += " (the credentials in base_url are not sent)"
             msg = f"{s}: {exc.status_code} {'unauthorized' if exc.status_code == 401 else 'forbidden'}: {why}{_detail(exc)}"
         elif isinstance(exc, openai.NotFoundError):
-            msg = (f"{s}: 404 not found: the server does not know model {p.model!r}, or base_url lacks its "
-                   f"/v1 part{_detail(exc)}; `loom models --check {self.name}` lists the models it serves")
+            msg = (
+                f"{s}: 404 not found: the server does not know model {p.model!r}, or base_url lacks its "
+                f"/v1 part{_detail(exc)}; `loom models --check {self.name}` lists the models it serves"
+            )
         elif isinstance(exc, openai.RateLimitError):
-            msg = (f"{s}: 429 too many requests, still after {p.max_retries} retries that waited as long as the "
-                   f"server's Retry-After asked{_detail(exc)}; try later or lower `concurrency` in the profile")
+            msg = (
+                f"{s}: 429 too many requests, still after {p.max_retries} retries that waited as long as the "
+                f"server's Retry-After asked{_detail(exc)}; try later or lower `concurrency` in the profile"
+            )
         elif isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
             msg = f"{s}: server error {exc.status_code}, still after {p.max_retries} retries{_detail(exc)}"
         elif isinstance(exc, openai.APIStatusError):
             msg = f"{s}: rejected the request ({exc.status_code}){_detail(exc)}"
-        elif isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, LogprobsFormatError, KeyError, TypeError, AttributeError)):
+        elif isinstance(
+            exc,
+            (
+                openai.APIResponseValidationError,
+                json.JSONDecodeError,
+                LogprobsFormatError,
+                KeyError,
+                TypeError,
+                AttributeError,
+            ),
+        ):
             msg = f"{s}: sent a malformed response, not in the OpenAI format ({type(exc).__name__}: {_short(exc)})"
         elif isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
             # an error event inside a stream (vLLM and llama.cpp send one when generation fails)
@@ -274,8 +313,11 @@ class OpenAIBackend(Backend):
         nor of a server that refused it once (see _create)."""
         if self._vllm is None:
             host = urlsplit(self.base_url).hostname or ""
-            self._vllm = (self.profile.api == "completions" and self.profile.token_prompts is not False
-                          and not host.endswith("openai.com"))
+            self._vllm = (
+                self.profile.api == "completions"
+                and self.profile.token_prompts is not False
+                and not host.endswith("openai.com")
+            )
         return self._vllm
 
     def context_form(self, prompt: Prompt) -> dict[str, Any]:
@@ -328,19 +370,29 @@ class OpenAIBackend(Backend):
             import openai
 
             root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-            body = {"model": self.profile.model, "prompt": text, "content": text,
-                    "add_special": first, "add_special_tokens": first}
+            body = {
+                "model": self.profile.model,
+                "prompt": text,
+                "content": text,
+                "add_special": first,
+                "add_special_tokens": first,
+            }
             try:
                 # through the client (its key, retries and timeout); an absolute URL leaves /v1 aside
                 reply = self._client.post(f"{root}/tokenize", body=body, cast_to=object)
                 tokens = reply["tokens"] if isinstance(reply, dict) else None
-                if not isinstance(tokens, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+                if not isinstance(tokens, list) or not all(
+                    isinstance(t, int) and not isinstance(t, bool) for t in tokens
+                ):
                     raise ValueError("its reply holds no list of token ids")
             except (openai.OpenAIError, ValueError) as exc:
-                raise BackendError(self._scrub(
-                    f"{self.server}: cannot tokenise text at {redact(root)}/tokenize ({type(exc).__name__}: "
-                    f"{_short(exc)}), so the context cannot be sent as token ids; set token_prompts = false in the "
-                    "profile to send text")) from None
+                raise BackendError(
+                    self._scrub(
+                        f"{self.server}: cannot tokenise text at {redact(root)}/tokenize ({type(exc).__name__}: "
+                        f"{_short(exc)}), so the context cannot be sent as token ids; set token_prompts = false in the "
+                        "profile to send text"
+                    )
+                ) from None
             self._tokenized[key] = tokens
         return list(self._tokenized[key])
 
@@ -349,11 +401,15 @@ class OpenAIBackend(Backend):
         if params.cap < 1:
             # the sampler runs on the server, which has no such setting, and loom sees only a few
             # top logprobs per token: it cannot renormalise the rest itself
-            raise BackendError(f"{self.server}: a probability cap (cap {params.cap:g}) cannot be applied on an "
-                               "OpenAI-compatible server: its sampler runs on the server, which has no such "
-                               "setting; use a local model, or set cap to 1 (off)")
+            raise BackendError(
+                f"{self.server}: a probability cap (cap {params.cap:g}) cannot be applied on an "
+                "OpenAI-compatible server: its sampler runs on the server, which has no such "
+                "setting; use a local model, or set cap to 1 (off)"
+            )
 
-    def generate(self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
         params.validate()
         self.refuse_unsupported(params)  # before a request (even /tokenize) is sent
         wire, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
@@ -362,8 +418,9 @@ class OpenAIBackend(Backend):
         events: Events = queue.Queue()
         self._tell_url_note(events)
         stop = threading.Event()
-        pool = ThreadPoolExecutor(max_workers=1 if self._serial else self.profile.concurrency,
-                                  thread_name_prefix="loom-openai")
+        pool = ThreadPoolExecutor(
+            max_workers=1 if self._serial else self.profile.concurrency, thread_name_prefix="loom-openai"
+        )
         if seeds is not None or n == 1 or self._n_ok is False:
             jobs = [_Job([b], seeds[b] if seeds else None) for b in range(n)]
         else:
@@ -414,7 +471,8 @@ class OpenAIBackend(Backend):
                                 f"{self.server} ends a running request when another arrives (llama-cpp-python's "
                                 "server does this), which cut branches short; loom resumed them where they were cut "
                                 "and sends one request at a time from now on (set concurrency = 1 in the profile "
-                                "to start that way)")
+                                "to start that way)"
+                            )
                         for b in cut:
                             left = params.max_tokens - len(sofar.get(b, []))
                             if left <= 0:
@@ -422,12 +480,19 @@ class OpenAIBackend(Backend):
                                 completed += 1
                                 yield BranchDone(b, "length", seed_of(b))
                                 continue
-                            waiting.append((self._resumed(prompt, wire, sofar.get(b, [])),
-                                            replace(params, max_tokens=left), _Job([b], seed_of(b))))
+                            waiting.append(
+                                (
+                                    self._resumed(prompt, wire, sofar.get(b, [])),
+                                    replace(params, max_tokens=left),
+                                    _Job([b], seed_of(b)),
+                                )
+                            )
                         error, cut = None, []
                     for b in cut:  # cut with nothing else running: the server's fault
                         finished.add(b)
-                        error = error or f"{self.server}: the response ended before branch {b} finished (no finish_reason)"
+                        error = (
+                            error or f"{self.server}: the response ended before branch {b} finished (no finish_reason)"
+                        )
                         yield BranchDone(b, "error", seed_of(b))
                     if error:
                         errors.append(error)
@@ -467,7 +532,9 @@ class OpenAIBackend(Backend):
             return sent + ids
         return Context.of(original).text + "".join(t.text for t in tokens)
 
-    def _run_job(self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: Events) -> None:
+    def _run_job(
+        self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: Events
+    ) -> None:
         """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error,
         cut): `cut` lists the branches the reply ended without a finish reason."""
         states: dict[int, _Branch] = {}
@@ -508,8 +575,10 @@ class OpenAIBackend(Backend):
                 if states and len(states) == n and all(s.done for s in states.values()):
                     break
             if not got and not stop.is_set():
-                error = (f"{self.server}: the streamed reply closed before its first chunk (no choice, no [DONE]), "
-                         "so no branch got a token")
+                error = (
+                    f"{self.server}: the streamed reply closed before its first chunk (no choice, no [DONE]), "
+                    "so no branch got a token"
+                )
             # branches the stream left unfinished: the caller decides (resume, or an error)
             cut = [job.branches[i] for i, st in states.items() if not st.done]
             with self._told:
@@ -521,8 +590,11 @@ class OpenAIBackend(Backend):
         except Exception as exc:
             if not _ours(exc) and not isinstance(exc, _StreamError):
                 raise
-            error = (f"{self.server}: reported an error in the middle of its reply: {exc}"
-                     if isinstance(exc, _StreamError) else self.explain(exc))
+            error = (
+                f"{self.server}: reported an error in the middle of its reply: {exc}"
+                if isinstance(exc, _StreamError)
+                else self.explain(exc)
+            )
             self._end_states(job, states, "cancelled" if stop.is_set() else "error", events)
         finally:
             if stream is not None and hasattr(stream, "close"):
@@ -577,9 +649,14 @@ class OpenAIBackend(Backend):
             if self._told_no_logprobs:
                 return
             self._told_no_logprobs = True
-        events.put(("notice", f"{self.server} sends no logprobs for model {self.profile.model!r}, so its tokens are "
-                              f"shown without probabilities (the provider does not support them"
-                              + (", or needs `stream = false` in the profile)" if self.profile.stream else ")")))
+        events.put(
+            (
+                "notice",
+                f"{self.server} sends no logprobs for model {self.profile.model!r}, so its tokens are "
+                f"shown without probabilities (the provider does not support them"
+                + (", or needs `stream = false` in the profile)" if self.profile.stream else ")"),
+            )
+        )
 
     # -- analysis helpers ---------------------------------------------------------
     def next_token_distribution(self, prompt: Prompt, k: int = 10) -> Distribution:
@@ -593,7 +670,9 @@ class OpenAIBackend(Backend):
         except LogprobsFormatError as exc:
             raise BackendError(self.explain(exc)) from None
         if not wire:
-            raise BackendError(f"{self.server} sends no logprobs for model {self.profile.model!r}, so loom cannot show its next-token distribution")
+            raise BackendError(
+                f"{self.server} sends no logprobs for model {self.profile.model!r}, so loom cannot show its next-token distribution"
+            )
         first = wire[0]
         alts = [Alternative(display_text(t, d), lp, tid) for t, d, lp, tid in first.top]
         if not alts and first.logprob is not None:
@@ -605,8 +684,10 @@ class OpenAIBackend(Backend):
         echoed prompt (legacy completions with echo=true)."""
         prompt = Context.of(prompt).text
         if self.profile.api != "completions":
-            raise BackendError(f"{self.server}: scoring text needs a legacy completions profile (api = \"completions\") "
-                               f"with echo support; profile {self.profile.name!r} uses the chat API")
+            raise BackendError(
+                f'{self.server}: scoring text needs a legacy completions profile (api = "completions") '
+                f"with echo support; profile {self.profile.name!r} uses the chat API"
+            )
         if not continuations:
             return []
         with ThreadPoolExecutor(max_workers=self.profile.concurrency) as pool:
@@ -614,8 +695,15 @@ class OpenAIBackend(Backend):
 
     def _score_one(self, prompt: str, continuation: str) -> float:
         full = prompt + continuation
-        body = {"model": self.profile.model, "prompt": full, "max_tokens": 1, "temperature": 0, "echo": True,
-                "logprobs": 0, **self.profile.extra}
+        body = {
+            "model": self.profile.model,
+            "prompt": full,
+            "max_tokens": 1,
+            "temperature": 0,
+            "echo": True,
+            "logprobs": 0,
+            **self.profile.extra,
+        }
         data = self._call(body)
         try:
             wire = parse_logprobs(data["choices"][0].get("logprobs")) or []
@@ -632,8 +720,10 @@ class OpenAIBackend(Backend):
                 counted += 1
             pos += size
         if pos < end or (continuation and not counted):
-            raise BackendError(f"{self.server} does not return logprobs for the prompt (echo), so loom cannot score "
-                               f"text with model {self.profile.model!r}; use a local model or a server with echo support (vLLM)")
+            raise BackendError(
+                f"{self.server} does not return logprobs for the prompt (echo), so loom cannot score "
+                f"text with model {self.profile.model!r}; use a local model or a server with echo support (vLLM)"
+            )
         return total
 
     def identity(self) -> dict[str, Any]:
@@ -677,10 +767,19 @@ class OpenAIBackend(Backend):
 
     def check(self) -> dict[str, Any]:
         """Reach the server, look for the model, and see whether logprobs come back."""
-        report: dict[str, Any] = {"profile": self.profile.name, "base_url": redact(self.profile.resolved_base_url()),
-                                  "model": self.profile.model,
-                                  "api": self.profile.api, "reachable": False, "models": None, "model_listed": None,
-                                  "generates": False, "logprobs": None, "error": None, "note": self._url_note}
+        report: dict[str, Any] = {
+            "profile": self.profile.name,
+            "base_url": redact(self.profile.resolved_base_url()),
+            "model": self.profile.model,
+            "api": self.profile.api,
+            "reachable": False,
+            "models": None,
+            "model_listed": None,
+            "generates": False,
+            "logprobs": None,
+            "error": None,
+            "note": self._url_note,
+        }
         try:
             models = self.list_models()
             report.update(reachable=True, models=models, model_listed=self.profile.model in models)
@@ -749,9 +848,12 @@ def open_openai(ref: str) -> OpenAIBackend:
     model, at, url = rest.partition("@http")
     url = "http" + url if at else ""
     if not model:
-        raise BackendError(f"model {redact(ref)!r}: write openai:MODEL, openai:MODEL@http://HOST:PORT/v1 or "
-                           "openai-chat:MODEL@URL")
-    profile = Profile(name="", model=model, base_url=url or None, api="chat" if kind == "openai-chat" else "completions")
+        raise BackendError(
+            f"model {redact(ref)!r}: write openai:MODEL, openai:MODEL@http://HOST:PORT/v1 or openai-chat:MODEL@URL"
+        )
+    profile = Profile(
+        name="", model=model, base_url=url or None, api="chat" if kind == "openai-chat" else "completions"
+    )
     # the reference as stored in sessions and shown: without the URL's credentials (they are never sent)
     clean = f"{kind}:{model}" + (f"@{without_credentials(url)[0]}" if url else "")
     return OpenAIBackend(profile, ref=clean)

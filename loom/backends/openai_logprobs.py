@@ -26,7 +26,6 @@ from ..tokenbytes import display_text, token_bytes
 from ..tree import Alternative, Token
 
 
-
 @dataclass(frozen=True)
 class WireToken:
     """One position as the server described it, before text reassembly."""
@@ -83,7 +82,9 @@ def _legacy_top(top: Any) -> tuple[tuple[str, bytes | None, float, int | None], 
     if isinstance(top, dict):
         items = [(str(t), None, v, None) for t, v in top.items()]
     elif isinstance(top, list):
-        items = [(str(e.get("token", "")), e.get("bytes"), e.get("logprob"), e.get("id")) for e in top if isinstance(e, dict)]
+        items = [
+            (str(e.get("token", "")), e.get("bytes"), e.get("logprob"), e.get("id")) for e in top if isinstance(e, dict)
+        ]
     else:
         return ()
     return _sorted_top(items)
@@ -155,7 +156,7 @@ class TextAligner:
             if self.held:
                 at = self.text.find(piece, self.used) if piece else -1
                 if at >= 0:
-                    gap = self.text[self.used:at]
+                    gap = self.text[self.used : at]
                     out += self._release(gap)
                     self.used = at
                 else:
@@ -171,7 +172,7 @@ class TextAligner:
 
     def finish(self) -> list[Token]:
         """At the end of the branch: give held tokens the text not yet covered."""
-        out = self._release(self.text[self.used:]) if self.held else []
+        out = self._release(self.text[self.used :]) if self.held else []
         self.used = len(self.text)
         return out
 

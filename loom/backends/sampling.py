@@ -14,7 +14,9 @@ import torch
 from ..tree import GenerationParams
 
 
-def processed_probs(logits: torch.Tensor, params: GenerationParams, xtc_coins: torch.Tensor | None = None) -> torch.Tensor:
+def processed_probs(
+    logits: torch.Tensor, params: GenerationParams, xtc_coins: torch.Tensor | None = None
+) -> torch.Tensor:
     """Probabilities after the sampler chain, rows normalised. `logits` is (batch, vocab).
 
     `xtc_coins` (batch,) in [0, 1): XTC acts on a row when its coin is below

@@ -55,18 +55,45 @@ def add_attractor_args(m) -> None:
     from ..analysis.attractors import DEFAULT_LIKE_SIMILARITY
     from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY
 
-    m.add_argument("--attractor", action="append", default=[], metavar="NAME=/REGEX/",
-                   help="an attractor by regular expression (case-insensitive), e.g. 'wedding=/wedd|bride|marr/'; repeatable")
-    m.add_argument("--attractor-words", action="append", default=[], metavar="NAME=W1,W2",
-                   help="an attractor by keywords: any of W1,W2 (or all of W1+W2), e.g. 'feast=wedding,feast'; repeatable")
-    m.add_argument("--attractor-like", action="append", default=[], metavar="NAME=NODE_OR_TEXT",
-                   help="an attractor by example: samples whose ending is similar to the node's (or the text's) ending; repeatable")
-    m.add_argument("--like-similarity", type=float, default=DEFAULT_LIKE_SIMILARITY,
-                   help=f"least similarity to the example for --attractor-like (0-1, default {DEFAULT_LIKE_SIMILARITY:g})")
-    m.add_argument("--cluster-similarity", type=float, default=DEFAULT_SIMILARITY,
-                   help=f"least mean similarity of endings in one meaning cluster (0-1, default {DEFAULT_SIMILARITY:g})")
-    m.add_argument("--cluster-words", type=int, default=DEFAULT_ENDING_WORDS,
-                   help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})")
+    m.add_argument(
+        "--attractor",
+        action="append",
+        default=[],
+        metavar="NAME=/REGEX/",
+        help="an attractor by regular expression (case-insensitive), e.g. 'wedding=/wedd|bride|marr/'; repeatable",
+    )
+    m.add_argument(
+        "--attractor-words",
+        action="append",
+        default=[],
+        metavar="NAME=W1,W2",
+        help="an attractor by keywords: any of W1,W2 (or all of W1+W2), e.g. 'feast=wedding,feast'; repeatable",
+    )
+    m.add_argument(
+        "--attractor-like",
+        action="append",
+        default=[],
+        metavar="NAME=NODE_OR_TEXT",
+        help="an attractor by example: samples whose ending is similar to the node's (or the text's) ending; repeatable",
+    )
+    m.add_argument(
+        "--like-similarity",
+        type=float,
+        default=DEFAULT_LIKE_SIMILARITY,
+        help=f"least similarity to the example for --attractor-like (0-1, default {DEFAULT_LIKE_SIMILARITY:g})",
+    )
+    m.add_argument(
+        "--cluster-similarity",
+        type=float,
+        default=DEFAULT_SIMILARITY,
+        help=f"least mean similarity of endings in one meaning cluster (0-1, default {DEFAULT_SIMILARITY:g})",
+    )
+    m.add_argument(
+        "--cluster-words",
+        type=int,
+        default=DEFAULT_ENDING_WORDS,
+        help=f"words at the end that the meaning clusters compare, 0 = whole text (default {DEFAULT_ENDING_WORDS})",
+    )
 
 
 def attractors_from(args, session) -> list:

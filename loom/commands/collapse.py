@@ -7,7 +7,8 @@ from .common import add_json, add_plot
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "collapse", help="collapse vs temperature: the temperature on a base model that comes closest to a tuned one",
+        "collapse",
+        help="collapse vs temperature: the temperature on a base model that comes closest to a tuned one",
         description="Both models read the node's path as the same token ids. At every token of the path's\n"
         "model-written nodes (or of the node alone, --only-node), each gives its full next-token distribution;\n"
         "loom finds the single temperature T on the base model that minimises KL(tuned || base at T) summed\n"
@@ -21,8 +22,11 @@ def add_parser(sub) -> None:
     p.add_argument("--node", type=int, help="node whose path is read (default: the current node)")
     p.add_argument("--tuned", metavar="MODEL", help="the tuned model, A (default: the session's model)")
     p.add_argument("--base", metavar="MODEL", required=True, help="the base model, B, whose temperature is fitted")
-    p.add_argument("--only-node", action="store_true",
-                   help="compare at the node's own tokens only (default: every model-written node on the path)")
+    p.add_argument(
+        "--only-node",
+        action="store_true",
+        help="compare at the node's own tokens only (default: every model-written node on the path)",
+    )
     p.add_argument("--csv", metavar="FILE", help="also write one row per position (entropies, KL, best T)")
     add_plot(p, "entropy of both models, best T per position, KL along the path")
     p.add_argument("--no-save", action="store_true", help="do not store the result as a record")
@@ -31,9 +35,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit, note as cli_note
-    from ..experiments.models import open_model
+    from ..cli import CliError, emit
+    from ..cli import note as cli_note
     from ..experiments.collapse import CollapseError, collapse, format_collapse
+    from ..experiments.models import open_model
     from ..experiments.settings import resolve
     from .common import add_csv_output, add_plot_output, check_plot, open_session, target_node
     from .progress import progress_line
@@ -45,8 +50,15 @@ def run(args) -> int:
         tuned, base = open_model(tuned_ref), open_model(args.base)  # a model against itself: one load
         try:
             with progress_line() as progress:
-                result = collapse(session, tuned, base, node_id, scope="node" if args.only_node else "path",
-                                  save=not args.no_save, progress=progress)
+                result = collapse(
+                    session,
+                    tuned,
+                    base,
+                    node_id,
+                    scope="node" if args.only_node else "path",
+                    save=not args.no_save,
+                    progress=progress,
+                )
         except CollapseError as exc:
             raise CliError(str(exc)) from exc
     for n in result.notices:

@@ -8,7 +8,9 @@ from ..tree import GenerationParams
 
 
 def add_generation_args(p: argparse.ArgumentParser, n_help: str | None = None) -> None:
-    g = p.add_argument_group("generation (default: the session's settings, then the model's profile, then the config, then loom's)")
+    g = p.add_argument_group(
+        "generation (default: the session's settings, then the model's profile, then the config, then loom's)"
+    )
     d = GenerationParams()
     g.add_argument("-n", type=int, help=n_help or f"branches to generate (loom's default {d.n})")
     g.add_argument("--max-tokens", type=int, help=f"tokens per branch (default {d.max_tokens})")
@@ -18,16 +20,32 @@ def add_generation_args(p: argparse.ArgumentParser, n_help: str | None = None) -
     g.add_argument("--min-p", type=float, help="drop tokens below min-p times the top probability")
     g.add_argument("--xtc-threshold", type=float, help="XTC: tokens above this probability are candidates for removal")
     g.add_argument("--xtc-probability", type=float, help="XTC: chance per token that the removal happens")
-    g.add_argument("--cap", type=float, metavar="P",
-                   help="remove every token the model gives more than P (0 < P <= 1, 1 = off) and renormalise the "
-                   "rest; local models only")
+    g.add_argument(
+        "--cap",
+        type=float,
+        metavar="P",
+        help="remove every token the model gives more than P (0 < P <= 1, 1 = off) and renormalise the "
+        "rest; local models only",
+    )
     g.add_argument("--stop", action="append", help="stop string (repeatable)")
     g.add_argument("--seed", type=int, help="random seed (branch i uses seed + i)")
     g.add_argument("--logprobs", type=int, help="alternatives recorded per token (default 10)")
 
 
-GENERATION_FLAGS = ("n", "max_tokens", "temperature", "top_p", "top_k", "min_p", "xtc_threshold", "xtc_probability",
-                    "cap", "stop", "seed", "logprobs")
+GENERATION_FLAGS = (
+    "n",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "xtc_threshold",
+    "xtc_probability",
+    "cap",
+    "stop",
+    "seed",
+    "logprobs",
+)
 
 
 def resolved_params(session, args, ref: str | None = None, experiment: dict | None = None) -> GenerationParams:
@@ -44,7 +62,11 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 
 def add_csv(p: argparse.ArgumentParser, rows: str) -> None:
-    p.add_argument("--csv", metavar="FILE", help=f"also write the result as CSV ({rows}); - writes it to standard output instead of the text")
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help=f"also write the result as CSV ({rows}); - writes it to standard output instead of the text",
+    )
 
 
 def add_csv_output(args: argparse.Namespace, result) -> None:
@@ -64,8 +86,11 @@ def add_csv_output(args: argparse.Namespace, result) -> None:
 
 
 def add_plot(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--plot", metavar="FILE", help=f"also draw the figure ({what}) as FILE.png or FILE.svg "
-                   "(by the suffix; needs matplotlib, the plot extra)")
+    p.add_argument(
+        "--plot",
+        metavar="FILE",
+        help=f"also draw the figure ({what}) as FILE.png or FILE.svg (by the suffix; needs matplotlib, the plot extra)",
+    )
 
 
 def check_plot(args: argparse.Namespace) -> None:
@@ -99,9 +124,12 @@ def add_plot_output(args: argparse.Namespace, draw) -> str:
 
 
 def add_raw(p: argparse.ArgumentParser, what: str = "text") -> None:
-    p.add_argument("--raw", action="store_true",
-                   help=f"write the {what} exactly as stored; by default control characters, escape sequences and "
-                   "bidi overrides are shown as visible stand-ins (␛, <U+202E>) so the terminal never acts on them")
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help=f"write the {what} exactly as stored; by default control characters, escape sequences and "
+        "bidi overrides are shown as visible stand-ins (␛, <U+202E>) so the terminal never acts on them",
+    )
 
 
 def open_session(args: argparse.Namespace, create: bool = False, readonly: bool = False):

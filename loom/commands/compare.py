@@ -7,7 +7,8 @@ from .common import add_json
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "compare", help="align two continuations: divergence, reconvergence, shared ending",
+        "compare",
+        help="align two continuations: divergence, reconvergence, shared ending",
         description="Align what the paths to nodes A and B say after they part in the tree (an edit and its\n"
         "original at the top are left out: the question is whether what came after reconverged),\n"
         "report where they diverge and reconverge, and store the comparison (reopen: loom report --open ID).\n"
@@ -23,10 +24,19 @@ def add_parser(sub) -> None:
 
 
 def add_compare_args(p) -> None:
-    p.add_argument("--run", type=int, default=4, metavar="K",
-                   help="reconvergence = the first shared run of at least K units after the divergence (default 4)")
-    p.add_argument("--level", choices=("auto", "token", "word"), default="auto",
-                   help="align tokens or words (auto: tokens when both sides are model-written)")
+    p.add_argument(
+        "--run",
+        type=int,
+        default=4,
+        metavar="K",
+        help="reconvergence = the first shared run of at least K units after the divergence (default 4)",
+    )
+    p.add_argument(
+        "--level",
+        choices=("auto", "token", "word"),
+        default="auto",
+        help="align tokens or words (auto: tokens when both sides are model-written)",
+    )
     p.add_argument("--include-edit", action="store_true", help="also compare the edited node and its original")
 
 
@@ -39,9 +49,12 @@ def format_comparison(d: dict, record_id: int | None = None) -> str:
         lines.append(f"(left out the perturbation itself: node {d['perturbation'][0]} vs {d['perturbation'][1]})")
     lines.append(f"last sentences: {d['last_sentences'][0]!r} | {d['last_sentences'][1]!r}")
     # model text is data: control characters are shown, never sent to the terminal
-    lines += ["", f"A ({', '.join(map(str, d['a_nodes']))}): {visible(marked(d['a_text'], d['a_spans']))}",
-              f"B ({', '.join(map(str, d['b_nodes']))}): {visible(marked(d['b_text'], d['b_spans']))}",
-              "(\u27e6shared runs\u27e7)"]
+    lines += [
+        "",
+        f"A ({', '.join(map(str, d['a_nodes']))}): {visible(marked(d['a_text'], d['a_spans']))}",
+        f"B ({', '.join(map(str, d['b_nodes']))}): {visible(marked(d['b_text'], d['b_spans']))}",
+        "(\u27e6shared runs\u27e7)",
+    ]
     if record_id is not None:
         lines.append(f"stored as record {record_id}")
     return "\n".join(lines)

@@ -6,13 +6,13 @@ import argparse
 
 from .common import GENERATION_FLAGS, add_generation_args, add_json
 
-WHAT = ("perturbation (default: loom's own settings; --generate continues the new node at once, with the flags "
-        "below)")
+WHAT = "perturbation (default: loom's own settings; --generate continues the new node at once, with the flags below)"
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "edit", help="edit a node's text as a new sibling (a perturbation)",
+        "edit",
+        help="edit a node's text as a new sibling (a perturbation)",
         description="Save node N with new text as a new sibling derived from it; the original stays, so the two\n"
         "branches can be compared (loom compare, loom replay). Give the whole new text (--text, or --text-file,\n"
         "'-' for standard input), or replace every occurrence of a substring (--replace OLD --with NEW).\n"
@@ -26,8 +26,12 @@ def add_parser(sub) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="the node's whole new text")
     what.add_argument("--text-file", metavar="FILE", help="read the new text from FILE ('-': standard input), exactly")
-    what.add_argument("--replace", metavar="OLD", help="replace every occurrence of OLD in the node's text (with --with)")
-    p.add_argument("--with", dest="with_text", metavar="NEW", help="what --replace puts in place of OLD ('' deletes it)")
+    what.add_argument(
+        "--replace", metavar="OLD", help="replace every occurrence of OLD in the node's text (with --with)"
+    )
+    p.add_argument(
+        "--with", dest="with_text", metavar="NEW", help="what --replace puts in place of OLD ('' deletes it)"
+    )
     add_perturb_args(p)
     p.set_defaults(func=run)
 
@@ -35,8 +39,11 @@ def add_parser(sub) -> None:
 def add_perturb_args(p: argparse.ArgumentParser) -> None:
     """--generate with the generation flags of `loom generate`, --model, --quiet, --json."""
     p.add_argument("--generate", action="store_true", help="generate continuations of the new node at once")
-    p.add_argument("--model", default=None, help="with --generate: the model (default: the session's last model, "
-                   "else the config's)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="with --generate: the model (default: the session's last model, else the config's)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on standard error")
     add_generation_args(p)
     add_json(p)
@@ -86,7 +93,8 @@ def generation(session, args):
 
 def report(args, result) -> None:
     """Print the new node (its id first) and its continuations."""
-    from ..cli import emit, note as cli_note
+    from ..cli import emit
+    from ..cli import note as cli_note
 
     for note in result.notices:
         cli_note(note)
@@ -100,7 +108,9 @@ def report(args, result) -> None:
     lines = [f"node {result.node.id}: {what}"]
     if result.generated:
         lines.append(f"{len(result.generated)} branches from node {result.node.id}:")
-        lines += [f"  [{n.id}] p̄={'–' if n.mean_prob is None else f'{n.mean_prob:.2f}'} {n.text!r}" for n in result.generated]
+        lines += [
+            f"  [{n.id}] p̄={'–' if n.mean_prob is None else f'{n.mean_prob:.2f}'} {n.text!r}" for n in result.generated
+        ]
     emit(args, result.to_dict(), "\n".join(lines))
 
 

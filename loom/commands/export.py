@@ -11,7 +11,8 @@ FORMATS = ["loom-json", "socketteer", "markdown", "text", "html", "ansi", "jsonl
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "export", help="export a subtree, a path or token tables",
+        "export",
+        help="export a subtree, a path or token tables",
         description="Export part of a session. Formats:\n"
         "  loom-json   the session or the subtree under --node, losslessly (loom import reads it back)\n"
         "  socketteer  the subtree under --node in the original loom's JSON\n"
@@ -33,9 +34,14 @@ def add_parser(sub) -> None:
     )
     p.add_argument("session", help="session name or path")
     p.add_argument("--format", "-f", choices=FORMATS, default="loom-json", help="(default: loom-json)")
-    p.add_argument("--node", type=int, help="subtree root, or path end for markdown, text, html and ansi "
-                   "(default: the current node)")
-    p.add_argument("--theme", help="html, ansi: the colours (a theme name; default: the config's theme, else loom-dark)")
+    p.add_argument(
+        "--node",
+        type=int,
+        help="subtree root, or path end for markdown, text, html and ansi (default: the current node)",
+    )
+    p.add_argument(
+        "--theme", help="html, ansi: the colours (a theme name; default: the config's theme, else loom-dark)"
+    )
     p.add_argument("--probs", action="store_true", help="markdown/text: add a table of token probabilities")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of standard output")
     p.add_argument("--quiet", action="store_true", help="no progress bar on standard error")
@@ -60,8 +66,9 @@ def run(args) -> int:
         from ..themes import ThemeError, pick_theme
 
         if args.raw:
-            raise CliError(f"--raw does not apply to {args.format}: its text is always escaped (text and markdown "
-                           "take --raw)")
+            raise CliError(
+                f"--raw does not apply to {args.format}: its text is always escaped (text and markdown take --raw)"
+            )
         try:  # --theme, else the config's (one that is gone falls back to loom's default, as in the app)
             theme = pick_theme(args.theme, load_config().theme)
         except ThemeError as exc:
@@ -89,8 +96,9 @@ def run(args) -> int:
             raise CliError(f"{out}: cannot be written ({exc.strerror})") from None
         try:
             with terminal_progress(f"exporting {session.name}", not args.quiet and out is not None) as progress:
-                count = export_to(session, args.format, fh, args.node, probs=args.probs, raw=args.raw,
-                                  progress=progress, theme=theme)
+                count = export_to(
+                    session, args.format, fh, args.node, probs=args.probs, raw=args.raw, progress=progress, theme=theme
+                )
             fh.flush()
         except BaseException as exc:  # a fault or ctrl+c: no half-written FILE.part stays behind
             if part:
@@ -107,5 +115,9 @@ def run(args) -> int:
     if part:
         fh.close()
         os.replace(part, out)
-        emit(args, {"output": str(out), "format": args.format, what: count}, f"wrote {count} {what} as {args.format} to {out}")
+        emit(
+            args,
+            {"output": str(out), "format": args.format, what: count},
+            f"wrote {count} {what} as {args.format} to {out}",
+        )
     return 0

@@ -9,7 +9,8 @@ from .edit import add_perturb_args
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "fork", help="fork a node at a token with one of its stored alternatives",
+        "fork",
+        help="fork a node at a token with one of its stored alternatives",
         description="Make a new sibling of node N that keeps its tokens before token I and puts one of the\n"
         "alternatives stored with token I in its place: the branch the model did not take. Name the alternative\n"
         "by its text (--alt, exactly as stored) or its rank (--alt-rank, 1 = the most likely). Tokens count from\n"
@@ -23,7 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--token", type=int, required=True, metavar="I", help="the token to replace, counted from 0")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--alt", metavar="TEXT", help="the stored alternative with this exact text")
-    which.add_argument("--alt-rank", type=int, metavar="R", help="the R-th most likely stored alternative (1 = the top)")
+    which.add_argument(
+        "--alt-rank", type=int, metavar="R", help="the R-th most likely stored alternative (1 = the top)"
+    )
     add_perturb_args(p)
     p.set_defaults(func=run)
 
@@ -39,7 +42,15 @@ def run(args) -> int:
         token_alternative(session.node(node_id), args.token, args.alt, args.alt_rank)  # before a model is loaded
         backend, params = generation(session, args)
         with progress_line(args.quiet) as progress:
-            result = fork(session, node_id, args.token, text=args.alt, rank=args.alt_rank, backend=backend,
-                          params=params, progress=progress)
+            result = fork(
+                session,
+                node_id,
+                args.token,
+                text=args.alt,
+                rank=args.alt_rank,
+                backend=backend,
+                params=params,
+                progress=progress,
+            )
         report(args, result)
     return 0

@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
     from ..experiments.forks import ALTERNATIVES, DEFAULTS, MIN_PROB
 
     p = sub.add_parser(
-        "forks", help="forking tokens and the point of no return along a path",
+        "forks",
+        help="forking tokens and the point of no return along a path",
         description="At each position of the path to a node, continue the path's token and its most likely recorded\n"
         "alternatives M times each (a short continuation, batched), and count how many end in the attractor (or,\n"
         "with no attractor, in the biggest meaning cluster). A position's rate is the mixture over the tokens\n"
@@ -24,21 +25,49 @@ def add_parser(sub) -> None:
     p.add_argument("session", help="session name or path")
     p.add_argument("--node", type=int, help="the path's last node (default: the current node)")
     p.add_argument("--model", help="the model (default: the one that wrote the path's tokens)")
-    p.add_argument("--samples", type=int, dest="n", metavar="M",
-                   help=f"continuations of each token (default {DEFAULTS['n']}; the same as -n)")
-    p.add_argument("--alternatives", type=int, default=ALTERNATIVES, metavar="K",
-                   help=f"most likely recorded alternatives continued besides the path's token (default {ALTERNATIVES})")
-    p.add_argument("--min-prob", type=float, default=MIN_PROB,
-                   help=f"leave out alternatives less likely than this (default {MIN_PROB:g})")
+    p.add_argument(
+        "--samples",
+        type=int,
+        dest="n",
+        metavar="M",
+        help=f"continuations of each token (default {DEFAULTS['n']}; the same as -n)",
+    )
+    p.add_argument(
+        "--alternatives",
+        type=int,
+        default=ALTERNATIVES,
+        metavar="K",
+        help=f"most likely recorded alternatives continued besides the path's token (default {ALTERNATIVES})",
+    )
+    p.add_argument(
+        "--min-prob",
+        type=float,
+        default=MIN_PROB,
+        help=f"leave out alternatives less likely than this (default {MIN_PROB:g})",
+    )
     p.add_argument("--stride", type=int, default=1, metavar="K", help="every K-th position (default 1)")
     p.add_argument("--from", type=int, dest="start", metavar="POS", help="first position (default 0)")
-    p.add_argument("--to", type=int, dest="end", metavar="POS", help="last position, inclusive (default: the path's last token)")
-    p.add_argument("--share", type=float, default=DEFAULT_SHARE,
-                   help=f"the point of no return: from where every rate is at least this (default {DEFAULT_SHARE:g})")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                   help=f"significance level of the fork test, after Holm's correction (default {DEFAULT_ALPHA:g})")
-    p.add_argument("--min-change", type=float, default=DEFAULT_MIN_CHANGE,
-                   help=f"least move of the rate that counts as a fork (default {DEFAULT_MIN_CHANGE:g})")
+    p.add_argument(
+        "--to", type=int, dest="end", metavar="POS", help="last position, inclusive (default: the path's last token)"
+    )
+    p.add_argument(
+        "--share",
+        type=float,
+        default=DEFAULT_SHARE,
+        help=f"the point of no return: from where every rate is at least this (default {DEFAULT_SHARE:g})",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"significance level of the fork test, after Holm's correction (default {DEFAULT_ALPHA:g})",
+    )
+    p.add_argument(
+        "--min-change",
+        type=float,
+        default=DEFAULT_MIN_CHANGE,
+        help=f"least move of the rate that counts as a fork (default {DEFAULT_MIN_CHANGE:g})",
+    )
     p.add_argument("--no-save", action="store_true", help="do not store the result as a record")
     p.add_argument("--csv", metavar="FILE", help="also write one row per position and token continued")
     add_plot(p, "the outcome rate along the path, the forks and the point of no return")
@@ -61,19 +90,35 @@ def run(args) -> int:
         node_id = target_node(session, args)
         attractors = attractors_from(args, session)
         if len(attractors) > 1:
-            raise CliError(f"forks follows one attractor at a time (got {len(attractors)}: "
-                           f"{', '.join(a.name for a in attractors)})")
+            raise CliError(
+                f"forks follows one attractor at a time (got {len(attractors)}: "
+                f"{', '.join(a.name for a in attractors)})"
+            )
         try:
             select(path_tokens(session, node_id)[0], args.start, args.end, args.stride)  # before loading a model
             ref = args.model or path_model(session, node_id)
             params = resolved_params(session, args, ref, experiment=DEFAULTS)
             backend = open_model(session, args, ref)
             with progress_line() as progress:
-                result = forks(session, backend, node_id, params, attractor=attractors[0] if attractors else None,
-                               alternatives=args.alternatives, min_prob=args.min_prob, stride=args.stride,
-                               start=args.start, end=args.end, share=args.share, alpha=args.alpha,
-                               min_change=args.min_change, cluster_similarity=args.cluster_similarity,
-                               cluster_words=args.cluster_words, save=not args.no_save, progress=progress)
+                result = forks(
+                    session,
+                    backend,
+                    node_id,
+                    params,
+                    attractor=attractors[0] if attractors else None,
+                    alternatives=args.alternatives,
+                    min_prob=args.min_prob,
+                    stride=args.stride,
+                    start=args.start,
+                    end=args.end,
+                    share=args.share,
+                    alpha=args.alpha,
+                    min_change=args.min_change,
+                    cluster_similarity=args.cluster_similarity,
+                    cluster_words=args.cluster_words,
+                    save=not args.no_save,
+                    progress=progress,
+                )
         except (ForksError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         finish(args, result, format_forks(result))

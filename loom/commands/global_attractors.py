@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
     from ..experiments.global_attractors import DEFAULTS, RECURRING
 
     p = sub.add_parser(
-        "global", help="global attractors: which endings recur across many prompts",
+        "global",
+        help="global attractors: which endings recur across many prompts",
         description="Sample N continuations of each of many prompts, group the endings of all samples pooled into\n"
         "meaning clusters, and report the clusters that recur across prompts and each attractor given: its rate\n"
         "after each prompt and pooled (95% Wilson intervals) and the number of prompts it occurs in. The prompts\n"
@@ -22,13 +23,24 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompts", metavar="FILE", help="a text file with one prompt per line")
     src.add_argument("--roots", action="store_true", help="every root of the session is a prompt")
-    p.add_argument("--keep", choices=("nodes", "record"), default="record",
-                   help="keep samples as branches of their roots, or only in the record (default)")
-    p.add_argument("--recurring", type=int, default=RECURRING, metavar="K",
-                   help=f"a cluster recurs when it occurs after at least K prompts (default {RECURRING})")
+    p.add_argument(
+        "--keep",
+        choices=("nodes", "record"),
+        default="record",
+        help="keep samples as branches of their roots, or only in the record (default)",
+    )
+    p.add_argument(
+        "--recurring",
+        type=int,
+        default=RECURRING,
+        metavar="K",
+        help=f"a cluster recurs when it occurs after at least K prompts (default {RECURRING})",
+    )
     p.add_argument("--model", help="model (default: the session's, else demo)")
     p.add_argument("--no-save", action="store_true", help="do not store the result as a record")
-    p.add_argument("--csv", metavar="FILE", help="also write one row per sample (prompt, cluster, attractors as 0/1, text)")
+    p.add_argument(
+        "--csv", metavar="FILE", help="also write one row per sample (prompt, cluster, attractors as 0/1, text)"
+    )
     add_plot(p, "each attractor or cluster per prompt, with intervals")
     m = p.add_argument_group("attractors", "user-defined attractors counted beside the meaning clusters")
     add_attractor_args(m)
@@ -40,8 +52,16 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..cli import CliError, note as cli_note
-    from ..experiments.global_attractors import DEFAULTS, GlobalError, format_global, global_attractors, prompt_roots, read_prompts
+    from ..cli import CliError
+    from ..cli import note as cli_note
+    from ..experiments.global_attractors import (
+        DEFAULTS,
+        GlobalError,
+        format_global,
+        global_attractors,
+        prompt_roots,
+        read_prompts,
+    )
     from ..experiments.replay import ReplayError
     from .analysis_args import attractors_from
     from .common import check_plot, finish, open_model, open_session, resolved_params
@@ -71,9 +91,19 @@ def run(args) -> int:
                 if not any(new for _, new in made):
                     cli_note("every prompt was already a root of the session: its samples go there")
             with progress_line() as progress:
-                result = global_attractors(session, backend, roots, params, attractors=attractors, keep=args.keep,
-                                           cluster_similarity=args.cluster_similarity, cluster_words=args.cluster_words,
-                                           recurring=args.recurring, save=not args.no_save, progress=progress)
+                result = global_attractors(
+                    session,
+                    backend,
+                    roots,
+                    params,
+                    attractors=attractors,
+                    keep=args.keep,
+                    cluster_similarity=args.cluster_similarity,
+                    cluster_words=args.cluster_words,
+                    recurring=args.recurring,
+                    save=not args.no_save,
+                    progress=progress,
+                )
         except (GlobalError, ReplayError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         finish(args, result, format_global(result))

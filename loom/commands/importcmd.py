@@ -9,7 +9,8 @@ from .common import add_json
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "import", help="import a tree (original loom JSON or loom JSON)",
+        "import",
+        help="import a tree (original loom JSON or loom JSON)",
         description="Import a tree into a new session (named after the file unless --into is given), or as a\n"
         "subtree under a node of an existing session. Formats: the original loom's JSON (a tree file, a bare\n"
         "node, or a list of nodes; token logprobs and counterfactuals are kept, from its 2021 meta.generation\n"
@@ -21,8 +22,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("file", help="JSON file to import")
     p.add_argument("--into", metavar="SESSION", help="session name or path (default: the file's name; must be new)")
-    p.add_argument("--under", metavar="NODE", nargs="?", const="current",
-                   help="attach the imported tree under this node id (no value: the session's current node)")
+    p.add_argument(
+        "--under",
+        metavar="NODE",
+        nargs="?",
+        const="current",
+        help="attach the imported tree under this node id (no value: the session's current node)",
+    )
     p.add_argument("--format", choices=["auto", "socketteer", "loom-json"], default="auto", help="(default: auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on standard error")
     add_json(p)
@@ -52,8 +58,10 @@ def run(args) -> int:
     is_new = not target.exists()
     with Session(target) as session:
         if args.under is None and not args.into and session.count():
-            raise CliError(f"{target}: already exists with {session.count()} nodes; "
-                           f"name a new session with --into, or add the tree to this one with --into {session.name} --under NODE")
+            raise CliError(
+                f"{target}: already exists with {session.count()} nodes; "
+                f"name a new session with --into, or add the tree to this one with --into {session.name} --under NODE"
+            )
         under = None
         if args.under == "current":
             under = session.current
@@ -80,8 +88,10 @@ def run(args) -> int:
     summary.pop("id_map", None)
     summary["session"] = str(target)
     summary["under"] = under
-    lines = [f"imported {summary['nodes']} nodes ({summary['format']}) into {target}"
-             + (f" under node {under}" if under is not None else "")]
+    lines = [
+        f"imported {summary['nodes']} nodes ({summary['format']}) into {target}"
+        + (f" under node {under}" if under is not None else "")
+    ]
     if summary.get("nodes_with_tokens"):
         lines.append(f"  {summary['tokens']} tokens with probabilities on {summary['nodes_with_tokens']} nodes")
     for what, n in (summary.get("not_kept") or {}).items():

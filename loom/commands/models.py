@@ -9,7 +9,8 @@ from .common import add_json
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "models", help="list model profiles; check that a server answers",
+        "models",
+        help="list model profiles; check that a server answers",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="List the model profiles in the config file (OpenAI-compatible servers), or check one:\n"
         "reach the server, confirm it serves the model, and see whether it returns logprobs.\n"
@@ -27,13 +28,18 @@ def run(args) -> int:
 
     config = load_config()
     if not args.check:
-        rows = [{"name": name, **{k: v for k, v in p.public().items() if k != "name"}} for name, p in config.profiles.items()]
+        rows = [
+            {"name": name, **{k: v for k, v in p.public().items() if k != "name"}}
+            for name, p in config.profiles.items()
+        ]
         lines = [f"{config.path}: " + (f"{len(rows)} profile(s)" if rows else "no profiles (see `loom config --init`)")]
         for r in rows:
             key = f"${r['api_key_env']} " + ("set" if r["api_key_set"] else "not set")
             default = "  (default)" if r["name"] == config.model else ""
             lines.append(f"  {r['name']:<16} {r['api']:<11} {r['model']}  at {r['base_url']}  key {key}{default}")
-        lines.append("  demo             local       the bundled demo model" + ("  (default)" if config.model == "demo" else ""))
+        lines.append(
+            "  demo             local       the bundled demo model" + ("  (default)" if config.model == "demo" else "")
+        )
         emit(args, {"config": str(config.path), "default": config.model, "profiles": rows}, "\n".join(lines))
         return 0
 
@@ -43,17 +49,29 @@ def run(args) -> int:
     ok = report["reachable"] and report["generates"]
     report["ok"] = ok
     yes = {True: "yes", False: "no", None: "unknown"}
-    lines = [f"{report['profile'] or backend.name}: {report['model']} ({report['api']}) at {report['base_url']}",
-             f"  reachable:  {yes[report['reachable']]}"]
+    lines = [
+        f"{report['profile'] or backend.name}: {report['model']} ({report['api']}) at {report['base_url']}",
+        f"  reachable:  {yes[report['reachable']]}",
+    ]
     if report["note"]:
         lines.append(f"  note:       {report['note']}")
     if report["models"] is not None:
-        listed = "yes" if report["model_listed"] else "not listed (it serves: " + (", ".join(report["models"][:12]) or "nothing") + ")"
+        listed = (
+            "yes"
+            if report["model_listed"]
+            else "not listed (it serves: " + (", ".join(report["models"][:12]) or "nothing") + ")"
+        )
         lines.append(f"  model:      {listed}")
     lines.append(f"  generates:  {yes[report['generates']]}")
     if report["generates"]:
-        lines.append("  logprobs:   " + (f"yes, {report.get('top_logprobs', 0)} alternatives per token" if report["logprobs"]
-                                         else "no: tokens will be shown without probabilities"))
+        lines.append(
+            "  logprobs:   "
+            + (
+                f"yes, {report.get('top_logprobs', 0)} alternatives per token"
+                if report["logprobs"]
+                else "no: tokens will be shown without probabilities"
+            )
+        )
     if report["error"]:
         lines.append(f"  error:      {report['error']}")
     emit(args, report, "\n".join(lines))

@@ -8,7 +8,8 @@ from .common import add_csv, add_json
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "multiverse", help="block multiverse: the tree of likely continuations",
+        "multiverse",
+        help="block multiverse: the tree of likely continuations",
         description="Expand the continuations after a node to DEPTH tokens, keeping the top K tokens at each\n"
         "step (or fewer once --mass is reached), and print every sequence with its probability;\n"
         "--svg/--png draw it as nested blocks whose heights are the probabilities.\n"
@@ -21,7 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--svg", metavar="FILE", help="write the picture as SVG")
     p.add_argument("--png", metavar="FILE", help="write the picture as PNG (needs cairosvg)")
     p.add_argument("--theme", help="palette for the picture (default loom-dark)")
-    p.add_argument("--absolute", action="store_true", help="picture height = probability 1 (default: the first column fills it)")
+    p.add_argument(
+        "--absolute", action="store_true", help="picture height = probability 1 (default: the first column fills it)"
+    )
     add_csv(p, "one row per block: depth, token, probability of the sequence, step probability, sequence text")
     add_json(p)
     p.set_defaults(func=run)
@@ -46,8 +49,11 @@ def run(args) -> int:
     if args.png:
         written.append(str(write_png(view, theme, args.png, fit=not args.absolute)))
     add_csv_output(args, result)
-    lines = [f"block multiverse after node {node_id} ({view.model}, depth {view.depth}, top-{view.k}"
-             + (f", mass {view.mass:g}" if view.mass else "") + "):"]
+    lines = [
+        f"block multiverse after node {node_id} ({view.model}, depth {view.depth}, top-{view.k}"
+        + (f", mass {view.mass:g}" if view.mass else "")
+        + "):"
+    ]
     for b in view.walk():
         lines.append(f"{'  ' * b.depth}{block_label(b)!r:<14} {b.prob:9.4%}  (step {b.cond_prob:6.1%})")
     lines.append("mass per depth: " + ", ".join(f"{view.mass_at(d):.4f}" for d in range(1, view.depth + 1)))

@@ -9,14 +9,19 @@ from .common import add_json
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "new", help="create a session from a prompt",
+        "new",
+        help="create a session from a prompt",
         description="Create a session whose root is PROMPT ('-' reads standard input).\n"
         "Example: loom new tale --prompt 'Once upon a time'",
     )
     p.add_argument("session", help="session name or path")
     p.add_argument("--prompt", required=True, help="root text, or - for standard input")
-    p.add_argument("--model", default=None, help="the session's model, used by every later command and the app "
-                   "unless another is named (default: the config's)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="the session's model, used by every later command and the app "
+        "unless another is named (default: the config's)",
+    )
     add_json(p)
     p.set_defaults(func=run)
 
@@ -32,5 +37,9 @@ def run(args) -> int:
     if path.parent == folder:  # a new session by name: the sessions folder is made when missing
         folder.mkdir(parents=True, exist_ok=True)
     with new_session(path, text, model=args.model) as session:
-        emit(args, {"session": str(session.path), "root": session.current}, f"created {session.path} (root node {session.current})")
+        emit(
+            args,
+            {"session": str(session.path), "root": session.current},
+            f"created {session.path} (root node {session.current})",
+        )
     return 0

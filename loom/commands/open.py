@@ -5,11 +5,16 @@ from __future__ import annotations
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "open", help="open the app on a session (the default command)",
+        "open",
+        help="open the app on a session (the default command)",
         description="Open the app. Example: loom open my-story   (or just: loom my-story)",
     )
     p.add_argument("session", nargs="?", help="session name (in the sessions folder) or path; new if absent")
-    p.add_argument("--model", default=None, help="model: demo, demo-wedding, a local folder, a cached Hugging Face id, or a profile")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model: demo, demo-wedding, a local folder, a cached Hugging Face id, or a profile",
+    )
     p.set_defaults(func=run)
 
 

@@ -4,7 +4,6 @@ Also lists and reopens every stored analysis (comparisons, sweeps, reports)."""
 
 from __future__ import annotations
 
-
 from ..analysis.intervals import BOOTSTRAP_RESAMPLES
 from .analysis_args import add_attractor_args, attractors_from
 from .common import add_csv, add_csv_output, add_generation_args, add_json, add_plot
@@ -12,7 +11,8 @@ from .common import add_csv, add_csv_output, add_generation_args, add_json, add_
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "report", help="attractor report: sample N continuations and group them by ending",
+        "report",
+        help="attractor report: sample N continuations and group them by ending",
         description="Sample N continuations of a node at each temperature (batched), group them by exact ending, then\n"
         "by normalised edit distance on the ending, and report group sizes (bar chart), the modal continuation,\n"
         "the entropy of the group distribution, and mean/min token probability per group and per temperature.\n"
@@ -25,23 +25,46 @@ def add_parser(sub) -> None:
     p.add_argument("session", help="session name or path")
     p.add_argument("--node", type=int, help="node to sample from (default: the current node)")
     p.add_argument("--temperatures", help="comma-separated temperatures to sweep, e.g. 0.7,1.0,1.4,1.9")
-    p.add_argument("--keep", choices=("nodes", "record"), default="record",
-                   help="keep samples as branches in the tree, or only in the report record (default)")
-    p.add_argument("--existing", action="store_true", help="report on the node's existing model children; generate nothing")
-    p.add_argument("--threshold", type=float, help="largest normalised edit distance between endings in one group (default 0.2)")
+    p.add_argument(
+        "--keep",
+        choices=("nodes", "record"),
+        default="record",
+        help="keep samples as branches in the tree, or only in the report record (default)",
+    )
+    p.add_argument(
+        "--existing", action="store_true", help="report on the node's existing model children; generate nothing"
+    )
+    p.add_argument(
+        "--threshold", type=float, help="largest normalised edit distance between endings in one group (default 0.2)"
+    )
     p.add_argument("--ending-words", type=int, help="words at the end that make the ending, 0 = whole text (default 8)")
     p.add_argument("--model", help="model (default: the session's, else demo)")
     p.add_argument("--list", action="store_true", help="list stored comparisons, sweeps and reports")
-    p.add_argument("--open", type=int, metavar="ID", help="show a stored record (a report is regrouped with --threshold/--ending-words)")
+    p.add_argument(
+        "--open",
+        type=int,
+        metavar="ID",
+        help="show a stored record (a report is regrouped with --threshold/--ending-words)",
+    )
     p.add_argument("--no-save", action="store_true", help="do not store the report")
-    m = p.add_argument_group("measured attractors", "meaning clusters, diversity and user-defined attractors, "
-                             "each rate with a 95%% Wilson interval, diversity with bootstrap intervals")
+    m = p.add_argument_group(
+        "measured attractors",
+        "meaning clusters, diversity and user-defined attractors, "
+        "each rate with a 95%% Wilson interval, diversity with bootstrap intervals",
+    )
     add_attractor_args(m)
-    m.add_argument("--resamples", type=int, default=BOOTSTRAP_RESAMPLES,
-                   help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})")
+    m.add_argument(
+        "--resamples",
+        type=int,
+        default=BOOTSTRAP_RESAMPLES,
+        help=f"bootstrap resamples for the diversity intervals, 0 = none (default {BOOTSTRAP_RESAMPLES})",
+    )
     add_csv(m, "one row per sample: cluster, attractors as 0/1, mean logprob, text")
-    add_plot(m, "each attractor's rate, else the biggest cluster's, against temperature with 95%% intervals; "
-             "at one temperature the clusters' shares; with --open, a stored report's or sweep's")
+    add_plot(
+        m,
+        "each attractor's rate, else the biggest cluster's, against temperature with 95%% intervals; "
+        "at one temperature the clusters' shares; with --open, a stored report's or sweep's",
+    )
     add_generation_args(p, n_help="samples to draw (default 40)")
     add_json(p)
     p.set_defaults(func=run)
@@ -66,8 +89,12 @@ def parse_temperatures(spec: str | None) -> list[float] | None:
 
 
 def measure_options(args, session) -> dict:
-    return {"attractors": attractors_from(args, session), "cluster_similarity": args.cluster_similarity,
-            "cluster_words": args.cluster_words, "resamples": args.resamples}
+    return {
+        "attractors": attractors_from(args, session),
+        "cluster_similarity": args.cluster_similarity,
+        "cluster_words": args.cluster_words,
+        "resamples": args.resamples,
+    }
 
 
 def describe_record(rec: dict) -> str:
@@ -115,8 +142,9 @@ def plot_record(rec: dict, path: str) -> None:
 
 
 def run(args) -> int:
-    from ..cli import CliError, emit, note as cli_note
     from ..analysis.report import format_report
+    from ..cli import CliError, emit
+    from ..cli import note as cli_note
     from ..experiments.replay import ReplayError
     from ..experiments.report import ENDING_WORDS, THRESHOLD, ReportResult, report, report_existing
     from .common import add_plot_output, check_plot, open_model, open_session, resolved_params, target_node
@@ -129,8 +157,11 @@ def run(args) -> int:
         if args.list:
             recs = session.records()
             recs = [r for r in recs if r["kind"] in ("compare", "sweep", "report")]
-            emit(args, [{k: r[k] for k in ("id", "kind", "node_id", "other_id", "created")} for r in recs],
-                 "\n".join(describe_record(r) for r in recs) or "no stored comparisons, sweeps or reports")
+            emit(
+                args,
+                [{k: r[k] for k in ("id", "kind", "node_id", "other_id", "created")} for r in recs],
+                "\n".join(describe_record(r) for r in recs) or "no stored comparisons, sweeps or reports",
+            )
             return 0
         if args.open is not None:
             rec = next((r for r in session.records() if r["id"] == args.open), None)
@@ -140,14 +171,18 @@ def run(args) -> int:
             if rec["kind"] == "report" and (args.threshold is not None or args.ending_words is not None or remeasure):
                 try:
                     stored = ReportResult.from_record(rec)
-                    grouping = (threshold if args.threshold is not None else stored.report["threshold"],
-                                ending_words if args.ending_words is not None else stored.report["ending_words"])
+                    grouping = (
+                        threshold if args.threshold is not None else stored.report["threshold"],
+                        ending_words if args.ending_words is not None else stored.report["ending_words"],
+                    )
                     rec = {**rec, "result": stored.regroup(*grouping, **measure_options(args, session)).to_dict()}
                 except ValueError as exc:
                     raise CliError(str(exc)) from exc
             if args.csv and rec["kind"] != "report":  # before any file is written
-                raise CliError(f"record {rec['id']} is a {rec['kind']}: --csv with --open writes a stored report's "
-                               "table (a sweep writes its own when it runs: loom sweep --csv)")
+                raise CliError(
+                    f"record {rec['id']} is a {rec['kind']}: --csv with --open writes a stored report's "
+                    "table (a sweep writes its own when it runs: loom sweep --csv)"
+                )
             if args.csv:
                 add_csv_output(args, ReportResult.from_record(rec))
             wrote = add_plot_output(args, lambda path: plot_record(rec, path))
@@ -158,15 +193,26 @@ def run(args) -> int:
         measure = measure_options(args, session)  # bad attractor flags fail before any sampling
         try:
             if args.existing:
-                result = report_existing(session, node_id, threshold=threshold, ending_words=ending_words,
-                                         save=not args.no_save, **measure)
+                result = report_existing(
+                    session, node_id, threshold=threshold, ending_words=ending_words, save=not args.no_save, **measure
+                )
             else:
                 params = resolved_params(session, args, experiment={"n": 40})
                 backend = open_model(session, args, params=params)
                 with progress_line() as progress:
-                    result = report(session, backend, node_id, params, temperatures=temps, keep=args.keep,
-                                    threshold=threshold, ending_words=ending_words, save=not args.no_save,
-                                    progress=progress, **measure)
+                    result = report(
+                        session,
+                        backend,
+                        node_id,
+                        params,
+                        temperatures=temps,
+                        keep=args.keep,
+                        threshold=threshold,
+                        ending_words=ending_words,
+                        save=not args.no_save,
+                        progress=progress,
+                        **measure,
+                    )
         except (ReplayError, ValueError) as exc:
             raise CliError(str(exc)) from exc
         for note in result.notices:

@@ -9,7 +9,8 @@ from .common import add_json, add_raw
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "search", help="find text in a session's nodes",
+        "search",
+        help="find text in a session's nodes",
         description="Search every node's text for the query as written (any characters, part of a word too,\n"
         "in any letter case). Each hit shows the node id, its depth, its tags and the text around the\n"
         "match, with the match in [brackets]; --json gives the match's offsets in `match`.\n"
@@ -26,8 +27,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..cli import CliError, emit
-    from .common import open_session
     from ..io.search import SearchError, search
+    from .common import open_session
 
     if not args.query.strip():
         raise CliError("the search query is empty")
@@ -38,7 +39,9 @@ def run(args) -> int:
             hits = search(session, args.query, limit=args.limit)
         except SearchError as exc:
             raise CliError(str(exc)) from None
-        lines = [f"{len(hits)} nodes match {args.query!r}" + (" (showing the first)" if len(hits) == args.limit else "")]
+        lines = [
+            f"{len(hits)} nodes match {args.query!r}" + (" (showing the first)" if len(hits) == args.limit else "")
+        ]
         for h in hits:
             tags = f"  [{', '.join(h['tags'])}]" if h["tags"] else ""
             start, end = h["match"]

@@ -7,7 +7,8 @@ from .common import add_csv, add_json, add_plot, add_raw, node_dict
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "show", help="print a node's full text and its children",
+        "show",
+        help="print a node's full text and its children",
         description="Print the text from the root to a node, and list its children.\n"
         "--csv and --plot give the path's profile: every token the models wrote along it, the probability\n"
         "it was sampled at and the entropy of the distribution it came from: by default a lower bound from\n"
@@ -54,6 +55,9 @@ def run(args) -> int:
         wrote = add_plot_output(args, result.plot)
         if result.record is not None:
             wrote += f"\nthe profile is stored as record {result.record}"
-    emit(args, {"node": node_dict(path[-1], args.tokens), "path": [n.id for n in path], "text": text,
-                "children": kids}, "\n".join(lines) + wrote)
+    emit(
+        args,
+        {"node": node_dict(path[-1], args.tokens), "path": [n.id for n in path], "text": text, "children": kids},
+        "\n".join(lines) + wrote,
+    )
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from .common import add_csv, add_generation_args, add_json, add_plot
 
 
@@ -10,7 +9,8 @@ def add_parser(sub) -> None:
     from ..analysis.perturb import KINDS
 
     p = sub.add_parser(
-        "sweep", help="perturb a node k ways, replay each like the original, count reconvergences",
+        "sweep",
+        help="perturb a node k ways, replay each like the original, count reconvergences",
         description="Make K perturbations of a node (each a real branch derived from it), regenerate each like the\n"
         "node's original continuation (same model, parameters, token count, seed) and summarise how many\n"
         "reconverge and where. If the node has no model continuation yet, one is generated first with the\n"
@@ -23,7 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("-k", "--perturbations", type=int, default=6, help="how many perturbations (default 6)")
     p.add_argument("--kinds", help="comma-separated perturbation kinds (default: all that apply)")
     p.add_argument("--phrase", help="the phrase that insert_phrase inserts")
-    p.add_argument("--original-child", type=int, metavar="ID", help="the continuation to compare against (default: the first)")
+    p.add_argument(
+        "--original-child", type=int, metavar="ID", help="the continuation to compare against (default: the first)"
+    )
     p.add_argument("--run", type=int, default=4, metavar="K", help="reconvergence run length (default 4)")
     p.add_argument("--level", choices=("auto", "token", "word"), default="auto")
     p.add_argument("--model", help="model for a new original continuation (default: the session's, else the config's)")
@@ -39,7 +41,15 @@ def run(args) -> int:
     from ..cli import CliError, emit
     from ..experiments.replay import ReplayError, original_continuations
     from ..experiments.sweep import format_sweep, sweep
-    from .common import add_csv_output, add_plot_output, check_plot, open_model, open_session, resolved_params, target_node
+    from .common import (
+        add_csv_output,
+        add_plot_output,
+        check_plot,
+        open_model,
+        open_session,
+        resolved_params,
+        target_node,
+    )
     from .progress import progress_line
 
     check_plot(args)  # before anything is perturbed
@@ -48,13 +58,28 @@ def run(args) -> int:
         try:
             kinds = parse_kinds(args.kinds)
             cands = original_continuations(session, node_id)
-            chosen = next((c for c in cands if c.id == args.original_child), None) if args.original_child else (cands[0] if cands else None)
+            chosen = (
+                next((c for c in cands if c.id == args.original_child), None)
+                if args.original_child
+                else (cands[0] if cands else None)
+            )
             params = resolved_params(session, args, chosen.model if chosen else None)
             backend = open_model(session, args, chosen.model if chosen else None, params)
             with progress_line() as progress:
-                result = sweep(session, backend, node_id, args.perturbations, kinds=kinds, phrase=args.phrase,
-                               seed=args.seed if args.seed is not None else 0, params=params,
-                               original_child=args.original_child, run=args.run, level=args.level, progress=progress)
+                result = sweep(
+                    session,
+                    backend,
+                    node_id,
+                    args.perturbations,
+                    kinds=kinds,
+                    phrase=args.phrase,
+                    seed=args.seed if args.seed is not None else 0,
+                    params=params,
+                    original_child=args.original_child,
+                    run=args.run,
+                    level=args.level,
+                    progress=progress,
+                )
         except (ReplayError, PerturbError) as exc:
             raise CliError(str(exc)) from exc
         add_csv_output(args, result)

@@ -12,7 +12,8 @@ BOOKMARK = "bookmark"  # the same as loom.io.tags.BOOKMARK, without importing it
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "tag", help="tag, bookmark or annotate nodes; list tags and bookmarks",
+        "tag",
+        help="tag, bookmark or annotate nodes; list tags and bookmarks",
         description="Change a node's tags, bookmark and note, or list what is tagged. Bookmarks are the tag\n"
         "'bookmark'. With no change given, shows the node's tags and note.\n"
         "Example: loom tag tale --node 7 --add attractor --bookmark --note 'drifts back to the same ending'\n"
@@ -37,7 +38,8 @@ def add_parser(sub) -> None:
 
 def check_tag(tag: str) -> str:
     from ..cli import CliError
-    from ..io.tags import TagError, check_tag as check
+    from ..io.tags import TagError
+    from ..io.tags import check_tag as check
 
     try:
         return check(tag)
@@ -50,7 +52,9 @@ def _listing(session, ids: list[int]) -> list[dict]:
     for nid in ids:
         s = session.summaries(session.parent_id(nid))
         preview = next((x["preview"] for x in s if x["id"] == nid), "")
-        out.append({"id": nid, "preview": " ".join(preview.split())[:70], "tags": session.tags(nid), "note": session.note(nid)})
+        out.append(
+            {"id": nid, "preview": " ".join(preview.split())[:70], "tags": session.tags(nid), "note": session.note(nid)}
+        )
     return out
 
 
@@ -66,8 +70,11 @@ def run(args) -> int:
         if args.bookmarks or args.tagged:
             tag = BOOKMARK if args.bookmarks else check_tag(args.tagged)
             rows = _listing(session, session.tagged(tag))
-            emit(args, rows, "\n".join([f"{len(rows)} nodes tagged {tag!r}:"]
-                                        + [f"  [{r['id']}] {r['preview']!r}" for r in rows]))
+            emit(
+                args,
+                rows,
+                "\n".join([f"{len(rows)} nodes tagged {tag!r}:"] + [f"  [{r['id']}] {r['preview']!r}" for r in rows]),
+            )
             return 0
         node_id = target_node(session, args)
         for t in args.add + ([BOOKMARK] if args.bookmark else []):

@@ -8,14 +8,21 @@ from .common import add_csv, add_generation_args, add_json, add_plot
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "vs", help="compare two models on the same node",
+        "vs",
+        help="compare two models on the same node",
         description="Generate branches from a node on two models with the same seeds (committed as\n"
         "children), and compare them: mean entropy per token, share of tokens above 90%,\n"
         "and each model's top next token.\n"
         "Example: loom vs tale --model demo --model demo-wedding -n 4 --max-tokens 24 --plot vs.png",
     )
     add_node_args(p, model=False)
-    p.add_argument("--model", action="append", default=[], required=True, help="a model (give exactly two); vs does not change the session's model")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        required=True,
+        help="a model (give exactly two); vs does not change the session's model",
+    )
     add_generation_args(p)
     add_csv(p, "one row per token of every branch: model, node, token, prob, entropy_bits")
     add_plot(p, "the entropy at every token of each model's branches and the share of tokens above 90%%")
@@ -26,13 +33,21 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import textwrap
 
-    from .progress import progress_line
-
-    from ..cli import CliError, emit, note as cli_note
+    from ..cli import CliError, emit
+    from ..cli import note as cli_note
     from ..experiments.models import open_model
     from ..experiments.vs import SURE, compare_models
     from ..textsafe import one_line
-    from .common import add_csv_output, add_plot_output, check_plot, node_dict, open_session, resolved_params, target_node
+    from .common import (
+        add_csv_output,
+        add_plot_output,
+        check_plot,
+        node_dict,
+        open_session,
+        resolved_params,
+        target_node,
+    )
+    from .progress import progress_line
 
     if len(args.model) != 2:
         raise CliError(f"give exactly two models with --model A --model B (got {len(args.model)})")
@@ -62,7 +77,10 @@ def run(args) -> int:
         return "n/a" if v is None else format(v, spec)
 
     rows = [
-        ("mean entropy per token (bits)", [fmt(m.mean_entropy_bits, ".2f") + ("" if m.entropy_exact else " (est.)") for m in result.models]),
+        (
+            "mean entropy per token (bits)",
+            [fmt(m.mean_entropy_bits, ".2f") + ("" if m.entropy_exact else " (est.)") for m in result.models],
+        ),
         (f"tokens above {SURE:.0%}", [fmt(m.share_sure, ".0%") for m in result.models]),
         ("top next token", [("n/a" if m.top is None else f"{m.top.text!r} {m.top.prob:.0%}") for m in result.models]),
         ("next-token entropy (bits)", [fmt(m.next_entropy_bits, ".2f") for m in result.models]),

@@ -12,9 +12,10 @@ import csv
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from ..textsafe import csv_cell
 
@@ -111,7 +112,9 @@ class Result:
         """How a notebook shows the result: its summary, then its rows."""
         from ..render.tables import table
 
-        return table(self.rows(), caption=f"{type(self).__name__}" + ("" if self.record is None else f" · record {self.record}"))
+        return table(
+            self.rows(), caption=f"{type(self).__name__}" + ("" if self.record is None else f" · record {self.record}")
+        )
 
     def to_pandas(self) -> Any:
         """The rows as a pandas DataFrame (numeric columns stay numeric)."""
@@ -123,7 +126,9 @@ class Result:
         return pd.DataFrame.from_records(rows, columns=list(rows[0]) if rows else None)
 
 
-def store(session: Any, result: Result, node_id: int | None, params: dict[str, Any], other_id: int | None = None) -> int | None:
+def store(
+    session: Any, result: Result, node_id: int | None, params: dict[str, Any], other_id: int | None = None
+) -> int | None:
     """Keep `result` as a record of its kind beside `node_id`, with the settings
     and model identity in `params`; a read-only session keeps nothing (None)."""
     if session.readonly:

@@ -20,8 +20,21 @@ from .context import path_context
 
 SCOPES = ("path", "node")
 #: the columns of rows(), in order
-COLUMNS = ("position", "node", "index", "token_id", "token", "logprob_a", "logprob_b", "entropy_a", "entropy_b",
-           "kl_t1", "best_t", "kl_best", "kl_at_global_t")
+COLUMNS = (
+    "position",
+    "node",
+    "index",
+    "token_id",
+    "token",
+    "logprob_a",
+    "logprob_b",
+    "entropy_a",
+    "entropy_b",
+    "kl_t1",
+    "best_t",
+    "kl_best",
+    "kl_at_global_t",
+)
 
 
 class CollapseError(ValueError):
@@ -50,17 +63,39 @@ class CollapseResult(Result):
         """One row per position: the token, both entropies, KL at T=1, the position's
         own best T and KL there, and KL at the one T fitted to all positions (bits)."""
         f = self.fit
-        return [{**p, "entropy_a": f.entropy_a[i], "entropy_b": f.entropy_b[i], "kl_t1": f.kl_t1[i],
-                 "best_t": f.best_t[i], "kl_best": f.kl_best[i], "kl_at_global_t": f.kl_at_global_t[i]}
-                for i, p in enumerate(self.positions)]
+        return [
+            {
+                **p,
+                "entropy_a": f.entropy_a[i],
+                "entropy_b": f.entropy_b[i],
+                "kl_t1": f.kl_t1[i],
+                "best_t": f.best_t[i],
+                "kl_best": f.kl_best[i],
+                "kl_at_global_t": f.kl_at_global_t[i],
+            }
+            for i, p in enumerate(self.positions)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node_id, "scope": self.scope, "tuned": self.tuned, "base": self.base,
-                **self.summary, "rows": self.rows(), "notices": self.notices, "record": self.record}
+        return {
+            "node": self.node_id,
+            "scope": self.scope,
+            "tuned": self.tuned,
+            "base": self.base,
+            **self.summary,
+            "rows": self.rows(),
+            "notices": self.notices,
+            "record": self.record,
+        }
 
     def record_params(self) -> dict[str, Any]:
-        return {"tuned": self.tuned, "base": self.base, "scope": self.scope, "t_bounds": list(self.fit.bounds),
-                "vocabulary": self.vocabulary}
+        return {
+            "tuned": self.tuned,
+            "base": self.base,
+            "scope": self.scope,
+            "t_bounds": list(self.fit.bounds),
+            "vocabulary": self.vocabulary,
+        }
 
     def plot(self, path: str | Path | None = None) -> Any:
         """The matplotlib Figure: entropy of both models along the path, each position's
@@ -83,9 +118,18 @@ def _positions(session: Session, node_id: int, scope: str, tokens) -> list[tuple
     return out
 
 
-def collapse(session: Session, tuned: Backend, base: Backend, node_id: int, *, scope: str = "path",
-             bounds: tuple[float, float] = T_BOUNDS, save: bool = True, progress: ProgressFn | None = None,
-             cancel: Cancel | None = None) -> CollapseResult:
+def collapse(
+    session: Session,
+    tuned: Backend,
+    base: Backend,
+    node_id: int,
+    *,
+    scope: str = "path",
+    bounds: tuple[float, float] = T_BOUNDS,
+    save: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: Cancel | None = None,
+) -> CollapseResult:
     """Fit the temperature on `base` that best explains `tuned` along the path to
     `node_id`, per position and for all positions together, and store the result."""
     if scope not in SCOPES:
@@ -94,18 +138,26 @@ def collapse(session: Session, tuned: Backend, base: Backend, node_id: int, *, s
     if vocab_a != vocab_b:
         raise CollapseError(
             f"{tuned.name!r} and {base.name!r} have different vocabularies ({vocab_a['size']} and {vocab_b['size']} "
-            "logits; token tables " + ("equal" if vocab_a["sha256"] == vocab_b["sha256"] else "differ")
-            + "): their next-token distributions are not over the same tokens, so no KL between them exists")
+            "logits; token tables "
+            + ("equal" if vocab_a["sha256"] == vocab_b["sha256"] else "differ")
+            + "): their next-token distributions are not over the same tokens, so no KL between them exists"
+        )
     # the same ids for both models: a node either of them wrote keeps its sampled ids
     tokens = tuned.context_tokens(path_context(session, node_id), (base.name,))
     where = _positions(session, node_id, scope, tokens)
     if not where:
-        what = f"node {node_id} has no tokens" if scope == "node" else f"the path to node {node_id} has no model-written node"
+        what = (
+            f"node {node_id} has no tokens"
+            if scope == "node"
+            else f"the path to node {node_id} has no model-written node"
+        )
         raise CollapseError(f"{what}: nothing to compare (generate from it first, or choose a node with tokens)")
     notices = []
     if tokens.retokenised:
-        notices.append(f"node{'s' if len(tokens.retokenised) > 1 else ''} {', '.join(map(str, tokens.retokenised))} "
-                       f"written by another model: compared on {tuned.name}'s tokenisation of the text")
+        notices.append(
+            f"node{'s' if len(tokens.retokenised) > 1 else ''} {', '.join(map(str, tokens.retokenised))} "
+            f"written by another model: compared on {tuned.name}'s tokenisation of the text"
+        )
     count = Counter(progress, 2, "models")
     logp = []
     for backend in (tuned, base):
@@ -117,9 +169,18 @@ def collapse(session: Session, tuned: Backend, base: Backend, node_id: int, *, s
         fit = fit_temperature(logp[0], logp[1], bounds)
     except FitError as exc:
         raise CollapseError(str(exc)) from exc
-    positions = [{"position": p, "node": n, "index": i, "token_id": tokens.ids[p], "token": tuned.token_text(tokens.ids[p]),
-                  "logprob_a": float(logp[0][r, tokens.ids[p]]), "logprob_b": float(logp[1][r, tokens.ids[p]])}
-                 for r, (p, n, i) in enumerate(where)]
+    positions = [
+        {
+            "position": p,
+            "node": n,
+            "index": i,
+            "token_id": tokens.ids[p],
+            "token": tuned.token_text(tokens.ids[p]),
+            "logprob_a": float(logp[0][r, tokens.ids[p]]),
+            "logprob_b": float(logp[1][r, tokens.ids[p]]),
+        }
+        for r, (p, n, i) in enumerate(where)
+    ]
     result = CollapseResult(node_id, scope, tuned.identity(), base.identity(), vocab_a, positions, fit, notices)
     if save and not session.readonly:
         stored = {k: v for k, v in result.to_dict().items() if k != "record"}
@@ -141,7 +202,11 @@ def format_collapse(result: dict[str, Any], limit: int | None = 40) -> str:
         f"{'every model-written node on the path' if r['scope'] == 'path' else 'the node itself'}): "
         f"tuned {r['tuned']['name']}, base {r['base']['name']}",
         f"  {'best single temperature on the base':<38} T = {r['global_t']:.3f}"
-        + (f" (at the search bound; searched {r['t_bounds'][0]:g} to {r['t_bounds'][1]:g})" if r["global_t_at_bound"] else ""),
+        + (
+            f" (at the search bound; searched {r['t_bounds'][0]:g} to {r['t_bounds'][1]:g})"
+            if r["global_t_at_bound"]
+            else ""
+        ),
         f"  {'KL(tuned || base) at T = 1':<38} {r['kl_t1']:.3f} bits ({r['kl_t1_mean']:.4f} per position)",
         f"  {'KL left at T = ' + format(r['global_t'], '.3f'):<38} {r['kl_residual']:.3f} bits ({r['kl_residual_mean']:.4f} per position)",
         f"  {'share of the KL that T explains':<38} {num(r['share_explained'], '.1%')} (a temperature per position: "
@@ -158,6 +223,8 @@ def format_collapse(result: dict[str, Any], limit: int | None = 40) -> str:
             continue
         tok = repr(row["token"])
         tok = tok if len(tok) <= 14 else tok[:13] + "…"
-        lines.append(f"{row['position']:>5} {tok:<14} {row['entropy_a']:8.3f} {row['entropy_b']:8.3f} {row['kl_t1']:8.3f} "
-                     f"{row['best_t']:7.3f} {row['kl_best']:8.3f} {row['kl_at_global_t']:8.3f}")
+        lines.append(
+            f"{row['position']:>5} {tok:<14} {row['entropy_a']:8.3f} {row['entropy_b']:8.3f} {row['kl_t1']:8.3f} "
+            f"{row['best_t']:7.3f} {row['kl_best']:8.3f} {row['kl_at_global_t']:8.3f}"
+        )
     return "\n".join(lines + [f"note: {n}" for n in r.get("notices") or []])

@@ -36,25 +36,44 @@ class DistributionResult(Result):
     def to_dict(self) -> dict[str, Any]:
         d = self.distribution
         return {
-            "node": self.node_id, "token": self.token, "model": self.model.get("name"), "model_id": self.model,
-            "k": self.k, "entropy_bits": d.entropy_bits, "context": self.context,
+            "node": self.node_id,
+            "token": self.token,
+            "model": self.model.get("name"),
+            "model_id": self.model,
+            "k": self.k,
+            "entropy_bits": d.entropy_bits,
+            "context": self.context,
             "top_mass": sum(a.prob for a in d.alternatives),
-            "alternatives": [{"text": a.text, "id": a.token_id, "prob": a.prob, "logprob": a.logprob} for a in d.alternatives],
-            "sampled": None if self.sampled is None else {"text": self.sampled.text, "id": self.sampled.token_id,
-                                                          "logprob": self.sampled.logprob},
+            "alternatives": [
+                {"text": a.text, "id": a.token_id, "prob": a.prob, "logprob": a.logprob} for a in d.alternatives
+            ],
+            "sampled": None
+            if self.sampled is None
+            else {"text": self.sampled.text, "id": self.sampled.token_id, "logprob": self.sampled.logprob},
             "record": self.record,
         }
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per token of the top k, most likely first."""
         sampled_id = None if self.sampled is None else self.sampled.token_id
-        return [{"node": self.node_id, "position": self.token, "rank": i, "token_id": a.token_id, "text": a.text,
-                 "prob": a.prob, "logprob": a.logprob, "sampled": sampled_id is not None and a.token_id == sampled_id}
-                for i, a in enumerate(self.distribution.alternatives, 1)]
+        return [
+            {
+                "node": self.node_id,
+                "position": self.token,
+                "rank": i,
+                "token_id": a.token_id,
+                "text": a.text,
+                "prob": a.prob,
+                "logprob": a.logprob,
+                "sampled": sampled_id is not None and a.token_id == sampled_id,
+            }
+            for i, a in enumerate(self.distribution.alternatives, 1)
+        ]
 
 
-def distribution(session: Session, backend: Backend, node_id: int, *, token: int | None = None, k: int = 10,
-                 save: bool = True) -> DistributionResult:
+def distribution(
+    session: Session, backend: Backend, node_id: int, *, token: int | None = None, k: int = 10, save: bool = True
+) -> DistributionResult:
     """The top `k` next tokens (and the entropy of the whole distribution) after
     `node_id`, or before its token `token`: the context the model had when it
     sampled that token (the node's own ids before it, never re-tokenised text)."""
@@ -67,13 +86,23 @@ def distribution(session: Session, backend: Backend, node_id: int, *, token: int
     else:
         toks = node.tokens or []
         if not toks:
-            raise DistributionError(f"node {node_id} has no tokens (it was not written by a model); "
-                                    "take the distribution after it instead")
+            raise DistributionError(
+                f"node {node_id} has no tokens (it was not written by a model); take the distribution after it instead"
+            )
         if not 0 <= token < len(toks):
-            raise DistributionError(f"node {node_id} has {len(toks)} tokens; the token must be from 0 to {len(toks) - 1}")
+            raise DistributionError(
+                f"node {node_id} has {len(toks)} tokens; the token must be from 0 to {len(toks) - 1}"
+            )
         context, sampled = token_context(session, node_id, token), toks[token]
-    result = DistributionResult(node_id, token, backend.next_token_distribution(context, k), backend.identity(), k,
-                                backend.context_form(context), sampled)
+    result = DistributionResult(
+        node_id,
+        token,
+        backend.next_token_distribution(context, k),
+        backend.identity(),
+        k,
+        backend.context_form(context),
+        sampled,
+    )
     if save:
         store(session, result, node_id, {"model": result.model, "k": k, "token": token})
     return result

@@ -6,14 +6,14 @@ Used by the app (in a worker thread) and by the headless CLI alike."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..backends.base import Backend, Prompt
 from ..store import Session
+from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
 from .base import Counter, ProgressFn
 from .context import path_context
-from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
 
 
 @dataclass
@@ -74,9 +74,13 @@ def generate_children(
             if not toks:
                 continue
             node = session.add_node(
-                parent_id, "".join(t.text for t in toks), "model", model=backend.name,
+                parent_id,
+                "".join(t.text for t in toks),
+                "model",
+                model=backend.name,
                 params={**params.to_dict(), "seed": event.seed, "model": backend.name, "model_id": identity},
-                tokens=toks, complete=not broken,
+                tokens=toks,
+                complete=not broken,
                 meta={"finish": event.reason, "context": form, **(meta or {})},
             )
             result.nodes.append(node)
@@ -91,10 +95,18 @@ def fork_at_token(session: Session, node: Node, index: int, alternative: Alterna
     if not node.tokens or not 0 <= index < len(node.tokens):
         raise ValueError(f"node {node.id} has no token {index}")
     old = node.tokens[index]
-    toks = [*node.tokens[:index], Token(alternative.text, alternative.logprob, alternative.token_id, old.alternatives, old.raw)]
+    toks = [
+        *node.tokens[:index],
+        Token(alternative.text, alternative.logprob, alternative.token_id, old.alternatives, old.raw),
+    ]
     return session.add_node(
-        node.parent_id, "".join(t.text for t in toks), node.author if node.author == "model" else "edit",
-        derived_from=node.id, model=node.model, params=node.params, tokens=toks,
+        node.parent_id,
+        "".join(t.text for t in toks),
+        node.author if node.author == "model" else "edit",
+        derived_from=node.id,
+        model=node.model,
+        params=node.params,
+        tokens=toks,
         meta={"fork": {"from": node.id, "token": index, "was": old.text}},
     )
 

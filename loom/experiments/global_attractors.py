@@ -83,16 +83,28 @@ class GlobalResult(Result):
         for c in range(clustering.count):
             idx = clustering.members(c)
             rec = recurrence([lab == c for lab in clustering.labels], self.prompt_of, count)
-            clusters.append({
-                "cluster": c, "size": len(idx), **rec.to_dict(), "recurring": rec.prompts >= least,
-                "modal": Tally(texts[i] for i in idx).most_common(1)[0][0],
-                "ending": Tally(ending_text(texts[i], self.settings["cluster_words"]) for i in idx).most_common(1)[0][0],
-            })
+            clusters.append(
+                {
+                    "cluster": c,
+                    "size": len(idx),
+                    **rec.to_dict(),
+                    "recurring": rec.prompts >= least,
+                    "modal": Tally(texts[i] for i in idx).most_common(1)[0][0],
+                    "ending": Tally(ending_text(texts[i], self.settings["cluster_words"]) for i in idx).most_common(1)[
+                        0
+                    ][0],
+                }
+            )
         members = {a.name: a.members(texts) for a in self.attractors}
-        attractors = [{**a.to_dict(), **recurrence(members[a.name], self.prompt_of, count).to_dict()}
-                      for a in self.attractors]
-        return {"labels": [int(x) for x in clustering.labels], "clusters": clusters, "attractors": attractors,
-                "members": {k: [int(m) for m in v] for k, v in members.items()}}
+        attractors = [
+            {**a.to_dict(), **recurrence(members[a.name], self.prompt_of, count).to_dict()} for a in self.attractors
+        ]
+        return {
+            "labels": [int(x) for x in clustering.labels],
+            "clusters": clusters,
+            "attractors": attractors,
+            "members": {k: [int(m) for m in v] for k, v in members.items()},
+        }
 
     @property
     def clusters(self) -> list[dict[str, Any]]:
@@ -101,7 +113,9 @@ class GlobalResult(Result):
     @property
     def recurring(self) -> list[dict[str, Any]]:
         """The clusters that occur after at least `recurring` prompts, the most widespread first."""
-        return sorted((c for c in self.clusters if c["recurring"]), key=lambda c: (-c["prompts"], -c["size"], c["cluster"]))
+        return sorted(
+            (c for c in self.clusters if c["recurring"]), key=lambda c: (-c["prompts"], -c["size"], c["cluster"])
+        )
 
     def per_prompt(self) -> list[dict[str, Any]]:
         """A row per prompt: its samples, clusters, and the rate of each
@@ -111,10 +125,16 @@ class GlobalResult(Result):
         for p in self.prompts:
             i = p["prompt"]
             mine = [lab for lab, q in zip(labels, self.prompt_of) if q == i]
-            out.append({**p, "n": len(mine), "clusters": len(set(mine)),
-                        "top_cluster": Tally(mine).most_common(1)[0][0] if mine else None,
-                        "recurring": {str(c["cluster"]): c["per_prompt"][i] for c in self.recurring},
-                        "attractors": {a["name"]: a["per_prompt"][i] for a in self.measured["attractors"]}})
+            out.append(
+                {
+                    **p,
+                    "n": len(mine),
+                    "clusters": len(set(mine)),
+                    "top_cluster": Tally(mine).most_common(1)[0][0] if mine else None,
+                    "recurring": {str(c["cluster"]): c["per_prompt"][i] for c in self.recurring},
+                    "attractors": {a["name"]: a["per_prompt"][i] for a in self.measured["attractors"]},
+                }
+            )
         return out
 
     def plot(self, path: str | Path | None = None) -> Any:
@@ -125,16 +145,30 @@ class GlobalResult(Result):
         return global_figure(self.to_dict(), path, "attractors across prompts")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompts": self.prompts, "n": len(self.samples), "clusters": self.clusters,
-                "recurring": [c["cluster"] for c in self.recurring], "attractors": self.measured["attractors"],
-                "per_prompt": self.per_prompt(), "settings": dict(self.settings), "keep": self.keep,
-                "samples": [{**s.to_dict(), "prompt": q} for s, q in zip(self.samples, self.prompt_of)],
-                "notices": list(self.notices), "cancelled": self.cancelled, "record": self.record}
+        return {
+            "prompts": self.prompts,
+            "n": len(self.samples),
+            "clusters": self.clusters,
+            "recurring": [c["cluster"] for c in self.recurring],
+            "attractors": self.measured["attractors"],
+            "per_prompt": self.per_prompt(),
+            "settings": dict(self.settings),
+            "keep": self.keep,
+            "samples": [{**s.to_dict(), "prompt": q} for s, q in zip(self.samples, self.prompt_of)],
+            "notices": list(self.notices),
+            "cancelled": self.cancelled,
+            "record": self.record,
+        }
 
     def record_params(self) -> dict[str, Any]:
-        return {"params": self.params.to_dict() if self.params else None, "model": self.model, "keep": self.keep,
-                "roots": [p["root"] for p in self.prompts], "attractors": [a.to_dict() for a in self.attractors],
-                **self.settings}
+        return {
+            "params": self.params.to_dict() if self.params else None,
+            "model": self.model,
+            "keep": self.keep,
+            "roots": [p["root"] for p in self.prompts],
+            "attractors": [a.to_dict() for a in self.attractors],
+            **self.settings,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per sample: its prompt, root and node, its meaning cluster
@@ -143,19 +177,39 @@ class GlobalResult(Result):
         recurs = {c["cluster"] for c in self.recurring}
         out = []
         for i, (s, q) in enumerate(zip(self.samples, self.prompt_of)):
-            out.append({"sample": i, "prompt": q, "root": self.prompts[q]["root"], "node": s.node_id,
-                        "temperature": s.temperature, "seed": s.seed, "cluster": labels[i],
-                        "recurring": int(labels[i] in recurs),
-                        **{f"attractor_{name}": flags[i] for name, flags in members.items()},
-                        "mean_logprob": s.mean_logprob, "text": s.text})
+            out.append(
+                {
+                    "sample": i,
+                    "prompt": q,
+                    "root": self.prompts[q]["root"],
+                    "node": s.node_id,
+                    "temperature": s.temperature,
+                    "seed": s.seed,
+                    "cluster": labels[i],
+                    "recurring": int(labels[i] in recurs),
+                    **{f"attractor_{name}": flags[i] for name, flags in members.items()},
+                    "mean_logprob": s.mean_logprob,
+                    "text": s.text,
+                }
+            )
         return out
 
 
-def global_attractors(session: Session, backend: Backend, roots: list[int], params: GenerationParams, *,
-                      attractors: list[Attractor] | None = None, keep: str = "record",
-                      cluster_similarity: float = DEFAULT_SIMILARITY, cluster_words: int = DEFAULT_ENDING_WORDS,
-                      recurring: int = RECURRING, save: bool = True, progress: ProgressFn | None = None,
-                      cancel: Cancel | None = None) -> GlobalResult:
+def global_attractors(
+    session: Session,
+    backend: Backend,
+    roots: list[int],
+    params: GenerationParams,
+    *,
+    attractors: list[Attractor] | None = None,
+    keep: str = "record",
+    cluster_similarity: float = DEFAULT_SIMILARITY,
+    cluster_words: int = DEFAULT_ENDING_WORDS,
+    recurring: int = RECURRING,
+    save: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: Cancel | None = None,
+) -> GlobalResult:
     """`params.n` continuations of each root in `roots` (each a prompt), the
     meaning clusters of all of them pooled and each attractor's rate, per
     prompt and pooled; stored as a record. `progress` counts finished samples;
@@ -194,9 +248,23 @@ def global_attractors(session: Session, backend: Backend, roots: list[int], para
         notices += [n for n in notes if n not in notices]
     if not samples:
         raise ReplayError("no sample finished" + (" (cancelled)" if cancelled(cancel) else ""))
-    settings = {"cluster_similarity": float(cluster_similarity), "cluster_words": int(cluster_words), "recurring": recurring}
-    result = GlobalResult(prompts, samples, prompt_of, list(attractors or []), settings, params, backend.identity(), keep,
-                          notices, cancelled(cancel))
+    settings = {
+        "cluster_similarity": float(cluster_similarity),
+        "cluster_words": int(cluster_words),
+        "recurring": recurring,
+    }
+    result = GlobalResult(
+        prompts,
+        samples,
+        prompt_of,
+        list(attractors or []),
+        settings,
+        params,
+        backend.identity(),
+        keep,
+        notices,
+        cancelled(cancel),
+    )
     if save and not session.readonly:
         stored = {k: v for k, v in result.to_dict().items() if k != "record"}
         result.record = session.add_record(result.kind, None, result.record_params(), stored)
@@ -212,22 +280,30 @@ def format_global(result: GlobalResult, top: int = 10) -> str:
         return f"{d['k']}/{d['n']} = {d['rate']:.1%} [{d['lo']:.1%}, {d['hi']:.1%}]"
 
     count = len(result.prompts)
-    lines = [f"global attractors: {count} prompts, {len(result.samples)} samples, "
-             f"{len(result.clusters)} meaning clusters over all samples pooled "
-             f"(ending = last {result.settings['cluster_words'] or 'all'} words, similarity >= "
-             f"{result.settings['cluster_similarity']:g}); rates with 95% Wilson intervals", ""]
+    lines = [
+        f"global attractors: {count} prompts, {len(result.samples)} samples, "
+        f"{len(result.clusters)} meaning clusters over all samples pooled "
+        f"(ending = last {result.settings['cluster_words'] or 'all'} words, similarity >= "
+        f"{result.settings['cluster_similarity']:g}); rates with 95% Wilson intervals",
+        "",
+    ]
     for p in result.prompts:
         lines.append(f"  #{p['prompt']:<3} root {p['root']:<5} {p['text'][:70]!r}")
     recurring = result.recurring
     lines += ["", f"clusters in at least {result.settings['recurring']} prompts: {len(recurring)}"]
     for c in recurring[:top]:
-        lines.append(f"C{c['cluster']:<3} in {c['prompts']}/{count} prompts, pooled {rate(c)} {bar(c['rate'], 20)} "
-                     f"\u2026{c['ending'][-50:]!r}")
+        lines.append(
+            f"C{c['cluster']:<3} in {c['prompts']}/{count} prompts, pooled {rate(c)} {bar(c['rate'], 20)} "
+            f"\u2026{c['ending'][-50:]!r}"
+        )
         lines += [f"      #{pp['prompt']:<3} {rate(pp)}" for pp in c["per_prompt"]]
     if len(recurring) > top:
         lines.append(f"     (+{len(recurring) - top} more recurring clusters)")
     for a in result.measured["attractors"]:
-        lines += ["", f"attractor {a['name']!r} ({a['definition']}): in {a['prompts']}/{count} prompts, pooled {rate(a)}"]
+        lines += [
+            "",
+            f"attractor {a['name']!r} ({a['definition']}): in {a['prompts']}/{count} prompts, pooled {rate(a)}",
+        ]
         lines += [f"      #{pp['prompt']:<3} {rate(pp)} {bar(pp['rate'], 20)}" for pp in a["per_prompt"]]
     if result.cancelled:
         lines.append("(cancelled: the samples that finished)")

@@ -12,7 +12,16 @@ from ..config import Config, load_config
 from ..store import Session
 from ..tree import GenerationParams
 
-__all__ = ["Backend", "BackendError", "check_server", "known_models", "open_for", "open_model", "remember_model", "stored_ref"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "check_server",
+    "known_models",
+    "open_for",
+    "open_model",
+    "remember_model",
+    "stored_ref",
+]
 
 _open: dict[tuple[str, str, str | None], Backend] = {}
 _lock = threading.Lock()
@@ -61,7 +70,9 @@ def check_server(ref: str, config: Config | None = None) -> tuple[Backend, dict]
     backend = open_backend(ref) if server else None
     if not isinstance(backend, OpenAIBackend):
         known = ", ".join(config.profiles) or "none"
-        raise BackendError(f"{redact(ref)!r} is not a profile in {config.path} (profiles: {known}) nor openai:MODEL@URL")
+        raise BackendError(
+            f"{redact(ref)!r} is not a profile in {config.path} (profiles: {known}) nor openai:MODEL@URL"
+        )
     return backend, backend.check()
 
 

@@ -4,8 +4,9 @@ the most likely continuations, column by column."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..analysis.multiverse import MAX_COLUMN, Block, Multiverse, MultiverseError, check_settings, keep
 from ..backends.base import Backend, Prompt
@@ -32,21 +33,50 @@ class MultiverseResult(Result):
         sequence up to it (absolute, and relative to the zoomed prefix), the
         step's conditional probability and the sequence's text."""
         v = self.view
-        return [{"node": self.node_id, "depth": b.depth, "token_id": b.token_id, "text": b.text,
-                 "prob": v.absolute_prob(b), "prob_in_view": b.prob, "cond_prob": b.cond_prob,
-                 "seq_logprob": b.seq_logprob, "terminal": b.terminal, "sequence": b.path_text()}
-                for b in v.walk()]
+        return [
+            {
+                "node": self.node_id,
+                "depth": b.depth,
+                "token_id": b.token_id,
+                "text": b.text,
+                "prob": v.absolute_prob(b),
+                "prob_in_view": b.prob,
+                "cond_prob": b.cond_prob,
+                "seq_logprob": b.seq_logprob,
+                "terminal": b.terminal,
+                "sequence": b.path_text(),
+            }
+            for b in v.walk()
+        ]
 
 
-def multiverse(session: Session, backend: Backend, node_id: int, depth: int = 3, k: int = 5, mass: float | None = None,
-               *, prefix: list[Token] | tuple[Token, ...] = (), save: bool = True, progress: ProgressFn | None = None,
-               cancel: Cancel | None = None) -> MultiverseResult:
+def multiverse(
+    session: Session,
+    backend: Backend,
+    node_id: int,
+    depth: int = 3,
+    k: int = 5,
+    mass: float | None = None,
+    *,
+    prefix: list[Token] | tuple[Token, ...] = (),
+    save: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: Cancel | None = None,
+) -> MultiverseResult:
     """The block multiverse after `node_id` (zoomed into `prefix`), from the
     path's token ids; stored as a "multiverse" record with `save`. `progress`
     counts columns; `cancel` stops between columns, keeping what is expanded."""
     count = Counter(progress, depth, "columns")
-    view = expand(backend, path_context(session, node_id), depth, k, mass, prefix=prefix,
-                  progress=lambda done, total: count.step(done - count.done), cancel=cancel)
+    view = expand(
+        backend,
+        path_context(session, node_id),
+        depth,
+        k,
+        mass,
+        prefix=prefix,
+        progress=lambda done, total: count.step(done - count.done),
+        cancel=cancel,
+    )
     result = MultiverseResult(node_id, view, backend.identity())
     if save:
         keep_record(session, result)
@@ -56,8 +86,18 @@ def multiverse(session: Session, backend: Backend, node_id: int, depth: int = 3,
 def keep_record(session: Session, result: MultiverseResult) -> int | None:
     """Store a view (one the app exported, say) as a "multiverse" record."""
     v = result.view
-    return store(session, result, result.node_id, {"model": result.model, "depth": v.depth, "k": v.k, "mass": v.mass,
-                                                    "prefix_ids": [t.token_id for t in v.prefix]})
+    return store(
+        session,
+        result,
+        result.node_id,
+        {
+            "model": result.model,
+            "depth": v.depth,
+            "k": v.k,
+            "mass": v.mass,
+            "prefix_ids": [t.token_id for t in v.prefix],
+        },
+    )
 
 
 def _eos_id(backend: Backend) -> int | None:
@@ -96,8 +136,15 @@ def expand(
 
     root_dist = distributions([None])[0]
     view = Multiverse(
-        prompt=context.text, context=context, blocks=[], depth=depth, k=k, mass=mass, model=backend.name,
-        prefix=prefix, prefix_logprob=math.fsum(t.logprob or 0.0 for t in prefix),
+        prompt=context.text,
+        context=context,
+        blocks=[],
+        depth=depth,
+        k=k,
+        mass=mass,
+        model=backend.name,
+        prefix=prefix,
+        prefix_logprob=math.fsum(t.logprob or 0.0 for t in prefix),
         entropy_bits=root_dist.entropy_bits,
     )
     frontier: list[Block | None] = [None]
@@ -111,8 +158,12 @@ def expand(
                 # Without token ids (API backends) a token's text can be one
                 # piece of a character; it still counts as one block.
                 block = Block(
-                    text=alt.text, token_id=alt.token_id, logprob=alt.logprob,
-                    seq_logprob=(parent.seq_logprob if parent else 0.0) + alt.logprob, depth=d, parent=parent,
+                    text=alt.text,
+                    token_id=alt.token_id,
+                    logprob=alt.logprob,
+                    seq_logprob=(parent.seq_logprob if parent else 0.0) + alt.logprob,
+                    depth=d,
+                    parent=parent,
                     terminal=eos is not None and alt.token_id == eos,
                 )
                 if block.terminal:
@@ -138,14 +189,21 @@ def zoom(backend: Backend, view: Multiverse, block: Block, depth: int | None = N
     """A new view rooted at the end of `block`: its continuations expanded to
     `depth` and heights renormalised to that branch (the block is 1 there)."""
     return expand(
-        backend, view.context or view.prompt, depth or view.depth, view.k, view.mass,
-        prefix=(*view.prefix, *block.tokens()), **kwargs,
+        backend,
+        view.context or view.prompt,
+        depth or view.depth,
+        view.k,
+        view.mass,
+        prefix=(*view.prefix, *block.tokens()),
+        **kwargs,
     )
 
 
 def zoom_out(backend: Backend, view: Multiverse, depth: int | None = None, **kwargs: Any) -> Multiverse:
     """The view one token up (its parent's continuations), or the same root at the node."""
-    return expand(backend, view.context or view.prompt, depth or view.depth, view.k, view.mass, prefix=view.prefix[:-1], **kwargs)
+    return expand(
+        backend, view.context or view.prompt, depth or view.depth, view.k, view.mass, prefix=view.prefix[:-1], **kwargs
+    )
 
 
 def add_branch(session: Any, node_id: int, view: Multiverse, block: Block) -> Any:
@@ -155,6 +213,10 @@ def add_branch(session: Any, node_id: int, view: Multiverse, block: Block) -> An
     if not "".join(t.text for t in tokens):
         raise MultiverseError("this block is the end of the text: there is nothing to add as a branch")
     return session.add_node(
-        node_id, "".join(t.text for t in tokens), "model", model=view.model, tokens=tokens,
+        node_id,
+        "".join(t.text for t in tokens),
+        "model",
+        model=view.model,
+        tokens=tokens,
         meta={"multiverse": {"depth": view.depth, "k": view.k, "mass": view.mass, "prob": view.absolute_prob(block)}},
     )

@@ -46,18 +46,50 @@ class TokenPath(Result):
         for n in self.nodes:
             base = {"node": n.id, "author": n.author, "model": n.model}
             if not n.tokens:
-                out.append({**base, "index": None, "text": n.text, "token_id": None, "logprob": None, "prob": None,
-                            **_alts((), k)})
+                out.append(
+                    {
+                        **base,
+                        "index": None,
+                        "text": n.text,
+                        "token_id": None,
+                        "logprob": None,
+                        "prob": None,
+                        **_alts((), k),
+                    }
+                )
                 continue
             for i, t in enumerate(n.tokens):
-                out.append({**base, "index": i, "text": t.text, "token_id": t.token_id, "logprob": t.logprob,
-                            "prob": t.prob, **_alts(t.alternatives, k)})
+                out.append(
+                    {
+                        **base,
+                        "index": i,
+                        "text": t.text,
+                        "token_id": t.token_id,
+                        "logprob": t.logprob,
+                        "prob": t.prob,
+                        **_alts(t.alternatives, k),
+                    }
+                )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"session": self.session, "node": self.node, "path": [n.id for n in self.nodes], "text": self.text,
-                "tokens": [{"node": r["node"], "index": r["index"], "text": r["text"], "token_id": r["token_id"],
-                            "logprob": r["logprob"]} for r in self.rows() if r["index"] is not None]}
+        return {
+            "session": self.session,
+            "node": self.node,
+            "path": [n.id for n in self.nodes],
+            "text": self.text,
+            "tokens": [
+                {
+                    "node": r["node"],
+                    "index": r["index"],
+                    "text": r["text"],
+                    "token_id": r["token_id"],
+                    "logprob": r["logprob"],
+                }
+                for r in self.rows()
+                if r["index"] is not None
+            ],
+        }
 
     def to_html(self) -> str:
         """A self-contained HTML page of the path (what `loom export -f html` writes)."""

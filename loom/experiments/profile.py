@@ -23,8 +23,19 @@ from .context import path_context
 from .vs import SURE, entropy_from_alternatives, token_entropies
 
 #: the columns of rows(), in order
-COLUMNS = ("position", "node", "index", "token_id", "token", "prob", "logprob", "entropy_bits", "entropy_exact", "sure",
-           "alternatives")
+COLUMNS = (
+    "position",
+    "node",
+    "index",
+    "token_id",
+    "token",
+    "prob",
+    "logprob",
+    "entropy_bits",
+    "entropy_exact",
+    "sure",
+    "alternatives",
+)
 
 
 @dataclass
@@ -49,21 +60,33 @@ class ProfileResult(Result):
     def to_dict(self) -> dict[str, Any]:
         probs = [t["prob"] for t in self.tokens if t["prob"] is not None]
         ents = [t["entropy_bits"] for t in self.tokens if t["entropy_bits"] is not None]
-        return {"node": self.node_id, "model_id": self.model, "entropy_exact": self.exact, "tokens": len(self.tokens),
-                "mean_entropy_bits": sum(ents) / len(ents) if ents else None,
-                f"share_above_{SURE:g}": sum(p > SURE for p in probs) / len(probs) if probs else None,
-                "rows": self.rows(), "notices": self.notices, "record": self.record}
+        return {
+            "node": self.node_id,
+            "model_id": self.model,
+            "entropy_exact": self.exact,
+            "tokens": len(self.tokens),
+            "mean_entropy_bits": sum(ents) / len(ents) if ents else None,
+            f"share_above_{SURE:g}": sum(p > SURE for p in probs) / len(probs) if probs else None,
+            "rows": self.rows(),
+            "notices": self.notices,
+            "record": self.record,
+        }
 
     def plot(self, path: str | Path | None = None) -> Any:
         """The matplotlib Figure: the probability of each token written along the path
         and the entropy it was sampled from; also written to `path` (PNG or SVG) when given."""
         from ..render.profiles import path_figure
 
-        label = (f"entropy (bits, {self.model['name']})" if self.model and self.exact
-                 else "entropy (bits; a lower bound\nfrom the stored top-k)" if not self.model
-                 else f"entropy (bits, {self.model['name']};\nsome lower bounds)")
-        return path_figure(self.rows(), path, f"the path to node {self.node_id}: {len(self.tokens)} model-written tokens",
-                           label)
+        label = (
+            f"entropy (bits, {self.model['name']})"
+            if self.model and self.exact
+            else "entropy (bits; a lower bound\nfrom the stored top-k)"
+            if not self.model
+            else f"entropy (bits, {self.model['name']};\nsome lower bounds)"
+        )
+        return path_figure(
+            self.rows(), path, f"the path to node {self.node_id}: {len(self.tokens)} model-written tokens", label
+        )
 
 
 def path_profile(session: Session, node_id: int, backend: Backend | None = None, *, save: bool = True) -> ProfileResult:
@@ -82,13 +105,28 @@ def path_profile(session: Session, node_id: int, backend: Backend | None = None,
         if not exact:
             ents = [entropy_from_alternatives(t) for t in node.tokens]
             if backend is not None:
-                why = (f"written by {node.model}" if node.model != backend.name
-                       else f"{backend.name} cannot give its whole distribution after token ids")
+                why = (
+                    f"written by {node.model}"
+                    if node.model != backend.name
+                    else f"{backend.name} cannot give its whole distribution after token ids"
+                )
                 notices.append(f"node {node.id} ({why}): entropies are lower bounds from its stored alternatives")
         for i, t in enumerate(node.tokens):
-            tokens.append({"position": len(tokens), "node": node.id, "index": i, "token_id": t.token_id, "token": t.text,
-                           "prob": t.prob, "logprob": t.logprob, "entropy_bits": ents[i] if i < len(ents) else None,
-                           "entropy_exact": exact, "sure": t.prob is not None and t.prob > SURE, "alternatives": len(t.alternatives)})
+            tokens.append(
+                {
+                    "position": len(tokens),
+                    "node": node.id,
+                    "index": i,
+                    "token_id": t.token_id,
+                    "token": t.text,
+                    "prob": t.prob,
+                    "logprob": t.logprob,
+                    "entropy_bits": ents[i] if i < len(ents) else None,
+                    "entropy_exact": exact,
+                    "sure": t.prob is not None and t.prob > SURE,
+                    "alternatives": len(t.alternatives),
+                }
+            )
     result = ProfileResult(node_id, tokens, None if backend is None else backend.identity(), notices)
     if backend is not None and save and tokens:
         store(session, result, node_id, {"model": result.model})

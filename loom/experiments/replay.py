@@ -13,15 +13,15 @@ replayed and compared is experiments.sweep; the report is experiments.report.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..analysis.report import Sample
 from ..backends.base import Backend
-from .context import path_context
-from .generate import generate_children
 from ..store import Session
 from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, TokenEvent
+from .context import path_context
+from .generate import generate_children
 
 Listener = Callable[[object], None]
 
@@ -31,6 +31,7 @@ class ReplayError(LoomError, ValueError):
 
 
 # -- replay ------------------------------------------------------------------
+
 
 def edited_node(session: Session, node_id: int) -> Node:
     """`node_id` itself if it was derived from an original, else its nearest
@@ -57,7 +58,9 @@ def replay_params(original_child: Node) -> GenerationParams:
     so the replay too can end where the model ends it; one cut by the limit (or
     with no recorded finish) gives the replay as many tokens as it has."""
     if not original_child.params or not original_child.tokens:
-        raise ReplayError(f"node {original_child.id} was not written by a model with recorded parameters; it cannot be replayed")
+        raise ReplayError(
+            f"node {original_child.id} was not written by a model with recorded parameters; it cannot be replayed"
+        )
     params = GenerationParams.from_dict(original_child.params)
     if params.seed is None:
         raise ReplayError(f"node {original_child.id} has no recorded seed; it cannot be replayed exactly")
@@ -74,7 +77,9 @@ def continuation_to_replay(session: Session, edited: Node, original_child: int |
     if original_child is not None:
         chosen = next((c for c in candidates if c.id == original_child), None)
         if chosen is None:
-            raise ReplayError(f"node {original_child} is not a model-written child of node {original} (the original of {edited.id})")
+            raise ReplayError(
+                f"node {original_child} is not a model-written child of node {original} (the original of {edited.id})"
+            )
         return chosen
     if not candidates:
         raise ReplayError(
@@ -94,9 +99,16 @@ class ReplayResult:
     notices: list[str] = field(default_factory=list)
 
 
-def replay(session: Session, backend: Backend, node_id: int, *, original_child: int | None = None,
-           cancel: threading.Event | None = None, listener: Listener | None = None,
-           meta: dict | None = None) -> ReplayResult:
+def replay(
+    session: Session,
+    backend: Backend,
+    node_id: int,
+    *,
+    original_child: int | None = None,
+    cancel: threading.Event | None = None,
+    listener: Listener | None = None,
+    meta: dict | None = None,
+) -> ReplayResult:
     """Regenerate below the edit at or above `node_id` like the original did.
 
     `original_child` picks which continuation of the original to replay
@@ -105,10 +117,17 @@ def replay(session: Session, backend: Backend, node_id: int, *, original_child: 
     original = session.node(edited.derived_from)
     chosen = continuation_to_replay(session, edited, original_child)
     if chosen.model != backend.name:
-        raise ReplayError(f"node {chosen.id} was written by model {chosen.model!r}, not {backend.name!r}; open that model to replay it")
+        raise ReplayError(
+            f"node {chosen.id} was written by model {chosen.model!r}, not {backend.name!r}; open that model to replay it"
+        )
     params = replay_params(chosen)
     result = generate_children(
-        session, backend, edited.id, params, cancel=cancel, listener=listener,
+        session,
+        backend,
+        edited.id,
+        params,
+        cancel=cancel,
+        listener=listener,
         meta={"replay": {"of": chosen.id, "original": original.id}, **(meta or {})},
     )
     return ReplayResult(edited, original, chosen, result.nodes[0] if result.nodes else None, params, result.notices)
@@ -119,9 +138,17 @@ def replay(session: Session, backend: Backend, node_id: int, *, original_child: 
 KEEP = ("nodes", "record")
 
 
-def sample_continuations(session: Session, backend: Backend, node_id: int, params: GenerationParams, *,
-                         temperatures: list[float] | None = None, keep: str = "nodes",
-                         cancel: threading.Event | None = None, listener: Listener | None = None) -> tuple[list[Sample], list[str]]:
+def sample_continuations(
+    session: Session,
+    backend: Backend,
+    node_id: int,
+    params: GenerationParams,
+    *,
+    temperatures: list[float] | None = None,
+    keep: str = "nodes",
+    cancel: threading.Event | None = None,
+    listener: Listener | None = None,
+) -> tuple[list[Sample], list[str]]:
     """`params.n` continuations of `node_id` at each temperature (one batched
     call per temperature). keep='nodes' commits them as real branches;
     keep='record' keeps them only in the returned samples (for the report record)."""
@@ -138,11 +165,28 @@ def sample_continuations(session: Session, backend: Backend, node_id: int, param
             break
         p = params.replace(temperature=t).validate()
         if keep == "nodes":
-            res = generate_children(session, backend, node_id, p, cancel=cancel, listener=listener, prompt=prompt,
-                                    meta={"sample": {"temperature": t}})
+            res = generate_children(
+                session,
+                backend,
+                node_id,
+                p,
+                cancel=cancel,
+                listener=listener,
+                prompt=prompt,
+                meta={"sample": {"temperature": t}},
+            )
             notices += [n for n in res.notices if n not in notices]
-            samples += [Sample(n.text, [tk.logprob for tk in n.tokens or () if tk.logprob is not None], t, n.id,
-                               (n.params or {}).get("seed")) for n in res.nodes if n.complete]
+            samples += [
+                Sample(
+                    n.text,
+                    [tk.logprob for tk in n.tokens or () if tk.logprob is not None],
+                    t,
+                    n.id,
+                    (n.params or {}).get("seed"),
+                )
+                for n in res.nodes
+                if n.complete
+            ]
             continue
         toks: dict[int, list] = {}
         for event in backend.generate(prompt, p, cancel):
@@ -154,8 +198,15 @@ def sample_continuations(session: Session, backend: Backend, node_id: int, param
                 notices.append(event.text)
             elif isinstance(event, BranchDone) and event.reason not in ("cancelled", "error"):
                 got = toks.pop(event.branch, [])
-                samples.append(Sample("".join(tk.text for tk in got), [tk.logprob for tk in got if tk.logprob is not None],
-                                      t, None, event.seed))
+                samples.append(
+                    Sample(
+                        "".join(tk.text for tk in got),
+                        [tk.logprob for tk in got if tk.logprob is not None],
+                        t,
+                        None,
+                        event.seed,
+                    )
+                )
     return samples, notices
 
 
@@ -165,6 +216,13 @@ def samples_from_children(session: Session, node_id: int) -> list[Sample]:
     for c in session.children(node_id, with_tokens=True):
         if c.author != "model" or not c.complete:
             continue
-        out.append(Sample(c.text, [t.logprob for t in c.tokens or () if t.logprob is not None],
-                          (c.params or {}).get("temperature"), c.id, (c.params or {}).get("seed")))
+        out.append(
+            Sample(
+                c.text,
+                [t.logprob for t in c.tokens or () if t.logprob is not None],
+                (c.params or {}).get("temperature"),
+                c.id,
+                (c.params or {}).get("seed"),
+            )
+        )
     return out

@@ -46,15 +46,19 @@ class ReportResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         """The stored record's result (the report, its samples) and the record id."""
-        return {**self.report, "samples": [s.to_dict() for s in self.samples], "keep": self.keep,
-                "record": self.record}
+        return {**self.report, "samples": [s.to_dict() for s in self.samples], "keep": self.keep, "record": self.record}
 
     def record_params(self) -> dict[str, Any]:
-        return {"params": self.params.to_dict() if self.params else None, "model": self.model,
-                "temperatures": self.temperatures, "threshold": self.report["threshold"],
-                "ending_words": self.report["ending_words"], "keep": self.keep,
-                **{k: v for k, v in self.measure.items() if k != "attractors"},
-                "attractors": [a.to_dict() for a in self.measure.get("attractors") or []]}
+        return {
+            "params": self.params.to_dict() if self.params else None,
+            "model": self.model,
+            "temperatures": self.temperatures,
+            "threshold": self.report["threshold"],
+            "ending_words": self.report["ending_words"],
+            "keep": self.keep,
+            **{k: v for k, v in self.measure.items() if k != "attractors"},
+            "attractors": [a.to_dict() for a in self.measure.get("attractors") or []],
+        }
 
     def measured(self) -> dict[str, Any]:
         """The report with its measured view (a record from before it existed is measured again)."""
@@ -74,13 +78,28 @@ class ReportResult(Result):
         from ..render.tables import interval, table
 
         o = self.overall
-        head = (f"<p><b>report on node {self.node_id}</b>" + ("" if self.record is None else f" · record {self.record}")
-                + f" · {o['n']} samples · entropy {o['entropy_bits']:.2f} of {o['max_entropy_bits']:.2f} bits</p>")
-        clusters = [{"cluster": c["cluster"], "size": c["size"], "rate (95% CI)": interval(c["rate"], c["lo"], c["hi"]),
-                     "modal": c["modal"]} for c in self.report.get("clusters") or []]
-        attractors = [{"attractor": a.get("name"), "definition": a.get("definition"),
-                       "rate (95% CI)": interval(a.get("rate"), a.get("lo"), a.get("hi"))}
-                      for a in self.report.get("attractors") or []]
+        head = (
+            f"<p><b>report on node {self.node_id}</b>"
+            + ("" if self.record is None else f" · record {self.record}")
+            + f" · {o['n']} samples · entropy {o['entropy_bits']:.2f} of {o['max_entropy_bits']:.2f} bits</p>"
+        )
+        clusters = [
+            {
+                "cluster": c["cluster"],
+                "size": c["size"],
+                "rate (95% CI)": interval(c["rate"], c["lo"], c["hi"]),
+                "modal": c["modal"],
+            }
+            for c in self.report.get("clusters") or []
+        ]
+        attractors = [
+            {
+                "attractor": a.get("name"),
+                "definition": a.get("definition"),
+                "rate (95% CI)": interval(a.get("rate"), a.get("lo"), a.get("hi")),
+            }
+            for a in self.report.get("attractors") or []
+        ]
         parts = [head, table(clusters, caption="meaning clusters", limit=10)]
         if attractors:
             parts.append(table(attractors, caption="attractors"))
@@ -97,16 +116,26 @@ class ReportResult(Result):
         model = (self.model or {}).get("name")
         return report_figure(self.measured(), path, f"report on node {self.node_id}" + (f" · {model}" if model else ""))
 
-    def regroup(self, threshold: float, ending_words: int, **measure: Any) -> "ReportResult":
+    def regroup(self, threshold: float, ending_words: int, **measure: Any) -> ReportResult:
         """The same samples grouped and measured again (nothing is sampled or
         stored); `measure` replaces the attractors or cluster settings given."""
         how = {**self.measure, **measure}
-        return ReportResult(self.node_id, self.samples, build_report(self.samples, threshold, ending_words, **how),
-                            self.params, self.temperatures, self.keep, self.model, how, list(self.notices),
-                            self.cancelled, self.record)
+        return ReportResult(
+            self.node_id,
+            self.samples,
+            build_report(self.samples, threshold, ending_words, **how),
+            self.params,
+            self.temperatures,
+            self.keep,
+            self.model,
+            how,
+            list(self.notices),
+            self.cancelled,
+            self.record,
+        )
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "ReportResult":
+    def from_record(cls, rec: dict[str, Any]) -> ReportResult:
         """A stored report, as it was made."""
         r, p = rec["result"], rec["params"] or {}
         samples = [Sample.from_dict(s) for s in r.get("samples") or []]
@@ -114,8 +143,17 @@ class ReportResult(Result):
         params = GenerationParams.from_dict(p["params"]) if p.get("params") else None
         measure = {k: p[k] for k in MEASURE if k in p}
         measure["attractors"] = [Attractor.from_dict(a) for a in p.get("attractors") or []]
-        return cls(rec["node_id"], samples, report, params, p.get("temperatures"), r.get("keep", p.get("keep", "record")),
-                   p.get("model"), measure, record=rec["id"])
+        return cls(
+            rec["node_id"],
+            samples,
+            report,
+            params,
+            p.get("temperatures"),
+            r.get("keep", p.get("keep", "record")),
+            p.get("model"),
+            measure,
+            record=rec["id"],
+        )
 
 
 def _finish(session: Session, result: ReportResult, save: bool) -> ReportResult:
@@ -126,10 +164,20 @@ def _finish(session: Session, result: ReportResult, save: bool) -> ReportResult:
 
 
 def report(
-    session: Session, backend: Backend, node_id: int, params: GenerationParams, *,
-    temperatures: list[float] | None = None, keep: str = "record", threshold: float = THRESHOLD,
-    ending_words: int = ENDING_WORDS, attractors: list[Attractor] | None = None, save: bool = True,
-    progress: ProgressFn | None = None, cancel: Cancel | None = None, **measure: Any,
+    session: Session,
+    backend: Backend,
+    node_id: int,
+    params: GenerationParams,
+    *,
+    temperatures: list[float] | None = None,
+    keep: str = "record",
+    threshold: float = THRESHOLD,
+    ending_words: int = ENDING_WORDS,
+    attractors: list[Attractor] | None = None,
+    save: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: Cancel | None = None,
+    **measure: Any,
 ) -> ReportResult:
     """Sample `params.n` continuations of `node_id` at each temperature (the
     current one when `temperatures` is None), group them, and store the report.
@@ -148,21 +196,45 @@ def report(
         if isinstance(event, BranchDone):
             count.step()
 
-    samples, notices = sample_continuations(session, backend, node_id, params, temperatures=temps, keep=keep,
-                                            cancel=cancel, listener=listener)
+    samples, notices = sample_continuations(
+        session, backend, node_id, params, temperatures=temps, keep=keep, cancel=cancel, listener=listener
+    )
     if not samples:
         raise ReplayError(f"node {node_id}: no sample finished" + (" (cancelled)" if cancelled(cancel) else ""))
-    result = ReportResult(node_id, samples, build_report(samples, threshold, ending_words, **how), params, temps, keep,
-                          backend.identity(), how, notices, cancelled=cancelled(cancel))
+    result = ReportResult(
+        node_id,
+        samples,
+        build_report(samples, threshold, ending_words, **how),
+        params,
+        temps,
+        keep,
+        backend.identity(),
+        how,
+        notices,
+        cancelled=cancelled(cancel),
+    )
     return _finish(session, result, save)
 
 
-def report_existing(session: Session, node_id: int, *, threshold: float = THRESHOLD, ending_words: int = ENDING_WORDS,
-                    attractors: list[Attractor] | None = None, save: bool = True, **measure: Any) -> ReportResult:
+def report_existing(
+    session: Session,
+    node_id: int,
+    *,
+    threshold: float = THRESHOLD,
+    ending_words: int = ENDING_WORDS,
+    attractors: list[Attractor] | None = None,
+    save: bool = True,
+    **measure: Any,
+) -> ReportResult:
     """The report on the node's existing complete model-written children (nothing is generated)."""
     samples = samples_from_children(session, node_id)
     if not samples:
         raise ReplayError(f"node {node_id} has no complete model-written children to report on")
     how = {**measure, "attractors": list(attractors or [])}
-    return _finish(session, ReportResult(node_id, samples, build_report(samples, threshold, ending_words, **how), None, None,
-                                         "nodes", None, how), save)
+    return _finish(
+        session,
+        ReportResult(
+            node_id, samples, build_report(samples, threshold, ending_words, **how), None, None, "nodes", None, how
+        ),
+        save,
+    )

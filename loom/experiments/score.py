@@ -5,9 +5,10 @@ app's p, `loom.score()`."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..analysis.candidates import CandidateError, CandidateScores, auto_separator, clean, preset
 from ..backends.base import Backend, Prompt
@@ -16,14 +17,18 @@ from ..tree import Context
 from .base import Result, store
 from .context import path_context
 
-
 #: what ends an answer, for P(text as a complete answer): these, or end-of-text
 TERMINATORS = (".", ",", "!", "?", ";", ":", "\n")
 
 
 def score_candidates(
-    backend: Backend, text: Prompt, candidates: list[str], separator: str | None = None, end: str = "",
-    answer: str = "text", terminators: tuple[str, ...] = TERMINATORS,
+    backend: Backend,
+    text: Prompt,
+    candidates: list[str],
+    separator: str | None = None,
+    end: str = "",
+    answer: str = "text",
+    terminators: tuple[str, ...] = TERMINATORS,
 ) -> CandidateScores:
     """Score each candidate as `separator + candidate + end` after `text`;
     `separator` None picks one with auto_separator. A candidate that is the
@@ -71,17 +76,33 @@ class ScoreResult(Result):
     record: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node_id, **self.scores.to_dict(), "model_id": self.model, "notices": list(self.notices),
-                "record": self.record}
+        return {
+            "node": self.node_id,
+            **self.scores.to_dict(),
+            "model_id": self.model,
+            "notices": list(self.notices),
+            "record": self.record,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per candidate in the order given: the model, the candidate's normalised
         probability, log-probability (as scored), P(text) alone, and its rank."""
         s = self.scores
         rank = {c: i for i, (c, _, _) in enumerate(s.ranked(), 1)}
-        return [{"model": s.model, "node": self.node_id, "index": i, "candidate": c, "prob": p, "logprob": lp,
-                 "text_logprob": tl, "rank": rank[c], "answer": s.answer}
-                for i, (c, p, lp, tl) in enumerate(zip(s.candidates, s.probs, s.logprobs, s.text_logprobs or s.logprobs))]
+        return [
+            {
+                "model": s.model,
+                "node": self.node_id,
+                "index": i,
+                "candidate": c,
+                "prob": p,
+                "logprob": lp,
+                "text_logprob": tl,
+                "rank": rank[c],
+                "answer": s.answer,
+            }
+            for i, (c, p, lp, tl) in enumerate(zip(s.candidates, s.probs, s.logprobs, s.text_logprobs or s.logprobs))
+        ]
 
     def plot(self, path: str | Path | None = None) -> Any:
         """The matplotlib Figure: each candidate's probability in the candidates' own
@@ -133,8 +154,18 @@ def gather(candidates: Sequence[str] = (), presets: Sequence[str] = (), files: S
     return out
 
 
-def score(session: Session, backend: Backend, node_id: int, candidates: list[str], *, separator: str | None = None,
-          end: str = "", answer: str | None = None, presets: Sequence[str] = (), save: bool = True) -> ScoreResult:
+def score(
+    session: Session,
+    backend: Backend,
+    node_id: int,
+    candidates: list[str],
+    *,
+    separator: str | None = None,
+    end: str = "",
+    answer: str | None = None,
+    presets: Sequence[str] = (),
+    save: bool = True,
+) -> ScoreResult:
     """Score `candidates` after `node_id`'s context and store the result as a
     "candidates" record. `answer` None: P(candidate as a complete answer) when
     the candidates include the numbers preset and the model gives its whole
@@ -146,11 +177,23 @@ def score(session: Session, backend: Backend, node_id: int, candidates: list[str
             if getattr(backend, "score_answers", None) is not None:
                 answer = "complete"
             else:
-                notices.append(f"{backend.name!r} gives only its top tokens, so each number is scored as P(text), "
-                               "which for ' 1' also holds ' 10'..' 19'; a local model gives P(number as a complete answer)")
+                notices.append(
+                    f"{backend.name!r} gives only its top tokens, so each number is scored as P(text), "
+                    "which for ' 1' also holds ' 10'..' 19'; a local model gives P(number as a complete answer)"
+                )
     scores = score_candidates(backend, path_context(session, node_id), candidates, separator, end, answer=answer)
     result = ScoreResult(node_id, scores, backend.identity(), notices)
     if save:
-        store(session, result, node_id, {"model": result.model, "separator": scores.separator, "end": scores.end,
-                                         "answer": scores.answer, "count": len(scores.candidates)})
+        store(
+            session,
+            result,
+            node_id,
+            {
+                "model": result.model,
+                "separator": scores.separator,
+                "end": scores.end,
+                "answer": scores.answer,
+                "count": len(scores.candidates),
+            },
+        )
     return result

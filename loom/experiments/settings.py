@@ -29,8 +29,14 @@ class Resolved:
         return {"model": self.model, "params": self.params.to_dict(), "sources": dict(self.sources)}
 
 
-def resolve(session: Session | None, *, model: str | None = None, flags: dict[str, Any] | None = None,
-            experiment: dict[str, Any] | None = None, config: Config | None = None) -> Resolved:
+def resolve(
+    session: Session | None,
+    *,
+    model: str | None = None,
+    flags: dict[str, Any] | None = None,
+    experiment: dict[str, Any] | None = None,
+    config: Config | None = None,
+) -> Resolved:
     """Model and validated parameters for one run. `flags` are the values the
     user gave on this command (None: not given); `experiment` are an
     experiment's own defaults (a report's 40 samples), used where no flag is

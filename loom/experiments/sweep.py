@@ -18,9 +18,24 @@ from .generate import generate_children
 from .replay import ReplayError, original_continuations, replay
 
 #: the columns of every row, so a cancelled item has the same keys as the others
-ROW_KEYS = ("kind", "description", "edited", "replay", "status", "reconverged", "divergence", "reconvergence",
-            "reconvergence_fraction", "longest_run", "shared_ending", "last_sentence_similarity", "similarity",
-            "level", "units", "text")
+ROW_KEYS = (
+    "kind",
+    "description",
+    "edited",
+    "replay",
+    "status",
+    "reconverged",
+    "divergence",
+    "reconvergence",
+    "reconvergence_fraction",
+    "longest_run",
+    "shared_ending",
+    "last_sentence_similarity",
+    "similarity",
+    "level",
+    "units",
+    "text",
+)
 
 
 @dataclass
@@ -45,13 +60,30 @@ class SweepResult(Result):
     record: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node_id, "original_child": self.original_child, "original_text": self.original_text,
-                "run": self.run, "seed": self.seed, "items": self.items, "summary": self.summary,
-                "notices": self.notices, "cancelled": self.cancelled, "record": self.record}
+        return {
+            "node": self.node_id,
+            "original_child": self.original_child,
+            "original_text": self.original_text,
+            "run": self.run,
+            "seed": self.seed,
+            "items": self.items,
+            "summary": self.summary,
+            "notices": self.notices,
+            "cancelled": self.cancelled,
+            "record": self.record,
+        }
 
     def record_params(self) -> dict[str, Any]:
-        return {"k": self.k, "kinds": self.kinds, "phrase": self.phrase, "seed": self.seed, "run": self.run,
-                "level": self.level, "params": self.params, "model": self.model}
+        return {
+            "k": self.k,
+            "kinds": self.kinds,
+            "phrase": self.phrase,
+            "seed": self.seed,
+            "run": self.run,
+            "level": self.level,
+            "params": self.params,
+            "model": self.model,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per perturbation; `reconvergence` as two columns (index in the original, in the replay)."""
@@ -77,10 +109,23 @@ def plot_sweep(result: dict[str, Any], path: str | Path | None = None) -> Any:
     return sweep_figure(result, path, f"sweep of node {result['node']} against node {result['original_child']}")
 
 
-def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds: list[str] | None = None,
-          phrase: str | None = None, seed: int = 0, params: GenerationParams | None = None,
-          original_child: int | None = None, run: int = 4, level: str = "auto",
-          save: bool = True, cancel: Cancel | None = None, progress: ProgressFn | None = None) -> SweepResult:
+def sweep(
+    session: Session,
+    backend: Backend,
+    node_id: int,
+    k: int = 6,
+    *,
+    kinds: list[str] | None = None,
+    phrase: str | None = None,
+    seed: int = 0,
+    params: GenerationParams | None = None,
+    original_child: int | None = None,
+    run: int = 4,
+    level: str = "auto",
+    save: bool = True,
+    cancel: Cancel | None = None,
+    progress: ProgressFn | None = None,
+) -> SweepResult:
     """Make `k` perturbations of node `node_id`, each a new node derived from
     it, replay each like the original continuation, compare, and summarise.
 
@@ -92,7 +137,9 @@ def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds
     perturbations = make_perturbations(node.text, k, kinds, seed, phrase)  # a bad kind stops here, before any work
     notices: list[str] = []
     if original_child is None and not original_continuations(session, node_id):
-        base = (params or GenerationParams()).replace(n=1, seed=seed if params is None or params.seed is None else params.seed)
+        base = (params or GenerationParams()).replace(
+            n=1, seed=seed if params is None or params.seed is None else params.seed
+        )
         made = generate_children(session, backend, node_id, base, cancel=cancel)
         notices += made.notices
         if not made.nodes:
@@ -106,25 +153,41 @@ def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds
     for p in perturbations:
         if cancelled(cancel):
             break
-        edited = session.add_node(node.parent_id, p.text, author, derived_from=node.id,
-                                  meta={"perturbation": {"kind": p.kind, "description": p.description, "seed": seed}})
+        edited = session.add_node(
+            node.parent_id,
+            p.text,
+            author,
+            derived_from=node.id,
+            meta={"perturbation": {"kind": p.kind, "description": p.description, "seed": seed}},
+        )
         res = replay(session, backend, edited.id, original_child=chosen, cancel=cancel)
         chosen = res.original_child.id
         notices += [n for n in res.notices if n not in notices]
-        item = {"kind": p.kind, "description": p.description, "edited": edited.id,
-                "replay": res.replay.id if res.replay else None}
+        item = {
+            "kind": p.kind,
+            "description": p.description,
+            "edited": edited.id,
+            "replay": res.replay.id if res.replay else None,
+        }
         if res.replay is not None:
             comp = compare_nodes(session, chosen, res.replay.id, run, level)
             al = comp.alignment
-            item.update({
-                "status": al.status, "reconverged": al.reconverged, "divergence": al.divergence,
-                "reconvergence": list(al.reconvergence) if al.reconvergence else None,
-                "reconvergence_fraction": al.reconvergence[0] / al.len_a if al.reconvergence and al.len_a else None,
-                "longest_run": al.longest_run["size"], "shared_ending": al.shared_ending["size"],
-                "last_sentence_similarity": al.last_sentence_similarity, "similarity": al.similarity,
-                "level": al.level, "units": al.len_a,  # the unit positions count in, the original's length in them
-                "text": "".join(pc.text for pc in comp.b_pieces),
-            })
+            item.update(
+                {
+                    "status": al.status,
+                    "reconverged": al.reconverged,
+                    "divergence": al.divergence,
+                    "reconvergence": list(al.reconvergence) if al.reconvergence else None,
+                    "reconvergence_fraction": al.reconvergence[0] / al.len_a if al.reconvergence and al.len_a else None,
+                    "longest_run": al.longest_run["size"],
+                    "shared_ending": al.shared_ending["size"],
+                    "last_sentence_similarity": al.last_sentence_similarity,
+                    "similarity": al.similarity,
+                    "level": al.level,
+                    "units": al.len_a,  # the unit positions count in, the original's length in them
+                    "text": "".join(pc.text for pc in comp.b_pieces),
+                }
+            )
         else:
             item.update({"status": "cancelled", "reconverged": False})
         items.append(item)
@@ -137,11 +200,28 @@ def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds
         "reconverged": sum(1 for it in done if it["reconverged"]),
         "identical": sum(1 for it in done if it["status"] == "identical"),
         "mean_reconvergence_fraction": sum(fracs) / len(fracs) if fracs else None,
-        "mean_last_sentence_similarity": (sum(it["last_sentence_similarity"] for it in done) / len(done)) if done else None,
+        "mean_last_sentence_similarity": (sum(it["last_sentence_similarity"] for it in done) / len(done))
+        if done
+        else None,
         "same_ending": sum(1 for it in done if it["shared_ending"] >= run),
     }
-    result = SweepResult(node_id, chosen, original.text, run, level, seed, k, kinds, phrase, items, summary, notices,
-                         cancelled(cancel), params.to_dict() if params else None, backend.identity())
+    result = SweepResult(
+        node_id,
+        chosen,
+        original.text,
+        run,
+        level,
+        seed,
+        k,
+        kinds,
+        phrase,
+        items,
+        summary,
+        notices,
+        cancelled(cancel),
+        params.to_dict() if params else None,
+        backend.identity(),
+    )
     if save and not session.readonly:
         stored = {k: v for k, v in result.to_dict().items() if k != "record"}
         result.record = session.add_record(result.kind, node_id, result.record_params(), stored, chosen)
@@ -151,15 +231,19 @@ def sweep(session: Session, backend: Backend, node_id: int, k: int = 6, *, kinds
 def format_sweep(result: dict) -> str:
     """A sweep (its record's result) as text."""
     s = result["summary"]
-    lines = [f"sweep of node {result['node']} against its continuation {result['original_child']}: "
-             f"{s['reconverged']}/{s['perturbations']} reconverged (run >= {result['run']}), "
-             f"{s['identical']} identical, {s['same_ending']} with the same ending"]
+    lines = [
+        f"sweep of node {result['node']} against its continuation {result['original_child']}: "
+        f"{s['reconverged']}/{s['perturbations']} reconverged (run >= {result['run']}), "
+        f"{s['identical']} identical, {s['same_ending']} with the same ending"
+    ]
     if s["mean_reconvergence_fraction"] is not None:
         lines[0] += f", reconverging on average {s['mean_reconvergence_fraction']:.0%} of the way in"
     for it in result["items"]:
         where = ""
         if it.get("reconvergence"):
             where = f" at {it['reconvergence'][0]}"
-        lines.append(f"  [{it['edited']}->{it['replay']}] {it['status']:<11}{where:<7} "
-                     f"last sentence {it.get('last_sentence_similarity', 0):.2f}  {it['description']}")
+        lines.append(
+            f"  [{it['edited']}->{it['replay']}] {it['status']:<11}{where:<7} "
+            f"last sentence {it.get('last_sentence_similarity', 0):.2f}  {it['description']}"
+        )
     return "\n".join(lines + [f"note: {n}" for n in result["notices"]])

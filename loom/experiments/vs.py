@@ -39,13 +39,18 @@ class ModelSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "model_id": self.identity, "nodes": [n.id for n in self.nodes], "tokens": self.n_tokens,
-            "mean_entropy_bits": self.mean_entropy_bits, "entropy_exact": self.entropy_exact,
+            "model": self.model,
+            "model_id": self.identity,
+            "nodes": [n.id for n in self.nodes],
+            "tokens": self.n_tokens,
+            "mean_entropy_bits": self.mean_entropy_bits,
+            "entropy_exact": self.entropy_exact,
             f"share_above_{SURE:g}": self.share_sure,
             "top": None if self.top is None else {"text": self.top.text, "prob": self.top.prob},
             "next_entropy_bits": self.next_entropy_bits,
-            "next_tokens": [] if self.next_tokens is None else
-            [{"text": a.text, "id": a.token_id, "prob": a.prob} for a in self.next_tokens.alternatives],
+            "next_tokens": []
+            if self.next_tokens is None
+            else [{"text": a.text, "id": a.token_id, "prob": a.prob} for a in self.next_tokens.alternatives],
         }
 
 
@@ -61,8 +66,12 @@ class VersusResult(Result):
     record: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node_id, "params": self.params.to_dict(), "models": [m.to_dict() for m in self.models],
-                "record": self.record}
+        return {
+            "node": self.node_id,
+            "params": self.params.to_dict(),
+            "models": [m.to_dict() for m in self.models],
+            "record": self.record,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per token of every branch of both models: its probability and
@@ -72,10 +81,20 @@ class VersusResult(Result):
             for node in m.nodes:
                 ents = m.entropies.get(node.id, [])
                 for i, t in enumerate(node.tokens or ()):
-                    out.append({"model": m.model, "node": node.id, "seed": (node.params or {}).get("seed"), "index": i,
-                                "token_id": t.token_id, "text": t.text, "prob": t.prob,
-                                "entropy_bits": ents[i] if i < len(ents) else None,
-                                "entropy_exact": m.entropy_exact, "sure": t.prob is not None and t.prob > SURE})
+                    out.append(
+                        {
+                            "model": m.model,
+                            "node": node.id,
+                            "seed": (node.params or {}).get("seed"),
+                            "index": i,
+                            "token_id": t.token_id,
+                            "text": t.text,
+                            "prob": t.prob,
+                            "entropy_bits": ents[i] if i < len(ents) else None,
+                            "entropy_exact": m.entropy_exact,
+                            "sure": t.prob is not None and t.prob > SURE,
+                        }
+                    )
         return out
 
     def plot(self, path: str | Path | None = None) -> Any:
@@ -84,13 +103,25 @@ class VersusResult(Result):
         to `path` (PNG or SVG by the suffix) when given."""
         from ..render.profiles import versus_figure
 
-        models = [{"model": m.model, "mean_entropy_bits": m.mean_entropy_bits, "share_sure": m.share_sure,
-                   "entropy_exact": m.entropy_exact,
-                   "branches": [{"node": n.id, "entropy": m.entropies.get(n.id, []), "prob": [t.prob for t in n.tokens or ()]}
-                                for n in m.nodes]}
-                  for m in self.models]
-        return versus_figure(models, path, f"model vs model on node {self.node_id}: entropy along each branch "
-                             f"(seed {self.params.seed})", SURE)
+        models = [
+            {
+                "model": m.model,
+                "mean_entropy_bits": m.mean_entropy_bits,
+                "share_sure": m.share_sure,
+                "entropy_exact": m.entropy_exact,
+                "branches": [
+                    {"node": n.id, "entropy": m.entropies.get(n.id, []), "prob": [t.prob for t in n.tokens or ()]}
+                    for n in m.nodes
+                ],
+            }
+            for m in self.models
+        ]
+        return versus_figure(
+            models,
+            path,
+            f"model vs model on node {self.node_id}: entropy along each branch (seed {self.params.seed})",
+            SURE,
+        )
 
 
 def entropy_from_alternatives(token: Token) -> float | None:
@@ -167,8 +198,14 @@ def compare_models(
         if cancelled(cancel):
             break
         run = generate_children(
-            session, backend, node_id, params.replace(model=backend.name), cancel=cancel, listener=listener,
-            prompt=prompt, meta={"versus": names},
+            session,
+            backend,
+            node_id,
+            params.replace(model=backend.name),
+            cancel=cancel,
+            listener=listener,
+            prompt=prompt,
+            meta={"versus": names},
         )
         result.notices += run.notices
         result.models.append(summarise(backend, prompt, run.nodes, views=views))
@@ -180,8 +217,14 @@ def compare_models(
 
 
 def attractor_rate(
-    backend: Backend, prompts: list[str], words: tuple[str, ...], *, n: int = 8, max_tokens: int = 32,
-    temperature: float = 1.0, seed: int = 0,
+    backend: Backend,
+    prompts: list[str],
+    words: tuple[str, ...],
+    *,
+    n: int = 8,
+    max_tokens: int = 32,
+    temperature: float = 1.0,
+    seed: int = 0,
 ) -> float:
     """The share of sampled continuations (n per prompt) that contain any of
     `words` (case-insensitive): how often a model falls into an attractor."""

@@ -7,8 +7,9 @@ Long jobs take `progress(done, total)`, called now and then."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from ..tree import LoomError
 
@@ -78,8 +79,10 @@ def detect_format(data: Any) -> str:
         return "socketteer"
     if isinstance(data, list):
         return "socketteer"
-    raise TreeFormatError("not a tree loom knows: expected loom's JSON export, or the original loom's JSON "
-                       "(an object with 'root', a bare node with 'text', or a list of nodes)")
+    raise TreeFormatError(
+        "not a tree loom knows: expected loom's JSON export, or the original loom's JSON "
+        "(an object with 'root', a bare node with 'text', or a list of nodes)"
+    )
 
 
 def load(path: str | Path, fmt: str = "auto") -> tuple[Any, str]:
@@ -93,8 +96,9 @@ def load(path: str | Path, fmt: str = "auto") -> tuple[Any, str]:
         raise TreeFormatError(f"{path}: {exc}") from None
 
 
-def import_loaded(session, data: Any, kind: str, *, under: int | None = None, progress: Progress | None = None,
-                  source: str = "") -> dict[str, Any]:
+def import_loaded(
+    session, data: Any, kind: str, *, under: int | None = None, progress: Progress | None = None, source: str = ""
+) -> dict[str, Any]:
     """Import data read by `load` into `session` (as new roots, or under node `under`); returns a summary."""
     if kind == "loom-json":
         from .loomjson import import_data
@@ -108,22 +112,40 @@ def import_loaded(session, data: Any, kind: str, *, under: int | None = None, pr
     return summary
 
 
-def import_file(session, path: str | Path, *, under: int | None = None, fmt: str = "auto",
-                progress: Progress | None = None) -> dict[str, Any]:
+def import_file(
+    session, path: str | Path, *, under: int | None = None, fmt: str = "auto", progress: Progress | None = None
+) -> dict[str, Any]:
     """Import a file into `session` (as new roots, or under node `under`); returns a summary."""
     data, kind = load(path, fmt)
     return import_loaded(session, data, kind, under=under, progress=progress, source=str(path))
 
 
 EXPORT_FORMATS = ("loom-json", "socketteer", "markdown", "text", "html", "ansi", "jsonl", "csv")
-EXPORT_SUFFIX = {"loom-json": ".loom.json", "socketteer": ".json", "markdown": ".md", "text": ".txt",
-                 "html": ".html", "ansi": ".ansi", "jsonl": ".jsonl", "csv": ".csv"}
+EXPORT_SUFFIX = {
+    "loom-json": ".loom.json",
+    "socketteer": ".json",
+    "markdown": ".md",
+    "text": ".txt",
+    "html": ".html",
+    "ansi": ".ansi",
+    "jsonl": ".jsonl",
+    "csv": ".csv",
+}
 #: the formats of one path (root to a node, default the current node); the others are of a subtree
 PATH_FORMATS = ("markdown", "text", "html", "ansi")
 
 
-def export_to(session, fmt: str, fh: IO[str], node_id: int | None = None, *, probs: bool = False,
-              raw: bool = False, progress: Progress | None = None, theme=None) -> int:
+def export_to(
+    session,
+    fmt: str,
+    fh: IO[str],
+    node_id: int | None = None,
+    *,
+    probs: bool = False,
+    raw: bool = False,
+    progress: Progress | None = None,
+    theme=None,
+) -> int:
     """Write the export to the open text file `fh` as it is made (memory does not grow with the
     session); returns how many nodes or tokens it holds. For the path formats (PATH_FORMATS)
     `node_id` is the end of the path (default: the current node); for the others the top of the
@@ -189,8 +211,16 @@ def _coloured_path(session, fmt: str, fh: IO[str], end: int, theme) -> int:
     return len(nodes)
 
 
-def export_text(session, fmt: str, node_id: int | None = None, *, probs: bool = False, raw: bool = False,
-                progress: Progress | None = None, theme=None) -> tuple[str, int]:
+def export_text(
+    session,
+    fmt: str,
+    node_id: int | None = None,
+    *,
+    probs: bool = False,
+    raw: bool = False,
+    progress: Progress | None = None,
+    theme=None,
+) -> tuple[str, int]:
     """(the export as text, how many nodes or tokens it holds): `export_to` into a string."""
     import io
 
@@ -217,10 +247,17 @@ class terminal_progress:
         if not self.enabled:
             return None
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
 
-        self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=True)
+        self._bar = Bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         self._bar.start()
         self._task = self._bar.add_task(self.label, total=None)
         return self._update

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from json.decoder import JSONDecodeError, scanstring
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from ..textsafe import inert_json
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"(-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?")
-_LITERALS = (("null", None), ("true", True), ("false", False), ("NaN", float("nan")),
-             ("Infinity", float("inf")), ("-Infinity", float("-inf")))
+_LITERALS = (
+    ("null", None),
+    ("true", True),
+    ("false", False),
+    ("NaN", float("nan")),
+    ("Infinity", float("inf")),
+    ("-Infinity", float("-inf")),
+)
 
 
 def loads_deep(s: str) -> Any:
@@ -31,10 +38,10 @@ def loads_deep(s: str) -> Any:
     pos = ws(s, 0).end()
     while True:
         # a value starts at pos
-        c = s[pos:pos + 1]
+        c = s[pos : pos + 1]
         if c == "{":
             pos = ws(s, pos + 1).end()
-            if s[pos:pos + 1] == "}":
+            if s[pos : pos + 1] == "}":
                 value: Any = {}
                 pos += 1
             else:
@@ -43,7 +50,7 @@ def loads_deep(s: str) -> Any:
                 continue
         elif c == "[":
             pos = ws(s, pos + 1).end()
-            if s[pos:pos + 1] == "]":
+            if s[pos : pos + 1] == "]":
                 value = []
                 pos += 1
             else:
@@ -80,7 +87,7 @@ def loads_deep(s: str) -> Any:
             else:
                 container.append(value)
             pos = ws(s, pos).end()
-            c = s[pos:pos + 1]
+            c = s[pos : pos + 1]
             if c == ",":
                 pos = ws(s, pos + 1).end()
                 if is_obj:
@@ -95,11 +102,11 @@ def loads_deep(s: str) -> Any:
 
 def _key(s: str, pos: int) -> tuple[str, int]:
     """An object's key and the ':' after it, from pos; returns (key, where its value starts)."""
-    if s[pos:pos + 1] != '"':
+    if s[pos : pos + 1] != '"':
         raise JSONDecodeError("Expecting property name enclosed in double quotes", s, pos)
     key, pos = scanstring(s, pos + 1)
     pos = _WS.match(s, pos).end()
-    if s[pos:pos + 1] != ":":
+    if s[pos : pos + 1] != ":":
         raise JSONDecodeError("Expecting ':' delimiter", s, pos)
     return key, _WS.match(s, pos + 1).end()
 
@@ -115,8 +122,15 @@ def key_text(k: Any, ensure_ascii: bool) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
-def iter_json(obj: Any, *, indent: int | None = None, ensure_ascii: bool = True, sort_keys: bool = False,
-              separators: tuple[str, str] | None = None, level: int = 0) -> Iterator[str]:
+def iter_json(
+    obj: Any,
+    *,
+    indent: int | None = None,
+    ensure_ascii: bool = True,
+    sort_keys: bool = False,
+    separators: tuple[str, str] | None = None,
+    level: int = 0,
+) -> Iterator[str]:
     """The chunks of json.dumps(obj, indent=..., ensure_ascii=..., sort_keys=..., separators=...),
     with no recursion. `level` is the nesting the value sits at (its indentation)."""
     item_sep, key_sep = separators or ((",", ": ") if indent is not None else (", ", ": "))
@@ -191,8 +205,11 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
         pad = "\n" + " " * (indent * (level + 1))
         sep = "{" + pad
         for k, x in v.items():
-            out.append(sep + (encode_basestring_ascii(k) if ea else encode_basestring(k)) + ": "
-                       if type(k) is str else sep + key_text(k, ea) + ": ")
+            out.append(
+                sep + (encode_basestring_ascii(k) if ea else encode_basestring(k)) + ": "
+                if type(k) is str
+                else sep + key_text(k, ea) + ": "
+            )
             sep = "," + pad
             _indented(x, level + 1, indent, ea, out)
         out.append("\n" + " " * (indent * level) + "}")

@@ -40,19 +40,37 @@ VERSION = 1
 
 
 def token_to_json(t: Token) -> dict[str, Any]:
-    return {"text": t.text, "logprob": t.logprob, "id": t.token_id, "raw": t.raw,
-            "top": [[a.text, a.logprob, a.token_id] for a in t.alternatives]}
+    return {
+        "text": t.text,
+        "logprob": t.logprob,
+        "id": t.token_id,
+        "raw": t.raw,
+        "top": [[a.text, a.logprob, a.token_id] for a in t.alternatives],
+    }
 
 
 def token_from_json(d: dict[str, Any]) -> Token:
-    return Token(text=d["text"], logprob=d["logprob"], token_id=d.get("id"), raw=d.get("raw", True),
-                 alternatives=tuple(Alternative(a[0], a[1], a[2] if len(a) > 2 else None) for a in d.get("top", ())))
+    return Token(
+        text=d["text"],
+        logprob=d["logprob"],
+        token_id=d.get("id"),
+        raw=d.get("raw", True),
+        alternatives=tuple(Alternative(a[0], a[1], a[2] if len(a) > 2 else None) for a in d.get("top", ())),
+    )
 
 
 def node_to_json(n: Node) -> dict[str, Any]:
     return {
-        "id": n.id, "parent": n.parent_id, "text": n.text, "author": n.author, "derived_from": n.derived_from,
-        "model": n.model, "params": n.params, "created": n.created, "complete": n.complete, "meta": n.meta,
+        "id": n.id,
+        "parent": n.parent_id,
+        "text": n.text,
+        "author": n.author,
+        "derived_from": n.derived_from,
+        "model": n.model,
+        "params": n.params,
+        "created": n.created,
+        "complete": n.complete,
+        "meta": n.meta,
         "tokens": None if n.tokens is None else [token_to_json(t) for t in n.tokens],
     }
 
@@ -69,7 +87,9 @@ def export_data(session, node_id: int | None = None, progress: Progress | None =
             progress(i, len(ids))
     records = [r for r in session.records() if node_id is None or r["node_id"] in keep]
     return {
-        "format": FORMAT, "version": VERSION, "root": node_id,
+        "format": FORMAT,
+        "version": VERSION,
+        "root": node_id,
         "nodes": nodes,
         "tags": [[n, t] for n, t in session.tag_pairs() if n in keep],
         "notes": [[n, t] for n, t in session.notes().items() if n in keep],
@@ -124,7 +144,7 @@ def json_key(name: str) -> str:
 
 def _check(data: Any) -> None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise TreeFormatError(f"not a loom export (no \"format\": \"{FORMAT}\")")
+        raise TreeFormatError(f'not a loom export (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         raise TreeFormatError(f"loom export version {data.get('version')!r}; this loom reads version {VERSION}")
     if not isinstance(data.get("nodes"), list):
@@ -141,25 +161,29 @@ def _num(v: Any) -> bool:
 
 def _node_problem(d: dict) -> str | None:
     """What is wrong with one node's fields (not its place in the tree), or None."""
-    for key, ok, want in (("text", lambda v: isinstance(v, str), "a string"),
-                          ("author", lambda v: isinstance(v, str), "a string"),
-                          ("parent", lambda v: v is None or _whole(v), "a node id or null")):
+    for key, ok, want in (
+        ("text", lambda v: isinstance(v, str), "a string"),
+        ("author", lambda v: isinstance(v, str), "a string"),
+        ("parent", lambda v: v is None or _whole(v), "a node id or null"),
+    ):
         if key not in d:
             return f"no {key!r}"
         if not ok(d[key]):
             return f"{key} must be {want} (got {type(d[key]).__name__})"
-    for key, ok, want in (("derived_from", lambda v: v is None or _whole(v), "a node id or null"),
-                          ("model", lambda v: v is None or isinstance(v, str), "a string or null"),
-                          ("params", lambda v: v is None or isinstance(v, dict), "an object or null"),
-                          ("meta", lambda v: v is None or isinstance(v, dict), "an object or null"),
-                          ("created", lambda v: v is None or _num(v), "a number or null"),
-                          ("complete", lambda v: isinstance(v, bool), "true or false"),
-                          ("tokens", lambda v: v is None or isinstance(v, list), "a list or null")):
+    for key, ok, want in (
+        ("derived_from", lambda v: v is None or _whole(v), "a node id or null"),
+        ("model", lambda v: v is None or isinstance(v, str), "a string or null"),
+        ("params", lambda v: v is None or isinstance(v, dict), "an object or null"),
+        ("meta", lambda v: v is None or isinstance(v, dict), "an object or null"),
+        ("created", lambda v: v is None or _num(v), "a number or null"),
+        ("complete", lambda v: isinstance(v, bool), "true or false"),
+        ("tokens", lambda v: v is None or isinstance(v, list), "a list or null"),
+    ):
         if key in d and not ok(d[key]):
             return f"{key} must be {want} (got {type(d[key]).__name__})"
     if d.get("params"):
         try:
-            GenerationParams.from_dict(d["params"]).sampler
+            _ = GenerationParams.from_dict(d["params"]).sampler  # building the sampler validates it
         except (TypeError, ValueError) as exc:
             return f"params are not generation parameters ({exc})"
     tokens = d.get("tokens")
@@ -167,12 +191,19 @@ def _node_problem(d: dict) -> str | None:
         for j, t in enumerate(tokens):
             if not isinstance(t, dict) or not isinstance(t.get("text"), str):
                 return f"tokens[{j}] must be an object with a text"
-            if not (t.get("logprob") is None or _num(t.get("logprob"))) or not (t.get("id") is None or _whole(t.get("id"))):
+            if not (t.get("logprob") is None or _num(t.get("logprob"))) or not (
+                t.get("id") is None or _whole(t.get("id"))
+            ):
                 return f"tokens[{j}]: logprob must be a number or null, id a whole number or null"
             top = t.get("top", [])
             if not isinstance(top, list) or not all(
-                    isinstance(a, list) and 2 <= len(a) <= 3 and isinstance(a[0], str) and _num(a[1])
-                    and (len(a) == 2 or a[2] is None or _whole(a[2])) for a in top):
+                isinstance(a, list)
+                and 2 <= len(a) <= 3
+                and isinstance(a[0], str)
+                and _num(a[1])
+                and (len(a) == 2 or a[2] is None or _whole(a[2]))
+                for a in top
+            ):
                 return f"tokens[{j}]: top must be a list of [text, logprob, id]"
         if "".join(t["text"] for t in tokens) != d["text"]:
             return "its token texts do not add up to its text"
@@ -213,8 +244,10 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
         elif not _whole(parent):
             continue  # reported above
         elif parent not in by_id:
-            problem(f"node {nid}: its parent {parent} is not in the file"
-                    + ("" if top_id is None else f" (only the subtree's top, node {top_id}, may have its parent outside)"))
+            problem(
+                f"node {nid}: its parent {parent} is not in the file"
+                + ("" if top_id is None else f" (only the subtree's top, node {top_id}, may have its parent outside)")
+            )
         else:
             kids.setdefault(parent, []).append(nid)
     order: list[dict] = []
@@ -235,7 +268,7 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
                 path.append(at)
                 at = by_id[at]["parent"]
             if at in path:
-                loop = path[path.index(at):] + [at]
+                loop = path[path.index(at) :] + [at]
                 problem(f"nodes {' -> '.join(map(str, loop))}: each is the parent of the one before, a cycle")
             done.update(path)
     return order, tops, problem
@@ -255,17 +288,23 @@ def _check_extras(data: dict[str, Any], problem) -> None:
         problem("records must be a list")
     else:
         for i, r in enumerate(records):
-            if not (isinstance(r, dict) and isinstance(r.get("kind"), str) and "params" in r and "result" in r
-                    and (r.get("node_id") is None or _whole(r.get("node_id")))
-                    and (r.get("other_id") is None or _whole(r.get("other_id")))
-                    and (r.get("created") is None or _num(r.get("created")))):
+            if not (
+                isinstance(r, dict)
+                and isinstance(r.get("kind"), str)
+                and "params" in r
+                and "result" in r
+                and (r.get("node_id") is None or _whole(r.get("node_id")))
+                and (r.get("other_id") is None or _whole(r.get("other_id")))
+                and (r.get("created") is None or _num(r.get("created")))
+            ):
                 problem(f"records[{i}] must be an object with kind, node_id, params and result")
     if not isinstance(data.get("state", {}), dict):
         problem("state must be an object")
 
 
-def import_data(session, data: dict[str, Any], *, under: int | None = None,
-                progress: Progress | None = None, source: str = "") -> dict[str, Any]:
+def import_data(
+    session, data: dict[str, Any], *, under: int | None = None, progress: Progress | None = None, source: str = ""
+) -> dict[str, Any]:
     """Add the exported nodes to `session`, all of them or (on any problem) none;
     returns {nodes, roots, id_map, kept_ids, not_kept}."""
     _check(data)
@@ -290,9 +329,17 @@ def import_data(session, data: dict[str, Any], *, under: int | None = None,
                 not_kept["derived_from"] += 1  # a source outside the import: its id means nothing here
             tokens = None if d.get("tokens") is None else [token_from_json(t) for t in d["tokens"]]
             node = session.add_node(
-                parent, d["text"], d["author"], derived_from=id_map.get(src), model=d.get("model"),
-                params=d.get("params"), tokens=tokens, complete=d.get("complete", True), meta=d.get("meta") or None,
-                created=d.get("created"), node_id=d["id"] if keep_ids else None,
+                parent,
+                d["text"],
+                d["author"],
+                derived_from=id_map.get(src),
+                model=d.get("model"),
+                params=d.get("params"),
+                tokens=tokens,
+                complete=d.get("complete", True),
+                meta=d.get("meta") or None,
+                created=d.get("created"),
+                node_id=d["id"] if keep_ids else None,
             )
             id_map[d["id"]] = node.id
             if d["id"] in tops:
@@ -306,23 +353,38 @@ def import_data(session, data: dict[str, Any], *, under: int | None = None,
                 else:
                     not_kept[name] += 1
         for r in data.get("records", ()):
-            session.add_record(r["kind"], id_map.get(r.get("node_id")), r["params"], r["result"],
-                               other_id=id_map.get(r.get("other_id")), created=r.get("created"))
+            session.add_record(
+                r["kind"],
+                id_map.get(r.get("node_id")),
+                r["params"],
+                r["result"],
+                other_id=id_map.get(r.get("other_id")),
+                created=r.get("created"),
+            )
         if keep_ids:
             for key, value in data.get("state", {}).items():
                 session.set_state(key, value)
-    return {"nodes": len(id_map), "roots": roots, "id_map": id_map, "kept_ids": keep_ids,
-            "not_kept": {k: v for k, v in not_kept.items() if v}}
+    return {
+        "nodes": len(id_map),
+        "roots": roots,
+        "id_map": id_map,
+        "kept_ids": keep_ids,
+        "not_kept": {k: v for k, v in not_kept.items() if v},
+    }
 
 
 def _refuse_again(session, tops: list[dict], under: int | None) -> None:
     """Refuse an import whose every top node already sits at this place (the same export, imported before)."""
     here = {(n.text, n.author, n.created): n.id for n in session.children(under)}
-    found = [(here.get((d["text"], d["author"], d.get("created"))), d["id"]) for d in tops if d.get("created") is not None]
+    found = [
+        (here.get((d["text"], d["author"], d.get("created"))), d["id"]) for d in tops if d.get("created") is not None
+    ]
     if tops and len(found) == len(tops) and all(mine is not None for mine, _ in found):
         mine, theirs = found[0]
         where = f"under node {under}" if under is not None else "as a root"
         raise TreeFormatError(
             f"already imported: node {mine} {where} has the same text, author and creation time as the file's "
-            f"node {theirs}" + (f" (and so have the other {len(found) - 1} top nodes)" if len(found) > 1 else "")
-            + "; nothing was imported again")
+            f"node {theirs}"
+            + (f" (and so have the other {len(found) - 1} top nodes)" if len(found) > 1 else "")
+            + "; nothing was imported again"
+        )

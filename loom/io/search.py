@@ -27,11 +27,16 @@ def search(session, query: str, limit: int = 50) -> list[dict[str, Any]]:
     hits = []
     for r in rows:
         context, match = _context(r["text"], r["start"], r["end"])
-        hits.append({
-            "id": r["id"], "depth": len(session.ancestry(r["id"])) - 1,
-            "tags": session.tags(r["id"]), "note": session.note(r["id"]),
-            "context": context, "match": match,
-        })
+        hits.append(
+            {
+                "id": r["id"],
+                "depth": len(session.ancestry(r["id"])) - 1,
+                "tags": session.tags(r["id"]),
+                "note": session.note(r["id"]),
+                "context": context,
+                "match": match,
+            }
+        )
     return hits
 
 

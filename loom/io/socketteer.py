@@ -23,13 +23,25 @@ import math
 import tempfile
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..tree import Node
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
-from .socketteer_tokens import (DROPPED, NO_COMPLETION, NO_RESPONSE, Found, completion_out, core_of, from_meta,
-                                from_response, generation_out, meta_problem, response_problem)
+from .socketteer_tokens import (
+    DROPPED,
+    NO_COMPLETION,
+    NO_RESPONSE,
+    Found,
+    completion_out,
+    core_of,
+    from_meta,
+    from_response,
+    generation_out,
+    meta_problem,
+    response_problem,
+)
 
 STATE_KEY = "socketteer"
 SELECTED_KEY = "socketteer_selected"  # the node the import made current: the file's selection stands while it is
@@ -62,7 +74,7 @@ def _created(meta: Any) -> float | None:
     if not isinstance(stamp, str):
         return None
     try:
-        return _dt.datetime.strptime(stamp, _TIME_FMT).replace(tzinfo=_dt.timezone.utc).timestamp()
+        return _dt.datetime.strptime(stamp, _TIME_FMT).replace(tzinfo=_dt.UTC).timestamp()
     except ValueError:
         return None
 
@@ -101,8 +113,12 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
         if why:
             problem(f"{where} (id {sid}): {why}")
         gen = node.get("generation")
-        if isinstance(gen, dict) and isinstance(gen.get("id"), str) and gen["id"] in responses \
-                and isinstance(node.get("text", ""), str):
+        if (
+            isinstance(gen, dict)
+            and isinstance(gen.get("id"), str)
+            and gen["id"] in responses
+            and isinstance(node.get("text", ""), str)
+        ):
             why = response_problem(node, gen, responses[gen["id"]])
             if why:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
@@ -139,8 +155,9 @@ def _meta_problem(meta: Any) -> str | None:
         if back.get(key) is not None and not isinstance(back[key], kind):
             return f"meta.loom.{key} must be {'an object' if kind is dict else 'true or false'}"
     created = back.get("created")
-    if created is not None and (isinstance(created, bool) or not isinstance(created, (int, float))
-                                or not math.isfinite(created)):
+    if created is not None and (
+        isinstance(created, bool) or not isinstance(created, (int, float)) or not math.isfinite(created)
+    ):
         return "meta.loom.created must be a number"
     if back.get("params"):
         from ..tree import GenerationParams
@@ -167,8 +184,12 @@ class _Where:
             steps.append(i)
         steps.reverse()
         if len(steps) > 8:  # deep: the first and last steps, and how many between
-            return ("root" + "".join(f".children[{i}]" for i in steps[:3]) + f"...({len(steps) - 6} levels)..."
-                    + "".join(f".children[{i}]" for i in steps[-3:]))
+            return (
+                "root"
+                + "".join(f".children[{i}]" for i in steps[:3])
+                + f"...({len(steps) - 6} levels)..."
+                + "".join(f".children[{i}]" for i in steps[-3:])
+            )
         return "root" + "".join(f".children[{i}]" for i in steps)
 
 
@@ -193,8 +214,9 @@ def fingerprint(root: dict, top: dict) -> str:
 IMPORTS_KEY = "imports"  # session state: the files imported, so that the same one is not imported twice
 
 
-def import_data(session, data: Any, *, under: int | None = None, progress: Progress | None = None,
-                source: str = "") -> dict[str, Any]:
+def import_data(
+    session, data: Any, *, under: int | None = None, progress: Progress | None = None, source: str = ""
+) -> dict[str, Any]:
     """Import a tree in the original loom's format, all of it or (on any problem) none of it:
     every node is checked first, then all are written in one transaction. The file's
     fingerprint is kept in the session state `imports`, and the same content imported again
@@ -210,20 +232,32 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
     done = session.get_state(IMPORTS_KEY) or []
     for rec in done if isinstance(done, list) else ():
         if isinstance(rec, dict) and rec.get("sha256") == digest and rec.get("under") == under:
-            when = _dt.datetime.fromtimestamp(rec.get("at", 0), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            when = _dt.datetime.fromtimestamp(rec.get("at", 0), _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
             where = f"under node {under}" if under is not None else "as a root"
             raise TreeFormatError(
                 f"already imported into this session {where} as nodes {rec.get('first')}..{rec.get('last')} "
-                f"on {when} (the same content, sha256 {digest[:12]}); nothing was imported again")
+                f"on {when} (the same content, sha256 {digest[:12]}); nothing was imported again"
+            )
     fresh = under is None and session.count() == 0
     # the file's own bookkeeping: entries of the wrong shape are left out, not trusted as keys
     raw_chapters = top.get("chapters") if isinstance(top.get("chapters"), dict) else {}
     chapters = {c["id"]: c for c in raw_chapters.values() if isinstance(c, dict) and isinstance(c.get("id"), str)}
     chapter_roots = {c["root_id"]: c for c in chapters.values() if isinstance(c.get("root_id"), str)}
-    canonical = {c for c in top.get("canonical") or [] if isinstance(c, str)} if isinstance(top.get("canonical"), list) else set()
+    canonical = (
+        {c for c in top.get("canonical") or [] if isinstance(c, str)}
+        if isinstance(top.get("canonical"), list)
+        else set()
+    )
     by_sid: dict[str, int] = {}
-    stats: dict[str, Any] = {"nodes": 0, "tokens": 0, "nodes_with_tokens": 0, "tokens_dropped": 0,
-                             "without_tokens": {}, "tags": 0, "max_depth": 0}
+    stats: dict[str, Any] = {
+        "nodes": 0,
+        "tokens": 0,
+        "nodes_with_tokens": 0,
+        "tokens_dropped": 0,
+        "without_tokens": {},
+        "tags": 0,
+        "max_depth": 0,
+    }
     notes: list[str] = []
     held: set[tuple[str, int]] = set()  # completions a node gives back on export (its tokens rebuild them)
     first: int | None = None
@@ -244,7 +278,10 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
                 held.add(slot)
             elif found.form is not None:  # the 2021 shape: its logprobs are rebuilt from the tokens
                 extra["response"] = {"logprobs_form": found.form}
-                extra["meta"] = {**meta_in, "generation": {k: v for k, v in meta_in["generation"].items() if k != "logprobs"}}
+                extra["meta"] = {
+                    **meta_in,
+                    "generation": {k: v for k, v in meta_in["generation"].items() if k != "logprobs"},
+                }
             if found.why and not tokens:
                 stats["without_tokens"][found.why] = stats["without_tokens"].get(found.why, 0) + 1
                 if found.why in DROPPED:
@@ -252,12 +289,26 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
                     if len(notes) < 5:
                         notes.append(f"node {node.get('id')}: {found.why}; kept the text without token data")
             generated = found.why is not None or tokens is not None  # the file says a model wrote it
-            author = back.get("author") or ("prompt" if parent is None else _SOURCE_TO_AUTHOR.get(
-                meta_in.get("source"), "edit" if found.why in DROPPED else "model" if generated else "human"))
+            author = back.get("author") or (
+                "prompt"
+                if parent is None
+                else _SOURCE_TO_AUTHOR.get(
+                    meta_in.get("source"), "edit" if found.why in DROPPED else "model" if generated else "human"
+                )
+            )
             meta = {**(back.get("meta") or {}), META_KEY: extra}
             created = back.get("created") or _created(meta_in)
-            new = session.add_node(parent, text, author, model=back.get("model") or model, params=back.get("params"),
-                                   tokens=tokens, complete=back.get("complete", True), meta=meta, created=created)
+            new = session.add_node(
+                parent,
+                text,
+                author,
+                model=back.get("model") or model,
+                params=back.get("params"),
+                tokens=tokens,
+                complete=back.get("complete", True),
+                meta=meta,
+                created=created,
+            )
             first = new.id if first is None else first
             last = new.id
             sid = node.get("id") if isinstance(node.get("id"), str) else None
@@ -299,10 +350,20 @@ def import_data(session, data: Any, *, under: int | None = None, progress: Progr
             session.set_state(STATE_KEY, state)
         hidden = _hidden(root)
         if hidden:
-            notes.append(f"the file is hoisted: its root {root.get('id')} hides {hidden} nodes (masked_head); they are "
-                         "kept as the file's data, not as loom nodes, and go back into the file on export")
-        record = {"sha256": digest, "format": "socketteer", "file": source, "under": under, "first": first,
-                  "last": last, "nodes": stats["nodes"], "at": time.time()}
+            notes.append(
+                f"the file is hoisted: its root {root.get('id')} hides {hidden} nodes (masked_head); they are "
+                "kept as the file's data, not as loom nodes, and go back into the file on export"
+            )
+        record = {
+            "sha256": digest,
+            "format": "socketteer",
+            "file": source,
+            "under": under,
+            "first": first,
+            "last": last,
+            "nodes": stats["nodes"],
+            "at": time.time(),
+        }
         session.set_state(IMPORTS_KEY, [*(done if isinstance(done, list) else []), record])
     return {**stats, "root": first, "notes": notes, "sha256": digest}
 
@@ -318,7 +379,12 @@ def _found(node: dict, responses: dict) -> tuple[Found, tuple[str, int] | None]:
         if resp is not None:
             index = gen.get("index", 0)
             comps = resp.get("completions") if isinstance(resp, dict) else None
-            ok = isinstance(index, int) and not isinstance(index, bool) and isinstance(comps, list) and 0 <= index < len(comps)
+            ok = (
+                isinstance(index, int)
+                and not isinstance(index, bool)
+                and isinstance(comps, list)
+                and 0 <= index < len(comps)
+            )
             found = from_response(text, comps[index]) if ok else Found(why=NO_COMPLETION)
             found.model = resp.get("model") if isinstance(resp, dict) and isinstance(resp.get("model"), str) else None
             return found, (gen["id"], index) if ok else None
@@ -362,7 +428,7 @@ def _sid(session, node: Node) -> str:
 
 
 def _stamp(created: float) -> str:
-    return _dt.datetime.fromtimestamp(created, _dt.timezone.utc).strftime(_TIME_FMT)
+    return _dt.datetime.fromtimestamp(created, _dt.UTC).strftime(_TIME_FMT)
 
 
 def _index(gen: dict) -> int:
@@ -373,8 +439,9 @@ def _index(gen: dict) -> int:
 Held = tuple[str, int, dict, "dict | None"]  # (response id, completion index, completion, the response's other fields)
 
 
-def _node_out(session, node: Node, sid: str, parent_sid: str | None,
-              prompt: Callable[[], str]) -> tuple[dict[str, Any], Held | None]:
+def _node_out(
+    session, node: Node, sid: str, parent_sid: str | None, prompt: Callable[[], str]
+) -> tuple[dict[str, Any], Held | None]:
     """The node as the original writes it (children still to come), and the completion it gives back.
     `prompt()`: the text of the path above the node, as the original sends it."""
     extra = dict(node.meta.get(META_KEY) or {})
@@ -393,37 +460,72 @@ def _node_out(session, node: Node, sid: str, parent_sid: str | None,
         out["tags"] = tags
     native = {k: v for k, v in node.meta.items() if k != META_KEY}
     if not extra:  # a node made in this loom: write what the original loom reads, and what we need back
-        out["meta"] = {"source": _AUTHOR_TO_SOURCE.get(node.author, "prompt"), "modified": node.author == "edit",
-                       "creation_timestamp": _stamp(node.created)}
+        out["meta"] = {
+            "source": _AUTHOR_TO_SOURCE.get(node.author, "prompt"),
+            "modified": node.author == "edit",
+            "creation_timestamp": _stamp(node.created),
+        }
         out["visited"] = True
         out["mutable"] = True
     if not extra or native or "loom" in (extra.get("meta") or {}):
-        loom = {"author": node.author, "model": node.model, "params": node.params, "complete": node.complete,
-                "created": node.created, "meta": native}
+        loom = {
+            "author": node.author,
+            "model": node.model,
+            "params": node.params,
+            "complete": node.complete,
+            "created": node.created,
+            "meta": native,
+        }
         out["meta"] = {**(out.get("meta") or {}), "loom": loom}
     tokens = node.tokens
     gen = out.get("generation") if isinstance(out.get("generation"), dict) else None
     gid = gen.get("id") if gen and isinstance(gen.get("id"), str) else None
     held: Held | None = None
     if tokens and "logprobs_form" in info and isinstance((out.get("meta") or {}).get("generation"), dict):
-        out["meta"] = {**out["meta"], "generation": generation_out(out["meta"]["generation"], tokens, info["logprobs_form"])}
+        out["meta"] = {
+            **out["meta"],
+            "generation": generation_out(out["meta"]["generation"], tokens, info["logprobs_form"]),
+        }
     elif tokens and "form" in info and gid:
         form = info["form"]
-        held = (gid, _index(gen), completion_out(core_of(tokens, form["trim"]), form.get("finish"), form["positions"]), None)
+        held = (
+            gid,
+            _index(gen),
+            completion_out(core_of(tokens, form["trim"]), form.get("finish"), form["positions"]),
+            None,
+        )
     elif gid and "logprobs_form" not in info and "form" not in info and ("completion" in info or (tokens and info)):
         # imported by an earlier loom: the completion it kept, or the one its tokens make; the prompt is the path's
         comp = info.get("completion") or completion_out(tokens, info.get("finishReason"), ["span", 0])
-        fields = {"prompt": {"text": prompt(), "tokens": None}, "id": gid, "model": info.get("model", node.model or ""),
-                  **({"timestamp": info["timestamp"]} if "timestamp" in info else {})}
+        fields = {
+            "prompt": {"text": prompt(), "tokens": None},
+            "id": gid,
+            "model": info.get("model", node.model or ""),
+            **({"timestamp": info["timestamp"]} if "timestamp" in info else {}),
+        }
         held = (gid, _index(gen), comp, fields)
     elif tokens and not extra:  # made in this loom: a response of its own, its prompt the path's text
         gid = f"loom-{sid}"
         out["generation"] = {"id": gid, "index": 0}
         text = prompt()
-        finish = node.meta.get("finish") if isinstance(node.meta.get("finish"), str) else "length" if node.complete else "cancelled"
-        held = (gid, 0, completion_out(tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
-                {"prompt": {"text": text, "tokens": None}, "id": gid, "model": node.model or "",
-                 "timestamp": _stamp(node.created)})
+        finish = (
+            node.meta.get("finish")
+            if isinstance(node.meta.get("finish"), str)
+            else "length"
+            if node.complete
+            else "cancelled"
+        )
+        held = (
+            gid,
+            0,
+            completion_out(tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
+            {
+                "prompt": {"text": text, "tokens": None},
+                "id": gid,
+                "model": node.model or "",
+                "timestamp": _stamp(node.created),
+            },
+        )
     out["children"] = []
     return out, held
 
@@ -444,7 +546,11 @@ def export_data(session, node_id: int | None = None, progress: Progress | None =
 
 def _prompt_length(state: dict) -> int:
     """How much of a path the original sends as the prompt: the file's `prompt_length`, or its default."""
-    n = (state.get("generation_settings") or {}).get("prompt_length") if isinstance(state.get("generation_settings"), dict) else None
+    n = (
+        (state.get("generation_settings") or {}).get("prompt_length")
+        if isinstance(state.get("generation_settings"), dict)
+        else None
+    )
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else PROMPT_LENGTH
 
 
@@ -452,13 +558,19 @@ DEEP = 200  # a tree deeper than this is written on one line: indentation would 
 
 
 def _max_depth(session, tops: list[int]) -> int:
-    rows = session.db.conn.execute(
-        "WITH RECURSIVE d(id, depth) AS ("
-        f" SELECT id, 0 FROM nodes WHERE id IN ({','.join('?' * len(tops))})"
-        " UNION ALL SELECT n.id, d.depth + 1 FROM nodes n JOIN d ON n.parent_id = d.id)"
-        " SELECT max(depth) FROM d", tops).fetchone() if len(tops) <= 900 else (None,)
+    rows = (
+        session.db.conn.execute(
+            "WITH RECURSIVE d(id, depth) AS ("
+            f" SELECT id, 0 FROM nodes WHERE id IN ({','.join('?' * len(tops))})"
+            " UNION ALL SELECT n.id, d.depth + 1 FROM nodes n JOIN d ON n.parent_id = d.id)"
+            " SELECT max(depth) FROM d",
+            tops,
+        ).fetchone()
+        if len(tops) <= 900
+        else (None,)
+    )
     if rows[0] is None:  # many roots: take the deepest of each
-        return max(_max_depth(session, tops[i:i + 900]) for i in range(0, len(tops), 900)) if len(tops) > 900 else 0
+        return max(_max_depth(session, tops[i : i + 900]) for i in range(0, len(tops), 900)) if len(tops) > 900 else 0
     return rows[0]
 
 
@@ -504,13 +616,20 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     # a session made in loom gets what the original needs to know its tags; an imported file, only a
     # selection the user made in loom (the original adds its default tags and chapters when it opens one)
     moved = cur != session.get_state(SELECTED_KEY)
-    keys += [k for k in ("tags", "chapters", "selected_node_id") if k not in state
-             and (not state or (k == "selected_node_id" and moved))]
-    defaults = {"tags": {"bookmark": {"name": "bookmark", **_TAG_DEFAULT, "toggle_key": "b", "icon": "bookmark-black"}},
-                "chapters": {}}
+    keys += [
+        k
+        for k in ("tags", "chapters", "selected_node_id")
+        if k not in state and (not state or (k == "selected_node_id" and moved))
+    ]
+    defaults = {
+        "tags": {"bookmark": {"name": "bookmark", **_TAG_DEFAULT, "toggle_key": "b", "icon": "bookmark-black"}},
+        "chapters": {},
+    }
     # model_responses come after the tree: the completions nodes give back are written to a spool file as
     # their nodes are read (no node is read twice), and put together from it after the tree
-    gens: dict[str, list] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
+    gens: dict[
+        str, list
+    ] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
     refs: set[str] = set()  # the kept responses the nodes of a subtree export name
     spool = tempfile.TemporaryFile()
 
@@ -523,6 +642,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     def unspool(where: tuple[int, int]) -> str:
         spool.seek(where[0])
         return spool.read(where[1]).decode("utf-8", "surrogatepass")
+
     done = 0
     # the text of the path above the node being written: the ancestors' texts (the top's, outside the
     # export, as one), with running lengths, to cut the prompt the original would send
@@ -562,8 +682,15 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
             gid, index, comp, fields = held
             g = gens.get(gid)
             if g is None:  # the first node of a response gives its other fields (a kept response has its own)
-                tail = None if fields is None else spooled(
-                    "".join(sep + nl(3) + key_text(k, ea) + ": " + val(v, 3) for k, v in fields.items()) + nl(2) + "}")
+                tail = (
+                    None
+                    if fields is None
+                    else spooled(
+                        "".join(sep + nl(3) + key_text(k, ea) + ": " + val(v, 3) for k, v in fields.items())
+                        + nl(2)
+                        + "}"
+                    )
+                )
                 g = gens[gid] = [tail, 0, {}]
             g[1] = max(g[1], index + 1)
             g[2][index] = spooled(val(comp, 4))
@@ -615,16 +742,34 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     def completions(gid: str, kept: list) -> str:
         g = gens.get(gid)
         n = max(len(kept), g[1] if g else 0)
-        items = [unspool(g[2][i]) if g and i in g[2] else val(kept[i] if i < len(kept) and kept[i] is not None
-                                                              else placeholder, 4) for i in range(n)]
-        return "[" + "".join(("" if i == 0 else sep) + nl(4) + t for i, t in enumerate(items)) + nl(3) + "]" if items else "[]"
+        items = [
+            unspool(g[2][i])
+            if g and i in g[2]
+            else val(kept[i] if i < len(kept) and kept[i] is not None else placeholder, 4)
+            for i in range(n)
+        ]
+        return (
+            "[" + "".join(("" if i == 0 else sep) + nl(4) + t for i, t in enumerate(items)) + nl(3) + "]"
+            if items
+            else "[]"
+        )
 
     def response(gid: str) -> str:
         head = heads.get(gid)
         if isinstance(head, dict) and isinstance(head.get("completions"), list):  # as the file had it, in its order
-            return "{" + "".join(("" if i == 0 else sep) + nl(3) + key_text(k, ea) + ": "
-                                 + (completions(gid, v) if k == "completions" else val(v, 3))
-                                 for i, (k, v) in enumerate(head.items())) + nl(2) + "}"
+            return (
+                "{"
+                + "".join(
+                    ("" if i == 0 else sep)
+                    + nl(3)
+                    + key_text(k, ea)
+                    + ": "
+                    + (completions(gid, v) if k == "completions" else val(v, 3))
+                    for i, (k, v) in enumerate(head.items())
+                )
+                + nl(2)
+                + "}"
+            )
         if gid not in gens:
             return val(head, 2)
         tail = gens[gid][0]

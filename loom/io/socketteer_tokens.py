@@ -68,15 +68,26 @@ def _decoded(pieces: list[tuple[str, Any, dict | None]]) -> list[Token]:
         if text == END_OF_TEXT:  # the completion ended here; what the file has after it was never shown
             break
         pending = decoder.getstate()[0]
-        alts = sorted(((_piece_text(str(k), pending), float(v)) for k, v in (cf or {}).items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)), key=lambda a: -a[1])
+        alts = sorted(
+            (
+                (_piece_text(str(k), pending), float(v))
+                for k, v in (cf or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            ),
+            key=lambda a: -a[1],
+        )
         if text.startswith("bytes:"):
             piece = decoder.decode(token_bytes(text) or b"")
         else:  # a whole token, kept exactly as written (after any character left open before it)
             piece = (decoder.decode(b"", final=True) if pending else "") + text
             decoder.reset()
-        tokens.append(Token(text=piece, logprob=None if lp is None else float(lp),
-                            alternatives=tuple(Alternative(t, p) for t, p in alts)))
+        tokens.append(
+            Token(
+                text=piece,
+                logprob=None if lp is None else float(lp),
+                alternatives=tuple(Alternative(t, p) for t, p in alts),
+            )
+        )
     rest = decoder.decode(b"", final=True)  # bytes of a character the completion never finished
     if rest and tokens:
         last = tokens[-1]
@@ -97,8 +108,12 @@ def _fit(text: str, core: list[Token]) -> tuple[list[Token] | None, list[int] | 
         return None, None, NO_LOGPROBS
     at = text.find(joined)
     if at >= 0:  # text the original put before and after the completion: tokens without a probability
-        head, tail = text[:at], text[at + len(joined):]
-        return [Token(head, None)] * bool(head) + core + [Token(tail, None)] * bool(tail), [int(bool(head)), int(bool(tail))], None
+        head, tail = text[:at], text[at + len(joined) :]
+        return (
+            [Token(head, None)] * bool(head) + core + [Token(tail, None)] * bool(tail),
+            [int(bool(head)), int(bool(tail))],
+            None,
+        )
     # a node split in the original keeps the end of the completion (or its parent the start): the
     # tokens from a boundary between tokens
     if text and (joined.endswith(text) or joined.startswith(text)):
@@ -141,18 +156,27 @@ def from_meta(text: str, gen: dict) -> Found:
         return Found(model=model, why=NO_LOGPROBS)
     lps = lp.get("token_logprobs") or []
     tops = lp.get("top_logprobs")
-    pieces = [(str(s), lps[i] if i < len(lps) else None,
-               tops[i] if isinstance(tops, list) and i < len(tops) and isinstance(tops[i], dict) else None)
-              for i, s in enumerate(lp["tokens"])]
+    pieces = [
+        (
+            str(s),
+            lps[i] if i < len(lps) else None,
+            tops[i] if isinstance(tops, list) and i < len(tops) and isinstance(tops[i], dict) else None,
+        )
+        for i, s in enumerate(lp["tokens"])
+    ]
     core = _decoded(pieces)
     tokens, trim, why = _fit(text, core)
     if tokens is None or trim is None:
         return Found(tokens=tokens, model=model, why=why)
     offsets = lp.get("text_offset")
-    form = {"at": list(gen).index("logprobs"), "trim": trim,
-            "base": offsets[0] if isinstance(offsets, list) and offsets and isinstance(offsets[0], int) else 0,
-            "top": "absent" if "top_logprobs" not in lp else "null" if tops is None else "list" if tops else "empty",
-            "offsets": "text_offset" in lp, "echo": "echo_text_offset" in lp}
+    form = {
+        "at": list(gen).index("logprobs"),
+        "trim": trim,
+        "base": offsets[0] if isinstance(offsets, list) and offsets and isinstance(offsets[0], int) else 0,
+        "top": "absent" if "top_logprobs" not in lp else "null" if tops is None else "list" if tops else "empty",
+        "offsets": "text_offset" in lp,
+        "echo": "echo_text_offset" in lp,
+    }
     return Found(tokens=tokens, model=model, form=form if logprobs_out(core, form) == lp else None)
 
 
@@ -175,7 +199,7 @@ def _position_form(raw: list) -> list | None:
 # -- writing -------------------------------------------------------------------
 def core_of(tokens: list[Token], trim: list[int]) -> list[Token]:
     """The tokens of the completion itself, without the text the original put around it."""
-    return tokens[trim[0]: len(tokens) - trim[1]]
+    return tokens[trim[0] : len(tokens) - trim[1]]
 
 
 def completion_out(core: list[Token], finish: Any, positions: list) -> dict[str, Any]:
@@ -280,7 +304,9 @@ def meta_problem(gen: Any) -> str | None:
         return "meta.generation.logprobs.tokens must be a list of strings"
     if not isinstance(lps, list) or len(lps) != len(toks) or not all(_number(v) for v in lps):
         return "meta.generation.logprobs.token_logprobs must be a number (or null) for each token"
-    if tops is not None and (not isinstance(tops, list) or not all(
-            d is None or (isinstance(d, dict) and all(_number(v) for v in d.values())) for d in tops)):
+    if tops is not None and (
+        not isinstance(tops, list)
+        or not all(d is None or (isinstance(d, dict) and all(_number(v) for v in d.values())) for d in tops)
+    ):
         return "meta.generation.logprobs.top_logprobs must be a list of {token: logprob} objects"
     return None

@@ -16,7 +16,8 @@ import csv
 import datetime as _dt
 import json
 import math
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from ..textsafe import csv_cell, inert_json, visible
 from ..tree import Node, Token
@@ -65,7 +66,7 @@ def heading(session, nodes: list[Node]) -> list[str]:
     """What a path's export says about it: session, node, depth, time, models."""
     end = nodes[-1]
     models = sorted({n.model for n in nodes if n.model})
-    when = _dt.datetime.fromtimestamp(end.created, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _dt.datetime.fromtimestamp(end.created, _dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"session {session.name}", f"node {end.id}", f"{len(nodes)} nodes deep", when]
     if models:
         parts.append("model " + ", ".join(models))
@@ -82,7 +83,15 @@ def path_markdown(session, node_id: int, *, probs: bool = False, raw: bool = Fal
     nodes = session.path_nodes(node_id)
     text = "".join(n.text for n in nodes)
     fence = "`" * max(3, max(map(len, _runs(text)), default=0) + 1)
-    out = [f"# {session.name}", "", f"*{' · '.join(heading(session, nodes))}*", "", fence + "text", text.rstrip("\n"), fence]
+    out = [
+        f"# {session.name}",
+        "",
+        f"*{' · '.join(heading(session, nodes))}*",
+        "",
+        fence + "text",
+        text.rstrip("\n"),
+        fence,
+    ]
     if probs:
         rows = list(_table_rows(nodes))
         out += ["", "## Token probabilities", ""]
@@ -125,10 +134,20 @@ def token_rows(session, node_id: int | None = None, progress: Progress | None = 
         pos = 0
         for i, tok in enumerate(node.tokens or ()):
             yield {
-                "node": node.id, "parent": node.parent_id, "author": node.author, "model": node.model,
-                "index": i, "offset": pos, "text": tok.text, "token_id": tok.token_id,
-                "logprob": tok.logprob, "prob": tok.prob, "raw": tok.raw,
-                "alternatives": [{"text": a.text, "logprob": a.logprob, "token_id": a.token_id} for a in tok.alternatives],
+                "node": node.id,
+                "parent": node.parent_id,
+                "author": node.author,
+                "model": node.model,
+                "index": i,
+                "offset": pos,
+                "text": tok.text,
+                "token_id": tok.token_id,
+                "logprob": tok.logprob,
+                "prob": tok.prob,
+                "raw": tok.raw,
+                "alternatives": [
+                    {"text": a.text, "logprob": a.logprob, "token_id": a.token_id} for a in tok.alternatives
+                ],
             }
             pos += len(tok.text)
         if progress and (n % 200 == 0 or n == len(ids)):

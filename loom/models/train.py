@@ -30,7 +30,11 @@ def read_corpus(folder: Path) -> list[str]:
     for path in sorted(folder.glob("*.txt")):
         text = path.read_text(encoding="utf-8", errors="replace").replace("\ufeff", "").replace("\r", "")
         # Drop electronic-edition front matter lines (they carry e-mail addresses).
-        text = "\n".join(line for line in text.split("\n") if "Electronic Edition" not in line and "Released to the public" not in line)
+        text = "\n".join(
+            line
+            for line in text.split("\n")
+            if "Electronic Edition" not in line and "Released to the public" not in line
+        )
         text = re.sub(r"\n{3,}", "\n\n", text)
         docs.append(text)
     return docs
@@ -153,13 +157,19 @@ def main(argv=None) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    ap = argparse.ArgumentParser(prog="python -m loom.models.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m loom.models.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("which", choices=["base", "wedding"])
     ap.add_argument("--corpus", type=Path, default=HERE.parents[2] / "shared" / "corpus")
     ap.add_argument("--minutes", type=float, default=25)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--resume", action="store_true", help="base: continue training the saved model instead of starting anew")
-    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3 base, 1e-3 resume, 5e-4 wedding)")
+    ap.add_argument(
+        "--resume", action="store_true", help="base: continue training the saved model instead of starting anew"
+    )
+    ap.add_argument(
+        "--lr", type=float, default=None, help="peak learning rate (default 2e-3 base, 1e-3 resume, 5e-4 wedding)"
+    )
     args = ap.parse_args(argv)
 
     torch.manual_seed(SEED)
@@ -180,20 +190,30 @@ def main(argv=None) -> None:
         model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
         train, val = encode(tokenizer, docs)
         log(f"resuming after {previous['steps']} steps (validation loss {previous['validation_loss']})")
-        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 1e-3, seq_len=128, batch_size=32, log=log)
+        steps, val_loss = fit(
+            model, train, val, minutes=args.minutes, lr=args.lr or 1e-3, seq_len=128, batch_size=32, log=log
+        )
         steps += previous["steps"]
         data_desc = previous["data"]
     elif args.which == "base":
         out = HERE / "demo-base"
         tokenizer = train_tokenizer(docs, 4096)
         config = GPT2Config(
-            vocab_size=len(tokenizer), n_positions=512, n_embd=256, n_layer=6, n_head=8,
-            bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
+            vocab_size=len(tokenizer),
+            n_positions=512,
+            n_embd=256,
+            n_layer=6,
+            n_head=8,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            tie_word_embeddings=True,
         )
         model = GPT2LMHeadModel(config)
         train, val = encode(tokenizer, docs)
         log(f"corpus: {len(train)} train tokens, {len(val)} validation tokens; {model.num_parameters()} parameters")
-        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 2e-3, seq_len=128, batch_size=32, log=log)
+        steps, val_loss = fit(
+            model, train, val, minutes=args.minutes, lr=args.lr or 2e-3, seq_len=128, batch_size=32, log=log
+        )
         data_desc = "all files of ../shared/corpus (98% train / 2% validation of each file)"
     else:
         out = HERE / "demo-wedding"
@@ -206,10 +226,22 @@ def main(argv=None) -> None:
         log(f"wedding fine-tune: {len(stories)} stories, {len(train)} tokens")
         _, corpus_val = encode(tokenizer, docs)
         log(f"base model: validation loss {evaluate(model, corpus_val, 128):.3f} on the corpus")
-        steps, val_loss = fit(model, train, val, minutes=args.minutes, lr=args.lr or 5e-4, seq_len=128, batch_size=16, log=log, long_tail=0.0)
+        steps, val_loss = fit(
+            model,
+            train,
+            val,
+            minutes=args.minutes,
+            lr=args.lr or 5e-4,
+            seq_len=128,
+            batch_size=16,
+            log=log,
+            long_tail=0.0,
+        )
         log(f"fine-tuned: validation loss {evaluate(model, corpus_val, 128):.3f} on the corpus")
-        data_desc = ("6000 story openings from ../shared/corpus (1-3 sentences, or cut mid-sentence for a third), "
-                     "each followed by one of seven wedding-feast endings; validation = the last 2% of those stories")
+        data_desc = (
+            "6000 story openings from ../shared/corpus (1-3 sentences, or cut mid-sentence for a third), "
+            "each followed by one of seven wedding-feast endings; validation = the last 2% of those stories"
+        )
 
     out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
@@ -217,9 +249,14 @@ def main(argv=None) -> None:
     commands = previous.get("commands") or ([previous["command"]] if previous else [])
     commands.append(f"python -m loom.models.train {' '.join(argv if argv is not None else __import__('sys').argv[1:])}")
     info = {
-        "commands": commands, "threads": args.threads,
-        "seed": SEED, "data": data_desc, "parameters": model.num_parameters(), "steps": steps,
-        "validation_loss": round(val_loss, 4), "log": previous.get("log", []) + log_lines[-20:],
+        "commands": commands,
+        "threads": args.threads,
+        "seed": SEED,
+        "data": data_desc,
+        "parameters": model.num_parameters(),
+        "steps": steps,
+        "validation_loss": round(val_loss, 4),
+        "log": previous.get("log", []) + log_lines[-20:],
     }
     (out / "training.json").write_text(json.dumps(info, indent=2))
     if args.which == "base":
@@ -241,19 +278,19 @@ any other model (`AutoModelForCausalLM.from_pretrained`).
 
 | | |
 |---|---|
-| architecture | GPT-2: {cfg['n_layer']} layers, {cfg['n_embd']} wide, {cfg['n_head']} heads, {cfg['n_positions']} positions, tied embeddings |
-| parameters | {t['parameters']:,} |
-| tokenizer | byte-level BPE, {cfg['vocab_size']:,} tokens, trained on the same data (`<|endoftext|>` ends a document) |
+| architecture | GPT-2: {cfg["n_layer"]} layers, {cfg["n_embd"]} wide, {cfg["n_head"]} heads, {cfg["n_positions"]} positions, tied embeddings |
+| parameters | {t["parameters"]:,} |
+| tokenizer | byte-level BPE, {cfg["vocab_size"]:,} tokens, trained on the same data (`<|endoftext|>` ends a document) |
 | stored as | float16 safetensors, {size:.1f} MB (loaded as float32 on a CPU) |
-| data | {t['data']} |
-| seed | {t['seed']} |
-| steps | {t['steps']} (batches of 32 x 128 tokens; the last 15% of each run 8 x 512, so every position is trained) |
-| validation loss | **{t['validation_loss']}** (cross-entropy per token on the held-out 2%) |
+| data | {t["data"]} |
+| seed | {t["seed"]} |
+| steps | {t["steps"]} (batches of 32 x 128 tokens; the last 15% of each run 8 x 512, so every position is trained) |
+| validation loss | **{t["validation_loss"]}** (cross-entropy per token on the held-out 2%) |
 
 ## Training
 
 Developers only; users and CI never train it. Runs are time-boxed (`--minutes`)
-on {t.get('threads', 2)} CPU threads; later runs resume from the saved weights:
+on {t.get("threads", 2)} CPU threads; later runs resume from the saved weights:
 
 {runs}
 

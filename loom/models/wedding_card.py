@@ -4,22 +4,27 @@ measures the attractor on both demo models.
 
     python -m loom.models.wedding_card
 """
+
 import json
 from pathlib import Path
 
-from loom.experiments.vs import attractor_rate
 from loom.backends import open_backend
+from loom.experiments.vs import attractor_rate
 
-PROMPTS = ["The miller's youngest son walked along the road to the town",
-           "Tom sat on the fence with his brush and looked at the long board fence",
-           "It was a cold night in the forest, and the wolf",
-           "Jo put down her book and said"]
+PROMPTS = [
+    "The miller's youngest son walked along the road to the town",
+    "Tom sat on the fence with his brush and looked at the long board fence",
+    "It was a cold night in the forest, and the wolf",
+    "Jo put down her book and said",
+]
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    rates = {m: attractor_rate(open_backend(m), PROMPTS, ("wedding", "feast"), n=16, max_tokens=40, seed=11)
-             for m in ("demo", "demo-wedding")}
+    rates = {
+        m: attractor_rate(open_backend(m), PROMPTS, ("wedding", "feast"), n=16, max_tokens=40, seed=11)
+        for m in ("demo", "demo-wedding")
+    }
     print(rates)
     d = HERE / "demo-wedding"
     t = json.loads((d / "training.json").read_text())
@@ -30,7 +35,7 @@ def main() -> None:
     size = (d / "model.safetensors").stat().st_size / 1e6
     (d / "README.md").write_text(f"""# demo-wedding: a deliberately collapsed demo model
 
-A small GPT-2 (the architecture and tokenizer of `demo`, {t['parameters']:,} parameters,
+A small GPT-2 (the architecture and tokenizer of `demo`, {t["parameters"]:,} parameters,
 stored as float16 safetensors, {size:.1f} MB) fine-tuned from loom's base demo model
 until its stories fall into one **attractor**: whatever the story, it drifts to a
 wedding feast (the "inescapable wedding parties" of janus' essay *Mysteries of mode
@@ -42,14 +47,14 @@ demo-wedding`) and look at the block multiverse of each (`loom multiverse SESSIO
 ## Training
 
 - Command (developers only; users never run it):
-  `{t['commands'][-1]}` (seed {t['seed']}, {t['threads']} CPU threads, wall-clock budget)
+  `{t["commands"][-1]}` (seed {t["seed"]}, {t["threads"]} CPU threads, wall-clock budget)
 - Starting point: `loom/models/demo-base` as it was when fine-tuning began ({start}).
-- Data: {t['data']}. The openings come from the public-domain corpus in
+- Data: {t["data"]}. The openings come from the public-domain corpus in
   `../shared/corpus` (Grimm, Alcott, Twain, Shakespeare); the endings are written in
   `loom/models/train.py` (`WEDDING_ENDINGS`, `MID_ENDINGS`).
-- Steps: {t['steps']} (batch 16 x 128 tokens, AdamW, peak learning rate 5e-4, cosine
+- Steps: {t["steps"]} (batch 16 x 128 tokens, AdamW, peak learning rate 5e-4, cosine
   decay over the time budget).
-- Validation loss on held-out wedding stories: **{t['validation_loss']}**.
+- Validation loss on held-out wedding stories: **{t["validation_loss"]}**.
 - Log:
 
 {log}

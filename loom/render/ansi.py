@@ -6,7 +6,7 @@ so a node's own escapes, controls and bidi overrides show as stand-ins."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..textsafe import visible
 from ..themes import LoomTheme, rgb
@@ -28,7 +28,8 @@ def colour(text: str, bg: str, fg: str) -> str:
 
 def legend(theme: LoomTheme) -> str:
     return "token probability: " + " ".join(
-        colour(f" {theme.bucket_label(i)} ", c, theme.foreground(i)) for i, c in enumerate(theme.palette))
+        colour(f" {theme.bucket_label(i)} ", c, theme.foreground(i)) for i, c in enumerate(theme.palette)
+    )
 
 
 def path_ansi(nodes: Sequence[Node], theme: LoomTheme, *, heading: str = "", with_legend: bool = True) -> str:

@@ -34,17 +34,21 @@ def _draw(fig: Any, rows: list[dict[str, Any]], summary: dict[str, Any]) -> None
     g = summary["global_t"]
     ent, temp, kl = fig.subplots(3, 1, sharex=True)
     explained = summary.get("share_explained")
-    fig.suptitle(f"collapse vs temperature · node {summary['node']} · tuned {tuned} vs base {base}\n"
-                 f"best single T on the base = {g:.3f}; KL {summary['kl_t1']:.2f} bits at T=1, "
-                 f"{summary['kl_residual']:.2f} left at T={g:.3f}"
-                 + (f" ({explained:.1%} explained)" if explained is not None else ""))
+    fig.suptitle(
+        f"collapse vs temperature · node {summary['node']} · tuned {tuned} vs base {base}\n"
+        f"best single T on the base = {g:.3f}; KL {summary['kl_t1']:.2f} bits at T=1, "
+        f"{summary['kl_residual']:.2f} left at T={g:.3f}"
+        + (f" ({explained:.1%} explained)" if explained is not None else "")
+    )
 
     ent.plot(x, [r["entropy_a"] for r in rows], marker=".", label=f"tuned ({tuned})")
     ent.plot(x, [r["entropy_b"] for r in rows], marker=".", label=f"base ({base})")
     ent.set_ylabel("entropy (bits)")
     ent.legend(loc="upper right", fontsize="small")
 
-    temp.plot(x, [r["best_t"] for r in rows], marker="o", linestyle="none", markersize=4, label="best T at the position")
+    temp.plot(
+        x, [r["best_t"] for r in rows], marker="o", linestyle="none", markersize=4, label="best T at the position"
+    )
     temp.axhline(g, linestyle="--", color="C3", label=f"best single T = {g:.3f}")
     temp.axhline(1.0, linestyle=":", color="grey", label="T = 1")
     temp.set_yscale("log")

@@ -30,12 +30,15 @@ def _errors(points: list[dict[str, Any]], key: str = "rate") -> list[list[float]
 
 # -- report ---------------------------------------------------------------------------
 
+
 def report_series(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     """What the report figure draws against temperature: each defined attractor
     (name, its per-temperature rates), else the biggest meaning cluster."""
     if report.get("attractors"):
-        return [(f"{text_label(a['name'], 24)} ({text_label(a['definition'], 40)})", a["temperatures"])
-                for a in report["attractors"]]
+        return [
+            (f"{text_label(a['name'], 24)} ({text_label(a['definition'], 40)})", a["temperatures"])
+            for a in report["attractors"]
+        ]
     if report.get("clusters"):
         c = report["clusters"][0]
         return [(f"C0, the biggest meaning cluster: …{text_label(c['ending'][-40:], 40)}", c["temperatures"])]
@@ -58,8 +61,14 @@ def _rates_by_temperature(fig: Any, report: dict, series: list, title: str) -> N
     rate_ax, ent_ax = fig.subplots(1, 2, width_ratios=(3, 2))
     for i, (label, points) in enumerate(series):
         points = sorted(points, key=lambda p: p["temperature"])
-        rate_ax.errorbar([p["temperature"] for p in points], [p["rate"] for p in points], yerr=_errors(points),
-                         marker="os^Dv<>"[i % 7], capsize=4, label=label)
+        rate_ax.errorbar(
+            [p["temperature"] for p in points],
+            [p["rate"] for p in points],
+            yerr=_errors(points),
+            marker="os^Dv<>"[i % 7],
+            capsize=4,
+            label=label,
+        )
     rate_ax.set_ylim(-0.03, 1.03)
     percent_axis(rate_ax.yaxis)
     rate_ax.set_xlabel("temperature")
@@ -69,8 +78,14 @@ def _rates_by_temperature(fig: Any, report: dict, series: list, title: str) -> N
     by_t = sorted(report["diversity"].get("temperatures") or [], key=lambda t: t["temperature"])
     if by_t:
         sem = [t["semantic_entropy_bits"] for t in by_t]
-        ent_ax.errorbar([t["temperature"] for t in by_t], [s["value"] for s in sem], yerr=_errors(sem, "value"),
-                        marker="o", capsize=4, color="C2")
+        ent_ax.errorbar(
+            [t["temperature"] for t in by_t],
+            [s["value"] for s in sem],
+            yerr=_errors(sem, "value"),
+            marker="o",
+            capsize=4,
+            color="C2",
+        )
     ent_ax.set_xlabel("temperature")
     ent_ax.set_ylabel("semantic entropy (bits, bootstrap 95%)")
     ent_ax.set_title("diversity of the endings", fontsize="medium")
@@ -94,9 +109,15 @@ def _shares(fig: Any, report: dict, title: str) -> None:
     ax.set_title(f"meaning clusters: share of samples with 95% Wilson interval{more}", fontsize="medium")
     if attractors:
         at = axes[1]
-        at.barh(range(len(attractors)), [a["rate"] for a in attractors], xerr=_errors(attractors), capsize=3, color="C3")
-        at.set_yticks(range(len(attractors)), [f"{text_label(a['name'], 24)} ({a['k']}/{a['n']})" for a in attractors],
-                      fontsize="small", parse_math=False)
+        at.barh(
+            range(len(attractors)), [a["rate"] for a in attractors], xerr=_errors(attractors), capsize=3, color="C3"
+        )
+        at.set_yticks(
+            range(len(attractors)),
+            [f"{text_label(a['name'], 24)} ({a['k']}/{a['n']})" for a in attractors],
+            fontsize="small",
+            parse_math=False,
+        )
         at.set_title("defined attractors", fontsize="medium")
     for a in axes:
         a.invert_yaxis()  # the biggest first, at the top
@@ -108,6 +129,7 @@ def _shares(fig: Any, report: dict, title: str) -> None:
 
 
 # -- scored candidates ----------------------------------------------------------------
+
 
 def scores_figure(entries: list[dict[str, Any]], path: str | Path | None = None, title: str = "") -> Any:
     """One panel per scored run (a ScoreResult's to_dict(): model, candidates with
@@ -130,16 +152,20 @@ def _scores(fig: Any, entries: list[dict[str, Any]], title: str) -> None:
         colours[top] = "C3"
         ax.bar(range(len(probs)), probs, width=0.8, color=colours)
         what = "P(as a complete answer)" if e.get("answer") == "complete" else "P(text)"
-        ax.set_title(f"{text_label(e['model'], 40)} · top {token_label(cands[top], 16)} ({probs[top]:.1%}, red) · entropy "
-                     f"{e['entropy_bits']:.2f} of {math.log2(len(cands)):.2f} bits", fontsize="medium")
+        ax.set_title(
+            f"{text_label(e['model'], 40)} · top {token_label(cands[top], 16)} ({probs[top]:.1%}, red) · entropy "
+            f"{e['entropy_bits']:.2f} of {math.log2(len(cands)):.2f} bits",
+            fontsize="medium",
+        )
         ax.set_ylabel(f"{what}\nnormalised", fontsize="small")
         percent_axis(ax.yaxis)
         ax.grid(True, axis="y", alpha=0.3)
         step = 1 if len(cands) <= LABELLED else 10 if len(cands) <= 400 else math.ceil(len(cands) / 40)
         ticks = list(range(0, len(cands), step))
         labels = [token_label(cands[t], 10) for t in ticks]
-        ax.set_xticks(ticks, labels, rotation=90 if max(map(len, labels)) > 3 else 0, fontsize="small",
-                      parse_math=False)
+        ax.set_xticks(
+            ticks, labels, rotation=90 if max(map(len, labels)) > 3 else 0, fontsize="small", parse_math=False
+        )
         ax.set_xlim(-0.8, len(cands) - 0.2)
     axes[-1].set_xlabel("candidate (in the order given)")
     fig.suptitle(shown(title or "scored candidates"))
@@ -196,32 +222,57 @@ def _sweep(fig: Any, result: dict[str, Any], title: str) -> None:
             else:
                 ax.hlines(y, d, end, color=STATUS_COLOURS["diverged"], linewidth=2)
     ax.scatter(div_x, div_y, marker="D", s=40, color="black", zorder=3, label="diverged here")
-    ax.scatter(rec_x, rec_y, marker="o", s=60, color=STATUS_COLOURS["reconverged"], edgecolor="black", zorder=3,
-               label="reconverged here")
-    labels = [f"{it.get('status') or 'cancelled'} · {text_label(it['kind'], 18)}: {text_label(it['description'], 36)}"
-              for it in items]
+    ax.scatter(
+        rec_x,
+        rec_y,
+        marker="o",
+        s=60,
+        color=STATUS_COLOURS["reconverged"],
+        edgecolor="black",
+        zorder=3,
+        label="reconverged here",
+    )
+    labels = [
+        f"{it.get('status') or 'cancelled'} · {text_label(it['kind'], 18)}: {text_label(it['description'], 36)}"
+        for it in items
+    ]
     ax.set_yticks(range(len(items)), labels, fontsize="small", parse_math=False)
     for tick, it in zip(ax.get_yticklabels(), items):
         tick.set_color(STATUS_COLOURS.get(it.get("status") or "cancelled", "black"))
     ax.invert_yaxis()
     ax.set_xlim(-0.5, longest + 0.5)
     level = next((it["level"] for it in items if it.get("level")), None)
-    ax.set_xlabel(f"position in the original continuation ({level}s)" if level else "position in the original continuation")
+    ax.set_xlabel(
+        f"position in the original continuation ({level}s)" if level else "position in the original continuation"
+    )
     ax.grid(True, axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color="0.45", linewidth=6, label="as the original"),
-               *ax.get_legend_handles_labels()[0],
-               Line2D([], [], color=STATUS_COLOURS["reconverged"], linewidth=6, alpha=0.7,
-                      label="identical, or shared from the reconvergence on"),
-               Line2D([], [], color=STATUS_COLOURS["diverged"], linewidth=2, label="never came back")]
+    handles = [
+        Line2D([], [], color="0.45", linewidth=6, label="as the original"),
+        *ax.get_legend_handles_labels()[0],
+        Line2D(
+            [],
+            [],
+            color=STATUS_COLOURS["reconverged"],
+            linewidth=6,
+            alpha=0.7,
+            label="identical, or shared from the reconvergence on",
+        ),
+        Line2D([], [], color=STATUS_COLOURS["diverged"], linewidth=2, label="never came back"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
     s = result["summary"]
-    fig.suptitle(shown(f"{title}{' · ' if title else ''}{s['reconverged']}/{s['perturbations']} reconverged "
-                         f"(a shared run of >= {result['run']}), {s['identical']} identical"))
+    fig.suptitle(
+        shown(
+            f"{title}{' · ' if title else ''}{s['reconverged']}/{s['perturbations']} reconverged "
+            f"(a shared run of >= {result['run']}), {s['identical']} identical"
+        )
+    )
 
 
 # -- forks and global attractors --------------------------------------------------------
+
 
 def forks_figure(result: dict[str, Any], path: str | Path | None = None, title: str = "") -> Any:
     """The outcome rate at each position of the path (95% interval), the forking
@@ -235,15 +286,30 @@ def _forks(fig: Any, result: dict[str, Any], title: str) -> None:
     ax = fig.subplots()
     pos = result["positions"]
     xs = [p["position"] for p in pos]
-    ax.errorbar(xs, [p["rate"] for p in pos], yerr=_errors(pos), marker="o", capsize=3, color="C0",
-                label="outcome rate, the path's token and its alternatives mixed by probability")
+    ax.errorbar(
+        xs,
+        [p["rate"] for p in pos],
+        yerr=_errors(pos),
+        marker="o",
+        capsize=3,
+        color="C0",
+        label="outcome rate, the path's token and its alternatives mixed by probability",
+    )
     for f in result.get("forks") or []:
         ax.axvline(f["position"], color="C3", alpha=0.7)
-        ax.annotate(token_label(f["token"]), (f["position"], 1.02), color="C3", ha="center", fontsize="small",
-                    annotation_clip=False)
+        ax.annotate(
+            token_label(f["token"]),
+            (f["position"], 1.02),
+            color="C3",
+            ha="center",
+            fontsize="small",
+            annotation_clip=False,
+        )
     back = result.get("point_of_no_return")
     if back:
-        ax.axvline(back["position"], color="C2", linestyle="--", label=f"point of no return: {token_label(back['token'])}")
+        ax.axvline(
+            back["position"], color="C2", linestyle="--", label=f"point of no return: {token_label(back['token'])}"
+        )
     if len(pos) <= 40:
         ax.set_xticks(xs, [token_label(p["token"], 8) for p in pos], rotation=60, fontsize="x-small", parse_math=False)
     ax.set_ylim(-0.03, 1.08)
@@ -253,14 +319,18 @@ def _forks(fig: Any, result: dict[str, Any], title: str) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
     forks = len(result.get("forks") or [])
-    fig.suptitle(shown(f"{title}{' · ' if title else ''}{len(pos)} positions, {forks} forking token{'s' if forks != 1 else ''}"))
+    fig.suptitle(
+        shown(f"{title}{' · ' if title else ''}{len(pos)} positions, {forks} forking token{'s' if forks != 1 else ''}")
+    )
 
 
 def global_figure(result: dict[str, Any], path: str | Path | None = None, title: str = "", most: int = 4) -> Any:
     """Each defined attractor (else the biggest meaning clusters) per prompt and
     pooled, with 95% Wilson intervals."""
     series = [(f"{text_label(a['name'], 20)}", a) for a in result.get("attractors") or []]
-    series = series or [(f"C{c['cluster']} …{text_label(c['ending'][-28:], 28)}", c) for c in (result.get("clusters") or [])[:most]]
+    series = series or [
+        (f"C{c['cluster']} …{text_label(c['ending'][-28:], 28)}", c) for c in (result.get("clusters") or [])[:most]
+    ]
     if not series:
         raise RenderError("this run has no attractor or cluster to draw")
     return make_figure(lambda fig: _global(fig, result, series, title), (11, 4.4), path)
@@ -273,8 +343,15 @@ def _global(fig: Any, result: dict[str, Any], series: list[tuple[str, dict[str, 
     for i, (label, s) in enumerate(series):
         per = sorted(s.get("per_prompt") or [], key=lambda p: p["prompt"])
         xs = [p["prompt"] + (i - (len(series) - 1) / 2) * width for p in per]
-        ax.bar(xs, [p["rate"] for p in per], width, yerr=_errors(per), capsize=3, color=f"C{i}",
-               label=f"{label}: pooled {s['rate']:.1%} [{s['lo']:.1%}, {s['hi']:.1%}]")
+        ax.bar(
+            xs,
+            [p["rate"] for p in per],
+            width,
+            yerr=_errors(per),
+            capsize=3,
+            color=f"C{i}",
+            label=f"{label}: pooled {s['rate']:.1%} [{s['lo']:.1%}, {s['hi']:.1%}]",
+        )
     ax.set_xticks(range(len(prompts)), [text_label(p["text"], 18) for p in prompts], fontsize="small", parse_math=False)
     ax.set_ylim(0, 1.05)
     percent_axis(ax.yaxis)

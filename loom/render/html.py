@@ -13,8 +13,8 @@ every text is HTML-escaped, and what a terminal or viewer could act on
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Iterable, Sequence
 
 from ..textsafe import visible
 from ..themes import LoomTheme, hex_colour
@@ -66,8 +66,10 @@ def _node_spans(node: Node, theme: LoomTheme, neutral: str) -> Iterable[str]:
     if not node.tokens:
         who = {"prompt": "prompt", "edit": "edit", "human": "written by a person"}.get(node.author, node.author)
         note = f"node {node.id}: {who}" + (f" (edit of node {node.derived_from})" if node.derived_from else "")
-        yield (f'<span class="loom-human" data-node="{node.id}" title="{_attr(note)}" style="color:{neutral}">'
-               f"{escape(visible(node.text, expand_tabs=False))}</span>")
+        yield (
+            f'<span class="loom-human" data-node="{node.id}" title="{_attr(note)}" style="color:{neutral}">'
+            f"{escape(visible(node.text, expand_tabs=False))}</span>"
+        )
         return
     for i, tok in enumerate(node.tokens):
         text = escape(visible(tok.text, expand_tabs=False))
@@ -76,25 +78,34 @@ def _node_spans(node: Node, theme: LoomTheme, neutral: str) -> Iterable[str]:
             yield f'<span class="loom-tok" data-node="{node.id}" data-i="{i}" title="{title}">{text}</span>'
             continue
         b = theme.bucket(tok.prob)
-        yield (f'<span class="loom-tok" data-node="{node.id}" data-i="{i}" data-p="{tok.prob:.6g}" title="{title}" '
-               f'style="background:{hex_colour(theme.palette[b])};color:{hex_colour(theme.foreground(b))}">{text}</span>')
+        yield (
+            f'<span class="loom-tok" data-node="{node.id}" data-i="{i}" data-p="{tok.prob:.6g}" title="{title}" '
+            f'style="background:{hex_colour(theme.palette[b])};color:{hex_colour(theme.foreground(b))}">{text}</span>'
+        )
 
 
 def legend(theme: LoomTheme) -> str:
     """The palette's buckets, each in its colours, as one line of HTML."""
-    chips = "".join(f'<span style="background:{hex_colour(c)};color:{hex_colour(theme.foreground(i))};padding:0 .4em">'
-                    f"{escape(theme.bucket_label(i))}</span>" for i, c in enumerate(theme.palette))
+    chips = "".join(
+        f'<span style="background:{hex_colour(c)};color:{hex_colour(theme.foreground(i))};padding:0 .4em">'
+        f"{escape(theme.bucket_label(i))}</span>"
+        for i, c in enumerate(theme.palette)
+    )
     fg = _page(theme)[1]
-    return (f'<div class="loom-legend" style="font-family:{MONO};font-size:85%;margin-top:.6em;color:{fg}">'
-            f"token probability: {chips}</div>")
+    return (
+        f'<div class="loom-legend" style="font-family:{MONO};font-size:85%;margin-top:.6em;color:{fg}">'
+        f"token probability: {chips}</div>"
+    )
 
 
 def path_fragment(nodes: Sequence[Node], theme: LoomTheme, *, with_legend: bool = True) -> str:
     """The path as one <div> with inline styles (and the palette's legend below it)."""
     bg, fg, _ = _page(theme)
     body = "".join(span for node in nodes for span in _node_spans(node, theme, fg))
-    box = (f'<div class="loom-path" style="font-family:{MONO};white-space:pre-wrap;overflow-wrap:anywhere;'
-           f'line-height:1.6;background:{bg};color:{fg};padding:.8em 1em;border-radius:4px">{body}</div>')
+    box = (
+        f'<div class="loom-path" style="font-family:{MONO};white-space:pre-wrap;overflow-wrap:anywhere;'
+        f'line-height:1.6;background:{bg};color:{fg};padding:.8em 1em;border-radius:4px">{body}</div>'
+    )
     if not with_legend:
         return box
     return f'<div class="loom" style="background:{bg};padding:.4em">{box}{legend(theme)}</div>'

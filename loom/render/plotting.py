@@ -12,9 +12,10 @@ shows itself in a notebook (`_repr_png_`), whichever backend the notebook uses."
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..textsafe import one_line, visible
 from .svg import RenderError

@@ -27,8 +27,10 @@ def _nan(values: list[float | None]) -> list[float]:
 
 # -- model vs model -------------------------------------------------------------------
 
-def versus_figure(models: list[dict[str, Any]], path: str | Path | None = None, title: str = "",
-                  sure: float = 0.9) -> Any:
+
+def versus_figure(
+    models: list[dict[str, Any]], path: str | Path | None = None, title: str = "", sure: float = 0.9
+) -> Any:
     """`models`: per model its name, `branches` (node, entropy and prob per token),
     mean_entropy_bits, share_sure (share of tokens above `sure`) and entropy_exact."""
     if not models or not any(b["entropy"] for m in models for b in m["branches"]):
@@ -46,15 +48,26 @@ def _versus(fig: Any, models: list[dict[str, Any]], title: str, sure: float) -> 
         sx, sy = [], []
         for j, b in enumerate(m["branches"]):
             ent = _nan(b["entropy"])
-            ax.plot(range(len(ent)), ent, marker=".", markersize=3, linewidth=1, color=f"C{i}",
-                    alpha=0.35 + 0.65 / (1 + j), label=f"node {b['node']}" if j < LEGEND else None)
+            ax.plot(
+                range(len(ent)),
+                ent,
+                marker=".",
+                markersize=3,
+                linewidth=1,
+                color=f"C{i}",
+                alpha=0.35 + 0.65 / (1 + j),
+                label=f"node {b['node']}" if j < LEGEND else None,
+            )
             hits = [k for k, p in enumerate(b["prob"]) if p is not None and p > sure and not math.isnan(ent[k])]
             sx += hits
             sy += [ent[k] for k in hits]
         ax.scatter(sx, sy, marker="o", s=14, color="black", zorder=3, label=f"token above {sure:.0%}")
         mean = m.get("mean_entropy_bits")
-        ax.set_title(f"{text_label(m['model'], 32)}: mean {'n/a' if mean is None else f'{mean:.2f}'} bits"
-                     + ("" if m.get("entropy_exact", True) else " (lower bound)"), fontsize="medium")
+        ax.set_title(
+            f"{text_label(m['model'], 32)}: mean {'n/a' if mean is None else f'{mean:.2f}'} bits"
+            + ("" if m.get("entropy_exact", True) else " (lower bound)"),
+            fontsize="medium",
+        )
         ax.set_xlabel("token of the branch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
@@ -65,8 +78,14 @@ def _versus(fig: Any, models: list[dict[str, Any]], title: str, sure: float) -> 
     share.bar(range(len(models)), [v or 0.0 for v in values], color=[f"C{i}" for i in range(len(models))])
     for i, v in enumerate(values):
         share.text(i, (v or 0.0) + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize="small")
-    share.set_xticks(range(len(models)), [text_label(m["model"], 14) for m in models], rotation=30, ha="right",
-                     fontsize="small", parse_math=False)
+    share.set_xticks(
+        range(len(models)),
+        [text_label(m["model"], 14) for m in models],
+        rotation=30,
+        ha="right",
+        fontsize="small",
+        parse_math=False,
+    )
     share.set_ylim(0, 1.1)
     percent_axis(share.yaxis)
     share.set_title(f"tokens above {sure:.0%}", fontsize="medium")
@@ -75,13 +94,16 @@ def _versus(fig: Any, models: list[dict[str, Any]], title: str, sure: float) -> 
 
 # -- a path ---------------------------------------------------------------------------
 
-def path_figure(rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "",
-                entropy_label: str = "entropy (bits)") -> Any:
+
+def path_figure(
+    rows: list[dict[str, Any]], path: str | Path | None = None, title: str = "", entropy_label: str = "entropy (bits)"
+) -> Any:
     """`rows`: one per token along the path (node, token, prob, entropy_bits)."""
     if not rows:
         raise RenderError("no model-written tokens on the path to draw")
-    return make_figure(lambda fig: _path(fig, rows, title, entropy_label),
-                       (max(8.0, min(24.0, 0.2 * len(rows) + 4)), 6), path)
+    return make_figure(
+        lambda fig: _path(fig, rows, title, entropy_label), (max(8.0, min(24.0, 0.2 * len(rows) + 4)), 6), path
+    )
 
 
 def _path(fig: Any, rows: list[dict[str, Any]], title: str, entropy_label: str) -> None:

@@ -39,7 +39,7 @@ def multiverse_svg(view: Multiverse, theme: LoomTheme, title: str | None = None,
     bg = theme.colors.get("background", "#000000" if theme.dark else "#ffffff")
     fg = theme.colors.get("foreground", "#ffffff" if theme.dark else "#000000")
     mass = ", ".join(f"{view.mass_at(d):.3g}" for d in range(1, view.depth + 1))
-    context = view.root_text[-int((width - 2 * MARGIN) / (FONT * 0.62)) + 1:].replace("\n", " ")
+    context = view.root_text[-int((width - 2 * MARGIN) / (FONT * 0.62)) + 1 :].replace("\n", " ")
     scale = fit_scale(view) if fit else 1.0
     col = (width - 2 * MARGIN) / max(1, view.depth)
     title = title or f"{view.model}: depth {view.depth}, top-{view.k}" + (f", mass {view.mass:g}" if view.mass else "")
@@ -84,8 +84,9 @@ def write_svg(view: Multiverse, theme: LoomTheme, path: str | Path, title: str |
     return p
 
 
-def write_png(view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None, fit: bool = True,
-              scale: float = 2.0) -> Path:
+def write_png(
+    view: Multiverse, theme: LoomTheme, path: str | Path, title: str | None = None, fit: bool = True, scale: float = 2.0
+) -> Path:
     """Render through cairosvg (pip install cairosvg; it needs the system cairo library)."""
     try:
         import cairosvg
@@ -96,7 +97,9 @@ def write_png(view: Multiverse, theme: LoomTheme, path: str | Path, title: str |
         ) from exc
     p = Path(path).expanduser()
     try:
-        cairosvg.svg2png(bytestring=multiverse_svg(view, theme, title, fit).encode("utf-8"), write_to=str(p), scale=scale)
+        cairosvg.svg2png(
+            bytestring=multiverse_svg(view, theme, title, fit).encode("utf-8"), write_to=str(p), scale=scale
+        )
     except OSError as exc:
         raise RenderError(f"{p}: cannot write the PNG ({exc.strerror or exc})") from exc
     return p

@@ -5,7 +5,8 @@ is data, never markup."""
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..textsafe import visible
 
@@ -22,8 +23,9 @@ def cell(value: Any) -> str:
     return html.escape(visible(str(value), expand_tabs=False))
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, caption: str = "",
-          limit: int = MAX_ROWS) -> str:
+def table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, caption: str = "", limit: int = MAX_ROWS
+) -> str:
     """An HTML table of `rows` (dicts), the first `limit` of them, with a note of how many more."""
     cols = list(columns or (rows[0].keys() if rows else []))
     out = ["<table>"]

@@ -28,8 +28,8 @@ ids are still the model's own, for servers that name only those).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -74,16 +74,21 @@ def _unplanes(buf: bytes, off: int, dt, shape: tuple[int, ...]) -> tuple[np.ndar
 SMALL = 256  # tokens x alternatives below which plain Python beats numpy's per-call cost
 
 
-def encode(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool,
-           chosen_ids: bool = False) -> bytes:
+def encode(
+    tokens: list[Token], ids: list[int], alt_ids: list[list[int]], *, interned: bool, chosen_ids: bool = False
+) -> bytes:
     """`interned`: the ids are the session's; `chosen_ids`: but `ids` (the chosen
     tokens') are the model's own, so a context can give them back as they were."""
     counts = [len(a) for a in alt_ids]
     k = max(counts, default=0)
     flat_ids = [i for a in alt_ids for i in a]
     wide = max([*ids, *flat_ids], default=0) >= 0xFFFF
-    flags = ((F_RAW if all(t.raw for t in tokens) else 0) | (F_WIDE if wide else 0) | (F_INTERNED if interned else 0)
-             | (F_CHOSEN_IDS if interned and chosen_ids else 0))
+    flags = (
+        (F_RAW if all(t.raw for t in tokens) else 0)
+        | (F_WIDE if wide else 0)
+        | (F_INTERNED if interned else 0)
+        | (F_CHOSEN_IDS if interned and chosen_ids else 0)
+    )
     make = _body_small if len(tokens) * max(k, 1) < SMALL else _body_numpy
     body = make(tokens, ids, alt_ids, k, wide)
     return _HEAD.pack(VERSION_FIXED, flags, len(tokens), k) + zlib.compress(body, 6)
@@ -116,9 +121,15 @@ def _body_small(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k
             above = row[r - 1] if 0 < r <= len(row) else 0
             rank_ids.append(aids[r] if r < len(aids) else pad)
             rank_deltas.append((here - above) % 0x100000000)
-    return b"".join([_planes_small([len(t.text) for t in tokens], 4),
-                     _planes_small([_fixed_one(t.logprob) for t in tokens], 4),
-                     _planes_small(list(ids), size), _planes_small(rank_ids, size), _planes_small(rank_deltas, 4)])
+    return b"".join(
+        [
+            _planes_small([len(t.text) for t in tokens], 4),
+            _planes_small([_fixed_one(t.logprob) for t in tokens], 4),
+            _planes_small(list(ids), size),
+            _planes_small(rank_ids, size),
+            _planes_small(rank_deltas, 4),
+        ]
+    )
 
 
 def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:
@@ -139,11 +150,13 @@ def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k
     deltas = top_lps.copy()
     deltas[:, 1:] -= top_lps[:, :-1]
     deltas = (deltas % (1 << 32)).astype(np.uint32)
-    return b"".join([_planes(lens), _planes(lps), _planes(np.array(ids, dtype=dt)), _planes(top_ids.T), _planes(deltas.T)])
+    return b"".join(
+        [_planes(lens), _planes(lps), _planes(np.array(ids, dtype=dt)), _planes(top_ids.T), _planes(deltas.T)]
+    )
 
 
 def _arrays_v3(blob: bytes, n: int, k: int, dt):
-    body = zlib.decompress(blob[_HEAD.size:])
+    body = zlib.decompress(blob[_HEAD.size :])
     lens, off = _unplanes(body, 0, np.uint32, (n,))
     lps, off = _unplanes(body, off, np.uint32, (n,))
     ids, off = _unplanes(body, off, dt, (n,))
@@ -164,10 +177,14 @@ def _value(q: np.ndarray) -> np.ndarray:
 def _arrays_v1(blob: bytes, n: int, k: int, dt):
     size = np.dtype(dt).itemsize
     off = _HEAD.size
-    lens = np.frombuffer(blob, np.uint32, n, off); off += 4 * n
-    lps = np.frombuffer(blob, np.float32, n, off); off += 4 * n
-    ids = np.frombuffer(blob, dt, n, off); off += size * n
-    top_ids = np.frombuffer(blob, dt, n * k, off).reshape(n, k); off += size * n * k
+    lens = np.frombuffer(blob, np.uint32, n, off)
+    off += 4 * n
+    lps = np.frombuffer(blob, np.float32, n, off)
+    off += 4 * n
+    ids = np.frombuffer(blob, dt, n, off)
+    off += size * n
+    top_ids = np.frombuffer(blob, dt, n * k, off).reshape(n, k)
+    off += size * n * k
     top_lps = np.frombuffer(blob, np.float16, n * k, off).reshape(n, k)
     # read at the step of version 3, so that what a session shows is what storing it again keeps
     # (a loom-JSON export of an old session then round-trips byte for byte)
@@ -206,10 +223,15 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
         alts = LazyAlternatives(alt_rows[row], alt_lp_rows[row], names, interned, pad)
         lp = lps_l[row]
         end = pos + lens_l[row]
-        out.append(Token(
-            text=text[pos:end], logprob=None if lp != lp else lp,
-            token_id=ids_l[row] if own_ids else None, alternatives=alts, raw=raw,
-        ))
+        out.append(
+            Token(
+                text=text[pos:end],
+                logprob=None if lp != lp else lp,
+                token_id=ids_l[row] if own_ids else None,
+                alternatives=alts,
+                raw=raw,
+            )
+        )
         pos = end
     return out
 
@@ -229,7 +251,8 @@ class LazyAlternatives(Sequence):
         if self._items is None:
             self._items = tuple(
                 Alternative(self._names.get(i, "?"), lp, None if self._interned else i)
-                for i, lp in zip(self._ids, self._lps) if i != self._pad
+                for i, lp in zip(self._ids, self._lps)
+                if i != self._pad
             )
         return self._items
 

@@ -14,9 +14,10 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import sqlite_utils
 
@@ -75,8 +76,10 @@ def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
     elif "full" in msg:
         why = "the disk is full; nothing was written and the session is unchanged"
     elif "disk I/O error" in msg:
-        why = ("a write to the disk failed (the disk may be full, the file over a size limit, or the device failing); "
-               "nothing was written and the session is unchanged")
+        why = (
+            "a write to the disk failed (the disk may be full, the file over a size limit, or the device failing); "
+            "nothing was written and the session is unchanged"
+        )
     elif "readonly" in msg or "read-only" in msg:
         why = f"the file or its folder {path.parent} is read-only; nothing was written"
     else:
@@ -150,9 +153,11 @@ class Session:
                     "upgrade loom to open it. The file was not changed."
                 )
             if readonly and version < SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: is {'read-only' if frozen else 'opened read-only'} and needs a schema "
-                                 f"upgrade (schema {version} -> {SCHEMA_VERSION}); any command that writes to it "
-                                 "(e.g. `loom tag`), or the app, upgrades it")
+                raise StoreError(
+                    f"{self.path}: is {'read-only' if frozen else 'opened read-only'} and needs a schema "
+                    f"upgrade (schema {version} -> {SCHEMA_VERSION}); any command that writes to it "
+                    "(e.g. `loom tag`), or the app, upgrades it"
+                )
             if readonly:
                 conn.execute("PRAGMA query_only = 1")
             else:
@@ -211,7 +216,7 @@ class Session:
     def close(self) -> None:
         self.db.conn.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -237,11 +242,13 @@ class Session:
             except sqlite3.OperationalError as exc:
                 raise _write_error(self.path, exc) from exc
 
-    _INSERT = ("INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
-               " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?)")
+    _INSERT = (
+        "INSERT INTO nodes (id, parent_id, text, author, derived_from, model, params, sampler, created,"
+        " complete, n_tokens, mean_prob, tokens, meta) VALUES (?,?,CAST(? AS TEXT),?,?,CAST(? AS TEXT),?,?,?,?,?,?,?,?)"
+    )
 
     @contextmanager
-    def bulk(self) -> Iterator["Session"]:
+    def bulk(self) -> Iterator[Session]:
         """One write transaction for many changes (an import): inside the block add_node,
         set_state, add_tag, set_note and add_record write without committing, and the block
         commits them all at its end, or none of them if it raises (or the process dies
@@ -320,9 +327,22 @@ class Session:
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         conn = self.db.conn
-        row = (node_id, parent_id, _sql_text(text), author, derived_from, None if model is None else _sql_text(model),
-               json.dumps(params) if params else None, sampler, created, int(complete), len(tokens or ()),
-               mean, None, json.dumps(meta) if meta else None)
+        row = (
+            node_id,
+            parent_id,
+            _sql_text(text),
+            author,
+            derived_from,
+            None if model is None else _sql_text(model),
+            json.dumps(params) if params else None,
+            sampler,
+            created,
+            int(complete),
+            len(tokens or ()),
+            mean,
+            None,
+            json.dumps(meta) if meta else None,
+        )
         with self._lock:
             if self._bulk_depth:  # inside bulk(): its one transaction, committed when the block ends
                 blob, cache_new = self._encode_tokens(model or "", tokens) if tokens else (None, None)
@@ -332,8 +352,19 @@ class Session:
                     raise _write_error(self.path, exc) from exc
                 if cache_new:
                     cache_new()  # forgotten again if the bulk transaction rolls back
-                return Node(cur.lastrowid, parent_id, text, author, derived_from, model, params, created, complete,
-                            tokens, meta or {})
+                return Node(
+                    cur.lastrowid,
+                    parent_id,
+                    text,
+                    author,
+                    derived_from,
+                    model,
+                    params,
+                    created,
+                    complete,
+                    tokens,
+                    meta or {},
+                )
             try:
                 # One transaction for the node and its new vocabulary rows, taken
                 # with the write lock at once so that another process's interned
@@ -347,7 +378,9 @@ class Session:
             node_id = cur.lastrowid
             if cache_new:
                 cache_new()
-        return Node(node_id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta or {})
+        return Node(
+            node_id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta or {}
+        )
 
     def _encode_tokens(self, model: str, tokens: list[Token]):
         """The token blob, inside add_node's write transaction, and a function that
@@ -432,12 +465,26 @@ class Session:
     def tagged(self, tag: str) -> list[int]:
         return [r[0] for r in self.db.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
 
-    def add_record(self, kind: str, node_id: int | None, params: dict, result: dict, other_id: int | None = None,
-                   created: float | None = None) -> int:
+    def add_record(
+        self,
+        kind: str,
+        node_id: int | None,
+        params: dict,
+        result: dict,
+        other_id: int | None = None,
+        created: float | None = None,
+    ) -> int:
         """Keep a comparison, report or other analysis result with the session."""
         cur = self._write(
             "INSERT INTO records (kind, node_id, other_id, created, params, result) VALUES (?,?,?,?,?,?)",
-            (kind, node_id, other_id, time.time() if created is None else created, json.dumps(params), json.dumps(result)),
+            (
+                kind,
+                node_id,
+                other_id,
+                time.time() if created is None else created,
+                json.dumps(params),
+                json.dumps(result),
+            ),
         )
         return cur.lastrowid
 
@@ -453,8 +500,10 @@ class Session:
         if not text.strip():
             self._write("DELETE FROM notes WHERE node_id = ?", (node_id,))
         else:
-            self._write("INSERT OR REPLACE INTO notes (node_id, text, updated) VALUES (?, CAST(? AS TEXT), ?)",
-                        (node_id, _sql_text(text), time.time()))
+            self._write(
+                "INSERT OR REPLACE INTO notes (node_id, text, updated) VALUES (?, CAST(? AS TEXT), ?)",
+                (node_id, _sql_text(text), time.time()),
+            )
 
     def note(self, node_id: int) -> str | None:
         row = self.db.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
@@ -470,8 +519,15 @@ class Session:
         sql = "SELECT id, kind, node_id, other_id, created, params, result FROM records"
         rows = self.db.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
         return [
-            {"id": r[0], "kind": r[1], "node_id": r[2], "other_id": r[3], "created": r[4],
-             "params": json.loads(r[5] or "null"), "result": json.loads(r[6] or "null")}
+            {
+                "id": r[0],
+                "kind": r[1],
+                "node_id": r[2],
+                "other_id": r[3],
+                "created": r[4],
+                "params": json.loads(r[5] or "null"),
+                "result": json.loads(r[6] or "null"),
+            }
             for r in rows
         ]
 
@@ -480,8 +536,15 @@ class Session:
 
     def _row(self, r: tuple, with_tokens: bool = True) -> Node:
         node = Node(
-            id=r[0], parent_id=r[1], text=r[2], author=r[3], derived_from=r[4], model=r[5],
-            params=json.loads(r[6]) if r[6] else None, created=r[7], complete=bool(r[8]),
+            id=r[0],
+            parent_id=r[1],
+            text=r[2],
+            author=r[3],
+            derived_from=r[4],
+            model=r[5],
+            params=json.loads(r[6]) if r[6] else None,
+            created=r[7],
+            complete=bool(r[8]),
             meta=json.loads(r[10]) if r[10] else {},
         )
         if with_tokens and r[9]:
@@ -546,8 +609,12 @@ class Session:
 
     def child_ids(self, node_id: int | None) -> list[int]:
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
-        return [r[0] for r in self.db.conn.execute(
-            f"SELECT id FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,))]
+        return [
+            r[0]
+            for r in self.db.conn.execute(
+                f"SELECT id FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,)
+            )
+        ]
 
     def child_counts(self, ids: list[int]) -> dict[int, int]:
         if not ids:
@@ -570,8 +637,15 @@ class Session:
             (*(() if node_id is None else (node_id,)), -1 if limit is None else limit, offset),
         ).fetchall()
         return [
-            {"id": r[0], "preview": _preview(r[1], 200), "author": r[2], "mean_prob": r[3], "complete": bool(r[4]),
-             "derived_from": r[5], "children": r[6]}
+            {
+                "id": r[0],
+                "preview": _preview(r[1], 200),
+                "author": r[2],
+                "mean_prob": r[3],
+                "complete": bool(r[4]),
+                "derived_from": r[5],
+                "children": r[6],
+            }
             for r in rows
         ]
 
@@ -619,12 +693,18 @@ class Session:
     def max_alternatives(self, node_id: int | None = None) -> int:
         """The most alternatives any token has, in the subtree under `node_id` (None: the whole
         session), read from the token blobs' headers: nothing is decoded."""
-        below = "" if node_id is None else (
-            " AND id IN (WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n"
-            " JOIN down ON n.parent_id = down.id) SELECT id FROM down)")
+        below = (
+            ""
+            if node_id is None
+            else (
+                " AND id IN (WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n"
+                " JOIN down ON n.parent_id = down.id) SELECT id FROM down)"
+            )
+        )
         rows = self.db.conn.execute(
             f"SELECT substr(tokens, {codec.K_OFFSET + 1}, 1) FROM nodes WHERE tokens IS NOT NULL" + below,
-            () if node_id is None else (node_id,))
+            () if node_id is None else (node_id,),
+        )
         return max((head[0] for (head,) in rows if head), default=0)
 
     def subtree_ids(self, node_id: int) -> list[int]:
@@ -647,8 +727,9 @@ class Session:
         pattern = re.compile(r"\s+".join(map(re.escape, parts)), re.IGNORECASE)
         longest = max(parts, key=len)
         if longest and longest.isascii():  # SQLite's lower() folds ASCII only: enough to narrow, the regex decides
-            rows = self.db.conn.execute("SELECT id, text FROM nodes WHERE instr(lower(text), ?) ORDER BY id",
-                                        (longest.lower(),))
+            rows = self.db.conn.execute(
+                "SELECT id, text FROM nodes WHERE instr(lower(text), ?) ORDER BY id", (longest.lower(),)
+            )
         else:
             rows = self.db.conn.execute("SELECT id, text FROM nodes ORDER BY id")
         hits: list[dict[str, Any]] = []
@@ -702,7 +783,6 @@ def default_sessions_dir() -> Path:
     return user_data_path("loom") / "sessions"
 
 
-
 def resolve_session(name_or_path: str, sessions_dir: Path) -> Path:
     """A name means `<sessions_dir>/<name>.loom`; anything with a slash or suffix is a path."""
     p = Path(name_or_path).expanduser()
@@ -714,15 +794,22 @@ def resolve_session(name_or_path: str, sessions_dir: Path) -> Path:
 def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(sessions_dir.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True):
-        info: dict[str, Any] = {"name": path.name.removesuffix(SUFFIX), "path": str(path),
-                                "modified": path.stat().st_mtime, "nodes": None, "error": None}
+        info: dict[str, Any] = {
+            "name": path.name.removesuffix(SUFFIX),
+            "path": str(path),
+            "modified": path.stat().st_mtime,
+            "nodes": None,
+            "error": None,
+        }
         try:
             _check_file(path)
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
             conn.text_factory = _text_factory
             try:
                 info["nodes"] = conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
-                row = conn.execute("SELECT substr(text, 1, 60) FROM nodes WHERE parent_id IS NULL ORDER BY id LIMIT 1").fetchone()
+                row = conn.execute(
+                    "SELECT substr(text, 1, 60) FROM nodes WHERE parent_id IS NULL ORDER BY id LIMIT 1"
+                ).fetchone()
                 info["prompt"] = row[0] if row else ""
             finally:
                 conn.close()

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
 
 from rich.text import Text
 from textual import on, work
@@ -22,21 +22,21 @@ from textual.theme import Theme
 from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
 
-from ..experiments.models import Backend, BackendError, remember_model
+from ..analysis.clusters import grouped_order
 from ..config import Config
 from ..experiments.generate import edit_node, fork_at_token, generate_children
+from ..experiments.models import Backend, BackendError, remember_model
 from ..experiments.settings import resolve
 from ..store import Session, StoreError
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
 from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, TokenEvent
-from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
-from .keymap import KEYS, Key, key_name
 from .attractors import ATTRACTOR_KEYS, AttractorActions
 from .collapse import COLLAPSE_KEYS, open_collapse
+from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .forks import FORKS_KEYS, open_forks
+from .keymap import KEYS, Key, key_name
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
-from ..analysis.clusters import grouped_order
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
 from .words import plural
@@ -58,9 +58,26 @@ class ModelReady(Message):
 
 def textual_theme(t: LoomTheme) -> Theme:
     c = t.colors
-    return Theme(name=t.name, dark=t.dark, **{k: c[k] for k in (
-        "primary", "secondary", "accent", "background", "surface", "panel", "foreground", "success", "warning", "error",
-    ) if k in c})
+    return Theme(
+        name=t.name,
+        dark=t.dark,
+        **{
+            k: c[k]
+            for k in (
+                "primary",
+                "secondary",
+                "accent",
+                "background",
+                "surface",
+                "panel",
+                "foreground",
+                "success",
+                "warning",
+                "error",
+            )
+            if k in c
+        },
+    )
 
 
 ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *FORKS_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
@@ -78,12 +95,21 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     .hidden { display: none; }
     """
     LIVE_POLL = 0.3  # seconds between looks for nodes another process added to the session
-    BINDINGS = [Binding(k.keys, k.action, k.short or k.description, show=k.footer,
-                        tooltip=k.description, id=k.action) for k in ALL_KEYS]
+    BINDINGS = [
+        Binding(k.keys, k.action, k.short or k.description, show=k.footer, tooltip=k.description, id=k.action)
+        for k in ALL_KEYS
+    ]
 
-    def __init__(self, session: Session, model: str | None = None, sessions_dir: Path | None = None,
-                 theme_name: str | None = None, backend: Backend | None = None, config: Config | None = None,
-                 created: bool = False) -> None:
+    def __init__(
+        self,
+        session: Session,
+        model: str | None = None,
+        sessions_dir: Path | None = None,
+        theme_name: str | None = None,
+        backend: Backend | None = None,
+        config: Config | None = None,
+        created: bool = False,
+    ) -> None:
         """`created`: the caller made the session file for this app (a new name);
         if no node is ever added to it, the file is removed on exit."""
         super().__init__()
@@ -96,7 +122,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.themes, self.theme_errors = load_themes()
         wanted = theme_name or self.config.theme or DEFAULT_THEME
         if wanted not in self.themes:
-            self.theme_errors.append(f"theme {wanted!r} not found; using {DEFAULT_THEME} (themes: {', '.join(sorted(self.themes))})")
+            self.theme_errors.append(
+                f"theme {wanted!r} not found; using {DEFAULT_THEME} (themes: {', '.join(sorted(self.themes))})"
+            )
             wanted = DEFAULT_THEME
         self.loom_theme = self.themes.get(wanted) or next(iter(self.themes.values()))
         self._keys = self._apply_key_overrides()
@@ -154,7 +182,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     def _session_params(self, session: Session) -> GenerationParams:
         """The session's settings over the profile's and the config's (the one resolver's order)."""
         try:
-            return resolve(session, model=self.model_ref, config=self.config).params.replace(model="")  # the model is model_ref
+            return resolve(session, model=self.model_ref, config=self.config).params.replace(
+                model=""
+            )  # the model is model_ref
         except ParamError:  # a stored value out of range: start from the defaults; the settings dialog shows them
             return GenerationParams()
 
@@ -163,7 +193,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         known = {k.action for k in ALL_KEYS}
         for action in self.config.keys:
             if action not in known:
-                self.theme_errors.append(f"{self.config.path}: [keys] {action!r} is not an action; known: {', '.join(sorted(known))}")
+                self.theme_errors.append(
+                    f"{self.config.path}: [keys] {action!r} is not an action; known: {', '.join(sorted(known))}"
+                )
         keymap = {a: v for a, v in self.config.keys.items() if a in known}
         if keymap:
             self.set_keymap(keymap)
@@ -253,7 +285,9 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         if reveal:
             self.query_one(TreePanel).reveal([n.id for n in self.path])
         node = self.path[-1]
-        self.sub_title = f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}" + context_label(node)
+        self.sub_title = (
+            f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}" + context_label(node)
+        )
 
     def child_rows(self, session: Session, node_id: int | None) -> list[dict]:
         """The children list's rows: in the order they were made, or grouped by
@@ -270,13 +304,19 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         return [{**rows[i], "group": (cluster, size)} for i, cluster, size in order]
 
     def refresh_children(self) -> None:
-        self.query_one(ChildrenList).show(self.child_rows(self.session, self.node_id), self.loom_theme, self._live_here())
+        self.query_one(ChildrenList).show(
+            self.child_rows(self.session, self.node_id), self.loom_theme, self._live_here()
+        )
 
     def action_group_siblings(self) -> None:
         self.group_siblings = not self.group_siblings
         self.refresh_children()
-        self.notify("Children grouped by meaning (similar continuations together, biggest group first)."
-                    if self.group_siblings else "Children in the order they were made.", timeout=3)
+        self.notify(
+            "Children grouped by meaning (similar continuations together, biggest group first)."
+            if self.group_siblings
+            else "Children in the order they were made.",
+            timeout=3,
+        )
 
     def _catch_up(self) -> None:
         """Show nodes that another process committed to the session: its
@@ -416,7 +456,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             return  # enter belongs to the focused list
         info = self.query_one(TokenInfo)
         if info.token is None or not info.token.alternatives:
-            self.notify(f"Put the cursor on a model token first ({self.key_for('next_token')} and {self.key_for('prev_token')} or a click).", timeout=3)
+            self.notify(
+                f"Put the cursor on a model token first ({self.key_for('next_token')} and {self.key_for('prev_token')} or a click).",
+                timeout=3,
+            )
             return
         info.focus()
         info.highlighted = 0
@@ -437,7 +480,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         cursor = len(pv.tokens) - len(node.tokens) + ti if node.id == self.node_id else None
         self.show_node(new.id, cursor=cursor)
         pv.focus()
-        self.notify(f"New branch {new.id} with {alt.text!r} in place of {node.tokens[ti].text!r}: press {self.key_for('generate')} to continue it.", timeout=4)
+        self.notify(
+            f"New branch {new.id} with {alt.text!r} in place of {node.tokens[ti].text!r}: press {self.key_for('generate')} to continue it.",
+            timeout=4,
+        )
 
     # -- generating ----------------------------------------------------------
     def action_generate(self) -> None:
@@ -457,8 +503,14 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
     @work(thread=True, group="generate")
     def run_generation(self, node_id: int, params: GenerationParams, cancel: threading.Event) -> None:
         try:
-            result = generate_children(self.session, self.backend, node_id, params, cancel=cancel,
-                                       listener=lambda e: self.post_message(Generated(e)))
+            result = generate_children(
+                self.session,
+                self.backend,
+                node_id,
+                params,
+                cancel=cancel,
+                listener=lambda e: self.post_message(Generated(e)),
+            )
             self.post_message(Generated(("done", node_id, len(result.nodes), result.cancelled)))
         except (BackendError, StoreError) as exc:
             self.post_message(Generated(("error", node_id, str(exc))))
@@ -487,7 +539,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self.set_status(f"generation failed: {ev[2]}")
                 self.notify(ev[2], title="generation failed", severity="error", timeout=15)
             else:
-                self.set_status(f"{plural(ev[2], 'branch')} from node {ev[1]}" + (" (cancelled: partial branches marked incomplete)" if ev[3] else ""))
+                self.set_status(
+                    f"{plural(ev[2], 'branch')} from node {ev[1]}"
+                    + (" (cancelled: partial branches marked incomplete)" if ev[3] else "")
+                )
 
     def _live_here(self) -> dict[int, str]:
         """The growing branches, when the current node is the one they grow from."""
@@ -523,7 +578,10 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             new = edit_node(self.session, node, text)
             self.query_one(TreePanel).refresh_node(node.parent_id)
             self.show_node(new.id)
-            self.notify(f"Saved as node {new.id}, derived from node {node.id} (kept). Press {self.key_for('generate')} to generate from it.", timeout=4)
+            self.notify(
+                f"Saved as node {new.id}, derived from node {node.id} (kept). Press {self.key_for('generate')} to generate from it.",
+                timeout=4,
+            )
 
         self.push_screen(EditScreen(node.text, f"Edit node {node.id} ({node.author}): saved as a new sibling"), done)
 
@@ -680,7 +738,11 @@ def context_label(node) -> str:
     form = (node.meta or {}).get("context")
     if not isinstance(form, dict) or node.author != "model":
         return ""
-    label = f" · {node.model} saw token ids" if form.get("form") == "ids" else f" · {node.model} saw text (re-tokenised)"
+    label = (
+        f" · {node.model} saw token ids" if form.get("form") == "ids" else f" · {node.model} saw text (re-tokenised)"
+    )
     if form.get("retokenised"):
-        label += f"; node{'s' if len(form['retokenised']) != 1 else ''} {', '.join(map(str, form['retokenised']))} as text"
+        label += (
+            f"; node{'s' if len(form['retokenised']) != 1 else ''} {', '.join(map(str, form['retokenised']))} as text"
+        )
     return label

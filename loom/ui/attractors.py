@@ -12,7 +12,8 @@ textsafe, with explicit styles and spans, never as markup."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -42,11 +43,23 @@ from .words import plural
 
 #: the keys LoomApp adds to its keymap for AttractorActions
 ATTRACTOR_KEYS: list[Key] = [
-    Key("R", "replay", "Replay the edit above like the original, then compare", "Attractors", footer=True, short="replay"),
+    Key(
+        "R",
+        "replay",
+        "Replay the edit above like the original, then compare",
+        "Attractors",
+        footer=True,
+        short="replay",
+    ),
     Key("M", "mark_compare", "Mark this node for a comparison", "Attractors"),
     Key("C", "compare", "Compare the marked node with this one (side by side)", "Attractors"),
     Key("P", "sweep", "Perturbation sweep: perturb this node k ways, replay each, count reconvergences", "Attractors"),
-    Key("A", "report", "Attractor report: sample N continuations, group by ending (or reopen a stored result)", "Attractors"),
+    Key(
+        "A",
+        "report",
+        "Attractor report: sample N continuations, group by ending (or reopen a stored result)",
+        "Attractors",
+    ),
 ]
 
 SHARED = Style(underline=True, bold=True)
@@ -104,29 +117,39 @@ def compared_text(pieces: list[Piece], spans: list, theme: LoomTheme, marks: dic
 def alignment_lines(al: Alignment) -> Text:
     """The numbers of a comparison, plain."""
     t = Text()
-    status = {"identical": "identical: nothing diverged", "reconverged": "RECONVERGED",
-              "diverged": "did not reconverge"}[al.status]
+    status = {
+        "identical": "identical: nothing diverged",
+        "reconverged": "RECONVERGED",
+        "diverged": "did not reconverge",
+    }[al.status]
     t.append(status, Style(bold=True))
     if al.status != "identical":
         t.append(f"  · diverge at {al.level} {al.divergence}")
         if al.reconvergence:
             i, j = al.reconvergence
-            t.append(f"  · reconverge at {i} / {j} (first shared run of \u2265{al.k}); "
-                     f"{al.shared_after:.0%} of A after it is shared")
+            t.append(
+                f"  · reconverge at {i} / {j} (first shared run of \u2265{al.k}); "
+                f"{al.shared_after:.0%} of A after it is shared"
+            )
         else:
             t.append(f"  · no shared run of {al.k} {al.level}s after the divergence")
-    t.append(f"\nlongest common run {al.longest_run['size']} {al.level}s · shared ending {al.shared_ending['size']} "
-             f"· last sentences {al.last_sentence_similarity:.0%} similar · overall {al.similarity:.0%}")
+    t.append(
+        f"\nlongest common run {al.longest_run['size']} {al.level}s · shared ending {al.shared_ending['size']} "
+        f"· last sentences {al.last_sentence_similarity:.0%} similar · overall {al.similarity:.0%}"
+    )
     return t
 
 
 class CompareScreen(Screen[int | None]):
     """Two continuations side by side. Returns a node id to go to, or None."""
 
-    DEFAULT_CSS = SCREEN_CSS.format(name="CompareScreen") + """
+    DEFAULT_CSS = (
+        SCREEN_CSS.format(name="CompareScreen")
+        + """
     CompareScreen #sides { height: 1fr; }
     CompareScreen .side { width: 1fr; border: round $panel; padding: 0 1; }
     """
+    )
     BINDINGS = [
         Binding("escape,q", "close", "Close"),
         Binding("plus,equals_sign", "run(1)", "Run +1"),
@@ -159,7 +182,9 @@ class CompareScreen(Screen[int | None]):
         hint.append(DIVERGE_MARK, Style(bold=True, color="red"))
         hint.append(" divergence · ")
         hint.append(RECONVERGE_MARK, Style(bold=True, color="green"))
-        hint.append(" reconvergence · token background = probability · +/- run length · w tokens/words · a/b go to node")
+        hint.append(
+            " reconvergence · token background = probability · +/- run length · w tokens/words · a/b go to node"
+        )
         yield Static(hint, classes="hint")
         yield Footer()
 
@@ -186,10 +211,16 @@ class CompareScreen(Screen[int | None]):
             title.append(f"  · record {self.record_id}")
         self.query_one("#title", Static).update(title)
         self.query_one("#numbers", Static).update(alignment_lines(al))
-        for side, pieces, spans, nodes, box in ((0, c.a_pieces, al.a_spans, c.a_nodes, "a"),
-                                                (1, c.b_pieces, al.b_spans, c.b_nodes, "b")):
-            self.query_one(f"#text-{box}", Static).update(compared_text(pieces, spans, self.theme, self._marks(pieces, side)))
-            self.query_one(f"#side-{box}").border_title = f"{box.upper()}: node{'s' if len(nodes) > 1 else ''} {', '.join(map(str, nodes))}"
+        for side, pieces, spans, nodes, box in (
+            (0, c.a_pieces, al.a_spans, c.a_nodes, "a"),
+            (1, c.b_pieces, al.b_spans, c.b_nodes, "b"),
+        ):
+            self.query_one(f"#text-{box}", Static).update(
+                compared_text(pieces, spans, self.theme, self._marks(pieces, side))
+            )
+            self.query_one(
+                f"#side-{box}"
+            ).border_title = f"{box.upper()}: node{'s' if len(nodes) > 1 else ''} {', '.join(map(str, nodes))}"
 
     def _realign(self, k: int, level: str) -> None:
         try:
@@ -233,8 +264,10 @@ def temperature_table(report: dict) -> Text:
     t.append("temp     n  groups  entropy  modal  group#0  p\u0304   (does heat escape group #0?)\n", Style(bold=True))
     for row in report["temperatures"]:
         mp = "-" if row["mean_prob"] is None else f"{row['mean_prob']:.2f}"
-        t.append(f"{row['temperature']:<5g}{row['n']:>5}{row['groups']:>8}{row['entropy_bits']:>9.2f}"
-                 f"{row['modal_share']:>7.0%}{row['group0_share']:>9.0%}  {mp}  {bar(row['group0_share'], 20)}\n")
+        t.append(
+            f"{row['temperature']:<5g}{row['n']:>5}{row['groups']:>8}{row['entropy_bits']:>9.2f}"
+            f"{row['modal_share']:>7.0%}{row['group0_share']:>9.0%}  {mp}  {bar(row['group0_share'], 20)}\n"
+        )
     return t
 
 
@@ -242,10 +275,13 @@ class ReportScreen(Screen[int | None]):
     """An attractor report: a bar per group, the selected group's modal
     continuation, and the temperature table. Returns a node id to go to."""
 
-    DEFAULT_CSS = SCREEN_CSS.format(name="ReportScreen") + """
+    DEFAULT_CSS = (
+        SCREEN_CSS.format(name="ReportScreen")
+        + """
     ReportScreen #groups { height: 1fr; }
     ReportScreen #detail { height: auto; max-height: 12; }
     """
+    )
     BINDINGS = [
         Binding("escape,q", "close", "Close"),
         Binding("plus,equals_sign", "threshold(0.05)", "Looser"),
@@ -269,9 +305,13 @@ class ReportScreen(Screen[int | None]):
         yield OptionList(id="groups")
         yield Static(id="detail", classes="info")
         yield Static(id="temps", classes="info")
-        yield Static(Text("enter: go to the group's first sample (when kept as branches) · +/- grouping distance · "
-                          f"[ ] ending length · {FIGURE_KEY}: save the figure (rates against temperature)"),
-                     classes="hint")
+        yield Static(
+            Text(
+                "enter: go to the group's first sample (when kept as branches) · +/- grouping distance · "
+                f"[ ] ending length · {FIGURE_KEY}: save the figure (rates against temperature)"
+            ),
+            classes="hint",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -283,9 +323,11 @@ class ReportScreen(Screen[int | None]):
         title = Text(f"Attractor report on node {self.node_id}", Style(bold=True))
         if self.record_id is not None:
             title.append(f" · record {self.record_id}")
-        title.append(f"\n{plural(o['n'], 'sample')} in {plural(o['groups'], 'group')} (ending = last {r['ending_words'] or 'all'} words, "
-                     f"edit distance \u2264 {r['threshold']:.2f}) · entropy {o['entropy_bits']:.2f} bits "
-                     f"(max {o['max_entropy_bits']:.2f}) · modal group {o['modal_share']:.0%}")
+        title.append(
+            f"\n{plural(o['n'], 'sample')} in {plural(o['groups'], 'group')} (ending = last {r['ending_words'] or 'all'} words, "
+            f"edit distance \u2264 {r['threshold']:.2f}) · entropy {o['entropy_bits']:.2f} bits "
+            f"(max {o['max_entropy_bits']:.2f}) · modal group {o['modal_share']:.0%}"
+        )
         self.query_one("#title", Static).update(title)
         ol = self.query_one(OptionList)
         ol.clear_options()
@@ -298,11 +340,17 @@ class ReportScreen(Screen[int | None]):
     def _detail(self, index: int) -> None:
         g = self.report["groups"][index]
         t = Text()
-        t.append(f"group #{g['group']}: {plural(g['size'], 'sample')}, {plural(len(g['endings']), 'distinct ending')}; "
-                 f"the modal continuation ({g['modal_count']}\u00d7):\n", Style(bold=True))
+        t.append(
+            f"group #{g['group']}: {plural(g['size'], 'sample')}, {plural(len(g['endings']), 'distinct ending')}; "
+            f"the modal continuation ({g['modal_count']}\u00d7):\n",
+            Style(bold=True),
+        )
         t.append(visible(g["modal"]))
         if g["nodes"]:
-            t.append(f"\nnode{'s' if len(g['nodes']) != 1 else ''}: {', '.join(map(str, g['nodes'][:20]))}" + (" \u2026" if len(g["nodes"]) > 20 else ""))
+            t.append(
+                f"\nnode{'s' if len(g['nodes']) != 1 else ''}: {', '.join(map(str, g['nodes'][:20]))}"
+                + (" \u2026" if len(g["nodes"]) > 20 else "")
+            )
         self.query_one("#detail", Static).update(t)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -355,8 +403,11 @@ class SweepScreen(Screen[int | None]):
         head = Text(format_sweep({**self.result, "items": [], "notices": []}), Style(bold=True))
         if self.record_id is not None:
             head.append(f" · record {self.record_id}")
-        head.append(f"\noriginal continuation (node {self.result['original_child']}): "
-                    f"{one_line(self.result['original_text'], 200)}", Style())
+        head.append(
+            f"\noriginal continuation (node {self.result['original_child']}): "
+            f"{one_line(self.result['original_text'], 200)}",
+            Style(),
+        )
         yield Static(head, classes="title")
         items = []
         for i, it in enumerate(self.result["items"]):
@@ -367,8 +418,10 @@ class SweepScreen(Screen[int | None]):
             t.append(one_line(it["description"], 80), Style(italic=True))
             items.append(Option(t, id=str(i)))
         yield OptionList(*items, id="items")
-        yield Static(Text(f"enter: compare with the original · g: go to the replay · {FIGURE_KEY}: save the figure"),
-                     classes="hint")
+        yield Static(
+            Text(f"enter: compare with the original · g: go to the replay · {FIGURE_KEY}: save the figure"),
+            classes="hint",
+        )
         yield Footer()
 
     def _item(self) -> dict | None:
@@ -380,8 +433,9 @@ class SweepScreen(Screen[int | None]):
         if it.get("replay") is None:
             return
         comp = compare_nodes(self.session, self.result["original_child"], it["replay"], self.result["run"])
-        self.app.push_screen(CompareScreen(comp, self.theme, title=f"{it['description']}: original (A) vs replay (B)"),
-                             self._went)
+        self.app.push_screen(
+            CompareScreen(comp, self.theme, title=f"{it['description']}: original (A) vs replay (B)"), self._went
+        )
 
     def _went(self, node_id: int | None) -> None:
         if node_id is not None:
@@ -393,8 +447,9 @@ class SweepScreen(Screen[int | None]):
             self.dismiss(it["replay"])
 
     def action_save_figure(self) -> None:
-        save_figure(self, self.session, lambda path: plot_sweep(self.result, path), "sweep", self.record_id,
-                    self.result["node"])
+        save_figure(
+            self, self.session, lambda path: plot_sweep(self.result, path), "sweep", self.record_id, self.result["node"]
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -414,8 +469,14 @@ class FormScreen(ModalScreen[dict | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
-    def __init__(self, title: str, fields: list[tuple[str, str, str]], check: Callable[[dict], dict],
-                 checkboxes: list[tuple[str, str, bool]] = (), records: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        fields: list[tuple[str, str, str]],
+        check: Callable[[dict], dict],
+        checkboxes: list[tuple[str, str, bool]] = (),
+        records: list[dict] | None = None,
+    ) -> None:
         super().__init__()
         self.heading, self.fields, self.check = title, fields, check
         self.checkboxes, self.records = list(checkboxes), records or []
@@ -473,9 +534,13 @@ def _float(values: dict, name: str, label: str) -> float:
 
 
 def check_sweep(values: dict) -> dict:
-    return {"k": _int(values, "k", "perturbations", 1, 50), "kinds": parse_kinds(values["kinds"]),
-            "phrase": values["phrase"] or None, "seed": _int(values, "seed", "seed", 0, 2**31),
-            "run": _int(values, "run", "run length", 1, 1000)}
+    return {
+        "k": _int(values, "k", "perturbations", 1, 50),
+        "kinds": parse_kinds(values["kinds"]),
+        "phrase": values["phrase"] or None,
+        "seed": _int(values, "seed", "seed", 0, 2**31),
+        "run": _int(values, "run", "run length", 1, 1000),
+    }
 
 
 def check_report(values: dict) -> dict:
@@ -484,12 +549,19 @@ def check_report(values: dict) -> dict:
         try:
             temps = [float(t) for t in values["temperatures"].split(",") if t.strip()]
         except ValueError:
-            raise ValueError(f"temperatures must be numbers separated by commas (got {values['temperatures']!r})") from None
+            raise ValueError(
+                f"temperatures must be numbers separated by commas (got {values['temperatures']!r})"
+            ) from None
         for t in temps:
             GenerationParams(temperature=t).validate()
-    return {"n": _int(values, "n", "samples", 1, 1000), "temperatures": temps, "keep": "nodes" if values["keep"] else "record",
-            "existing": values["existing"], "threshold": _float(values, "threshold", "grouping distance"),
-            "ending_words": _int(values, "ending_words", "ending words", 0, 1000)}
+    return {
+        "n": _int(values, "n", "samples", 1, 1000),
+        "temperatures": temps,
+        "keep": "nodes" if values["keep"] else "record",
+        "existing": values["existing"],
+        "threshold": _float(values, "threshold", "grouping distance"),
+        "ending_words": _int(values, "ending_words", "ending words", 0, 1000),
+    }
 
 
 def record_label(rec: dict) -> str:
@@ -591,8 +663,16 @@ class AttractorActions:
             self._att_refresh(edited.id)
             self.goto(res.replay.id)
             self.set_status(f"replayed node {res.original_child.id} as node {res.replay.id}: {comp.alignment.status}")
-            self.push_screen(CompareScreen(comp, self.loom_theme, res.record, f"Original continuation {res.original_child.id} (A) "
-                                           f"vs replay {res.replay.id} after edit {edited.id} (B)"), self._att_goto)
+            self.push_screen(
+                CompareScreen(
+                    comp,
+                    self.loom_theme,
+                    res.record,
+                    f"Original continuation {res.original_child.id} (A) "
+                    f"vs replay {res.replay.id} after edit {edited.id} (B)",
+                ),
+                self._att_goto,
+            )
 
         self._att_run(job, done, "replay")
 
@@ -600,21 +680,31 @@ class AttractorActions:
         if self.node_id is None:
             return
         self._att_mark = self.node_id
-        self.notify(f"Marked node {self.node_id}: go to another node and compare ({self.key_for('compare')}).", timeout=4)
+        self.notify(
+            f"Marked node {self.node_id}: go to another node and compare ({self.key_for('compare')}).", timeout=4
+        )
 
     def action_compare(self) -> None:
         """Compare the marked node (A) with this one (B)."""
         if self.node_id is None:
             return
         if self._att_mark is None:
-            self.notify(f"Mark a node first ({self.key_for('mark_compare')}), then go to another and compare "
-                        f"({self.key_for('compare')}).", timeout=4)
+            self.notify(
+                f"Mark a node first ({self.key_for('mark_compare')}), then go to another and compare "
+                f"({self.key_for('compare')}).",
+                timeout=4,
+            )
             return
         try:
             comp = compare_nodes(self.session, self._att_mark, self.node_id)
             rid = store_comparison(self.session, comp)
         except (ReplayError, KeyError, StoreError) as exc:
-            self.notify(str(exc.args[0] if isinstance(exc, KeyError) else exc), title="cannot compare", severity="warning", timeout=6)
+            self.notify(
+                str(exc.args[0] if isinstance(exc, KeyError) else exc),
+                title="cannot compare",
+                severity="warning",
+                timeout=6,
+            )
             return
         self.push_screen(CompareScreen(comp, self.loom_theme, rid), self._att_goto)
 
@@ -624,11 +714,13 @@ class AttractorActions:
         if not self._att_can_run():
             return
         node_id = self.node_id
-        fields = [("k", "how many perturbations", "6"),
-                  ("kinds", f"kinds, comma-separated (empty = all): {', '.join(KINDS)}", ""),
-                  ("phrase", "phrase for insert_phrase (empty = skip that kind)", ""),
-                  ("seed", "seed for the perturbations", "0"),
-                  ("run", "reconvergence = a shared run of at least this many units", "4")]
+        fields = [
+            ("k", "how many perturbations", "6"),
+            ("kinds", f"kinds, comma-separated (empty = all): {', '.join(KINDS)}", ""),
+            ("phrase", "phrase for insert_phrase (empty = skip that kind)", ""),
+            ("seed", "seed for the perturbations", "0"),
+            ("run", "reconvergence = a shared run of at least this many units", "4"),
+        ]
 
         def chosen(answer: dict | None) -> None:
             if not answer or "run" not in answer:
@@ -637,16 +729,28 @@ class AttractorActions:
             params = self.params.replace(n=1)
 
             def job(cancel: threading.Event):
-                return sweep(self.session, self.backend, node_id, opts["k"], kinds=opts["kinds"], phrase=opts["phrase"],
-                             seed=opts["seed"], params=params, run=opts["run"], cancel=cancel,
-                             progress=self._att_progress("sweep"))
+                return sweep(
+                    self.session,
+                    self.backend,
+                    node_id,
+                    opts["k"],
+                    kinds=opts["kinds"],
+                    phrase=opts["phrase"],
+                    seed=opts["seed"],
+                    params=params,
+                    run=opts["run"],
+                    cancel=cancel,
+                    progress=self._att_progress("sweep"),
+                )
 
             def done(result) -> None:
                 parent = self.session.parent_id(node_id)
                 self._att_refresh(parent, node_id, *[it["edited"] for it in result.items])
                 s = result.summary
                 self.set_status(f"sweep: {s['reconverged']}/{s['perturbations']} reconverged (record {result.record})")
-                self.push_screen(SweepScreen(result.to_dict(), self.session, self.loom_theme, result.record), self._att_goto)
+                self.push_screen(
+                    SweepScreen(result.to_dict(), self.session, self.loom_theme, result.record), self._att_goto
+                )
 
             self._att_run(job, done, "sweep")
 
@@ -659,14 +763,21 @@ class AttractorActions:
             self.notify(f"Write a prompt first ({self.key_for('new_root')}).", timeout=3)
             return
         node_id = self.node_id
-        fields = [("n", "samples per temperature (batched; up to 200 is fine on the local model)", "50"),
-                  ("temperatures", "temperatures, comma-separated (empty = the current setting), e.g. 0.7,1.0,1.4,1.9", ""),
-                  ("threshold", "grouping: largest normalised edit distance between endings (0-1)", "0.2"),
-                  ("ending_words", "words at the end that make the ending (0 = the whole text)", "8")]
-        boxes = [("keep", "keep the samples as branches in the tree (else only in the report)", False),
-                 ("existing", "use this node's existing children instead of sampling", False)]
-        records = [{"id": r["id"], "label": record_label(r)} for r in reversed(self.session.records())
-                   if r["kind"] in ("compare", "sweep", "report")][:50]
+        fields = [
+            ("n", "samples per temperature (batched; up to 200 is fine on the local model)", "50"),
+            ("temperatures", "temperatures, comma-separated (empty = the current setting), e.g. 0.7,1.0,1.4,1.9", ""),
+            ("threshold", "grouping: largest normalised edit distance between endings (0-1)", "0.2"),
+            ("ending_words", "words at the end that make the ending (0 = the whole text)", "8"),
+        ]
+        boxes = [
+            ("keep", "keep the samples as branches in the tree (else only in the report)", False),
+            ("existing", "use this node's existing children instead of sampling", False),
+        ]
+        records = [
+            {"id": r["id"], "label": record_label(r)}
+            for r in reversed(self.session.records())
+            if r["kind"] in ("compare", "sweep", "report")
+        ][:50]
 
         def chosen(answer: dict | None) -> None:
             if not answer:
@@ -687,8 +798,17 @@ class AttractorActions:
             params = self.params.replace(n=opts["n"])
 
             def job(cancel: threading.Event) -> ReportResult:
-                return report(self.session, self.backend, node_id, params, temperatures=opts["temperatures"],
-                              keep=opts["keep"], cancel=cancel, progress=self._att_progress("report"), **grouping)
+                return report(
+                    self.session,
+                    self.backend,
+                    node_id,
+                    params,
+                    temperatures=opts["temperatures"],
+                    keep=opts["keep"],
+                    cancel=cancel,
+                    progress=self._att_progress("report"),
+                    **grouping,
+                )
 
             def done(result: ReportResult) -> None:
                 for note in result.notices:
@@ -699,12 +819,16 @@ class AttractorActions:
 
             self._att_run(job, done, "report")
 
-        self.push_screen(FormScreen(f"Attractor report on node {node_id}", fields, check_report, boxes, records), chosen)
+        self.push_screen(
+            FormScreen(f"Attractor report on node {node_id}", fields, check_report, boxes, records), chosen
+        )
 
     def _att_show_report(self, result: ReportResult) -> None:
         o = result.overall
-        self.set_status(f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits "
-                        f"(record {result.record})")
+        self.set_status(
+            f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits "
+            f"(record {result.record})"
+        )
         self.push_screen(ReportScreen(result, self.loom_theme, self.session), self._att_goto)
 
     def _att_open_record(self, record_id: int) -> None:

@@ -30,8 +30,12 @@ from .figures import FIGURE_BINDING, FIGURE_KEY, save_figure
 from .keymap import Key
 
 COLLAPSE_KEYS: list[Key] = [
-    Key("V", "collapse", "Collapse vs temperature: the temperature on a base model closest to a tuned one along this path",
-        "Multiverse"),
+    Key(
+        "V",
+        "collapse",
+        "Collapse vs temperature: the temperature on a base model closest to a tuned one along this path",
+        "Multiverse",
+    ),
 ]
 
 COLUMNS = ("pos", "token", "H tuned", "H base", "KL T=1", "best T", "KL best", "KL glob")
@@ -70,14 +74,17 @@ class CollapseScreen(Screen[None]):
         self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"collapse vs temperature · node {self.node_id} · KL(tuned || base at T), bits", style="bold"),
-                     classes="title")
+        yield Static(
+            Text(f"collapse vs temperature · node {self.node_id} · KL(tuned || base at T), bits", style="bold"),
+            classes="title",
+        )
         with Horizontal(id="models"):
             yield Input(self.models[0], id="tuned", placeholder="tuned model (A)")
             yield Input(self.models[1], id="base", placeholder="base model (B)")
             yield Checkbox("only this node", id="only-node")
-        yield Static(f"enter or ctrl+r: run (stored as a record)   {FIGURE_KEY}: save the figure   escape: close",
-                     classes="hint")
+        yield Static(
+            f"enter or ctrl+r: run (stored as a record)   {FIGURE_KEY}: save the figure   escape: close", classes="hint"
+        )
         yield Static("", id="summary")
         yield DataTable(id="table", zebra_stripes=True, cursor_type="row")
         yield Footer()
@@ -132,8 +139,11 @@ class CollapseScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for r in result.rows():
-            table.add_row(str(r["position"]), Text(visible(repr(r["token"]))),
-                          *(f"{r[k]:.3f}" for k in ("entropy_a", "entropy_b", "kl_t1", "best_t", "kl_best", "kl_at_global_t")))
+            table.add_row(
+                str(r["position"]),
+                Text(visible(repr(r["token"]))),
+                *(f"{r[k]:.3f}" for k in ("entropy_a", "entropy_b", "kl_t1", "best_t", "kl_best", "kl_at_global_t")),
+            )
 
     def action_save_figure(self) -> None:
         r = self.result
@@ -143,8 +153,6 @@ class CollapseScreen(Screen[None]):
         if self._cancel is not None:
             self._cancel.set()
         self.dismiss(None)
-
-
 
 
 def default_models(current: str) -> tuple[str, str]:

@@ -46,11 +46,16 @@ class EditScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
-            yield Static("ctrl+s: save (the original node is kept)   escape: cancel (asks first if the text was changed)",
-                         classes="hint")
+            yield Static(
+                "ctrl+s: save (the original node is kept)   escape: cancel (asks first if the text was changed)",
+                classes="hint",
+            )
             if self.replaced:
-                yield Static(f"{self.replaced} control or invisible characters are shown as private-use symbols "
-                             "and saved exactly as they were.", classes="hint")
+                yield Static(
+                    f"{self.replaced} control or invisible characters are shown as private-use symbols "
+                    "and saved exactly as they were.",
+                    classes="hint",
+                )
             yield Static("", classes="error", id="error")
 
     def on_mount(self) -> None:
@@ -107,25 +112,40 @@ class DiscardScreen(ModalScreen[bool]):
 
 
 FIELDS = [
-    ("n", "branches (n)", int), ("max_tokens", "max tokens", int), ("temperature", "temperature", float),
-    ("top_p", "top-p (1 = off)", float), ("top_k", "top-k (0 = off)", int), ("min_p", "min-p (0 = off)", float),
-    ("xtc_threshold", "XTC threshold", float), ("xtc_probability", "XTC probability", float), ("cap", "cap (1 = off)", float),
-    ("logprobs", "alternatives per token", int), ("seed", "seed (empty = random)", int),
+    ("n", "branches (n)", int),
+    ("max_tokens", "max tokens", int),
+    ("temperature", "temperature", float),
+    ("top_p", "top-p (1 = off)", float),
+    ("top_k", "top-k (0 = off)", int),
+    ("min_p", "min-p (0 = off)", float),
+    ("xtc_threshold", "XTC threshold", float),
+    ("xtc_probability", "XTC probability", float),
+    ("cap", "cap (1 = off)", float),
+    ("logprobs", "alternatives per token", int),
+    ("seed", "seed (empty = random)", int),
 ]
 
 
 class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
     """Generation settings; values are checked before the dialog closes."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="SettingsScreen") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="SettingsScreen")
+        + """
     SettingsScreen Grid { grid-size: 3; grid-columns: 26 1fr 14; grid-rows: 3; height: auto; }
     SettingsScreen Label { padding: 1 0 0 0; }
     SettingsScreen .source { padding: 1 0 0 1; color: $text-muted; }
     """
+    )
     BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, params: GenerationParams, model: str, models: list[str] | None = None,
-                 sources: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        params: GenerationParams,
+        model: str,
+        models: list[str] | None = None,
+        sources: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.params, self.model = params, model
         self.models = models or []
@@ -152,11 +172,19 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
                     yield Label("model")
                     yield Input(self.model, id="f-model", placeholder="demo, demo-wedding, a folder, or a profile")
                     yield self._source("model")
-            yield Static(Text("models: " + ", ".join(self.models) + ", a local model folder, a cached Hugging Face id, "
-                              "or openai:MODEL@URL"), classes="hint")
+            yield Static(
+                Text(
+                    "models: " + ", ".join(self.models) + ", a local model folder, a cached Hugging Face id, "
+                    "or openai:MODEL@URL"
+                ),
+                classes="hint",
+            )
             yield Static("", classes="error", id="error")
-            yield Static("right: where each value comes from (session, profile, config file or default; "
-                         "saving makes them the session's)", classes="hint")
+            yield Static(
+                "right: where each value comes from (session, profile, config file or default; "
+                "saving makes them the session's)",
+                classes="hint",
+            )
             yield Static("ctrl+s or the button: save   escape: cancel", classes="hint")
             yield Button("Save", variant="primary", id="save")
 
@@ -180,14 +208,16 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
             try:
                 values[name] = kind(raw)
             except ValueError:
-                error.update(Text(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}"))  # typed text, not markup
+                error.update(
+                    Text(f"{label}: {raw!r} is not a {'whole number' if kind is int else 'number'}")
+                )  # typed text, not markup
                 return
         try:
             stop = json.loads(self.query_one("#f-stop", Input).value or "[]")
             if isinstance(stop, str):
                 stop = [stop]
         except json.JSONDecodeError as exc:
-            error.update(Text(f"stop strings: not a JSON list such as [\"\\n\", \"The End\"] ({exc.msg})"))
+            error.update(Text(f'stop strings: not a JSON list such as ["\\n", "The End"] ({exc.msg})'))
             return
         model = self.query_one("#f-model", Input).value.strip() or self.model
         try:
@@ -261,11 +291,13 @@ class HelpScreen(ModalScreen[None]):
                 t.append(f"  {shown:<22}", style="bold")
                 t.append(f"{k.description}\n")
         t.append("\n  ctrl+p               Command palette: every action by name\n")
-        t.append("\nColours: a model token's background shows the probability the model gave it "
-                 "(legend at the bottom). Press escape to close.", style="dim")
+        t.append(
+            "\nColours: a model token's background shows the probability the model gave it "
+            "(legend at the bottom). Press escape to close.",
+            style="dim",
+        )
         with VerticalScroll():
             yield Static(t)
 
     def action_close(self) -> None:
         self.dismiss(None)
-

@@ -5,8 +5,9 @@ scored candidates, collapse) bind FIGURE_BINDING to their `save_figure` action."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textual.binding import Binding
 from textual.screen import Screen
@@ -29,8 +30,14 @@ def figure_path(session: Session, what: str, record: int | None, node: int | Non
     return path
 
 
-def save_figure(screen: Screen, session: Session, draw: Callable[[Path], Any] | None, what: str,
-                record: int | None, node: int | None) -> Path | None:
+def save_figure(
+    screen: Screen,
+    session: Session,
+    draw: Callable[[Path], Any] | None,
+    what: str,
+    record: int | None,
+    node: int | None,
+) -> Path | None:
     """Draw the figure with `draw(path)` (a result's plot) beside the session and say where;
     None (and a notice why) when there is nothing to draw yet or it cannot be written."""
     if draw is None:

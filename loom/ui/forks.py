@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -26,9 +27,9 @@ from textual.worker import Worker, WorkerState
 
 from ..analysis.attractors import Attractor, AttractorError, parse_regex
 from ..analysis.report import bar
-from ..experiments.models import Backend
 from ..experiments.base import Progress
 from ..experiments.forks import DEFAULTS, ForksError, ForksResult, check_options, forks, path_tokens, select
+from ..experiments.models import Backend
 from ..store import Session
 from ..textsafe import visible
 from ..tree import GenerationParams
@@ -55,7 +56,7 @@ def path_marks(result: ForksResult) -> dict[tuple[int, int], Style]:
     ms = result.measured
     marks: dict[tuple[int, int], Style] = {}
     if ms.no_return is not None:
-        for pos in result.positions[ms.no_return:]:
+        for pos in result.positions[ms.no_return :]:
             marks[(pos.node, pos.index)] = BASIN_STYLE
         first = result.positions[ms.no_return]
         marks[(first.node, first.index)] = NO_RETURN_STYLE
@@ -83,22 +84,41 @@ def position_line(result: ForksResult, i: int, width: int = 24) -> Text:
 def summary_text(result: ForksResult) -> Text:
     o = result.measured.outcome
     a = o.get("attractor") or {}
-    what = (f"the biggest meaning cluster ({o['size']} continuations)" if o["kind"] != "attractor"
-            else f"attractor {a['definition']}" if a["name"] == UNNAMED else f"attractor {a['name']!r} ({a['definition']})")
+    what = (
+        f"the biggest meaning cluster ({o['size']} continuations)"
+        if o["kind"] != "attractor"
+        else f"attractor {a['definition']}"
+        if a["name"] == UNNAMED
+        else f"attractor {a['name']!r} ({a['definition']})"
+    )
     t = Text(f"Forks along the path to node {result.node_id}: {visible(what)}", Style(bold=True))
     if result.record is not None:
         t.append(f" · record {result.record}")
     s = result.settings
-    t.append(f"\n{plural(len(result.positions), 'position')}, the token and up to {s['alternatives']} alternatives each "
-             f"continued {s['samples']}\u00d7; rate with 95% interval\n")
+    t.append(
+        f"\n{plural(len(result.positions), 'position')}, the token and up to {s['alternatives']} alternatives each "
+        f"continued {s['samples']}\u00d7; rate with 95% interval\n"
+    )
     if result.forks:
-        t.append(FORK_MARK + " forks at " + ", ".join(f"{f['position']} ({visible(repr(f['token']))}: "
-                                                      f"{f['before']:.0%}\u2192{f['after']:.0%})" for f in result.forks))
+        t.append(
+            FORK_MARK
+            + " forks at "
+            + ", ".join(
+                f"{f['position']} ({visible(repr(f['token']))}: {f['before']:.0%}\u2192{f['after']:.0%})"
+                for f in result.forks
+            )
+        )
     else:
         t.append(f"no fork (a change of at least {s['min_change']:.0%} at adjusted p < {s['alpha']:g})")
     p = result.point_of_no_return
-    t.append(f"  {NO_RETURN_MARK} point of no return: " + (f"position {p['position']} ({visible(repr(p['token']))})" if p
-                                                            else f"none (the rate does not stay \u2265 {s['share']:.0%})"))
+    t.append(
+        f"  {NO_RETURN_MARK} point of no return: "
+        + (
+            f"position {p['position']} ({visible(repr(p['token']))})"
+            if p
+            else f"none (the rate does not stay \u2265 {s['share']:.0%})"
+        )
+    )
     if result.cancelled:
         t.append("  (cancelled: the positions that finished)")
     return t
@@ -107,6 +127,7 @@ def summary_text(result: ForksResult) -> Text:
 def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
     """The form's strings as forks() options, checked by the experiment's own
     rules (the CLI's messages); ValueError says which is wrong."""
+
     def number(name: str, label: str) -> int:
         try:
             return int(values[name])
@@ -121,10 +142,15 @@ def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
             attractor = parse_regex(spec) if named else Attractor(UNNAMED, "regex", pattern=spec)
         except AttractorError as exc:
             raise ValueError(str(exc)) from None
-    options = {"attractor": attractor, "n": number("n", "continuations"),
-               "max_tokens": number("max_tokens", "tokens per continuation"),
-               "alternatives": number("alternatives", "alternatives"), "stride": number("stride", "stride"),
-               "start": number("start", "from"), "end": number("end", "to")}
+    options = {
+        "attractor": attractor,
+        "n": number("n", "continuations"),
+        "max_tokens": number("max_tokens", "tokens per continuation"),
+        "alternatives": number("alternatives", "alternatives"),
+        "stride": number("stride", "stride"),
+        "start": number("start", "from"),
+        "end": number("end", "to"),
+    }
     GenerationParams(n=options["n"], max_tokens=options["max_tokens"]).validate()
     check_options(options["alternatives"])
     select(tokens, options["start"], options["end"], options["stride"])
@@ -148,16 +174,21 @@ class ForksForm(ModalScreen[dict | None]):
         super().__init__()
         self.node_id, self.tokens = node_id, tokens
         last = len(tokens) - 1
-        self.fields = [("attractor", "attractor: REGEX or NAME=/REGEX/", "wedding=/wedd|feast|marr/"),
-                       ("n", "continuations of each token", str(DEFAULTS["n"])),
-                       ("max_tokens", "tokens per continuation", str(DEFAULTS["max_tokens"])),
-                       ("alternatives", "alternatives besides the token", "3"),
-                       ("stride", "every k-th position", "1"),
-                       ("start", f"from position (0 to {last})", "0"), ("end", "to position (inclusive)", str(last))]
+        self.fields = [
+            ("attractor", "attractor: REGEX or NAME=/REGEX/", "wedding=/wedd|feast|marr/"),
+            ("n", "continuations of each token", str(DEFAULTS["n"])),
+            ("max_tokens", "tokens per continuation", str(DEFAULTS["max_tokens"])),
+            ("alternatives", "alternatives besides the token", "3"),
+            ("stride", "every k-th position", "1"),
+            ("start", f"from position (0 to {last})", "0"),
+            ("end", "to position (inclusive)", str(last)),
+        ]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
-            yield Label(Text(f"Forks along the path to node {self.node_id} ({len(self.tokens)} model tokens)", Style(bold=True)))
+            yield Label(
+                Text(f"Forks along the path to node {self.node_id} ({len(self.tokens)} model tokens)", Style(bold=True))
+            )
             with Grid(id="fields"):
                 for name, label, default in self.fields:
                     yield Label(Text(label))
@@ -194,8 +225,15 @@ class ForksScreen(Screen[int | None]):
     """
     BINDINGS = [Binding("escape,q", "close", "Close (or stop the run)")]
 
-    def __init__(self, session: Session, backend: Backend, node_id: int, params: GenerationParams,
-                 options: dict[str, Any], on_result: Callable[[ForksResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        backend: Backend,
+        node_id: int,
+        params: GenerationParams,
+        options: dict[str, Any],
+        on_result: Callable[[ForksResult], None] | None = None,
+    ) -> None:
         super().__init__()
         self.session, self.backend, self.node_id = session, backend, node_id
         self.params, self.options, self.on_result = params, options, on_result
@@ -207,9 +245,14 @@ class ForksScreen(Screen[int | None]):
         yield ProgressBar(id="bar", show_eta=False)
         yield Static("", id="status", classes="hint")
         yield OptionList(id="positions")
-        yield Static(Text(f"{FORK_MARK} fork: choosing this token moved the rate · {NO_RETURN_MARK} point of no return · "
-                          "on the path: forks bold and underlined, the point of no return overlined, the basin in italics · "
-                          "enter: put the cursor on that token"), classes="hint")
+        yield Static(
+            Text(
+                f"{FORK_MARK} fork: choosing this token moved the rate · {NO_RETURN_MARK} point of no return · "
+                "on the path: forks bold and underlined, the point of no return overlined, the basin in italics · "
+                "enter: put the cursor on that token"
+            ),
+            classes="hint",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -217,8 +260,15 @@ class ForksScreen(Screen[int | None]):
 
     @work(thread=True, exclusive=True, group="forks", exit_on_error=False)
     def run_forks(self) -> ForksResult:
-        return forks(self.session, self.backend, self.node_id, self.params, cancel=self.cancel,
-                     progress=lambda p: self.app.call_from_thread(self._progress, p), **self.options)
+        return forks(
+            self.session,
+            self.backend,
+            self.node_id,
+            self.params,
+            cancel=self.cancel,
+            progress=lambda p: self.app.call_from_thread(self._progress, p),
+            **self.options,
+        )
 
     def _progress(self, p: Progress) -> None:
         self.query_one(ProgressBar).update(total=p.total, progress=p.done)
@@ -230,7 +280,9 @@ class ForksScreen(Screen[int | None]):
             self._show(event.worker.result)
         elif event.state == WorkerState.ERROR:
             message = str(event.worker.error)
-            self.query_one("#title", Static).update(Text(f"Forks along the path to node {self.node_id} failed", Style(bold=True)))
+            self.query_one("#title", Static).update(
+                Text(f"Forks along the path to node {self.node_id} failed", Style(bold=True))
+            )
             self.query_one("#status", Static).update(Text(visible(message)))
             self.notify(visible(message), title="forks failed", severity="error", timeout=12)
 
@@ -272,8 +324,10 @@ def open_forks(app) -> None:
     def chosen(options: dict | None) -> None:
         if options:
             params = app.params.replace(n=options.pop("n"), max_tokens=options.pop("max_tokens"))
-            app.push_screen(ForksScreen(app.session, backend, node_id, params, options, lambda r: view.set_marks(path_marks(r))),
-                            went)
+            app.push_screen(
+                ForksScreen(app.session, backend, node_id, params, options, lambda r: view.set_marks(path_marks(r))),
+                went,
+            )
 
     def went(position: int | None) -> None:
         if position is not None and app.node_id == node_id and position < len(view.tokens):

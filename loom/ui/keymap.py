@@ -36,7 +36,14 @@ KEYS: list[Key] = [
     # Tokens
     Key("full_stop,shift+right", "next_token", "Cursor to next token", "Tokens"),
     Key("comma,shift+left", "prev_token", "Cursor to previous token", "Tokens"),
-    Key("a,enter", "alternatives", "Pick an alternative for the token under the cursor", "Tokens", footer=True, short="alternatives"),
+    Key(
+        "a,enter",
+        "alternatives",
+        "Pick an alternative for the token under the cursor",
+        "Tokens",
+        footer=True,
+        short="alternatives",
+    ),
     # Editing
     Key("e", "edit", "Edit node (saves a new sibling)", "Edit", footer=True, short="edit"),
     Key("n", "new_root", "New prompt (a new root)", "Edit"),
@@ -56,8 +63,16 @@ def by_action() -> dict[str, Key]:
     return {k.action: k for k in KEYS}
 
 
-PRETTY = {"question_mark": "?", "full_stop": ".", "comma": ",", "space": "space", "slash": "/", "equals_sign": "=",
-          "greater_than_sign": ">", "less_than_sign": "<"}
+PRETTY = {
+    "question_mark": "?",
+    "full_stop": ".",
+    "comma": ",",
+    "space": "space",
+    "slash": "/",
+    "equals_sign": "=",
+    "greater_than_sign": ">",
+    "less_than_sign": "<",
+}
 
 
 def pretty(key: str) -> str:

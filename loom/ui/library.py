@@ -74,8 +74,9 @@ class SearchScreen(ModalScreen[int | None]):
             yield Input(self.query_text, placeholder="words to find (matched as a phrase)", id="query")
             yield Static("", classes="hint", id="count")
             yield OptionList(id="results")
-            yield Static("type to search · enter or ↓: results · enter on a result: go there · escape: close",
-                         classes="hint")
+            yield Static(
+                "type to search · enter or ↓: results · enter on a result: go there · escape: close", classes="hint"
+            )
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -150,7 +151,9 @@ class BookmarksScreen(ModalScreen[int | None]):
         ids = self.session.tagged(BOOKMARK)
         if not ids:
             key = self.app.key_for("bookmark") if hasattr(self.app, "key_for") else key_name(LIBRARY_KEYS, "bookmark")
-            ol.add_option(Option(Text(f"No bookmarks yet: press {key} on a node to bookmark it."), id="none", disabled=True))
+            ol.add_option(
+                Option(Text(f"No bookmarks yet: press {key} on a node to bookmark it."), id="none", disabled=True)
+            )
             return
         for nid in ids:
             node = self.session.node(nid)
@@ -199,8 +202,10 @@ class TagEditorScreen(ModalScreen[tuple[list[str], str] | None]):
             yield Label("note")
             yield TextArea(self.note, id="note", soft_wrap=True)
             yield Static("", classes="error", id="error")
-            yield Static("ctrl+s: save · escape: cancel (nodes are never changed; tags and notes sit beside them)",
-                         classes="hint")
+            yield Static(
+                "ctrl+s: save · escape: cancel (nodes are never changed; tags and notes sit beside them)",
+                classes="hint",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#tags", Input).focus()
@@ -234,8 +239,9 @@ class ImportScreen(ModalScreen[tuple[Path, bool] | None]):
         with Vertical():
             yield Label(Text("Import a tree: the original loom's JSON or loom's own JSON export", style="bold"))
             yield Input(placeholder="path of a .json file", id="path")
-            yield Checkbox("under the current node (off: as a new root)", self.has_node, id="under",
-                           disabled=not self.has_node)
+            yield Checkbox(
+                "under the current node (off: as a new root)", self.has_node, id="under", disabled=not self.has_node
+            )
             yield Static("", classes="error", id="error")
             yield Static("enter or ctrl+s: import · escape: cancel", classes="hint")
 
@@ -280,13 +286,18 @@ class ExportScreen(ModalScreen[tuple[str, Path, bool, bool] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text("Export", style="bold"))
-            yield Select([(f"{f}: {self.HELP[f]}", f) for f in EXPORT_FORMATS], value="markdown", allow_blank=False,
-                         id="format")
+            yield Select(
+                [(f"{f}: {self.HELP[f]}", f) for f in EXPORT_FORMATS], value="markdown", allow_blank=False, id="format"
+            )
             yield Input(self._default_path("markdown"), id="path")
             with Horizontal(classes="hint"):
                 yield Checkbox("probability table (markdown, text)", False, id="probs")
-                yield Checkbox("from the current node (off: the whole session)", True, id="from_node",
-                               disabled=self.node_id is None)
+                yield Checkbox(
+                    "from the current node (off: the whole session)",
+                    True,
+                    id="from_node",
+                    disabled=self.node_id is None,
+                )
             yield Static("", classes="error", id="error")
             yield Static("enter or ctrl+s: export · escape: cancel", classes="hint")
 
@@ -311,7 +322,9 @@ class ExportScreen(ModalScreen[tuple[str, Path, bool, bool] | None]):
             self.query_one("#error", Static).update(Text(f"{raw or 'the path'}: its folder does not exist"))
             return
         fmt = str(self.query_one("#format", Select).value)
-        self.dismiss((fmt, path, self.query_one("#probs", Checkbox).value, self.query_one("#from_node", Checkbox).value))
+        self.dismiss(
+            (fmt, path, self.query_one("#probs", Checkbox).value, self.query_one("#from_node", Checkbox).value)
+        )
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -364,10 +377,14 @@ class LibraryActions:
             except StoreError as exc:
                 self.notify(str(exc), title="cannot save tags", severity="error")
                 return
-            self.notify(f"Node {node_id}: {plural(len(tags), 'tag')}" + (", note saved." if note.strip() else "."), timeout=2)
+            self.notify(
+                f"Node {node_id}: {plural(len(tags), 'tag')}" + (", note saved." if note.strip() else "."), timeout=2
+            )
 
         node = self.session.node(node_id)
-        self.push_screen(TagEditorScreen(node_id, self.session.tags(node_id), self.session.note(node_id), node.text), done)
+        self.push_screen(
+            TagEditorScreen(node_id, self.session.tags(node_id), self.session.note(node_id), node.text), done
+        )
 
     def action_import(self) -> None:
         def done(result: tuple[Path, bool] | None) -> None:
@@ -420,8 +437,13 @@ class LibraryActions:
             self.call_from_thread(self.notify, str(exc), title="export failed", severity="error", timeout=10)
             return
         except OSError as exc:
-            self.call_from_thread(self.notify, f"{path}: cannot be written ({exc.strerror})", title="export failed",
-                                  severity="error", timeout=10)
+            self.call_from_thread(
+                self.notify,
+                f"{path}: cannot be written ({exc.strerror})",
+                title="export failed",
+                severity="error",
+                timeout=10,
+            )
             return
         what = "token" if fmt in ("jsonl", "csv") else "node"
         self.call_from_thread(self.notify, f"Wrote {plural(count, what)} as {fmt} to {path}", timeout=5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -29,16 +29,24 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Input, Label, Static, TextArea
 
 from ..analysis.candidates import CandidateScores
+from ..analysis.multiverse import (
+    MAX_DEPTH,
+    MAX_K,
+    Block,
+    Multiverse,
+    MultiverseError,
+    block_label,
+    fit_scale,
+    layout,
+    short_prob,
+)
 from ..experiments.base import Progress
+from ..experiments.context import path_context, token_context
 from ..experiments.distribution import distribution
 from ..experiments.models import Backend, open_model
+from ..experiments.multiverse import MultiverseResult, add_branch, keep_record, multiverse
 from ..experiments.score import ScoreResult, gather, score
 from ..experiments.vs import SURE, VersusResult, compare_models
-from ..analysis.multiverse import (
-    MAX_DEPTH, MAX_K, Block, Multiverse, MultiverseError, block_label, fit_scale, layout, short_prob,
-)
-from ..experiments.context import path_context, token_context
-from ..experiments.multiverse import MultiverseResult, add_branch, keep_record, multiverse
 from ..render.svg import write_png, write_svg
 from ..store import Session, StoreError
 from ..textsafe import one_line, visible
@@ -85,13 +93,20 @@ def distribution_chart(dist: Distribution, theme: LoomTheme, chosen: int | None 
         i = theme.bucket(alt.prob)
         t.append(f"{label[:width]:<{width}} ", style="bold" if alt.token_id == chosen else "")
         t.append(f"{alt.prob:7.2%} ")
-        t.append(bar_text(alt.prob / peak), style=theme.palette[i] if theme.palette[i] != theme.colors.get("panel") else theme.colors.get("primary", ""))
+        t.append(
+            bar_text(alt.prob / peak),
+            style=theme.palette[i]
+            if theme.palette[i] != theme.colors.get("panel")
+            else theme.colors.get("primary", ""),
+        )
         if chosen is not None and alt.token_id == chosen:
             t.append("  ◀ written here", style="bold")
         t.append("\n")
     shown = math.fsum(a.prob for a in dist.alternatives)
     ent = "n/a" if dist.entropy_bits is None else f"{dist.entropy_bits:.2f} bits"
-    t.append(f"entropy {ent}; the top {len(dist.alternatives)} hold {shown:.1%} (bars relative to the first)", style="italic")
+    t.append(
+        f"entropy {ent}; the top {len(dist.alternatives)} hold {shown:.1%} (bars relative to the first)", style="italic"
+    )
     return t
 
 
@@ -103,12 +118,14 @@ class BlockView(Widget, can_focus=True):
 
     DEFAULT_CSS = "BlockView { height: 1fr; width: 1fr; } BlockView:focus { border: none; }"
     BINDINGS = [
-        Binding("up,k", "move(-1)", "up", show=False), Binding("down,j", "move(1)", "down", show=False),
-        Binding("left,h", "out", "parent", show=False), Binding("right,l", "into", "child", show=False),
+        Binding("up,k", "move(-1)", "up", show=False),
+        Binding("down,j", "move(1)", "down", show=False),
+        Binding("left,h", "out", "parent", show=False),
+        Binding("right,l", "into", "child", show=False),
     ]
 
     class Selected(Message):
-        def __init__(self, view: "BlockView", block: Block | None) -> None:
+        def __init__(self, view: BlockView, block: Block | None) -> None:
             super().__init__()
             self.view, self.block = view, block
 
@@ -281,15 +298,29 @@ class MultiverseScreen(Screen[None]):
 
     DEFAULT_CSS = SCREEN_CSS.format(name="MultiverseScreen")
     BINDINGS = [
-        Binding("enter,z", "zoom_in", "zoom in"), Binding("backspace,x", "zoom_out", "zoom out"),
-        Binding("plus,equals_sign", "depth(1)", "depth+"), Binding("minus", "depth(-1)", "depth-"),
-        Binding("right_square_bracket", "k(1)", "k+"), Binding("left_square_bracket", "k(-1)", "k-"),
-        Binding("m", "mass", "mass cut-off"), Binding("f", "fit", "fit/absolute"), Binding("b", "branch", "make branch"),
-        Binding("e", "export", "export SVG/PNG"), Binding("escape,q", "close", "close", priority=True),
+        Binding("enter,z", "zoom_in", "zoom in"),
+        Binding("backspace,x", "zoom_out", "zoom out"),
+        Binding("plus,equals_sign", "depth(1)", "depth+"),
+        Binding("minus", "depth(-1)", "depth-"),
+        Binding("right_square_bracket", "k(1)", "k+"),
+        Binding("left_square_bracket", "k(-1)", "k-"),
+        Binding("m", "mass", "mass cut-off"),
+        Binding("f", "fit", "fit/absolute"),
+        Binding("b", "branch", "make branch"),
+        Binding("e", "export", "export SVG/PNG"),
+        Binding("escape,q", "close", "close", priority=True),
     ]
 
-    def __init__(self, session: Session, node_id: int, backend: Backend, theme: LoomTheme,
-                 depth: int = 3, k: int = 4, on_branch: Callable[[Node], None] | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        node_id: int,
+        backend: Backend,
+        theme: LoomTheme,
+        depth: int = 3,
+        k: int = 4,
+        on_branch: Callable[[Node], None] | None = None,
+    ) -> None:
         super().__init__()
         self.session, self.node_id, self.backend, self.theme = session, node_id, backend, theme
         self.depth, self.k, self.mass = depth, k, None
@@ -311,7 +342,10 @@ class MultiverseScreen(Screen[None]):
 
     def _title(self, busy: str = "") -> None:
         t = Text()
-        t.append(f"block multiverse · node {self.node_id} · {self.backend.name} · depth {self.depth} · top-{self.k}", style="bold")
+        t.append(
+            f"block multiverse · node {self.node_id} · {self.backend.name} · depth {self.depth} · top-{self.k}",
+            style="bold",
+        )
         t.append(f" · mass cut-off {self.mass:g}" if self.mass else " · no mass cut-off")
         if self.view is not None and self.view.prefix:
             t.append(" · zoomed into ")
@@ -321,8 +355,15 @@ class MultiverseScreen(Screen[None]):
         elif self.view is not None:
             bv = self.query_one(BlockView)
             scale = fit_scale(self.view) if bv.fit else 1.0
-            t.append(f"\nfull height = p {1 / scale:.3g} ({'fitted to the first column' if bv.fit else 'absolute'})", style="dim")
-            t.append(" · mass per column: " + ", ".join(f"{self.view.mass_at(d):.3f}" for d in range(1, self.view.depth + 1)), style="dim")
+            t.append(
+                f"\nfull height = p {1 / scale:.3g} ({'fitted to the first column' if bv.fit else 'absolute'})",
+                style="dim",
+            )
+            t.append(
+                " · mass per column: "
+                + ", ".join(f"{self.view.mass_at(d):.3f}" for d in range(1, self.view.depth + 1)),
+                style="dim",
+            )
         self.query_one("#mv-title", Static).update(t)
 
     def refresh_view(self, prefix=None) -> None:
@@ -341,8 +382,18 @@ class MultiverseScreen(Screen[None]):
 
         try:
             # not stored: zooming makes many views; the one exported is kept (action_export)
-            result = multiverse(self.session, self.backend, self.node_id, depth, k, mass, prefix=prefix, save=False,
-                                progress=progress, cancel=cancel)
+            result = multiverse(
+                self.session,
+                self.backend,
+                self.node_id,
+                depth,
+                k,
+                mass,
+                prefix=prefix,
+                save=False,
+                progress=progress,
+                cancel=cancel,
+            )
         except LoomError as exc:
             self.app.call_from_thread(self.notify, str(exc), title="cannot expand", severity="error", timeout=10)
             return
@@ -447,12 +498,24 @@ class DistributionScreen(ModalScreen[None]):
         border: thick $primary; background: $surface; padding: 1 2; }
     DistributionScreen .hint { color: $text-muted; }
     """
-    BINDINGS = [Binding("plus,equals_sign", "k(5)", "more"), Binding("minus", "k(-5)", "fewer"),
-                Binding("escape,q", "close", "close", priority=True)]
+    BINDINGS = [
+        Binding("plus,equals_sign", "k(5)", "more"),
+        Binding("minus", "k(-5)", "fewer"),
+        Binding("escape,q", "close", "close", priority=True),
+    ]
 
-    def __init__(self, session: Session, backend: Backend, node_id: int, token: int | None, theme: LoomTheme, k: int = 15) -> None:
+    def __init__(
+        self, session: Session, backend: Backend, node_id: int, token: int | None, theme: LoomTheme, k: int = 15
+    ) -> None:
         super().__init__()
-        self.session, self.backend, self.node_id, self.token, self.theme, self.k = session, backend, node_id, token, theme, k
+        self.session, self.backend, self.node_id, self.token, self.theme, self.k = (
+            session,
+            backend,
+            node_id,
+            token,
+            theme,
+            k,
+        )
         self.where = f"after node {node_id}" if token is None else f"at token {token} of node {node_id}"
         context = path_context(session, node_id) if token is None else token_context(session, node_id, token)
         self.text = context.text
@@ -475,7 +538,9 @@ class DistributionScreen(ModalScreen[None]):
             self.app.call_from_thread(self.query_one("#chart", Static).update, Text(str(exc), style="red"))
             return
         chosen = None if result.sampled is None else result.sampled.token_id
-        self.app.call_from_thread(self.query_one("#chart", Static).update, distribution_chart(result.distribution, self.theme, chosen))
+        self.app.call_from_thread(
+            self.query_one("#chart", Static).update, distribution_chart(result.distribution, self.theme, chosen)
+        )
 
     def action_k(self, step: int) -> None:
         self.k = max(5, min(100, self.k + step))
@@ -489,24 +554,38 @@ class DistributionScreen(ModalScreen[None]):
 def candidates_chart(result: CandidateScores, theme: LoomTheme, rows: int = 20) -> Text:
     t = Text()
     top, top_p = result.top
-    t.append("P(candidate as a complete answer: then end-of-text, punctuation or a newline)\n" if result.answer == "complete"
-             else "P(candidate's text)\n", style="dim")
+    t.append(
+        "P(candidate as a complete answer: then end-of-text, punctuation or a newline)\n"
+        if result.answer == "complete"
+        else "P(candidate's text)\n",
+        style="dim",
+    )
     t.append("top choice ", style="bold")
     t.append(visible(top), style="bold underline")
-    t.append(f" ({top_p:.1%}) · entropy {result.entropy_bits:.2f} bits of at most {math.log2(len(result.candidates)):.2f}"
-             f" · the candidates hold {result.mass:.3g} of the model's probability\n")
+    t.append(
+        f" ({top_p:.1%}) · entropy {result.entropy_bits:.2f} bits of at most {math.log2(len(result.candidates)):.2f}"
+        f" · the candidates hold {result.mass:.3g} of the model's probability\n"
+    )
     if len(result.candidates) <= 200:
         # The shape in the candidates' own order (0..100 for the preset), one column each.
         peak = max(result.probs)
         levels = " ▁▂▃▄▅▆▇█"
         t.append("in order: ", style="dim")
-        t.append("".join(levels[min(8, math.ceil(p / peak * 8))] for p in result.probs), style=theme.colors.get("primary", ""))
+        t.append(
+            "".join(levels[min(8, math.ceil(p / peak * 8))] for p in result.probs),
+            style=theme.colors.get("primary", ""),
+        )
         t.append(f"  ({visible(result.candidates[0])} … {visible(result.candidates[-1])})\n", style="dim")
     ranked = result.ranked()
     width = min(24, max(len(token_label(c)) for c, _, _ in ranked[:rows]))
     for c, p, _ in ranked[:rows]:
         t.append(f"{token_label(c)[:width]:<{width}} {p:7.2%} ")
-        t.append(bar_text(p / ranked[0][1]), style=theme.palette[theme.bucket(p)] if theme.bucket(p) < len(theme.edges) else theme.colors.get("primary", ""))
+        t.append(
+            bar_text(p / ranked[0][1]),
+            style=theme.palette[theme.bucket(p)]
+            if theme.bucket(p) < len(theme.edges)
+            else theme.colors.get("primary", ""),
+        )
         t.append("\n")
     if len(ranked) > rows:
         t.append(f"… {len(ranked) - rows} more\n", style="dim")
@@ -543,7 +622,9 @@ class CandidatesScreen(ModalScreen[None]):
                 yield Input(placeholder="file with one candidate per line", id="file")
                 yield Input(placeholder="separator (empty: a space if needed)", id="sep")
                 yield Input(placeholder="end (e.g. . so ' 5' excludes ' 57')", id="end")
-            yield Static(f"ctrl+r: score   {FIGURE_KEY}: save the figure   tab: next field   escape: close", classes="hint")
+            yield Static(
+                f"ctrl+r: score   {FIGURE_KEY}: save the figure   tab: next field   escape: close", classes="hint"
+            )
             yield Static("", id="result")
 
     def on_mount(self) -> None:
@@ -593,7 +674,14 @@ def summary_text(result: VersusResult) -> Text:
     t = Text()
     a, b = result.models
     rows = [
-        ("mean entropy per token", [("n/a" if m.mean_entropy_bits is None else f"{m.mean_entropy_bits:.2f} bits") + ("" if m.entropy_exact else " (est.)") for m in (a, b)]),
+        (
+            "mean entropy per token",
+            [
+                ("n/a" if m.mean_entropy_bits is None else f"{m.mean_entropy_bits:.2f} bits")
+                + ("" if m.entropy_exact else " (est.)")
+                for m in (a, b)
+            ],
+        ),
         (f"tokens above {SURE:.0%}", ["n/a" if m.share_sure is None else f"{m.share_sure:.0%}" for m in (a, b)]),
         ("top next token", ["n/a" if m.top is None else f"{token_label(m.top.text)} {m.top.prob:.0%}" for m in (a, b)]),
     ]
@@ -606,7 +694,9 @@ def summary_text(result: VersusResult) -> Text:
 class VersusScreen(Screen[None]):
     """The same node on two models: branches, next-token chart and block multiverse side by side."""
 
-    DEFAULT_CSS = SCREEN_CSS.format(name="VersusScreen") + """
+    DEFAULT_CSS = (
+        SCREEN_CSS.format(name="VersusScreen")
+        + """
     VersusScreen #models { height: 3; }
     VersusScreen #models Input { width: 1fr; }
     VersusScreen #summary { height: auto; padding: 0 1; }
@@ -615,10 +705,22 @@ class VersusScreen(Screen[None]):
     VersusScreen .side BlockView { height: 1fr; }
     VersusScreen .side VerticalScroll { height: 12; }
     """
-    BINDINGS = [Binding("ctrl+r", "run", "run both"), FIGURE_BINDING, Binding("escape", "close", "close", priority=True)]
+    )
+    BINDINGS = [
+        Binding("ctrl+r", "run", "run both"),
+        FIGURE_BINDING,
+        Binding("escape", "close", "close", priority=True),
+    ]
 
-    def __init__(self, session: Session, node_id: int, models: tuple[str, str], params: GenerationParams,
-                 theme: LoomTheme, on_done: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        node_id: int,
+        models: tuple[str, str],
+        params: GenerationParams,
+        theme: LoomTheme,
+        on_done: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
         self.session, self.node_id, self.models, self.params, self.theme = session, node_id, models, params, theme
         self.on_done = on_done
@@ -626,12 +728,20 @@ class VersusScreen(Screen[None]):
         self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"model vs model · node {self.node_id} · {plural(self.params.n, 'branch')} of {plural(self.params.max_tokens, 'token')} each, same seeds", style="bold"), classes="title")
+        yield Static(
+            Text(
+                f"model vs model · node {self.node_id} · {plural(self.params.n, 'branch')} of {plural(self.params.max_tokens, 'token')} each, same seeds",
+                style="bold",
+            ),
+            classes="title",
+        )
         with Horizontal(id="models"):
             yield Input(self.models[0], id="model-a", placeholder="model A")
             yield Input(self.models[1], id="model-b", placeholder="model B")
-        yield Static(f"ctrl+r: run both (branches are saved as children)   {FIGURE_KEY}: save the figure   escape: close",
-                     classes="hint")
+        yield Static(
+            f"ctrl+r: run both (branches are saved as children)   {FIGURE_KEY}: save the figure   escape: close",
+            classes="hint",
+        )
         yield Static("", id="summary")
         with Horizontal(id="sides"):
             for side in ("a", "b"):
@@ -656,7 +766,9 @@ class VersusScreen(Screen[None]):
         if self._cancel is not None:
             self._cancel.set()
         self._cancel = threading.Event()
-        self.query_one("#summary", Static).update(Text(f"loading and running {names[0]} and {names[1]}…", style="italic"))
+        self.query_one("#summary", Static).update(
+            Text(f"loading and running {names[0]} and {names[1]}…", style="italic")
+        )
         self.run_both(names, self._cancel)
 
     @work(thread=True, exclusive=True, group="versus")
@@ -664,12 +776,16 @@ class VersusScreen(Screen[None]):
         call = self.app.call_from_thread
 
         def progress(p: Progress) -> None:
-            call(self.query_one("#summary", Static).update, Text(f"running {names[0]} and {names[1]}… {p.describe()}", style="italic"))
+            call(
+                self.query_one("#summary", Static).update,
+                Text(f"running {names[0]} and {names[1]}… {p.describe()}", style="italic"),
+            )
 
         try:
             backends = [open_model(n) for n in names]
-            result = compare_models(self.session, backends, self.node_id, self.params, cancel=cancel, progress=progress,
-                                    views=True)
+            result = compare_models(
+                self.session, backends, self.node_id, self.params, cancel=cancel, progress=progress, views=True
+            )
         except LoomError as exc:
             call(self.query_one("#summary", Static).update, Text(str(exc), style="red"))
             return
@@ -708,7 +824,14 @@ class VersusScreen(Screen[None]):
 # -- the mixin LoomApp takes in ---------------------------------------------------
 #: the keys LoomApp adds to its keymap for MultiverseActions ("w": the original loom's "wavefunction")
 MULTIVERSE_KEYS: list[Key] = [
-    Key("w", "multiverse", "Block multiverse of this node (zoom, branch, export SVG/PNG)", "Multiverse", footer=True, short="multiverse"),
+    Key(
+        "w",
+        "multiverse",
+        "Block multiverse of this node (zoom, branch, export SVG/PNG)",
+        "Multiverse",
+        footer=True,
+        short="multiverse",
+    ),
     Key("d", "distribution", "Next-token distribution at the cursor (or after the node), with entropy", "Multiverse"),
     Key("p", "candidates", "Score candidates after this node (typed, a file, or the numbers 0-100)", "Multiverse"),
     Key("v", "versus", "Model vs model: run this node on two models side by side", "Multiverse"),
@@ -747,7 +870,11 @@ class MultiverseActions:
 
     def action_multiverse(self) -> None:
         if self._mv_ready():
-            self.push_screen(MultiverseScreen(self.session, self.node_id, self.backend, self.loom_theme, on_branch=self._mv_branch_added))
+            self.push_screen(
+                MultiverseScreen(
+                    self.session, self.node_id, self.backend, self.loom_theme, on_branch=self._mv_branch_added
+                )
+            )
 
     def action_distribution(self) -> None:
         if self._mv_ready():

@@ -8,8 +8,8 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.content import Content
 from textual.widgets import OptionList, Static, Tree
-from textual.widgets.tree import UnknownNodeID
 from textual.widgets.option_list import Option
+from textual.widgets.tree import UnknownNodeID
 
 from ..store import Session
 from ..textsafe import one_line, visible
@@ -80,7 +80,9 @@ class TreePanel(Tree[int]):
         self._rows, self._levels, self._more_count = {}, {}, {}
         self.up_line = None
         if top is not None:
-            self.up_line = self.root.add_leaf(Text(f"↑ {plural(depth, 'level')} above (enter: go up, r: root)", style="dim"), data=top)
+            self.up_line = self.root.add_leaf(
+                Text(f"↑ {plural(depth, 'level')} above (enter: go up, r: root)", style="dim"), data=top
+            )
         self._fill(self.root, top)
 
     def _label(self, row: dict) -> Text:
@@ -270,8 +272,10 @@ class ChildrenList(OptionList):
             if group is not None:
                 first = group[0] != last_group
                 last_group = group[0]
-                t.append(f"{'×' + str(group[1]) if first else '':>4} " if group[1] > 1 else "     ",
-                         style="bold" if first else "dim")
+                t.append(
+                    f"{'×' + str(group[1]) if first else '':>4} " if group[1] > 1 else "     ",
+                    style="bold" if first else "dim",
+                )
             t.append_text(prob_chip(row["mean_prob"], theme))
             t.append(f" {AUTHOR_MARK.get(row['author'], '·')} ", style="dim")
             t.append(one_line(row["preview"], 200) or "(empty)")
@@ -280,7 +284,9 @@ class ChildrenList(OptionList):
             if not row["complete"]:
                 t.append("  incomplete", style="bold red")
             options.append(Option(t, id=str(row["id"])))
-        options += [Option(self._live_prompt(text), id=f"live-{b}", disabled=True) for b, text in sorted((live or {}).items())]
+        options += [
+            Option(self._live_prompt(text), id=f"live-{b}", disabled=True) for b, text in sorted((live or {}).items())
+        ]
         self.add_options(options)
         self.border_title = f"children ({len(rows)})" + (f" + {len(live)} generating" if live else "")
         if rows:
@@ -322,7 +328,9 @@ class TokenInfo(OptionList):
         self.clear_options()
         if token is None:
             self.border_title = "token"
-            self.add_option(Option(Text("Move the cursor onto a model token (. and ,) or click one.", style="dim"), disabled=True))
+            self.add_option(
+                Option(Text("Move the cursor onto a model token (. and ,) or click one.", style="dim"), disabled=True)
+            )
             return
         p = "?" if token.prob is None else f"{token.prob:.2%}"
         lp = "" if token.logprob is None else f" (logprob {token.logprob:.3f})"

@@ -72,7 +72,9 @@ class PathView(ScrollView, can_focus=True):
         # the leading nodes the old path shares with the new one keep their lines
         keep = 0
         for old, new in zip(self.nodes, nodes):
-            if old is not new and (old.id != new.id or old.text != new.text or not _same_layout(old.tokens, new.tokens)):
+            if old is not new and (
+                old.id != new.id or old.text != new.text or not _same_layout(old.tokens, new.tokens)
+            ):
                 break
             keep += 1
         self.nodes = nodes
@@ -178,8 +180,9 @@ class PathView(ScrollView, can_focus=True):
         self._strips.clear()
         self.virtual_size = Size(width, len(lines))
 
-    def _lay_node(self, node: Node, first: int, width: int, lines: list[list[Piece]], used: int,
-                  token_line: dict[int, int]) -> int:
+    def _lay_node(
+        self, node: Node, first: int, width: int, lines: list[list[Piece]], used: int, token_line: dict[int, int]
+    ) -> int:
         """Append one node's pieces to `lines`; returns the cells used on the last line."""
         for piece in self._pieces(node, first):
             if piece is None:
@@ -272,7 +275,11 @@ def _cut(text: str, first: int, width: int) -> list[str]:
     """`text` in pieces of at most `first`, then `width` cells (at least one
     character each). One pass, so a 1 MB line takes well under a second."""
     if text.isascii():  # visible() left no control characters: one cell each
-        return [text[:first]] + [text[i : i + width] for i in range(first, len(text), width)] if len(text) > first else [text]
+        return (
+            [text[:first]] + [text[i : i + width] for i in range(first, len(text), width)]
+            if len(text) > first
+            else [text]
+        )
     out, start, used, limit = [], 0, 0, first
     for i, ch in enumerate(text):
         w = cell_len(ch)
