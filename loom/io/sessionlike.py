@@ -1,7 +1,7 @@
 """What the importers and exporters use of a session. io sits beside the store in
 the layers (it is handed a session, it never opens one), so instead of importing
 loom.store it names here the part of loom.store.Session it calls; Session has
-all of it (tests/test_sessionlike.py compares the signatures)."""
+all of it (tests/core/test_sessionlike.py compares the signatures)."""
 
 from __future__ import annotations
 
