@@ -25,11 +25,6 @@ PROMPT = "Are bugs real?"
 
 
 @pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
-
-
-@pytest.fixture(scope="module")
 def demo_logprobs(demo_backend):
     """demo's full next-token log-probabilities at every token of a real text."""
     ids = demo_backend.context_tokens("Are bugs real? The old miller said that he had seen one in the mill.").ids
@@ -175,15 +170,12 @@ def test_models_with_different_vocabularies_are_refused(session, demo_backend, t
     assert session.records("collapse") == []
 
 
-def test_a_server_with_top_k_logprobs_is_refused_saying_why(session, demo_backend):
-    from fake_openai_server import FakeOpenAI
-
+def test_a_server_with_top_k_logprobs_is_refused_saying_why(session, demo_backend, fake_server):
     root = session.add_node(None, PROMPT, "prompt")
-    with FakeOpenAI(demo_backend) as server:
-        remote = open_backend(f"openai:demo@{server.url}")
-        with pytest.raises(BackendError) as err:
-            collapse(session, remote, demo_backend, root.id, scope="node")
-        assert server.generation == 0  # refused before asking the server anything
+    remote = open_backend(f"openai:demo@{fake_server.url}")
+    with pytest.raises(BackendError) as err:
+        collapse(session, remote, demo_backend, root.id, scope="node")
+    assert fake_server.generation == 0  # refused before asking the server anything
     text = str(err.value)
     assert "top" in text and "logprobs" in text and "KL" in text and "approximate" in text
     assert session.records("collapse") == []

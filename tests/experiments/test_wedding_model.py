@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from loom.backends import open_backend
 from loom.experiments.vs import attractor_rate, compare_models, token_entropies
 from loom.tree import GenerationParams
 
@@ -19,11 +18,6 @@ PROMPTS = [
     "Jo put down her book and said",
 ]
 ATTRACTOR = ("wedding", "feast")
-
-
-@pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
 
 
 def test_collapsed_model_reaches_the_wedding_feast_far_more_often(demo_backend, wedding):

@@ -90,10 +90,8 @@ async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
     s2.close()
 
 
-async def test_settings_dialog_validates(tmp_path, demo_backend):
-    s = Session(tmp_path / "s.loom")
-    s.add_node(None, "Hello", "prompt")
-    app = LoomApp(s, backend=demo_backend)
+async def test_settings_dialog_validates(session, hello_app):
+    app = hello_app
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("s")
         await pilot.pause()
@@ -107,8 +105,7 @@ async def test_settings_dialog_validates(tmp_path, demo_backend):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.params.temperature == 0.5 and app.params.n == 2
-        assert s.get_state("params")["n"] == 2
-    s.close()
+        assert session.get_state("params")["n"] == 2
 
 
 async def test_settings_dialog_says_where_each_value_comes_from(tmp_path, demo_backend, monkeypatch):
@@ -134,12 +131,10 @@ async def test_settings_dialog_says_where_each_value_comes_from(tmp_path, demo_b
     s.close()
 
 
-async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
+async def test_help_and_palette_list_every_action(hello_app):
     from loom.ui.keymap import KEYS
 
-    s = Session(tmp_path / "s.loom")
-    s.add_node(None, "Hello", "prompt")
-    app = LoomApp(s, backend=demo_backend)
+    app = hello_app
     async with app.run_test(size=(140, 50)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
@@ -151,7 +146,6 @@ async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
         for k in KEYS:
             if k.action != "quit":
                 assert k.description in titles
-    s.close()
 
 
 async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend):

@@ -4,20 +4,13 @@ bundled demo-wedding model)."""
 
 import math
 
-import pytest
 from textual.widgets import Input, OptionList, ProgressBar
 from wedding_path import DECIDING, wedding_path
 
-from loom.backends import open_backend
 from loom.store import Session
 from loom.ui.app import LoomApp
 from loom.ui.forks import BASIN_STYLE, FORK_STYLE, NO_RETURN_STYLE, ForksForm, ForksScreen, path_marks
 from loom.ui.pathview import PathView
-
-
-@pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
 
 
 async def wait_for(pilot, ready, what: str):

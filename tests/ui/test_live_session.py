@@ -154,12 +154,9 @@ async def test_nothing_is_read_again_while_nobody_else_writes(tmp_path, demo_bac
     s.close()
 
 
-async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(tmp_path, demo_backend):
-    s = Session(tmp_path / "s.loom")
-    root = s.add_node(None, "root", "prompt").id
-    kids = [s.add_node(root, f"child {i}", "human").id for i in range(100)]
-    s.current = kids[70]
-    app = LoomApp(s, backend=demo_backend)
+async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(session, wide_level, demo_backend):
+    root, kids = wide_level
+    app = LoomApp(session, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         tree = app.query_one(TreePanel)
@@ -170,7 +167,7 @@ async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(tmp_pa
 
         assert labels() == [f"… {70 - w} earlier", f"… {100 - 71 - w} more"]
         shown = [c.data for c in tree._items[root].children if c.data is not None]
-        with Session(tmp_path / "s.loom") as writer:
+        with Session(session.path) as writer:
             for i in range(3):
                 writer.add_node(root, f"late {i}", "human")
         await wait_for(pilot, lambda: labels()[-1] == f"… {100 - 71 - w + 3} more", "the more line's count")
@@ -180,4 +177,3 @@ async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(tmp_pa
         tree.select_node(tree._items[root].children[-1])  # "… more" loads the whole level, the new ones too
         await pilot.pause()
         assert len([c for c in tree._items[root].children if c.data is not None]) == 103
-    s.close()
