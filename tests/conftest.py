@@ -2,6 +2,7 @@
 OpenAI-compatible server, and loom's CLI run in this process or as a process.
 Each folder's conftest.py holds what only its tests share."""
 
+import asyncio
 import json
 import os
 import subprocess
@@ -116,3 +117,34 @@ def loom_process():
         return out
 
     return run
+
+
+@pytest.fixture
+def workers_done():
+    """await workers_done(pilot): every worker the app has running (a generation, a
+    model loading, an experiment) has ended and what it posted has been handled:
+    Textual's WorkerManager.wait_for_complete, then Pilot.pause."""
+
+    async def wait(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return wait
+
+
+@pytest.fixture
+def wait_until():
+    """await wait_until(pilot, condition, what, timeout=60): Pilot pauses until
+    condition() holds, for what no worker or Textual waiter marks (the app's live
+    poll, branches while they grow, another process). The timeout only stops a
+    hang, with `what` in the message; no test measures time."""
+
+    async def wait(pilot, condition, what: str, timeout: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not condition():
+            if loop.time() > end:
+                raise AssertionError(f"timed out waiting for {what}")
+            await pilot.pause(0.05)
+
+    return wait

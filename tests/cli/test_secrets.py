@@ -55,7 +55,7 @@ def files_holding(folder: Path, needle: str) -> list[str]:
     return hits
 
 
-async def test_no_key_in_any_file_the_run_produced(work, fake_server, capsys, demo_backend):
+async def test_no_key_in_any_file_the_run_produced(work, fake_server, capsys, demo_backend, workers_done):
     session = work / "sessions" / "tale.loom"
     out = work / "cli"
     log_file = work / "loom-debug.log"
@@ -165,17 +165,11 @@ async def test_no_key_in_any_file_the_run_produced(work, fake_server, capsys, de
     async with app.run_test(size=(140, 40)) as pilot:
         before = s.count()
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         assert s.count() == before + 2
         fake_server.api_key = "sk-another-key"  # a refused key shows an error in the app
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         app.save_screenshot(filename="app.svg", path=str(work))
     s.close()
     assert (work / "app.svg").exists()

@@ -223,7 +223,7 @@ def test_long_prompt_is_trimmed_for_generation_and_kept_whole(session, demo_back
     assert session.path_text(result.nodes[0].id) == prompt + result.nodes[0].text
 
 
-async def test_app_shows_the_trim_notice(tmp_path, demo_backend):
+async def test_app_shows_the_trim_notice(tmp_path, demo_backend, workers_done):
     from loom.ui.app import LoomApp
 
     s = Session(tmp_path / "s.loom")
@@ -233,10 +233,7 @@ async def test_app_shows_the_trim_notice(tmp_path, demo_backend):
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         assert len(s.child_ids(root.id)) == 2
         messages = [n.message for n in app._notifications]
         assert any("left out for generation" in str(m) for m in messages), messages

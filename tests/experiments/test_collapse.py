@@ -269,7 +269,7 @@ def test_python_api_and_figure_with_hostile_token_text(tmp_path, monkeypatch):
     ET.parse(out)
 
 
-async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend, wedding):
+async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend, wedding, workers_done):
     from textual.widgets import DataTable, Static
 
     from loom.ui.app import LoomApp
@@ -286,10 +286,7 @@ async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend,
         assert isinstance(screen, CollapseScreen)
         assert (screen.query_one("#tuned").value, screen.query_one("#base").value) == ("demo-wedding", "demo")
         await pilot.press("ctrl+r")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if screen.result is not None:
-                break
+        await workers_done(pilot)
         assert screen.result is not None
         summary = str(screen.query_one("#summary", Static).render())
         assert "best single temperature" in summary and f"stored as record {screen.result.record}" in summary
