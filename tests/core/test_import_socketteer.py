@@ -4,18 +4,14 @@ files with token data made here, and export back to that format."""
 import copy
 import json
 import math
-from pathlib import Path
 
 import pytest
+from socketteer_files import PEERS_DEMO as DEMO
 
 from loom.cli import main
 from loom.io import TreeFormatError, import_file
 from loom.io.socketteer import export_data, import_data
 from loom.store import Session
-
-DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
-if not DEMO.exists():  # the checkout's sibling folder, wherever the repo lives
-    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 def walk(node, depth=0):
