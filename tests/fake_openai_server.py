@@ -5,6 +5,12 @@ model's own), with switches for each logprobs dialect and each fault.
 Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions,
 streamed (SSE) or not. Built on the standard library's http.server.
 
+It can also replay the recorded replies of real servers (tests/replies/SERVER/
+NAME.json + NAME.body, see docs/how-to/servers.md): `server.play([load_reply(
+"llama-cpp-python", "chat-stream"), ...])` answers each request with the first
+recording whose request had the same route, `stream` and `n`, body bytes as
+recorded (an SSE stream event by event).
+
     with FakeOpenAI(backend) as server:
         server.url            # "http://127.0.0.1:PORT/v1"
         server.dialect = "content"
@@ -16,9 +22,12 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 FAULTS = ("401", "403", "429", "500", "503", "malformed", "hang", "cut", "stream_error")
@@ -38,6 +47,74 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 
 _UNICODE_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
+
+REPLIES = Path(__file__).parent / "replies"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One recorded reply: its header (server, version, date, provenance, request) and its body bytes."""
+
+    server: str
+    name: str
+    header: dict[str, Any]
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return self.header["request"]["path"]
+
+    @property
+    def request(self) -> dict[str, Any]:
+        return self.header["request"]["body"]
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.request.get("stream"))
+
+    @property
+    def n(self) -> int:
+        return int(self.request.get("n") or 1)
+
+    def events(self) -> list[bytes]:
+        """The body as SSE events, each with its blank-line ending, bytes as recorded."""
+        return [p for p in re.split(rb"(?<=\r\n\r\n)|(?<=\n\n)", self.body) if p]
+
+    def payloads(self) -> list[Any]:
+        """The JSON objects the body holds (each event's data; [DONE] and comments left out)."""
+        if not self.stream:
+            return [json.loads(self.body)]
+        out = []
+        for event in self.events():
+            data = "\n".join(line[5:].strip() for line in event.decode().splitlines() if line.startswith("data:"))
+            if data and data != "[DONE]":
+                out.append(json.loads(data))
+        return out
+
+    def choices(self) -> dict[int, dict[str, Any]]:
+        """What the reply says of each choice, read plainly (not through loom): its text, the chosen
+        tokens' logprobs (None where it has none) and its finish reason (None where none came)."""
+        out: dict[int, dict[str, Any]] = {}
+        for obj in self.payloads():
+            for ch in obj.get("choices") or []:
+                c = out.setdefault(ch.get("index") or 0, {"text": "", "logprobs": None, "finish": None})
+                part = ch.get("delta") or ch.get("message") or {}
+                c["text"] += (ch["text"] if "text" in ch else part.get("content")) or ""
+                lp = ch.get("logprobs")
+                if lp:
+                    if "token_logprobs" in lp:
+                        values = lp["token_logprobs"]
+                    else:
+                        values = [t["logprob"] for t in lp.get("content") or []]
+                    c["logprobs"] = (c["logprobs"] or []) + values
+                c["finish"] = ch.get("finish_reason") or c["finish"]
+        return out
+
+
+def load_reply(server: str, name: str) -> Reply:
+    folder = REPLIES / server
+    header = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    return Reply(server, name, header, (folder / f"{name}.body").read_bytes())
 
 
 class FakeOpenAI:
@@ -81,9 +158,24 @@ class FakeOpenAI:
         self.retry_after: str | None = "0.05"  # Retry-After sent with 429/503
         self.cut_after = 2  # tokens a "cut" or "stream_error" stream sends before breaking
         self.hang_s = 5.0
+        self.replies: list[Reply] | None = None  # recorded replies to play instead of the model (see play)
+        self.replayed: list[str] = []  # the names of the recordings played, in order
+        self._overtaker = threading.Event()  # the request that overtakes a recorded cancelled one has come
+        self._overtaken_sent = threading.Event()  # the cancelled one has been played
+        self.overlap_s = 1.0  # how long the overtaking reply stays in flight after the other ended
         self.requests: list[dict[str, Any]] = []
         self.prompts: list[Any] = []  # each completions prompt as sent: text or token ids
         self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
+
+    def play(self, replies: list[Reply]) -> None:
+        """Answer requests with these recordings. A request gets the first one with its route, `stream`
+        and `n`; a second request of the same kind the next such one, and so on (the last repeats).
+        A recording whose header says `overtaken_by` (a stream the server ended when another request
+        came) is played once that other request has arrived, and that one is played after it, still
+        in flight when it ends, as the real server did."""
+        self.replies = list(replies)
+        self._overtaker.clear()
+        self._overtaken_sent.clear()
 
     def __enter__(self) -> FakeOpenAI:
         return self
@@ -264,11 +356,45 @@ def _handler(server: FakeOpenAI):
                 )
             if path not in ("/v1/completions", "/v1/chat/completions"):
                 return self.error(404, f"no route {self.path}")
+            if server.replies is not None:
+                return self.replay(req, path)
             if req.get("model") != server.model:
                 return self.error(404, f"The model `{req.get('model')}` does not exist.", "model_not_found")
             if server.strict and "return_token_ids" in req:
                 return self.error(400, "Unrecognized request argument supplied: return_token_ids")
             self.complete(req, legacy=path == "/v1/completions")
+
+        def replay(self, req: dict[str, Any], path: str) -> None:
+            stream, n = bool(req.get("stream")), int(req.get("n") or 1)
+            same = [r for r in server.replies or [] if r.path == path and r.stream == stream and r.n == n]
+            if not same:
+                return self.error(400, f"no recorded reply for {path} with stream={stream} n={n}")
+            with server._count:
+                rec = same[min(sum(1 for name in server.replayed if name in {r.name for r in same}), len(same) - 1)]
+                server.replayed.append(rec.name)
+            overtakes = any(r.header.get("overtaken_by") == rec.name for r in server.replies or [])
+            if rec.header.get("overtaken_by"):
+                server._overtaker.wait(10)  # the real server ended this stream when the other request came
+            elif overtakes and not server._overtaker.is_set():
+                server._overtaker.set()
+                server._overtaken_sent.wait(10)
+            else:
+                overtakes = False
+            self.send_response(rec.header.get("status", 200))
+            self.send_header("Content-Type", rec.header.get("content_type") or "application/json")
+            if not rec.stream:
+                self.send_header("Content-Length", str(len(rec.body)))
+                self.end_headers()
+                self.wfile.write(rec.body)
+                return
+            self.end_headers()
+            for i, event in enumerate(rec.events()):
+                self.wfile.write(event)
+                self.wfile.flush()
+                if overtakes and i == 0:
+                    time.sleep(server.overlap_s)  # still in flight when the overtaken stream has ended
+            if rec.header.get("overtaken_by"):
+                server._overtaken_sent.set()
 
         def fault_hit(self) -> bool:
             """Answer with the switched-on fault, if it still applies; True if answered."""

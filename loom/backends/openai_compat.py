@@ -32,7 +32,7 @@ from ..textsafe import redact
 from ..tokenbytes import display_text
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
 from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
-from .openai_logprobs import LogprobsFormatError, TextAligner, WireToken, parse_logprobs, plain_tokens
+from .openai_logprobs import LogprobsFormatError, TextAligner, WireToken, parse_logprobs
 
 MAX_STOPS = 4  # OpenAI accepts at most four stop strings; loom applies the rest itself
 CHAT_TOP_LOGPROBS = 20  # the chat API's limit for top_logprobs
@@ -581,6 +581,9 @@ class OpenAIBackend(Backend):
                 )
             # branches the stream left unfinished: the caller decides (resume, or an error)
             cut = [job.branches[i] for i, st in states.items() if not st.done]
+            for i, st in states.items():
+                for tok in [] if st.done else st.aligner.release():
+                    events.put(("token", job.branches[i], tok))
             with self._told:
                 job.overlapped = self._in_flight > 1  # another request was being served when this one ended
             for i in states:
@@ -622,13 +625,10 @@ class OpenAIBackend(Backend):
         if wire and isinstance(ids, list) and len(ids) == len(wire) and all(type(t) is int for t in ids):
             # vLLM names the sampled ids beside the logprobs (return_token_ids); its alternatives stay texts
             wire = [w if w.token_id is not None else replace(w, token_id=t) for w, t in zip(wire, ids)]
-        if wire is None:
-            tokens = plain_tokens(text, self.profile.raw_logprobs)
-            if text:
-                self._tell_no_logprobs(events)
-        else:
-            tokens = st.aligner.feed(wire, text)
         finish = choice.get("finish_reason")
+        tokens, bare = st.aligner.take(wire, text, hold=self.profile.stream and not finish)
+        if bare:
+            self._tell_no_logprobs(events)
         if finish:
             tokens += st.aligner.finish()
         for tok in tokens:

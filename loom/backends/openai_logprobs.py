@@ -136,9 +136,39 @@ class TextAligner:
         self.text = ""  # the server's text for this branch so far
         self.used = 0  # how much of self.text the emitted tokens cover
         self.held: list[tuple[WireToken, tuple[Alternative, ...]]] = []  # tokens waiting for the text to settle
+        self.bare = ""  # streamed text that came without logprobs, held one chunk: they may follow it
 
     def pending(self) -> bytes:
         return self.decoder.getstate()[0]
+
+    def take(self, wire: list[WireToken] | None, text: str, hold: bool) -> tuple[list[Token], bool]:
+        """One chunk of a branch: its tokens, and whether text came without logprobs.
+
+        Ollama may stream a token's text in one chunk and its logprobs in the
+        next, with empty content; so with `hold` (a stream, before its last
+        chunk) text without logprobs waits one chunk for them instead of
+        becoming a token with no probability at once."""
+        out: list[Token] = []
+        came_bare = False
+        if self.bare and (wire is None or text):  # what came next was not its logprobs
+            out += plain_tokens(self.bare, self.raw)
+            came_bare, self.bare = True, ""
+        if wire is None:
+            if hold:
+                self.bare = text
+            elif text:
+                out += plain_tokens(text, self.raw)
+                came_bare = True
+            return out, came_bare
+        if self.bare:  # logprobs after their text, with no text of their own
+            text, self.bare = self.bare, ""
+        return out + self.feed(wire, text), came_bare
+
+    def release(self) -> list[Token]:
+        """At a stream's end without a finish reason: the text still held, as tokens without logprobs."""
+        out = plain_tokens(self.bare, self.raw)
+        self.bare = ""
+        return out
 
     def feed(self, wire: list[WireToken], text: str | None) -> list[Token]:
         """Add the tokens of one chunk (or a whole response) and the text that came with them."""

@@ -1,0 +1,136 @@
+"""The server matrix: `loom generate` through the recorded replies of real
+servers (tests/replies/SERVER/NAME.json + .body), played byte for byte by the
+loopback server. Each gives the same tree: one child per branch asked for,
+with the reply's texts, the reply's logprobs where it has them, a notice (not
+a traceback) where it has none, and for every fault a message that names what
+the server did and what loom did about it. docs/how-to/servers.md describes
+the matrix; tools/record_replies.py records a server."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_openai_server import REPLIES, FakeOpenAI, load_reply  # noqa: E402
+
+from loom.cli import main  # noqa: E402
+from loom.store import Session  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    server: str  # folder under tests/replies
+    replies: tuple[str, ...]  # the recordings played (see FakeOpenAI.play)
+    api: str  # "completions" or "chat"
+    n: int = 1
+    #: where each child's text comes from: "NAME:INDEX" (a choice of a recording), "A:0+B:0" (a branch
+    #: cut in A and resumed by B); the children may come in any order
+    branches: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # what standard error must say (each a substring, lower case)
+    concurrency: int = 4
+    no_notice: tuple[str, ...] = field(default=())  # what it must not say
+
+    @property
+    def stream(self) -> bool:
+        return load_reply(self.server, self.replies[0]).stream
+
+    def id(self) -> str:
+        return f"{self.server}/{self.replies[0]}" + (f"-n{self.n}" if self.n > 1 else "")
+
+
+NO_LOGPROBS = "sends no logprobs"
+CASES = [
+    # OpenAI's API reference (published examples)
+    Case("openai", ("completions",), "completions", notices=(NO_LOGPROBS,)),
+    Case("openai", ("chat",), "chat", notices=(NO_LOGPROBS,)),
+    Case("openai", ("chat-logprobs",), "chat", no_notice=(NO_LOGPROBS,)),
+    Case("openai", ("chat-stream",), "chat", notices=(NO_LOGPROBS,)),
+    # text-generation-inference (replies its integration tests recorded)
+    Case("tgi", ("completions",), "completions", notices=(NO_LOGPROBS,)),
+    Case("tgi", ("chat-stream",), "chat", notices=(NO_LOGPROBS,)),
+    # Ollama (constructed from its code: the last token's logprobs come after its text)
+    Case("ollama", ("chat-stream-logprobs-late",), "chat", no_notice=(NO_LOGPROBS,)),
+]
+
+
+def _text_of(case: Case, spec: str) -> tuple[str, list[float | None] | None]:
+    """The text and chosen-token logprobs a branch spec stands for, read from the recordings."""
+    text, logprobs = "", []
+    for part in spec.split("+"):
+        name, _, index = part.partition(":")
+        choice = load_reply(case.server, name).choices()[int(index or 0)]
+        text += choice["text"]
+        logprobs = None if logprobs is None or choice["logprobs"] is None else logprobs + choice["logprobs"]
+    return text, logprobs
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAI(None) as srv:  # replays only: no model behind it
+        yield srv
+
+
+@pytest.mark.parametrize("case", CASES, ids=Case.id)
+def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch, capsys):
+    replies = [load_reply(case.server, name) for name in case.replies]
+    server.reset()
+    server.play(replies)
+    first = replies[0]
+    prompt = first.request["prompt"] if case.api == "completions" else first.request["messages"][-1]["content"]
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[profiles.rec]\nbase_url = "{server.url}"\nmodel = "{first.request["model"]}"\napi = "{case.api}"\n'
+        f"stream = {str(case.stream).lower()}\nconcurrency = {case.concurrency}\nmax_retries = 0\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LOOM_CONFIG", str(cfg))
+    path = str(tmp_path / "s.loom")
+    assert main(["new", path, "--prompt", prompt]) == 0
+    max_tokens = first.request.get("max_tokens") or 16
+    code = main(["generate", path, "--model", "rec", "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "Traceback" not in out.err
+    err = out.err.lower()
+    for notice in case.notices:
+        assert notice in err
+    for notice in case.no_notice:
+        assert notice not in err
+
+    sent = server.requests[0]["body"]
+    assert (sent.get("prompt") if case.api == "completions" else sent["messages"][-1]["content"]) == prompt
+    branches = case.branches or tuple(f"{first.name}:{i}" for i in range(case.n))
+    expected = sorted((_text_of(case, b) for b in branches), key=lambda e: e[0])
+    with Session(path) as session:
+        root = session.roots()[0]
+        children = sorted(session.children(root.id, with_tokens=True), key=lambda n: n.text)
+        assert [c.text for c in children] == [text for text, _ in expected]  # the same tree: one child a branch
+        for child, (text, logprobs) in zip(children, expected):
+            assert child.complete and child.meta.get("finish") not in ("error", "cancelled"), child.meta
+            assert "".join(t.text for t in child.tokens or []) == text
+            got = [t.logprob for t in child.tokens or []]
+            if logprobs is None:
+                assert all(lp is None for lp in got) and child.mean_prob is None
+            else:
+                assert got == pytest.approx([lp if lp is None else min(lp, 0.0) for lp in logprobs], abs=1e-4)
+
+
+def test_every_recording_has_a_header_that_says_where_it_came_from():
+    names = sorted(REPLIES.glob("*/*.json"))
+    assert names
+    for path in names:
+        rec = load_reply(path.parent.name, path.stem)
+        h = rec.header
+        for key in ("server", "version", "date", "provenance", "source", "request", "status", "content_type"):
+            assert key in h, f"{path}: no {key}"
+        assert (
+            h["provenance"] == "recorded"
+            or h["provenance"] == "published"
+            or h["provenance"].startswith("constructed from ")
+        ), path
+        assert h["request"]["path"] in ("/v1/completions", "/v1/chat/completions")
+        assert rec.choices() or not rec.payloads()[0].get("choices"), path  # the body parses as the reply it claims
