@@ -80,22 +80,23 @@ class Reply:
         """The body as SSE events, each with its blank-line ending, bytes as recorded."""
         return [p for p in re.split(rb"(?<=\r\n\r\n)|(?<=\n\n)", self.body) if p]
 
-    def payloads(self) -> list[Any]:
-        """The JSON objects the body holds (each event's data; [DONE] and comments left out)."""
+    def payloads(self, events: int | None = None) -> list[Any]:
+        """The JSON objects the body holds (each event's data; [DONE] and comments left out),
+        of its first `events` events where given."""
         if not self.stream:
             return [json.loads(self.body)]
         out = []
-        for event in self.events():
+        for event in self.events()[:events]:
             data = "\n".join(line[5:].strip() for line in event.decode().splitlines() if line.startswith("data:"))
             if data and data != "[DONE]":
                 out.append(json.loads(data))
         return out
 
-    def choices(self) -> dict[int, dict[str, Any]]:
+    def choices(self, events: int | None = None) -> dict[int, dict[str, Any]]:
         """What the reply says of each choice, read plainly (not through loom): its text, the chosen
         tokens' logprobs (None where it has none) and its finish reason (None where none came)."""
         out: dict[int, dict[str, Any]] = {}
-        for obj in self.payloads():
+        for obj in self.payloads(events):
             for ch in obj.get("choices") or []:
                 c = out.setdefault(ch.get("index") or 0, {"text": "", "logprobs": None, "finish": None})
                 part = ch.get("delta") or ch.get("message") or {}
@@ -389,6 +390,8 @@ def _handler(server: FakeOpenAI):
                 return
             self.end_headers()
             for i, event in enumerate(rec.events()):
+                if server.fault == "cut" and i >= server.cut_after:
+                    return  # the connection closes here, in the middle of the recorded stream
                 self.wfile.write(event)
                 self.wfile.flush()
                 if overtakes and i == 0:

@@ -33,13 +33,20 @@ class Case:
     notices: tuple[str, ...] = ()  # what standard error must say (each a substring, lower case)
     concurrency: int = 4
     no_notice: tuple[str, ...] = field(default=())  # what it must not say
+    cut_after: int | None = None  # the stream is cut off (the connection closed) after this many events
+    exit: int = 0  # loom generate's exit status
+    complete: bool = True  # whether the branches are complete
 
     @property
     def stream(self) -> bool:
         return load_reply(self.server, self.replies[0]).stream
 
     def id(self) -> str:
-        return f"{self.server}/{self.replies[0]}" + (f"-n{self.n}" if self.n > 1 else "")
+        return (
+            f"{self.server}/{self.replies[0]}"
+            + (f"-n{self.n}" if self.n > 1 else "")
+            + (f"-cut{self.cut_after}" if self.cut_after is not None else "")
+        )
 
 
 NO_LOGPROBS = "sends no logprobs"
@@ -52,17 +59,30 @@ CASES = [
     # text-generation-inference (replies its integration tests recorded)
     Case("tgi", ("completions",), "completions", notices=(NO_LOGPROBS,)),
     Case("tgi", ("chat-stream",), "chat", notices=(NO_LOGPROBS,)),
+    # a stream cut off after its second event: the text so far is kept, marked incomplete, and said so
+    Case(
+        "tgi",
+        ("chat-stream",),
+        "chat",
+        cut_after=2,
+        exit=2,
+        complete=False,
+        notices=(
+            "ended before branch 0 finished (no finish_reason, no error), so loom kept the 2 tokens it sent as an incomplete branch",
+        ),
+    ),
     # Ollama (constructed from its code: the last token's logprobs come after its text)
     Case("ollama", ("chat-stream-logprobs-late",), "chat", no_notice=(NO_LOGPROBS,)),
 ]
 
 
-def _text_of(case: Case, spec: str) -> tuple[str, list[float | None] | None]:
-    """The text and chosen-token logprobs a branch spec stands for, read from the recordings."""
+def _text_of(case: Case, spec: str, cut_after: int | None = None) -> tuple[str, list[float | None] | None]:
+    """The text and chosen-token logprobs a branch spec stands for, read from the recordings
+    (of a stream cut off after `cut_after` events: what came before the cut)."""
     text, logprobs = "", []
     for part in spec.split("+"):
         name, _, index = part.partition(":")
-        choice = load_reply(case.server, name).choices()[int(index or 0)]
+        choice = load_reply(case.server, name).choices(cut_after)[int(index or 0)]
         text += choice["text"]
         logprobs = None if logprobs is None or choice["logprobs"] is None else logprobs + choice["logprobs"]
     return text, logprobs
@@ -79,6 +99,8 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     replies = [load_reply(case.server, name) for name in case.replies]
     server.reset()
     server.play(replies)
+    if case.cut_after is not None:
+        server.fault, server.cut_after = "cut", case.cut_after
     first = replies[0]
     prompt = first.request["prompt"] if case.api == "completions" else first.request["messages"][-1]["content"]
     cfg = tmp_path / "config.toml"
@@ -93,7 +115,7 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     max_tokens = first.request.get("max_tokens") or 16
     code = main(["generate", path, "--model", "rec", "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet"])
     out = capsys.readouterr()
-    assert code == 0, out.err
+    assert code == case.exit, out.err
     assert "Traceback" not in out.err
     err = out.err.lower()
     for notice in case.notices:
@@ -104,13 +126,14 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     sent = server.requests[0]["body"]
     assert (sent.get("prompt") if case.api == "completions" else sent["messages"][-1]["content"]) == prompt
     branches = case.branches or tuple(f"{first.name}:{i}" for i in range(case.n))
-    expected = sorted((_text_of(case, b) for b in branches), key=lambda e: e[0])
+    expected = sorted((_text_of(case, b, case.cut_after) for b in branches), key=lambda e: e[0])
     with Session(path) as session:
         root = session.roots()[0]
         children = sorted(session.children(root.id, with_tokens=True), key=lambda n: n.text)
         assert [c.text for c in children] == [text for text, _ in expected]  # the same tree: one child a branch
         for child, (text, logprobs) in zip(children, expected):
-            assert child.complete and child.meta.get("finish") not in ("error", "cancelled"), child.meta
+            assert child.complete == case.complete, child.meta
+            assert (child.meta.get("finish") not in ("error", "cancelled")) == case.complete, child.meta
             assert "".join(t.text for t in child.tokens or []) == text
             got = [t.logprob for t in child.tokens or []]
             if logprobs is None:

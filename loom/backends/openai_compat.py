@@ -490,8 +490,15 @@ class OpenAIBackend(Backend):
                         error, cut = None, []
                     for b in cut:  # cut with nothing else running: the server's fault
                         finished.add(b)
-                        error = (
-                            error or f"{self.server}: the response ended before branch {b} finished (no finish_reason)"
+                        kept = len(sofar.get(b, []))
+                        error = error or (
+                            f"{self.server}: the response ended before branch {b} finished (no finish_reason, no "
+                            "error), so loom "
+                            + (
+                                f"kept the {kept} token{'s' * (kept != 1)} it sent as an incomplete branch"
+                                if kept
+                                else "has nothing of it to keep"
+                            )
                         )
                         yield BranchDone(b, "error", seed_of(b))
                     if error:
@@ -505,6 +512,12 @@ class OpenAIBackend(Backend):
                     if job.probe and not error and not stop.is_set() and missing:
                         # the server gave fewer choices than n: ask for the rest one by one
                         self._n_ok = False
+                        yield Notice(
+                            f"{self.server} sent {len(job.seen)} choice(s) for n = {len(job.branches)}: it ignores n "
+                            f"(llama.cpp's, llama-cpp-python's and Ollama's servers do); loom asked for the other "
+                            f"{len(missing)} branches one request each, and asks so from the start from now on "
+                            "(n_per_request = false in the profile says so up front)"
+                        )
                         for b in missing:
                             running += 1
                             pool.submit(self._run_job, wire, params, _Job([b], None), stop, events)
