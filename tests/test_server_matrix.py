@@ -53,9 +53,12 @@ NO_LOGPROBS = "sends no logprobs"
 CASES = [
     # OpenAI's API reference (published examples)
     Case("openai", ("completions",), "completions", notices=(NO_LOGPROBS,)),
+    Case("openai", ("completions-logprobs",), "completions", no_notice=(NO_LOGPROBS,)),  # constructed: bytes: tokens
     Case("openai", ("chat",), "chat", notices=(NO_LOGPROBS,)),
     Case("openai", ("chat-logprobs",), "chat", no_notice=(NO_LOGPROBS,)),
     Case("openai", ("chat-stream",), "chat", notices=(NO_LOGPROBS,)),
+    # Azure OpenAI: a stream with top-5 logprobs, captured by the LangStream project
+    Case("azure-openai", ("completions-stream-logprobs",), "completions", no_notice=(NO_LOGPROBS,)),
     # text-generation-inference (replies its integration tests recorded)
     Case("tgi", ("completions",), "completions", notices=(NO_LOGPROBS,)),
     Case("tgi", ("chat-stream",), "chat", notices=(NO_LOGPROBS,)),
