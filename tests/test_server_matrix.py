@@ -8,6 +8,7 @@ the matrix; tools/record_replies.py records a server."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +44,14 @@ class Case:
 
     def id(self) -> str:
         return (
-            f"{self.server}/{self.replies[0]}"
+            f"{self.server}/{'+'.join(self.replies)}"
             + (f"-n{self.n}" if self.n > 1 else "")
             + (f"-cut{self.cut_after}" if self.cut_after is not None else "")
         )
 
 
 NO_LOGPROBS = "sends no logprobs"
+IGNORES_N = "sent 1 choice(s) for n = 3: it ignores n"
 CASES = [
     # OpenAI's API reference (published examples)
     Case("openai", ("completions",), "completions", notices=(NO_LOGPROBS,)),
@@ -57,6 +59,35 @@ CASES = [
     Case("openai", ("chat",), "chat", notices=(NO_LOGPROBS,)),
     Case("openai", ("chat-logprobs",), "chat", no_notice=(NO_LOGPROBS,)),
     Case("openai", ("chat-stream",), "chat", notices=(NO_LOGPROBS,)),
+    # llama-cpp-python's server (recorded here with tools/record_replies.py)
+    *(
+        Case("llama-cpp-python", (name,), api, notices=() if "logprobs" in name else (NO_LOGPROBS,))
+        for api in ("completions", "chat")
+        for name in (api, f"{api}-logprobs", f"{api}-stream", f"{api}-stream-logprobs")
+    ),
+    # it ignores n: one choice for n=3, the other two asked for one request each, and said so
+    *(
+        Case(
+            "llama-cpp-python",
+            (f"{api}{stream}-n3", f"{api}{stream}-logprobs"),
+            api,
+            n=3,
+            branches=(f"{api}{stream}-n3:0", f"{api}{stream}-logprobs:0", f"{api}{stream}-logprobs:0"),
+            notices=(IGNORES_N,),
+        )
+        for api in ("completions", "chat")
+        for stream in ("", "-stream")
+    ),
+    # a new request ends the running stream (no finish reason, then [DONE]): the cut branch is
+    # resumed where it was cut, one request at a time from then on, and said so
+    Case(
+        "llama-cpp-python",
+        ("completions-stream-n3", "cancel-first", "cancel-second"),
+        "completions",
+        n=3,
+        branches=("completions-stream-n3:0", "cancel-second:0", "cancel-first:0+cancel-second:0"),
+        notices=(IGNORES_N, "ends a running request when another arrives", "resumed them where they were cut"),
+    ),
     # Azure OpenAI: a stream with top-5 logprobs, captured by the LangStream project
     Case("azure-openai", ("completions-stream-logprobs",), "completions", no_notice=(NO_LOGPROBS,)),
     # text-generation-inference (replies its integration tests recorded)
@@ -91,6 +122,9 @@ def _text_of(case: Case, spec: str, cut_after: int | None = None) -> tuple[str, 
     return text, logprobs
 
 
+_PROFILES = itertools.count()
+
+
 @pytest.fixture(scope="module")
 def server():
     with FakeOpenAI(None) as srv:  # replays only: no model behind it
@@ -106,9 +140,11 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
         server.fault, server.cut_after = "cut", case.cut_after
     first = replies[0]
     prompt = first.request["prompt"] if case.api == "completions" else first.request["messages"][-1]["content"]
+    # a profile of its own: loom keeps one backend a profile in a process, with what it learnt of the server
+    name = f"rec{next(_PROFILES)}"
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        f'[profiles.rec]\nbase_url = "{server.url}"\nmodel = "{first.request["model"]}"\napi = "{case.api}"\n'
+        f'[profiles.{name}]\nbase_url = "{server.url}"\nmodel = "{first.request["model"]}"\napi = "{case.api}"\n'
         f"stream = {str(case.stream).lower()}\nconcurrency = {case.concurrency}\nmax_retries = 0\n",
         encoding="utf-8",
     )
@@ -116,13 +152,13 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     path = str(tmp_path / "s.loom")
     assert main(["new", path, "--prompt", prompt]) == 0
     max_tokens = first.request.get("max_tokens") or 16
-    code = main(["generate", path, "--model", "rec", "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet"])
+    code = main(["generate", path, "--model", name, "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet"])
     out = capsys.readouterr()
     assert code == case.exit, out.err
     assert "Traceback" not in out.err
     err = out.err.lower()
     for notice in case.notices:
-        assert notice in err
+        assert notice in err, out.err
     for notice in case.no_notice:
         assert notice not in err
 
