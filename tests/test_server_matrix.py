@@ -196,3 +196,21 @@ def test_every_recording_has_a_header_that_says_where_it_came_from():
         ), path
         assert h["request"]["path"] in ("/v1/completions", "/v1/chat/completions")
         assert rec.choices() or not rec.payloads()[0].get("choices"), path  # the body parses as the reply it claims
+
+
+def test_score_refuses_the_echo_of_llama_cpp_python(server):
+    """Its echo (recorded) leaves the new token out of the logprobs and gives each prompt token the
+    numbers of the position after it; nothing in it shows at the first token, so the check is
+    that the logprobs' tokens spell the reply's whole text."""
+    from loom.backends import BackendError
+    from loom.backends.openai_compat import OpenAIBackend
+    from loom.config import Profile
+
+    echo = load_reply("llama-cpp-python", "completions-echo")
+    assert echo.payloads()[0]["choices"][0]["logprobs"]["token_logprobs"][0] is None
+    server.reset()
+    server.play([echo])
+    backend = OpenAIBackend(Profile(name="rec", model="demo", base_url=server.url, max_retries=0))
+    with pytest.raises(BackendError, match="leave out the new token.*llama-cpp-python"):
+        backend.score("Once upon", [" a time"])
+    assert server.requests[0]["body"]["prompt"] == echo.request["prompt"] and server.requests[0]["body"]["echo"]

@@ -723,7 +723,7 @@ class OpenAIBackend(Backend):
         except LogprobsFormatError as exc:
             raise BackendError(self.explain(exc)) from None
         start, end = len(prompt.encode("utf-8")), len(full.encode("utf-8"))
-        self._check_echo(full, wire)
+        self._check_echo(full, wire, data["choices"][0].get("text"))
         pos, total, counted = 0, 0.0, 0
         for w in wire:
             size = len(w.data if w.data is not None else w.text.encode("utf-8"))
@@ -745,11 +745,12 @@ class OpenAIBackend(Backend):
         server = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + parts.path  # no credentials
         return {"name": self.name, "server_model": self.profile.model, "server": server}
 
-    def _check_echo(self, full: str, wire: list[WireToken]) -> None:
+    def _check_echo(self, full: str, wire: list[WireToken], text: Any = None) -> None:
         """Refuse a score the echo cannot support: the echoed tokens must rebuild
-        the scored text byte for byte, and the first of them, with nothing
-        before it, can have no log-probability (a server that gives it one has
-        moved every number one token early)."""
+        the scored text byte for byte, and the reply's whole text (echo and new
+        token); and the first of them, with nothing before it, can have no
+        log-probability (a server that gives it one has moved every number one
+        token early)."""
         if not wire:
             return  # no echo at all: the caller says so
         echoed = b"".join(w.data if w.data is not None else w.text.encode("utf-8") for w in wire)
@@ -760,6 +761,14 @@ class OpenAIBackend(Backend):
                 f"{self.server}: the echoed prompt tokens do not rebuild the scored text (sent {full[:60]!r}, "
                 f"echoed {got[:60]!r}), so its log-probabilities cannot be matched to the text; loom refuses to score "
                 f"with model {self.profile.model!r} rather than attribute them to the wrong tokens"
+            )
+        if isinstance(text, str) and echoed.decode("utf-8", "replace") != text:
+            raise BackendError(
+                f"{self.server}: the echo's logprobs cover {echoed.decode('utf-8', 'replace')[-40:]!r} but its text is "
+                f"{text[-40:]!r}: they leave out the new token, and each echoed token's number comes from the position "
+                "after it (llama-cpp-python's server does this), so none belongs to its token; loom refuses to score "
+                f"with model {self.profile.model!r} rather than attribute them to the wrong tokens (use vLLM or a local "
+                "model)"
             )
         if wire[0].logprob is not None:
             raise BackendError(
