@@ -594,9 +594,7 @@ class OpenAIBackend(Backend):
                 )
             # branches the stream left unfinished: the caller decides (resume, or an error)
             cut = [job.branches[i] for i, st in states.items() if not st.done]
-            for i, st in states.items():
-                for tok in [] if st.done else st.aligner.release():
-                    events.put(("token", job.branches[i], tok))
+            self._release(job, states, events)
             with self._told:
                 job.overlapped = self._in_flight > 1  # another request was being served when this one ended
             for i in states:
@@ -611,6 +609,7 @@ class OpenAIBackend(Backend):
                 if isinstance(exc, _StreamError)
                 else self.explain(exc)
             )
+            self._release(job, states, events)
             self._end_states(job, states, "cancelled" if stop.is_set() else "error", events)
         finally:
             if stream is not None and hasattr(stream, "close"):
@@ -622,6 +621,13 @@ class OpenAIBackend(Backend):
                 with self._told:
                     self._in_flight -= 1
             events.put(("end", job, error, cut))
+
+    @staticmethod
+    def _release(job: _Job, states: dict[int, _Branch], events: Events) -> None:
+        """The text unfinished branches still hold (see TextAligner.take), as tokens, when a reply ends."""
+        for i, st in states.items():
+            for tok in [] if st.done else st.aligner.release():
+                events.put(("token", job.branches[i], tok))
 
     @staticmethod
     def _end_states(job: _Job, states: dict[int, _Branch], reason: str, events: Events) -> None:
