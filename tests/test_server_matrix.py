@@ -214,3 +214,22 @@ def test_score_refuses_the_echo_of_llama_cpp_python(server):
     with pytest.raises(BackendError, match="leave out the new token.*llama-cpp-python"):
         backend.score("Once upon", [" a time"])
     assert server.requests[0]["body"]["prompt"] == echo.request["prompt"] and server.requests[0]["body"]["echo"]
+
+
+def test_text_without_logprobs_waits_one_chunk_for_them():
+    """TextAligner.take: a streamed chunk's text without logprobs is held one chunk; logprobs that
+    come next with no text of their own are its (Ollama); anything else shows it without."""
+    from loom.backends.openai_logprobs import TextAligner, parse_logprobs
+
+    late = parse_logprobs({"content": [{"token": "Hi", "logprob": -0.1}]})
+    a = TextAligner()
+    assert a.take(None, "Hi", hold=True) == ([], False)
+    toks, bare = a.take(late, "", hold=True)
+    assert [(t.text, t.logprob) for t in toks] == [("Hi", -0.1)] and not bare
+    a = TextAligner()
+    a.take(None, "Hi", hold=True)
+    toks, bare = a.take(None, " there", hold=True)  # no logprobs came: the held text goes out bare
+    assert [(t.text, t.logprob) for t in toks] == [("Hi", None)] and bare
+    assert [t.text for t in a.release()] == [" there"] and a.release() == []
+    toks, bare = TextAligner().take(None, "Hi", hold=False)  # a whole reply: nothing to wait for
+    assert [t.text for t in toks] == ["Hi"] and bare
