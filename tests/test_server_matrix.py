@@ -233,3 +233,7 @@ def test_text_without_logprobs_waits_one_chunk_for_them():
     assert [t.text for t in a.release()] == [" there"] and a.release() == []
     toks, bare = TextAligner().take(None, "Hi", hold=False)  # a whole reply: nothing to wait for
     assert [t.text for t in toks] == ["Hi"] and bare
+    a = TextAligner()
+    a.take(None, "Hi", hold=True)
+    toks, bare = a.take([], "", hold=False)  # an empty logprobs list is not the held text's
+    assert [(t.text, t.logprob) for t in toks] == [("Hi", None)] and bare

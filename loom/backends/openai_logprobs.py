@@ -150,7 +150,7 @@ class TextAligner:
         becoming a token with no probability at once."""
         out: list[Token] = []
         came_bare = False
-        if self.bare and (wire is None or text):  # what came next was not its logprobs
+        if self.bare and (not wire or text):  # what came next was not its logprobs
             out += plain_tokens(self.bare, self.raw)
             came_bare, self.bare = True, ""
         if wire is None:
