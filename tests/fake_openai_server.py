@@ -94,11 +94,12 @@ class Reply:
 
     def choices(self, events: int | None = None) -> dict[int, dict[str, Any]]:
         """What the reply says of each choice, read plainly (not through loom): its text, the chosen
-        tokens' logprobs (None where it has none) and its finish reason (None where none came)."""
+        tokens' logprobs (None where it has none), their ids (where it names them) and its finish
+        reason (None where none came)."""
         out: dict[int, dict[str, Any]] = {}
         for obj in self.payloads(events):
             for ch in obj.get("choices") or []:
-                c = out.setdefault(ch.get("index") or 0, {"text": "", "logprobs": None, "finish": None})
+                c = out.setdefault(ch.get("index") or 0, {"text": "", "logprobs": None, "finish": None, "ids": None})
                 part = ch.get("delta") or ch.get("message") or {}
                 c["text"] += (ch["text"] if "text" in ch else part.get("content")) or ""
                 lp = ch.get("logprobs")
@@ -108,6 +109,8 @@ class Reply:
                     else:
                         values = [t["logprob"] for t in lp.get("content") or []]
                     c["logprobs"] = (c["logprobs"] or []) + values
+                if isinstance(ch.get("token_ids"), list):  # vLLM's return_token_ids
+                    c["ids"] = (c["ids"] or []) + ch["token_ids"]
                 c["finish"] = ch.get("finish_reason") or c["finish"]
         return out
 

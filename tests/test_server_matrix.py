@@ -89,6 +89,8 @@ CASES = [
         branches=("completions-stream-n3:0", "cancel-second:0", "cancel-first:0+cancel-second:0"),
         notices=(IGNORES_N, "ends a running request when another arrives", "resumed them where they were cut"),
     ),
+    # vLLM (constructed from its response classes): n honoured, the sampled ids named
+    Case("vllm", ("completions-n2",), "completions", n=2),
     # Azure OpenAI: a stream with top-5 logprobs, captured by the LangStream project
     Case("azure-openai", ("completions-stream-logprobs",), "completions"),
     # text-generation-inference (replies its integration tests recorded)
@@ -111,16 +113,17 @@ CASES = [
 ]
 
 
-def _text_of(case: Case, spec: str, cut_after: int | None = None) -> tuple[str, list[float | None] | None]:
-    """The text and chosen-token logprobs a branch spec stands for, read from the recordings
-    (of a stream cut off after `cut_after` events: what came before the cut)."""
-    text, logprobs = "", []
+def _text_of(case: Case, spec: str, cut_after: int | None = None) -> tuple[str, list[float | None] | None, list | None]:
+    """The text, chosen-token logprobs and token ids a branch spec stands for, read from the
+    recordings (of a stream cut off after `cut_after` events: what came before the cut)."""
+    text, logprobs, ids = "", [], []
     for part in spec.split("+"):
         name, _, index = part.partition(":")
         choice = load_reply(case.server, name).choices(cut_after)[int(index or 0)]
         text += choice["text"]
         logprobs = None if logprobs is None or choice["logprobs"] is None else logprobs + choice["logprobs"]
-    return text, logprobs
+        ids = None if ids is None or choice["ids"] is None else ids + choice["ids"]
+    return text, logprobs, ids
 
 
 _PROFILES = itertools.count()
@@ -161,17 +164,19 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     for notice in case.notices:
         assert notice in err, out.err
 
+    if len(first.choices()) == case.n:  # a server that honours n gets one request
+        assert len(server.requests) == 1, server.replayed
     sent = server.requests[0]["body"]
     assert (sent.get("prompt") if case.api == "completions" else sent["messages"][-1]["content"]) == prompt
     branches = case.branches or tuple(f"{first.name}:{i}" for i in range(case.n))
     expected = sorted((_text_of(case, b, case.cut_after) for b in branches), key=lambda e: e[0])
     if case.exit == 0:  # a note says when tokens come without probabilities, and only then
-        assert (NO_LOGPROBS in err) == any(lp is None for _, lp in expected), out.err
+        assert (NO_LOGPROBS in err) == any(lp is None for _, lp, _ in expected), out.err
     with Session(path) as session:
         root = session.roots()[0]
         children = sorted(session.children(root.id, with_tokens=True), key=lambda n: n.text)
-        assert [c.text for c in children] == [text for text, _ in expected]  # the same tree: one child a branch
-        for child, (text, logprobs) in zip(children, expected):
+        assert [c.text for c in children] == [text for text, _, _ in expected]  # the same tree: one child a branch
+        for child, (text, logprobs, ids) in zip(children, expected):
             assert child.complete == case.complete, child.meta
             assert (child.meta.get("finish") not in ("error", "cancelled")) == case.complete, child.meta
             assert "".join(t.text for t in child.tokens or []) == text
@@ -180,6 +185,8 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
                 assert all(lp is None for lp in got) and child.mean_prob is None
             else:
                 assert got == pytest.approx([lp if lp is None else min(lp, 0.0) for lp in logprobs], abs=1e-4)
+            if ids is not None:  # the server named the sampled ids: the nodes keep them
+                assert [t.token_id for t in child.tokens or []] == ids
 
 
 def test_every_recording_has_a_header_that_says_where_it_came_from():
