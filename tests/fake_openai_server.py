@@ -166,7 +166,7 @@ class FakeOpenAI:
         self.replayed: list[str] = []  # the names of the recordings played, in order
         self._overtaker = threading.Event()  # the request that overtakes a recorded cancelled one has come
         self._overtaken_sent = threading.Event()  # the cancelled one has been played
-        self.overlap_s = 1.0  # how long the overtaking reply stays in flight after the other ended
+        self.overlap_s = 3.0  # how long the overtaking reply stays in flight after the other ended (a busy machine)
         self.requests: list[dict[str, Any]] = []
         self.prompts: list[Any] = []  # each completions prompt as sent: text or token ids
         self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
