@@ -14,7 +14,7 @@ library between the server and the file) and writes two files:
 The `cancel` case starts a long streamed request and, once its first bytes
 have come, a second one, and records both (llama-cpp-python's server ends the
 first when the second arrives). tests/fake_openai_server.py replays these
-files; tests/test_server_matrix.py runs `loom generate` through them. See
+files; tests/backends/test_server_matrix.py runs `loom generate` through them. See
 docs/how-to/servers.md for the whole matrix."""
 
 from __future__ import annotations

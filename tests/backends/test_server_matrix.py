@@ -9,17 +9,13 @@ the matrix; tools/record_replies.py records a server."""
 from __future__ import annotations
 
 import itertools
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from fake_openai_server import REPLIES, FakeOpenAI, load_reply
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai_server import REPLIES, FakeOpenAI, load_reply  # noqa: E402
-
-from loom.cli import main  # noqa: E402
-from loom.store import Session  # noqa: E402
+from loom.cli import main
+from loom.store import Session
 
 
 @dataclass(frozen=True)
