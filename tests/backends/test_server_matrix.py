@@ -241,3 +241,19 @@ def test_text_without_logprobs_waits_one_chunk_for_them():
     a.take(None, "Hi", hold=True)
     toks, bare = a.take([], "", hold=False)  # an empty logprobs list is not the held text's
     assert [(t.text, t.logprob) for t in toks] == [("Hi", None)] and bare
+
+
+@pytest.mark.parametrize("name", ["chat-stream-logprobs", "completions-logprobs"])
+def test_a_recording_is_played_byte_for_byte(server, name):
+    import http.client
+    import json
+
+    rec = load_reply("llama-cpp-python", name)
+    server.reset()
+    server.play([rec])
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", rec.path, json.dumps(rec.request).encode(), {"Content-Type": "application/json"})
+    reply = conn.getresponse()
+    assert reply.status == 200 and reply.getheader("Content-Type") == rec.header["content_type"]
+    assert reply.read() == rec.body
+    conn.close()
