@@ -108,6 +108,8 @@ class Reply:
                         values = lp["token_logprobs"]
                     else:
                         values = [t["logprob"] for t in lp.get("content") or []]
+                        if lp.get("content") and all("id" in t for t in lp["content"]):  # llama.cpp names ids
+                            c["ids"] = (c["ids"] or []) + [t["id"] for t in lp["content"]]
                     c["logprobs"] = (c["logprobs"] or []) + values
                 if isinstance(ch.get("token_ids"), list):  # vLLM's return_token_ids
                     c["ids"] = (c["ids"] or []) + ch["token_ids"]

@@ -514,7 +514,7 @@ class OpenAIBackend(Backend):
                         self._n_ok = False
                         yield Notice(
                             f"{self.server} sent {len(job.seen)} choice(s) for n = {len(job.branches)}: it ignores n "
-                            f"(llama.cpp's, llama-cpp-python's and Ollama's servers do); loom asked for the other "
+                            f"(llama-cpp-python's and Ollama's servers do); loom asked for the other "
                             f"{len(missing)} branches one request each, and asks so from the start from now on "
                             "(n_per_request = false in the profile says so up front)"
                         )

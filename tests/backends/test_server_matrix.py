@@ -31,6 +31,8 @@ class Case:
     #: that a reply without them gets (and one with them does not)
     notices: tuple[str, ...] = ()
     concurrency: int = 4
+    absent: tuple[str, ...] = ()  # what standard error must not say
+    seed: int | None = None  # with a seed each branch is its own request
     cut_after: int | None = None  # the stream is cut off (the connection closed) after this many events
     exit: int = 0  # loom generate's exit status
     complete: bool = True  # whether the branches are complete
@@ -49,6 +51,7 @@ class Case:
 
 NO_LOGPROBS = "sends no logprobs"
 IGNORES_N = "sent 1 choice(s) for n = 3: it ignores n"
+ENDS_RUNNING = "ends a running request when another arrives"
 CASES = [
     # OpenAI's API reference (published examples)
     Case("openai", ("completions",), "completions"),
@@ -83,7 +86,23 @@ CASES = [
         "completions",
         n=3,
         branches=("completions-stream-n3:0", "cancel-second:0", "cancel-first:0+cancel-second:0"),
-        notices=(IGNORES_N, "ends a running request when another arrives", "resumed them where they were cut"),
+        notices=(IGNORES_N, ENDS_RUNNING, "resumed them where they were cut"),
+    ),
+    # llama.cpp's own server (recorded here): the content shape with ids and bytes on both routes; n honoured
+    *(
+        Case("llama.cpp", (name,), api, n=3 if name.endswith("-n3") else 1)
+        for api in ("completions", "chat")
+        for name in (api, f"{api}-logprobs", f"{api}-stream", f"{api}-stream-logprobs", f"{api}-n3", f"{api}-stream-n3")
+    ),
+    # two seeded branches go out as parallel requests, and it serves both side by side (4 slots)
+    Case(
+        "llama.cpp",
+        ("cancel-first", "cancel-second"),
+        "completions",
+        n=2,
+        seed=1,
+        branches=("cancel-first:0", "cancel-second:0"),
+        absent=(ENDS_RUNNING,),
     ),
     # vLLM (constructed from its response classes): n honoured, the sampled ids named
     Case("vllm", ("completions-n2",), "completions", n=2),
@@ -152,15 +171,20 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     path = str(tmp_path / "s.loom")
     assert main(["new", path, "--prompt", prompt]) == 0
     max_tokens = first.request.get("max_tokens") or 16
-    code = main(["generate", path, "--model", name, "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet"])
+    seed = [] if case.seed is None else ["--seed", str(case.seed)]
+    code = main(
+        ["generate", path, "--model", name, "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet", *seed]
+    )
     out = capsys.readouterr()
     assert code == case.exit, out.err
     assert "Traceback" not in out.err
     err = out.err.lower()
     for notice in case.notices:
         assert notice in err, out.err
+    for notice in case.absent:
+        assert notice not in err, out.err
 
-    if len(first.choices()) == case.n:  # a server that honours n gets one request
+    if len(first.choices()) == case.n and case.seed is None:  # a server that honours n gets one request
         assert len(server.requests) == 1, server.replayed
     sent = server.requests[0]["body"]
     assert (sent.get("prompt") if case.api == "completions" else sent["messages"][-1]["content"]) == prompt
@@ -257,3 +281,18 @@ def test_a_recording_is_played_byte_for_byte(server, name):
     assert reply.status == 200 and reply.getheader("Content-Type") == rec.header["content_type"]
     assert reply.read() == rec.body
     conn.close()
+
+
+def test_score_refuses_the_echo_of_llama_cpp(server):
+    """llama.cpp's server (recorded) ignores echo: the reply holds only the new token."""
+    from loom.backends import BackendError
+    from loom.backends.openai_compat import OpenAIBackend
+    from loom.config import Profile
+
+    echo = load_reply("llama.cpp", "completions-echo")
+    assert echo.choices()[0]["text"] == ","  # no prompt in it
+    server.reset()
+    server.play([echo])
+    backend = OpenAIBackend(Profile(name="rec", model="demo", base_url=server.url, max_retries=0))
+    with pytest.raises(BackendError, match="do not rebuild the scored text"):
+        backend.score("Once upon", [" a time"])
