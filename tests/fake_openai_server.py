@@ -8,7 +8,7 @@ streamed (SSE) or not. Built on the standard library's http.server.
 It can also replay the recorded replies of real servers (tests/replies/SERVER/
 NAME.json + NAME.body, see docs/how-to/servers.md): `server.play([load_reply(
 "llama-cpp-python", "chat-stream"), ...])` answers each request with the first
-recording whose request had the same route, `stream` and `n`, body bytes as
+recording whose request had the same route, `stream`, `n` and model, body bytes as
 recorded (an SSE stream event by event).
 
     with FakeOpenAI(backend) as server:
@@ -375,6 +375,8 @@ def _handler(server: FakeOpenAI):
             same = [r for r in server.replies or [] if r.path == path and r.stream == stream and r.n == n]
             if not same:
                 return self.error(400, f"no recorded reply for {path} with stream={stream} n={n}")
+            if req.get("model") != same[0].request.get("model"):
+                return self.error(404, f"The model `{req.get('model')}` does not exist.", "model_not_found")
             with server._count:
                 rec = same[min(sum(1 for name in server.replayed if name in {r.name for r in same}), len(same) - 1)]
                 server.replayed.append(rec.name)
