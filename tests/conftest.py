@@ -3,12 +3,11 @@ OpenAI-compatible server, and loom's CLI run in this process or as a process.
 Each folder's conftest.py holds what only its tests share."""
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import time
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pytest
 
@@ -81,9 +80,6 @@ class Ran(NamedTuple):
     rc: int
     out: str
     err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @pytest.fixture
