@@ -181,9 +181,7 @@ def test_a_server_that_cuts_parallel_requests_is_detected_and_the_branches_finis
     b = backend(server, concurrency=4)
     with Session(tmp_path / "s.loom") as session:
         root = session.add_node(None, PROMPT, "prompt")
-        result = generate_children(
-            session, b, root.id, GenerationParams(n=4, max_tokens=8, temperature=1.0), live=True
-        )
+        result = generate_children(session, b, root.id, GenerationParams(n=4, max_tokens=8, temperature=1.0), live=True)
         assert len(result.nodes) == 4
         assert all(n.complete and n.meta["finish"] in ("length", "eos", "stop") for n in result.nodes)
         assert all(len(n.tokens) == 8 or n.meta["finish"] != "length" for n in result.nodes)

@@ -9,11 +9,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent
+from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent, TokensEvent
 
 Prompt = str | Context
 
-Event = TokenEvent | BranchDone | Notice
+Event = TokenEvent | TokensEvent | BranchDone | Notice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,7 +58,8 @@ class Backend(ABC):
 
         A model source that serves many requests at once (a server) runs them
         all together, and streams tokens only when `live` (someone is watching
-        them arrive); here, one item after another, as generate() gives them."""
+        them arrive; otherwise it may give a branch's tokens together, as one
+        TokensEvent); here, one item after another, as generate() gives them."""
         for index, (prompt, params) in enumerate(items):
             for event in self.generate(prompt, params, cancel):
                 yield index, event

@@ -22,22 +22,41 @@ import json
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Profile
 from ..textsafe import redact
 from ..tokenbytes import display_text
-from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
+from ..tree import (
+    Alternative,
+    BranchDone,
+    Context,
+    Distribution,
+    GenerationParams,
+    Notice,
+    Token,
+    TokenEvent,
+    TokensEvent,
+)
 from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
-from .openai_engine import Engine, async_key
-from .openai_logprobs import LogprobsFormatError, TextAligner, WireToken, parse_logprobs, plain_tokens
+from .openai_engine import Engine, async_key, loop_running_here
+from .openai_logprobs import (
+    LogprobsFormatError,
+    TextAligner,
+    WireToken,
+    parse_logprobs,
+    plain_legacy_tokens,
+    plain_tokens,
+)
 
 MAX_STOPS = 4  # OpenAI accepts at most four stop strings; loom applies the rest itself
 CHAT_TOP_LOGPROBS = 20  # the chat API's limit for top_logprobs
+T = TypeVar("T")
 FINISH = {"stop": "stop", "length": "length", "eos": "eos", "content_filter": "stop", "tool_calls": "stop"}
 
 if TYPE_CHECKING:
@@ -119,30 +138,63 @@ class _Job:
     probe: bool = False  # asks for several choices in one request; missing ones are asked for again
     seen: set[int] = field(default_factory=set)
     overlapped: bool = False  # another request was in flight on its server when its reply ended
-    holds_room: bool = False
 
 
 class _Call:
-    """One generate_many call: its event queue (lists of event tuples, one list per chunk or
-    reply: ("token", run, branch, Token), ("done", run, branch, reason), ("notice", run, text),
-    ("end", _Job, error, cut branches)), its stop flag, and its bound on replies not yet read."""
+    """One generate_many call: the events its requests posted (lists of event tuples, one
+    list per chunk or reply: ("token", run, branch, Token), ("done", run, branch, reason),
+    ("notice", run, text), ("end", _Job, error, cut branches)), its tasks and its stop flag."""
 
-    def __init__(self, stream: bool, room: int):
+    def __init__(self, engine: Engine, live: bool, stream: bool):
+        self.engine = engine
+        self.live = live
         self.stream = stream
-        self.events: queue.Queue[list[tuple[Any, ...]]] = queue.Queue()
+        self.batches: deque[list[tuple[Any, ...]]] = deque()
         self.stop = threading.Event()
-        self.futures: list[Future[None]] = []
-        self._room_size = room
-        self._room: asyncio.Semaphore | None = None  # made on the engine's loop
+        self.tasks: list[asyncio.Task[None]] = []
 
-    async def take_room(self) -> None:
-        if self._room is None:
-            self._room = asyncio.Semaphore(self._room_size)
-        await self._room.acquire()
+    def post(self, batch: list[tuple[Any, ...]]) -> None:
+        self.batches.append(batch)
+        self.engine.arrived()
 
-    def release_room(self) -> None:
-        if self._room is not None:
-            self._room.release()
+
+def _in_thread(events: Iterator[T]) -> Iterator[T]:
+    """`events`, produced on a thread of their own (for a caller whose thread already
+    runs an event loop, as in a notebook), handed over through a small queue."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1024)
+    closed = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in events:
+                while not closed.is_set():
+                    try:
+                        handoff.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if closed.is_set():
+                    break
+            handoff.put(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            handoff.put(("error", exc))
+        finally:
+            close = getattr(events, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=produce, name="loom-openai", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        closed.set()
 
 
 class OpenAIBackend(Backend):
@@ -557,8 +609,16 @@ class OpenAIBackend(Backend):
         for _prompt, params in items:
             params.validate()
             self.refuse_unsupported(params)  # before a request (even /tokenize) is sent
+        events = self._generate_many(items, cancel, live)
+        if loop_running_here():  # a notebook's loop runs on this thread: the engine's cannot run here
+            events = _in_thread(events)
+        yield from events
+
+    def _generate_many(
+        self, items: list[tuple[Prompt, GenerationParams]], cancel: threading.Event | None, live: bool
+    ) -> Iterator[tuple[int, Event]]:
         engine = self._engine()
-        call = _Call(stream=live and self.profile.stream, room=2 * max(1, self._per_server()) * len(self.base_urls))
+        call = _Call(engine, live, stream=live and self.profile.stream)
         runs = []
         for index, (prompt, params) in enumerate(items):
             wire, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
@@ -570,43 +630,42 @@ class OpenAIBackend(Backend):
         try:
             for run in runs:
                 for job in self._first_jobs(run):
-                    self._start(engine, call, run.wire, run.params, job)
+                    self._start(call, run.wire, run.params, job)
             while any(run.running for run in runs):
                 if cancel is not None and cancel.is_set():
-                    # the requests stop at their next chunk; the user need not wait for them
+                    # the requests stop now; the user need not wait for them
                     call.stop.set()
                     for run in runs:
                         for b in range(run.params.n):
                             if b not in run.finished:
                                 yield run.index, BranchDone(b, "cancelled", run.seed_of(b))
                     return
-                try:
-                    batch = call.events.get(timeout=0.05)
-                except queue.Empty:
+                if not call.batches:
+                    engine.wait(lambda: bool(call.batches))
                     continue
-                for kind, *rest in batch:
-                    if kind == "token":
-                        run, b, tok = rest
+                for ev in call.batches.popleft():
+                    kind = ev[0]
+                    if kind == "tokens":
+                        yield ev[1].index, TokensEvent(ev[2], ev[3])
+                    elif kind == "token":
+                        _, run, b, tok = ev
                         if run.sofar is not None:
                             run.sofar.setdefault(b, []).append(tok)
                         yield run.index, TokenEvent(b, tok)
                     elif kind == "done":
-                        run, b, reason = rest
+                        _, run, b, reason = ev
                         run.finished.add(b)
                         run.completed += reason not in ("cancelled", "error")
                         yield run.index, BranchDone(b, reason, run.seed_of(b))
                     elif kind == "notice":
-                        yield rest[0].index, Notice(rest[1])
+                        yield ev[1].index, Notice(ev[2])
                     elif kind == "end":
-                        job = rest[0]
-                        if job.holds_room:
-                            engine.call_soon(call.release_room)
-                        for event in self._end_job(engine, call, *rest):
+                        job = ev[1]
+                        for event in self._end_job(call, *ev[1:]):
                             yield job.run.index, event
         finally:
             call.stop.set()
-            for future in call.futures:
-                future.cancel()
+            engine.stop(call.tasks)
 
     def _first_jobs(self, run: _Run) -> list[_Job]:
         """Seeded branches one request each (seed + i, so each replays alone), as for a server
@@ -617,13 +676,11 @@ class OpenAIBackend(Backend):
         size = max(1, self.profile.max_n)
         return [_Job(run, list(range(s, min(n, s + size))), None, probe=True) for s in range(0, n, size)]
 
-    def _start(self, engine: Engine, call: _Call, prompt: str | list[int], params: GenerationParams, job: _Job) -> None:
+    def _start(self, call: _Call, prompt: str | list[int], params: GenerationParams, job: _Job) -> None:
         job.run.running += 1
-        call.futures.append(engine.submit(self._run_job(engine, call, prompt, params, job)))
+        call.tasks.append(call.engine.start(self._run_job(call.engine, call, prompt, params, job)))
 
-    def _end_job(
-        self, engine: Engine, call: _Call, job: _Job, error: str | None, cut: list[int]
-    ) -> Iterator[Event]:
+    def _end_job(self, call: _Call, job: _Job, error: str | None, cut: list[int]) -> Iterator[Event]:
         """What a finished request means for its item: resume, ask again, fail, or finish."""
         run, params = job.run, job.run.params
         run.running -= 1
@@ -658,14 +715,14 @@ class OpenAIBackend(Backend):
             run.errors.append(error)
         if run.waiting and not run.running:
             resumed, left_params, resumed_job = run.waiting.pop(0)
-            self._start(engine, call, resumed, left_params, resumed_job)
+            self._start(call, resumed, left_params, resumed_job)
             return
         missing = [b for i, b in enumerate(job.branches) if i not in job.seen]
         if job.probe and not error and not call.stop.is_set() and missing:
             # the server gave fewer choices than asked for: ask for the rest one by one
             self._n_ok = False
             for b in missing:
-                self._start(engine, call, run.wire, params, _Job(run, [b], None))
+                self._start(call, run.wire, params, _Job(run, [b], None))
             return
         if job.probe and not missing:
             self._n_ok = True
@@ -700,8 +757,6 @@ class OpenAIBackend(Backend):
         cut: list[int] = []
         server = 0
         try:
-            await call.take_room()  # given back when the caller has read this job's events: memory stays flat
-            job.holds_room = True
             if call.stop.is_set():
                 raise _Cancelled
             n = len(job.branches)
@@ -712,7 +767,7 @@ class OpenAIBackend(Backend):
                     job.overlapped = engine.in_flight[server] > 1  # another request was being served meanwhile
                 else:
                     data = await self._post(engine.clients[server], body)
-                    self._read_chunk(data, params, job, states, out)
+                    self._read_chunk(data, params, job, states, out, whole=not call.live)
             # branches the reply left unfinished: the caller decides (resume, or an error)
             cut = [job.branches[i] for i, st in states.items() if not st.done]
             for st in states.values():
@@ -734,7 +789,7 @@ class OpenAIBackend(Backend):
             self._end_states(job, states, "cancelled" if call.stop.is_set() else "error", out)
         finally:
             out.append(("end", job, error, cut))
-            call.events.put(out)
+            call.post(out)
 
     async def _read_stream(
         self,
@@ -755,7 +810,7 @@ class OpenAIBackend(Backend):
                 out: list[tuple[Any, ...]] = []
                 self._read_chunk(plain(chunk), params, job, states, out)
                 if out:
-                    call.events.put(out)
+                    call.post(out)
                 if states and len(states) == len(job.branches) and all(s.done for s in states.values()):
                     break
             if not got and not call.stop.is_set():
@@ -767,7 +822,13 @@ class OpenAIBackend(Backend):
                 pass
 
     def _read_chunk(
-        self, data: Any, params: GenerationParams, job: _Job, states: dict[int, _Branch], out: list[tuple[Any, ...]]
+        self,
+        data: Any,
+        params: GenerationParams,
+        job: _Job,
+        states: dict[int, _Branch],
+        out: list[tuple[Any, ...]],
+        whole: bool = False,
     ) -> None:
         """The choices of one streamed chunk or one whole reply."""
         if not isinstance(data, dict):
@@ -784,7 +845,7 @@ class OpenAIBackend(Backend):
             if st is None:
                 st = states[i] = _Branch(TextAligner(self.profile.raw_logprobs), StopText(params.stop))
             if not st.done:
-                self._take(choice, job.run, job.branches[i], st, out)
+                self._take(choice, job.run, job.branches[i], st, out, whole)
 
     @staticmethod
     def _end_states(job: _Job, states: dict[int, _Branch], reason: str, out: list[tuple[Any, ...]]) -> None:
@@ -793,11 +854,24 @@ class OpenAIBackend(Backend):
                 st.done = True
                 out.append(("done", job.run, job.branches[i], reason))
 
-    def _take(self, choice: dict[str, Any], run: _Run, branch: int, st: _Branch, out: list[tuple[Any, ...]]) -> None:
-        """The text, tokens and finish of one choice in one chunk."""
+    def _take(
+        self, choice: dict[str, Any], run: _Run, branch: int, st: _Branch, out: list[tuple[Any, ...]], whole: bool
+    ) -> None:
+        """The text, tokens and finish of one choice in one chunk (`whole`: a whole reply nobody watches)."""
         text = self._text_of(choice)
-        wire = parse_logprobs(choice.get("logprobs"))
         ids = choice.get("token_ids")
+        quick = plain_legacy_tokens(choice.get("logprobs"), text, st.aligner, ids)
+        if quick is not None:  # the common case, read quickly
+            finish = choice.get("finish_reason")
+            if not whole or st.stop.stops:
+                self._emit(list(quick), finish, run, branch, st, out)
+                return
+            out.append(("tokens", run, branch, quick))  # one event for the reply's tokens, built when read
+            if finish:
+                st.done = True
+                out.append(("done", run, branch, FINISH.get(str(finish), "stop")))
+            return
+        wire = parse_logprobs(choice.get("logprobs"))
         if wire and isinstance(ids, list) and len(ids) == len(wire) and all(type(t) is int for t in ids):
             # vLLM names the sampled ids beside the logprobs (return_token_ids); its alternatives stay texts
             wire = [w if w.token_id is not None else replace(w, token_id=t) for w, t in zip(wire, ids)]
@@ -808,6 +882,13 @@ class OpenAIBackend(Backend):
         else:
             tokens = st.aligner.feed(wire, text)
         finish = choice.get("finish_reason")
+        self._emit(tokens, finish, run, branch, st, out)
+
+    @staticmethod
+    def _emit(
+        tokens: list[Token], finish: Any, run: _Run, branch: int, st: _Branch, out: list[tuple[Any, ...]]
+    ) -> None:
+        """A choice's tokens (cut at a stop string) and its finish, as events."""
         if finish:
             tokens += st.aligner.finish()
         stops = st.stop.stops

@@ -1,43 +1,74 @@
 """Many requests in flight to one or several OpenAI-compatible servers, from
-plain threads: one asyncio event loop in a daemon thread per backend, with the
+plain (synchronous) code: one asyncio event loop per backend, with the
 `openai` package's AsyncOpenAI client for each base URL.
+
+The loop has no thread of its own: a caller waiting for replies runs it (under
+a lock, so several threads may share it) until something arrives, then reads
+what arrived on its own thread. Everything happens on one thread at a time,
+so a reply's parsing never fights the network for Python's lock, and nothing
+arrives faster than it is read (memory stays flat however many samples).
 
 loom schedules nothing of its own beyond this: at most `per_server` requests
 wait on each server at once (the serving engine batches them), and each new
 request goes to the server with the fewest in flight, so a list of base URLs
-(or one load balancer) shares the work. The caller's thread hands coroutines to
-the loop (`submit`) and reads their results from a queue."""
+(or one load balancer in front of many) shares the work."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 class Engine:
     def __init__(self, clients: list[Any], per_server: Callable[[], int]):
         self.clients = clients  # one AsyncOpenAI per base URL, used only on the loop
         self.per_server = per_server  # read at every request: a backend may drop to one at a time
-        self.in_flight = [0] * len(clients)  # requests now sent to each server (read on the loop)
+        self.in_flight = [0] * len(clients)  # requests now sent to each server
         self.sent = [0] * len(clients)  # requests sent to each server so far
         self._next = 0  # where the tie-break starts, so equal servers take turns
-        self._free: asyncio.Condition | None = None
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="loom-openai", daemon=True)
-        self._thread.start()
+        self._running = threading.Lock()  # one thread runs the loop at a time
+        self._free: asyncio.Condition | None = None
+        self._arrived: asyncio.Event | None = None
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        """Run `coro` on the loop; its concurrent Future (cancel() stops it)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+    def start(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Schedule `coro` on the loop; it runs whenever a caller waits (see `wait`)."""
+        with self._running:
+            return self.loop.create_task(coro)
 
-    def call_soon(self, fn: Callable[[], Any]) -> None:
-        self.loop.call_soon_threadsafe(fn)
+    def arrived(self) -> None:
+        """Called on the loop when a reply (or a chunk of one) has been posted."""
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def wait(self, ready: Callable[[], bool], timeout: float = 0.05) -> None:
+        """Run the loop until something arrives for anyone, or `timeout` passes; at once
+        if `ready()` (the caller has something to read)."""
+        with self._running:
+            if ready():
+                return
+            self.loop.run_until_complete(self._until_arrival(timeout))
+
+    async def _until_arrival(self, timeout: float) -> None:
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        self._arrived.clear()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def stop(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Cancel `tasks` and let them end (their connections close)."""
+        with self._running:
+            live = [t for t in tasks if not t.done()]
+            for task in live:
+                task.cancel()
+            if live:
+                self.loop.run_until_complete(asyncio.gather(*live, return_exceptions=True))
 
     @asynccontextmanager
     async def slot(self):
@@ -60,9 +91,6 @@ class Engine:
                 self._free.notify_all()
 
     def close(self) -> None:
-        if not self.loop.is_running():
-            return
-
         async def shut() -> None:
             for client in self.clients:
                 try:
@@ -70,12 +98,13 @@ class Engine:
                 except Exception:  # a broken connection may fail to close; the backend is done with it
                     pass
 
-        try:
-            self.submit(shut()).result(timeout=5)
-        except Exception:  # closing is best effort: the thread is a daemon
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
+        with self._running:
+            if self.loop.is_closed():
+                return
+            try:
+                self.loop.run_until_complete(shut())
+            finally:
+                self.loop.close()
 
 
 def async_key(key: Callable[[], str]) -> Callable[[], Awaitable[str]]:
@@ -85,3 +114,13 @@ def async_key(key: Callable[[], str]) -> Callable[[], Awaitable[str]]:
         return key()
 
     return read
+
+
+def loop_running_here() -> bool:
+    """Whether this thread already runs an event loop (a notebook does): then a
+    caller cannot run the engine's loop here, and generation goes to a thread."""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Backend, Prompt
 from ..store import Session
-from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent
+from ..tree import Alternative, BranchDone, GenerationParams, Node, Notice, Token, TokenEvent, TokensEvent
 from .base import Counter, ProgressFn
 from .context import path_context
 
@@ -88,7 +88,9 @@ def generate_sets(
     belong to (branch numbers repeat across items)."""
     for params, _meta in sets:
         params.validate()
-        backend.refuse_unsupported(params)  # a setting the model source cannot honour is refused before anything is sent
+        backend.refuse_unsupported(
+            params
+        )  # a setting the model source cannot honour is refused before anything is sent
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
     identity = backend.identity()
@@ -102,6 +104,9 @@ def generate_sets(
             if isinstance(event, TokenEvent):
                 tokens.setdefault((item, event.branch), []).append(event.token)
                 count.step()
+            elif isinstance(event, TokensEvent):
+                tokens.setdefault((item, event.branch), []).extend(event.tokens)
+                count.step(len(event.tokens))
             elif isinstance(event, Notice):
                 result.notices.append(event.text)
             if listener:

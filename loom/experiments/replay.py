@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ..analysis.report import Sample
 from ..backends.base import Backend
 from ..store import Session
-from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, TokenEvent
+from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, TokenEvent, TokensEvent
 from .context import path_context
 from .generate import generate_children, generate_sets
 
@@ -190,27 +190,27 @@ def sample_continuations(
                 if n.complete
             ]
     else:
-        toks: dict[tuple[int, int], list] = {}
+        # each branch's text and logprobs so far (a whole reply's tokens are never built as objects)
+        got: dict[tuple[int, int], tuple[list[str], list[float]]] = {}
         for item, event in backend.generate_many([(prompt, p) for p in sets], cancel, live=False):
             if listener:
                 listener(event)
-            if isinstance(event, TokenEvent):
-                toks.setdefault((item, event.branch), []).append(event.token)
+            if isinstance(event, TokensEvent):
+                texts, lps = got.setdefault((item, event.branch), ([], []))
+                texts.append(event.text)
+                lps += event.logprobs
+            elif isinstance(event, TokenEvent):
+                texts, lps = got.setdefault((item, event.branch), ([], []))
+                texts.append(event.token.text)
+                if event.token.logprob is not None:
+                    lps.append(event.token.logprob)
             elif isinstance(event, Notice) and event.text not in notices:
                 notices.append(event.text)
             elif isinstance(event, BranchDone):
-                got = toks.pop((item, event.branch), [])
+                texts, lps = got.pop((item, event.branch), ([], []))
                 if event.reason in ("cancelled", "error"):
                     continue
-                by_temperature[item].append(
-                    Sample(
-                        "".join(tk.text for tk in got),
-                        [tk.logprob for tk in got if tk.logprob is not None],
-                        temps[item],
-                        None,
-                        event.seed,
-                    )
-                )
+                by_temperature[item].append(Sample("".join(texts), lps, temps[item], None, event.seed))
     return [s for out in by_temperature for s in out], notices
 
 
