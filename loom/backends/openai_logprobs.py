@@ -196,6 +196,19 @@ class TextAligner:
         return tuple(out)
 
 
+def _plain(text: Any) -> bool:
+    """A token text that is whole characters as it stands (its display text is itself)."""
+    if type(text) is not str or text.startswith("bytes:") or "\ufffd" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+
+
 class ServerAlternatives(Sequence):
     """A token's alternatives as the server sent them (legacy `top_logprobs`, one
     dict), built as objects only when first read: a report of thousands of
@@ -211,12 +224,21 @@ class ServerAlternatives(Sequence):
 
     def _tuple(self) -> tuple[Alternative, ...]:
         if self._items is None:
-            top = _legacy_top(self._top)
-            self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in top)
+            items = [(t, v) for t, v in self._top.items()]
+            if all(type(v) is float and -math.inf < v < math.inf and _plain(t) for t, v in items):
+                # the common case: texts that are whole characters, finite logprobs
+                items.sort(key=lambda tv: -tv[1])
+                self._items = tuple(Alternative(t, v if v < 0.0 else 0.0, None) for t, v in items)
+            else:
+                top = _legacy_top(self._top)
+                self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in top)
         return self._items
 
     def __getitem__(self, index):
         return self._tuple()[index]
+
+    def __iter__(self):
+        return iter(self._tuple())
 
     def __len__(self) -> int:
         return len(self._tuple())

@@ -80,12 +80,15 @@ def generate_sets(
     prompt: Prompt | None = None,
     progress: ProgressFn | None = None,
     live: bool = False,
+    on_node: Callable[[int, Node], None] | None = None,
 ) -> list[GenerationResult]:
     """Children of `parent_id` for several settings at once (a report's temperatures):
     a server gets the requests of all of them together (Backend.generate_many), a
     local model runs them one after another. One result per (settings, meta) item,
     as generate_children gives; the listener's events do not say which item they
-    belong to (branch numbers repeat across items)."""
+    belong to (branch numbers repeat across items). `on_node(item, node)`, when
+    given, receives each node in place of the results' `nodes` lists, so that
+    thousands of nodes and their tokens are not all held at once."""
     for params, _meta in sets:
         params.validate()
         backend.refuse_unsupported(
@@ -97,6 +100,7 @@ def generate_sets(
     tokens: dict[tuple[int, int], list[Token]] = {}
     results = [GenerationResult() for _ in sets]
     count = Counter(progress, sum(p.n * p.max_tokens for p, _ in sets), "tokens")
+    recorded = [{**p.to_dict(), "model": backend.name, "model_id": identity} for p, _ in sets]  # once per item
     batched = nullcontext(session) if live else session.batched()
     with batched:
         for item, event in backend.generate_many([(context, p) for p, _ in sets], cancel, live=live):
@@ -127,12 +131,15 @@ def generate_sets(
                 "".join(t.text for t in toks),
                 "model",
                 model=backend.name,
-                params={**params.to_dict(), "seed": event.seed, "model": backend.name, "model_id": identity},
+                params={**recorded[item], "seed": event.seed},
                 tokens=toks,
                 complete=not broken,
                 meta={"finish": event.reason, "context": form, **(meta or {})},
             )
-            result.nodes.append(node)
+            if on_node is not None:
+                on_node(item, node)
+            else:
+                result.nodes.append(node)
             if listener:
                 listener(("node", event.branch, node))
     return results

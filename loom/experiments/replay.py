@@ -167,6 +167,12 @@ def sample_continuations(
         return [], notices
     # every temperature at once: a server gets all their requests together
     if keep == "nodes":
+
+        def sample(item: int, n: Node) -> None:
+            if n.complete:
+                lps = [tk.logprob for tk in n.tokens or () if tk.logprob is not None]
+                by_temperature[item].append(Sample(n.text, lps, temps[item], n.id, (n.params or {}).get("seed")))
+
         results = generate_sets(
             session,
             backend,
@@ -175,20 +181,10 @@ def sample_continuations(
             cancel=cancel,
             listener=listener,
             prompt=prompt,
+            on_node=sample,
         )
-        for t, res, out in zip(temps, results, by_temperature):
+        for res in results:
             notices += [n for n in res.notices if n not in notices]
-            out += [
-                Sample(
-                    n.text,
-                    [tk.logprob for tk in n.tokens or () if tk.logprob is not None],
-                    t,
-                    n.id,
-                    (n.params or {}).get("seed"),
-                )
-                for n in res.nodes
-                if n.complete
-            ]
     else:
         # each branch's text and logprobs so far (a whole reply's tokens are never built as objects)
         got: dict[tuple[int, int], tuple[list[str], list[float]]] = {}
