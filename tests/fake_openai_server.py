@@ -48,10 +48,13 @@ def _bytes_to_unicode() -> dict[int, str]:
 _UNICODE_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
 
 
-WORDS = (
-    " the king the queen a wedding in the castle and she said that he was there for all of them when "
-    "night fell over the hills , . ! dragon bride ring golden river forest old man sword bell"
-).split(" ")
+WORDS = [
+    " " + w
+    for w in (
+        "the king queen a wedding in castle and she said that he was there for all of them when "
+        "night fell over hills , . ! dragon bride ring golden river forest old man sword bell"
+    ).split()
+]
 POOL = 64  # distinct canned continuations of an instant server
 
 

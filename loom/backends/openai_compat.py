@@ -992,10 +992,18 @@ class OpenAIBackend(Backend):
         return total
 
     def identity(self) -> dict[str, Any]:
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        server = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + parts.path  # no credentials
-        return {"name": self.name, "server_model": self.profile.model, "server": server}
+        """Several base URLs serve the same model (the profile says so): all are recorded."""
+
+        def clean(url: str) -> str:  # no credentials
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "") + parts.path
+
+        servers = [clean(url) for url in self.base_urls]
+        return {
+            "name": self.name,
+            "server_model": self.profile.model,
+            "server": servers[0] if len(servers) == 1 else servers,
+        }
 
     def _check_echo(self, full: str, wire: list[WireToken]) -> None:
         """Refuse a score the echo cannot support: the echoed tokens must rebuild
