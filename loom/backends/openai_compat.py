@@ -4,16 +4,24 @@ OpenRouter...) as a loom model, through the `openai` package.
 The `openai` client does the HTTP, the SSE streaming and the retries (429
 honouring Retry-After, 5xx and dropped connections, with backoff, up to the
 profile's max_retries); this module builds the requests, reads the logprobs
-dialects (openai_logprobs.py), runs branches in parallel where the server
-ignores `n`, and turns every fault into a BackendError that names the server
-and the cause. The API key is read from the environment at every request and
-never kept, logged or put in a message.
+dialects (openai_logprobs.py), keeps many requests in flight (its async client
+on an event loop, openai_engine.py), and turns every fault into a BackendError
+that names the server and the cause. The API key is read from the environment
+at every request and never kept, logged or put in a message.
 
-Branches and seeds: with no seed, all n branches are asked for in one request;
-if the server returns fewer choices (llama.cpp and Ollama ignore `n`), the rest
-are asked for in parallel, one request each, at most `concurrency` at a time,
-and later calls go parallel at once. With a seed, branch i is its own request
-with seed + i, so that it can be replayed alone, as with the local backend."""
+Branches and seeds: with no seed, n is asked for in requests of at most
+`max_n` choices, so that several servers (a list of base URLs, or a load
+balancer) share them; if the server returns fewer choices (llama.cpp and Ollama
+ignore `n`), the rest are asked for one request each, and later calls do so at
+once. With a seed, branch i is its own request with seed + i, so that it can be
+replayed alone, as with the local backend. At most `concurrency` requests wait
+on each server at once, whatever the number of items (a report's temperatures
+run together: generate_many).
+
+Replies are streamed only where a person watches tokens arrive (`live`, the
+app): elsewhere each request returns whole, read as plain JSON, and a reply in
+the common shape gives its tokens as one TokensEvent whose Token objects are
+built only when read."""
 
 from __future__ import annotations
 

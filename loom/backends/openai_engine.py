@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -71,7 +71,7 @@ class Engine:
                 self.loop.run_until_complete(asyncio.gather(*live, return_exceptions=True))
 
     @asynccontextmanager
-    async def slot(self):
+    async def slot(self) -> AsyncIterator[int]:
         """Wait for room on some server, then hold it: yields the server's index."""
         if self._free is None:
             self._free = asyncio.Condition()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import codecs
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -209,7 +209,7 @@ def _plain(text: Any) -> bool:
         return False
 
 
-class ServerAlternatives(Sequence):
+class ServerAlternatives(Sequence[Alternative]):
     """A token's alternatives as the server sent them (legacy `top_logprobs`, one
     dict), built as objects only when first read: a report of thousands of
     samples keeps only each sample's text and logprobs. Behaves as the tuple it
@@ -234,16 +234,16 @@ class ServerAlternatives(Sequence):
                 self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in top)
         return self._items
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         return self._tuple()[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Alternative]:
         return iter(self._tuple())
 
     def __len__(self) -> int:
         return len(self._tuple())
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
 
     def __hash__(self) -> int:
@@ -253,14 +253,20 @@ class ServerAlternatives(Sequence):
         return repr(self._tuple())
 
 
-class ServerTokens(Sequence):
+class ServerTokens(Sequence[Token]):
     """The tokens of one legacy-dialect reply (see plain_legacy_tokens), built as
     Token objects only when read; `text` and `logprobs` need none of them."""
 
     __slots__ = ("text", "_texts", "_chosen", "_tops", "_ids", "_raw", "_items")
 
     def __init__(
-        self, text: str, texts: list[str], chosen: list[float], tops: list | None, ids: list | None, raw: bool
+        self,
+        text: str,
+        texts: list[str],
+        chosen: list[float],
+        tops: list[dict[str, Any] | None] | None,
+        ids: list[int] | None,
+        raw: bool,
     ):
         self.text = text
         self._texts, self._chosen, self._tops, self._ids, self._raw = texts, chosen, tops, ids, raw
@@ -278,24 +284,26 @@ class ServerTokens(Sequence):
                     t,
                     v if v < 0.0 else 0.0,
                     ids[i] if ids is not None else None,
-                    ServerAlternatives(top) if top else (),
+                    ServerAlternatives(top) if top else (),  # type: ignore[arg-type] # a lazy tuple
                     raw,
                 )
                 for i, (t, v, top) in enumerate(zip(self._texts, self._chosen, tops))
             ]
         return self._items
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> Any:
         return self._list()[index]
 
     def __len__(self) -> int:
         return len(self._texts)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Token]:
         return iter(self._list())
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and not isinstance(other, str) and self._list() == list(other)
+
+    __hash__ = None  # type: ignore[assignment] # a list of tokens: compared, not hashed
 
     def __repr__(self) -> str:
         return repr(self._list())
