@@ -290,3 +290,20 @@ def test_a_report_through_a_server_commits_its_nodes_in_batches(instant, tmp_pat
         assert committed(path) == 101  # all of them, before the result is shown
         kids = session.children(root.id, with_tokens=True)
         assert len(kids) == 100 and all(len(k.tokens) == 4 and len(k.tokens[0].alternatives) == 10 for k in kids)
+
+
+def test_models_check_reaches_every_server_of_a_profile(instant, tmp_path, monkeypatch, capsys):
+    from loom.cli import main
+
+    a, b = instant
+    dead = "http://127.0.0.1:9/v1"  # nothing listens there
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.farm]\nmodel = "demo"\nbase_url = ["{a.url}", "{b.url}"]\nmax_retries = 0\n')
+    monkeypatch.setenv("LOOM_CONFIG", str(config))
+    assert main(["models", "--check", "farm"]) == 0
+    out = capsys.readouterr().out
+    assert f"{a.url} and 1 more" in out and f"server:     {b.url}: model listed" in out
+    config.write_text(f'[profiles.farm]\nmodel = "demo"\nbase_url = ["{a.url}", "{dead}"]\nmax_retries = 0\n')
+    assert main(["models", "--check", "farm"]) == 1
+    out = capsys.readouterr().out
+    assert f"server:     {dead}: NOT reachable" in out and "connection refused" in out

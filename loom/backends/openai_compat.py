@@ -1079,7 +1079,38 @@ class OpenAIBackend(Backend):
             report["error"] = None
         except (BackendError, LogprobsFormatError) as exc:
             report["error"] = str(exc) if isinstance(exc, BackendError) else self.explain(exc)
+        if len(self.base_urls) > 1:
+            report["servers"] = [self._check_listed(i) for i in range(len(self.base_urls))]
+            report["reachable"] = report["reachable"] and all(srv["reachable"] for srv in report["servers"])
+            broken = next((srv for srv in report["servers"] if srv["error"]), None)
+            if broken and not report["error"]:
+                report["error"] = broken["error"]
         return report
+
+    def _check_listed(self, server: int) -> dict[str, Any]:
+        """One of several servers: does it answer, and does it list the model?"""
+        import openai
+
+        out: dict[str, Any] = {
+            "base_url": redact(self.profile.resolved_base_urls()[server]),
+            "reachable": False,
+            "model_listed": None,
+            "error": None,
+        }
+        client = openai.OpenAI(
+            base_url=self.base_urls[server], api_key=self._api_key, timeout=self.profile.timeout, max_retries=0
+        )
+        try:
+            models = [m.id for m in client.models.list()]
+            out.update(reachable=True, model_listed=self.profile.model in models)
+        except Exception as exc:
+            if not _ours(exc):
+                raise
+            out["reachable"] = isinstance(exc, openai.NotFoundError)  # a server without /models can still generate
+            out["error"] = None if out["reachable"] else self.explain(exc, server)
+        finally:
+            client.close()
+        return out
 
 
 def _root(exc: BaseException) -> BaseException:
