@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from ..tokenbytes import display_text, token_bytes
@@ -209,6 +210,21 @@ def _plain(text: Any) -> bool:
         return False
 
 
+def _all_plain(top: dict[str, Any]) -> bool:
+    """Whether every text of a top_logprobs dict is whole characters and every value a finite float."""
+    if not all(type(v) is float for v in top.values()) or not all(type(t) is str for t in top):
+        return False
+    values = top.values()
+    if not all(-math.inf < v < math.inf for v in values):  # NaN fails too
+        return False
+    texts = "".join(top)
+    if "bytes:" in texts:
+        return False
+    if texts.isascii():
+        return True
+    return "\ufffd" not in texts and _plain(texts)
+
+
 class ServerAlternatives(Sequence[Alternative]):
     """A token's alternatives as the server sent them (legacy `top_logprobs`, one
     dict), built as objects only when first read: a report of thousands of
@@ -224,10 +240,10 @@ class ServerAlternatives(Sequence[Alternative]):
 
     def _tuple(self) -> tuple[Alternative, ...]:
         if self._items is None:
-            items = [(t, v) for t, v in self._top.items()]
-            if all(type(v) is float and -math.inf < v < math.inf and _plain(t) for t, v in items):
-                # the common case: texts that are whole characters, finite logprobs
-                items.sort(key=lambda tv: -tv[1])
+            top = self._top
+            if _all_plain(top):
+                # the common case: texts that are whole characters, finite logprobs; sorted (stably) by logprob
+                items = sorted(top.items(), key=itemgetter(1), reverse=True)
                 self._items = tuple(Alternative(t, v if v < 0.0 else 0.0, None) for t, v in items)
             else:
                 top = _legacy_top(self._top)
