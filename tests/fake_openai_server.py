@@ -125,6 +125,8 @@ class FakeOpenAI:
 
     # -- the model ------------------------------------------------------------------
     def token_bytes(self, token_id: int) -> bytes:
+        if self.instant:
+            return WORDS[token_id].encode()
         piece = self.backend.tokenizer.convert_ids_to_tokens(token_id)
         try:
             return bytes(_UNICODE_TO_BYTE[c] for c in piece)
@@ -169,6 +171,21 @@ class FakeOpenAI:
         """n branches: each a list of (token_id, logprob, top, text) and a finish reason."""
         from loom.tree import BranchDone, GenerationParams, TokenEvent
 
+        if self.instant:  # streamed from the canned continuations (whole replies: canned_reply)
+            tokens = int(req.get("max_tokens") or 16)
+            with self._count:
+                self.generation += 1
+                first = req["seed"] if isinstance(req.get("seed"), int) else self.generation * n
+            return [
+                {
+                    "tokens": [
+                        (w, lp, [(tw, tv) for _, tw, tv in top], text)
+                        for text, w, lp, top in self._canned_steps((first + i) % POOL, tokens, k)
+                    ],
+                    "finish": "length",
+                }
+                for i in range(n)
+            ]
         if self.force is not None:
             ctx = self.backend.encode(prompt)
             target = self.backend.tokenizer(self.force, add_special_tokens=False)["input_ids"]
@@ -220,8 +237,9 @@ class FakeOpenAI:
             f'{json.dumps(self.model)}, "choices": [{choices}]}}'
         ).encode()
 
-    def _canned_choice(self, j: int, tokens: int, k: int, wants: bool, legacy: bool) -> str:
-        """One continuation's JSON fields (without its index): text, logprobs, finish_reason."""
+    @staticmethod
+    def _canned_steps(j: int, tokens: int, k: int) -> list[tuple[str, int, float, list[tuple[str, int, float]]]]:
+        """Canned continuation j: (text, word id, logprob, top k as (text, id, logprob)) per token."""
         rng = random.Random(j)
         steps = []
         for _ in range(tokens):
@@ -230,6 +248,11 @@ class FakeOpenAI:
             pick = 0 if rng.random() < 0.6 else rng.randrange(len(ranked))
             top = [(WORDS[w], w, lp) for w, lp in zip(ranked, lps)][:k]
             steps.append((WORDS[ranked[pick]], ranked[pick], lps[pick], top))
+        return steps
+
+    def _canned_choice(self, j: int, tokens: int, k: int, wants: bool, legacy: bool) -> str:
+        """One continuation's JSON fields (without its index): text, logprobs, finish_reason."""
+        steps = self._canned_steps(j, tokens, k)
         text = "".join(s[0] for s in steps)
         lp: dict[str, Any] | None = None
         if wants and legacy and self.dialect == "legacy":

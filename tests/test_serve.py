@@ -145,6 +145,32 @@ def test_generation_from_inside_a_running_event_loop(instant):
     assert len(done) == 3 and all(len(t) == 2 for t in tokens.values())
 
 
+def test_one_backend_serves_several_threads_at_once(instant):
+    """The app generates in worker threads, each new: they share the backend's event loop."""
+    import threading
+
+    a, _ = instant
+    b = backend(a.url, concurrency=2)
+    done: dict[str, int] = {}
+
+    def work(name: str, live: bool) -> None:
+        items = [(PROMPT, GenerationParams(n=20, max_tokens=3))]
+        done[name] = len(collect(b.generate_many(items, live=live))[1])
+
+    for i in range(2):  # one after another, each on a thread of its own
+        t = threading.Thread(target=work, args=(f"after{i}", i == 0))
+        t.start()
+        t.join()
+    threads = [threading.Thread(target=work, args=(f"together{i}", i % 2 == 0)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert done == {name: 20 for name in ("after0", "after1", "together0", "together1", "together2", "together3")}
+    assert a.max_in_flight <= 2  # the bound holds across threads
+    b.close()
+
+
 # -- the same numbers and the same tree as before ------------------------------------------
 
 
