@@ -246,8 +246,7 @@ class ServerAlternatives(Sequence[Alternative]):
                 items = sorted(top.items(), key=itemgetter(1), reverse=True)
                 self._items = tuple(Alternative(t, v if v < 0.0 else 0.0, None) for t, v in items)
             else:
-                top = _legacy_top(self._top)
-                self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in top)
+                self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in _legacy_top(top))
         return self._items
 
     def __getitem__(self, index: Any) -> Any:
@@ -300,7 +299,7 @@ class ServerTokens(Sequence[Token]):
                     t,
                     v if v < 0.0 else 0.0,
                     ids[i] if ids is not None else None,
-                    ServerAlternatives(top) if top else (),  # type: ignore[arg-type] # a lazy tuple
+                    ServerAlternatives(top) if top else (),  # a lazy tuple
                     raw,
                 )
                 for i, (t, v, top) in enumerate(zip(self._texts, self._chosen, tops))

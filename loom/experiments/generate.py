@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..backends.base import Backend, Prompt
 from ..store import Session
@@ -37,7 +38,7 @@ def generate_children(
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
     prompt: Prompt | None = None,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
     live: bool = False,
 ) -> GenerationResult:
@@ -73,7 +74,7 @@ def generate_sets(
     session: Session,
     backend: Backend,
     parent_id: int,
-    sets: list[tuple[GenerationParams, dict | None]],
+    sets: list[tuple[GenerationParams, dict[str, Any] | None]],
     *,
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
@@ -167,7 +168,7 @@ def fork_at_token(session: Session, node: Node, index: int, alternative: Alterna
     )
 
 
-def edit_node(session: Session, node: Node, text: str, meta: dict | None = None) -> Node:
+def edit_node(session: Session, node: Node, text: str, meta: dict[str, Any] | None = None) -> Node:
     """Save an edit as a new sibling derived from `node`; the original stays.
     `meta` says what changed (a headless edit records its replacement there)."""
     author = "prompt" if node.parent_id is None else "edit"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..analysis.report import Sample
 from ..backends.base import Backend
@@ -46,6 +47,13 @@ def edited_node(session: Session, node_id: int) -> Node:
     )
 
 
+def original_id(edited: Node) -> int:
+    """The id of the node `edited` was derived from (an edited_node() always has one)."""
+    if edited.derived_from is None:
+        raise ReplayError(f"node {edited.id} was not made by an edit: it has no original to replay")
+    return edited.derived_from
+
+
 def original_continuations(session: Session, original_id: int) -> list[Node]:
     """The original's model-written children, oldest first: the candidates to replay."""
     return [c for c in session.children(original_id, with_tokens=True) if c.author == "model" and c.tokens and c.params]
@@ -72,7 +80,7 @@ def replay_params(original_child: Node) -> GenerationParams:
 def continuation_to_replay(session: Session, edited: Node, original_child: int | None = None) -> Node:
     """The original's continuation that a replay of `edited` regenerates:
     `original_child` when given (it must be one), else the first."""
-    original = edited.derived_from
+    original = original_id(edited)
     candidates = original_continuations(session, original)
     if original_child is not None:
         chosen = next((c for c in candidates if c.id == original_child), None)
@@ -107,14 +115,14 @@ def replay(
     original_child: int | None = None,
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> ReplayResult:
     """Regenerate below the edit at or above `node_id` like the original did.
 
     `original_child` picks which continuation of the original to replay
     (default: its first model-written child)."""
     edited = edited_node(session, node_id)
-    original = session.node(edited.derived_from)
+    original = session.node(original_id(edited))
     chosen = continuation_to_replay(session, edited, original_child)
     if chosen.model != backend.name:
         raise ReplayError(

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from fake_openai_server import FakeOpenAI
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai_server import FakeOpenAI  # noqa: E402
-
-from loom.backends.openai_compat import OpenAIBackend  # noqa: E402
-from loom.backends.openai_logprobs import TextAligner, parse_logprobs, plain_legacy_tokens  # noqa: E402
-from loom.config import Profile  # noqa: E402
-from loom.experiments.generate import generate_children  # noqa: E402
-from loom.experiments.replay import sample_continuations  # noqa: E402
-from loom.experiments.report import report  # noqa: E402
-from loom.store import Session  # noqa: E402
-from loom.tree import BranchDone, GenerationParams, TokenEvent, TokensEvent  # noqa: E402
+from loom.backends.openai_compat import OpenAIBackend
+from loom.backends.openai_logprobs import TextAligner, parse_logprobs, plain_legacy_tokens
+from loom.config import Profile
+from loom.experiments.generate import generate_children
+from loom.experiments.replay import sample_continuations
+from loom.experiments.report import report
+from loom.store import Session
+from loom.tree import BranchDone, GenerationParams, TokenEvent, TokensEvent
 
 PROMPT = "Once upon a time"
 
