@@ -92,9 +92,8 @@ def generate_sets(
     thousands of nodes and their tokens are not all held at once."""
     for params, _meta in sets:
         params.validate()
-        backend.refuse_unsupported(
-            params
-        )  # a setting the model source cannot honour is refused before anything is sent
+        # a setting the model source cannot honour is refused before anything is sent
+        backend.refuse_unsupported(params)
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
     identity = backend.identity()

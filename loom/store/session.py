@@ -1,7 +1,8 @@
 """One session = one SQLite file (through sqlite-utils).
 
-Every change is committed when it happens: there is no Save. Nodes are never
-rewritten in place; an edit adds a new node that records what it came from.
+Every change is committed when it happens (or, inside batched(), within a
+fraction of a second, many nodes to one transaction): there is no Save. Nodes
+are never rewritten in place; an edit adds a new node that records what it came from.
 """
 
 from __future__ import annotations
