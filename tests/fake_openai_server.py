@@ -543,12 +543,15 @@ def _handler(server: FakeOpenAI):
 
 
 def main(argv: list[str]) -> None:
-    """`python tests/fake_openai_server.py --instant [--port P]`: serve until killed; prints the URL."""
+    """`python tests/fake_openai_server.py --instant [--port P] [--while-stdin]`: serve until killed
+    (or, with --while-stdin, until standard input closes: its parent is gone); prints the URL."""
     port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 0
     if "--instant" not in argv:
         raise SystemExit("only --instant runs on its own (the model-backed server needs a backend)")
     server = FakeOpenAI(None, instant=True, port=port)
     print(server.url, flush=True)
+    if "--while-stdin" in argv:
+        threading.Thread(target=lambda: (sys.stdin.read(), server._stopping.set()), daemon=True).start()
     try:
         server._stopping.wait()
     except KeyboardInterrupt:
