@@ -80,6 +80,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         """Back to a well-behaved vLLM-like server."""
+        self.epoch = getattr(self, "epoch", 0) + 1
         self.dialect = "legacy"  # logprobs shape on /v1/completions: "legacy" or "content" (llama.cpp, Ollama)
         self.partial = (
             "bytes"  # a token inside a character: "bytes" (bytes:\xNN / bytes arrays) or "fffd" (U+FFFD only)
@@ -111,6 +112,12 @@ class FakeOpenAI:
         self.delay = 0.0  # seconds a completions request waits before it is answered
         self.temperatures: dict[float, int] = {}  # completions requests being answered now, by temperature
         self.max_temperatures = 0  # the most distinct temperatures being answered at once
+
+    def wait_idle(self, seconds: float = 30.0) -> None:
+        """Until no request is being answered (a client may close a stream the server still writes)."""
+        end = time.monotonic() + seconds
+        while self.in_flight > 0 and time.monotonic() < end:
+            time.sleep(0.01)
 
     def __enter__(self) -> FakeOpenAI:
         return self
@@ -355,6 +362,7 @@ def _handler(server: FakeOpenAI):
             server.requests.append({"path": self.path, "body": req, "auth": self.headers.get("Authorization")})
             t = req.get("temperature") if isinstance(req, dict) else None
             with server._count:
+                epoch = server.epoch  # a request still answered after a reset() is not counted against the next test
                 server.in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 if isinstance(t, (int, float)):
@@ -366,11 +374,12 @@ def _handler(server: FakeOpenAI):
                 self.post(req)
             finally:
                 with server._count:
-                    server.in_flight -= 1
-                    if isinstance(t, (int, float)):
-                        server.temperatures[t] -= 1
-                        if not server.temperatures[t]:
-                            del server.temperatures[t]
+                    if epoch == server.epoch:
+                        server.in_flight -= 1
+                        if isinstance(t, (int, float)):
+                            server.temperatures[t] -= 1
+                            if not server.temperatures[t]:
+                                del server.temperatures[t]
 
         def post(self, req: dict[str, Any]) -> None:
             if self.fault_hit():

@@ -412,7 +412,10 @@ class OpenAIBackend(Backend):
             self._vllm = False
             body = {k: v for k, v in body.items() if k != "return_token_ids"}
             raw = await client.post(path, cast_to=bytes, body=body)
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:  # not JSON, or not text at all
+            raise LogprobsFormatError(f"the reply is not JSON ({type(exc).__name__}: {exc})") from None
 
     def _text_of(self, choice: dict[str, Any]) -> str:
         if self.profile.api == "chat":
@@ -667,6 +670,8 @@ class OpenAIBackend(Backend):
                         yield run.index, BranchDone(b, reason, run.seed_of(b))
                     elif kind == "notice":
                         yield ev[1].index, Notice(ev[2])
+                    elif kind == "bug":
+                        raise ev[1]
                     elif kind == "end":
                         job = ev[1]
                         for event in self._end_job(call, *ev[1:]):
@@ -784,7 +789,8 @@ class OpenAIBackend(Backend):
             self._end_states(job, states, "cancelled", out)
         except Exception as exc:
             if not _ours(exc) and not isinstance(exc, (_StreamError, _EmptyStream)):
-                raise
+                out.append(("bug", exc))  # a fault of loom's, not the server's: raised on the caller's thread
+                return
             if isinstance(exc, _StreamError):
                 error = f"{self._server_name(server)}: reported an error in the middle of its reply: {exc}"
             elif isinstance(exc, _EmptyStream):

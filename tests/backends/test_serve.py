@@ -330,3 +330,16 @@ def test_models_check_reaches_every_server_of_a_profile(instant, tmp_path, monke
     assert main(["models", "--check", "farm"]) == 1
     out = capsys.readouterr().out
     assert f"server:     {dead}: NOT reachable" in out and "connection refused" in out
+
+
+def test_a_fault_of_looms_own_is_raised_to_the_caller(instant, monkeypatch):
+    """A bug in reading a reply surfaces where the caller is, not lost on the event loop."""
+    a, _ = instant
+    b = backend(a.url)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(b, "_read_chunk", broken)
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        collect(b.generate_many([(PROMPT, GenerationParams(n=2, max_tokens=2))], live=False))
