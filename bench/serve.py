@@ -20,13 +20,13 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .io import peak_mb  # VmHWM: a child's own peak, not its parent's
 from .report import Figure, show
 
 SERVER = Path(__file__).resolve().parents[1] / "tests" / "fake_openai_server.py"
@@ -44,18 +44,6 @@ def start_server() -> tuple[subprocess.Popen, str]:
     )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries
-    ru_maxrss over from the parent (the bench, with torch loaded) into a child."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- the two sides, each run in a child process ------------------------------------------
