@@ -19,6 +19,7 @@ TARGETS = {
     "startup": "5. Start-up",
     "io": "6. Import and export",
     "keys": "7. Move keys end-to-end on huge trees (wide and deep)",
+    "serve": "8. A report through an OpenAI-compatible server (loopback, answering at once)",
 }
 
 

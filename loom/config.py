@@ -59,12 +59,14 @@ class Profile:
 
     name: str
     model: str
-    base_url: str | None = None  # None: env OPENAI_BASE_URL, else OpenAI's own API
+    # None: env OPENAI_BASE_URL, else OpenAI's own API; a list: several servers of the same model share the work
+    base_url: str | list[str] | None = None
     api: str = "completions"  # "completions" (/v1/completions) or "chat" (/v1/chat/completions)
     api_key_env: str = "OPENAI_API_KEY"  # the variable is read at every request, never stored
     params: dict[str, Any] = field(default_factory=dict)  # generation defaults for this profile
     extra: dict[str, Any] = field(default_factory=dict)  # request fields passed through unchanged
-    concurrency: int = 4  # parallel requests when the server gives fewer choices than n
+    concurrency: int = 16  # requests in flight at once on each server (1: one at a time)
+    max_n: int = 16  # most branches asked for in one request: n is split so that several servers share it
     timeout: float = 120.0  # seconds to wait for the server (per request)
     max_retries: int = 3  # for 429 (honouring Retry-After), 5xx and dropped connections
     raw_logprobs: bool = True  # False if the server reports probabilities after its sampler
@@ -79,7 +81,15 @@ class Profile:
     system: str | None = None  # chat: an optional system message
 
     def resolved_base_url(self) -> str:
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        """The first (or only) server's URL."""
+        return self.resolved_base_urls()[0]
+
+    def resolved_base_urls(self) -> list[str]:
+        if isinstance(self.base_url, list):
+            if self.base_url:
+                return list(self.base_url)
+            return [os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"]
+        return [self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"]
 
     def public(self) -> dict[str, Any]:
         """What `loom config` / `loom models` show: everything but secrets (the profile holds none;
@@ -87,7 +97,8 @@ class Profile:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         from .textsafe import redact
 
-        d["base_url"] = redact(self.resolved_base_url())
+        urls = [redact(url) for url in self.resolved_base_urls()]
+        d["base_url"] = urls[0] if len(urls) == 1 else urls
         d["api_key_set"] = bool(os.environ.get(self.api_key_env))
         return d
 
@@ -224,7 +235,15 @@ def _profile(name: str, body: Any, fail: Fail) -> Profile:
                 raise fail(table, key, f"must be {what} (got {v!r})")
 
     want("model", (str,), "a non-empty text", bool)
-    want("base_url", (str,), "an http:// or https:// address", lambda v: v.startswith(("http://", "https://")))
+    want(
+        "base_url",
+        (str, list),
+        'an http:// or https:// address, or a list of them (["http://a/v1", "http://b/v1"])',
+        lambda v: (
+            (isinstance(v, str) and _is_url(v))
+            or (isinstance(v, list) and bool(v) and all(isinstance(u, str) and _is_url(u) for u in v))
+        ),
+    )
     want("api", (str,), f"one of {', '.join(APIS)}", lambda v: v in APIS)
     want(
         "api_key_env",
@@ -233,6 +252,7 @@ def _profile(name: str, body: Any, fail: Fail) -> Profile:
         lambda v: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v),
     )
     want("concurrency", (int,), "a whole number from 1 to 64", lambda v: 1 <= v <= 64)
+    want("max_n", (int,), "a whole number from 1 to 10000", lambda v: 1 <= v <= 10000)
     want("timeout", (int, float), "seconds above 0", lambda v: v > 0)
     want("max_retries", (int,), "a whole number from 0 to 10", lambda v: 0 <= v <= 10)
     want("raw_logprobs", (bool,), "true or false")
@@ -249,6 +269,10 @@ def _profile(name: str, body: Any, fail: Fail) -> Profile:
     if "timeout" in values:
         values["timeout"] = float(values["timeout"])
     return Profile(name=name, **{**values, "params": params})
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
 
 
 def _generation(values: dict[str, Any], table: tuple[str, ...], fail: Fail) -> dict[str, Any]:

@@ -213,6 +213,27 @@ class TokenEvent:
 
 
 @dataclass(frozen=True)
+class TokensEvent:
+    """Several tokens of one branch at once: a whole reply, where nobody watches
+    tokens arrive (Backend.generate_many with live=False). `tokens` may build its
+    Token objects only when read; `text` and `logprobs` give the branch's text and
+    its sampled tokens' logprobs (None left out) without building them."""
+
+    branch: int
+    tokens: Sequence[Token]
+
+    @property
+    def text(self) -> str:
+        text = getattr(self.tokens, "text", None)
+        return text if isinstance(text, str) else "".join(t.text for t in self.tokens)
+
+    @property
+    def logprobs(self) -> list[float]:
+        lps = getattr(self.tokens, "logprobs", None)
+        return list(lps) if isinstance(lps, list) else [t.logprob for t in self.tokens if t.logprob is not None]
+
+
+@dataclass(frozen=True)
 class BranchDone:
     """A branch finished: `reason` is 'stop', 'length', 'eos', 'cancelled', or
     'error' (cut off by a server fault; kept marked incomplete, like 'cancelled')."""

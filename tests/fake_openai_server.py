@@ -15,6 +15,12 @@ recorded (an SSE stream event by event).
         server.url            # "http://127.0.0.1:PORT/v1"
         server.dialect = "content"
         server.fault = "429"
+
+`FakeOpenAI(None, instant=True)` needs no model: it answers at once from
+canned continuations (deterministic, varied, with logprobs and alternatives),
+over keep-alive connections, to measure what a client costs per sample
+(bench/serve.py runs it in its own process: `python tests/fake_openai_server.py
+--instant` prints its URL).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import random
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -123,14 +131,30 @@ def load_reply(server: str, name: str) -> Reply:
     return Reply(server, name, header, (folder / f"{name}.body").read_bytes())
 
 
+WORDS = [
+    " " + w
+    for w in (
+        "the king queen a wedding in castle and she said that he was there for all of them when "
+        "night fell over hills , . ! dragon bride ring golden river forest old man sword bell"
+    ).split()
+]
+POOL = 64  # distinct canned continuations of an instant server
+
+
 class FakeOpenAI:
-    def __init__(self, backend, model: str = "demo"):
+    def __init__(self, backend, model: str = "demo", instant: bool = False, port: int = 0):
         self._count = threading.Lock()
         self.backend = backend
         self.model = model
+        self.instant = instant
+        self._canned: dict[tuple, list[str]] = {}
         self.reset()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        handler = _handler(self)
+        if instant:
+            handler.protocol_version = "HTTP/1.1"  # keep-alive, as real serving engines
+            handler.disable_nagle_algorithm = True  # headers and body go out at once, without a 40 ms ACK wait
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -139,6 +163,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         """Back to a well-behaved vLLM-like server."""
+        self.epoch = getattr(self, "epoch", 0) + 1
         self.dialect = "legacy"  # logprobs shape on /v1/completions: "legacy" or "content" (llama.cpp, Ollama)
         self.partial = (
             "bytes"  # a token inside a character: "bytes" (bytes:\xNN / bytes arrays) or "fffd" (U+FFFD only)
@@ -172,6 +197,15 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.prompts: list[Any] = []  # each completions prompt as sent: text or token ids
         self.in_flight = self.max_in_flight = 0  # requests being answered now / at most at once
+        self.delay = 0.0  # seconds a completions request waits before it is answered
+        self.temperatures: dict[float, int] = {}  # completions requests being answered now, by temperature
+        self.max_temperatures = 0  # the most distinct temperatures being answered at once
+
+    def wait_idle(self, seconds: float = 30.0) -> None:
+        """Until no request is being answered (a client may close a stream the server still writes)."""
+        end = time.monotonic() + seconds
+        while self.in_flight > 0 and time.monotonic() < end:
+            time.sleep(0.01)
 
     def play(self, replies: list[Reply]) -> None:
         """Answer requests with these recordings. A request gets the first one with its route, `stream`
@@ -196,6 +230,8 @@ class FakeOpenAI:
 
     # -- the model ------------------------------------------------------------------
     def token_bytes(self, token_id: int) -> bytes:
+        if self.instant:
+            return WORDS[token_id].encode()
         piece = self.backend.tokenizer.convert_ids_to_tokens(token_id)
         try:
             return bytes(_UNICODE_TO_BYTE[c] for c in piece)
@@ -240,6 +276,21 @@ class FakeOpenAI:
         """n branches: each a list of (token_id, logprob, top, text) and a finish reason."""
         from loom.tree import BranchDone, GenerationParams, TokenEvent
 
+        if self.instant:  # streamed from the canned continuations (whole replies: canned_reply)
+            tokens = int(req.get("max_tokens") or 16)
+            with self._count:
+                self.generation += 1
+                first = req["seed"] if isinstance(req.get("seed"), int) else self.generation * n
+            return [
+                {
+                    "tokens": [
+                        (w, lp, [(tw, tv) for _, tw, tv in top], text)
+                        for text, w, lp, top in self._canned_steps((first + i) % POOL, tokens, k)
+                    ],
+                    "finish": "length",
+                }
+                for i in range(n)
+            ]
         if self.force is not None:
             ctx = self.backend.encode(prompt)
             target = self.backend.tokenizer(self.force, add_special_tokens=False)["input_ids"]
@@ -268,6 +319,72 @@ class FakeOpenAI:
             elif isinstance(ev, BranchDone):
                 branches[ev.branch]["finish"] = "length" if ev.reason == "length" else "stop"
         return branches
+
+    # -- the instant server --------------------------------------------------------
+    def canned_reply(self, req: dict[str, Any], legacy: bool) -> bytes:
+        """A whole reply from canned continuations: choice i of the r-th request is
+        continuation (r * n + i) % POOL (with a seed: (seed + i) % POOL), in this server's dialect."""
+        tokens = int(req.get("max_tokens") or 16)
+        k = int(req.get("logprobs") or 0) if legacy else int(req.get("top_logprobs") or 0)
+        wants = req.get("logprobs") is not None if legacy else bool(req.get("logprobs"))
+        n = min(int(req.get("n") or 1), self.max_n or 10**9)
+        key = (tokens, k if wants else -1, legacy, self.dialect)
+        with self._count:
+            pool = self._canned.get(key)
+            if pool is None:
+                pool = self._canned[key] = [self._canned_choice(j, tokens, k, wants, legacy) for j in range(POOL)]
+            self.generation += 1
+            first = req["seed"] if isinstance(req.get("seed"), int) else self.generation * n
+        choices = ",".join(f'{{"index": {i}, {pool[(first + i) % POOL]}}}' for i in range(n))
+        kind = "text_completion" if legacy else "chat.completion"
+        return (
+            f'{{"id": "cmpl-loom", "object": "{kind}", "created": {int(time.time())}, "model": '
+            f'{json.dumps(self.model)}, "choices": [{choices}]}}'
+        ).encode()
+
+    @staticmethod
+    def _canned_steps(j: int, tokens: int, k: int) -> list[tuple[str, int, float, list[tuple[str, int, float]]]]:
+        """Canned continuation j: (text, word id, logprob, top k as (text, id, logprob)) per token."""
+        rng = random.Random(j)
+        steps = []
+        for _ in range(tokens):
+            ranked = rng.sample(range(len(WORDS)), max(k, 1))
+            lps = sorted((math.log(rng.uniform(0.01, 0.9)) for _ in ranked), reverse=True)
+            pick = 0 if rng.random() < 0.6 else rng.randrange(len(ranked))
+            top = [(WORDS[w], w, lp) for w, lp in zip(ranked, lps)][:k]
+            steps.append((WORDS[ranked[pick]], ranked[pick], lps[pick], top))
+        return steps
+
+    def _canned_choice(self, j: int, tokens: int, k: int, wants: bool, legacy: bool) -> str:
+        """One continuation's JSON fields (without its index): text, logprobs, finish_reason."""
+        steps = self._canned_steps(j, tokens, k)
+        text = "".join(s[0] for s in steps)
+        lp: dict[str, Any] | None = None
+        if wants and legacy and self.dialect == "legacy":
+            lp = {
+                "tokens": [s[0] for s in steps],
+                "token_logprobs": [s[2] for s in steps],
+                "top_logprobs": [{t: v for t, _, v in s[3]} for s in steps],
+                "text_offset": [],
+            }
+        elif wants:
+            ids = (lambda i: {"id": i}) if self.token_ids else (lambda i: {})
+            lp = {
+                "content": [
+                    {
+                        **ids(w),
+                        "token": t,
+                        "bytes": list(t.encode()),
+                        "logprob": v,
+                        "top_logprobs": [
+                            {**ids(tw), "token": tt, "bytes": list(tt.encode()), "logprob": tv} for tt, tw, tv in top
+                        ],
+                    }
+                    for t, w, v, top in steps
+                ]
+            }
+        body = {"text": text} if legacy else {"message": {"role": "assistant", "content": text}}
+        return json.dumps({**body, "logprobs": lp, "finish_reason": "length"})[1:-1]
 
     def logprobs_obj(self, steps, legacy: bool, offset: int) -> dict[str, Any] | None:
         """One logprobs object for some (token_id, logprob, top, text) steps, in this server's dialect."""
@@ -341,14 +458,26 @@ def _handler(server: FakeOpenAI):
             except json.JSONDecodeError:
                 return self.error(400, "body is not JSON")
             server.requests.append({"path": self.path, "body": req, "auth": self.headers.get("Authorization")})
+            t = req.get("temperature") if isinstance(req, dict) else None
             with server._count:
+                epoch = server.epoch  # a request still answered after a reset() is not counted against the next test
                 server.in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                if isinstance(t, (int, float)):
+                    server.temperatures[t] = server.temperatures.get(t, 0) + 1
+                    server.max_temperatures = max(server.max_temperatures, len(server.temperatures))
             try:
+                if server.delay:
+                    time.sleep(server.delay)
                 self.post(req)
             finally:
                 with server._count:
-                    server.in_flight -= 1
+                    if epoch == server.epoch:
+                        server.in_flight -= 1
+                        if isinstance(t, (int, float)):
+                            server.temperatures[t] -= 1
+                            if not server.temperatures[t]:
+                                del server.temperatures[t]
 
         def post(self, req: dict[str, Any]) -> None:
             if self.fault_hit():
@@ -428,6 +557,8 @@ def _handler(server: FakeOpenAI):
             return True
 
         def complete(self, req: dict[str, Any], legacy: bool) -> None:
+            if server.instant and not req.get("stream"):
+                return self.send_json(200, server.canned_reply(req, legacy))
             if legacy:
                 prompt = req.get("prompt", "")
                 server.prompts.append(prompt)
@@ -498,6 +629,8 @@ def _handler(server: FakeOpenAI):
                 mine = server.generation
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")  # no length: the stream ends with the connection
+            self.close_connection = True
             self.end_headers()
             if not legacy:
                 self.sse(
@@ -552,3 +685,23 @@ def _handler(server: FakeOpenAI):
             self.sse("[DONE]")
 
     return Handler
+
+
+def main(argv: list[str]) -> None:
+    """`python tests/fake_openai_server.py --instant [--port P] [--while-stdin]`: serve until killed
+    (or, with --while-stdin, until standard input closes: its parent is gone); prints the URL."""
+    port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 0
+    if "--instant" not in argv:
+        raise SystemExit("only --instant runs on its own (the model-backed server needs a backend)")
+    server = FakeOpenAI(None, instant=True, port=port)
+    print(server.url, flush=True)
+    if "--while-stdin" in argv:
+        threading.Thread(target=lambda: (sys.stdin.read(), server._stopping.set()), daemon=True).start()
+    try:
+        server._stopping.wait()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

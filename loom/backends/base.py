@@ -5,15 +5,15 @@ from __future__ import annotations
 import secrets
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent
+from ..tree import BranchDone, Context, Distribution, GenerationParams, LoomError, Notice, TokenEvent, TokensEvent
 
 Prompt = str | Context
 
-Event = TokenEvent | BranchDone | Notice
+Event = TokenEvent | TokensEvent | BranchDone | Notice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +47,22 @@ class Backend(ABC):
 
         Yields TokenEvent per token, BranchDone once per branch (with the seed
         that branch used), and Notice for things the user must be told."""
+
+    def generate_many(
+        self,
+        items: Sequence[tuple[Prompt, GenerationParams]],
+        cancel: threading.Event | None = None,
+        live: bool = True,
+    ) -> Iterator[tuple[int, Event]]:
+        """The branches of several (prompt, settings) items, as (item index, event).
+
+        A model source that serves many requests at once (a server) runs them
+        all together, and streams tokens only when `live` (someone is watching
+        them arrive; otherwise it may give a branch's tokens together, as one
+        TokensEvent); here, one item after another, as generate() gives them."""
+        for index, (prompt, params) in enumerate(items):
+            for event in self.generate(prompt, params, cancel):
+                yield index, event
 
     def refuse_unsupported(self, params: GenerationParams) -> None:  # noqa: B027 (optional hook: most sources accept all)
         """Refuse (BackendError, saying why) settings this model source cannot honour,

@@ -4,38 +4,66 @@ OpenRouter...) as a loom model, through the `openai` package.
 The `openai` client does the HTTP, the SSE streaming and the retries (429
 honouring Retry-After, 5xx and dropped connections, with backoff, up to the
 profile's max_retries); this module builds the requests, reads the logprobs
-dialects (openai_logprobs.py), runs branches in parallel where the server
-ignores `n`, and turns every fault into a BackendError that names the server
-and the cause. The API key is read from the environment at every request and
-never kept, logged or put in a message.
+dialects (openai_logprobs.py), keeps many requests in flight (its async client
+on an event loop, openai_engine.py), and turns every fault into a BackendError
+that names the server and the cause. The API key is read from the environment
+at every request and never kept, logged or put in a message.
 
-Branches and seeds: with no seed, all n branches are asked for in one request;
-if the server returns fewer choices (llama.cpp and Ollama ignore `n`), the rest
-are asked for in parallel, one request each, at most `concurrency` at a time,
-and later calls go parallel at once. With a seed, branch i is its own request
-with seed + i, so that it can be replayed alone, as with the local backend."""
+Branches and seeds: with no seed, n is asked for in requests of at most
+`max_n` choices, so that several servers (a list of base URLs, or a load
+balancer) share them; if the server returns fewer choices (llama.cpp and Ollama
+ignore `n`), the rest are asked for one request each, and later calls do so at
+once. With a seed, branch i is its own request with seed + i, so that it can be
+replayed alone, as with the local backend. At most `concurrency` requests wait
+on each server at once, whatever the number of items (a report's temperatures
+run together: generate_many).
+
+Replies are streamed only where a person watches tokens arrive (`live`, the
+app): elsewhere each request returns whole, read as plain JSON, and a reply in
+the common shape gives its tokens as one TokensEvent whose Token objects are
+built only when read."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Profile
 from ..textsafe import redact
 from ..tokenbytes import display_text
-from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Token, TokenEvent
+from ..tree import (
+    Alternative,
+    BranchDone,
+    Context,
+    Distribution,
+    GenerationParams,
+    Notice,
+    Token,
+    TokenEvent,
+    TokensEvent,
+)
 from .base import Backend, BackendError, Event, Prompt, StopText, branch_seeds
-from .openai_logprobs import LogprobsFormatError, TextAligner, WireToken, parse_logprobs
+from .openai_engine import Engine, async_key, loop_running_here
+from .openai_logprobs import (
+    LogprobsFormatError,
+    TextAligner,
+    WireToken,
+    parse_logprobs,
+    plain_legacy_tokens,
+)
 
 MAX_STOPS = 4  # OpenAI accepts at most four stop strings; loom applies the rest itself
 CHAT_TOP_LOGPROBS = 20  # the chat API's limit for top_logprobs
+T = TypeVar("T")
 FINISH = {"stop": "stop", "length": "length", "eos": "eos", "content_filter": "stop", "tool_calls": "stop"}
 
 if TYPE_CHECKING:
@@ -46,13 +74,17 @@ if TYPE_CHECKING:
     #: what the client returns for one request: a whole reply, or a stream of chunks
     Reply: TypeAlias = Completion | ChatCompletion | Stream[Completion] | Stream[ChatCompletionChunk]
 
-#: what a request's worker tells the generating thread, a tuple whose first item says which:
-#: ("token", branch, Token), ("done", branch, reason), ("notice", text), ("end", _Job, error, cut branches)
-Events: TypeAlias = queue.Queue[tuple[Any, ...]]
-
 
 class _Cancelled(Exception):
     pass
+
+
+class _StreamError(Exception):
+    """An error object sent inside a stream (vLLM, llama.cpp do this mid-generation)."""
+
+
+class _EmptyStream(Exception):
+    """A stream that closed before its first chunk."""
 
 
 def plain(obj: Any) -> Any:
@@ -85,12 +117,91 @@ class _Branch:
 
 
 @dataclass
+class _Run:
+    """One (prompt, settings) item of a generate_many call, and where its branches are."""
+
+    index: int
+    prompt: Prompt
+    wire: str | list[int]
+    params: GenerationParams
+    seeds: list[int] | None
+    sofar: dict[int, list[Token]] | None  # streams only: each branch's tokens, to resume one the server cut
+    running: int = 0  # its requests not yet ended
+    finished: set[int] = field(default_factory=set)
+    completed: int = 0
+    errors: list[str] = field(default_factory=list)
+    #: resumptions, sent one at a time
+    waiting: list[tuple[str | list[int], GenerationParams, _Job]] = field(default_factory=list)
+
+    def seed_of(self, branch: int) -> int | None:
+        return self.seeds[branch] if self.seeds else None
+
+
+@dataclass
 class _Job:
+    run: _Run
     branches: list[int]
     seed: int | None
     probe: bool = False  # asks for several choices in one request; missing ones are asked for again
     seen: set[int] = field(default_factory=set)
-    overlapped: bool = False  # another request was in flight when its reply ended
+    overlapped: bool = False  # another request was in flight on its server when its reply ended
+
+
+class _Call:
+    """One generate_many call: the events its requests posted (lists of event tuples, one
+    list per chunk or reply: ("token", run, branch, Token), ("done", run, branch, reason),
+    ("notice", run, text), ("end", _Job, error, cut branches)), its tasks and its stop flag."""
+
+    def __init__(self, engine: Engine, live: bool, stream: bool):
+        self.engine = engine
+        self.live = live
+        self.stream = stream
+        self.batches: deque[list[tuple[Any, ...]]] = deque()
+        self.stop = threading.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def post(self, batch: list[tuple[Any, ...]]) -> None:
+        self.batches.append(batch)
+        self.engine.arrived()
+
+
+def _in_thread(events: Iterator[T]) -> Iterator[T]:
+    """`events`, produced on a thread of their own (for a caller whose thread already
+    runs an event loop, as in a notebook), handed over through a small queue."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1024)
+    closed = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in events:
+                while not closed.is_set():
+                    try:
+                        handoff.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if closed.is_set():
+                    break
+            handoff.put(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            handoff.put(("error", exc))
+        finally:
+            close = getattr(events, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=produce, name="loom-openai", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        closed.set()
 
 
 class OpenAIBackend(Backend):
@@ -99,11 +210,19 @@ class OpenAIBackend(Backend):
 
         self.profile = profile
         self.name = redact(ref or profile.name)
-        given = profile.resolved_base_url().rstrip("/")
+        given = [url.rstrip("/") for url in profile.resolved_base_urls()]
         # URL credentials are never sent: httpx would turn them into Basic auth in
         # place of the key. Messages show the URL as http://***@host.
-        self.base_url, self._url_had_credentials = without_credentials(given)
-        self.server = f"server {redact(given)}" + (f" (profile {profile.name!r})" if profile.name else "")
+        clean = [without_credentials(url) for url in given]
+        self.base_urls = [url for url, _ in clean]
+        self.base_url = self.base_urls[0]  # tokenising, listing models, scoring: any server of the list will do
+        self._url_had_credentials = any(had for _, had in clean)
+        self._server_names = [f"server {redact(url)}" for url in given]
+        named = f" (profile {profile.name!r})" if profile.name else ""
+        if len(given) == 1:
+            self.server = self._server_names[0] + named
+        else:
+            self.server = f"servers {', '.join(redact(url) for url in given)}{named}"
         self._ids_ok = profile.token_prompts  # None: not known yet whether the server takes id prompts
         self._vllm: bool | None = None  # whether to ask for the sampled ids (vLLM's return_token_ids)
         self._tokenized: dict[tuple[str, bool], list[int]] = {}
@@ -117,9 +236,9 @@ class OpenAIBackend(Backend):
         self.can_score = profile.api == "completions"
         self._n_ok = profile.n_per_request
         self._serial = profile.concurrency <= 1  # one request at a time (found out: a server that cuts parallel ones)
-        self._in_flight = 0
         self._told = threading.Lock()
         self._told_no_logprobs = False
+        self._requests: Engine | None = None  # started at the first generation
         host = urlsplit(self.base_url).hostname or ""
         self.max_logprobs = (
             profile.max_logprobs
@@ -135,15 +254,42 @@ class OpenAIBackend(Backend):
             max_retries=profile.max_retries,
         )
 
-    def _tell_url_note(self, events: Events) -> None:
+    def _engine(self) -> Engine:
+        """The event loop and async clients for generation, made once."""
+        with self._told:
+            if self._requests is None:
+                import openai
+
+                clients = [
+                    openai.AsyncOpenAI(
+                        base_url=url,
+                        api_key=async_key(self._api_key),
+                        timeout=self.profile.timeout,
+                        max_retries=self.profile.max_retries,
+                    )
+                    for url in self.base_urls
+                ]
+                self._requests = Engine(clients, self._per_server)
+            return self._requests
+
+    def _per_server(self) -> int:
+        return 1 if self._serial else self.profile.concurrency
+
+    def requests_sent(self) -> list[int]:
+        """How many generation requests went to each base URL so far."""
+        return list(self._requests.sent) if self._requests else [0] * len(self.base_urls)
+
+    def _take_url_note(self) -> str | None:
         with self._told:
             note, self._url_note = self._url_note, None
-        if note:
-            events.put(("notice", note))
+        return note
 
     def _api_key(self) -> str:
         # servers without keys (vLLM, llama.cpp by default) accept any value
         return os.environ.get(self.profile.api_key_env) or "no-key"
+
+    def _server_name(self, server: int | None) -> str:
+        return self.server if server is None or len(self.base_urls) == 1 else self._server_names[server]
 
     @property
     def full_distributions_refusal(self) -> str:  # type: ignore[override]
@@ -156,6 +302,9 @@ class OpenAIBackend(Backend):
 
     def close(self) -> None:
         self._client.close()
+        if self._requests is not None:
+            self._requests.close()
+            self._requests = None
 
     # -- requests ---------------------------------------------------------------
     def _body(
@@ -225,6 +374,48 @@ class OpenAIBackend(Backend):
         prompt = body.pop("prompt")
         return self._client.completions.create(model=model, prompt=prompt, stream=stream, extra_body=body)
 
+    async def _acreate(self, client: Any, body: dict[str, Any]) -> Any:
+        """_create on an async client (a streamed request)."""
+        import openai
+
+        try:
+            return await self._asend(client, body)
+        except openai.BadRequestError as exc:
+            if "return_token_ids" not in body or "return_token_ids" not in str(exc):
+                raise
+            self._vllm = False
+            return await self._asend(client, {k: v for k, v in body.items() if k != "return_token_ids"})
+
+    async def _asend(self, client: Any, body: dict[str, Any]) -> Any:
+        body = dict(body)
+        stream = bool(body.pop("stream", False))
+        model = body.pop("model")
+        if self.profile.api == "chat":
+            messages = body.pop("messages")
+            return await client.chat.completions.create(model=model, messages=messages, stream=stream, extra_body=body)
+        prompt = body.pop("prompt")
+        return await client.completions.create(model=model, prompt=prompt, stream=stream, extra_body=body)
+
+    async def _post(self, client: Any, body: dict[str, Any]) -> Any:
+        """A whole reply as the JSON the server sent. The client does the HTTP, the retries
+        and the faults; its typed objects are skipped, as loom reads the plain JSON anyway
+        (see `plain`) and building them costs more than everything else loom does per token."""
+        import openai
+
+        path = "/chat/completions" if self.profile.api == "chat" else "/completions"
+        try:
+            raw = await client.post(path, cast_to=bytes, body=body)
+        except openai.BadRequestError as exc:
+            if "return_token_ids" not in body or "return_token_ids" not in str(exc):
+                raise
+            self._vllm = False
+            body = {k: v for k, v in body.items() if k != "return_token_ids"}
+            raw = await client.post(path, cast_to=bytes, body=body)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:  # not JSON, or not text at all
+            raise LogprobsFormatError(f"the reply is not JSON ({type(exc).__name__}: {exc})") from None
+
     def _text_of(self, choice: dict[str, Any]) -> str:
         if self.profile.api == "chat":
             part = choice.get("delta") or choice.get("message") or {}
@@ -234,11 +425,11 @@ class OpenAIBackend(Backend):
         return text if isinstance(text, str) else ""
 
     # -- faults -----------------------------------------------------------------
-    def explain(self, exc: BaseException) -> str:
-        """A message naming the server and the cause; never the key."""
+    def explain(self, exc: BaseException, server: int | None = None) -> str:
+        """A message naming the server (`server`: which of the profile's base URLs) and the cause; never the key."""
         import openai
 
-        s, p = self.server, self.profile
+        s, p = self._server_name(server), self.profile
         if isinstance(exc, openai.APITimeoutError):
             msg = (
                 f"{s}: no answer within {p.timeout:g} s (timeout); the server may be busy or still loading "
@@ -410,133 +601,169 @@ class OpenAIBackend(Backend):
     def generate(
         self, prompt: Prompt, params: GenerationParams, cancel: threading.Event | None = None
     ) -> Iterator[Event]:
-        params.validate()
-        self.refuse_unsupported(params)  # before a request (even /tokenize) is sent
-        wire, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
-        n = params.n
-        seeds = branch_seeds(params) if params.seed is not None else None
-        events: Events = queue.Queue()
-        self._tell_url_note(events)
-        stop = threading.Event()
-        pool = ThreadPoolExecutor(
-            max_workers=1 if self._serial else self.profile.concurrency, thread_name_prefix="loom-openai"
-        )
-        if seeds is not None or n == 1 or self._n_ok is False:
-            jobs = [_Job([b], seeds[b] if seeds else None) for b in range(n)]
-        else:
-            jobs = [_Job(list(range(n)), None, probe=True)]
-        running = len(jobs)
-        for job in jobs:
-            pool.submit(self._run_job, wire, params, job, stop, events)
-        finished: set[int] = set()
-        sofar: dict[int, list[Token]] = {}  # each branch's tokens, to resume a branch the server cut
-        waiting: list[tuple[str | list[int], GenerationParams, _Job]] = []  # resumptions, sent one at a time
-        completed = 0
-        errors: list[str] = []
-        seed_of = (lambda b: seeds[b]) if seeds else (lambda b: None)
+        """Branches as they arrive, token by token (streamed where the profile allows)."""
+        for _, event in self.generate_many([(prompt, params)], cancel, live=True):
+            yield event
+
+    def generate_many(
+        self,
+        items: Sequence[tuple[Prompt, GenerationParams]],
+        cancel: threading.Event | None = None,
+        live: bool = True,
+    ) -> Iterator[tuple[int, Event]]:
+        """All items at once: every request of every item is sent as soon as there is room
+        (`concurrency` per server), and events come as replies arrive. Replies are streamed
+        only when `live` (a person is watching tokens arrive) and the profile allows; otherwise
+        each request returns whole, which costs the server and loom far less per token."""
+        items = list(items)
+        for _prompt, params in items:
+            params.validate()
+            self.refuse_unsupported(params)  # before a request (even /tokenize) is sent
+        events = self._generate_many(items, cancel, live)
+        if loop_running_here():  # a notebook's loop runs on this thread: the engine's cannot run here
+            events = _in_thread(events)
+        yield from events
+
+    def _generate_many(
+        self, items: list[tuple[Prompt, GenerationParams]], cancel: threading.Event | None, live: bool
+    ) -> Iterator[tuple[int, Event]]:
+        engine = self._engine()
+        call = _Call(engine, live, stream=live and self.profile.stream)
+        runs = []
+        for index, (prompt, params) in enumerate(items):
+            wire, _form = self._wire_prompt(prompt)  # ids or text, as context_form reports
+            seeds = branch_seeds(params) if params.seed is not None else None
+            runs.append(_Run(index, prompt, wire, params, seeds, {} if call.stream else None))
+        note = self._take_url_note()
+        if note:
+            yield 0, Notice(note)
         try:
-            while running:
+            for run in runs:
+                for job in self._first_jobs(run):
+                    self._start(call, run.wire, run.params, job)
+            while any(run.running for run in runs):
                 if cancel is not None and cancel.is_set():
-                    # the workers stop at their next chunk; the user need not wait for them
-                    stop.set()
-                    for b in range(n):
-                        if b not in finished:
-                            yield BranchDone(b, "cancelled", seed_of(b))
+                    # the requests stop now; the user need not wait for them
+                    call.stop.set()
+                    for run in runs:
+                        for b in range(run.params.n):
+                            if b not in run.finished:
+                                yield run.index, BranchDone(b, "cancelled", run.seed_of(b))
                     return
-                try:
-                    kind, *rest = events.get(timeout=0.05)
-                except queue.Empty:
+                if not call.batches:
+                    engine.wait(lambda: bool(call.batches))
                     continue
-                if kind == "token":
-                    sofar.setdefault(rest[0], []).append(rest[1])
-                    yield TokenEvent(rest[0], rest[1])
-                elif kind == "done":
-                    b, reason = rest
-                    finished.add(b)
-                    completed += reason not in ("cancelled", "error")
-                    yield BranchDone(b, reason, seed_of(b))
-                elif kind == "notice":
-                    yield Notice(rest[0])
-                elif kind == "end":
-                    job, error, cut = rest
-                    running -= 1
-                    if cut and job.overlapped and not stop.is_set():
-                        # the stream ended with no finish reason while another request ran: a
-                        # server that serves one request at a time and drops the older
-                        # (llama-cpp-python's default). Resume the cut branches where they
-                        # stopped, one request at a time from now on.
-                        if not self._serial:
-                            self._serial = True
-                            yield Notice(
-                                f"{self.server} ends a running request when another arrives (llama-cpp-python's "
-                                "server does this), which cut branches short; loom resumed them where they were cut "
-                                "and sends one request at a time from now on (set concurrency = 1 in the profile "
-                                "to start that way)"
-                            )
-                        for b in cut:
-                            left = params.max_tokens - len(sofar.get(b, []))
-                            if left <= 0:
-                                finished.add(b)
-                                completed += 1
-                                yield BranchDone(b, "length", seed_of(b))
-                                continue
-                            waiting.append(
-                                (
-                                    self._resumed(prompt, wire, sofar.get(b, [])),
-                                    replace(params, max_tokens=left),
-                                    _Job([b], seed_of(b)),
-                                )
-                            )
-                        error, cut = None, []
-                    for b in cut:  # cut with nothing else running: the server's fault
-                        finished.add(b)
-                        kept = len(sofar.get(b, []))
-                        error = error or (
-                            f"{self.server}: the response ended before branch {b} finished (no finish_reason, no "
-                            "error), so loom "
-                            + (
-                                f"kept the {kept} token{'s' * (kept != 1)} it sent as an incomplete branch"
-                                if kept
-                                else "has nothing of it to keep"
-                            )
-                        )
-                        yield BranchDone(b, "error", seed_of(b))
-                    if error:
-                        errors.append(error)
-                    if waiting and not running:
-                        resumed, left_params, resumed_job = waiting.pop(0)
-                        running += 1
-                        pool.submit(self._run_job, resumed, left_params, resumed_job, stop, events)
-                        continue
-                    missing = [b for i, b in enumerate(job.branches) if i not in job.seen]
-                    if job.probe and not error and not stop.is_set() and missing:
-                        # the server gave fewer choices than n: ask for the rest one by one
-                        self._n_ok = False
-                        yield Notice(
-                            f"{self.server} sent {len(job.seen)} choice(s) for n = {len(job.branches)}: it ignores n "
-                            f"(llama-cpp-python's and Ollama's servers do); loom asked for the other "
-                            f"{len(missing)} branches one request each, and asks so from the start from now on "
-                            "(n_per_request = false in the profile says so up front)"
-                        )
-                        for b in missing:
-                            running += 1
-                            pool.submit(self._run_job, wire, params, _Job([b], None), stop, events)
-                        continue
-                    if job.probe and not missing:
-                        self._n_ok = True
-                    for b in missing:
-                        if b not in finished:
-                            finished.add(b)
-                            if not error and not stop.is_set():
-                                errors.append(f"{self.server}: sent no choice for branch {b}")
-                            yield BranchDone(b, "cancelled" if stop.is_set() else "error", seed_of(b))
+                for ev in call.batches.popleft():
+                    kind = ev[0]
+                    if kind == "tokens":
+                        yield ev[1].index, TokensEvent(ev[2], ev[3])
+                    elif kind == "token":
+                        _, run, b, tok = ev
+                        if run.sofar is not None:
+                            run.sofar.setdefault(b, []).append(tok)
+                        yield run.index, TokenEvent(b, tok)
+                    elif kind == "done":
+                        _, run, b, reason = ev
+                        run.finished.add(b)
+                        run.completed += reason not in ("cancelled", "error")
+                        yield run.index, BranchDone(b, reason, run.seed_of(b))
+                    elif kind == "notice":
+                        yield ev[1].index, Notice(ev[2])
+                    elif kind == "bug":
+                        raise ev[1]
+                    elif kind == "end":
+                        job = ev[1]
+                        for event in self._end_job(call, *ev[1:]):
+                            yield job.run.index, event
         finally:
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-        if errors:
-            if not completed:
-                raise BackendError(errors[0])
-            yield Notice(f"{n - completed} of {n} branches failed: {errors[0]}")
+            call.stop.set()
+            engine.stop(call.tasks)
+
+    def _first_jobs(self, run: _Run) -> list[_Job]:
+        """Seeded branches one request each (seed + i, so each replays alone), as for a server
+        that ignores n; else n in chunks of at most max_n, so several servers share the work."""
+        n, seeds = run.params.n, run.seeds
+        if seeds is not None or n == 1 or self._n_ok is False:
+            return [_Job(run, [b], seeds[b] if seeds else None) for b in range(n)]
+        size = max(1, self.profile.max_n)
+        return [_Job(run, list(range(s, min(n, s + size))), None, probe=True) for s in range(0, n, size)]
+
+    def _start(self, call: _Call, prompt: str | list[int], params: GenerationParams, job: _Job) -> None:
+        job.run.running += 1
+        call.tasks.append(call.engine.start(self._run_job(call.engine, call, prompt, params, job)))
+
+    def _end_job(self, call: _Call, job: _Job, error: str | None, cut: list[int]) -> Iterator[Event]:
+        """What a finished request means for its item: resume, ask again, fail, or finish."""
+        run, params = job.run, job.run.params
+        run.running -= 1
+        if cut and job.overlapped and run.sofar is not None and not call.stop.is_set():
+            # the stream ended with no finish reason while another request ran: a
+            # server that serves one request at a time and drops the older
+            # (llama-cpp-python's default). Resume the cut branches where they
+            # stopped, one request at a time from now on.
+            if not self._serial:
+                self._serial = True
+                yield Notice(
+                    f"{self.server} ends a running request when another arrives (llama-cpp-python's "
+                    "server does this), which cut branches short; loom resumed them where they were cut "
+                    "and sends one request at a time from now on (set concurrency = 1 in the profile "
+                    "to start that way)"
+                )
+            for b in cut:
+                left = params.max_tokens - len(run.sofar.get(b, []))
+                if left <= 0:
+                    run.finished.add(b)
+                    run.completed += 1
+                    yield BranchDone(b, "length", run.seed_of(b))
+                    continue
+                resumed = self._resumed(run.prompt, run.wire, run.sofar.get(b, []))
+                run.waiting.append((resumed, replace(params, max_tokens=left), _Job(run, [b], run.seed_of(b))))
+            error, cut = None, []
+        for b in cut:  # cut with nothing else running: the server's fault
+            run.finished.add(b)
+            kept = len((run.sofar or {}).get(b, []))
+            error = error or (
+                f"{self.server}: the response ended before branch {b} finished (no finish_reason, no "
+                "error), so loom "
+                + (
+                    f"kept the {kept} token{'s' * (kept != 1)} it sent as an incomplete branch"
+                    if kept
+                    else "has nothing of it to keep"
+                )
+            )
+            yield BranchDone(b, "error", run.seed_of(b))
+        if error:
+            run.errors.append(error)
+        if run.waiting and not run.running:
+            resumed, left_params, resumed_job = run.waiting.pop(0)
+            self._start(call, resumed, left_params, resumed_job)
+            return
+        missing = [b for i, b in enumerate(job.branches) if i not in job.seen]
+        if job.probe and not error and not call.stop.is_set() and missing:
+            # the server gave fewer choices than asked for: ask for the rest one by one
+            self._n_ok = False
+            yield Notice(
+                f"{self.server} sent {len(job.seen)} choice(s) for n = {len(job.branches)}: it ignores n "
+                f"(llama-cpp-python's and Ollama's servers do); loom asked for the other "
+                f"{len(missing)} branches one request each, and asks so from the start from now on "
+                "(n_per_request = false in the profile says so up front)"
+            )
+            for b in missing:
+                self._start(call, run.wire, params, _Job(run, [b], None))
+            return
+        if job.probe and not missing:
+            self._n_ok = True
+        for b in missing:
+            if b not in run.finished:
+                run.finished.add(b)
+                if not error and not call.stop.is_set():
+                    run.errors.append(f"{self.server}: sent no choice for branch {b}")
+                yield BranchDone(b, "cancelled" if call.stop.is_set() else "error", run.seed_of(b))
+        if not run.running and run.errors:
+            if not run.completed:
+                raise BackendError(run.errors[0])
+            n = params.n
+            yield Notice(f"{n - run.completed} of {n} branches failed: {run.errors[0]}")
 
     def _resumed(self, original: Prompt, sent: str | list[int], tokens: list[Token]) -> str | list[int]:
         """The prompt that continues a branch from its tokens so far."""
@@ -545,132 +772,194 @@ class OpenAIBackend(Backend):
             return sent + ids
         return Context.of(original).text + "".join(t.text for t in tokens)
 
-    def _run_job(
-        self, prompt: str | list[int], params: GenerationParams, job: _Job, stop: threading.Event, events: Events
+    async def _run_job(
+        self, engine: Engine, call: _Call, prompt: str | list[int], params: GenerationParams, job: _Job
     ) -> None:
-        """One request (streamed or not) for the branches of `job`; posts events, then ("end", job, error,
-        cut): `cut` lists the branches the reply ended without a finish reason."""
+        """One request (streamed or not) for the branches of `job`, on the engine's loop; posts
+        its events, then ("end", job, error, cut): `cut` lists the branches the reply ended
+        without a finish reason."""
         states: dict[int, _Branch] = {}
+        out: list[tuple[Any, ...]] = []
         error: str | None = None
-        stream: Reply | None = None
         cut: list[int] = []
-        counted = False
+        server = 0
         try:
-            if stop.is_set():
+            if call.stop.is_set():
                 raise _Cancelled
             n = len(job.branches)
-            body = self._body(prompt, params, n, job.seed, self.profile.stream)
-            with self._told:
-                self._in_flight += 1
-                counted = True
-            stream = self._create(body)
-            chunks = stream if self.profile.stream else [stream]
-            got = 0
-            for chunk in chunks:
-                got += 1
-                if stop.is_set():
-                    raise _Cancelled
-                data = plain(chunk)
-                if not isinstance(data, dict):
-                    raise LogprobsFormatError(f"a response chunk is a {type(data).__name__}")
-                if isinstance(data.get("error"), dict):  # some servers report failures inside the stream
-                    raise _StreamError(str(data["error"].get("message") or data["error"]))
-                for choice in data.get("choices") or []:
-                    i = choice.get("index") or 0
-                    if not isinstance(i, int) or not 0 <= i < n:
-                        continue
-                    job.seen.add(i)
-                    st = states.get(i)
-                    if st is None:
-                        st = states[i] = _Branch(TextAligner(self.profile.raw_logprobs), StopText(params.stop))
-                    if not st.done:
-                        self._take(choice, job.branches[i], st, events)
-                if states and len(states) == n and all(s.done for s in states.values()):
-                    break
-            if not got and not stop.is_set():
-                error = (
-                    f"{self.server}: the streamed reply closed before its first chunk (no choice, no [DONE]), "
-                    "so no branch got a token"
-                )
-            # branches the stream left unfinished: the caller decides (resume, or an error)
+            body = self._body(prompt, params, n, job.seed, call.stream)
+            async with engine.slot() as server:
+                if call.stream:
+                    await self._read_stream(engine.clients[server], call, body, params, job, states)
+                    job.overlapped = engine.in_flight[server] > 1  # another request was being served meanwhile
+                else:
+                    data = await self._post(engine.clients[server], body)
+                    self._read_chunk(data, params, job, states, out, whole=not call.live)
+            # branches the reply left unfinished: the caller decides (resume, or an error)
             cut = [job.branches[i] for i, st in states.items() if not st.done]
-            self._release(job, states, events)
-            with self._told:
-                job.overlapped = self._in_flight > 1  # another request was being served when this one ended
-            for i in states:
-                states[i].done = True
+            self._release(job, states, out)
+            for st in states.values():
+                st.done = True
         except _Cancelled:
-            self._end_states(job, states, "cancelled", events)
+            self._end_states(job, states, "cancelled", out)
         except Exception as exc:
-            if not _ours(exc) and not isinstance(exc, _StreamError):
-                raise
-            error = (
-                f"{self.server}: reported an error in the middle of its reply: {exc}"
-                if isinstance(exc, _StreamError)
-                else self.explain(exc)
-            )
-            self._release(job, states, events)
-            self._end_states(job, states, "cancelled" if stop.is_set() else "error", events)
+            if not _ours(exc) and not isinstance(exc, (_StreamError, _EmptyStream)):
+                out.append(("bug", exc))  # a fault of loom's, not the server's: raised on the caller's thread
+                return
+            if isinstance(exc, _StreamError):
+                error = f"{self._server_name(server)}: reported an error in the middle of its reply: {exc}"
+            elif isinstance(exc, _EmptyStream):
+                error = (
+                    f"{self._server_name(server)}: the streamed reply closed before its first chunk "
+                    "(no choice, no [DONE]), so no branch got a token"
+                )
+            else:
+                error = self.explain(exc, server)
+            self._release(job, states, out)
+            self._end_states(job, states, "cancelled" if call.stop.is_set() else "error", out)
         finally:
-            if stream is not None and hasattr(stream, "close"):
-                try:
-                    stream.close()
-                except Exception:  # closing a broken connection may fail again; the job is over anyway
-                    pass
-            if counted:
-                with self._told:
-                    self._in_flight -= 1
-            events.put(("end", job, error, cut))
+            out.append(("end", job, error, cut))
+            call.post(out)
+
+    async def _read_stream(
+        self,
+        client: Any,
+        call: _Call,
+        body: dict[str, Any],
+        params: GenerationParams,
+        job: _Job,
+        states: dict[int, _Branch],
+    ) -> None:
+        stream = await self._acreate(client, body)
+        try:
+            got = 0
+            async for chunk in stream:
+                got += 1
+                if call.stop.is_set():
+                    raise _Cancelled
+                out: list[tuple[Any, ...]] = []
+                self._read_chunk(plain(chunk), params, job, states, out, streamed=True)
+                if out:
+                    call.post(out)
+                if states and len(states) == len(job.branches) and all(s.done for s in states.values()):
+                    break
+            if not got and not call.stop.is_set():
+                raise _EmptyStream
+        finally:
+            try:
+                await stream.close()
+            except Exception:  # closing a broken connection may fail again; the job is over anyway
+                pass
+
+    def _read_chunk(
+        self,
+        data: Any,
+        params: GenerationParams,
+        job: _Job,
+        states: dict[int, _Branch],
+        out: list[tuple[Any, ...]],
+        whole: bool = False,
+        streamed: bool = False,
+    ) -> None:
+        """The choices of one streamed chunk or one whole reply."""
+        if not isinstance(data, dict):
+            raise LogprobsFormatError(f"a response chunk is a {type(data).__name__}")
+        if isinstance(data.get("error"), dict):  # some servers report failures inside the stream
+            raise _StreamError(str(data["error"].get("message") or data["error"]))
+        n = len(job.branches)
+        for choice in data.get("choices") or []:
+            i = choice.get("index") or 0
+            if not isinstance(i, int) or not 0 <= i < n:
+                continue
+            job.seen.add(i)
+            st = states.get(i)
+            if st is None:
+                st = states[i] = _Branch(TextAligner(self.profile.raw_logprobs), StopText(params.stop))
+            if not st.done:
+                self._take(choice, job.run, job.branches[i], st, out, whole, streamed)
 
     @staticmethod
-    def _release(job: _Job, states: dict[int, _Branch], events: Events) -> None:
+    def _release(job: _Job, states: dict[int, _Branch], out: list[tuple[Any, ...]]) -> None:
         """The text unfinished branches still hold (see TextAligner.take), as tokens, when a reply ends."""
         for i, st in states.items():
             for tok in [] if st.done else st.aligner.release():
-                events.put(("token", job.branches[i], tok))
+                out.append(("token", job.run, job.branches[i], tok))
 
     @staticmethod
-    def _end_states(job: _Job, states: dict[int, _Branch], reason: str, events: Events) -> None:
+    def _end_states(job: _Job, states: dict[int, _Branch], reason: str, out: list[tuple[Any, ...]]) -> None:
         for i, st in states.items():
             if not st.done:
                 st.done = True
-                events.put(("done", job.branches[i], reason))
+                out.append(("done", job.run, job.branches[i], reason))
 
-    def _take(self, choice: dict[str, Any], branch: int, st: _Branch, events: Events) -> None:
-        """The text, tokens and finish of one choice in one chunk."""
+    def _take(
+        self,
+        choice: dict[str, Any],
+        run: _Run,
+        branch: int,
+        st: _Branch,
+        out: list[tuple[Any, ...]],
+        whole: bool,
+        streamed: bool = False,
+    ) -> None:
+        """The text, tokens and finish of one choice in one chunk (`whole`: a whole reply nobody
+        watches; `streamed`: a chunk of a stream, where logprobs may come a chunk after their text)."""
         text = self._text_of(choice)
-        wire = parse_logprobs(choice.get("logprobs"))
         ids = choice.get("token_ids")
+        quick = plain_legacy_tokens(choice.get("logprobs"), text, st.aligner, ids)
+        if quick is not None:  # the common case, read quickly
+            finish = choice.get("finish_reason")
+            if not whole or st.stop.stops:
+                self._emit(list(quick), finish, run, branch, st, out)
+                return
+            out.append(("tokens", run, branch, quick))  # one event for the reply's tokens, built when read
+            if finish:
+                st.done = True
+                out.append(("done", run, branch, FINISH.get(str(finish), "stop")))
+            return
+        wire = parse_logprobs(choice.get("logprobs"))
         if wire and isinstance(ids, list) and len(ids) == len(wire) and all(type(t) is int for t in ids):
             # vLLM names the sampled ids beside the logprobs (return_token_ids); its alternatives stay texts
             wire = [w if w.token_id is not None else replace(w, token_id=t) for w, t in zip(wire, ids)]
         finish = choice.get("finish_reason")
-        tokens, bare = st.aligner.take(wire, text, hold=self.profile.stream and not finish)
+        tokens, bare = st.aligner.take(wire, text, hold=streamed and not finish)
         if bare:
-            self._tell_no_logprobs(events)
+            self._tell_no_logprobs(run, out)
+        self._emit(tokens, finish, run, branch, st, out)
+
+    @staticmethod
+    def _emit(
+        tokens: list[Token], finish: Any, run: _Run, branch: int, st: _Branch, out: list[tuple[Any, ...]]
+    ) -> None:
+        """A choice's tokens (cut at a stop string) and its finish, as events."""
         if finish:
             tokens += st.aligner.finish()
+        stops = st.stop.stops
         for tok in tokens:
-            keep, hit = st.stop.add(tok.text)
-            if keep != tok.text:  # cut by a stop string: its id no longer stands for its text
-                tok = Token(keep, tok.logprob, None, tok.alternatives, tok.raw)
-            events.put(("token", branch, tok))
-            if hit:
-                st.done = True
-                events.put(("done", branch, "stop"))
-                return
+            if stops:
+                keep, hit = st.stop.add(tok.text)
+                if keep != tok.text:  # cut by a stop string: its id no longer stands for its text
+                    tok = Token(keep, tok.logprob, None, tok.alternatives, tok.raw)
+                out.append(("token", run, branch, tok))
+                if hit:
+                    st.done = True
+                    out.append(("done", run, branch, "stop"))
+                    return
+            else:
+                out.append(("token", run, branch, tok))
         if finish:
             st.done = True
-            events.put(("done", branch, FINISH.get(str(finish), "stop")))
+            out.append(("done", run, branch, FINISH.get(str(finish), "stop")))
 
-    def _tell_no_logprobs(self, events: Events) -> None:
+    def _tell_no_logprobs(self, run: _Run, out: list[tuple[Any, ...]]) -> None:
         with self._told:
             if self._told_no_logprobs:
                 return
             self._told_no_logprobs = True
-        events.put(
+        out.append(
             (
                 "notice",
+                run,
                 f"{self.server} sends no logprobs for model {self.profile.model!r}, so its tokens are "
                 f"shown without probabilities (the provider does not support them"
                 + (", or needs `stream = false` in the profile)" if self.profile.stream else ")"),
@@ -746,10 +1035,18 @@ class OpenAIBackend(Backend):
         return total
 
     def identity(self) -> dict[str, Any]:
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        server = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + parts.path  # no credentials
-        return {"name": self.name, "server_model": self.profile.model, "server": server}
+        """Several base URLs serve the same model (the profile says so): all are recorded."""
+
+        def clean(url: str) -> str:  # no credentials
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "") + parts.path
+
+        servers = [clean(url) for url in self.base_urls]
+        return {
+            "name": self.name,
+            "server_model": self.profile.model,
+            "server": servers[0] if len(servers) == 1 else servers,
+        }
 
     def _check_echo(self, full: str, wire: list[WireToken], text: Any = None) -> None:
         """Refuse a score the echo cannot support: the echoed tokens must rebuild
@@ -826,11 +1123,38 @@ class OpenAIBackend(Backend):
             report["error"] = None
         except (BackendError, LogprobsFormatError) as exc:
             report["error"] = str(exc) if isinstance(exc, BackendError) else self.explain(exc)
+        if len(self.base_urls) > 1:
+            report["servers"] = [self._check_listed(i) for i in range(len(self.base_urls))]
+            report["reachable"] = report["reachable"] and all(srv["reachable"] for srv in report["servers"])
+            broken = next((srv for srv in report["servers"] if srv["error"]), None)
+            if broken and not report["error"]:
+                report["error"] = broken["error"]
         return report
 
+    def _check_listed(self, server: int) -> dict[str, Any]:
+        """One of several servers: does it answer, and does it list the model?"""
+        import openai
 
-class _StreamError(Exception):
-    """An error object sent inside a stream (vLLM, llama.cpp do this mid-generation)."""
+        out: dict[str, Any] = {
+            "base_url": redact(self.profile.resolved_base_urls()[server]),
+            "reachable": False,
+            "model_listed": None,
+            "error": None,
+        }
+        client = openai.OpenAI(
+            base_url=self.base_urls[server], api_key=self._api_key, timeout=self.profile.timeout, max_retries=0
+        )
+        try:
+            models = [m.id for m in client.models.list()]
+            out.update(reachable=True, model_listed=self.profile.model in models)
+        except Exception as exc:
+            if not _ours(exc):
+                raise
+            out["reachable"] = isinstance(exc, openai.NotFoundError)  # a server without /models can still generate
+            out["error"] = None if out["reachable"] else self.explain(exc, server)
+        finally:
+            client.close()
+        return out
 
 
 def _root(exc: BaseException) -> BaseException:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import codecs
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from ..tokenbytes import display_text, token_bytes
@@ -223,6 +225,167 @@ class TextAligner:
         for text, data, value, tid in w.top:
             out.append(Alternative(display_text(text, data, pending), value, tid))
         return tuple(out)
+
+
+def _plain(text: Any) -> bool:
+    """A token text that is whole characters as it stands (its display text is itself)."""
+    if type(text) is not str or text.startswith("bytes:") or "\ufffd" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+
+
+def _all_plain(top: dict[str, Any]) -> bool:
+    """Whether every text of a top_logprobs dict is whole characters and every value a finite float."""
+    if not all(type(v) is float for v in top.values()) or not all(type(t) is str for t in top):
+        return False
+    values = top.values()
+    if not all(-math.inf < v < math.inf for v in values):  # NaN fails too
+        return False
+    texts = "".join(top)
+    if "bytes:" in texts:
+        return False
+    if texts.isascii():
+        return True
+    return "\ufffd" not in texts and _plain(texts)
+
+
+class ServerAlternatives(Sequence[Alternative]):
+    """A token's alternatives as the server sent them (legacy `top_logprobs`, one
+    dict), built as objects only when first read: a report of thousands of
+    samples keeps only each sample's text and logprobs. Behaves as the tuple it
+    stands for (indexing, slicing, ==, hash), with the same Alternatives the
+    general path makes (for a token whose bytes leave no character open)."""
+
+    __slots__ = ("_top", "_items")
+
+    def __init__(self, top: dict[str, Any]):
+        self._top = top
+        self._items: tuple[Alternative, ...] | None = None
+
+    def _tuple(self) -> tuple[Alternative, ...]:
+        if self._items is None:
+            top = self._top
+            if _all_plain(top):
+                # the common case: texts that are whole characters, finite logprobs; sorted (stably) by logprob
+                items = sorted(top.items(), key=itemgetter(1), reverse=True)
+                self._items = tuple(Alternative(t, v if v < 0.0 else 0.0, None) for t, v in items)
+            else:
+                self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in _legacy_top(top))
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._tuple()[index]
+
+    def __iter__(self) -> Iterator[Alternative]:
+        return iter(self._tuple())
+
+    def __len__(self) -> int:
+        return len(self._tuple())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._tuple())
+
+    def __repr__(self) -> str:
+        return repr(self._tuple())
+
+
+class ServerTokens(Sequence[Token]):
+    """The tokens of one legacy-dialect reply (see plain_legacy_tokens), built as
+    Token objects only when read; `text` and `logprobs` need none of them."""
+
+    __slots__ = ("text", "_texts", "_chosen", "_tops", "_ids", "_raw", "_items")
+
+    def __init__(
+        self,
+        text: str,
+        texts: list[str],
+        chosen: list[float],
+        tops: list[dict[str, Any] | None] | None,
+        ids: list[int] | None,
+        raw: bool,
+    ):
+        self.text = text
+        self._texts, self._chosen, self._tops, self._ids, self._raw = texts, chosen, tops, ids, raw
+        self._items: list[Token] | None = None
+
+    @property
+    def logprobs(self) -> list[float]:
+        return [v if v < 0.0 else 0.0 for v in self._chosen]
+
+    def _list(self) -> list[Token]:
+        if self._items is None:
+            raw, ids, tops = self._raw, self._ids, self._tops or repeat(None)
+            self._items = [
+                Token(
+                    t,
+                    v if v < 0.0 else 0.0,
+                    ids[i] if ids is not None else None,
+                    ServerAlternatives(top) if top else (),  # a lazy tuple
+                    raw,
+                )
+                for i, (t, v, top) in enumerate(zip(self._texts, self._chosen, tops))
+            ]
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __iter__(self) -> Iterator[Token]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and not isinstance(other, str) and self._list() == list(other)
+
+    __hash__ = None  # type: ignore[assignment] # a list of tokens: compared, not hashed
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
+def plain_legacy_tokens(lp: Any, text: str | None, aligner: TextAligner, ids: Any = None) -> ServerTokens | None:
+    """The common case of the legacy dialect, quickly: every sampled token a whole
+    character sequence (no `bytes:` piece, no U+FFFD) with a finite logprob, their
+    texts adding up to the text sent, and nothing held or open in `aligner`. The
+    same Tokens as parse_logprobs + aligner.feed give; None when the case is not
+    this common one (the general path then reads it)."""
+    if not isinstance(lp, dict) or aligner.held or aligner.bare or aligner.pending():
+        return None
+    tokens, chosen, tops = lp.get("tokens"), lp.get("token_logprobs"), lp.get("top_logprobs")
+    if type(tokens) is not list or type(chosen) is not list or len(chosen) != len(tokens):
+        return None
+    if tops is not None and (type(tops) is not list or len(tops) != len(tokens)):
+        return None
+    if not isinstance(ids, list) or len(ids) != len(tokens) or not all(type(t) is int for t in ids):
+        ids = None
+    if not all(type(t) is str for t in tokens):
+        return None
+    joined = "".join(tokens)
+    if joined != (text or "") or "\ufffd" in joined or "bytes:" in joined:
+        return None
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")  # a lone surrogate: the general path decides
+        except UnicodeEncodeError:
+            return None
+    if not all(type(v) is float and -math.inf < v < math.inf for v in chosen):
+        return None
+    if tops is not None and not all(top is None or type(top) is dict for top in tops):
+        return None
+    aligner.text += joined
+    aligner.used = len(aligner.text)
+    return ServerTokens(joined, tokens, chosen, tops, ids, aligner.raw)
 
 
 def plain_tokens(text: str, raw: bool = True) -> list[Token]:

@@ -50,9 +50,13 @@ def run(args) -> int:
     report["ok"] = ok
     yes = {True: "yes", False: "no", None: "unknown"}
     lines = [
-        f"{report['profile'] or backend.name}: {report['model']} ({report['api']}) at {report['base_url']}",
+        f"{report['profile'] or backend.name}: {report['model']} ({report['api']}) at {report['base_url']}"
+        + (f" and {len(report['servers']) - 1} more" if report.get("servers") else ""),
         f"  reachable:  {yes[report['reachable']]}",
     ]
+    for srv in report.get("servers") or []:  # a profile with several base URLs
+        listed = {True: "model listed", False: "model NOT listed", None: "no model list"}[srv["model_listed"]]
+        lines.append(f"  server:     {srv['base_url']}: " + (listed if srv["reachable"] else "NOT reachable"))
     if report["note"]:
         lines.append(f"  note:       {report['note']}")
     if report["models"] is not None:

@@ -20,9 +20,9 @@ from typing import Any
 from ..analysis.report import Sample
 from ..backends.base import Backend
 from ..store import Session
-from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, Token, TokenEvent
+from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, TokenEvent, TokensEvent
 from .context import path_context
-from .generate import generate_children
+from .generate import generate_children, generate_sets
 
 Listener = Callable[[object], None]
 
@@ -157,8 +157,10 @@ def sample_continuations(
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
 ) -> tuple[list[Sample], list[str]]:
-    """`params.n` continuations of `node_id` at each temperature (one batched
-    call per temperature). keep='nodes' commits them as real branches;
+    """`params.n` continuations of `node_id` at each temperature, all temperatures
+    at once (a server gets their requests together; a local model runs one after
+    another). Samples come grouped by temperature, in the order given.
+    keep='nodes' commits them as real branches;
     keep='record' keeps them only in the returned samples (for the report record)."""
     if keep not in KEEP:
         raise ReplayError(f"keep samples as one of {', '.join(KEEP)} (got {keep!r})")
@@ -166,56 +168,54 @@ def sample_continuations(
     backend.refuse_unsupported(params)
     temps = list(temperatures) if temperatures else [params.temperature]
     prompt = path_context(session, node_id)  # the path as the ids the model wrote
-    samples: list[Sample] = []
+    sets = [params.replace(temperature=t).validate() for t in temps]
+    by_temperature: list[list[Sample]] = [[] for _ in temps]
     notices: list[str] = []
-    for t in temps:
-        if cancel is not None and cancel.is_set():
-            break
-        p = params.replace(temperature=t).validate()
-        if keep == "nodes":
-            res = generate_children(
-                session,
-                backend,
-                node_id,
-                p,
-                cancel=cancel,
-                listener=listener,
-                prompt=prompt,
-                meta={"sample": {"temperature": t}},
-            )
+    if cancel is not None and cancel.is_set():
+        return [], notices
+    # every temperature at once: a server gets all their requests together
+    if keep == "nodes":
+
+        def sample(item: int, n: Node) -> None:
+            if n.complete:
+                lps = [tk.logprob for tk in n.tokens or () if tk.logprob is not None]
+                by_temperature[item].append(Sample(n.text, lps, temps[item], n.id, (n.params or {}).get("seed")))
+
+        results = generate_sets(
+            session,
+            backend,
+            node_id,
+            [(p, {"sample": {"temperature": t}}) for p, t in zip(sets, temps)],
+            cancel=cancel,
+            listener=listener,
+            prompt=prompt,
+            on_node=sample,
+        )
+        for res in results:
             notices += [n for n in res.notices if n not in notices]
-            samples += [
-                Sample(
-                    n.text,
-                    [tk.logprob for tk in n.tokens or () if tk.logprob is not None],
-                    t,
-                    n.id,
-                    (n.params or {}).get("seed"),
-                )
-                for n in res.nodes
-                if n.complete
-            ]
-            continue
-        toks: dict[int, list[Token]] = {}
-        for event in backend.generate(prompt, p, cancel):
+    else:
+        # each branch's text and logprobs so far (a whole reply's tokens are never built as objects)
+        got: dict[tuple[int, int], tuple[list[str], list[float]]] = {}
+        for item, event in backend.generate_many([(prompt, p) for p in sets], cancel, live=False):
             if listener:
                 listener(event)
-            if isinstance(event, TokenEvent):
-                toks.setdefault(event.branch, []).append(event.token)
+            if isinstance(event, TokensEvent):
+                texts, lps = got.setdefault((item, event.branch), ([], []))
+                texts.append(event.text)
+                lps += event.logprobs
+            elif isinstance(event, TokenEvent):
+                texts, lps = got.setdefault((item, event.branch), ([], []))
+                texts.append(event.token.text)
+                if event.token.logprob is not None:
+                    lps.append(event.token.logprob)
             elif isinstance(event, Notice) and event.text not in notices:
                 notices.append(event.text)
-            elif isinstance(event, BranchDone) and event.reason not in ("cancelled", "error"):
-                got = toks.pop(event.branch, [])
-                samples.append(
-                    Sample(
-                        "".join(tk.text for tk in got),
-                        [tk.logprob for tk in got if tk.logprob is not None],
-                        t,
-                        None,
-                        event.seed,
-                    )
-                )
-    return samples, notices
+            elif isinstance(event, BranchDone):
+                texts, lps = got.pop((item, event.branch), ([], []))
+                if event.reason in ("cancelled", "error"):
+                    continue
+                by_temperature[item].append(Sample("".join(texts), lps, temps[item], None, event.seed))
+    return [s for out in by_temperature for s in out], notices
 
 
 def samples_from_children(session: Session, node_id: int) -> list[Sample]:

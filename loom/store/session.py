@@ -1,7 +1,8 @@
 """One session = one SQLite file (through sqlite-utils).
 
-Every change is committed when it happens: there is no Save. Nodes are never
-rewritten in place; an edit adds a new node that records what it came from.
+Every change is committed when it happens (or, inside batched(), within a
+fraction of a second, many nodes to one transaction): there is no Save. Nodes
+are never rewritten in place; an edit adds a new node that records what it came from.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 SUFFIX = ".loom"
 PAGE_SIZE = 32768  # for new session files: see _migrate
 DECODED_TOKENS = 50_000  # tokens kept decoded in memory (about 1.5 KB each with 10 alternatives)
+BATCH_NODES = 64  # inside batched(): nodes committed together at most...
+BATCH_SECONDS = 0.2  # ...and the longest a node waits for its commit
 
 
 class StoreError(LoomError):
@@ -196,6 +199,7 @@ class Session:
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
         self._bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
         self._bulk_synced: set[str] = set()  # vocabularies read since this bulk() block took the write lock
+        self._batch: _Batch | None = None  # inside batched(): how nodes are grouped into commits
 
     # -- lifecycle -----------------------------------------------------------
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
@@ -264,6 +268,8 @@ class Session:
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         with self._lock:
+            if self._batch is not None and self._batch.open:
+                self._commit_batch()  # a batch's transaction is not a bulk block: it must not swallow this one
             if self._bulk_depth:
                 self._bulk_depth += 1
                 try:
@@ -294,6 +300,69 @@ class Session:
                         raise _write_error(self.path, exc) from exc
                 else:
                     self._rollback()
+
+    @contextmanager
+    def batched(self, nodes: int = BATCH_NODES, seconds: float = BATCH_SECONDS) -> Iterator[Session]:
+        """Inside the block, add_node commits its nodes in batches: at least every `nodes`
+        nodes and every `seconds` (a timer commits a batch that waits), and at the block's
+        end, also when it raises. Each batch is one transaction, so a process killed
+        meanwhile loses at most the batch not yet committed, and never leaves a partial
+        node. Many nodes a second (a report through a server) cost one commit per batch
+        instead of one each. Other writes made meanwhile join the batch."""
+        if self.readonly:
+            yield self
+            return
+        with self._lock:
+            if self._batch is not None:  # already batching (another caller's block): its commits serve both
+                outer = True
+            else:
+                outer = False
+                self._batch = _Batch(nodes, seconds)
+        try:
+            yield self
+        finally:
+            if not outer:
+                with self._lock:
+                    batch, self._batch = self._batch, None
+                    self._commit_batch(batch)
+                if batch is not None and batch.error is not None:
+                    raise batch.error
+
+    def _begin_batch(self) -> None:
+        """Open the batch's transaction (with the write lock: see add_node), under self._lock."""
+        batch = self._batch
+        assert batch is not None
+        conn = self.db.conn
+        try:
+            if conn.in_transaction:
+                conn.commit()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _write_error(self.path, exc) from exc
+        batch.open, batch.pending = True, 0
+        self._bulk_depth = 1  # writes join the batch's transaction, as they join a bulk block's
+        self._bulk_synced.clear()
+        batch.timer = threading.Timer(batch.seconds, self._commit_batch, (batch,))
+        batch.timer.daemon = True
+        batch.timer.start()
+
+    def _commit_batch(self, batch: _Batch | None = None) -> None:
+        """Commit the open batch, if any (from add_node, the timer, or the block's end)."""
+        with self._lock:
+            batch = batch or self._batch
+            if batch is None or not batch.open:
+                return
+            batch.open = False
+            if batch.timer is not None:
+                batch.timer.cancel()
+            self._bulk_depth = 0
+            try:
+                self.db.conn.commit()
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                batch.error = _write_error(self.path, exc)
+                if threading.current_thread() is not batch.timer:
+                    raise batch.error from exc
 
     def _rollback(self) -> None:
         """Undo the bulk transaction, and forget vocabulary ids it cached."""
@@ -351,7 +420,13 @@ class Session:
             json.dumps(meta) if meta else None,
         )
         with self._lock:
-            if self._bulk_depth:  # inside bulk(): its one transaction, committed when the block ends
+            batch = self._batch
+            if batch is not None:
+                if batch.error is not None:
+                    raise batch.error
+                if not batch.open and not self._bulk_depth:
+                    self._begin_batch()
+            if self._bulk_depth:  # inside bulk() or a batch: its transaction, committed when it ends
                 blob, cache_new = self._encode_tokens(model or "", tokens) if tokens else (None, None)
                 try:
                     cur = conn.execute(self._INSERT, row[:12] + (blob,) + row[13:])
@@ -359,6 +434,10 @@ class Session:
                     raise _write_error(self.path, exc) from exc
                 if cache_new:
                     cache_new()  # forgotten again if the bulk transaction rolls back
+                if batch is not None and batch.open:
+                    batch.pending += 1
+                    if batch.pending >= batch.nodes:
+                        self._commit_batch(batch)
                 return Node(
                     _inserted_id(cur),
                     parent_id,
@@ -782,6 +861,17 @@ class Session:
             return version
         finally:
             self._lock.release()
+
+
+class _Batch:
+    """Session.batched()'s state: its limits, and its open transaction."""
+
+    def __init__(self, nodes: int, seconds: float):
+        self.nodes, self.seconds = max(1, nodes), seconds
+        self.open = False
+        self.pending = 0
+        self.timer: threading.Timer | None = None
+        self.error: StoreError | None = None  # a commit that failed (on the timer): raised at the next write
 
 
 def default_sessions_dir() -> Path:

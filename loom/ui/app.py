@@ -510,6 +510,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 params,
                 cancel=cancel,
                 listener=lambda e: self.post_message(Generated(e)),
+                live=True,  # the tokens are shown as they arrive
             )
             self.post_message(Generated(("done", node_id, len(result.nodes), result.cancelled)))
         except (BackendError, StoreError) as exc:

@@ -166,16 +166,17 @@ def test_a_server_that_cuts_parallel_requests_is_detected_and_the_branches_finis
     b = backend(fake_server, concurrency=4)
     with Session(tmp_path / "s.loom") as session:
         root = session.add_node(None, PROMPT, "prompt")
-        result = generate_children(session, b, root.id, GenerationParams(n=4, max_tokens=8, temperature=1.0))
+        result = generate_children(session, b, root.id, GenerationParams(n=4, max_tokens=8, temperature=1.0), live=True)
         assert len(result.nodes) == 4
         assert all(n.complete and n.meta["finish"] in ("length", "eos", "stop") for n in result.nodes)
         assert all(len(n.tokens) == 8 or n.meta["finish"] != "length" for n in result.nodes)
         assert any("one request at a time" in note and "concurrency = 1" in note for note in result.notices)
         resumed = [r["body"]["prompt"] for r in fake_server.requests if r["body"] and r["body"]["prompt"] != PROMPT]
         assert resumed and all(p.startswith(PROMPT) for p in resumed)  # each resumed where it was cut
+        fake_server.wait_idle()  # the cut streams' last chunks may still be written
         fake_server.requests.clear()
         fake_server.max_in_flight = 0
-        again = generate_children(session, b, root.id, GenerationParams(n=3, max_tokens=4))
+        again = generate_children(session, b, root.id, GenerationParams(n=3, max_tokens=4), live=True)
         assert len(again.nodes) == 3 and fake_server.max_in_flight == 1  # remembered: one at a time
         assert not any("one request at a time" in note for note in again.notices)
 
@@ -318,7 +319,7 @@ def test_branch_cut_midway_is_kept_incomplete_and_reported(fake_server, tmp_path
     with Session(tmp_path / "c.loom", create=True) as session:
         root = session.add_node(None, PROMPT, "prompt")
         with pytest.raises(BackendError, match=cause):
-            generate_children(session, backend(fake_server), root.id, GenerationParams(n=1, max_tokens=8))
+            generate_children(session, backend(fake_server), root.id, GenerationParams(n=1, max_tokens=8), live=True)
         kids = [session.node(s.id) for s in session.children(root.id)]
         assert len(kids) == 1 and not kids[0].complete and len(kids[0].tokens) == 2
         assert kids[0].meta["finish"] == "error"
@@ -344,7 +345,11 @@ def test_completed_branches_are_kept_when_another_fails(fake_server, tmp_path):
     with Session(tmp_path / "d.loom", create=True) as session:
         root = session.add_node(None, PROMPT, "prompt")
         result = generate_children(
-            session, backend(fake_server, concurrency=1), root.id, GenerationParams(n=2, seed=5, max_tokens=4)
+            session,
+            backend(fake_server, concurrency=1),
+            root.id,
+            GenerationParams(n=2, seed=5, max_tokens=4),
+            live=True,
         )
         assert sorted(n.complete for n in result.nodes) == [False, True]
         assert len(result.notices) == 1 and result.notices[0].startswith("1 of 2 branches failed")
@@ -366,6 +371,7 @@ def test_cancel_midway_marks_branches_cancelled(fake_server, tmp_path):
             GenerationParams(n=2, max_tokens=30),
             cancel=cancel,
             listener=listener,
+            live=True,
         )
         assert result.cancelled and result.nodes
         assert all(not n.complete and n.meta["finish"] == "cancelled" for n in result.nodes)

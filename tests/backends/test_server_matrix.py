@@ -1,4 +1,5 @@
-"""The server matrix: `loom generate` through the recorded replies of real
+"""The server matrix: `loom generate` (and, for streamed recordings, the app's
+live path, the one that asks for streams) through the recorded replies of real
 servers (tests/replies/SERVER/NAME.json + .body), played byte for byte by the
 loopback server. Each gives the same tree: one child per branch asked for,
 with the reply's texts, the reply's logprobs where it has them, a notice (not
@@ -172,17 +173,20 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     assert main(["new", path, "--prompt", prompt]) == 0
     max_tokens = first.request.get("max_tokens") or 16
     seed = [] if case.seed is None else ["--seed", str(case.seed)]
-    code = main(
-        ["generate", path, "--model", name, "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet", *seed]
-    )
-    out = capsys.readouterr()
-    assert code == case.exit, out.err
-    assert "Traceback" not in out.err
-    err = out.err.lower()
+    if case.stream:  # streams are asked for where a person watches tokens arrive: the app's path
+        code, stderr = _generate_live(path, name, case.n, max_tokens, case.seed)
+    else:
+        code = main(
+            ["generate", path, "--model", name, "-n", str(case.n), "--max-tokens", str(max_tokens), "--quiet", *seed]
+        )
+        stderr = capsys.readouterr().err
+    assert code == case.exit, stderr
+    assert "Traceback" not in stderr
+    err = stderr.lower()
     for notice in case.notices:
-        assert notice in err, out.err
+        assert notice in err, stderr
     for notice in case.absent:
-        assert notice not in err, out.err
+        assert notice not in err, stderr
 
     if len(first.choices()) == case.n and case.seed is None:  # a server that honours n gets one request
         assert len(server.requests) == 1, server.replayed
@@ -191,7 +195,7 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
     branches = case.branches or tuple(f"{first.name}:{i}" for i in range(case.n))
     expected = sorted((_text_of(case, b, case.cut_after) for b in branches), key=lambda e: e[0])
     if case.exit == 0:  # a note says when tokens come without probabilities, and only then
-        assert (NO_LOGPROBS in err) == any(lp is None for _, lp, _ in expected), out.err
+        assert (NO_LOGPROBS in err) == any(lp is None for _, lp, _ in expected), stderr
     with Session(path) as session:
         root = session.roots()[0]
         children = sorted(session.children(root.id, with_tokens=True), key=lambda n: n.text)
@@ -207,6 +211,23 @@ def test_generate_through_a_recorded_server(case, server, tmp_path, monkeypatch,
                 assert got == pytest.approx([lp if lp is None else min(lp, 0.0) for lp in logprobs], abs=1e-4)
             if ids is not None:  # the server named the sampled ids: the nodes keep them
                 assert [t.token_id for t in child.tokens or []] == ids
+
+
+def _generate_live(path: str, profile: str, n: int, max_tokens: int, seed: int | None) -> tuple[int, str]:
+    """What the app does on `g` (experiments.generate with live=True: streamed where the profile
+    streams): an exit status as `loom generate` would give (2 on a backend error) and the notices."""
+    from loom.backends import BackendError, open_backend
+    from loom.experiments.generate import generate_children
+    from loom.tree import GenerationParams
+
+    params = GenerationParams(n=n, max_tokens=max_tokens, seed=seed)
+    with Session(path) as session:
+        root = session.roots()[0]
+        try:
+            result = generate_children(session, open_backend(profile), root.id, params, live=True)
+        except BackendError as exc:
+            return 2, f"loom: error: {exc}"
+    return 0, "\n".join(result.notices)
 
 
 def test_every_recording_has_a_header_that_says_where_it_came_from():

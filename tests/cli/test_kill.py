@@ -5,7 +5,10 @@ token data. While a killed run works, a watcher in this process reads the
 session file (read-only) and records each node the moment it is committed.
 After each kill:
 
-- every node the watcher saw committed is on disk, byte for byte;
+- every node the watcher saw committed is on disk, byte for byte (a headless
+  run commits its branches in batches, Session.batched: at least every 64
+  nodes and every 0.2 s, and before it prints; so a kill loses at most the
+  batch not yet committed, and this checks that what was committed stays);
 - every node on disk is a whole branch, identical to the reference branch with
   the same seed (a branch cut off midway is absent; a kill never leaves an
   incomplete node, as only a cancel makes those, so one would be a prefix);

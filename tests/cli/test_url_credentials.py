@@ -83,3 +83,27 @@ def test_a_model_reference_with_credentials_parses(work, capsys, fake_server):
 def test_a_reference_without_a_model_is_refused_clearly(work, capsys):
     rc, out = run(capsys, "models", "--check", f"openai:@http://bob:{PASSWORD}@127.0.0.1:9/v1")
     assert rc == 2 and "openai:MODEL" in out and PASSWORD not in out
+
+
+def test_several_urls_with_credentials_are_all_hidden_and_all_used(work, capsys, fake_server, demo_backend):
+    from fake_openai_server import FakeOpenAI
+
+    tmp, url = work
+    with FakeOpenAI(demo_backend) as other:
+        other.api_key = KEY
+        url2 = other.url.replace("http://", f"http://carol:{PASSWORD}@")
+        (tmp / "config.toml").write_text(
+            f'[profiles.farm]\nmodel = "demo"\nbase_url = ["{url}", "{url2}"]\nmax_retries = 0\nmax_n = 1\n'
+        )
+        rc, out = run(capsys, "config", "--json")
+        assert rc == 0 and PASSWORD not in out and out.count("***@127.0.0.1") == 2
+        session = tmp / "f.loom"
+        assert main(["new", str(session), "--prompt", "Once upon a time"]) == 0
+        rc, out = run(
+            capsys, "generate", session, "--model", "farm", "-n", "4", "--max-tokens", "3", "--quiet", "--json"
+        )
+        assert rc == 0, out
+        assert PASSWORD not in out and PASSWORD.encode() not in session.read_bytes()
+        for srv in (fake_server, other):  # both served, with the key, never the URL's password
+            posts = [r for r in srv.requests if r["path"].endswith("/completions")]
+            assert posts and all(r["auth"] == f"Bearer {KEY}" for r in posts)

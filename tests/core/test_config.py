@@ -116,6 +116,13 @@ def test_full_file(tmp_path, monkeypatch):
         ),
         ('[profiles.x]\nbase_url = "http://h/v1"\n', 1, "profiles.x: needs `model`"),
         ('[profiles.x]\nmodel = "m"\nbase_url = "localhost:8080"\n', 3, "profiles.x.base_url: must be an http"),
+        ('[profiles.x]\nmodel = "m"\nbase_url = []\n', 3, "profiles.x.base_url: must be an http"),
+        (
+            '[profiles.x]\nmodel = "m"\nbase_url = ["http://a/v1", "b:8000"]\n',
+            3,
+            "profiles.x.base_url: must be an http:// or https:// address, or a list of them",
+        ),
+        ('[profiles.x]\nmodel = "m"\nmax_n = 0\n', 3, "profiles.x.max_n: must be a whole number from 1"),
         (
             '[profiles.x]\nmodel = "m"\nconcurrency = 0\n',
             3,
@@ -138,6 +145,18 @@ def test_broken_config_names_file_line_and_problem(tmp_path, monkeypatch, text, 
     msg = str(err.value)
     assert msg.startswith(str(path)) and words in msg
     assert f"line {line}" in msg
+
+
+def test_a_profile_may_list_several_servers(tmp_path, monkeypatch):
+    write(
+        tmp_path,
+        '[profiles.farm]\nmodel = "m"\nbase_url = ["http://a:8000/v1", "http://b:8000/v1"]\nmax_n = 8\n',
+        monkeypatch,
+    )
+    p = load_config().profiles["farm"]
+    assert p.resolved_base_urls() == ["http://a:8000/v1", "http://b:8000/v1"] and p.max_n == 8
+    assert p.resolved_base_url() == "http://a:8000/v1" and p.public()["base_url"] == p.resolved_base_urls()
+    assert p.concurrency == 16  # in flight on each server
 
 
 def test_cli_reports_a_broken_config(tmp_path, monkeypatch, capsys):
