@@ -3,8 +3,9 @@
 Python's json module recurses on nesting (both the C scanner and the
 encoder): a file nested 600 levels deep raises RecursionError. `loads_deep`
 reads JSON with an explicit stack (slower than json.loads, used only when
-json.loads gives up); `iter_json` writes a value as chunks of text, the same
-text json.dumps gives with the same options, also with an explicit stack.
+json.loads gives up; `scan_deep` reads one value from a position); `iter_json`
+writes a value as chunks of text, the same text json.dumps gives with the same
+options, also with an explicit stack.
 `Sink` writes chunks to a text file and notices lone surrogates (which a UTF-8
 file cannot hold), so an exporter can start again with ASCII escapes."""
 
@@ -33,9 +34,17 @@ _LITERALS = (
 
 def loads_deep(s: str) -> Any:
     """json.loads(s) for any nesting depth (same values, same errors as JSONDecodeError)."""
+    value, pos = scan_deep(s, _WS.match(s, 0).end())
+    end = _WS.match(s, pos).end()
+    if end != len(s):
+        raise JSONDecodeError("Extra data", s, end)
+    return value
+
+
+def scan_deep(s: str, pos: int) -> tuple[Any, int]:
+    """The JSON value that starts at `pos` in `s`, and where it ends: json's scanner, for any depth."""
     ws = _WS.match
     stack: list[list] = []  # [container, pending key] for each open object or array
-    pos = ws(s, 0).end()
     while True:
         # a value starts at pos
         c = s[pos : pos + 1]
@@ -75,10 +84,7 @@ def loads_deep(s: str) -> Any:
         # put the value in its container; close the containers that end here
         while True:
             if not stack:
-                end = ws(s, pos).end()
-                if end != len(s):
-                    raise JSONDecodeError("Extra data", s, end)
-                return value
+                return value, pos
             top = stack[-1]
             container = top[0]
             is_obj = isinstance(container, dict)

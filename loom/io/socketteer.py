@@ -29,6 +29,8 @@ from typing import Any
 from ..tree import Node
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
+from .spool import KeyedSpool
+from .treefile import ListTree, Tree, walk
 from .socketteer_tokens import (
     DROPPED,
     NO_COMPLETION,
@@ -54,17 +56,23 @@ _TAG_DEFAULT = {"scope": "node", "hide": False, "show_only": False, "toggle_key"
 PROMPT_LENGTH = 6000  # the original's default `prompt_length`: the characters of a path it sends
 
 
-def normalise(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(root node, top-level object) for the three shapes the original loom opens."""
+def normalise(data: Any) -> tuple[Any, dict[str, Any]]:
+    """(root node, top-level object) for the three shapes the original loom opens. The root is a
+    dict, or a treefile.Tree for a file read in pieces (loom.io.treefile): walk it with `walk`."""
+    if isinstance(data, ListTree):
+        return data.tree, {}
     if isinstance(data, dict) and "root" in data:
         root, top = data["root"], data
     elif isinstance(data, dict) and "text" in data:
         root, top = data, {}
+        if isinstance(data.get("children"), Tree):  # a bare node read in pieces: its own fields are the root's
+            root = data["children"]
+            root.nodes.put(0, ({k: v for k, v in data.items() if k != "children"}, 0, None, root.kids, False))
     elif isinstance(data, list):
         root, top = {"text": "", "children": data, "mutable": False, "visited": True}, {}
     else:
         raise TreeFormatError("expected an object with 'root', a node with 'text', or a list of nodes")
-    if not isinstance(root, dict):
+    if not isinstance(root, (dict, Tree)):
         raise TreeFormatError("'root' must be a node object")
     return root, top
 
@@ -79,17 +87,15 @@ def _created(meta: Any) -> float | None:
         return None
 
 
-def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
+def _validate(root: Any, responses: Any) -> tuple[int, Problems]:
     """Check every node before anything is written: (how many nodes, the problems found)."""
     problem = Problems()
-    if not isinstance(responses, dict):
+    if not isinstance(responses, (dict, KeyedSpool)):
         problem("model_responses must be an object")
         responses = {}
     seen: dict[str, tuple | None] = {}
     n = 0
-    stack: list[tuple[Any, tuple | None]] = [(root, None)]  # a node and its place: (place of its parent, index)
-    while stack:
-        node, place = stack.pop()
+    for node, place, _depth, _kids, bad in walk(root):  # place: (place of its parent, index)
         where = _Where(place)
         n += 1
         if not isinstance(node, dict):
@@ -97,10 +103,8 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
             continue
         if not isinstance(node.get("text", ""), str):
             problem(f"{where} (id {node.get('id')}): text must be a string")
-        kids = node.get("children") or []
-        if not isinstance(kids, list):
+        if bad:
             problem(f"{where} (id {node.get('id')}): children must be a list")
-            kids = []
         sid = node.get("id")
         if isinstance(sid, str):
             if sid in seen:
@@ -122,8 +126,6 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
             why = response_problem(node, gen, responses[gen["id"]])
             if why:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
-        for i in range(len(kids) - 1, -1, -1):
-            stack.append((kids[i], (place, i)))
     return n, problem
 
 
@@ -193,7 +195,7 @@ class _Where:
         return "root" + "".join(f".children[{i}]" for i in steps)
 
 
-def fingerprint(root: dict, top: dict) -> str:
+def fingerprint(root: Any, top: dict) -> str:
     """sha256 of the tree's content, whatever its layout in the file: the top-level object and
     each node (without its children) as canonical JSON, with each node's number of children."""
     h = hashlib.sha256()
@@ -201,13 +203,21 @@ def fingerprint(root: dict, top: dict) -> str:
     def canon(value: Any) -> bytes:
         return json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
 
-    h.update(canon({k: v for k, v in top.items() if k != "root"}))
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        kids = node.get("children") or []
-        h.update(canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % len(kids))
-        stack.extend(reversed(kids))
+    # the top-level object, a key at a time: spooled model responses one at a time, in canon's order
+    h.update(b"{")
+    for i, k in enumerate(sorted(k for k in top if k != "root")):
+        h.update((b"," if i else b"") + canon(k) + b":")
+        v = top[k]
+        if isinstance(v, KeyedSpool):
+            h.update(b"{")
+            for j, gid in enumerate(sorted(v)):
+                h.update((b"," if j else b"") + canon(gid) + b":" + canon(v[gid]))
+            h.update(b"}")
+        else:
+            h.update(canon(v))
+    h.update(b"}")
+    for node, _place, _depth, kids, _bad in walk(root):
+        h.update(canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % kids)
     return h.hexdigest()
 
 
@@ -262,12 +272,12 @@ def import_data(
     held: set[tuple[str, int]] = set()  # completions a node gives back on export (its tokens rebuild them)
     first: int | None = None
     last: int | None = None
-    stack: list[tuple[Any, int | None, int]] = [(root, under, 0)]
+    parents: list[int] = []  # the new ids of the nodes above the one being written, by depth
     with session.bulk():
-        while stack:
-            node, parent, depth = stack.pop()
+        for node, _place, depth, _kids, _bad in walk(root):  # parents first, children in file order
+            del parents[depth:]
+            parent = parents[-1] if depth else under
             text = node.get("text", "")
-            kids = node.get("children") or []
             extra = {k: v for k, v in node.items() if k not in _OWN}
             meta_in = node.get("meta") if isinstance(node.get("meta"), dict) else {}
             back = meta_in.get("loom") if isinstance(meta_in.get("loom"), dict) else {}  # written by our export
@@ -332,8 +342,7 @@ def import_data(
                 stats["tokens"] += len(tokens)
             if progress and (stats["nodes"] % 1000 == 0 or stats["nodes"] == total):
                 progress(stats["nodes"], total)
-            for i in range(len(kids) - 1, -1, -1):  # reversed so children get ids in file order
-                stack.append((kids[i], new.id, depth + 1))
+            parents.append(new.id)
         # the top-level keys in the file's order ("root" marks its place), and the model responses
         # without the completions that nodes give back
         kept = {k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()}
@@ -348,10 +357,11 @@ def import_data(
                 if isinstance(kept.get(key), dict):
                     state[key] = {**kept[key], **(state.get(key) or {})}
             session.set_state(STATE_KEY, state)
-        hidden = _hidden(root)
+        top_node = root.root if isinstance(root, Tree) else root
+        hidden = _hidden(top_node)
         if hidden:
             notes.append(
-                f"the file is hoisted: its root {root.get('id')} hides {hidden} nodes (masked_head); they are "
+                f"the file is hoisted: its root {top_node.get('id')} hides {hidden} nodes (masked_head); they are "
                 "kept as the file's data, not as loom nodes, and go back into the file on export"
             )
         record = {
@@ -395,7 +405,7 @@ def _found(node: dict, responses: dict) -> tuple[Found, tuple[str, int] | None]:
 
 def _heads(responses: Any, held: set[tuple[str, int]]) -> Any:
     """The file's model responses with null where a node's tokens give a completion back."""
-    if not isinstance(responses, dict):
+    if not isinstance(responses, (dict, KeyedSpool)):
         return responses
     out = {}
     for rid, resp in responses.items():
