@@ -120,7 +120,7 @@ def _key(s: str, pos: int) -> tuple[str, int]:
 def key_text(k: Any, ensure_ascii: bool) -> str:
     """A dict key as json writes it."""
     if isinstance(k, str):
-        return json.dumps(k, ensure_ascii=ensure_ascii)
+        return encode_basestring_ascii(k) if ensure_ascii else encode_basestring(k)
     if k is True or k is False or k is None:
         return json.dumps(json.dumps(k))
     if isinstance(k, (int, float)):
@@ -202,8 +202,13 @@ def _leaf(v: Any, ensure_ascii: bool) -> str:
 _INF = float("inf")
 
 
+_SCALARS = (str, int, float, type(None), bool)
+
+
 def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None:
+    # scalars in a container are written here, not by a call each: most values are scalars
     t = type(v)
+    enc = encode_basestring_ascii if ea else encode_basestring
     if t is dict:
         if not v:
             out.append("{}")
@@ -211,13 +216,16 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
         pad = "\n" + " " * (indent * (level + 1))
         sep = "{" + pad
         for k, x in v.items():
-            out.append(
-                sep + (encode_basestring_ascii(k) if ea else encode_basestring(k)) + ": "
-                if type(k) is str
-                else sep + key_text(k, ea) + ": "
-            )
+            head = sep + enc(k) + ": " if type(k) is str else sep + key_text(k, ea) + ": "
             sep = "," + pad
-            _indented(x, level + 1, indent, ea, out)
+            tx = type(x)
+            if tx is str:
+                out.append(head + enc(x))
+            elif tx in _SCALARS:
+                out.append(head + _leaf(x, ea))
+            else:
+                out.append(head)
+                _indented(x, level + 1, indent, ea, out)
         out.append("\n" + " " * (indent * level) + "}")
     elif t is list or t is tuple:
         if not v:
@@ -226,9 +234,15 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
         pad = "\n" + " " * (indent * (level + 1))
         sep = "[" + pad
         for x in v:
-            out.append(sep)
+            tx = type(x)
+            if tx is str:
+                out.append(sep + enc(x))
+            elif tx in _SCALARS:
+                out.append(sep + _leaf(x, ea))
+            else:
+                out.append(sep)
+                _indented(x, level + 1, indent, ea, out)
             sep = "," + pad
-            _indented(x, level + 1, indent, ea, out)
         out.append("\n" + " " * (indent * level) + "]")
     elif isinstance(v, (dict, list, tuple)):  # subclasses: as json would
         out.append(json.dumps(v, indent=indent, ensure_ascii=ea).replace("\n", "\n" + " " * (indent * level)))
