@@ -185,7 +185,19 @@ def test_the_small_and_the_numpy_decoder_read_the_same_tokens(monkeypatch):
 
     def read(b, text):
         out = codec.decode(b, text, lambda ids: {i: f"v{i}" for i in ids})
-        return [(t.text, repr(t.logprob), t.token_id, t.raw, [(a.text, repr(a.logprob), a.token_id) for a in t.alternatives]) for t in out]
+        lazy = [repr(t.alternatives.rows()) for t in out]  # read before the objects are made, and after
+        assert lazy == [repr([(a.text, a.logprob, a.token_id) for a in t.alternatives]) for t in out]
+        assert lazy == [repr(t.alternatives.rows()) for t in out]
+        return [
+            (
+                t.text,
+                repr(t.logprob),
+                t.token_id,
+                t.raw,
+                [(a.text, repr(a.logprob), a.token_id) for a in t.alternatives],
+            )
+            for t in out
+        ]
 
     small = [read(b, text) for b, text in blobs]
     monkeypatch.setattr(codec, "SMALL", 0)  # every blob through numpy

@@ -158,7 +158,7 @@ def iter_json(
                 return "[]"
             stack.append([iter(value), False, lvl + 1, True])
             return "["
-        return _leaf(value, ensure_ascii)
+        return leaf(value, ensure_ascii)
 
     yield open_(obj, level)
     done = object()
@@ -177,7 +177,7 @@ def iter_json(
         yield head + open_(item, top[2])
 
 
-def _leaf(v: Any, ensure_ascii: bool) -> str:
+def leaf(v: Any, ensure_ascii: bool) -> str:
     """A value that is not a list or dict, exactly as json writes it (without json.dumps's per-call set-up)."""
     t = type(v)
     if t is str:
@@ -222,7 +222,7 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
             if tx is str:
                 out.append(head + enc(x))
             elif tx in _SCALARS:
-                out.append(head + _leaf(x, ea))
+                out.append(head + leaf(x, ea))
             else:
                 out.append(head)
                 _indented(x, level + 1, indent, ea, out)
@@ -238,7 +238,7 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
             if tx is str:
                 out.append(sep + enc(x))
             elif tx in _SCALARS:
-                out.append(sep + _leaf(x, ea))
+                out.append(sep + leaf(x, ea))
             else:
                 out.append(sep)
                 _indented(x, level + 1, indent, ea, out)
@@ -247,7 +247,7 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
     elif isinstance(v, (dict, list, tuple)):  # subclasses: as json would
         out.append(json.dumps(v, indent=indent, ensure_ascii=ea).replace("\n", "\n" + " " * (indent * level)))
     else:
-        out.append(_leaf(v, ea))
+        out.append(leaf(v, ea))
 
 
 def dumps_at(value: Any, level: int, *, indent: int | None, ensure_ascii: bool) -> str:

@@ -46,7 +46,9 @@ def token_to_json(t: Token) -> dict[str, Any]:
         "logprob": t.logprob,
         "id": t.token_id,
         "raw": t.raw,
-        "top": [[a.text, a.logprob, a.token_id] for a in t.alternatives],
+        "top": [list(r) for r in rows()]
+        if (rows := getattr(t.alternatives, "rows", None))  # the store's lazy alternatives: no objects made
+        else [[a.text, a.logprob, a.token_id] for a in t.alternatives],
     }
 
 

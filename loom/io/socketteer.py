@@ -37,6 +37,7 @@ from .socketteer_tokens import (
     NO_RESPONSE,
     Found,
     completion_out,
+    completion_text,
     core_of,
     from_meta,
     from_response,
@@ -446,7 +447,9 @@ def _index(gen: dict) -> int:
     return i if isinstance(i, int) and not isinstance(i, bool) and i >= 0 else 0
 
 
-Held = tuple[str, int, dict, "dict | None"]  # (response id, completion index, completion, the response's other fields)
+# (response id, completion index, completion: a dict, or (tokens, finish, positions) for completion_out;
+# the response's other fields)
+Held = tuple[str, int, "dict | tuple", "dict | None"]
 
 
 def _node_out(
@@ -501,12 +504,12 @@ def _node_out(
         held = (
             gid,
             _index(gen),
-            completion_out(core_of(tokens, form["trim"]), form.get("finish"), form["positions"]),
+            (core_of(tokens, form["trim"]), form.get("finish"), form["positions"]),
             None,
         )
     elif gid and "logprobs_form" not in info and "form" not in info and ("completion" in info or (tokens and info)):
         # imported by an earlier loom: the completion it kept, or the one its tokens make; the prompt is the path's
-        comp = info.get("completion") or completion_out(tokens, info.get("finishReason"), ["span", 0])
+        comp = info.get("completion") or (tokens, info.get("finishReason"), ["span", 0])
         fields = {
             "prompt": {"text": prompt(), "tokens": None},
             "id": gid,
@@ -528,7 +531,7 @@ def _node_out(
         held = (
             gid,
             0,
-            completion_out(tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
+            (tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
             {
                 "prompt": {"text": text, "tokens": None},
                 "id": gid,
@@ -703,7 +706,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                 )
                 g = gens[gid] = [tail, 0, {}]
             g[1] = max(g[1], index + 1)
-            g[2][index] = spooled(val(comp, 4))
+            g[2][index] = spooled(
+                completion_text(*comp, 4, ea)
+                if isinstance(comp, tuple) and indent
+                else val(completion_out(*comp) if isinstance(comp, tuple) else comp, 4)
+            )
         done += 1
         if progress and (done % 1000 == 0 or done == total):
             progress(done, total)
