@@ -390,7 +390,7 @@ def test_completions_are_written_as_the_generic_json_writer_would():
     rng = random.Random(3)
     texts = ["a", " w1", "\x1b[2J", "é\u202e", "\ud800", '"q"', "", "\n"]
     lps = [None, -0.5, 0.0, -1e-9, float("-inf"), float("nan"), -30.25]
-    for trial in range(400):
+    for _ in range(400):
         core = [
             Token(
                 rng.choice(texts),

@@ -29,8 +29,6 @@ from typing import Any
 from ..tree import Node
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
-from .spool import KeyedSpool
-from .treefile import ListTree, Tree, walk
 from .socketteer_tokens import (
     DROPPED,
     NO_COMPLETION,
@@ -45,6 +43,8 @@ from .socketteer_tokens import (
     meta_problem,
     response_problem,
 )
+from .spool import KeyedSpool
+from .treefile import ListTree, Tree, walk
 
 STATE_KEY = "socketteer"
 SELECTED_KEY = "socketteer_selected"  # the node the import made current: the file's selection stands while it is
