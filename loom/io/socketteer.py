@@ -29,6 +29,7 @@ from typing import Any
 from ..tree import Node
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
+from .socketteer_prompts import PATH_PROMPTS_KEY, Elider, PathText
 from .socketteer_tokens import (
     DROPPED,
     NO_COMPLETION,
@@ -274,9 +275,14 @@ def import_data(
     first: int | None = None
     last: int | None = None
     parents: list[int] = []  # the new ids of the nodes above the one being written, by depth
+    # a fresh import keeps the prompts that are the path's text as null (socketteer_prompts)
+    path = PathText(_prompt_length(top)) if fresh else None
+    elider = Elider(responses) if fresh else None
     with session.bulk():
         for node, _place, depth, _kids, _bad in walk(root):  # parents first, children in file order
             del parents[depth:]
+            if path is not None:
+                path.at(depth)
             parent = parents[-1] if depth else under
             text = node.get("text", "")
             extra = {k: v for k, v in node.items() if k not in _OWN}
@@ -287,6 +293,8 @@ def import_data(
             if found.form is not None and slot is not None:  # its tokens give the completion back
                 extra["response"] = {"form": found.form}
                 held.add(slot)
+                if elider is not None and path is not None:
+                    elider.see(slot[0], path)
             elif found.form is not None:  # the 2021 shape: its logprobs are rebuilt from the tokens
                 extra["response"] = {"logprobs_form": found.form}
                 extra["meta"] = {
@@ -344,11 +352,17 @@ def import_data(
             if progress and (stats["nodes"] % 1000 == 0 or stats["nodes"] == total):
                 progress(stats["nodes"], total)
             parents.append(new.id)
+            if path is not None:
+                path.push(text)
         # the top-level keys in the file's order ("root" marks its place), and the model responses
         # without the completions that nodes give back
-        kept = {k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()}
+        kept = {
+            k: None if k == "root" else _heads(v, held, elider) if k == "model_responses" else v for k, v in top.items()
+        }
         if fresh:
             session.set_state(STATE_KEY, kept)
+            if elider is not None and elider.ids():
+                session.set_state(PATH_PROMPTS_KEY, elider.ids())
             sel = by_sid.get(top["selected_node_id"]) if isinstance(top.get("selected_node_id"), str) else None
             session.current = sel if sel is not None else first
             session.set_state(SELECTED_KEY, session.current)
@@ -404,14 +418,17 @@ def _found(node: dict, responses: dict) -> tuple[Found, tuple[str, int] | None]:
     return (from_meta(text, old) if old is not None else Found()), None
 
 
-def _heads(responses: Any, held: set[tuple[str, int]]) -> Any:
-    """The file's model responses with null where a node's tokens give a completion back."""
+def _heads(responses: Any, held: set[tuple[str, int]], elider: Elider | None = None) -> Any:
+    """The file's model responses with null where a node's tokens give a completion back (and,
+    with `elider`, where the path gives the prompt's text back)."""
     if not isinstance(responses, (dict, KeyedSpool)):
         return responses
     out = {}
     for rid, resp in responses.items():
         if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
             resp = {**resp, "completions": [None if (rid, i) in held else c for i, c in enumerate(resp["completions"])]}
+            if elider is not None:
+                resp = elider.head(rid, resp)
         out[rid] = resp
     return out
 
@@ -644,6 +661,9 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         str, list
     ] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
     refs: set[str] = set()  # the kept responses the nodes of a subtree export name
+    elided = session.get_state(PATH_PROMPTS_KEY)
+    elided = set(elided) if isinstance(elided, list) else set()  # responses whose prompt is the path's text
+    prompt_at: dict[str, tuple[tuple[int, int], bool]] = {}  # where in the spool that text is; from a holder
     spool = tempfile.TemporaryFile()
 
     def spooled(text: str) -> tuple[int, int]:
@@ -691,6 +711,12 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         gen = out.get("generation")
         if node_id is not None and isinstance(gen, dict) and isinstance(gen.get("id"), str) and gen["id"] in heads:
             refs.add(gen["id"])
+        if elided and isinstance(gen, dict) and gen.get("id") in elided:
+            # the path's text: the prompt the import kept as null, as it checked it (at a node whose tokens
+            # give a completion of the response back; any other node naming it only if none is exported)
+            holds = held is not None and held[3] is None
+            if gen["id"] not in prompt_at or (holds and not prompt_at[gen["id"]][1]):
+                prompt_at[gen["id"]] = (spooled(prompt()), holds)
         if held is not None:
             gid, index, comp, fields = held
             g = gens.get(gid)
@@ -771,6 +797,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
             else "[]"
         )
 
+    def path_prompt(gid: str, value: Any) -> Any:
+        if gid in prompt_at and isinstance(value, dict):
+            return {**value, "text": unspool(prompt_at[gid][0])}
+        return value
+
     def response(gid: str) -> str:
         head = heads.get(gid)
         if isinstance(head, dict) and isinstance(head.get("completions"), list):  # as the file had it, in its order
@@ -781,7 +812,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                     + nl(3)
                     + key_text(k, ea)
                     + ": "
-                    + (completions(gid, v) if k == "completions" else val(v, 3))
+                    + (
+                        completions(gid, v)
+                        if k == "completions"
+                        else val(path_prompt(gid, v) if k == "prompt" else v, 3)
+                    )
                     for i, (k, v) in enumerate(head.items())
                 )
                 + nl(2)
