@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -306,7 +306,7 @@ class LazyAlternatives(Sequence):
     def __getitem__(self, index):
         return self._tuple()[index]
 
-    def __iter__(self):  # Sequence's own asks __getitem__ for each index until IndexError
+    def __iter__(self) -> Iterator[Alternative]:  # Sequence's own asks __getitem__ for each index until IndexError
         return iter(self._tuple())
 
     def __len__(self) -> int:
