@@ -30,9 +30,11 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..tree import Alternative, Token
 
@@ -49,8 +51,15 @@ STEP = 1e-4  # nats: the fixed-point step of every stored logprob
 SCALE = 10_000  # 1 / STEP, to divide by (exact for -0.9 and friends)
 _UNKNOWN, _NEG_INF, _FLOOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
 
+#: the id arrays' element type: u16, or u32 with F_WIDE
+IdType = type[np.uint16] | type[np.uint32]
+#: what a body holds: char lengths, chosen logprobs, chosen ids, (n, k) alternative ids and logprobs
+Arrays = tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[Any], NDArray[Any], NDArray[np.float64]]
+#: `vocab(ids) -> {id: text}`: the session's lookup of alternative texts
+Vocab = Callable[[list[int]], dict[int, str]]
 
-def _fixed(values: list) -> np.ndarray:
+
+def _fixed(values: Sequence[float | None] | NDArray[np.floating[Any]]) -> NDArray[np.uint32]:
     """Logprobs (None for unknown) in fixed point, as u32."""
     a = np.array(values, dtype=np.float64)  # None becomes NaN
     with np.errstate(invalid="ignore", over="ignore"):
@@ -59,13 +68,15 @@ def _fixed(values: list) -> np.ndarray:
     return q.astype(np.uint32)
 
 
-def _planes(a: np.ndarray) -> bytes:
+def _planes(a: NDArray[Any]) -> bytes:
     """The array's bytes split into planes: every element's first byte, then every second..."""
     a = np.ascontiguousarray(a)
     return a.view(np.uint8).reshape(-1, a.itemsize).T.tobytes()
 
 
-def _unplanes(buf: bytes, off: int, dt, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+def _unplanes(
+    buf: bytes, off: int, dt: type[np.unsignedinteger[Any]], shape: tuple[int, ...]
+) -> tuple[NDArray[Any], int]:
     size = np.dtype(dt).itemsize
     count = int(np.prod(shape))
     raw = np.frombuffer(buf, np.uint8, count * size, off).reshape(size, count)
@@ -156,7 +167,7 @@ def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k
     )
 
 
-def _arrays_v3(blob: bytes, n: int, k: int, dt):
+def _arrays_v3(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
     body = zlib.decompress(blob[_HEAD.size :])
     lens, off = _unplanes(body, 0, np.uint32, (n,))
     lps, off = _unplanes(body, off, np.uint32, (n,))
@@ -180,7 +191,9 @@ def _lp_small(q: int) -> float:
     return math.nan if q == _UNKNOWN else -math.inf if q == _NEG_INF else -(q / SCALE)
 
 
-def _arrays_small(blob: bytes, n: int, k: int, size: int) -> tuple[list, list, list, list, list]:
+def _arrays_small(
+    blob: bytes, n: int, k: int, size: int
+) -> tuple[list[int], list[float], list[int], list[list[int]], list[list[float]]]:
     """_arrays_v3 in plain Python for a few tokens (numpy's per-call cost is most of the time there):
     the same values, as lists, the alternatives as rows of k."""
     body = zlib.decompress(blob[_HEAD.size :])
@@ -200,7 +213,7 @@ def _arrays_small(blob: bytes, n: int, k: int, size: int) -> tuple[list, list, l
     return lens, [_lp_small(q) for q in lps], ids, alt_ids, alt_lps
 
 
-def _value(q: np.ndarray) -> np.ndarray:
+def _value(q: NDArray[np.uint32]) -> NDArray[np.float64]:
     """Fixed-point logprobs (u32) as floats: NaN for unknown, -inf."""
     out = -(q.astype(np.float64) / SCALE)
     out[q == _UNKNOWN] = np.nan
@@ -208,7 +221,7 @@ def _value(q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _arrays_v1(blob: bytes, n: int, k: int, dt):
+def _arrays_v1(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
     size = np.dtype(dt).itemsize
     off = _HEAD.size
     lens = np.frombuffer(blob, np.uint32, n, off)
@@ -227,10 +240,11 @@ def _arrays_v1(blob: bytes, n: int, k: int, dt):
 
 def token_count(blob: bytes) -> int:
     """How many tokens a blob holds, from its header: nothing is decoded."""
-    return _HEAD.unpack_from(blob)[2]
+    n: int = _HEAD.unpack_from(blob)[2]
+    return n
 
 
-def decode(blob: bytes, text: str, vocab) -> list[Token]:
+def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)
     wide = bool(flags & F_WIDE)
@@ -275,7 +289,7 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
     return out
 
 
-class LazyAlternatives(Sequence):
+class LazyAlternatives(Sequence[Alternative]):
     """A token's alternatives, built as objects only when first read: opening a
     long path decodes every token, but the inspector shows one at a time.
     Behaves as the tuple it stands for (indexing, slicing, ==, hash)."""
@@ -303,7 +317,11 @@ class LazyAlternatives(Sequence):
         names, interned, pad = self._names, self._interned, self._pad
         return [(names.get(i, "?"), lp, None if interned else i) for i, lp in zip(self._ids, self._lps) if i != pad]
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Alternative: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Alternative, ...]: ...
+    def __getitem__(self, index: int | slice) -> Alternative | tuple[Alternative, ...]:
         return self._tuple()[index]
 
     def __iter__(self) -> Iterator[Alternative]:  # Sequence's own asks __getitem__ for each index until IndexError
@@ -312,7 +330,7 @@ class LazyAlternatives(Sequence):
     def __len__(self) -> int:
         return len(self._ids) - self._ids.count(self._pad)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
 
     def __hash__(self) -> int:
