@@ -11,8 +11,12 @@ Before this work (the same machine class, as measured for the issue):
 importing 100,000 nodes took 18 min and 909 MB (10,000: 10.9 s; 30,000:
 80.9 s: quadratic, from _encode_tokens rebuilding its intern table on every
 call, and one commit per node); exporting 100,000 nodes took 50 s and 1.3 GB
-as loom-json, 2.3 GB as socketteer, 1.3 GB as CSV (the whole structure or
-every row built in memory before writing).
+as loom-json, 90 s and 2.3 GB as socketteer, 1.3 GB as CSV (the whole
+structure or every row built in memory before writing). Each figure below is
+printed beside those.
+
+Each job also reports its CPU time: on a machine shared with other work the
+wall-clock time grows with the load, the CPU time much less.
 
 Run: python -m bench.io [--quick]   (prints each figure as it is measured)"""
 
@@ -33,10 +37,10 @@ from .report import Figure, show
 OLD = {  # the issue's figures at 100,000 nodes: (seconds or None, peak MB)
     "import": (18 * 60, 909),
     "export loom-json": (50, 1300),
-    "export socketteer": (None, 2300),
+    "export socketteer": (90, 2300),
     "export csv": (None, 1300),
 }
-IMPORT_GOAL_S, EXPORT_GOAL_S, EXPORT_GOAL_MB = 20, 30, 200
+IMPORT_GOAL_S, EXPORT_GOAL_S, GOAL_MB = 20, 30, 200  # the issue's targets at 100,000 nodes
 FORMATS = ("loom-json", "socketteer", "jsonl", "csv", "markdown")
 
 
@@ -75,19 +79,19 @@ def build(path: Path, nodes: int, seed: int = 0) -> None:
 
 
 def child(job: str, session: str, file: str, fmt: str) -> None:
-    """One job, in this process; prints {seconds, peak_mb, count} as JSON."""
+    """One job, in this process; prints {seconds, cpu_s, peak_mb, count} as JSON."""
     from loom.io import export_to, import_file
     from loom.store import Session
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if job == "export":
         with Session(session) as s, open(file, "w", encoding="utf-8", errors="surrogatepass") as fh:
             count = export_to(s, fmt, fh)
     else:
         with Session(session) as s:
             count = import_file(s, file)["nodes"]
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb(), "count": count}))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_mb": peak_mb(), "count": count}))
 
 
 def peak_mb() -> float:
@@ -141,9 +145,9 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
                 "s",
                 "before",
                 old_s * scale if old_s else None,
-                f"<= {EXPORT_GOAL_S * scale:g} s and <= {EXPORT_GOAL_MB} MB",
-                r["seconds"] <= EXPORT_GOAL_S * scale and r["peak_mb"] <= EXPORT_GOAL_MB,
-                f"peak RSS {r['peak_mb']:.0f} MB (target <= {EXPORT_GOAL_MB} MB"
+                f"<= {EXPORT_GOAL_S * scale:g} s and <= {GOAL_MB} MB",
+                r["seconds"] <= EXPORT_GOAL_S * scale and r["peak_mb"] <= GOAL_MB,
+                f"CPU {r['cpu_s']:.1f} s; peak RSS {r['peak_mb']:.0f} MB (target <= {GOAL_MB} MB"
                 + (f"; before {old_mb} MB at 100k" if old_mb else "")
                 + f"); {r['count']:,} "
                 + ("tokens" if fmt in ("jsonl", "csv") else "nodes"),
@@ -161,9 +165,10 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
                 "s",
                 "before (at 100k: 18 min)" if not quick else "before (at 10k)",
                 old_s if not quick else 10.9,
-                f"<= {IMPORT_GOAL_S * scale:g} s",
-                r["seconds"] <= IMPORT_GOAL_S * scale,
-                f"peak RSS {r['peak_mb']:.0f} MB (before {old_mb} MB at 100k; the file is parsed whole)",
+                f"<= {IMPORT_GOAL_S * scale:g} s and <= {GOAL_MB} MB",
+                r["seconds"] <= IMPORT_GOAL_S * scale and r["peak_mb"] <= GOAL_MB,
+                f"CPU {r['cpu_s']:.1f} s; peak RSS {r['peak_mb']:.0f} MB (target <= {GOAL_MB} MB; before {old_mb} MB "
+                f"at 100k); from a {files[fmt].stat().st_size / 2**20:.0f} MiB file, read a piece at a time",
             )
             show(fig)
             figs.append(fig)

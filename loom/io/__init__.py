@@ -77,7 +77,9 @@ def detect_format(data: Any) -> str:
         return "loom-json"
     if isinstance(data, dict) and ("root" in data or "text" in data):
         return "socketteer"
-    if isinstance(data, list):
+    from .treefile import ListTree
+
+    if isinstance(data, (list, ListTree)):
         return "socketteer"
     raise TreeFormatError(
         "not a tree loom knows: expected loom's JSON export, or the original loom's JSON "
@@ -86,14 +88,42 @@ def detect_format(data: Any) -> str:
 
 
 def load(path: str | Path, fmt: str = "auto") -> tuple[Any, str]:
-    """Read a file and decide its format, before any session is touched."""
-    data = read_json(path)
+    """Read a file and decide its format, before any session is touched. The file is read a piece
+    at a time, its nodes (and model responses) spooled to a temporary file (loom.io.treefile), so
+    the memory this takes does not grow with the file."""
     if fmt not in ("auto", "loom-json", "socketteer"):
         raise TreeFormatError(f"unknown import format {fmt!r} (use auto, loom-json or socketteer)")
+    data = _read_spooled(path)
     try:
-        return data, detect_format(data) if fmt == "auto" else fmt
+        kind = detect_format(data) if fmt == "auto" else fmt
     except TreeFormatError as exc:
         raise TreeFormatError(f"{path}: {exc}") from None
+    if not _fits(data, kind):  # spooled for the other format: read whole, as it is
+        data = read_json(path)
+    return data, kind
+
+
+def _read_spooled(path: str | Path) -> Any:
+    from .jsonreader import Broken
+    from .treefile import Unusual, read
+
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return read(fh)
+    except (OSError, Broken, Unusual):  # read_json says why (a broken file), or reads an unusual one whole
+        return read_json(path)
+
+
+def _fits(data: Any, kind: str) -> bool:
+    """Whether the parts spooled are the ones the format reads as spools."""
+    from .spool import Spool
+    from .treefile import ListTree, Tree
+
+    if kind == "loom-json":
+        return not isinstance(data, ListTree) and not (
+            isinstance(data, dict) and any(isinstance(v, Tree) for v in data.values())
+        )
+    return not (isinstance(data, dict) and isinstance(data.get("nodes"), Spool))
 
 
 def import_loaded(

@@ -3,8 +3,9 @@
 Python's json module recurses on nesting (both the C scanner and the
 encoder): a file nested 600 levels deep raises RecursionError. `loads_deep`
 reads JSON with an explicit stack (slower than json.loads, used only when
-json.loads gives up); `iter_json` writes a value as chunks of text, the same
-text json.dumps gives with the same options, also with an explicit stack.
+json.loads gives up; `scan_deep` reads one value from a position); `iter_json`
+writes a value as chunks of text, the same text json.dumps gives with the same
+options, also with an explicit stack.
 `Sink` writes chunks to a text file and notices lone surrogates (which a UTF-8
 file cannot hold), so an exporter can start again with ASCII escapes."""
 
@@ -33,9 +34,17 @@ _LITERALS = (
 
 def loads_deep(s: str) -> Any:
     """json.loads(s) for any nesting depth (same values, same errors as JSONDecodeError)."""
+    value, pos = scan_deep(s, _WS.match(s, 0).end())
+    end = _WS.match(s, pos).end()
+    if end != len(s):
+        raise JSONDecodeError("Extra data", s, end)
+    return value
+
+
+def scan_deep(s: str, pos: int) -> tuple[Any, int]:
+    """The JSON value that starts at `pos` in `s`, and where it ends: json's scanner, for any depth."""
     ws = _WS.match
     stack: list[list] = []  # [container, pending key] for each open object or array
-    pos = ws(s, 0).end()
     while True:
         # a value starts at pos
         c = s[pos : pos + 1]
@@ -75,10 +84,7 @@ def loads_deep(s: str) -> Any:
         # put the value in its container; close the containers that end here
         while True:
             if not stack:
-                end = ws(s, pos).end()
-                if end != len(s):
-                    raise JSONDecodeError("Extra data", s, end)
-                return value
+                return value, pos
             top = stack[-1]
             container = top[0]
             is_obj = isinstance(container, dict)
@@ -114,7 +120,7 @@ def _key(s: str, pos: int) -> tuple[str, int]:
 def key_text(k: Any, ensure_ascii: bool) -> str:
     """A dict key as json writes it."""
     if isinstance(k, str):
-        return json.dumps(k, ensure_ascii=ensure_ascii)
+        return encode_basestring_ascii(k) if ensure_ascii else encode_basestring(k)
     if k is True or k is False or k is None:
         return json.dumps(json.dumps(k))
     if isinstance(k, (int, float)):
@@ -152,7 +158,7 @@ def iter_json(
                 return "[]"
             stack.append([iter(value), False, lvl + 1, True])
             return "["
-        return _leaf(value, ensure_ascii)
+        return leaf(value, ensure_ascii)
 
     yield open_(obj, level)
     done = object()
@@ -171,7 +177,7 @@ def iter_json(
         yield head + open_(item, top[2])
 
 
-def _leaf(v: Any, ensure_ascii: bool) -> str:
+def leaf(v: Any, ensure_ascii: bool) -> str:
     """A value that is not a list or dict, exactly as json writes it (without json.dumps's per-call set-up)."""
     t = type(v)
     if t is str:
@@ -196,8 +202,13 @@ def _leaf(v: Any, ensure_ascii: bool) -> str:
 _INF = float("inf")
 
 
+_SCALARS = (str, int, float, type(None), bool)
+
+
 def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None:
+    # scalars in a container are written here, not by a call each: most values are scalars
     t = type(v)
+    enc = encode_basestring_ascii if ea else encode_basestring
     if t is dict:
         if not v:
             out.append("{}")
@@ -205,13 +216,16 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
         pad = "\n" + " " * (indent * (level + 1))
         sep = "{" + pad
         for k, x in v.items():
-            out.append(
-                sep + (encode_basestring_ascii(k) if ea else encode_basestring(k)) + ": "
-                if type(k) is str
-                else sep + key_text(k, ea) + ": "
-            )
+            head = sep + enc(k) + ": " if type(k) is str else sep + key_text(k, ea) + ": "
             sep = "," + pad
-            _indented(x, level + 1, indent, ea, out)
+            tx = type(x)
+            if tx is str:
+                out.append(head + enc(x))
+            elif tx in _SCALARS:
+                out.append(head + leaf(x, ea))
+            else:
+                out.append(head)
+                _indented(x, level + 1, indent, ea, out)
         out.append("\n" + " " * (indent * level) + "}")
     elif t is list or t is tuple:
         if not v:
@@ -220,14 +234,20 @@ def _indented(v: Any, level: int, indent: int, ea: bool, out: list[str]) -> None
         pad = "\n" + " " * (indent * (level + 1))
         sep = "[" + pad
         for x in v:
-            out.append(sep)
+            tx = type(x)
+            if tx is str:
+                out.append(sep + enc(x))
+            elif tx in _SCALARS:
+                out.append(sep + leaf(x, ea))
+            else:
+                out.append(sep)
+                _indented(x, level + 1, indent, ea, out)
             sep = "," + pad
-            _indented(x, level + 1, indent, ea, out)
         out.append("\n" + " " * (indent * level) + "]")
     elif isinstance(v, (dict, list, tuple)):  # subclasses: as json would
         out.append(json.dumps(v, indent=indent, ensure_ascii=ea).replace("\n", "\n" + " " * (indent * level)))
     else:
-        out.append(_leaf(v, ea))
+        out.append(leaf(v, ea))
 
 
 def dumps_at(value: Any, level: int, *, indent: int | None, ensure_ascii: bool) -> str:

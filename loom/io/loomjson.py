@@ -34,6 +34,7 @@ from typing import Any
 from ..tree import Alternative, GenerationParams, Node, Token
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, iter_json
+from .spool import Spool
 
 FORMAT = "loom-session"
 VERSION = 1
@@ -45,7 +46,9 @@ def token_to_json(t: Token) -> dict[str, Any]:
         "logprob": t.logprob,
         "id": t.token_id,
         "raw": t.raw,
-        "top": [[a.text, a.logprob, a.token_id] for a in t.alternatives],
+        "top": [list(r) for r in rows()]
+        if (rows := getattr(t.alternatives, "rows", None))  # the store's lazy alternatives: no objects made
+        else [[a.text, a.logprob, a.token_id] for a in t.alternatives],
     }
 
 
@@ -147,7 +150,7 @@ def _check(data: Any) -> None:
         raise TreeFormatError(f'not a loom export (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         raise TreeFormatError(f"loom export version {data.get('version')!r}; this loom reads version {VERSION}")
-    if not isinstance(data.get("nodes"), list):
+    if not isinstance(data.get("nodes"), (list, Spool)):
         raise TreeFormatError("a loom export needs a list of nodes")
 
 
@@ -210,12 +213,14 @@ def _node_problem(d: dict) -> str | None:
     return None
 
 
-def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
-    """Check the whole file before anything is written. Returns (nodes in the order to
-    write them: every parent before its children, lower ids first; the ids of the tops
-    (roots and the subtree's top); the problems found)."""
+def _plan(data: dict[str, Any]) -> tuple[list[int], set[int], dict[int, int], Problems]:
+    """Check the whole file before anything is written, one node at a time (the nodes may be a
+    Spool: only ids and parents are held). Returns (the nodes' places in the file in the order
+    to write them: every parent before its children, lower ids first; the ids of the tops
+    (roots and the subtree's top); the tops' places; the problems found)."""
     problem = Problems()
-    by_id: dict[int, dict] = {}
+    by_id: dict[int, int] = {}  # id -> place in the file
+    parent_of: dict[int, Any] = {}
     seen: dict[int, int] = {}
     for i, d in enumerate(data["nodes"]):
         if not isinstance(d, dict):
@@ -231,14 +236,15 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
         seen[nid] = seen.get(nid, 0) + 1
         if seen[nid] == 2:
             problem(f"node {nid}: the id is used by more than one node")
-        by_id.setdefault(nid, d)
+        if nid not in by_id:
+            by_id[nid] = i
+            parent_of[nid] = d.get("parent")
     top_id = data.get("root")
     if top_id is not None and (not _whole(top_id) or top_id not in by_id):
         problem(f"root {top_id!r}: the file's subtree top is not one of its nodes")
     kids: dict[int | None, list[int]] = {}
     tops: set[int] = set()
-    for nid, d in by_id.items():
-        parent = d.get("parent")
+    for nid, parent in parent_of.items():
         if parent is None or nid == top_id:
             tops.add(nid)
         elif not _whole(parent):
@@ -250,15 +256,16 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
             )
         else:
             kids.setdefault(parent, []).append(nid)
-    order: list[dict] = []
+    order: list[int] = []
+    placed: set[int] = set()
     ready = sorted(tops)
     while ready:
         nid = heapq.heappop(ready)
         order.append(by_id[nid])
+        placed.add(nid)
         for k in kids.get(nid, ()):
             heapq.heappush(ready, k)
     if len(order) < len(by_id) and not problem.count:  # some nodes hang from parents that never reach a root: cycles
-        placed = {d["id"] for d in order}
         done: set[int] = set()
         for nid in sorted(by_id):
             if nid in placed or nid in done:
@@ -266,12 +273,12 @@ def _plan(data: dict[str, Any]) -> tuple[list[dict], set[int], Problems]:
             path, at = [], nid
             while at not in done and at not in path and at in by_id and at not in placed:
                 path.append(at)
-                at = by_id[at]["parent"]
+                at = parent_of[at]
             if at in path:
                 loop = path[path.index(at) :] + [at]
                 problem(f"nodes {' -> '.join(map(str, loop))}: each is the parent of the one before, a cycle")
             done.update(path)
-    return order, tops, problem
+    return order, tops, {t: by_id[t] for t in tops}, problem
 
 
 def _check_extras(data: dict[str, Any], problem) -> None:
@@ -310,19 +317,21 @@ def import_data(
     _check(data)
     if under is not None:
         session.node(under)  # a clear KeyError if the node is not there
-    order, tops, problems = _plan(data)
+    order, tops, by_id, problems = _plan(data)
     _check_extras(data, problems)
     if problems.count:
         raise problems.error(len(data["nodes"]))
     keep_ids = under is None and session.count() == 0
+    nodes = data["nodes"]
     if not keep_ids:
-        _refuse_again(session, [d for d in order if d["id"] in tops], under)
+        _refuse_again(session, [nodes[by_id[t]] for t in sorted(tops)], under)
     id_map: dict[int, int] = {}
     roots: list[int] = []
     not_kept = {"derived_from": 0, "tags": 0, "notes": 0}
     total = len(order)
     with session.bulk():
-        for i, d in enumerate(order, 1):
+        for i, at in enumerate(order, 1):
+            d = nodes[at]
             parent = under if d["id"] in tops else id_map[d["parent"]]
             src = d.get("derived_from")
             if src is not None and src not in id_map:

@@ -29,12 +29,14 @@ from typing import Any
 from ..tree import Node
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
+from .socketteer_prompts import PATH_PROMPTS_KEY, Elider, PathText
 from .socketteer_tokens import (
     DROPPED,
     NO_COMPLETION,
     NO_RESPONSE,
     Found,
     completion_out,
+    completion_text,
     core_of,
     from_meta,
     from_response,
@@ -42,6 +44,8 @@ from .socketteer_tokens import (
     meta_problem,
     response_problem,
 )
+from .spool import KeyedSpool
+from .treefile import ListTree, Tree, walk
 
 STATE_KEY = "socketteer"
 SELECTED_KEY = "socketteer_selected"  # the node the import made current: the file's selection stands while it is
@@ -54,17 +58,23 @@ _TAG_DEFAULT = {"scope": "node", "hide": False, "show_only": False, "toggle_key"
 PROMPT_LENGTH = 6000  # the original's default `prompt_length`: the characters of a path it sends
 
 
-def normalise(data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(root node, top-level object) for the three shapes the original loom opens."""
+def normalise(data: Any) -> tuple[Any, dict[str, Any]]:
+    """(root node, top-level object) for the three shapes the original loom opens. The root is a
+    dict, or a treefile.Tree for a file read in pieces (loom.io.treefile): walk it with `walk`."""
+    if isinstance(data, ListTree):
+        return data.tree, {}
     if isinstance(data, dict) and "root" in data:
         root, top = data["root"], data
     elif isinstance(data, dict) and "text" in data:
         root, top = data, {}
+        if isinstance(data.get("children"), Tree):  # a bare node read in pieces: its own fields are the root's
+            root = data["children"]
+            root.nodes.put(0, ({k: v for k, v in data.items() if k != "children"}, 0, None, root.kids, False))
     elif isinstance(data, list):
         root, top = {"text": "", "children": data, "mutable": False, "visited": True}, {}
     else:
         raise TreeFormatError("expected an object with 'root', a node with 'text', or a list of nodes")
-    if not isinstance(root, dict):
+    if not isinstance(root, (dict, Tree)):
         raise TreeFormatError("'root' must be a node object")
     return root, top
 
@@ -79,17 +89,15 @@ def _created(meta: Any) -> float | None:
         return None
 
 
-def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
+def _validate(root: Any, responses: Any) -> tuple[int, Problems]:
     """Check every node before anything is written: (how many nodes, the problems found)."""
     problem = Problems()
-    if not isinstance(responses, dict):
+    if not isinstance(responses, (dict, KeyedSpool)):
         problem("model_responses must be an object")
         responses = {}
     seen: dict[str, tuple | None] = {}
     n = 0
-    stack: list[tuple[Any, tuple | None]] = [(root, None)]  # a node and its place: (place of its parent, index)
-    while stack:
-        node, place = stack.pop()
+    for node, place, _depth, _kids, bad in walk(root):  # place: (place of its parent, index)
         where = _Where(place)
         n += 1
         if not isinstance(node, dict):
@@ -97,10 +105,8 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
             continue
         if not isinstance(node.get("text", ""), str):
             problem(f"{where} (id {node.get('id')}): text must be a string")
-        kids = node.get("children") or []
-        if not isinstance(kids, list):
+        if bad:
             problem(f"{where} (id {node.get('id')}): children must be a list")
-            kids = []
         sid = node.get("id")
         if isinstance(sid, str):
             if sid in seen:
@@ -122,8 +128,6 @@ def _validate(root: dict, responses: Any) -> tuple[int, Problems]:
             why = response_problem(node, gen, responses[gen["id"]])
             if why:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
-        for i in range(len(kids) - 1, -1, -1):
-            stack.append((kids[i], (place, i)))
     return n, problem
 
 
@@ -193,7 +197,7 @@ class _Where:
         return "root" + "".join(f".children[{i}]" for i in steps)
 
 
-def fingerprint(root: dict, top: dict) -> str:
+def fingerprint(root: Any, top: dict) -> str:
     """sha256 of the tree's content, whatever its layout in the file: the top-level object and
     each node (without its children) as canonical JSON, with each node's number of children."""
     h = hashlib.sha256()
@@ -201,13 +205,21 @@ def fingerprint(root: dict, top: dict) -> str:
     def canon(value: Any) -> bytes:
         return json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
 
-    h.update(canon({k: v for k, v in top.items() if k != "root"}))
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        kids = node.get("children") or []
-        h.update(canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % len(kids))
-        stack.extend(reversed(kids))
+    # the top-level object, a key at a time: spooled model responses one at a time, in canon's order
+    h.update(b"{")
+    for i, k in enumerate(sorted(k for k in top if k != "root")):
+        h.update((b"," if i else b"") + canon(k) + b":")
+        v = top[k]
+        if isinstance(v, KeyedSpool):
+            h.update(b"{")
+            for j, gid in enumerate(sorted(v)):
+                h.update((b"," if j else b"") + canon(gid) + b":" + canon(v[gid]))
+            h.update(b"}")
+        else:
+            h.update(canon(v))
+    h.update(b"}")
+    for node, _place, _depth, kids, _bad in walk(root):
+        h.update(canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % kids)
     return h.hexdigest()
 
 
@@ -262,12 +274,17 @@ def import_data(
     held: set[tuple[str, int]] = set()  # completions a node gives back on export (its tokens rebuild them)
     first: int | None = None
     last: int | None = None
-    stack: list[tuple[Any, int | None, int]] = [(root, under, 0)]
+    parents: list[int] = []  # the new ids of the nodes above the one being written, by depth
+    # a fresh import keeps the prompts that are the path's text as null (socketteer_prompts)
+    path = PathText(_prompt_length(top)) if fresh else None
+    elider = Elider(responses) if fresh else None
     with session.bulk():
-        while stack:
-            node, parent, depth = stack.pop()
+        for node, _place, depth, _kids, _bad in walk(root):  # parents first, children in file order
+            del parents[depth:]
+            if path is not None:
+                path.at(depth)
+            parent = parents[-1] if depth else under
             text = node.get("text", "")
-            kids = node.get("children") or []
             extra = {k: v for k, v in node.items() if k not in _OWN}
             meta_in = node.get("meta") if isinstance(node.get("meta"), dict) else {}
             back = meta_in.get("loom") if isinstance(meta_in.get("loom"), dict) else {}  # written by our export
@@ -276,6 +293,8 @@ def import_data(
             if found.form is not None and slot is not None:  # its tokens give the completion back
                 extra["response"] = {"form": found.form}
                 held.add(slot)
+                if elider is not None and path is not None:
+                    elider.see(slot[0], path)
             elif found.form is not None:  # the 2021 shape: its logprobs are rebuilt from the tokens
                 extra["response"] = {"logprobs_form": found.form}
                 extra["meta"] = {
@@ -332,13 +351,18 @@ def import_data(
                 stats["tokens"] += len(tokens)
             if progress and (stats["nodes"] % 1000 == 0 or stats["nodes"] == total):
                 progress(stats["nodes"], total)
-            for i in range(len(kids) - 1, -1, -1):  # reversed so children get ids in file order
-                stack.append((kids[i], new.id, depth + 1))
+            parents.append(new.id)
+            if path is not None:
+                path.push(text)
         # the top-level keys in the file's order ("root" marks its place), and the model responses
         # without the completions that nodes give back
-        kept = {k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()}
+        kept = {
+            k: None if k == "root" else _heads(v, held, elider) if k == "model_responses" else v for k, v in top.items()
+        }
         if fresh:
             session.set_state(STATE_KEY, kept)
+            if elider is not None and elider.ids():
+                session.set_state(PATH_PROMPTS_KEY, elider.ids())
             sel = by_sid.get(top["selected_node_id"]) if isinstance(top.get("selected_node_id"), str) else None
             session.current = sel if sel is not None else first
             session.set_state(SELECTED_KEY, session.current)
@@ -348,10 +372,11 @@ def import_data(
                 if isinstance(kept.get(key), dict):
                     state[key] = {**kept[key], **(state.get(key) or {})}
             session.set_state(STATE_KEY, state)
-        hidden = _hidden(root)
+        top_node = root.root if isinstance(root, Tree) else root
+        hidden = _hidden(top_node)
         if hidden:
             notes.append(
-                f"the file is hoisted: its root {root.get('id')} hides {hidden} nodes (masked_head); they are "
+                f"the file is hoisted: its root {top_node.get('id')} hides {hidden} nodes (masked_head); they are "
                 "kept as the file's data, not as loom nodes, and go back into the file on export"
             )
         record = {
@@ -393,14 +418,17 @@ def _found(node: dict, responses: dict) -> tuple[Found, tuple[str, int] | None]:
     return (from_meta(text, old) if old is not None else Found()), None
 
 
-def _heads(responses: Any, held: set[tuple[str, int]]) -> Any:
-    """The file's model responses with null where a node's tokens give a completion back."""
-    if not isinstance(responses, dict):
+def _heads(responses: Any, held: set[tuple[str, int]], elider: Elider | None = None) -> Any:
+    """The file's model responses with null where a node's tokens give a completion back (and,
+    with `elider`, where the path gives the prompt's text back)."""
+    if not isinstance(responses, (dict, KeyedSpool)):
         return responses
     out = {}
     for rid, resp in responses.items():
         if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
             resp = {**resp, "completions": [None if (rid, i) in held else c for i, c in enumerate(resp["completions"])]}
+            if elider is not None:
+                resp = elider.head(rid, resp)
         out[rid] = resp
     return out
 
@@ -436,7 +464,9 @@ def _index(gen: dict) -> int:
     return i if isinstance(i, int) and not isinstance(i, bool) and i >= 0 else 0
 
 
-Held = tuple[str, int, dict, "dict | None"]  # (response id, completion index, completion, the response's other fields)
+# (response id, completion index, completion: a dict, or (tokens, finish, positions) for completion_out;
+# the response's other fields)
+Held = tuple[str, int, "dict | tuple", "dict | None"]
 
 
 def _node_out(
@@ -491,12 +521,12 @@ def _node_out(
         held = (
             gid,
             _index(gen),
-            completion_out(core_of(tokens, form["trim"]), form.get("finish"), form["positions"]),
+            (core_of(tokens, form["trim"]), form.get("finish"), form["positions"]),
             None,
         )
     elif gid and "logprobs_form" not in info and "form" not in info and ("completion" in info or (tokens and info)):
         # imported by an earlier loom: the completion it kept, or the one its tokens make; the prompt is the path's
-        comp = info.get("completion") or completion_out(tokens or [], info.get("finishReason"), ["span", 0])
+        comp = info.get("completion") or (tokens or [], info.get("finishReason"), ["span", 0])
         fields = {
             "prompt": {"text": prompt(), "tokens": None},
             "id": gid,
@@ -518,7 +548,7 @@ def _node_out(
         held = (
             gid,
             0,
-            completion_out(tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
+            (tokens, {"eos": "stop"}.get(finish, finish), ["span", len(text)]),
             {
                 "prompt": {"text": text, "tokens": None},
                 "id": gid,
@@ -631,6 +661,9 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         str, list
     ] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
     refs: set[str] = set()  # the kept responses the nodes of a subtree export name
+    elided = session.get_state(PATH_PROMPTS_KEY)
+    elided = set(elided) if isinstance(elided, list) else set()  # responses whose prompt is the path's text
+    prompt_at: dict[str, tuple[tuple[int, int], bool]] = {}  # where in the spool that text is; from a holder
     spool = tempfile.TemporaryFile()
 
     def spooled(text: str) -> tuple[int, int]:
@@ -678,6 +711,12 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         gen = out.get("generation")
         if node_id is not None and isinstance(gen, dict) and isinstance(gen.get("id"), str) and gen["id"] in heads:
             refs.add(gen["id"])
+        if elided and isinstance(gen, dict) and gen.get("id") in elided:
+            # the path's text: the prompt the import kept as null, as it checked it (at a node whose tokens
+            # give a completion of the response back; any other node naming it only if none is exported)
+            holds = held is not None and held[3] is None
+            if gen["id"] not in prompt_at or (holds and not prompt_at[gen["id"]][1]):
+                prompt_at[gen["id"]] = (spooled(prompt()), holds)
         if held is not None:
             gid, index, comp, fields = held
             g = gens.get(gid)
@@ -693,7 +732,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                 )
                 g = gens[gid] = [tail, 0, {}]
             g[1] = max(g[1], index + 1)
-            g[2][index] = spooled(val(comp, 4))
+            g[2][index] = spooled(
+                completion_text(*comp, 4, ea)
+                if isinstance(comp, tuple) and indent
+                else val(completion_out(*comp) if isinstance(comp, tuple) else comp, 4)
+            )
         done += 1
         if progress and (done % 1000 == 0 or done == total):
             progress(done, total)
@@ -754,6 +797,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
             else "[]"
         )
 
+    def path_prompt(gid: str, value: Any) -> Any:
+        if gid in prompt_at and isinstance(value, dict):
+            return {**value, "text": unspool(prompt_at[gid][0])}
+        return value
+
     def response(gid: str) -> str:
         head = heads.get(gid)
         if isinstance(head, dict) and isinstance(head.get("completions"), list):  # as the file had it, in its order
@@ -764,7 +812,11 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                     + nl(3)
                     + key_text(k, ea)
                     + ": "
-                    + (completions(gid, v) if k == "completions" else val(v, 3))
+                    + (
+                        completions(gid, v)
+                        if k == "completions"
+                        else val(path_prompt(gid, v) if k == "prompt" else v, 3)
+                    )
                     for i, (k, v) in enumerate(head.items())
                 )
                 + nl(2)

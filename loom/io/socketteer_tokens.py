@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from ..tokenbytes import display_text, token_bytes
 from ..tree import Alternative, Token
+from .jsonstream import dumps_at, leaf
 
 END_OF_TEXT = "<|endoftext|>"
 
@@ -223,6 +225,60 @@ def completion_out(core: list[Token], finish: Any, positions: list[Any]) -> dict
     return {"text": "".join(t.text for t in core), "tokens": toks, "finishReason": finish}
 
 
+def completion_text(core: list[Token], finish: Any, positions: list[Any], level: int, ea: bool) -> str:
+    """dumps_at(completion_out(core, finish, positions), level, indent=1, ensure_ascii=ea), written
+    straight from the tokens: an export to the original format writes one for most nodes, and
+    building the dicts to indent them generically took a third of its time (a test checks they agree)."""
+    enc = encode_basestring_ascii if ea else encode_basestring
+
+    def p(n: int) -> str:
+        return "\n" + " " * n
+
+    p1, p2, p3, p4 = p(level + 1), p(level + 2), p(level + 3), p(level + 4)
+    kind = positions[0]
+    pos = positions[1] if len(positions) > 1 else 0
+    head_g, head_t, head_l = "{" + p4 + '"token": ', "," + p4 + '"logprob": ', p3 + "}"
+    items = []
+    for i, t in enumerate(core):
+        n = len(t.text)
+        lp = t.logprob
+        part = p2 + "{" + p3 + '"generatedToken": ' + head_g + enc(t.text) + head_t + leaf(lp, ea) + head_l
+        if kind == "span":
+            part += "," + p3 + '"position": {' + p4 + '"start": ' + leaf(pos, ea) + "," + p4 + '"end": '
+            part += leaf(pos + n, ea) + p3 + "}"
+        elif kind == "end":
+            part += "," + p3 + '"position": ' + leaf(pos + n, ea)
+        elif kind == "index":
+            part += "," + p3 + '"position": ' + leaf(i, ea)
+        cf = _counterfactuals(t)
+        if cf:
+            part += (
+                "," + p3 + '"counterfactuals": {' + ",".join(p4 + enc(k) + ": " + leaf(v, ea) for k, v in cf.items())
+            )
+            part += p3 + "}" + p2 + "}"
+        else:
+            part += "," + p3 + '"counterfactuals": null' + p2 + "}"
+        items.append(part)
+        pos += n
+    tokens = "[" + ",".join(items) + p1 + "]" if items else "[]"
+    return (
+        "{"
+        + p1
+        + '"text": '
+        + enc("".join(t.text for t in core))
+        + ","
+        + p1
+        + '"tokens": '
+        + tokens
+        + ","
+        + p1
+        + '"finishReason": '
+        + dumps_at(finish, level + 1, indent=1, ensure_ascii=ea)
+        + p(level)
+        + "}"
+    )
+
+
 def logprobs_out(core: list[Token], form: dict[str, Any]) -> dict[str, Any]:
     """OpenAI's logprobs object of the 2021 shape."""
     out: dict[str, Any] = {"tokens": [t.text for t in core], "token_logprobs": [t.logprob for t in core]}
@@ -249,8 +305,9 @@ def generation_out(gen: dict[str, Any], tokens: list[Token], form: dict[str, Any
 
 def _counterfactuals(t: Token) -> dict[str, float]:
     cf: dict[str, float] = {}
-    for a in t.alternatives:  # most likely first, as the original sorts them; a repeated text keeps its best
-        cf.setdefault(a.text, a.logprob)
+    rows = getattr(t.alternatives, "rows", None)  # the store's lazy alternatives: without making objects
+    for text, lp, _ in rows() if rows else ((a.text, a.logprob, None) for a in t.alternatives):
+        cf.setdefault(text, lp)  # most likely first, as the original sorts them; a repeated text keeps its best
     return cf
 
 

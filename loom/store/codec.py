@@ -27,9 +27,10 @@ ids are still the model's own, for servers that name only those).
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -177,6 +178,41 @@ def _arrays_v3(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
     return lens, _value(lps), ids, top_ids.T, _value(fixed)
 
 
+def _unplanes_small(body: bytes, off: int, size: int, count: int) -> tuple[list[int], int]:
+    """_unplanes in plain Python, as a list: the planes put back together, read little-endian."""
+    end = off + size * count
+    raw = bytearray(size * count)
+    for j in range(size):
+        raw[j::size] = body[off + j * count : off + (j + 1) * count]
+    return list(struct.unpack(f"<{count}{'I' if size == 4 else 'H'}", raw)), end
+
+
+def _lp_small(q: int) -> float:
+    return math.nan if q == _UNKNOWN else -math.inf if q == _NEG_INF else -(q / SCALE)
+
+
+def _arrays_small(
+    blob: bytes, n: int, k: int, size: int
+) -> tuple[list[int], list[float], list[int], list[list[int]], list[list[float]]]:
+    """_arrays_v3 in plain Python for a few tokens (numpy's per-call cost is most of the time there):
+    the same values, as lists, the alternatives as rows of k."""
+    body = zlib.decompress(blob[_HEAD.size :])
+    lens, off = _unplanes_small(body, 0, 4, n)
+    lps, off = _unplanes_small(body, off, 4, n)
+    ids, off = _unplanes_small(body, off, size, n)
+    top_ids, off = _unplanes_small(body, off, size, k * n)  # by rank, then token
+    deltas, off = _unplanes_small(body, off, 4, k * n)
+    alt_ids, alt_lps = [], []
+    for t in range(n):
+        alt_ids.append(top_ids[t::n])
+        row, acc = [], 0
+        for d in deltas[t::n]:
+            acc = (acc + d) & 0xFFFFFFFF  # wraps modulo 2**32, as the cumulative sum does
+            row.append(_lp_small(acc))
+        alt_lps.append(row)
+    return lens, [_lp_small(q) for q in lps], ids, alt_ids, alt_lps
+
+
 def _value(q: NDArray[np.uint32]) -> NDArray[np.float64]:
     """Fixed-point logprobs (u32) as floats: NaN for unknown, -inf."""
     out = -(q.astype(np.float64) / SCALE)
@@ -211,24 +247,29 @@ def token_count(blob: bytes) -> int:
 def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)
-    dt = np.uint32 if flags & F_WIDE else np.uint16
-    if version == VERSION_FIXED:
-        lens, lps, ids, top_ids, top_lps = _arrays_v3(blob, n, k, dt)
-    elif version in (VERSION, VERSION_DEFLATED):
-        if version == VERSION_DEFLATED:
-            blob = blob[: _HEAD.size] + zlib.decompress(blob[_HEAD.size :])
-        lens, lps, ids, top_ids, top_lps = _arrays_v1(blob, n, k, dt)
+    wide = bool(flags & F_WIDE)
+    dt = np.uint32 if wide else np.uint16
+    pad = 0xFFFFFFFF if wide else 0xFFFF
+    if version == VERSION_FIXED and n * max(k, 1) < SMALL:
+        lens_l, lps_l, ids_l, alt_rows, alt_lp_rows = _arrays_small(blob, n, k, 4 if wide else 2)
+        names = vocab(sorted({i for row in alt_rows for i in row} - {pad}))
     else:
-        raise ValueError(f"token data version {version} is not known to this loom")
-    pad = np.iinfo(dt).max
-    names = vocab(sorted(set(np.unique(top_ids).tolist()) - {pad}))
+        if version == VERSION_FIXED:
+            lens, lps, ids, top_ids, top_lps = _arrays_v3(blob, n, k, dt)
+        elif version in (VERSION, VERSION_DEFLATED):
+            if version == VERSION_DEFLATED:
+                blob = blob[: _HEAD.size] + zlib.decompress(blob[_HEAD.size :])
+            lens, lps, ids, top_ids, top_lps = _arrays_v1(blob, n, k, dt)
+        else:
+            raise ValueError(f"token data version {version} is not known to this loom")
+        names = vocab(sorted(set(np.unique(top_ids).tolist()) - {pad}))
+        # plain Python lists: iterating numpy scalars one by one is many times slower
+        alt_rows = top_ids.tolist()
+        alt_lp_rows = top_lps.tolist()
+        lens_l, lps_l, ids_l = lens.tolist(), lps.tolist(), ids.tolist()
     interned = bool(flags & F_INTERNED)
     own_ids = not interned or bool(flags & F_CHOSEN_IDS)  # whether the chosen ids are the model's
     raw = bool(flags & F_RAW)
-    # plain Python lists: iterating numpy scalars one by one is many times slower
-    alt_rows = top_ids.tolist()
-    alt_lp_rows = top_lps.tolist()
-    lens_l, lps_l, ids_l = lens.tolist(), lps.tolist(), ids.tolist()
     out: list[Token] = []
     pos = 0
     for row in range(n):
@@ -268,12 +309,23 @@ class LazyAlternatives(Sequence[Alternative]):
             )
         return self._items
 
+    def rows(self) -> list[tuple[str, float, int | None]]:
+        """(text, logprob, token id) of each alternative, without making Alternative objects
+        (an export reads every token's alternatives once: making them was a tenth of its time)."""
+        if self._items is not None:
+            return [(a.text, a.logprob, a.token_id) for a in self._items]
+        names, interned, pad = self._names, self._interned, self._pad
+        return [(names.get(i, "?"), lp, None if interned else i) for i, lp in zip(self._ids, self._lps) if i != pad]
+
     @overload
     def __getitem__(self, index: int) -> Alternative: ...
     @overload
     def __getitem__(self, index: slice) -> tuple[Alternative, ...]: ...
     def __getitem__(self, index: int | slice) -> Alternative | tuple[Alternative, ...]:
         return self._tuple()[index]
+
+    def __iter__(self) -> Iterator[Alternative]:  # Sequence's own asks __getitem__ for each index until IndexError
+        return iter(self._tuple())
 
     def __len__(self) -> int:
         return len(self._ids) - self._ids.count(self._pad)

@@ -374,6 +374,36 @@ def test_a_completion_that_exports_back_as_it_is_is_not_stored_twice(tmp_path, s
         assert export_data(again)["model_responses"] == out["model_responses"]
 
 
+def test_completions_are_written_as_the_generic_json_writer_would():
+    """An export writes each node's completion straight from its tokens (completion_text), not by
+    building dicts and indenting them: the same text, for any tokens, positions and finish."""
+    import random
+
+    from loom.io.jsonstream import dumps_at
+    from loom.io.socketteer_tokens import completion_out, completion_text
+    from loom.tree import Alternative, Token
+
+    rng = random.Random(3)
+    texts = ["a", " w1", "\x1b[2J", "é\u202e", "\ud800", '"q"', "", "\n"]
+    lps = [None, -0.5, 0.0, -1e-9, float("-inf"), float("nan"), -30.25]
+    for _ in range(400):
+        core = [
+            Token(
+                rng.choice(texts),
+                rng.choice(lps),
+                None,
+                tuple(Alternative(rng.choice(texts), rng.choice(lps)) for _ in range(rng.randint(0, 4))),
+            )
+            for _ in range(rng.randint(0, 5))
+        ]
+        finish = rng.choice([None, "stop", "length", {"why": ["x", 1]}, 3])
+        positions = rng.choice([["span", 0], ["span", rng.randint(0, 99)], ["end", 7], ["index"], ["none"]])
+        for ea in (True, False):
+            level = rng.randint(0, 5)
+            want = dumps_at(completion_out(core, finish, positions), level, indent=1, ensure_ascii=ea)
+            assert completion_text(core, finish, positions, level, ea) == want
+
+
 def test_export_of_a_kept_empty_completion_without_tokens(session):
     # a node imported by an earlier loom keeps its response's completion in its meta; where that was
     # empty and the node has no tokens, the export made the completion from the tokens: None (TypeError;

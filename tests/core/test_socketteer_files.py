@@ -191,6 +191,31 @@ def test_the_demo_file_comes_back_in_every_field_the_original_reads(tmp_path, de
     assert out["selected_node_id"] == data["selected_node_id"]
 
 
+def test_prompts_that_repeat_the_path_are_kept_once(tmp_path, demo):
+    """A response's prompt is the path's text above its nodes: most of a big file's bytes (250 of
+    375 MB at 100,000 nodes), and an import kept every one in the session state, read whole into
+    memory. It is kept once, in the tree; a prompt of its own stays; the export writes both back."""
+    data = with_responses(demo)
+    rids = [r for r, resp in data["model_responses"].items() if len(resp["prompt"]["text"]) > 40]
+    own = data["model_responses"][rids[0]]["prompt"]
+    own["text"] = "a prompt of its own, not the path" + own["text"]
+    with Session(tmp_path / "d.loom") as s:
+        import_file(s, file_at(tmp_path, data))
+        heads = s.get_state(META_KEY)["model_responses"]
+        elided = s.get_state("socketteer_path_prompts") or []
+        assert rids[0] not in elided and heads[rids[0]]["prompt"] == own
+        assert len(elided) > len(rids) // 2  # those whose completions nodes hold: the path gives the prompt back
+        assert all(heads[rid]["prompt"]["text"] is None for rid in elided)
+        out = export_data(s)
+        made = [i for i in s.all_ids() if "generation" in s.node(i).meta[META_KEY] and len(s.ancestry(i)) > 3]
+        sub = export_data(s, s.ancestry(made[0])[-2])  # its parent's subtree, with the text above it
+    for rid, resp in data["model_responses"].items():
+        assert out["model_responses"][rid]["prompt"] == resp["prompt"]
+        if rid in sub["model_responses"]:  # a subtree's file: the same prompts, the text above it included
+            assert sub["model_responses"][rid]["prompt"] == resp["prompt"]
+    assert sub["model_responses"]
+
+
 def test_the_demo_file_as_it_ships(tmp_path, demo):
     with Session(tmp_path / "d.loom") as s:
         summary = import_file(s, DEMO)

@@ -1,0 +1,91 @@
+"""Values kept in a temporary file instead of memory, read back one at a time.
+
+An import reads its file once, puts each node (and each model response) here
+as it is read, checks them all, and only then writes them to the session: the
+memory it needs does not grow with the file."""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+
+class Spool(Sequence):
+    """A list of values on disk: `add` (or `reserve` a place and `put` later), then index or iterate."""
+
+    def __init__(self) -> None:
+        self._fh = tempfile.TemporaryFile()
+        self._at = array("q")  # where each value starts in the file (-1: reserved, not yet put)
+        self._size = array("q")
+
+    def reserve(self) -> int:
+        self._at.append(-1)
+        self._size.append(0)
+        return len(self._at) - 1
+
+    def put(self, i: int, value: Any) -> None:
+        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        self._at[i] = self._fh.seek(0, 2)
+        self._size[i] = len(data)
+        self._fh.write(data)
+
+    def add(self, value: Any) -> int:
+        i = self.reserve()
+        self.put(i, value)
+        return i
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        self._fh.seek(self._at[i])
+        return pickle.loads(self._fh.read(self._size[i]))
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class KeyedSpool(Mapping):
+    """A dict on disk: each value put under its key (a key put again keeps its place and takes
+    the new value, as json does with a repeated key); the last few values read are kept."""
+
+    def __init__(self) -> None:
+        self._spool = Spool()
+        self._index: dict[str, int] = {}
+        self._recent: dict[str, Any] = {}
+
+    def put(self, key: str, value: Any) -> None:
+        self._index[key] = self._spool.add(value)
+        self._recent.pop(key, None)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._recent:
+            return self._recent[key]
+        value = self._spool[self._index[key]]
+        if len(self._recent) >= 64:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = value
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def close(self) -> None:
+        self._spool.close()
