@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Segment, Token, TokenEvent
 from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
+from .device import choose_device, choose_dtype, dtype_name, requested
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,22 +33,22 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
 
 
-def pick_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 class LocalBackend(Backend):
     def __init__(
-        self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4, prefix_cache_bytes: int = 1 << 30
+        self,
+        ref: str = "demo",
+        device: str | None = None,
+        prefix_cache: int = 4,
+        prefix_cache_bytes: int = 1 << 30,
+        dtype: str | None = None,
+        window_step: int | None = None,
     ):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        """`device` and `dtype` as backends.device reads them (None: $LOOM_DEVICE /
+        $LOOM_DTYPE, then the config file, then auto). A context longer than the
+        model's window is cut at a multiple of `window_step` tokens (default a
+        quarter of the window; 1 slides it token by token), so that the children
+        of a deep node see the same window start and reuse its cache."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity(logging.ERROR)
@@ -55,11 +56,14 @@ class LocalBackend(Backend):
         path = BUNDLED.get(ref, Path(ref).expanduser())
         source = str(path) if path.exists() else ref
         self.name = ref if ref in BUNDLED else source
-        self.device = device or pick_device()
+        asked_device, asked_dtype = requested(device, dtype)
+        self.device = choose_device(asked_device)
         try:
             self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source, local_files_only=True)
-            dtype = torch.float32 if self.device == "cpu" else torch.float16
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype)
+            config = AutoConfig.from_pretrained(source, local_files_only=True)
+            saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+            self.dtype = choose_dtype(self.device, asked_dtype, saved)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, config=config, dtype=self.dtype)
             # transformers wraps `to` with functools.wraps, which hides the bound self from type checkers
             self.model: PreTrainedModel = model.to(self.device)  # type: ignore[arg-type, unused-ignore]
         except (OSError, ValueError) as exc:
@@ -83,7 +87,10 @@ class LocalBackend(Backend):
         self.context = int(
             getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024)
         )
+        self.window_step = max(1, window_step or self.context // 4)
         self._texts: dict[int, str] = {}
+        # a segment's ids (nodes never change, and a deep path has hundreds): by (ids, text)
+        self._segments: OrderedDict[tuple[tuple[int, ...] | None, str], list[int]] = OrderedDict()
         self._terminals: dict[tuple[str, ...], torch.Tensor] = {}  # answer-ending token ids, by their start characters
         self._last_context: tuple[Prompt, tuple[list[int], list[int]]] | None = None
         self._identity: dict[str, Any] | None = None
@@ -144,23 +151,34 @@ class LocalBackend(Backend):
     def _segment_ids(self, seg: Segment, models: tuple[str, ...], retokenised: list[int]) -> list[int]:
         """One segment's ids: its sampled ids where one of `models` wrote it, else its text tokenised
         (the node then goes into `retokenised`)."""
-        if seg.ids is not None and seg.model in models:
-            use = list(seg.ids)
+        own = seg.ids is not None and seg.model in models
+        if not own and seg.ids is not None and seg.node is not None:
+            retokenised.append(seg.node)
+        key = (seg.ids if own else None, seg.text)
+        hit = self._segments.get(key)
+        if hit is not None:
+            self._segments.move_to_end(key)
+            return list(hit)
+        if own:
+            use = list(cast(tuple[int, ...], seg.ids))
             if self._decode(use) != seg.text:
                 while use and not seg.text.startswith(self._decode(use)):
                     use.pop()
                 rest = seg.text[len(self._decode(use)) :] if use else seg.text
                 use += self._encode_text(rest)
-            return use
-        if seg.ids is not None and seg.node is not None:
-            retokenised.append(seg.node)
-        return self._encode_text(seg.text)
+        else:
+            use = self._encode_text(seg.text)
+        self._segments[key] = use
+        if len(self._segments) > 8192:
+            self._segments.popitem(last=False)
+        return list(use)
 
     def _encode_text(self, text: str) -> list[int]:
         return cast(list[int], self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
     def identity(self) -> dict[str, Any]:
-        """The model's name and the SHA-256 of its weights files, hashed once per load."""
+        """The model's name, the SHA-256 of its weights files (hashed once per load), and the
+        device and precision it runs in (a GPU in half precision gives other numbers)."""
         if self._identity is None:
             import hashlib
 
@@ -171,20 +189,45 @@ class LocalBackend(Backend):
                 with f.open("rb") as fh:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
                         digest.update(chunk)
-            self._identity = {"name": self.name, "weights_sha256": digest.hexdigest() if files else None}
+            self._identity = {
+                "name": self.name,
+                "weights_sha256": digest.hexdigest() if files else None,
+                "device": self.device,
+                "dtype": dtype_name(self.dtype),
+            }
         return self._identity
 
     def context_form(self, prompt: Prompt) -> dict[str, Any]:
         return {"form": "ids", "retokenised": self.context_ids(prompt)[1]}
 
-    def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
+    def context_window(self, prompt: Prompt, room: int) -> dict[str, int]:
+        length = len(self.context_ids(prompt)[0])
+        return {"start": self._window_start(length, room), "end": length}
+
+    def _step_for(self, room: int) -> int:
+        return max(1, min(self.window_step, max(1, self.context - room) // 2))
+
+    def _window_start(self, length: int, room: int) -> int:
+        """Where the model's window starts in a context of `length` tokens with `room` to generate:
+        0 when it fits, else the first multiple of the window step that leaves room (so the
+        start stays put while a path grows, and the prefix cache keeps hitting); by at
+        most half the window, so that at least half of it is context."""
         # at least one context token stays, even when `room` asks for the whole window
         limit = max(1, self.context - room)
-        if len(ids) <= limit:
+        if length <= limit:
+            return 0
+        step = self._step_for(room)
+        return -(-(length - limit) // step) * step
+
+    def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
+        start = self._window_start(len(ids), room)
+        if not start:
             return ids, None
-        return ids[-limit:], (
+        return ids[start:], (
             f"the prompt has {len(ids)} tokens; the model's context is {self.context}: "
-            f"the first {len(ids) - limit} tokens were left out for generation (the node keeps its full text)"
+            f"the first {start} tokens were left out for generation (the window moves in steps of "
+            f"{self._step_for(room)} tokens, so that a deeper node reuses "
+            "what was computed for its ancestors; the node keeps its full text)"
         )
 
     def _alternatives(self, logp_row: torch.Tensor, k: int) -> tuple[Alternative, ...]:

@@ -46,12 +46,15 @@ def generate_children(
     then ("node", branch, Node) after each commit; `progress` counts finished branches.
 
     The model continues the path's context as token ids (see experiments.context),
-    unless `prompt` gives another; how it got the context is kept in each node's
-    meta["context"]."""
+    unless `prompt` gives another; how it got the context (and, for a local model,
+    the window of it the model saw) is kept in each node's meta["context"]."""
     params.validate()
     backend.refuse_unsupported(params)  # a setting the model source cannot honour is refused before anything is sent
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
+    window = backend.context_window(context, params.max_tokens)
+    if window is not None:  # which of the context's tokens the model saw
+        form = {**form, "window": window}
     identity = backend.identity()
     tokens: dict[int, list[Token]] = {}
     result = GenerationResult()
