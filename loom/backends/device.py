@@ -59,14 +59,15 @@ def choose_dtype(device: str, asked: str, saved: Any) -> torch.dtype:
     import torch
 
     if asked != "auto":
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[asked]
+        chosen: torch.dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[asked]
+        return chosen
     if device == "cpu":
         return torch.float32
-    saved = _as_dtype(saved)
+    stored = _as_dtype(saved)
     bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    if saved == torch.float16 or (saved == torch.bfloat16 and bf16):
-        return saved
-    if device.startswith("cuda") and bf16:
+    if stored is not None and (stored == torch.float16 or (stored == torch.bfloat16 and bf16)):
+        return stored
+    if bf16:
         return torch.bfloat16
     return torch.float32
 

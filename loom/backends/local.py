@@ -13,21 +13,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Segment, Token, TokenEvent
 from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
 from .device import choose_device, choose_dtype, dtype_name, requested
+from .kvcache import KVCache, branch_cache, cache_bytes, croppable, fork, shared_len
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-#: a model's key/value cache: a transformers Cache object (its layers read through getattr,
-#: as their kinds differ between versions), or a tuple of tensors in older versions
-KVCache: TypeAlias = Any
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
@@ -83,7 +80,6 @@ class LocalBackend(Backend):
         # transformers 5.x renamed `past_key_values` to `cache`
         forward_args = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in forward_args else "past_key_values"
-        self._positions_kw = "cache_position" in forward_args
         self.context = int(
             getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024)
         )
@@ -103,6 +99,7 @@ class LocalBackend(Backend):
         )  # logits, cache, bytes
         self._prefix_slots = prefix_cache
         self._prefix_bytes = prefix_cache_bytes
+        self._shared: bool | None = None  # whether the branches read the prompt's cache once (checked on first use)
 
     # -- helpers -------------------------------------------------------------
     def token_text(self, token_id: int) -> str:
@@ -238,14 +235,9 @@ class LocalBackend(Backend):
             Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist())
         )
 
-    def _step(self, x: torch.Tensor, cache: KVCache, position: int | None = None) -> tuple[torch.Tensor, KVCache]:
-        """One forward pass: logits at the last position and the grown cache.
-        `position` (the index of x's first token) is given for a preallocated cache."""
+    def _step(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """One forward pass: logits at the last position and the grown cache."""
         kw: dict[str, Any] = {self._cache_kw: cache}
-        if position is not None and self._positions_kw:  # newer transformers take positions from the cache
-            import torch
-
-            kw["cache_position"] = torch.arange(position, position + x.shape[1], device=self.device)
         out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **kw)
         return out.logits[:, -1, :], getattr(out, self._cache_kw)
 
@@ -264,7 +256,7 @@ class LocalBackend(Backend):
         best: tuple[int, ...] | None = None
         shared = 0
         for cached in self._prefixes:
-            m = _shared_len(cached, key)
+            m = shared_len(cached, key)
             if m > shared:
                 best, shared = cached, m
         cache = None
@@ -273,27 +265,27 @@ class LocalBackend(Backend):
             entry_logits, entry_cache, _ = self._prefixes[best]
             if shared == len(key) == len(best):
                 self._prefixes.move_to_end(best)
-                return entry_logits, _fork(entry_cache) if private else entry_cache
+                return entry_logits, fork(entry_cache) if private else entry_cache
             use = min(shared, len(key) - 1)  # at least one token must run, for the logits
-            if use == len(best) or (use > 0 and _croppable(entry_cache)):
+            if use == len(best) or (use > 0 and croppable(entry_cache)):
                 self._prefixes.move_to_end(best)
-                cache = _fork(entry_cache)
+                cache = fork(entry_cache)
                 if use < len(best):
                     cache.crop(use - len(best))  # a negative count removes tokens from the end
                 rest = ids[use:]
         logits, cache = self._step(torch.tensor([rest], device=self.device), cache)
         if self._remember(key, logits, cache) and private:
-            cache = _fork(cache)
+            cache = fork(cache)
         return logits, cache
 
     def _remember(self, key: tuple[int, ...], logits: torch.Tensor, cache: KVCache) -> bool:
         """Keep a prompt's cache (which the caller then must not change); False if it is not kept."""
         if not self._prefix_slots:
             return False
-        size = _cache_bytes(cache)
+        size = cache_bytes(cache)
         if size > self._prefix_bytes:
             return False
-        if _croppable(cache):  # a prompt this one extends comes back from it by a cut
+        if croppable(cache):  # a prompt this one extends comes back from it by a cut
             for other in [k for k in self._prefixes if len(k) < len(key) and key[: len(k)] == k]:
                 del self._prefixes[other]
         self._prefixes[key] = (logits, cache, size)
@@ -304,33 +296,42 @@ class LocalBackend(Backend):
             self._prefixes.popitem(last=False)
         return True
 
-    def _branch_cache(self, cache: KVCache, n: int, length: int) -> KVCache | None:
-        """The prompt's cache for n branches. Where the model's cache allows it,
-        copied once into a preallocated cache of `length` positions that each
-        step writes in place; otherwise (None) the caller repeats the growing
-        cache, which is copied whole on every step."""
-        try:
-            from transformers.cache_utils import DynamicLayer, StaticCache
-        except ImportError:
-            return None
-        layers = getattr(cache, "layers", None)
-        if not layers or any(type(layer) is not DynamicLayer for layer in layers):
-            return None
+    def _shared_prompt(self) -> bool:
+        """Whether n branches' attention may read the prompt's cache once for all
+        (backends.attention): only for a model on transformers' SDPA whose logits
+        come out the same that way as in one pass, checked once on the model itself."""
+        if self._shared is None:
+            self._shared = False
+            if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
+                from .attention import NAME, register
+
+                try:
+                    if register():
+                        self.model.set_attn_implementation(NAME)
+                        self._shared = self._same_logits()
+                except (ValueError, TypeError, RuntimeError, AttributeError, ImportError):
+                    self._shared = False
+                if not self._shared:
+                    self.model.set_attn_implementation("sdpa")
+        return self._shared
+
+    def _same_logits(self) -> bool:
         import torch
 
-        try:
-            static = StaticCache(config=self.model.config, max_cache_len=length)
-        except (TypeError, ValueError):
-            return None
-        if len(getattr(static, "layers", ())) != len(layers) or any(
-            type(x).__name__ != "StaticLayer" for x in static.layers
-        ):
-            return None
-        pos = torch.arange(layers[0].keys.shape[-2], device=self.device)
-        for i, layer in enumerate(layers):
-            k, v = layer.keys, layer.values
-            static.update(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:]), i, {"cache_position": pos})
-        return static
+        size = int(self.model.config.vocab_size)
+        prompt = [(7 * i + 3) % size for i in range(8)]
+        rows = [[(11 * i + 5) % size for i in range(3)], [(13 * i + 1) % size for i in range(3)]]
+        with torch.inference_mode():
+            whole = self.model(input_ids=torch.tensor([prompt + r for r in rows], device=self.device)).logits[:, -1]
+            _, cache = self._step(torch.tensor([prompt], device=self.device), None)
+            cache = branch_cache(cache, 2, len(prompt) + 3, shared=True)
+            if cache is None:
+                return False
+            for i in range(3):
+                logits, cache = self._step(torch.tensor([[r[i]] for r in rows], device=self.device), cache)
+        scale = float(whole.abs().max()) or 1.0
+        tolerance = 1e-4 if self.dtype == torch.float32 else 2e-2  # half precision differs in its own last bits
+        return float((logits.float() - whole.float()).abs().max()) <= tolerance * scale
 
     # -- the interface -------------------------------------------------------
     def generate(
@@ -356,7 +357,6 @@ class LocalBackend(Backend):
             logits = logits.expand(n, -1)
             # made after the first token: it is not needed for that one
             cache: KVCache = None
-            static: KVCache | None = None
             alive = [True] * n
             branch_ids: list[list[int]] = [[] for _ in range(n)]
             # incremental detokenizing: decode only the tokens since the last whole character
@@ -403,13 +403,13 @@ class LocalBackend(Backend):
                     return
                 if step < steps - 1:
                     if cache is None:
-                        cache = static = self._branch_cache(prompt_cache, n, len(ids) + steps)
-                        if static is None:
-                            cache = _fork(prompt_cache)
+                        cache = branch_cache(prompt_cache, n, len(ids) + steps, n > 1 and self._shared_prompt())
+                        if cache is None:
+                            cache = fork(prompt_cache)
                             if n > 1:
                                 cache.batch_repeat_interleave(n)
                     x = torch.tensor([[c] for c in chosen], device=self.device)
-                    logits, cache = self._step(x, cache, len(ids) + step if static is not None else None)
+                    logits, cache = self._step(x, cache)
             for b in range(n):
                 if alive[b]:
                     yield BranchDone(b, "length", seeds[b])
@@ -560,47 +560,3 @@ class LocalBackend(Backend):
                     row = logp[j if length else 0]
                     out[r] = Distribution(self._alternatives(row, k), entropy[j if length else 0])
         return [out[i] for i in range(len(continuations))]
-
-
-def _shared_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    """How many tokens two prompts share at their start."""
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    i = 0
-    while a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _croppable(cache: KVCache) -> bool:
-    layers = getattr(cache, "layers", None)
-    if not layers:
-        return False
-    return all(getattr(layer, "is_croppable", False) for layer in layers)
-
-
-def _cache_bytes(cache: KVCache) -> int:
-    total = 0
-    for layer in getattr(cache, "layers", ()):
-        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
-            total += t.nelement() * t.element_size() if t is not None and hasattr(t, "nelement") else 0
-    return total
-
-
-def _fork(cache: KVCache) -> KVCache:
-    """A copy of a key/value cache that can grow on its own. Growing a dynamic
-    cache layer replaces its tensors (never writes into them), so the copy
-    shares the tensors; any other kind of cache is copied whole."""
-    import copy
-
-    try:
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-    except ImportError:  # an older transformers without cache layers
-        return copy.deepcopy(cache)
-    layers = getattr(cache, "layers", None)
-    if type(cache) is DynamicCache and layers and all(type(layer) is DynamicLayer for layer in layers):
-        twin = copy.copy(cache)
-        twin.layers = [copy.copy(layer) for layer in layers]
-        return twin
-    return copy.deepcopy(cache)
