@@ -159,3 +159,24 @@ def test_the_path_context_reads_only_the_ids_and_matches_the_nodes(session, demo
     got = path_context(session, served.id)
     assert got == want
     assert [s.ids is not None for s in got.segments] == [False, True, True, False, False]
+
+
+def test_a_new_node_reuses_the_key_values_its_branch_computed(session):
+    """Generating from a node the last generation wrote runs only its last token:
+    the branch's own key/values were kept beside the prompt's; the result is the cold one."""
+    from loom.experiments.context import path_context
+    from loom.experiments.generate import generate_children
+
+    warm = LocalBackend("demo", device="cpu")
+    cold = LocalBackend("demo", device="cpu", prefix_cache=0)
+    root = session.add_node(None, STORY, "prompt")
+    kids = generate_children(session, warm, root.id, GenerationParams(n=3, max_tokens=10, seed=4)).nodes
+    for kid in kids:
+        here = path_context(session, kid.id)
+        ids = tuple(warm.context_ids(here)[0])
+        row, count = warm._branches.longest(ids)
+        assert row >= 0 and count == len(kid.tokens) - 1  # all but its last token are kept
+        assert_same(branches(warm, here), branches(cold, here))
+        # the generation from this node kept its own branches; the siblings' come from a fresh one
+        generate_children(session, warm, root.id, GenerationParams(n=3, max_tokens=10, seed=4))
+    assert not cold._branches  # nothing is kept without a prefix cache

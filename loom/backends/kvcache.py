@@ -58,9 +58,9 @@ def _growing_class() -> type:
                 self._start = keys.shape[-2] if shared else 0  # positions before the buffers
                 self._k = keys.new_empty((n, keys.shape[1], length - self._start, keys.shape[3]))
                 self._v = values.new_empty((n, values.shape[1], length - self._start, values.shape[3]))
-                self._n = 0
+                self._n = self._own = 0  # filled; where the branches' own tokens start in the buffers
                 if not shared:
-                    self._n = keys.shape[-2]
+                    self._n = self._own = keys.shape[-2]
                     self._k[:, :, : self._n] = keys  # broadcast from the prompt's one row
                     self._v[:, :, : self._n] = values
                 self.keys, self.values = self._k[:, :, : self._n], self._v[:, :, : self._n]
@@ -127,3 +127,50 @@ def fork(cache: KVCache) -> KVCache:
         twin.layers = [copy.copy(layer) for layer in layers]
         return twin
     return copy.deepcopy(cache)
+
+
+class Branches:
+    """The key/values the branches of the last generation computed for their own
+    tokens, kept beside their prompt's entry in the prefix cache: generating next
+    from one of the new nodes then runs only the tokens not yet in it (its last
+    one), not all of them again. Views of the generation's buffers: nothing is copied."""
+
+    def __init__(self, prompt: tuple[int, ...], cache: KVCache, tokens: list[list[int]]):
+        """`cache` as branch_cache made it, after the generation; `tokens` each branch's ids, in order."""
+        self.prompt = prompt
+        layers = cache.layers
+        self.tokens = [list(t) for t in tokens]
+        # per layer: the branches' keys and values after the prompt, (n, heads, filled, dim)
+        self.layers = [
+            (layer._k[:, :, layer._own : layer._n], layer._v[:, :, layer._own : layer._n]) for layer in layers
+        ]
+        self.filled = self.layers[0][0].shape[-2] if self.layers else 0
+        self.bytes = sum(k.nelement() * k.element_size() * 2 for k, _ in self.layers)
+
+    def longest(self, ids: tuple[int, ...]) -> tuple[int, int]:
+        """The branch whose tokens (those with key/values) go furthest into `ids` after the prompt,
+        and how many of them; (-1, 0) where `ids` does not start with the prompt."""
+        p = len(self.prompt)
+        if len(ids) <= p or ids[:p] != self.prompt:
+            return -1, 0
+        best, most = -1, 0
+        for b, toks in enumerate(self.tokens):
+            m = shared_len(tuple(toks[: self.filled]), ids[p:])
+            if m > most:
+                best, most = b, m
+        return best, most
+
+    def join(self, prompt_cache: KVCache, row: int, count: int) -> KVCache:
+        """A new cache (batch 1): the prompt's, then the first `count` tokens of branch `row`."""
+        import copy
+
+        import torch
+
+        joined = copy.copy(prompt_cache)
+        joined.layers = []
+        for layer, (k, v) in zip(prompt_cache.layers, self.layers):
+            twin = copy.copy(layer)
+            twin.keys = torch.cat([layer.keys, k[row : row + 1, :, :count]], dim=-2)
+            twin.values = torch.cat([layer.values, v[row : row + 1, :, :count]], dim=-2)
+            joined.layers.append(twin)
+        return joined

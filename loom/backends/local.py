@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Segment, Token, TokenEvent
 from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
 from .device import choose_device, choose_dtype, dtype_name, requested
-from .kvcache import KVCache, branch_cache, cache_bytes, croppable, fork, shared_len
+from .kvcache import Branches, KVCache, branch_cache, cache_bytes, croppable, fork, shared_len
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,9 +42,9 @@ class LocalBackend(Backend):
     ):
         """`device` and `dtype` as backends.device reads them (None: $LOOM_DEVICE /
         $LOOM_DTYPE, then the config file, then auto). A context longer than the
-        model's window is cut at a multiple of `window_step` tokens (default a
-        quarter of the window; 1 slides it token by token), so that the children
-        of a deep node see the same window start and reuse its cache."""
+        model's window is cut at a multiple of `window_step` tokens (default half
+        the window; 1 slides it token by token), so that the children of a deep
+        node mostly see the same window start and reuse its cache."""
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -83,7 +83,7 @@ class LocalBackend(Backend):
         self.context = int(
             getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024)
         )
-        self.window_step = max(1, window_step or self.context // 4)
+        self.window_step = max(1, window_step or self.context // 2)
         self._texts: dict[int, str] = {}
         # a segment's ids (nodes never change, and a deep path has hundreds): by (ids, text)
         self._segments: OrderedDict[tuple[tuple[int, ...] | None, str], list[int]] = OrderedDict()
@@ -99,6 +99,7 @@ class LocalBackend(Backend):
         )  # logits, cache, bytes
         self._prefix_slots = prefix_cache
         self._prefix_bytes = prefix_cache_bytes
+        self._branches: Branches | None = None  # the last generation's own key/values
         self._shared: bool | None = None  # whether the branches read the prompt's cache once (checked on first use)
 
     # -- helpers -------------------------------------------------------------
@@ -261,6 +262,14 @@ class LocalBackend(Backend):
                 best, shared = cached, m
         cache = None
         rest = ids
+        row, count = self._branches.longest(key) if self._branches is not None else (-1, 0)
+        count = min(count, len(key) - 1 - len(self._branches.prompt)) if self._branches is not None else 0
+        if count > 0 and self._branches is not None and len(self._branches.prompt) + count > shared:
+            prompt = self._prompt_cache(self._branches.prompt)
+            if prompt is not None:  # a node the last generation wrote: only its tokens past the kept ones run
+                cache = self._branches.join(prompt, row, count)
+                best = None
+                rest = ids[len(self._branches.prompt) + count :]
         if best is not None:
             entry_logits, entry_cache, _ = self._prefixes[best]
             if shared == len(key) == len(best):
@@ -277,6 +286,25 @@ class LocalBackend(Backend):
         if self._remember(key, logits, cache) and private:
             cache = fork(cache)
         return logits, cache
+
+    def _keep_branches(self, prompt: tuple[int, ...], cache: KVCache, tokens: list[list[int]]) -> None:
+        kept = None
+        if self._prefix_slots and cache is not None and all(hasattr(x, "_own") for x in cache.layers):
+            kept = Branches(prompt, cache, tokens)
+        self._branches = kept if kept is not None and kept.bytes <= self._prefix_bytes else None
+
+    def _prompt_cache(self, prompt: tuple[int, ...]) -> KVCache | None:
+        """The cache of exactly `prompt`, from a kept entry that is it or goes further (cut back); None if none."""
+        for key, (_, cache, _) in self._prefixes.items():
+            if key == prompt:
+                self._prefixes.move_to_end(key)
+                return cache
+            if len(key) > len(prompt) and key[: len(prompt)] == prompt and croppable(cache):
+                self._prefixes.move_to_end(key)
+                cut = fork(cache)
+                cut.crop(len(prompt) - len(key))
+                return cut
+        return None
 
     def _remember(self, key: tuple[int, ...], logits: torch.Tensor, cache: KVCache) -> bool:
         """Keep a prompt's cache (which the caller then must not change); False if it is not kept."""
@@ -363,56 +391,59 @@ class LocalBackend(Backend):
             # (from `start`, with the already shown tokens up to `read` as context), not the whole branch
             start, read = [0] * n, [0] * n
             stops = [StopText(params.stop) for _ in range(n)]
-            for step in range(steps):
-                if cancel is not None and cancel.is_set():
+            try:
+                for step in range(steps):
+                    if cancel is not None and cancel.is_set():
+                        for b in range(n):
+                            if alive[b]:
+                                yield BranchDone(b, "cancelled", seeds[b])
+                        return
+                    logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+                    if params.temperature == 0:  # the most likely token the cap leaves
+                        chosen = cap_logits(logp, params.cap).argmax(-1).tolist()
+                    else:
+                        coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
+                        probs = processed_probs(logits, params, coins).cpu()
+                        chosen = [
+                            int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)
+                        ]
+                    # top-k and chosen logprobs for all branches at once, as Python numbers
+                    k = params.logprobs
+                    top = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
+                    top_v, top_i = top[0].tolist(), top[1].tolist()
+                    chosen_lp = logp.gather(1, torch.tensor(chosen).unsqueeze(1)).squeeze(1).tolist()
                     for b in range(n):
-                        if alive[b]:
-                            yield BranchDone(b, "cancelled", seeds[b])
-                    return
-                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-                if params.temperature == 0:  # the most likely token the cap leaves
-                    chosen = cap_logits(logp, params.cap).argmax(-1).tolist()
-                else:
-                    coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
-                    probs = processed_probs(logits, params, coins).cpu()
-                    chosen = [
-                        int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)
-                    ]
-                # top-k and chosen logprobs for all branches at once, as Python numbers
-                k = params.logprobs
-                top = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
-                top_v, top_i = top[0].tolist(), top[1].tolist()
-                chosen_lp = logp.gather(1, torch.tensor(chosen).unsqueeze(1)).squeeze(1).tolist()
-                for b in range(n):
-                    if not alive[b]:
-                        continue
-                    tid = chosen[b]
-                    if tid == eos and (step > 0 or has_prompt):
-                        alive[b] = False
-                        yield BranchDone(b, "eos", seeds[b])
-                        continue
-                    branch_ids[b].append(tid)
-                    delta = self._delta(branch_ids[b], start, read, b, last=step == steps - 1)
-                    keep, hit = stops[b].add(delta)
-                    alts = tuple(Alternative(self.token_text(i), v, i) for v, i in zip(top_v[b], top_i[b]))
-                    yield TokenEvent(b, Token(keep, chosen_lp[b], tid, alts))
-                    if hit:
-                        alive[b] = False
-                        yield BranchDone(b, "stop", seeds[b])
-                if not any(alive):
-                    return
-                if step < steps - 1:
-                    if cache is None:
-                        cache = branch_cache(prompt_cache, n, len(ids) + steps, n > 1 and self._shared_prompt())
+                        if not alive[b]:
+                            continue
+                        tid = chosen[b]
+                        if tid == eos and (step > 0 or has_prompt):
+                            alive[b] = False
+                            yield BranchDone(b, "eos", seeds[b])
+                            continue
+                        branch_ids[b].append(tid)
+                        delta = self._delta(branch_ids[b], start, read, b, last=step == steps - 1)
+                        keep, hit = stops[b].add(delta)
+                        alts = tuple(Alternative(self.token_text(i), v, i) for v, i in zip(top_v[b], top_i[b]))
+                        yield TokenEvent(b, Token(keep, chosen_lp[b], tid, alts))
+                        if hit:
+                            alive[b] = False
+                            yield BranchDone(b, "stop", seeds[b])
+                    if not any(alive):
+                        return
+                    if step < steps - 1:
                         if cache is None:
-                            cache = fork(prompt_cache)
-                            if n > 1:
-                                cache.batch_repeat_interleave(n)
-                    x = torch.tensor([[c] for c in chosen], device=self.device)
-                    logits, cache = self._step(x, cache)
-            for b in range(n):
-                if alive[b]:
-                    yield BranchDone(b, "length", seeds[b])
+                            cache = branch_cache(prompt_cache, n, len(ids) + steps, n > 1 and self._shared_prompt())
+                            if cache is None:
+                                cache = fork(prompt_cache)
+                                if n > 1:
+                                    cache.batch_repeat_interleave(n)
+                        x = torch.tensor([[c] for c in chosen], device=self.device)
+                        logits, cache = self._step(x, cache)
+                for b in range(n):
+                    if alive[b]:
+                        yield BranchDone(b, "length", seeds[b])
+            finally:  # kept for the next generation, from one of these branches' nodes
+                self._keep_branches(tuple(ids), cache, branch_ids)
 
     def _delta(self, ids: list[int], start: list[int], read: list[int], b: int, last: bool) -> str:
         """The text the newest token of branch `b` adds. A token that ends in the middle

@@ -13,10 +13,8 @@ def path_context(session: Session, node_id: int) -> Context:
     text), read without decoding the nodes' alternatives."""
     return Context(
         tuple(
-            Segment(node.text, ids, node.model, node.id)
-            if ids and node.model
-            else Segment(node.text, None, None, node.id)
-            for node, ids in session.path_ids(node_id)
+            Segment(text, ids, model, nid) if ids and model else Segment(text, None, None, nid)
+            for nid, text, model, ids in session.path_ids(node_id)
         )
     )
 
