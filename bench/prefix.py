@@ -186,7 +186,7 @@ def bench_deep(backend, quick: bool) -> list[Figure]:
         for node, got in walked:
             backend._prefixes.clear()
             backend._segments.clear()
-            backend._last_context = None
+            backend._branches = backend._last_context = None
             fresh = Session(path)
             t, want = child_first_token(fresh, backend, node, params)
             fresh.close()

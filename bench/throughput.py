@@ -96,9 +96,9 @@ def bench_model(backend, quick: bool) -> list[Figure]:
         for _ in range(reps):  # interleaved, best of reps
             backend._prefixes.clear()  # a cold prompt: loom gets no head start from its prefix cache
             for key, fn in (
-                ("loom", lambda: loom_run(backend, prompt, N, tokens, seed=1)),
-                ("seq", lambda: hf_run(backend, ids, N, tokens, together=False)),
-                ("nrs", lambda: hf_run(backend, ids, N, tokens, together=True)),
+                ("loom", lambda prompt=prompt: loom_run(backend, prompt, N, tokens, seed=1)),
+                ("seq", lambda ids=ids: hf_run(backend, ids, N, tokens, together=False)),
+                ("nrs", lambda ids=ids: hf_run(backend, ids, N, tokens, together=True)),
             ):
                 secs, count = fn()
                 if count / secs > best.get(key, (0.0, 0.0, 0))[0]:
