@@ -110,6 +110,9 @@ def test_a_long_path_is_cut_at_a_step_and_the_node_records_its_window(session):
     child = generate_children(session, backend, node, params).nodes[0]
     window = child.meta["context"]["window"]
     assert window["end"] == len(ids) and window["start"] % 64 == 0
+    from loom.ui.app import context_label
+
+    assert f"tokens {window['start']:,}-{len(ids):,} of the path" in context_label(child)  # the title bar says so
     assert len(ids) - window["start"] <= backend.context - 16 < len(ids) - window["start"] + 64
     # the window recorded is what the model saw: the same branches from exactly those ids
     from loom.tree import Context, Segment
