@@ -11,7 +11,7 @@ it was; on 0 the session holds exactly the nodes it reported; the input
 file is never changed.
 
 Runs briefly in the suite; longer on demand:
-    LOOM_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz_imports.py
+    LOOM_FUZZ_EXAMPLES=2000 python -m pytest tests/core/test_fuzz_imports.py
 """
 
 from __future__ import annotations
@@ -19,23 +19,20 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
-from mutations import mutated  # noqa: E402
-from socketteer_files import file_2021  # noqa: E402
+from mutations import mutated
+from socketteer_files import file_2021
 
 from loom.cli import main
 from loom.store import Session
 from loom.tree import Alternative, Token
 
 EXAMPLES = int(os.environ.get("LOOM_FUZZ_EXAMPLES", "40"))
-PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-loom-demo.json"
+PEER = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 if not PEER.exists():
     PEER = Path("/work/shared/peers/socketteer-loom-demo.json")
 

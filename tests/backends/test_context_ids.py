@@ -111,10 +111,6 @@ def test_every_node_keeps_the_models_identity(session, demo_backend):
 # -- the same through an OpenAI-compatible server that takes token-id prompts -----------------
 @pytest.fixture(scope="module")
 def id_server(demo_backend):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
     from fake_openai_server import FakeOpenAI
 
     with FakeOpenAI(demo_backend) as srv:

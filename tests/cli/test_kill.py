@@ -13,7 +13,7 @@ After each kill:
 
 The suite runs two kills (LOOM_KILL_RUNS, default 2). The long version:
 
-    LOOM_KILL_RUNS=40 pytest tests/test_kill.py -q
+    LOOM_KILL_RUNS=40 pytest tests/cli/test_kill.py -q
 
 LOOM_KILL_SEED replays one sequence of kill moments (the seed is printed).
 """

@@ -21,7 +21,7 @@ from loom.tree import Alternative, Token
 
 DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
 if not DEMO.exists():
-    DEMO = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-loom-demo.json"
+    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 def digest(path: Path) -> str:
@@ -259,7 +259,7 @@ def test_an_import_killed_midway_leaves_nothing(tmp_path, fmt):
     with Session(target) as s:
         s.add_node(None, "before", "prompt")
     proc = subprocess.run(
-        [sys.executable, "-c", KILLER, str(target), str(src)], cwd=Path(__file__).resolve().parents[1]
+        [sys.executable, "-c", KILLER, str(target), str(src)], cwd=Path(__file__).resolve().parents[2]
     )
     assert proc.returncode == 9
     with Session(target) as s:

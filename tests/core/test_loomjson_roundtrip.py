@@ -200,10 +200,6 @@ def test_hostile_text_old_token_blobs_and_imported_files_round_trip_byte_for_byt
     """Text a terminal would act on, a lone surrogate, NaN and huge numbers in records, token
     blobs written by looms before version 3 (f32/f16: read at the 1e-4 step version 3 keeps),
     and a session imported from the original loom's file (its state holds the file's settings)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
     from socketteer_files import file_2021
     from test_codec import old_blob
 

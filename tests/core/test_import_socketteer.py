@@ -15,7 +15,7 @@ from loom.store import Session
 
 DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
 if not DEMO.exists():  # the checkout's sibling folder, wherever the repo lives
-    DEMO = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-loom-demo.json"
+    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 def walk(node, depth=0):

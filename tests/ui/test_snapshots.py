@@ -2,7 +2,7 @@
 main screen and its dialogs at 80x24 and 160x48, on a session made the same
 way every time (fixed seeds on the bundled demo model).
 
-After a deliberate change to the screens: `python -m pytest tests/test_snapshots.py --snapshot-update`,
+After a deliberate change to the screens: `python -m pytest tests/ui/test_snapshots.py --snapshot-update`,
 then look at the new SVGs before committing them."""
 
 import pytest

@@ -18,13 +18,11 @@ import traceback
 from pathlib import Path
 
 import pytest
+from fake_openai_server import FakeOpenAI
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai_server import FakeOpenAI  # noqa: E402
-
-from loom.cli import main  # noqa: E402
-from loom.store import Session  # noqa: E402
-from loom.tree import GenerationParams  # noqa: E402
+from loom.cli import main
+from loom.store import Session
+from loom.tree import GenerationParams
 
 KEY = "sk-loomtest-" + secrets.token_hex(20)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -178,7 +176,6 @@ def test_models_with_different_vocabularies_are_refused(session, demo_backend, t
 
 
 def test_a_server_with_top_k_logprobs_is_refused_saying_why(session, demo_backend):
-    sys.path.insert(0, str(Path(__file__).parent))
     from fake_openai_server import FakeOpenAI
 
     root = session.add_node(None, PROMPT, "prompt")

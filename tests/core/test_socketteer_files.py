@@ -2,7 +2,7 @@
 the peers demo file with model responses, hoisted trees and the selected node, and loom's own
 nodes written in the original's form (prompts, positions) and read back.
 
-The fixtures follow the original's source exactly (tests/socketteer_files.py names the commit
+The fixtures follow the original's source exactly (tests/core/socketteer_files.py names the commit
 and file of each shape)."""
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from socketteer_files import MODEL, file_2021, hoisted, pieces, with_responses  # noqa: E402
+from socketteer_files import MODEL, file_2021, hoisted, pieces, with_responses
 
 from loom.cli import main
 from loom.experiments.generate import generate_children
@@ -26,7 +23,7 @@ from loom.io.socketteer_tokens import EDITED, NO_RESPONSE
 from loom.store import Session
 from loom.tree import GenerationParams
 
-DEMO = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-loom-demo.json"
+DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 if not DEMO.exists():
     DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
 STEP = 5e-5 + 1e-9  # the store keeps logprobs in steps of 1e-4 nats: what comes back is within half a step

@@ -8,16 +8,12 @@ configured key): the key still comes from the environment variable, and the
 user is told once that the URL's credentials are ignored."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from fake_openai_server import FakeOpenAI
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai_server import FakeOpenAI  # noqa: E402
-
-from loom.cli import main  # noqa: E402
-from loom.store import Session  # noqa: E402
+from loom.cli import main
+from loom.store import Session
 
 KEY = "sk-url-test-0123456789"
 PASSWORD = "hunter2pw"

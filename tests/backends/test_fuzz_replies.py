@@ -8,24 +8,20 @@ BackendError, whose message names the server), no hang, and whatever
 nodes were written are whole and readable.
 
 Runs briefly in the suite; longer on demand:
-    LOOM_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz_replies.py
+    LOOM_FUZZ_EXAMPLES=5000 python -m pytest tests/backends/test_fuzz_replies.py
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
-from mutations import json_values, mutated  # noqa: E402
+from mutations import json_values, mutated
 
 from loom.backends.base import BackendError
 from loom.backends.openai_compat import OpenAIBackend

@@ -114,7 +114,7 @@ async def test_a_subprocess_adding_nodes_while_a_dialog_is_open(tmp_path, demo_b
             "import sys; from loom.store import Session; s = Session(sys.argv[1]);"
             f" [s.add_node({kid}, f' sub{{i}}', 'human') for i in range(5)]; s.close()"
         )
-        subprocess.run([sys.executable, "-c", code, str(path)], check=True, cwd=Path(__file__).parents[1])
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True, cwd=Path(__file__).parents[2])
         await wait_for(pilot, lambda: title(app) == "children (9)", "the children panel to show 9")
         assert app.screen is dialog  # the dialog is still open, undisturbed
         assert app.node_id == kid

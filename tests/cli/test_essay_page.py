@@ -11,7 +11,7 @@ import pytest
 
 from loom.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "tutorial" / "essay.md"
 SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell|console)\n(.*?)^```", re.M | re.S)
 OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}

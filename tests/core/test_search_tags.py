@@ -14,7 +14,7 @@ from loom.store.schema import MIGRATIONS
 
 DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
 if not DEMO.exists():
-    DEMO = Path(__file__).resolve().parents[2] / "shared" / "peers" / "socketteer-loom-demo.json"
+    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,18 @@ from __future__ import annotations
 import json
 import math
 import socket
-import sys
 import threading
-from pathlib import Path
 
 import pytest
+from fake_openai_server import FakeOpenAI
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai_server import FakeOpenAI  # noqa: E402
-
-from loom.backends import BackendError, open_backend  # noqa: E402
-from loom.backends.openai_compat import OpenAIBackend  # noqa: E402
-from loom.backends.openai_logprobs import TextAligner, parse_logprobs  # noqa: E402
-from loom.config import Profile  # noqa: E402
-from loom.experiments.generate import generate_children  # noqa: E402
-from loom.store import Session  # noqa: E402
-from loom.tree import BranchDone, GenerationParams, Notice, TokenEvent  # noqa: E402
+from loom.backends import BackendError, open_backend
+from loom.backends.openai_compat import OpenAIBackend
+from loom.backends.openai_logprobs import TextAligner, parse_logprobs
+from loom.config import Profile
+from loom.experiments.generate import generate_children
+from loom.store import Session
+from loom.tree import BranchDone, GenerationParams, Notice, TokenEvent
 
 PROMPT = "Once upon a time"
 FORCED = "café ☕ ok"  # multi-byte characters the demo tokenizer splits into partial-byte tokens

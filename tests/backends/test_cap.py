@@ -6,10 +6,10 @@ the cap; a server, which cannot apply it, refuses before anything is sent."""
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from fake_openai_server import FakeOpenAI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,9 +17,6 @@ from loom.backends import BackendError
 from loom.backends.sampling import cap_logits, processed_probs
 from loom.experiments.generate import generate_children
 from loom.tree import GenerationParams
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai_server import FakeOpenAI  # noqa: E402
 
 PROMPT = "Once upon a time"
 
