@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-from fake_openai_server import FakeOpenAI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,36 +88,35 @@ def test_greedy_with_a_cap_takes_the_most_likely_token_under_it(demo_backend, se
         assert tok.token_id == under[0].token_id
 
 
-def test_a_server_refuses_the_cap_before_sending_anything(demo_backend, session):
+def test_a_server_refuses_the_cap_before_sending_anything(session, fake_server):
     from loom.backends.openai_compat import OpenAIBackend
     from loom.config import Profile
 
     root = session.add_node(None, PROMPT, "prompt")
-    with FakeOpenAI(demo_backend) as server:
-        b = OpenAIBackend(Profile(name="fake", model="demo", base_url=server.url, max_retries=0, timeout=30.0))
-        with pytest.raises(BackendError, match="cap 0.5.*cannot be applied on an OpenAI-compatible server"):
-            generate_children(session, b, root.id, GenerationParams(n=2, max_tokens=4, cap=0.5))
-        with pytest.raises(BackendError, match="cannot be applied"):
-            list(b.generate(PROMPT, GenerationParams(n=1, max_tokens=4, cap=0.9)))
-        assert server.requests == []
-        assert session.count() == 1
-        # through the CLI: one line, exit 2
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "loom",
-                "generate",
-                str(session.path),
-                "--model",
-                f"openai:demo@{server.url}",
-                "--cap",
-                "0.5",
-                "-n",
-                "1",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert out.returncode == 2 and out.stderr.startswith("loom: error: ") and "cannot be applied" in out.stderr
-        assert server.requests == [] and session.count() == 1
+    b = OpenAIBackend(Profile(name="fake", model="demo", base_url=fake_server.url, max_retries=0, timeout=30.0))
+    with pytest.raises(BackendError, match="cap 0.5.*cannot be applied on an OpenAI-compatible server"):
+        generate_children(session, b, root.id, GenerationParams(n=2, max_tokens=4, cap=0.5))
+    with pytest.raises(BackendError, match="cannot be applied"):
+        list(b.generate(PROMPT, GenerationParams(n=1, max_tokens=4, cap=0.9)))
+    assert fake_server.requests == []
+    assert session.count() == 1
+    # through the CLI: one line, exit 2
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loom",
+            "generate",
+            str(session.path),
+            "--model",
+            f"openai:demo@{fake_server.url}",
+            "--cap",
+            "0.5",
+            "-n",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and out.stderr.startswith("loom: error: ") and "cannot be applied" in out.stderr
+    assert fake_server.requests == [] and session.count() == 1

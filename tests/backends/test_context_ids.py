@@ -109,14 +109,6 @@ def test_every_node_keeps_the_models_identity(session, demo_backend):
 
 
 # -- the same through an OpenAI-compatible server that takes token-id prompts -----------------
-@pytest.fixture(scope="module")
-def id_server(demo_backend):
-    from fake_openai_server import FakeOpenAI
-
-    with FakeOpenAI(demo_backend) as srv:
-        yield srv
-
-
 def server_backend(server, **kw):
     from loom.backends.openai_compat import OpenAIBackend
     from loom.config import Profile
@@ -126,8 +118,8 @@ def server_backend(server, **kw):
     return OpenAIBackend(Profile(name="ids", model="demo", base_url=server.url, max_retries=0, **kw))
 
 
-def test_through_a_server_a_context_is_the_ids_it_sampled(session, demo_backend, id_server):
-    backend = server_backend(id_server)
+def test_through_a_server_a_context_is_the_ids_it_sampled(session, demo_backend, fake_server):
+    backend = server_backend(fake_server)
     root, node = non_canonical_node(session, backend, demo_backend.tokenizer)
     sampled = [t.token_id for t in node.tokens]
     assert None not in sampled and node.meta["context"] == {"form": "text", "retokenised": []}  # the root: text
@@ -141,20 +133,20 @@ def test_through_a_server_a_context_is_the_ids_it_sampled(session, demo_backend,
     child = generate_children(session, backend, node.id, GenerationParams(n=1, max_tokens=4, seed=1)).nodes[0]
     assert child.meta["context"] == {"form": "ids", "retokenised": []}
     prompt_ids = demo_backend.tokenizer(root.text)["input_ids"]
-    assert id_server.prompts[-1] == prompt_ids + sampled  # what the server was sent
+    assert fake_server.prompts[-1] == prompt_ids + sampled  # what the server was sent
     assert session.node(child.id).meta["context"]["form"] == "ids"
 
 
-def test_a_server_without_id_prompts_gets_text_and_the_node_says_so(session, demo_backend, id_server):
-    backend = server_backend(id_server)
+def test_a_server_without_id_prompts_gets_text_and_the_node_says_so(session, demo_backend, fake_server):
+    backend = server_backend(fake_server)
     root = session.add_node(None, "The old man walked", "prompt")
     node = generate_children(session, backend, root.id, GenerationParams(n=1, max_tokens=6, seed=2)).nodes[0]
-    id_server.token_ids = False  # now it neither tokenises nor takes ids
+    fake_server.token_ids = False  # now it neither tokenises nor takes ids
     child = generate_children(session, backend, node.id, GenerationParams(n=1, max_tokens=3, seed=2)).nodes[0]
     assert child.meta["context"] == {"form": "text", "retokenised": []}
-    assert isinstance(id_server.prompts[-1], str)
-    strict = server_backend(id_server, token_prompts=True)
-    id_server.token_ids = False
+    assert isinstance(fake_server.prompts[-1], str)
+    strict = server_backend(fake_server, token_prompts=True)
+    fake_server.token_ids = False
     from loom.backends.base import BackendError
 
     with pytest.raises(BackendError, match="tokenise"):
@@ -162,22 +154,22 @@ def test_a_server_without_id_prompts_gets_text_and_the_node_says_so(session, dem
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_through_vllm_the_sampled_ids_come_back_and_go_out_again(session, demo_backend, id_server, stream):
+def test_through_vllm_the_sampled_ids_come_back_and_go_out_again(session, demo_backend, fake_server, stream):
     """vLLM names no ids in its logprobs, but gives the sampled ids when asked
     (return_token_ids): a node keeps them, and a child's prompt is those ids."""
     from loom.backends.openai_compat import OpenAIBackend
     from loom.config import Profile
 
-    id_server.reset()
-    id_server.vllm_ids = True
-    backend = OpenAIBackend(Profile(name="vllm", model="demo", base_url=id_server.url, max_retries=0, stream=stream))
+    fake_server.reset()
+    fake_server.vllm_ids = True
+    backend = OpenAIBackend(Profile(name="vllm", model="demo", base_url=fake_server.url, max_retries=0, stream=stream))
     root, node = non_canonical_node(session, backend, demo_backend.tokenizer)
-    assert id_server.requests[-1]["body"]["return_token_ids"] is True
+    assert fake_server.requests[-1]["body"]["return_token_ids"] is True
     sampled = [t.token_id for t in node.tokens]
     assert None not in sampled and all(a.token_id is None for t in node.tokens for a in t.alternatives)
     child = generate_children(session, backend, node.id, GenerationParams(n=1, max_tokens=4, seed=1)).nodes[0]
     assert child.meta["context"] == {"form": "ids", "retokenised": []}
-    assert id_server.prompts[-1] == demo_backend.tokenizer(root.text)["input_ids"] + sampled
+    assert fake_server.prompts[-1] == demo_backend.tokenizer(root.text)["input_ids"] + sampled
     # the distribution before a non-canonical token, through the server, is the one it was sampled from
     i = first_difference(demo_backend, node)
     dist = backend.next_token_distribution(token_context(session, node.id, i), 10)
@@ -187,16 +179,16 @@ def test_through_vllm_the_sampled_ids_come_back_and_go_out_again(session, demo_b
         assert math.isclose(got.logprob, want.logprob, abs_tol=2e-3)
 
 
-def test_a_server_that_refuses_return_token_ids_is_asked_again_without(session, id_server):
+def test_a_server_that_refuses_return_token_ids_is_asked_again_without(session, fake_server):
     from loom.backends.openai_compat import OpenAIBackend
     from loom.config import Profile
 
-    id_server.reset()
-    id_server.strict = True  # as OpenAI's own API answers an unknown field
-    backend = OpenAIBackend(Profile(name="strict", model="demo", base_url=id_server.url, max_retries=0))
+    fake_server.reset()
+    fake_server.strict = True  # as OpenAI's own API answers an unknown field
+    backend = OpenAIBackend(Profile(name="strict", model="demo", base_url=fake_server.url, max_retries=0))
     root = session.add_node(None, "The old man walked", "prompt")
     first = generate_children(session, backend, root.id, GenerationParams(n=1, max_tokens=4, seed=1))
     assert len(first.nodes) == 1 and first.nodes[0].complete
     generate_children(session, backend, root.id, GenerationParams(n=1, max_tokens=4, seed=2))
-    bodies = [r["body"] for r in id_server.requests if r["path"] == "/v1/completions"]
+    bodies = [r["body"] for r in fake_server.requests if r["path"] == "/v1/completions"]
     assert ["return_token_ids" in b for b in bodies] == [True, False, False]  # refused once, then never sent

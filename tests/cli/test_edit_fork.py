@@ -6,8 +6,6 @@ line and exit status 2, leaving the session file byte for byte as it was."""
 import json
 import math
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -16,28 +14,16 @@ import loom
 PROMPT = "The fox went to the farm. It was hungry."
 
 
-def cli(tmp_path, *args, check=True, stdin=None):
-    out = subprocess.run(
-        [sys.executable, "-m", "loom", "--sessions-dir", str(tmp_path), *map(str, args)],
-        capture_output=True,
-        text=True,
-        input=stdin,
-    )
-    if check:
-        assert out.returncode == 0, out.stderr
-    return out
-
-
 def as_json(out):
     return json.loads(out.stdout)
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
+def made(tmp_path_factory, loom_process):
     """A session with a prompt (node 1) and one model branch (node 2) with tokens and alternatives."""
     folder = tmp_path_factory.mktemp("made")
-    cli(folder, "new", "tale", "--prompt", PROMPT, "--model", "demo")
-    cli(folder, "generate", "tale", "-n", "1", "--max-tokens", "12", "--seed", "4")
+    loom_process(folder, "new", "tale", "--prompt", PROMPT, "--model", "demo")
+    loom_process(folder, "generate", "tale", "-n", "1", "--max-tokens", "12", "--seed", "4")
     return folder
 
 
@@ -48,13 +34,15 @@ def tale(made, tmp_path):
     return tmp_path
 
 
-def show(tmp_path, node):
-    return as_json(cli(tmp_path, "show", "tale", "--node", node, "--tokens", "--json"))
+@pytest.fixture
+def show(loom_process):
+    """show(folder, node): `loom show tale --node N --tokens --json`, parsed."""
+    return lambda folder, node: as_json(loom_process(folder, "show", "tale", "--node", node, "--tokens", "--json"))
 
 
-def test_edit_replaces_a_substring_as_a_new_sibling_and_regenerates(tale):
+def test_edit_replaces_a_substring_as_a_new_sibling_and_regenerates(tale, loom_process, show):
     r = as_json(
-        cli(
+        loom_process(
             tale,
             "edit",
             "tale",
@@ -85,28 +73,28 @@ def test_edit_replaces_a_substring_as_a_new_sibling_and_regenerates(tale):
     # the original stays, with its branch
     assert show(tale, 1)["text"] == PROMPT and [c["id"] for c in show(tale, 1)["children"]] == [2]
     # the human line leads with the new node's id
-    out = cli(tale, "edit", "tale", "--node", 1, "--replace", "hungry", "--with", "tired").stdout
+    out = loom_process(tale, "edit", "tale", "--node", 1, "--replace", "hungry", "--with", "tired").stdout
     assert out.startswith("node 6: edit of node 1: 'hungry' -> 'tired'")
 
 
-def test_edit_takes_text_from_a_flag_a_file_or_standard_input(tale):
-    r = as_json(cli(tale, "edit", "tale", "--node", 2, "--text", " And then it slept.", "--json"))
+def test_edit_takes_text_from_a_flag_a_file_or_standard_input(tale, loom_process, show):
+    r = as_json(loom_process(tale, "edit", "tale", "--node", 2, "--text", " And then it slept.", "--json"))
     assert show(tale, r["id"])["node"]["author"] == "edit"
     text = "Line one\r\nline two\n"  # exactly, line ends too
     f = tale / "new.txt"
     f.write_bytes(text.encode())
-    r = as_json(cli(tale, "edit", "tale", "--node", 1, "--text-file", f, "--json"))
+    r = as_json(loom_process(tale, "edit", "tale", "--node", 1, "--text-file", f, "--json"))
     assert show(tale, r["id"])["text"] == text
-    r = as_json(cli(tale, "edit", "tale", "--node", 1, "--text-file", "-", "--json", stdin="From stdin."))
+    r = as_json(loom_process(tale, "edit", "tale", "--node", 1, "--text-file", "-", "--json", stdin="From stdin."))
     assert show(tale, r["id"])["text"] == "From stdin."
 
 
-def test_fork_puts_a_stored_alternative_at_a_token(tale):
+def test_fork_puts_a_stored_alternative_at_a_token(tale, loom_process, show):
     original = show(tale, 2)["node"]
     toks = original["tokens"]
     i = 3
     second = toks[i]["top"][1]
-    r = as_json(cli(tale, "fork", "tale", "--node", 2, "--token", i, "--alt-rank", 2, "--json"))
+    r = as_json(loom_process(tale, "fork", "tale", "--node", 2, "--token", i, "--alt-rank", 2, "--json"))
     assert r["how"] == "fork" and r["from"] == 2 and r["parent"] == 1
     new = show(tale, r["id"])["node"]
     assert [t["id"] for t in new["tokens"]] == [t["id"] for t in toks[:i]] + [second["id"]]
@@ -116,7 +104,7 @@ def test_fork_puts_a_stored_alternative_at_a_token(tale):
     # by its text, continued at once
     alt = toks[0]["top"][2]
     r = as_json(
-        cli(
+        loom_process(
             tale,
             "fork",
             "tale",
@@ -159,23 +147,23 @@ BAD = [
 
 
 @pytest.mark.parametrize("args,words", BAD, ids=[" ".join(map(str, a[2:])) for a, _ in BAD])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(tale, args, words):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(tale, args, words, loom_process):
     path = tale / "tale.loom"
     before = path.read_bytes()
-    out = cli(tale, *args, check=False)
+    out = loom_process(tale, *args, check=False)
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("loom: error: ") and out.stderr.count("\n") == 1 and words in out.stderr, out.stderr
     assert out.stdout == ""
     assert path.read_bytes() == before
 
 
-def test_argument_errors_exit_2(tale):
+def test_argument_errors_exit_2(tale, loom_process):
     for args in (
         ["fork", "tale", "--node", 2, "--alt-rank", 1],  # no --token
         ["fork", "tale", "--token", 0, "--alt", "x", "--alt-rank", 1],  # both
         ["edit", "tale", "--text", "x", "--replace", "y"],
     ):
-        assert cli(tale, *args, check=False).returncode == 2
+        assert loom_process(tale, *args, check=False).returncode == 2
 
 
 def test_the_python_api_makes_the_same_nodes(tmp_path, monkeypatch):

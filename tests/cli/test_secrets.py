@@ -18,7 +18,6 @@ import traceback
 from pathlib import Path
 
 import pytest
-from fake_openai_server import FakeOpenAI
 
 from loom.cli import main
 from loom.store import Session
@@ -27,22 +26,9 @@ from loom.tree import GenerationParams
 KEY = "sk-loomtest-" + secrets.token_hex(20)
 
 
-@pytest.fixture(scope="module")
-def server(demo_backend):
-    with FakeOpenAI(demo_backend) as srv:
-        yield srv
-
-
 @pytest.fixture
-def work(tmp_path, monkeypatch, server):
-    server.reset()
-    server.api_key = KEY
-    config = tmp_path / "config.toml"
-    config.write_text(f'[profiles.fake]\nmodel = "demo"\nbase_url = "{server.url}"\nmax_retries = 0\ntimeout = 30\n')
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("LOOM_CONFIG", str(config))
-    monkeypatch.setenv("LOOM_SESSIONS_DIR", str(tmp_path / "sessions"))
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+def work(tmp_path, server_profile):
+    server_profile("fake", KEY, max_retries=0, timeout=30)
     (tmp_path / "sessions").mkdir()
     return tmp_path
 
@@ -69,7 +55,7 @@ def files_holding(folder: Path, needle: str) -> list[str]:
     return hits
 
 
-async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_backend):
+async def test_no_key_in_any_file_the_run_produced(work, fake_server, capsys, demo_backend, workers_done):
     session = work / "sessions" / "tale.loom"
     out = work / "cli"
     log_file = work / "loom-debug.log"
@@ -99,13 +85,13 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
             )
             == 0
         )
-        assert len(server.requests) >= 1 and all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
+        assert len(fake_server.requests) >= 1 and all(r["auth"] == f"Bearer {KEY}" for r in fake_server.requests)
         # a refused key and a broken server: the error messages are written too
-        server.api_key = "sk-another-key"
+        fake_server.api_key = "sk-another-key"
         assert cli(capsys, out, "generate", session, "--model", "fake", "-n", "1", "--max-tokens", "2") == 2
-        server.api_key, server.fault = KEY, "500"
+        fake_server.api_key, fake_server.fault = KEY, "500"
         assert cli(capsys, out, "generate", session, "--model", "fake", "-n", "1", "--max-tokens", "2") == 2
-        server.fault = None
+        fake_server.fault = None
         # settings and model listings
         assert cli(capsys, out, "config", "--json") == 0
         assert cli(capsys, out, "models", "--json") == 0
@@ -179,17 +165,11 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
     async with app.run_test(size=(140, 40)) as pilot:
         before = s.count()
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         assert s.count() == before + 2
-        server.api_key = "sk-another-key"  # a refused key shows an error in the app
+        fake_server.api_key = "sk-another-key"  # a refused key shows an error in the app
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         app.save_screenshot(filename="app.svg", path=str(work))
     s.close()
     assert (work / "app.svg").exists()

@@ -10,7 +10,6 @@ user is told once that the URL's credentials are ignored."""
 import json
 
 import pytest
-from fake_openai_server import FakeOpenAI
 
 from loom.cli import main
 from loom.store import Session
@@ -19,22 +18,10 @@ KEY = "sk-url-test-0123456789"
 PASSWORD = "hunter2pw"
 
 
-@pytest.fixture(scope="module")
-def server(demo_backend):
-    with FakeOpenAI(demo_backend) as srv:
-        yield srv
-
-
 @pytest.fixture
-def work(tmp_path, monkeypatch, server):
-    server.reset()
-    server.api_key = KEY
-    url = server.url.replace("http://", f"http://alice:{PASSWORD}@")
-    (tmp_path / "config.toml").write_text(f'[profiles.creds]\nmodel = "demo"\nbase_url = "{url}"\nmax_retries = 0\n')
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("LOOM_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("LOOM_SESSIONS_DIR", str(tmp_path / "sessions"))
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+def work(tmp_path, server_profile, fake_server):
+    url = fake_server.url.replace("http://", f"http://alice:{PASSWORD}@")
+    server_profile("creds", KEY, base_url=url, max_retries=0)
     return tmp_path, url
 
 
@@ -52,18 +39,18 @@ def test_listings_hide_the_password(work, capsys):
         assert "***@127.0.0.1" in out, (args, out)
 
 
-def test_the_key_is_sent_not_the_url_credentials(work, capsys, server):
+def test_the_key_is_sent_not_the_url_credentials(work, capsys, fake_server):
     tmp, url = work
     session = tmp / "s.loom"
     assert main(["new", str(session), "--prompt", "Once upon a time"]) == 0
     rc, out = run(capsys, "generate", session, "--model", "creds", "-n", "2", "--max-tokens", "4", "--quiet")
     assert rc == 0, out
-    assert all(r["auth"] == f"Bearer {KEY}" for r in server.requests)
+    assert all(r["auth"] == f"Bearer {KEY}" for r in fake_server.requests)
     assert "credentials" in out and PASSWORD not in out  # told once that they are not sent
     assert PASSWORD.encode() not in session.read_bytes()
 
 
-def test_a_refused_key_names_the_server_without_the_password(work, capsys, server, monkeypatch):
+def test_a_refused_key_names_the_server_without_the_password(work, capsys, fake_server, monkeypatch):
     tmp, url = work
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000")
     session = tmp / "s.loom"
@@ -73,7 +60,7 @@ def test_a_refused_key_names_the_server_without_the_password(work, capsys, serve
     assert PASSWORD not in out and "***@" in out
 
 
-def test_a_model_reference_with_credentials_parses(work, capsys, server):
+def test_a_model_reference_with_credentials_parses(work, capsys, fake_server):
     tmp, url = work
     ref = f"openai:demo@{url}"
     rc, out = run(capsys, "models", "--check", ref, "--json")

@@ -18,8 +18,14 @@ import copy
 import random
 import re
 import uuid
+from pathlib import Path
 
 MODEL = "davinci:2020-05-03"
+
+# the original loom's own demo file, kept in the peers folder beside the checkout
+PEERS_DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
+if not PEERS_DEMO.exists():
+    PEERS_DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
 
 
 def pieces(text: str) -> list[str]:

@@ -18,16 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from loom.cli import main
 from loom.store import Session, StoreError
 from loom.store.schema import MIGRATIONS, SCHEMA_VERSION
-
-
-def loom(capsys, *args) -> tuple[int, str, str]:
-    """The real CLI entry point, in this process."""
-    rc = main([*map(str, args)])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def make_session(path: Path, nodes: int = 3, size: int = 20) -> list[int]:
@@ -50,12 +42,12 @@ def integrity(path: Path) -> str:
 
 
 # -- not a database, truncated, newer ----------------------------------------
-def test_not_sqlite_names_the_file_and_leaves_it(tmp_path, capsys):
+def test_not_sqlite_names_the_file_and_leaves_it(tmp_path, loom_cli):
     bad = tmp_path / "notes.loom"
     bad.write_bytes(b"# my notes\n" + os.urandom(3000))
     before = bad.read_bytes()
     for cmd in (["show", bad], ["tag", bad, "--add", "x"], ["export", bad, "-o", tmp_path / "out.json"]):
-        rc, _, err = loom(capsys, *cmd)
+        rc, _, err = loom_cli(*cmd)
         assert rc == 2
         assert str(bad) in err and "not an SQLite database" in err
         assert "Traceback" not in err
@@ -63,15 +55,15 @@ def test_not_sqlite_names_the_file_and_leaves_it(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.loom"]
 
 
-def test_a_folder_is_not_a_session(tmp_path, capsys):
+def test_a_folder_is_not_a_session(tmp_path, loom_cli):
     folder = tmp_path / "thing.loom"
     folder.mkdir()
-    rc, _, err = loom(capsys, "show", folder)
+    rc, _, err = loom_cli("show", folder)
     assert rc == 2 and str(folder) in err and "folder" in err
 
 
 @pytest.mark.parametrize("keep", ["header-only", "half", "all-but-last-page"])
-def test_truncated_database_is_refused_untouched(tmp_path, capsys, keep):
+def test_truncated_database_is_refused_untouched(tmp_path, keep, loom_cli):
     path = tmp_path / "cut.loom"
     make_session(path, nodes=200, size=400)
     full = path.read_bytes()
@@ -82,14 +74,14 @@ def test_truncated_database_is_refused_untouched(tmp_path, capsys, keep):
     with pytest.raises(StoreError) as err:
         Session(path)
     assert str(path) in str(err.value)
-    rc, _, cli_err = loom(capsys, "show", path)
+    rc, _, cli_err = loom_cli("show", path)
     assert rc == 2 and str(path) in cli_err
     if keep != "header-only":
         assert "truncated" in cli_err
     assert path.read_bytes() == before
 
 
-def test_newer_schema_is_refused_untouched(tmp_path, capsys):
+def test_newer_schema_is_refused_untouched(tmp_path, loom_cli):
     path = tmp_path / "future.loom"
     make_session(path)
     conn = sqlite3.connect(path)
@@ -98,7 +90,7 @@ def test_newer_schema_is_refused_untouched(tmp_path, capsys):
     conn.close()
     before = path.read_bytes()
     for cmd in (["show", path], ["tag", path, "--add", "x"]):
-        rc, _, err = loom(capsys, *cmd)
+        rc, _, err = loom_cli(*cmd)
         assert rc == 2 and str(path) in err and "newer loom" in err and f"schema {SCHEMA_VERSION + 1}" in err
     assert path.read_bytes() == before
 

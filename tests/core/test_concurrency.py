@@ -133,7 +133,7 @@ HUMAN_WRITER = textwrap.dedent("""
 """)
 
 
-async def test_app_and_a_headless_writer_at_once(tmp_path, demo_backend):
+async def test_app_and_a_headless_writer_at_once(tmp_path, demo_backend, workers_done, wait_until):
     from loom.ui.app import LoomApp
     from loom.ui.panels import ChildrenList
 
@@ -150,16 +150,12 @@ async def test_app_and_a_headless_writer_at_once(tmp_path, demo_backend):
     )
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(600):
-            if (tmp_path / "writer-ready").exists() or writer.poll() is not None:
-                break
-            await pilot.pause(0.02)
+        await wait_until(
+            pilot, lambda: (tmp_path / "writer-ready").exists() or writer.poll() is not None, "the writer process"
+        )
         await pilot.press("g")
         (tmp_path / "go").touch()
-        for _ in range(600):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         assert app._cancel is None, "generation did not finish"
         (tmp_path / "app-done").touch()
         out, err = writer.communicate(timeout=120)

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from mutations import mutated
+from socketteer_files import PEERS_DEMO as PEER
 from socketteer_files import file_2021
 
 from loom.cli import main
@@ -32,9 +33,6 @@ from loom.store import Session
 from loom.tree import Alternative, Token
 
 EXAMPLES = int(os.environ.get("LOOM_FUZZ_EXAMPLES", "40"))
-PEER = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
-if not PEER.exists():
-    PEER = Path("/work/shared/peers/socketteer-loom-demo.json")
 
 
 def loom_json_doc(tmp: Path) -> dict:

@@ -13,15 +13,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from socketteer_files import PEERS_DEMO as DEMO
 
 from loom.cli import main
 from loom.io import TreeFormatError, export_text, import_file, loomjson, socketteer
 from loom.store import Session
 from loom.tree import Alternative, Token
-
-DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
-if not DEMO.exists():
-    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 def digest(path: Path) -> str:

@@ -4,18 +4,14 @@ files with token data made here, and export back to that format."""
 import copy
 import json
 import math
-from pathlib import Path
 
 import pytest
+from socketteer_files import PEERS_DEMO as DEMO
 
 from loom.cli import main
 from loom.io import TreeFormatError, import_file
 from loom.io.socketteer import export_data, import_data
 from loom.store import Session
-
-DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
-if not DEMO.exists():  # the checkout's sibling folder, wherever the repo lives
-    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 def walk(node, depth=0):
@@ -376,3 +372,19 @@ def test_a_completion_that_exports_back_as_it_is_is_not_stored_twice(tmp_path, s
         node = again.children(again.roots()[0].id)[0]
         assert "completion" not in node.meta[META_KEY].get("response", {})  # the tokens say it all
         assert export_data(again)["model_responses"] == out["model_responses"]
+
+
+def test_export_of_a_kept_empty_completion_without_tokens(session):
+    # a node imported by an earlier loom keeps its response's completion in its meta; where that was
+    # empty and the node has no tokens, the export made the completion from the tokens: None (TypeError;
+    # found by the strict type check)
+    from loom.io import export_text
+
+    root = session.add_node(None, "A prompt.", "prompt")
+    meta = {"socketteer": {"id": "n1", "generation": {"id": "r1", "index": 0}, "response": {"completion": None}}}
+    session.add_node(root.id, " Text.", "model", meta=meta)
+    text, count = export_text(session, "socketteer")
+    data = json.loads(text)
+    assert count == 2 and data["root"]["children"][0]["id"] == "n1"
+    completion = data["model_responses"]["r1"]["completions"][0]
+    assert completion["text"] == "" and completion["tokens"] == []

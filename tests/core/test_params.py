@@ -79,11 +79,6 @@ def cli_env(tmp_path, monkeypatch):
     return path
 
 
-def run(capsys, *args) -> tuple[int, str]:
-    rc = main([*map(str, args)])
-    return rc, capsys.readouterr().err
-
-
 CLI_BAD = [
     (["-n", "0"], "n must be"),
     (["--max-tokens", "0"], "max tokens"),
@@ -104,9 +99,9 @@ CLI_BAD = [
 
 
 @pytest.mark.parametrize("args,words", CLI_BAD, ids=[" ".join(a) for a, _ in CLI_BAD])
-def test_generate_refuses_bad_values_before_loading_a_model(cli_env, capsys, args, words):
+def test_generate_refuses_bad_values_before_loading_a_model(cli_env, args, words, loom_cli):
     before = cli_env.read_bytes()
-    rc, err = run(capsys, "generate", cli_env, "--model", "demo", *args)
+    rc, _, err = loom_cli("generate", cli_env, "--model", "demo", *args)
     assert rc == 2 and err.startswith("loom: error: ") and words in err
     with Session(cli_env) as s:
         assert s.count() == 1
@@ -130,38 +125,38 @@ def test_generate_refuses_values_of_the_wrong_type(cli_env, capsys, args, words)
     assert words in capsys.readouterr().err
 
 
-def test_paths_are_checked(cli_env, tmp_path, capsys):
+def test_paths_are_checked(cli_env, tmp_path, loom_cli):
     missing_dir = tmp_path / "no" / "such" / "folder"
-    rc, err = run(capsys, "new", missing_dir / "x.loom", "--prompt", "hi")
+    rc, _, err = loom_cli("new", missing_dir / "x.loom", "--prompt", "hi")
     assert rc == 2 and str(missing_dir) in err and "does not exist" in err
-    rc, err = run(capsys, "show", tmp_path / "absent.loom")
+    rc, _, err = loom_cli("show", tmp_path / "absent.loom")
     assert rc == 2 and str(tmp_path / "absent.loom") in err and "no such session" in err
-    rc, err = run(capsys, "generate", cli_env, "--node", "999", "--model", "demo")
+    rc, _, err = loom_cli("generate", cli_env, "--node", "999", "--model", "demo")
     assert rc == 2 and "999" in err
-    rc, err = run(capsys, "export", cli_env, "--format", "markdown", "-o", missing_dir / "out.md")
+    rc, _, err = loom_cli("export", cli_env, "--format", "markdown", "-o", missing_dir / "out.md")
     assert rc == 2 and str(missing_dir / "out.md") in err
-    rc, err = run(capsys, "import", tmp_path / "absent.json", "--into", cli_env)
+    rc, _, err = loom_cli("import", tmp_path / "absent.json", "--into", cli_env)
     assert rc == 2 and str(tmp_path / "absent.json") in err and "no such file" in err
-    rc, err = run(capsys, "show", tmp_path)
+    rc, _, err = loom_cli("show", tmp_path)
     assert rc == 2 and "folder" in err
     assert not missing_dir.exists()
 
 
-def test_profile_and_model_names_are_checked(cli_env, tmp_path, capsys, monkeypatch):
-    rc, err = run(capsys, "generate", cli_env, "--model", "no-such-profile", "-n", "1", "--max-tokens", "2")
+def test_profile_and_model_names_are_checked(cli_env, tmp_path, monkeypatch, loom_cli):
+    rc, _, err = loom_cli("generate", cli_env, "--model", "no-such-profile", "-n", "1", "--max-tokens", "2")
     assert rc == 2 and "no-such-profile" in err and "never downloads" in err
     assert "huggingface.co" not in err and err.count("\n") == 1  # one line, and not about a network loom never uses
-    rc, err = run(capsys, "generate", cli_env, "--model", str(cli_env.parent), "-n", "1")
+    rc, _, err = loom_cli("generate", cli_env, "--model", str(cli_env.parent), "-n", "1")
     assert rc == 2 and "is not a model folder" in err
     # a profile with a bad value in the config file: the file, the profile and the value are named
     config = tmp_path / "bad.toml"
     config.write_text('[profiles.local]\nmodel = "m"\nbase_url = "http://127.0.0.1:9/v1"\napi = "telepathy"\n')
     monkeypatch.setenv("LOOM_CONFIG", str(config))
-    rc, err = run(capsys, "generate", cli_env, "--model", "local")
+    rc, _, err = loom_cli("generate", cli_env, "--model", "local")
     assert rc == 2 and str(config) in err and "api" in err and "telepathy" in err
     # generation defaults in the config are checked too
     config.write_text("[generation]\ntemperature = -2\n")
-    rc, err = run(capsys, "generate", cli_env, "--model", "demo")
+    rc, _, err = loom_cli("generate", cli_env, "--model", "demo")
     assert rc == 2 and "temperature" in err
     with Session(cli_env) as s:
         assert s.count() == 1
@@ -183,12 +178,8 @@ SETTINGS_BAD = [
 ]
 
 
-async def test_settings_dialog_checks_every_field(tmp_path, demo_backend):
-    from loom.ui.app import LoomApp
-
-    s = Session(tmp_path / "s.loom")
-    s.add_node(None, "Hello", "prompt")
-    app = LoomApp(s, backend=demo_backend)
+async def test_settings_dialog_checks_every_field(hello_app):
+    app = hello_app
     async with app.run_test(size=(140, 48)) as pilot:
         for field, value, words in SETTINGS_BAD:
             await pilot.press("s")
@@ -202,15 +193,10 @@ async def test_settings_dialog_checks_every_field(tmp_path, demo_backend):
             await pilot.pause()
             assert type(app.screen).__name__ != "SettingsScreen"
         assert app.params == GenerationParams()  # nothing bad was kept
-    s.close()
 
 
-async def test_escape_closes_the_settings_dialog(tmp_path, demo_backend):
-    from loom.ui.app import LoomApp
-
-    s = Session(tmp_path / "s.loom")
-    s.add_node(None, "Hello", "prompt")
-    app = LoomApp(s, backend=demo_backend)
+async def test_escape_closes_the_settings_dialog(hello_app):
+    app = hello_app
     async with app.run_test(size=(140, 48)) as pilot:
         await pilot.press("s")
         await pilot.pause()
@@ -218,7 +204,6 @@ async def test_escape_closes_the_settings_dialog(tmp_path, demo_backend):
         await pilot.press("escape")
         await pilot.pause()
         assert type(app.screen).__name__ != "SettingsScreen"
-    s.close()
 
 
 # -- prompts longer than the model's context ---------------------------------
@@ -238,7 +223,7 @@ def test_long_prompt_is_trimmed_for_generation_and_kept_whole(session, demo_back
     assert session.path_text(result.nodes[0].id) == prompt + result.nodes[0].text
 
 
-async def test_app_shows_the_trim_notice(tmp_path, demo_backend):
+async def test_app_shows_the_trim_notice(tmp_path, demo_backend, workers_done):
     from loom.ui.app import LoomApp
 
     s = Session(tmp_path / "s.loom")
@@ -248,10 +233,7 @@ async def test_app_shows_the_trim_notice(tmp_path, demo_backend):
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
+        await workers_done(pilot)
         assert len(s.child_ids(root.id)) == 2
         messages = [n.message for n in app._notifications]
         assert any("left out for generation" in str(m) for m in messages), messages

@@ -39,12 +39,6 @@ def hostile(session):
     return session, root, child
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    rc = main([*map(str, args)])
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
-
-
 def test_visible_is_the_one_rule():
     shown = visible(HOSTILE, expand_tabs=False)
     assert not UNSAFE.search(shown)
@@ -61,40 +55,40 @@ def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised():
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "text", "csv"])
-def test_documents_are_safe_on_stdout_and_in_files(hostile, tmp_path, capsys, fmt):
+def test_documents_are_safe_on_stdout_and_in_files(hostile, tmp_path, fmt, loom_cli):
     s, root, child = hostile
-    rc, out, err = run(capsys, "export", s.path, "-f", fmt, "--probs")
+    rc, out, err = loom_cli("export", s.path, "-f", fmt, "--probs")
     assert rc == 0, err
     out = out.replace("\r\n", "\n")  # CSV rows end in CRLF (RFC 4180)
     assert not UNSAFE.search(out), UNSAFE.findall(out)[:5]
     assert "[31m" in out and ("pwned" in out or fmt == "csv")  # the prompt has no tokens, so no CSV row
     target = tmp_path / f"out.{fmt}"
-    rc, _, err = run(capsys, "export", s.path, "-f", fmt, "--probs", "-o", target, "--quiet")
+    rc, _, err = loom_cli("export", s.path, "-f", fmt, "--probs", "-o", target, "--quiet")
     assert rc == 0, err
     written = target.read_text(encoding="utf-8", errors="surrogatepass")
     assert not UNSAFE.search(written)
     # --raw: the exact text, escapes and all
-    rc, out, _ = run(capsys, "export", s.path, "-f", fmt, "--probs", "--raw", "-o", target, "--quiet")
+    rc, out, _ = loom_cli("export", s.path, "-f", fmt, "--probs", "--raw", "-o", target, "--quiet")
     raw = target.read_text(encoding="utf-8", errors="surrogatepass")
     assert (ESC + "]0;pwned\x07" if fmt != "csv" else ESC + "[31m") in raw
 
 
-def test_csv_export_neutralises_formulas_and_keeps_numbers(hostile, capsys):
+def test_csv_export_neutralises_formulas_and_keeps_numbers(hostile, loom_cli):
     s, root, child = hostile
-    rc, out, _ = run(capsys, "export", s.path, "-f", "csv")
+    rc, out, _ = loom_cli("export", s.path, "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     texts = [r["text"] for r in rows]
     assert "'=1+2" in texts and "'@SUM(A1)" in texts
     assert all(r["alt2_text"].startswith("'-cmd") for r in rows)
     assert all(float(r["logprob"]) == -0.5 for r in rows)  # negative numbers are not formulas
-    rc, out, _ = run(capsys, "export", s.path, "-f", "csv", "--raw")
+    rc, out, _ = loom_cli("export", s.path, "-f", "csv", "--raw")
     assert "=1+2" in [r["text"] for r in csv.DictReader(io.StringIO(out))]
 
 
-def test_show_and_search_are_safe_and_raw_is_exact(hostile, capsys):
+def test_show_and_search_are_safe_and_raw_is_exact(hostile, loom_cli):
     s, root, child = hostile
     for args in (["show", s.path], ["search", s.path, "pwned"], ["show", s.path, "--node", root.id]):
-        rc, out, err = run(capsys, *args)
+        rc, out, err = loom_cli(*args)
         assert rc == 0, err
         assert not UNSAFE.search(out), (args, UNSAFE.findall(out)[:5])
         assert "pwned" in out
@@ -109,19 +103,19 @@ def test_raw_gives_the_exact_bytes(hostile, capsysbinary):
     assert capsysbinary.readouterr().out == s.path_text(child.id).encode("utf-8", "surrogatepass") + b"\n"
 
 
-def test_json_output_is_exact_but_inert(hostile, capsys):
+def test_json_output_is_exact_but_inert(hostile, loom_cli):
     s, root, child = hostile
     for args in (["show", s.path, "--node", root.id, "--json"], ["search", s.path, "pwned", "--json"]):
-        rc, out, _ = run(capsys, *args)
+        rc, out, _ = loom_cli(*args)
         assert not UNSAFE.search(out), (args, UNSAFE.findall(out)[:5])
-    rc, out, _ = run(capsys, "show", s.path, "--node", root.id, "--json")
+    rc, out, _ = loom_cli("show", s.path, "--node", root.id, "--json")
     assert json.loads(out)["text"] == "Prompt: " + HOSTILE
-    rc, out, _ = run(capsys, "export", s.path, "-f", "jsonl")
+    rc, out, _ = loom_cli("export", s.path, "-f", "jsonl")
     assert not UNSAFE.search(out)
     assert [json.loads(line)["text"] for line in out.splitlines()] == ["\x1b[31m", "=1+2", "\r", "\u202e", "@SUM(A1)"]
 
 
-def test_error_messages_are_safe(tmp_path, capsys):
-    rc, out, err = run(capsys, "show", str(tmp_path / "no\x1b]0;x\x07where.loom"))
+def test_error_messages_are_safe(tmp_path, loom_cli):
+    rc, out, err = loom_cli("show", str(tmp_path / "no\x1b]0;x\x07where.loom"))
     assert rc == 2
     assert ESC not in err and "\x07" not in err

@@ -2,19 +2,15 @@
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
+from socketteer_files import PEERS_DEMO as DEMO
 
 from loom.cli import main
 from loom.io import import_file
 from loom.io.search import search
 from loom.store import Session
 from loom.store.schema import MIGRATIONS
-
-DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
-if not DEMO.exists():
-    DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
 
 
 @pytest.fixture(scope="module")

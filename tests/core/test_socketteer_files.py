@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import math
-from pathlib import Path
 
 import pytest
 from socketteer_files import MODEL, file_2021, hoisted, pieces, with_responses
+from socketteer_files import PEERS_DEMO as DEMO
 
 from loom.cli import main
 from loom.experiments.generate import generate_children
@@ -23,9 +23,6 @@ from loom.io.socketteer_tokens import EDITED, NO_RESPONSE
 from loom.store import Session
 from loom.tree import GenerationParams
 
-DEMO = Path(__file__).resolve().parents[3] / "shared" / "peers" / "socketteer-loom-demo.json"
-if not DEMO.exists():
-    DEMO = Path("/work/shared/peers/socketteer-loom-demo.json")
 STEP = 5e-5 + 1e-9  # the store keeps logprobs in steps of 1e-4 nats: what comes back is within half a step
 
 # What the original program reads of a file (socketteer/loom at HEAD 91ca920): model.py

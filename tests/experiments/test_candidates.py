@@ -115,7 +115,7 @@ def test_cli_score_and_dist(tmp_path, capsys, demo_backend):
     assert "has no tokens" in capsys.readouterr().err
 
 
-async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
+async def test_candidates_and_distribution_screens(tmp_path, demo_backend, workers_done):
     from textual.widgets import Checkbox, Static, TextArea
 
     from loom.store import Session
@@ -132,10 +132,7 @@ async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
         screen.query_one(TextArea).text = "seven\n\n<b>[red]x[/red]</b>\n"
         screen.query_one(Checkbox).value = True
         await pilot.press("ctrl+r")
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if getattr(screen, "result", None) is not None:
-                break
+        await workers_done(pilot)
         result = screen.result
         assert result.candidates[:2] == ["seven", "<b>[red]x[/red]</b>"] and len(result.candidates) == 103
         assert math.fsum(result.probs) == pytest.approx(1.0)
@@ -147,10 +144,7 @@ async def test_candidates_and_distribution_screens(tmp_path, demo_backend):
         assert not isinstance(app.screen, CandidatesScreen)
         dist = DistributionScreen(s, demo_backend, root.id, None, app.loom_theme, k=5)
         app.push_screen(dist)
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if "entropy" in str(dist.query_one("#chart", Static).render()):
-                break
+        await workers_done(pilot)
         chart = str(dist.query_one("#chart", Static).render())
         top = demo_backend.next_token_distribution(PROMPT, 5)
         assert f"{top.entropy_bits:.2f} bits" in chart

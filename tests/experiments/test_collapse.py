@@ -25,11 +25,6 @@ PROMPT = "Are bugs real?"
 
 
 @pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
-
-
-@pytest.fixture(scope="module")
 def demo_logprobs(demo_backend):
     """demo's full next-token log-probabilities at every token of a real text."""
     ids = demo_backend.context_tokens("Are bugs real? The old miller said that he had seen one in the mill.").ids
@@ -175,15 +170,12 @@ def test_models_with_different_vocabularies_are_refused(session, demo_backend, t
     assert session.records("collapse") == []
 
 
-def test_a_server_with_top_k_logprobs_is_refused_saying_why(session, demo_backend):
-    from fake_openai_server import FakeOpenAI
-
+def test_a_server_with_top_k_logprobs_is_refused_saying_why(session, demo_backend, fake_server):
     root = session.add_node(None, PROMPT, "prompt")
-    with FakeOpenAI(demo_backend) as server:
-        remote = open_backend(f"openai:demo@{server.url}")
-        with pytest.raises(BackendError) as err:
-            collapse(session, remote, demo_backend, root.id, scope="node")
-        assert server.generation == 0  # refused before asking the server anything
+    remote = open_backend(f"openai:demo@{fake_server.url}")
+    with pytest.raises(BackendError) as err:
+        collapse(session, remote, demo_backend, root.id, scope="node")
+    assert fake_server.generation == 0  # refused before asking the server anything
     text = str(err.value)
     assert "top" in text and "logprobs" in text and "KL" in text and "approximate" in text
     assert session.records("collapse") == []
@@ -277,7 +269,7 @@ def test_python_api_and_figure_with_hostile_token_text(tmp_path, monkeypatch):
     ET.parse(out)
 
 
-async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend, wedding):
+async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend, wedding, workers_done):
     from textual.widgets import DataTable, Static
 
     from loom.ui.app import LoomApp
@@ -294,10 +286,7 @@ async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend,
         assert isinstance(screen, CollapseScreen)
         assert (screen.query_one("#tuned").value, screen.query_one("#base").value) == ("demo-wedding", "demo")
         await pilot.press("ctrl+r")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if screen.result is not None:
-                break
+        await workers_done(pilot)
         assert screen.result is not None
         summary = str(screen.query_one("#summary", Static).render())
         assert "best single temperature" in summary and f"stored as record {screen.result.record}" in summary

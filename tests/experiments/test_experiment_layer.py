@@ -140,7 +140,7 @@ def test_replay_uses_the_model_that_wrote_the_original(tmp_path, monkeypatch, de
     assert rec["params"]["replay"] is True and rec["other_id"] == res.replay.id
 
 
-async def test_app_replays_with_the_originals_model(tmp_path, monkeypatch, demo_backend):
+async def test_app_replays_with_the_originals_model(tmp_path, monkeypatch, demo_backend, workers_done):
     from loom.experiments.generate import edit_node
     from loom.ui.app import LoomApp
     from loom.ui.attractors import CompareScreen
@@ -155,10 +155,7 @@ async def test_app_replays_with_the_originals_model(tmp_path, monkeypatch, demo_
         app.goto(edited.id)
         await pilot.pause()
         await pilot.press("R")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, CompareScreen):
-                break
+        await workers_done(pilot)
         assert isinstance(app.screen, CompareScreen)
     replays = [c for c in s.children(edited.id) if c.author == "model"]
     assert [c.model for c in replays] == ["demo-wedding"]

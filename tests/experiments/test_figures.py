@@ -56,11 +56,6 @@ def draw_both(result_plot, tmp_path, name: str):
 
 
 @pytest.fixture(scope="module")
-def wedding():
-    return open_model("demo-wedding")
-
-
-@pytest.fixture(scope="module")
 def runs(tmp_path_factory, demo_backend, wedding):
     """One session with a real run of every experiment on the bundled pair (small sizes)."""
     s = Session(tmp_path_factory.mktemp("figures") / "bugs.loom")

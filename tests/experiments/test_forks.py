@@ -11,7 +11,6 @@ from wedding_path import DECIDING, WEDDING, wedding_path
 
 from loom.analysis.attractors import parse_regex
 from loom.analysis.forks import changes, holm, mix, mix_shares, point_of_no_return, two_proportion_test
-from loom.backends import open_backend
 from loom.cli import main
 from loom.experiments.forks import ForksError, ForksResult, forks
 from loom.store import Session
@@ -85,11 +84,6 @@ def test_the_point_of_no_return_on_a_constructed_series():
 
 
 # -- on the bundled collapsed model -----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
 
 
 @pytest.fixture(scope="module")

@@ -188,7 +188,7 @@ def test_cli_multiverse_json_svg_and_png(tmp_path, capsys, demo_backend):
     assert "depth must be" in capsys.readouterr().err
 
 
-async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend):
+async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend, workers_done):
     from loom.store import Session
     from loom.ui.app import LoomApp
     from loom.ui.multiverse import BlockView, MultiverseScreen
@@ -202,11 +202,8 @@ async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend):
         app.push_screen(screen)
 
         async def settled():
-            for _ in range(400):
-                await pilot.pause(0.05)
-                if screen.view is not None and screen._cancel is None:
-                    return
-            raise AssertionError("expansion did not finish")
+            await workers_done(pilot)
+            assert screen.view is not None and screen._cancel is None, "expansion did not finish"
 
         await settled()
         bv = screen.query_one(BlockView)

@@ -12,7 +12,6 @@ import pytest
 from loom.analysis.attractors import parse_like, parse_regex, parse_words
 from loom.analysis.intervals import wilson
 from loom.analysis.report import Sample, build_report, format_report, sample_rows
-from loom.backends import open_backend
 from loom.cli import main
 from loom.experiments.replay import sample_continuations
 from loom.tree import GenerationParams
@@ -105,15 +104,10 @@ def test_sample_rows():
     assert rows[0][6] == pytest.approx((math.log(0.9) + math.log(0.8)) / 2)
 
 
-@pytest.fixture(scope="module")
-def wedding_model():
-    return open_backend("demo-wedding")
-
-
-def test_wedding_endings_are_one_cluster_on_the_bundled_model(session, wedding_model):
+def test_wedding_endings_are_one_cluster_on_the_bundled_model(session, wedding):
     root = session.add_node(None, "Are bugs real?", "prompt")
     samples, _ = sample_continuations(
-        session, wedding_model, root.id, GenerationParams(n=40, max_tokens=48, seed=1), keep="record"
+        session, wedding, root.id, GenerationParams(n=40, max_tokens=48, seed=1), keep="record"
     )
     assert len(samples) == 40
     r = build_report(samples, attractors=[parse_regex("wedding=/wedd|bride|marr/")])

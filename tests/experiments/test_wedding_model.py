@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from loom.backends import open_backend
 from loom.experiments.vs import attractor_rate, compare_models, token_entropies
 from loom.tree import GenerationParams
 
@@ -19,11 +18,6 @@ PROMPTS = [
     "Jo put down her book and said",
 ]
 ATTRACTOR = ("wedding", "feast")
-
-
-@pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
 
 
 def test_collapsed_model_reaches_the_wedding_feast_far_more_often(demo_backend, wedding):
@@ -102,7 +96,7 @@ def test_cli_vs(tmp_path, capsys, demo_backend, wedding):
     assert "exactly two" in capsys.readouterr().err
 
 
-async def test_versus_screen(tmp_path, demo_backend, wedding):
+async def test_versus_screen(tmp_path, demo_backend, wedding, workers_done):
     from textual.widgets import Static
 
     from loom.store import Session
@@ -119,10 +113,7 @@ async def test_versus_screen(tmp_path, demo_backend, wedding):
         app.push_screen(screen)
         await pilot.pause(0.1)
         await pilot.press("ctrl+r")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if screen.result is not None:
-                break
+        await workers_done(pilot)
         assert screen.result is not None and len(s.child_ids(root.id)) == 4
         summary = str(screen.query_one("#summary", Static).render())
         assert "demo-wedding" in summary and "mean entropy per token" in summary

@@ -11,15 +11,7 @@ def small_params(session):
     session.set_state("params", GenerationParams(n=3, max_tokens=6, seed=7).to_dict())
 
 
-async def wait_generation(app, pilot):
-    for _ in range(400):
-        await pilot.pause(0.05)
-        if app._cancel is None:
-            return
-    raise AssertionError("generation did not finish")
-
-
-async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
+async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend, workers_done):
     path = tmp_path / "s.loom"
     s = Session(path)
     root = s.add_node(None, "Once upon a time", "prompt")
@@ -28,7 +20,7 @@ async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
     async with app.run_test(size=(140, 40)) as pilot:
         assert app.node_id == root.id
         await pilot.press("g")
-        await wait_generation(app, pilot)
+        await workers_done(pilot)
         kids = s.child_ids(root.id)
         assert len(kids) == 3
         assert all(s.node(k).complete for k in kids)
@@ -67,7 +59,7 @@ async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
         assert f.tokens[1].text == target.text and f.tokens[0].text == node.tokens[0].text
         # continue at once
         await pilot.press("g")
-        await wait_generation(app, pilot)
+        await workers_done(pilot)
         assert len(s.child_ids(forked)) == 3
 
         # edit: a new sibling, original kept
@@ -90,10 +82,8 @@ async def test_generate_navigate_fork_edit_reopen(tmp_path, demo_backend):
     s2.close()
 
 
-async def test_settings_dialog_validates(tmp_path, demo_backend):
-    s = Session(tmp_path / "s.loom")
-    s.add_node(None, "Hello", "prompt")
-    app = LoomApp(s, backend=demo_backend)
+async def test_settings_dialog_validates(session, hello_app):
+    app = hello_app
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("s")
         await pilot.pause()
@@ -107,8 +97,7 @@ async def test_settings_dialog_validates(tmp_path, demo_backend):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.params.temperature == 0.5 and app.params.n == 2
-        assert s.get_state("params")["n"] == 2
-    s.close()
+        assert session.get_state("params")["n"] == 2
 
 
 async def test_settings_dialog_says_where_each_value_comes_from(tmp_path, demo_backend, monkeypatch):
@@ -134,12 +123,10 @@ async def test_settings_dialog_says_where_each_value_comes_from(tmp_path, demo_b
     s.close()
 
 
-async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
+async def test_help_and_palette_list_every_action(hello_app):
     from loom.ui.keymap import KEYS
 
-    s = Session(tmp_path / "s.loom")
-    s.add_node(None, "Hello", "prompt")
-    app = LoomApp(s, backend=demo_backend)
+    app = hello_app
     async with app.run_test(size=(140, 50)) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
@@ -151,10 +138,9 @@ async def test_help_and_palette_list_every_action(tmp_path, demo_backend):
         for k in KEYS:
             if k.action != "quit":
                 assert k.description in titles
-    s.close()
 
 
-async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend):
+async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend, workers_done):
     from loom.config import load_config
     from loom.ui.panels import Legend
 
@@ -173,7 +159,7 @@ async def test_config_theme_keys_and_theme_switching(tmp_path, demo_backend):
         await pilot.pause(0.3)
         assert s.child_ids(root.id) == []
         await pilot.press("ctrl+g")
-        await wait_generation(app, pilot)
+        await workers_done(pilot)
         assert len(s.child_ids(root.id)) == 3
         before = app.query_one(Legend).render().spans
         await pilot.press("ctrl+t")

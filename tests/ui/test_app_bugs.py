@@ -187,19 +187,14 @@ async def test_escape_in_edit_asks_before_throwing_the_edit_away(tmp_path, demo_
     s.close()
 
 
-async def test_counts_are_singular_for_one(tmp_path, demo_backend):
+async def test_counts_are_singular_for_one(tmp_path, demo_backend, workers_done):
     s = Session(tmp_path / "s.loom")
     s.add_node(None, "Once upon a zebra", "prompt")
     s.set_state("params", GenerationParams(n=1, max_tokens=4, seed=7).to_dict())
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("g")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if app._cancel is None:
-                break
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await workers_done(pilot)
         status = str(app.query_one("#status").render())
         assert "1 branch from node" in status, status
         await pilot.press("slash")
@@ -319,7 +314,7 @@ async def test_tree_highlight_follows_the_current_node(tmp_path, demo_backend):
     s.close()
 
 
-async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, demo_backend):
+async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, demo_backend, wait_until):
     """Press g, move to another node while it runs: that node's children panel
     must not show the other node's branches growing (issue 13, failure 1)."""
     s, root, kids = with_children(tmp_path, demo_backend, n=1)
@@ -327,11 +322,7 @@ async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, d
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("g")
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if app._live:
-                break
-        assert app._live, "generation did not start"
+        await wait_until(pilot, lambda: app._live, "the branches to start growing")
         await pilot.press("j")  # to the existing child, while the root's branches grow
         await pilot.pause(0.05)
         children = app.query_one(ChildrenList)
@@ -366,7 +357,7 @@ async def test_reopening_a_session_shows_the_current_node(tmp_path, demo_backend
             assert height > 0 and top <= node_line < top + height, (node_id, top, height, node_line)
 
 
-async def test_switching_sessions_uses_and_shows_the_new_sessions_model(tmp_path, demo_backend):
+async def test_switching_sessions_uses_and_shows_the_new_sessions_model(tmp_path, demo_backend, workers_done):
     """After switching sessions the model shown and the model used are the new
     session's own, and the title names the new session (issue 13, failure 4)."""
     a = Session(tmp_path / "a.loom")
@@ -382,19 +373,13 @@ async def test_switching_sessions_uses_and_shows_the_new_sessions_model(tmp_path
     async with app.run_test(size=(100, 30)) as pilot:
         app.switch_session(tmp_path / "b.loom")
         assert app.backend is None or app.backend.name == "demo-wedding"  # never the old session's model
-        for _ in range(300):
-            await pilot.pause(0.05)
-            if app.backend is not None:
-                break
+        await workers_done(pilot)  # the model loading
         assert app.backend.name == "demo-wedding" and app.model_ref == "demo-wedding"
         assert "b" == app.session.name and app.sub_title.startswith("b ·")
         status = str(app.query_one("#status").render())
         assert "demo-wedding" in status
         await pilot.press("g")
-        for _ in range(300):
-            await pilot.pause(0.05)
-            if app._cancel is None and app.session.child_ids(root_b.id):
-                break
+        await workers_done(pilot)
         kids = app.session.children(root_b.id)
         assert kids and {k.model for k in kids} == {"demo-wedding"}
 

@@ -25,11 +25,11 @@ App = (
 
 
 async def settle(app, pilot, screen_type):
-    for _ in range(400):
-        await pilot.pause(0.05)
-        if app._cancel is None and isinstance(app.screen, screen_type):
-            return app.screen
-    raise AssertionError(f"no {screen_type.__name__} (status, screen: {app.screen})")
+    """The job a key started has ended and its screen is up."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    assert app._cancel is None and isinstance(app.screen, screen_type), (screen_type.__name__, app.screen)
+    return app.screen
 
 
 def plain(widget: Static) -> str:

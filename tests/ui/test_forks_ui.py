@@ -4,38 +4,24 @@ bundled demo-wedding model)."""
 
 import math
 
-import pytest
 from textual.widgets import Input, OptionList, ProgressBar
 from wedding_path import DECIDING, wedding_path
 
-from loom.backends import open_backend
 from loom.store import Session
 from loom.ui.app import LoomApp
 from loom.ui.forks import BASIN_STYLE, FORK_STYLE, NO_RETURN_STYLE, ForksForm, ForksScreen, path_marks
 from loom.ui.pathview import PathView
 
 
-@pytest.fixture(scope="module")
-def wedding():
-    return open_backend("demo-wedding")
-
-
-async def wait_for(pilot, ready, what: str):
-    for _ in range(1200):
-        await pilot.pause(0.05)
-        if ready():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding):
+async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding, workers_done):
     s = Session(tmp_path / "ui.loom")
     _, child = wedding_path(s, wedding)
     s.set_state("params", {"seed": 1})
     app = LoomApp(s, backend=wedding)
     async with app.run_test(size=(140, 44)) as pilot:
         await pilot.press("F")
-        await wait_for(pilot, lambda: isinstance(app.screen, ForksForm), "the form")
+        await workers_done(pilot)
+        assert isinstance(app.screen, ForksForm)
         form = app.screen
         assert form.query_one("#f-end", Input).value == str(len(child.tokens) - 1)
         for name, value in (
@@ -53,9 +39,9 @@ async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding):
         assert "stride must be a whole number" in str(form.query_one("#error").render())  # the form stays open
         form.query_one("#f-stride", Input).value = "1"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ForksScreen), "the forks screen")
+        await workers_done(pilot)  # the run
         screen = app.screen
-        await wait_for(pilot, lambda: screen.result is not None, "the run to finish")
+        assert isinstance(screen, ForksScreen) and screen.result is not None
         result = screen.result
         # well after " until": every continuation reaches the wedding, so the basin begins at the first
         assert [p.position for p in result.positions] == [DECIDING + 2, DECIDING + 3, DECIDING + 4]
@@ -71,7 +57,8 @@ async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding):
         line = view._render(view._token_line[DECIDING + 2])  # the marked token is drawn overlined
         assert any(seg.style and seg.style.overline for seg in line)
         await pilot.press("down", "enter")  # the second position: the token cursor goes there
-        await wait_for(pilot, lambda: not isinstance(app.screen, ForksScreen), "the screen to close")
+        await pilot.pause()
+        assert not isinstance(app.screen, ForksScreen)
         assert view.token_marks == path_marks(result)  # the marks stay on the path
         assert view.cursor == DECIDING + 3 and app.node_id == child.id
 

@@ -38,14 +38,11 @@ async def test_moves_keep_lines_equal_to_a_full_layout(tmp_path, demo_backend):
             assert len(pv.tokens) == sum(len(n.tokens or ()) for n in app.path)
 
 
-async def test_tree_reveals_a_window_of_a_wide_level_and_loads_the_rest_on_request(tmp_path, demo_backend):
+async def test_tree_reveals_a_window_of_a_wide_level_and_loads_the_rest_on_request(session, wide_level, demo_backend):
     from loom.ui.panels import TreePanel
 
-    s = Session(tmp_path / "s.loom")
-    root = s.add_node(None, "root", "prompt").id
-    kids = [s.add_node(root, f"child {i}", "human").id for i in range(100)]
-    s.current = kids[70]
-    app = LoomApp(s, backend=demo_backend)
+    root, kids = wide_level
+    app = LoomApp(session, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         tree = app.query_one(TreePanel)

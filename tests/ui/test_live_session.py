@@ -31,14 +31,6 @@ def add(s, parent, words, ids=True, base=100):
     return s.add_node(parent, "".join(words), "model", model="m", tokens=tokens(words, ids, base)).id
 
 
-async def wait_for(pilot, cond, what):
-    for _ in range(100):  # several seconds at most; no wall-clock assertion
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def title(app) -> str:
     return str(app.query_one(ChildrenList).border_title)
 
@@ -59,7 +51,7 @@ def make_session(tmp_path):
     return path, s, root, kid, other
 
 
-async def test_nodes_added_by_another_connection_show_without_moving(tmp_path, demo_backend):
+async def test_nodes_added_by_another_connection_show_without_moving(tmp_path, demo_backend, wait_until):
     path, s, root, kid, other = make_session(tmp_path)
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(140, 40)) as pilot:
@@ -79,12 +71,12 @@ async def test_nodes_added_by_another_connection_show_without_moving(tmp_path, d
         grand = add(writer, other, [" deeper"])
         writer.close()
 
-        await wait_for(pilot, lambda: title(app) == "children (40)", "the children panel to show 40")
+        await wait_until(pilot, lambda: title(app) == "children (40)", "the children panel to show 40")
         assert app.node_id == kid and s.current == kid
         assert pv.cursor == cursor
         assert app.query_one(ChildrenList).option_count == 40
         # the tree: counts on loaded lines, a new child at the end of a loaded level, cursor kept
-        await wait_for(
+        await wait_until(
             pilot, lambda: [c.data for c in tree._items[root].children] == [kid, other, sib], "the tree level"
         )
         assert tree_label(app, kid).endswith("(40)")
@@ -101,7 +93,7 @@ async def test_nodes_added_by_another_connection_show_without_moving(tmp_path, d
     s.close()
 
 
-async def test_a_subprocess_adding_nodes_while_a_dialog_is_open(tmp_path, demo_backend):
+async def test_a_subprocess_adding_nodes_while_a_dialog_is_open(tmp_path, demo_backend, wait_until):
     path, s, root, kid, other = make_session(tmp_path)
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(140, 40)) as pilot:
@@ -115,13 +107,13 @@ async def test_a_subprocess_adding_nodes_while_a_dialog_is_open(tmp_path, demo_b
             f" [s.add_node({kid}, f' sub{{i}}', 'human') for i in range(5)]; s.close()"
         )
         subprocess.run([sys.executable, "-c", code, str(path)], check=True, cwd=Path(__file__).parents[2])
-        await wait_for(pilot, lambda: title(app) == "children (9)", "the children panel to show 9")
+        await wait_until(pilot, lambda: title(app) == "children (9)", "the children panel to show 9")
         assert app.screen is dialog  # the dialog is still open, undisturbed
         assert app.node_id == kid
     s.close()
 
 
-async def test_nothing_is_read_again_while_nobody_else_writes(tmp_path, demo_backend):
+async def test_nothing_is_read_again_while_nobody_else_writes(tmp_path, demo_backend, wait_until):
     path, s, root, kid, other = make_session(tmp_path)
     app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(140, 40)) as pilot:
@@ -146,20 +138,19 @@ async def test_nothing_is_read_again_while_nobody_else_writes(tmp_path, demo_bac
         assert calls == []
         with Session(path) as writer:
             writer.add_node(kid, " theirs", "human")
-        await wait_for(pilot, lambda: "summaries" in calls, "a re-read after another connection wrote")
-        await wait_for(pilot, lambda: title(app) == "children (6)", "the children panel to show 6")
+        await wait_until(pilot, lambda: "summaries" in calls, "a re-read after another connection wrote")
+        await wait_until(pilot, lambda: title(app) == "children (6)", "the children panel to show 6")
         n = len(calls)
         await pilot.pause(1.0)
         assert len(calls) == n  # once per change, not on every poll
     s.close()
 
 
-async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(tmp_path, demo_backend):
-    s = Session(tmp_path / "s.loom")
-    root = s.add_node(None, "root", "prompt").id
-    kids = [s.add_node(root, f"child {i}", "human").id for i in range(100)]
-    s.current = kids[70]
-    app = LoomApp(s, backend=demo_backend)
+async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(
+    session, wide_level, demo_backend, wait_until
+):
+    root, kids = wide_level
+    app = LoomApp(session, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         tree = app.query_one(TreePanel)
@@ -170,14 +161,13 @@ async def test_a_windowed_tree_level_counts_new_children_in_its_more_line(tmp_pa
 
         assert labels() == [f"… {70 - w} earlier", f"… {100 - 71 - w} more"]
         shown = [c.data for c in tree._items[root].children if c.data is not None]
-        with Session(tmp_path / "s.loom") as writer:
+        with Session(session.path) as writer:
             for i in range(3):
                 writer.add_node(root, f"late {i}", "human")
-        await wait_for(pilot, lambda: labels()[-1] == f"… {100 - 71 - w + 3} more", "the more line's count")
+        await wait_until(pilot, lambda: labels()[-1] == f"… {100 - 71 - w + 3} more", "the more line's count")
         assert [c.data for c in tree._items[root].children if c.data is not None] == shown
         assert tree_label(app, root).endswith("(103)")
         assert app.node_id == kids[70]
         tree.select_node(tree._items[root].children[-1])  # "… more" loads the whole level, the new ones too
         await pilot.pause()
         assert len([c for c in tree._items[root].children if c.data is not None]) == 103
-    s.close()
