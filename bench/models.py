@@ -15,11 +15,12 @@ _tmp: tempfile.TemporaryDirectory | None = None
 
 
 def open_local(ref: str, **kwargs):
+    """The model on the device loom chooses (a GPU where there is one; --device or $LOOM_DEVICE names another)."""
     from loom.backends.base import BackendError
     from loom.backends.local import LocalBackend
 
     try:
-        return LocalBackend(ref, device="cpu", **kwargs)
+        return LocalBackend(ref, **kwargs)
     except BackendError:
         return None
 
@@ -59,9 +60,11 @@ def standin(**kwargs):
 
 
 def label(backend) -> str:
+    where = f"{backend.device}, {str(backend.model.dtype).removeprefix('torch.')}"
     if Path(backend.name).parent == Path(tempfile.gettempdir()) or "loom-bench-" in backend.name:
-        return "GPT-2-small-shaped stand-in (random weights, 12x768, 1024 positions)"
-    return f"{backend.name} ({sum(p.numel() for p in backend.model.parameters()) / 1e6:.0f}M params, {backend.context} positions)"
+        return f"GPT-2-small-shaped stand-in (random weights, 12x768, 1024 positions; {where})"
+    params = sum(p.numel() for p in backend.model.parameters()) / 1e6
+    return f"{backend.name} ({params:.0f}M params, {backend.context} positions; {where})"
 
 
 def prompt_ids(backend, length: int) -> list[int]:

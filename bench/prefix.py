@@ -3,11 +3,26 @@ were already processed (their key/value cache is reused), against a cold
 prefill of the same context, and a check that both give the same branches for
 the same seed. The context is 1,000 tokens on a model with 1,024 positions
 (GPT-2 when cached, else the GPT-2-small-shaped stand-in) and 480 tokens on the
-demo model, whose 512 positions cannot hold 1,000."""
+demo model, whose 512 positions cannot hold 1,000.
+
+Deep paths: a session whose path is 313 model nodes of 64 tokens (20,032
+tokens, far past either model's window). The user extends the story 14 times:
+generates a 64-token child of the deepest node, then n=8 branches from that
+child. Measured: the time from asking (loom's generate_children: the path read
+from the session, its ids, the window, the prefill) to the child's first
+token, against a cold start on the same node (a fresh session object, empty
+caches). Target: at least 5x. The window moves in steps of half the model's
+window, so a child keeps its parent's window start unless its tokens cross a
+step (2 in 7 children here on the demo model; the figure counts them): the
+median is the usual case, and the mean with the crossings is printed beside it."""
 
 from __future__ import annotations
 
+import statistics
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 from loom.tree import GenerationParams, TokenEvent
 
@@ -88,11 +103,122 @@ def bench_model(backend, context: int, quick: bool) -> list[Figure]:
     return figs
 
 
+SPINE, WALK = 313, 14  # path nodes of 64 tokens; steps down from the deepest
+
+
+def build_path(backend, path: Path, spine: int) -> int:
+    """A session whose path is `spine` nodes of 64 tokens this model sampled; returns the deepest node."""
+    from loom.store import Session
+
+    samples: list[list] = []
+    seed = 0
+    while len(samples) < 16:
+        got: dict[int, list] = {}
+        for ev in backend.generate("Once upon a time", GenerationParams(n=8, max_tokens=64, seed=seed, logprobs=10)):
+            if isinstance(ev, TokenEvent):
+                got.setdefault(ev.branch, []).append(ev.token)
+        samples += [toks for toks in got.values() if len(toks) == 64]
+        seed += 1
+    session = Session(path)
+    node = None
+    for i in range(spine):
+        toks = samples[i % len(samples)]
+        text = "".join(t.text for t in toks)
+        node = session.add_node(node, text, "model", model=backend.name, params={"seed": i}, tokens=toks).id
+    session.close()
+    return node
+
+
+def child_first_token(session, backend, node: int, params: GenerationParams) -> tuple[float, list]:
+    """Seconds from asking for children of `node` to the first token, and the first tokens (id, logprob)."""
+    from loom.experiments.generate import generate_children
+
+    cancel = threading.Event()
+    firsts: list = []
+    start = time.perf_counter()
+    ttft = 0.0
+
+    def listen(ev) -> None:
+        nonlocal ttft
+        if isinstance(ev, TokenEvent):
+            if not firsts:
+                ttft = time.perf_counter() - start
+            if len(firsts) < params.n:
+                firsts.append((ev.token.token_id, ev.token.logprob))
+            cancel.set()  # the first step's tokens are all yielded before the cancel is seen
+
+    generate_children(session, backend, node, params, cancel=cancel, listener=listen)
+    return ttft, firsts
+
+
+def bench_deep(backend, quick: bool) -> list[Figure]:
+    """A walk down a deep path, as a user extends a story: generate from a node, take a
+    child, generate from it... The time to each child's first token, then cold on the same nodes."""
+    from loom.experiments.context import path_context
+    from loom.experiments.generate import generate_children
+    from loom.store import Session
+
+    name = models.label(backend)
+    spine, walk = (80, 4) if quick else (SPINE, WALK)
+    params = GenerationParams(n=N, max_tokens=64, temperature=1.0, seed=7, logprobs=10)
+    with tempfile.TemporaryDirectory(prefix="loom-bench-deep-") as tmp:
+        path = Path(tmp) / "deep.loom"
+        node = build_path(backend, path, spine)
+        session = Session(path)
+        length = len(backend.context_ids(path_context(session, node))[0])
+        print(
+            f" {name}: a path of {spine} nodes ({length:,} tokens; the model's window is {backend.context}); "
+            f"{walk} times: a 64-token child of the deepest node, then n={N} from that child",
+            flush=True,
+        )
+        warm, walked, kept = [], [], 0
+        backend._prefixes.clear()
+        for _ in range(walk):
+            before = backend.context_window(path_context(session, node), params.max_tokens)["start"]
+            # the user generates from the node (its window is then cached) and takes the child
+            node = generate_children(session, backend, node, params.replace(n=1)).nodes[0].id
+            kept += backend.context_window(path_context(session, node), params.max_tokens)["start"] == before
+            t, got = child_first_token(session, backend, node, params)
+            warm.append(t)
+            walked.append((node, got))
+        session.close()
+        cold, same = [], True
+        for node, got in walked:
+            backend._prefixes.clear()
+            backend._segments.clear()
+            backend._branches = backend._last_context = None
+            fresh = Session(path)
+            t, want = child_first_token(fresh, backend, node, params)
+            fresh.close()
+            cold.append(t)
+            same &= [g[0] for g in got] == [w[0] for w in want] and all(
+                abs(g[1] - w[1]) < 1e-3 for g, w in zip(got, want)
+            )
+    w, c = statistics.median(warm), statistics.median(cold)
+    fig = Figure(
+        "2 deep paths",
+        f"[{name}] a child's first token on a {length:,}-token path (median of {walk} steps down)",
+        w,
+        "s",
+        "cold start on the same node",
+        c,
+        ">= 5x, same output",
+        same and c / w >= 5,
+        f"{kept} of {walk} children kept their parent's window start; each: "
+        f"{', '.join(f'{x * 1e3:.0f}' for x in warm)} ms (mean {statistics.mean(warm) * 1e3:.0f} ms, "
+        f"{statistics.mean(cold) / statistics.mean(warm):.1f}x); same first tokens as cold: {'yes' if same else 'NO'}",
+    )
+    show(fig)
+    return [fig]
+
+
 def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
     from . import models as m
 
     figs = []
-    figs += bench_model(m.open_local("demo"), 480, quick)
+    demo = m.open_local("demo")
+    figs += bench_model(demo, 480, quick)
+    figs += bench_deep(demo, quick)
     larger = m.gpt2()
     if larger is None:
         print(
@@ -102,6 +228,7 @@ def run(quick: bool = False, models: list[str] | None = None) -> list[Figure]:
         )
         larger = m.standin()
     figs += bench_model(larger, 1000, quick)
+    figs += bench_deep(larger, quick)
     for ref in models or []:
         extra = m.open_local(ref)
         if extra is not None and extra.context >= 1000 + TOKENS:

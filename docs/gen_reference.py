@@ -269,6 +269,10 @@ def config_md() -> str:
         "model": f"the default model for new generations: a profile name, `demo`, `demo-wedding`, a model folder or a cached Hugging Face id (default `{config.DEFAULT_MODEL}`)",
         "theme": "the theme loom starts with, by name (see [Themes](../how-to/themes.md))",
         "sessions_dir": "where sessions live; `--sessions-dir` and `$LOOM_SESSIONS_DIR` come first",
+        "device": "where local models run: `auto` (CUDA, else Apple MPS, else the CPU), `cpu`, `cuda`, `cuda:N`, "
+        "`mps`; `--device` and `$LOOM_DEVICE` come first (see [Local models](../how-to/local-models.md))",
+        "dtype": "their precision: `auto` (float32 on the CPU, half precision on a GPU where the model allows), "
+        "`float32`, `bfloat16`, `float16`; `$LOOM_DTYPE` comes first",
         "generation": "generation defaults for every model (the table below)",
         "keys": 'key binding overrides: `action = "key"`, several keys as `"g,ctrl+g"` (actions: [Keys](keys.md))',
         "profiles": "`[profiles.NAME]`: an OpenAI-compatible server and model (the table below)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--sessions-dir", metavar="DIR", help="where sessions live (env LOOM_SESSIONS_DIR)")
+    parser.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="where local models run: auto (cuda, else mps, else cpu; the default), cpu, cuda, cuda:N or mps "
+        "(env LOOM_DEVICE, config `device`); recorded with every node",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"loom.commands.{name}").add_parser(sub)
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     known = parser.get_default("_commands")
     # `loom NAME` is short for `loom open NAME`.
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    opts_with_value = {"--sessions-dir"}
+    opts_with_value = {"--sessions-dir", "--device"}
     if first is not None and first > 0 and argv[first - 1] in opts_with_value:
         first = next((i for i, a in enumerate(argv[first + 1 :], first + 1) if not a.startswith("-")), None)
     if first is None:
@@ -126,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     from .tree import LoomError
 
     try:
+        if getattr(args, "device", None):
+            from .config import check_device
+
+            # the backends (and a model loaded in another process) read it from there
+            os.environ["LOOM_DEVICE"] = check_device(args.device)
         return args.func(args) or 0
     except (CliError, LoomError, KeyError) as exc:
         from .textsafe import redact, visible
@@ -138,8 +150,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (`loom ... | head`): stop quietly, as Unix tools do
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

@@ -9,6 +9,8 @@ A broken file raises ConfigError naming the file, the line and the problem.
     model = "local"                  # default model: a profile, a bundled model, a folder
     theme = "loom-dark"
     sessions_dir = "~/loom-sessions"
+    device = "auto"                  # local models: auto (cuda, else mps, else cpu), cpu, cuda, cuda:1, mps
+    dtype = "auto"                   # float32 on the CPU, half precision on a GPU; or float32, bfloat16, float16
 
     [generation]                     # defaults for every model
     n = 4
@@ -44,7 +46,9 @@ DEFAULT_MODEL = "demo"
 APIS = ("completions", "chat")
 CHAT_PROMPTS = ("assistant", "user")
 
-TOP_KEYS = {"model", "theme", "sessions_dir", "generation", "keys", "profiles"}
+TOP_KEYS = {"model", "theme", "sessions_dir", "device", "dtype", "generation", "keys", "profiles"}
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # generation defaults may set any GenerationParams field except the model itself
 GENERATION_KEYS = {f.name for f in fields(GenerationParams)} - {"model"}
 
@@ -110,6 +114,8 @@ class Config:
     model: str = DEFAULT_MODEL
     theme: str | None = None
     sessions_dir: Path | None = None
+    device: str = "auto"  # where local models run (see backends.device)
+    dtype: str = "auto"  # their precision
     generation: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
@@ -129,6 +135,8 @@ class Config:
             "model": self.model,
             "theme": self.theme,
             "sessions_dir": str(self.sessions_dir) if self.sessions_dir else None,
+            "device": self.device,
+            "dtype": self.dtype,
             "generation": self.generation_params().to_dict(),
             "keys": dict(self.keys),
             "profiles": {name: p.public() for name, p in self.profiles.items()},
@@ -171,6 +179,22 @@ def load_config(path: Path | None = None) -> Config:
     return _parse(data, path, text)
 
 
+def check_device(value: str) -> str:
+    """`value` (lower-cased) if it names a device a local model can run on; ParamError otherwise."""
+    value = value.strip().lower()
+    if not _DEVICE.fullmatch(value):
+        raise ParamError(f"device {value!r}: must be auto, cpu, cuda, cuda:N (a GPU's index) or mps")
+    return value
+
+
+def check_dtype(value: str) -> str:
+    """`value` (lower-cased) if it names a precision a local model can be loaded in; ParamError otherwise."""
+    value = value.strip().lower()
+    if value not in DTYPES:
+        raise ParamError(f"dtype {value!r}: must be one of {', '.join(DTYPES)}")
+    return value
+
+
 #: the error for a setting: (table, key or None for the table itself, message) -> ConfigError naming the line
 Fail = Callable[[tuple[str, ...], str | None, str], ConfigError]
 #: the same with the table and key already chosen
@@ -194,6 +218,16 @@ def _parse(data: dict[str, Any], path: Path, text: str) -> Config:
         cfg.theme = _text(data["theme"], lambda m: fail((), "theme", m))
     if "sessions_dir" in data:
         cfg.sessions_dir = Path(_text(data["sessions_dir"], lambda m: fail((), "sessions_dir", m))).expanduser()
+
+    def top_fail(key: str) -> FailHere:
+        return lambda m: fail((), key, m)
+
+    for key, check in (("device", check_device), ("dtype", check_dtype)):
+        if key in data:
+            try:
+                setattr(cfg, key, check(_text(data[key], top_fail(key))))
+            except ParamError as exc:
+                raise fail((), key, str(exc)) from exc
 
     gen = _table(data, "generation", lambda m: fail((), "generation", m))
     cfg.generation = _generation(gen, ("generation",), fail)
@@ -340,6 +374,8 @@ STARTER = """# loom config (TOML). `loom config` shows what is in effect.
 # model = "local"                 # default model: a profile below, "demo", or a model folder
 # theme = "loom-dark"
 # sessions_dir = "~/loom-sessions"
+# device = "auto"                 # local models: auto (cuda, else mps, else cpu), cpu, cuda, cuda:1, mps
+# dtype = "auto"                  # float32 on the CPU, half precision on a GPU; float32, bfloat16, float16
 
 [generation]
 # n = 4

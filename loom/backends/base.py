@@ -88,6 +88,12 @@ class Backend(ABC):
         "retokenised" lists the nodes whose ids could not be used (written by another model)."""
         return {"form": "text", "retokenised": []}
 
+    def context_window(self, prompt: Prompt, room: int) -> dict[str, int] | None:
+        """Which of the context's tokens the model sees when `room` tokens are to be generated:
+        {"start": s, "end": e}, the ids [s, e) of the context (recorded with every node);
+        None where the model source gets the whole context and cuts it itself."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook: only some sources hold resources)
         pass
 

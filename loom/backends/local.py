@@ -13,10 +13,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..tree import Alternative, BranchDone, Context, Distribution, GenerationParams, Notice, Segment, Token, TokenEvent
 from .base import Backend, BackendError, ContextTokens, Event, Prompt, StopText, branch_seeds
+from .device import choose_device, choose_dtype, dtype_name, requested
+from .kvcache import Branches, KVCache, branch_cache, cache_bytes, croppable, fork, shared_len
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,30 +26,26 @@ if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-#: a model's key/value cache: a transformers Cache object (its layers read through getattr,
-#: as their kinds differ between versions), or a tuple of tensors in older versions
-KVCache: TypeAlias = Any
-
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = {"demo": MODELS_DIR / "demo-base", "demo-wedding": MODELS_DIR / "demo-wedding"}
 
 
-def pick_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 class LocalBackend(Backend):
     def __init__(
-        self, ref: str = "demo", device: str | None = None, prefix_cache: int = 4, prefix_cache_bytes: int = 1 << 30
+        self,
+        ref: str = "demo",
+        device: str | None = None,
+        prefix_cache: int = 4,
+        prefix_cache_bytes: int = 1 << 30,
+        dtype: str | None = None,
+        window_step: int | None = None,
     ):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        """`device` and `dtype` as backends.device reads them (None: $LOOM_DEVICE /
+        $LOOM_DTYPE, then the config file, then auto). A context longer than the
+        model's window is cut at a multiple of `window_step` tokens (default half
+        the window; 1 slides it token by token), so that the children of a deep
+        node mostly see the same window start and reuse its cache."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity(logging.ERROR)
@@ -55,11 +53,14 @@ class LocalBackend(Backend):
         path = BUNDLED.get(ref, Path(ref).expanduser())
         source = str(path) if path.exists() else ref
         self.name = ref if ref in BUNDLED else source
-        self.device = device or pick_device()
+        asked_device, asked_dtype = requested(device, dtype)
+        self.device = choose_device(asked_device)
         try:
             self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source, local_files_only=True)
-            dtype = torch.float32 if self.device == "cpu" else torch.float16
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=dtype)
+            config = AutoConfig.from_pretrained(source, local_files_only=True)
+            saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+            self.dtype = choose_dtype(self.device, asked_dtype, saved)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, config=config, dtype=self.dtype)
             # transformers wraps `to` with functools.wraps, which hides the bound self from type checkers
             self.model: PreTrainedModel = model.to(self.device)  # type: ignore[arg-type, unused-ignore]
         except (OSError, ValueError) as exc:
@@ -79,11 +80,13 @@ class LocalBackend(Backend):
         # transformers 5.x renamed `past_key_values` to `cache`
         forward_args = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in forward_args else "past_key_values"
-        self._positions_kw = "cache_position" in forward_args
         self.context = int(
             getattr(self.model.config, "max_position_embeddings", 0) or getattr(self.model.config, "n_positions", 1024)
         )
+        self.window_step = max(1, window_step or self.context // 2)
         self._texts: dict[int, str] = {}
+        # a segment's ids (nodes never change, and a deep path has hundreds): by (ids, text)
+        self._segments: OrderedDict[tuple[tuple[int, ...] | None, str], list[int]] = OrderedDict()
         self._terminals: dict[tuple[str, ...], torch.Tensor] = {}  # answer-ending token ids, by their start characters
         self._last_context: tuple[Prompt, tuple[list[int], list[int]]] | None = None
         self._identity: dict[str, Any] | None = None
@@ -96,6 +99,8 @@ class LocalBackend(Backend):
         )  # logits, cache, bytes
         self._prefix_slots = prefix_cache
         self._prefix_bytes = prefix_cache_bytes
+        self._branches: Branches | None = None  # the last generation's own key/values
+        self._shared: bool | None = None  # whether the branches read the prompt's cache once (checked on first use)
 
     # -- helpers -------------------------------------------------------------
     def token_text(self, token_id: int) -> str:
@@ -144,23 +149,34 @@ class LocalBackend(Backend):
     def _segment_ids(self, seg: Segment, models: tuple[str, ...], retokenised: list[int]) -> list[int]:
         """One segment's ids: its sampled ids where one of `models` wrote it, else its text tokenised
         (the node then goes into `retokenised`)."""
-        if seg.ids is not None and seg.model in models:
-            use = list(seg.ids)
+        own = seg.ids is not None and seg.model in models
+        if not own and seg.ids is not None and seg.node is not None:
+            retokenised.append(seg.node)
+        key = (seg.ids if own else None, seg.text)
+        hit = self._segments.get(key)
+        if hit is not None:
+            self._segments.move_to_end(key)
+            return list(hit)
+        if own:
+            use = list(cast(tuple[int, ...], seg.ids))
             if self._decode(use) != seg.text:
                 while use and not seg.text.startswith(self._decode(use)):
                     use.pop()
                 rest = seg.text[len(self._decode(use)) :] if use else seg.text
                 use += self._encode_text(rest)
-            return use
-        if seg.ids is not None and seg.node is not None:
-            retokenised.append(seg.node)
-        return self._encode_text(seg.text)
+        else:
+            use = self._encode_text(seg.text)
+        self._segments[key] = use
+        if len(self._segments) > 8192:
+            self._segments.popitem(last=False)
+        return list(use)
 
     def _encode_text(self, text: str) -> list[int]:
         return cast(list[int], self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
     def identity(self) -> dict[str, Any]:
-        """The model's name and the SHA-256 of its weights files, hashed once per load."""
+        """The model's name, the SHA-256 of its weights files (hashed once per load), and the
+        device and precision it runs in (a GPU in half precision gives other numbers)."""
         if self._identity is None:
             import hashlib
 
@@ -171,20 +187,45 @@ class LocalBackend(Backend):
                 with f.open("rb") as fh:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
                         digest.update(chunk)
-            self._identity = {"name": self.name, "weights_sha256": digest.hexdigest() if files else None}
+            self._identity = {
+                "name": self.name,
+                "weights_sha256": digest.hexdigest() if files else None,
+                "device": self.device,
+                "dtype": dtype_name(self.dtype),
+            }
         return self._identity
 
     def context_form(self, prompt: Prompt) -> dict[str, Any]:
         return {"form": "ids", "retokenised": self.context_ids(prompt)[1]}
 
-    def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
+    def context_window(self, prompt: Prompt, room: int) -> dict[str, int]:
+        length = len(self.context_ids(prompt)[0])
+        return {"start": self._window_start(length, room), "end": length}
+
+    def _step_for(self, room: int) -> int:
+        return max(1, min(self.window_step, max(1, self.context - room) // 2))
+
+    def _window_start(self, length: int, room: int) -> int:
+        """Where the model's window starts in a context of `length` tokens with `room` to generate:
+        0 when it fits, else the first multiple of the window step that leaves room (so the
+        start stays put while a path grows, and the prefix cache keeps hitting); by at
+        most half the window, so that at least half of it is context."""
         # at least one context token stays, even when `room` asks for the whole window
         limit = max(1, self.context - room)
-        if len(ids) <= limit:
+        if length <= limit:
+            return 0
+        step = self._step_for(room)
+        return -(-(length - limit) // step) * step
+
+    def _trim(self, ids: list[int], room: int) -> tuple[list[int], str | None]:
+        start = self._window_start(len(ids), room)
+        if not start:
             return ids, None
-        return ids[-limit:], (
+        return ids[start:], (
             f"the prompt has {len(ids)} tokens; the model's context is {self.context}: "
-            f"the first {len(ids) - limit} tokens were left out for generation (the node keeps its full text)"
+            f"the first {start} tokens were left out for generation (the window moves in steps of "
+            f"{self._step_for(room)} tokens, so that a deeper node reuses "
+            "what was computed for its ancestors; the node keeps its full text)"
         )
 
     def _alternatives(self, logp_row: torch.Tensor, k: int) -> tuple[Alternative, ...]:
@@ -195,14 +236,9 @@ class LocalBackend(Backend):
             Alternative(self.token_text(int(i)), float(v), int(i)) for v, i in zip(vals.tolist(), idx.tolist())
         )
 
-    def _step(self, x: torch.Tensor, cache: KVCache, position: int | None = None) -> tuple[torch.Tensor, KVCache]:
-        """One forward pass: logits at the last position and the grown cache.
-        `position` (the index of x's first token) is given for a preallocated cache."""
+    def _step(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """One forward pass: logits at the last position and the grown cache."""
         kw: dict[str, Any] = {self._cache_kw: cache}
-        if position is not None and self._positions_kw:  # newer transformers take positions from the cache
-            import torch
-
-            kw["cache_position"] = torch.arange(position, position + x.shape[1], device=self.device)
         out = self.model(input_ids=x, use_cache=True, logits_to_keep=1, **kw)
         return out.logits[:, -1, :], getattr(out, self._cache_kw)
 
@@ -221,36 +257,63 @@ class LocalBackend(Backend):
         best: tuple[int, ...] | None = None
         shared = 0
         for cached in self._prefixes:
-            m = _shared_len(cached, key)
+            m = shared_len(cached, key)
             if m > shared:
                 best, shared = cached, m
         cache = None
         rest = ids
+        row, count = self._branches.longest(key) if self._branches is not None else (-1, 0)
+        count = min(count, len(key) - 1 - len(self._branches.prompt)) if self._branches is not None else 0
+        if count > 0 and self._branches is not None and len(self._branches.prompt) + count > shared:
+            prompt = self._prompt_cache(self._branches.prompt)
+            if prompt is not None:  # a node the last generation wrote: only its tokens past the kept ones run
+                cache = self._branches.join(prompt, row, count)
+                best = None
+                rest = ids[len(self._branches.prompt) + count :]
         if best is not None:
             entry_logits, entry_cache, _ = self._prefixes[best]
             if shared == len(key) == len(best):
                 self._prefixes.move_to_end(best)
-                return entry_logits, _fork(entry_cache) if private else entry_cache
+                return entry_logits, fork(entry_cache) if private else entry_cache
             use = min(shared, len(key) - 1)  # at least one token must run, for the logits
-            if use == len(best) or (use > 0 and _croppable(entry_cache)):
+            if use == len(best) or (use > 0 and croppable(entry_cache)):
                 self._prefixes.move_to_end(best)
-                cache = _fork(entry_cache)
+                cache = fork(entry_cache)
                 if use < len(best):
                     cache.crop(use - len(best))  # a negative count removes tokens from the end
                 rest = ids[use:]
         logits, cache = self._step(torch.tensor([rest], device=self.device), cache)
         if self._remember(key, logits, cache) and private:
-            cache = _fork(cache)
+            cache = fork(cache)
         return logits, cache
+
+    def _keep_branches(self, prompt: tuple[int, ...], cache: KVCache, tokens: list[list[int]]) -> None:
+        kept = None
+        if self._prefix_slots and cache is not None and all(hasattr(x, "_own") for x in cache.layers):
+            kept = Branches(prompt, cache, tokens)
+        self._branches = kept if kept is not None and kept.bytes <= self._prefix_bytes else None
+
+    def _prompt_cache(self, prompt: tuple[int, ...]) -> KVCache | None:
+        """The cache of exactly `prompt`, from a kept entry that is it or goes further (cut back); None if none."""
+        for key, (_, cache, _) in self._prefixes.items():
+            if key == prompt:
+                self._prefixes.move_to_end(key)
+                return cache
+            if len(key) > len(prompt) and key[: len(prompt)] == prompt and croppable(cache):
+                self._prefixes.move_to_end(key)
+                cut = fork(cache)
+                cut.crop(len(prompt) - len(key))
+                return cut
+        return None
 
     def _remember(self, key: tuple[int, ...], logits: torch.Tensor, cache: KVCache) -> bool:
         """Keep a prompt's cache (which the caller then must not change); False if it is not kept."""
         if not self._prefix_slots:
             return False
-        size = _cache_bytes(cache)
+        size = cache_bytes(cache)
         if size > self._prefix_bytes:
             return False
-        if _croppable(cache):  # a prompt this one extends comes back from it by a cut
+        if croppable(cache):  # a prompt this one extends comes back from it by a cut
             for other in [k for k in self._prefixes if len(k) < len(key) and key[: len(k)] == k]:
                 del self._prefixes[other]
         self._prefixes[key] = (logits, cache, size)
@@ -261,33 +324,42 @@ class LocalBackend(Backend):
             self._prefixes.popitem(last=False)
         return True
 
-    def _branch_cache(self, cache: KVCache, n: int, length: int) -> KVCache | None:
-        """The prompt's cache for n branches. Where the model's cache allows it,
-        copied once into a preallocated cache of `length` positions that each
-        step writes in place; otherwise (None) the caller repeats the growing
-        cache, which is copied whole on every step."""
-        try:
-            from transformers.cache_utils import DynamicLayer, StaticCache
-        except ImportError:
-            return None
-        layers = getattr(cache, "layers", None)
-        if not layers or any(type(layer) is not DynamicLayer for layer in layers):
-            return None
+    def _shared_prompt(self) -> bool:
+        """Whether n branches' attention may read the prompt's cache once for all
+        (backends.attention): only for a model on transformers' SDPA whose logits
+        come out the same that way as in one pass, checked once on the model itself."""
+        if self._shared is None:
+            self._shared = False
+            if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
+                from .attention import NAME, register
+
+                try:
+                    if register():
+                        self.model.set_attn_implementation(NAME)
+                        self._shared = self._same_logits()
+                except (ValueError, TypeError, RuntimeError, AttributeError, ImportError):
+                    self._shared = False
+                if not self._shared:
+                    self.model.set_attn_implementation("sdpa")
+        return self._shared
+
+    def _same_logits(self) -> bool:
         import torch
 
-        try:
-            static = StaticCache(config=self.model.config, max_cache_len=length)
-        except (TypeError, ValueError):
-            return None
-        if len(getattr(static, "layers", ())) != len(layers) or any(
-            type(x).__name__ != "StaticLayer" for x in static.layers
-        ):
-            return None
-        pos = torch.arange(layers[0].keys.shape[-2], device=self.device)
-        for i, layer in enumerate(layers):
-            k, v = layer.keys, layer.values
-            static.update(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:]), i, {"cache_position": pos})
-        return static
+        size = int(self.model.config.vocab_size)
+        prompt = [(7 * i + 3) % size for i in range(8)]
+        rows = [[(11 * i + 5) % size for i in range(3)], [(13 * i + 1) % size for i in range(3)]]
+        with torch.inference_mode():
+            whole = self.model(input_ids=torch.tensor([prompt + r for r in rows], device=self.device)).logits[:, -1]
+            _, cache = self._step(torch.tensor([prompt], device=self.device), None)
+            cache = branch_cache(cache, 2, len(prompt) + 3, shared=True)
+            if cache is None:
+                return False
+            for i in range(3):
+                logits, cache = self._step(torch.tensor([[r[i]] for r in rows], device=self.device), cache)
+        scale = float(whole.abs().max()) or 1.0
+        tolerance = 1e-4 if self.dtype == torch.float32 else 2e-2  # half precision differs in its own last bits
+        return float((logits.float() - whole.float()).abs().max()) <= tolerance * scale
 
     # -- the interface -------------------------------------------------------
     def generate(
@@ -313,63 +385,65 @@ class LocalBackend(Backend):
             logits = logits.expand(n, -1)
             # made after the first token: it is not needed for that one
             cache: KVCache = None
-            static: KVCache | None = None
             alive = [True] * n
             branch_ids: list[list[int]] = [[] for _ in range(n)]
             # incremental detokenizing: decode only the tokens since the last whole character
             # (from `start`, with the already shown tokens up to `read` as context), not the whole branch
             start, read = [0] * n, [0] * n
             stops = [StopText(params.stop) for _ in range(n)]
-            for step in range(steps):
-                if cancel is not None and cancel.is_set():
+            try:
+                for step in range(steps):
+                    if cancel is not None and cancel.is_set():
+                        for b in range(n):
+                            if alive[b]:
+                                yield BranchDone(b, "cancelled", seeds[b])
+                        return
+                    logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+                    if params.temperature == 0:  # the most likely token the cap leaves
+                        chosen = cap_logits(logp, params.cap).argmax(-1).tolist()
+                    else:
+                        coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
+                        probs = processed_probs(logits, params, coins).cpu()
+                        chosen = [
+                            int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)
+                        ]
+                    # top-k and chosen logprobs for all branches at once, as Python numbers
+                    k = params.logprobs
+                    top = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
+                    top_v, top_i = top[0].tolist(), top[1].tolist()
+                    chosen_lp = logp.gather(1, torch.tensor(chosen).unsqueeze(1)).squeeze(1).tolist()
                     for b in range(n):
-                        if alive[b]:
-                            yield BranchDone(b, "cancelled", seeds[b])
-                    return
-                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-                if params.temperature == 0:  # the most likely token the cap leaves
-                    chosen = cap_logits(logp, params.cap).argmax(-1).tolist()
-                else:
-                    coins = torch.tensor([torch.rand(1, generator=g).item() for g in gens])
-                    probs = processed_probs(logits, params, coins).cpu()
-                    chosen = [
-                        int(torch.multinomial(probs[b], 1, generator=gens[b])) if alive[b] else 0 for b in range(n)
-                    ]
-                # top-k and chosen logprobs for all branches at once, as Python numbers
-                k = params.logprobs
-                top = logp.topk(k, dim=-1) if k > 0 else (logp[:, :0], logp[:, :0].long())
-                top_v, top_i = top[0].tolist(), top[1].tolist()
-                chosen_lp = logp.gather(1, torch.tensor(chosen).unsqueeze(1)).squeeze(1).tolist()
+                        if not alive[b]:
+                            continue
+                        tid = chosen[b]
+                        if tid == eos and (step > 0 or has_prompt):
+                            alive[b] = False
+                            yield BranchDone(b, "eos", seeds[b])
+                            continue
+                        branch_ids[b].append(tid)
+                        delta = self._delta(branch_ids[b], start, read, b, last=step == steps - 1)
+                        keep, hit = stops[b].add(delta)
+                        alts = tuple(Alternative(self.token_text(i), v, i) for v, i in zip(top_v[b], top_i[b]))
+                        yield TokenEvent(b, Token(keep, chosen_lp[b], tid, alts))
+                        if hit:
+                            alive[b] = False
+                            yield BranchDone(b, "stop", seeds[b])
+                    if not any(alive):
+                        return
+                    if step < steps - 1:
+                        if cache is None:
+                            cache = branch_cache(prompt_cache, n, len(ids) + steps, n > 1 and self._shared_prompt())
+                            if cache is None:
+                                cache = fork(prompt_cache)
+                                if n > 1:
+                                    cache.batch_repeat_interleave(n)
+                        x = torch.tensor([[c] for c in chosen], device=self.device)
+                        logits, cache = self._step(x, cache)
                 for b in range(n):
-                    if not alive[b]:
-                        continue
-                    tid = chosen[b]
-                    if tid == eos and (step > 0 or has_prompt):
-                        alive[b] = False
-                        yield BranchDone(b, "eos", seeds[b])
-                        continue
-                    branch_ids[b].append(tid)
-                    delta = self._delta(branch_ids[b], start, read, b, last=step == steps - 1)
-                    keep, hit = stops[b].add(delta)
-                    alts = tuple(Alternative(self.token_text(i), v, i) for v, i in zip(top_v[b], top_i[b]))
-                    yield TokenEvent(b, Token(keep, chosen_lp[b], tid, alts))
-                    if hit:
-                        alive[b] = False
-                        yield BranchDone(b, "stop", seeds[b])
-                if not any(alive):
-                    return
-                if step < steps - 1:
-                    if cache is None:
-                        cache = static = self._branch_cache(prompt_cache, n, len(ids) + steps)
-                        if static is None:
-                            cache = _fork(prompt_cache)
-                            if n > 1:
-                                cache.batch_repeat_interleave(n)
-                    x = torch.tensor([[c] for c in chosen], device=self.device)
-                    logits, cache = self._step(x, cache, len(ids) + step if static is not None else None)
-            for b in range(n):
-                if alive[b]:
-                    yield BranchDone(b, "length", seeds[b])
+                    if alive[b]:
+                        yield BranchDone(b, "length", seeds[b])
+            finally:  # kept for the next generation, from one of these branches' nodes
+                self._keep_branches(tuple(ids), cache, branch_ids)
 
     def _delta(self, ids: list[int], start: list[int], read: list[int], b: int, last: bool) -> str:
         """The text the newest token of branch `b` adds. A token that ends in the middle
@@ -517,47 +591,3 @@ class LocalBackend(Backend):
                     row = logp[j if length else 0]
                     out[r] = Distribution(self._alternatives(row, k), entropy[j if length else 0])
         return [out[i] for i in range(len(continuations))]
-
-
-def _shared_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    """How many tokens two prompts share at their start."""
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    i = 0
-    while a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _croppable(cache: KVCache) -> bool:
-    layers = getattr(cache, "layers", None)
-    if not layers:
-        return False
-    return all(getattr(layer, "is_croppable", False) for layer in layers)
-
-
-def _cache_bytes(cache: KVCache) -> int:
-    total = 0
-    for layer in getattr(cache, "layers", ()):
-        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
-            total += t.nelement() * t.element_size() if t is not None and hasattr(t, "nelement") else 0
-    return total
-
-
-def _fork(cache: KVCache) -> KVCache:
-    """A copy of a key/value cache that can grow on its own. Growing a dynamic
-    cache layer replaces its tensors (never writes into them), so the copy
-    shares the tensors; any other kind of cache is copied whole."""
-    import copy
-
-    try:
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-    except ImportError:  # an older transformers without cache layers
-        return copy.deepcopy(cache)
-    layers = getattr(cache, "layers", None)
-    if type(cache) is DynamicCache and layers and all(type(layer) is DynamicLayer for layer in layers):
-        twin = copy.copy(cache)
-        twin.layers = [copy.copy(layer) for layer in layers]
-        return twin
-    return copy.deepcopy(cache)

@@ -4,12 +4,19 @@ where a model wrote them, text where a person did (tokenised once, where it sits
 from __future__ import annotations
 
 from ..store import Session
-from ..tree import Context, node_segment
+from ..tree import Context, Segment, node_segment
 
 
 def path_context(session: Session, node_id: int) -> Context:
-    """The context after `node_id`: every node from the root down to it."""
-    return Context(tuple(node_segment(n) for n in session.path_nodes(node_id)))
+    """The context after `node_id`: every node from the root down to it, as
+    node_segment gives it (its sampled ids where a model wrote it, else its
+    text), read without decoding the nodes' alternatives."""
+    return Context(
+        tuple(
+            Segment(text, ids, model, nid) if ids and model else Segment(text, None, None, nid)
+            for nid, text, model, ids in session.path_ids(node_id)
+        )
+    )
 
 
 def token_context(session: Session, node_id: int, index: int) -> Context:

@@ -55,8 +55,8 @@ def generate_children(
     counts tokens.
 
     The model continues the path's context as token ids (see experiments.context),
-    unless `prompt` gives another; how it got the context is kept in each node's
-    meta["context"]."""
+    unless `prompt` gives another; how it got the context (and, for a local model,
+    the window of it the model saw) is kept in each node's meta["context"]."""
     return generate_sets(
         session,
         backend,
@@ -96,6 +96,10 @@ def generate_sets(
         backend.refuse_unsupported(params)
     context = path_context(session, parent_id) if prompt is None else prompt
     form = backend.context_form(context)
+    forms = []  # each item's: which of the context's tokens the model saw depends on max_tokens
+    for params, _meta in sets:
+        window = backend.context_window(context, params.max_tokens)
+        forms.append(form if window is None else {**form, "window": window})
     identity = backend.identity()
     tokens: dict[tuple[int, int], list[Token]] = {}
     results = [GenerationResult() for _ in sets]
@@ -134,7 +138,7 @@ def generate_sets(
                 params={**recorded[item], "seed": event.seed},
                 tokens=toks,
                 complete=not broken,
-                meta={"finish": event.reason, "context": form, **(meta or {})},
+                meta={"finish": event.reason, "context": forms[item], **(meta or {})},
             )
             if on_node is not None:
                 on_node(item, node)

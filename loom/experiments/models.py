@@ -24,13 +24,15 @@ __all__ = [
     "stored_ref",
 ]
 
-_open: dict[tuple[str, str, str | None], Backend] = {}
+_open: dict[tuple[str, str, str | None, str | None, str | None], Backend] = {}
 _lock = threading.Lock()
 
 
-def _key(ref: str) -> tuple[str, str, str | None]:
-    # a reference means another server when its profile or $OPENAI_BASE_URL changes
-    return ref, repr(load_config().profiles.get(ref)), os.environ.get("OPENAI_BASE_URL")
+def _key(ref: str) -> tuple[str, str, str | None, str | None, str | None]:
+    # a reference means another server when its profile or $OPENAI_BASE_URL changes,
+    # and another local model when the device or precision asked for changes
+    env = os.environ.get
+    return ref, repr(load_config().profiles.get(ref)), env("OPENAI_BASE_URL"), env("LOOM_DEVICE"), env("LOOM_DTYPE")
 
 
 def open_model(ref: str, *, keep: bool = True) -> Backend:

@@ -244,6 +244,27 @@ def token_count(blob: bytes) -> int:
     return n
 
 
+def chosen_ids(blob: bytes) -> tuple[int, ...] | None:
+    """The chosen tokens' ids alone (None where they are the session's, not the model's):
+    what a context needs, without building a Token for each (decode does that)."""
+    version, flags, n, k = _HEAD.unpack_from(blob)
+    if flags & F_INTERNED and not flags & F_CHOSEN_IDS:
+        return None
+    dt = np.uint32 if flags & F_WIDE else np.uint16
+    if version == VERSION_FIXED:
+        size = 4 if flags & F_WIDE else 2
+        # only as far as the ids: the alternatives after them are not needed
+        body = zlib.decompressobj().decompress(blob[_HEAD.size :], (8 + size) * n)
+        ids = np.frombuffer(body, np.uint8, size * n, 8 * n).reshape(size, n).T.copy().view(dt)
+    elif version in (VERSION, VERSION_DEFLATED):
+        if version == VERSION_DEFLATED:
+            blob = blob[: _HEAD.size] + zlib.decompress(blob[_HEAD.size :])
+        ids = np.frombuffer(blob, dt, n, _HEAD.size + 8 * n)
+    else:
+        raise ValueError(f"token data version {version} is not known to this loom")
+    return tuple(ids.ravel().tolist())
+
+
 def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)

@@ -194,6 +194,8 @@ class Session:
         self._decoded: OrderedDict[int, tuple[bytes, str, list[Token]]] = OrderedDict()
         self._decoded_count = 0
         self._decoded_limit = DECODED_TOKENS  # grows to hold the longest path read (see path_nodes)
+        # chosen ids of recently read nodes (path_ids), by node: a deep path reads the same ancestors each time
+        self._chosen: OrderedDict[int, tuple[bytes, tuple[int, ...] | None]] = OrderedDict()
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
@@ -771,6 +773,30 @@ class Session:
             with self._lock:
                 self._decoded_limit = 2 * n
         return [self._row(by_id[i]) for i in ids]
+
+    def path_ids(self, node_id: int) -> list[tuple[int, str, str | None, tuple[int, ...] | None]]:
+        """The path from the root to `node_id` as (id, text, model, ids) for each node:
+        the ids of its chosen tokens, None where it has no tokens or the ids are
+        not the model's. A context needs no more, and reading only the ids is many
+        times quicker than decoding every token of a long path."""
+        ids = self.ancestry(node_id)
+        q = f"SELECT id, text, model, tokens FROM nodes WHERE id IN ({','.join('?' * len(ids))})"
+        by_id = {r[0]: r for r in self.db.conn.execute(q, ids).fetchall()}
+        out = []
+        with self._lock:
+            for i in ids:
+                _, text, model, blob = by_id[i]
+                hit = self._chosen.get(i)
+                if hit is not None and hit[0] == blob:
+                    chosen = hit[1]
+                    self._chosen.move_to_end(i)
+                else:
+                    chosen = codec.chosen_ids(blob) if blob else None
+                    self._chosen[i] = (blob, chosen)
+                out.append((i, text, model, chosen))
+            while len(self._chosen) > max(4096, 2 * len(ids)):  # room for the path and its neighbours
+                self._chosen.popitem(last=False)
+        return out
 
     def path_text(self, node_id: int) -> str:
         return "".join(n.text for n in self.path_nodes(node_id))

@@ -746,4 +746,7 @@ def context_label(node) -> str:
         label += (
             f"; node{'s' if len(form['retokenised']) != 1 else ''} {', '.join(map(str, form['retokenised']))} as text"
         )
+    window = form.get("window")
+    if isinstance(window, dict) and window.get("start"):  # the path was longer than the model's window
+        label += f"; tokens {window['start']:,}-{window.get('end', 0):,} of the path"
     return label

@@ -56,7 +56,9 @@ def test_a_childs_context_starts_with_the_parents_sampled_ids(session, demo_back
     prompt_ids = demo_backend.tokenizer(root.text, add_special_tokens=False)["input_ids"]
     assert ids == prompt_ids + sampled and retokenised == []
     child = generate_children(session, demo_backend, node.id, GenerationParams(n=1, max_tokens=4, seed=1)).nodes[0]
-    assert child.meta["context"] == {"form": "ids", "retokenised": []}
+    # the whole context fits the model's window: it saw every one of its ids
+    window = {"start": 0, "end": len(prompt_ids) + len(sampled)}
+    assert child.meta["context"] == {"form": "ids", "retokenised": [], "window": window}
     ids, _ = demo_backend.context_ids(path_context(session, child.id))
     assert ids[: len(prompt_ids) + len(sampled)] == prompt_ids + sampled
     # the child's first token was sampled after exactly those ids
@@ -100,6 +102,9 @@ def test_every_node_keeps_the_models_identity(session, demo_backend):
     assert session.node(node.id).params["model_id"] == {
         "name": "demo",
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        # where it ran and in which precision: a GPU in half precision gives other numbers
+        "device": demo_backend.device,
+        "dtype": str(demo_backend.model.dtype).removeprefix("torch."),
     }
 
 

@@ -85,3 +85,101 @@ def test_cache_is_bounded_by_count_and_bytes():
     backend._prefixes.clear()
     branches(backend, STORY, n=1, max_tokens=2)
     assert not backend._prefixes
+
+
+# -- deep paths: the window moves in steps, so a deeper node reuses its ancestors' cache -------------
+def deep_path(session, backend, nodes=12, tokens=48):
+    """A path of model nodes (the model's own sampled ids), longer than the model's window."""
+    from loom.experiments.generate import generate_children
+
+    node = session.add_node(None, "Once upon a time", "prompt").id
+    for i in range(nodes):
+        node = generate_children(session, backend, node, GenerationParams(n=1, max_tokens=tokens, seed=i)).nodes[0].id
+    return node
+
+
+def test_a_long_path_is_cut_at_a_step_and_the_node_records_its_window(session):
+    from loom.experiments.context import path_context
+    from loom.experiments.generate import generate_children
+
+    backend = LocalBackend("demo", device="cpu", window_step=64)
+    node = deep_path(session, backend)
+    ids, _ = backend.context_ids(path_context(session, node))
+    assert len(ids) > backend.context
+    params = GenerationParams(n=2, max_tokens=16, seed=3, logprobs=5)
+    child = generate_children(session, backend, node, params).nodes[0]
+    window = child.meta["context"]["window"]
+    assert window["end"] == len(ids) and window["start"] % 64 == 0
+    from loom.ui.app import context_label
+
+    assert f"tokens {window['start']:,}-{len(ids):,} of the path" in context_label(child)  # the title bar says so
+    assert len(ids) - window["start"] <= backend.context - 16 < len(ids) - window["start"] + 64
+    # the window recorded is what the model saw: the same branches from exactly those ids
+    from loom.tree import Context, Segment
+
+    window_ids = ids[window["start"] :]
+    seen = Context((Segment(backend.tokenizer.decode(window_ids), tuple(window_ids), "demo"),))
+    cold = LocalBackend("demo", device="cpu", prefix_cache=0)
+    again = [e.token.token_id for e in cold.generate(seen, params) if isinstance(e, TokenEvent) and e.branch == 0]
+    assert again == [t.token_id for t in child.tokens]
+
+
+def test_a_child_of_a_deep_node_reuses_the_cache_and_gives_the_same_branches(session):
+    from loom.experiments.context import path_context
+
+    warm = LocalBackend("demo", device="cpu", window_step=128)
+    cold = LocalBackend("demo", device="cpu", window_step=128, prefix_cache=0)
+    node = deep_path(session, warm)
+    parent = path_context(session, session.node(node).parent_id)
+    here = path_context(session, node)
+    length = len(warm.context_ids(here)[0])
+    assert warm.context_window(parent, 8)["start"] == warm.context_window(here, 8)["start"] > 0
+    warm._prefixes.clear()
+    branches(warm, parent)
+    assert_same(branches(warm, here), branches(cold, here))
+    # the parent's window was extended, not processed again: its entry was folded into the node's
+    assert [len(k) for k in warm._prefixes] == [length - warm.context_window(here, 8)["start"]]
+    # a window that slides by one token never shares a start with its parent's
+    sliding = LocalBackend("demo", device="cpu", window_step=1)
+    assert sliding.context_window(parent, 8)["start"] != sliding.context_window(here, 8)["start"]
+
+
+def test_the_path_context_reads_only_the_ids_and_matches_the_nodes(session, demo_backend):
+    from loom.experiments.context import path_context
+    from loom.tree import Alternative, Context, Token, node_segment
+
+    node = deep_path(session, demo_backend, nodes=2, tokens=6)
+    edit = session.add_node(node, " and then", "edit")
+    # tokens without the model's ids (a server that names none): the node is given as its text
+    served = session.add_node(
+        edit.id,
+        " it rained",
+        "model",
+        model="some-server",
+        tokens=[Token(" it", -0.1, None, (Alternative(" it", -0.1),)), Token(" rained", -0.2, None, ())],
+    )
+    want = Context(tuple(node_segment(n) for n in session.path_nodes(served.id)))
+    got = path_context(session, served.id)
+    assert got == want
+    assert [s.ids is not None for s in got.segments] == [False, True, True, False, False]
+
+
+def test_a_new_node_reuses_the_key_values_its_branch_computed(session):
+    """Generating from a node the last generation wrote runs only its last token:
+    the branch's own key/values were kept beside the prompt's; the result is the cold one."""
+    from loom.experiments.context import path_context
+    from loom.experiments.generate import generate_children
+
+    warm = LocalBackend("demo", device="cpu")
+    cold = LocalBackend("demo", device="cpu", prefix_cache=0)
+    root = session.add_node(None, STORY, "prompt")
+    kids = generate_children(session, warm, root.id, GenerationParams(n=3, max_tokens=10, seed=4)).nodes
+    for kid in kids:
+        here = path_context(session, kid.id)
+        ids = tuple(warm.context_ids(here)[0])
+        row, count = warm._branches.longest(ids)
+        assert row >= 0 and count == len(kid.tokens) - 1  # all but its last token are kept
+        assert_same(branches(warm, here), branches(cold, here))
+        # the generation from this node kept its own branches; the siblings' come from a fresh one
+        generate_children(session, warm, root.id, GenerationParams(n=3, max_tokens=10, seed=4))
+    assert not cold._branches  # nothing is kept without a prefix cache
