@@ -14,7 +14,7 @@ def small_params(session):
 async def wait_generation(app, pilot):
     for _ in range(400):
         await pilot.pause(0.05)
-        if app._cancel is None:
+        if not app.running:
             return
     raise AssertionError("generation did not finish")
 

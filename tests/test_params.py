@@ -250,7 +250,7 @@ async def test_app_shows_the_trim_notice(tmp_path, demo_backend):
         await pilot.press("g")
         for _ in range(400):
             await pilot.pause(0.05)
-            if app._cancel is None:
+            if not app.running:
                 break
         assert len(s.child_ids(root.id)) == 2
         messages = [n.message for n in app._notifications]

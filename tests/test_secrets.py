@@ -183,14 +183,14 @@ async def test_no_key_in_any_file_the_run_produced(work, server, capsys, demo_ba
         await pilot.press("g")
         for _ in range(400):
             await pilot.pause(0.05)
-            if app._cancel is None:
+            if not app.running:
                 break
         assert s.count() == before + 2
         server.api_key = "sk-another-key"  # a refused key shows an error in the app
         await pilot.press("g")
         for _ in range(400):
             await pilot.pause(0.05)
-            if app._cancel is None:
+            if not app.running:
                 break
         app.save_screenshot(filename="app.svg", path=str(work))
     s.close()

@@ -16,7 +16,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -28,6 +27,7 @@ from ..textsafe import visible
 from ..tree import LoomError
 from .figures import FIGURE_BINDING, FIGURE_KEY, save_figure
 from .keymap import Key
+from .screens.base import ResultScreen
 
 COLLAPSE_KEYS: list[Key] = [
     Key(
@@ -53,18 +53,9 @@ def summary_text(result: CollapseResult) -> Text:
     return t
 
 
-class CollapseScreen(Screen[None]):
+class CollapseScreen(ResultScreen[None]):
     """Collapse vs temperature: how much of a tuned model's sharpening one temperature on a base model explains."""
 
-    DEFAULT_CSS = """
-    CollapseScreen { background: $background; }
-    CollapseScreen .title { height: auto; padding: 0 1; background: $panel; }
-    CollapseScreen .hint { color: $text-muted; height: 1; padding: 0 1; }
-    CollapseScreen #models { height: 3; }
-    CollapseScreen #models Input { width: 1fr; }
-    CollapseScreen #summary { height: auto; padding: 0 1; }
-    CollapseScreen DataTable { height: 1fr; }
-    """
     BINDINGS = [Binding("ctrl+r", "run", "run"), FIGURE_BINDING, Binding("escape", "close", "close", priority=True)]
 
     def __init__(self, session: Session, node_id: int, models: tuple[str, str]) -> None:

@@ -20,7 +20,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
@@ -35,6 +34,7 @@ from ..textsafe import visible
 from ..tree import GenerationParams
 from .keymap import Key
 from .pathview import PathView
+from .screens.base import Dialog, ResultScreen
 from .words import plural
 
 FORKS_KEYS: list[Key] = [
@@ -157,17 +157,9 @@ def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
     return options
 
 
-class ForksForm(ModalScreen[dict | None]):
+class ForksForm(Dialog[dict | None]):
     """The attractor and the settings of a forks run."""
 
-    DEFAULT_CSS = """
-    ForksForm { align: center middle; }
-    ForksForm #form { width: 90; height: auto; max-height: 95%; overflow-y: auto; border: round $primary;
-        background: $surface; padding: 0 1; }
-    ForksForm #fields { grid-size: 2; grid-columns: 36 1fr; height: auto; }
-    ForksForm #fields Label { padding: 1 1 0 0; }
-    ForksForm #error { color: $error; height: auto; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
     def __init__(self, node_id: int, tokens: list) -> None:
@@ -210,19 +202,12 @@ class ForksForm(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-class ForksScreen(Screen[int | None]):
+class ForksScreen(ResultScreen[int | None]):
     """A forks run: its progress while it runs (escape stops it and keeps the
     positions finished), then a line per position with its rate bar; forks
     (◆) and the point of no return (●) are marked here and on the path view.
     Enter returns the chosen position (the app puts its token cursor there)."""
 
-    DEFAULT_CSS = """
-    ForksScreen { background: $background; }
-    ForksScreen #title { height: auto; padding: 0 1; background: $panel; }
-    ForksScreen #positions { height: 1fr; }
-    ForksScreen ProgressBar { padding: 0 1; }
-    ForksScreen .hint { color: $text-muted; height: auto; padding: 0 1; }
-    """
     BINDINGS = [Binding("escape,q", "close", "Close (or stop the run)")]
 
     def __init__(
@@ -241,7 +226,11 @@ class ForksScreen(Screen[int | None]):
         self.result: ForksResult | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Forks along the path to node {self.node_id}: running\u2026", Style(bold=True)), id="title")
+        yield Static(
+            Text(f"Forks along the path to node {self.node_id}: running\u2026", Style(bold=True)),
+            id="title",
+            classes="title",
+        )
         yield ProgressBar(id="bar", show_eta=False)
         yield Static("", id="status", classes="hint")
         yield OptionList(id="positions")
