@@ -205,7 +205,7 @@ async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend):
         async def settled():
             for _ in range(400):
                 await pilot.pause(0.05)
-                if screen.view is not None and screen._cancel is None:
+                if screen.view is not None and screen.job is None:
                     return
             raise AssertionError("expansion did not finish")
 

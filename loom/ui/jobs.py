@@ -10,16 +10,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker
 
 from ..experiments.base import Cancel, Progress, ProgressFn
+
+if TYPE_CHECKING:
+    from .app import LoomApp
 
 #: what a job runs in its worker thread: given a progress callback and its cancel token, returns the result
 JobBody = Callable[[ProgressFn, Cancel], Any]
@@ -82,3 +86,32 @@ class JobsLine(Horizontal):
         self.query_one(ProgressBar).update(total=p.total if p and p.total else None, progress=p.done if p else 0)
         more = f" (+{len(jobs) - 1} more)" if len(jobs) > 1 else ""
         self.query_one("#job-text", Static).update(Text(job.describe() + more))
+
+
+def screen_job(
+    screen: Widget,
+    name: str,
+    label: str,
+    body: JobBody,
+    done: Callable[[Any], None],
+    failed: Callable[[str], None] | None = None,
+    shown: ProgressFn | None = None,
+) -> Job | None:
+    """A job for a screen (the app's start_job in the screen's own lane): asked again,
+    it replaces the running one; its result, failure and progress reach the screen only
+    while the screen is still shown. The screen cancels it when it closes."""
+
+    def while_shown(fn: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+        return None if fn is None else (lambda value: fn(value) if screen.is_attached else None)
+
+    app = cast("LoomApp", screen.app)
+    return app.start_job(
+        name,
+        label,
+        body,
+        while_shown(done),
+        lane=f"{name}-{id(screen)}",
+        failed=while_shown(failed),
+        shown=while_shown(shown),
+        replace=True,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -18,6 +17,7 @@ from ...themes import LoomTheme
 from ...tree import LoomError
 from ..charts import candidates_chart
 from ..figures import FIGURE_BINDING, FIGURE_KEY, save_figure
+from ..jobs import Job, screen_job
 from .base import Dialog
 
 
@@ -29,6 +29,7 @@ class CandidatesScreen(Dialog[None]):
         self.backend, self.theme, self.session, self.node_id = backend, theme, session, node_id
         self.text = path_context(session, node_id).text
         self.scored: ScoreResult | None = None
+        self.job: Job | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -63,14 +64,16 @@ class CandidatesScreen(Dialog[None]):
         self.query_one("#result", Static).update(Text(f"scoring {len(cands)} candidates…", style="italic"))
         self.run_score(cands, sep, end, presets)
 
-    @work(thread=True, exclusive=True)
     def run_score(self, cands: list[str], sep: str | None, end: str, presets: list[str]) -> None:
-        try:
-            result = score(self.session, self.backend, self.node_id, cands, separator=sep, end=end, presets=presets)
-        except LoomError as exc:
-            self.app.call_from_thread(self.query_one("#result", Static).update, Text(str(exc), style="red"))
-            return
-        self.app.call_from_thread(self._show, result)
+        session, backend, node_id = self.session, self.backend, self.node_id
+        self.job = screen_job(
+            self,
+            "score",
+            f"scoring {len(cands)} candidates after node {node_id}",
+            lambda progress, cancel: score(session, backend, node_id, cands, separator=sep, end=end, presets=presets),
+            self._show,
+            failed=lambda message: self.query_one("#result", Static).update(Text(message, style="red")),
+        )
 
     def _show(self, result: ScoreResult) -> None:
         self.result = result.scores
@@ -85,4 +88,6 @@ class CandidatesScreen(Dialog[None]):
         save_figure(self, self.session, r.plot if r else None, "score", r.record if r else None, self.node_id)
 
     def action_close(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
         self.dismiss(None)

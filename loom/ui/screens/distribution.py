@@ -1,22 +1,21 @@
-"""The next-token distribution at a token (or after a node), with its entropy."""
+"""The next-token distribution at a token (or after a node), with its entropy (a job)."""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from ...experiments.context import path_context, token_context
-from ...experiments.distribution import distribution
+from ...experiments.distribution import DistributionResult, distribution
 from ...experiments.models import Backend
 from ...store import Session
 from ...textsafe import one_line
 from ...themes import LoomTheme
-from ...tree import LoomError
 from ..charts import distribution_chart
+from ..jobs import Job, screen_job
 from .base import Dialog
 
 
@@ -43,6 +42,7 @@ class DistributionScreen(Dialog[None]):
         self.where = f"after node {node_id}" if token is None else f"at token {token} of node {node_id}"
         context = path_context(session, node_id) if token is None else token_context(session, node_id, token)
         self.text = context.text
+        self.job: Job | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -54,21 +54,26 @@ class DistributionScreen(Dialog[None]):
     def on_mount(self) -> None:
         self.compute()
 
-    @work(thread=True, exclusive=True)
     def compute(self) -> None:
-        try:
-            result = distribution(self.session, self.backend, self.node_id, token=self.token, k=self.k)
-        except LoomError as exc:
-            self.app.call_from_thread(self.query_one("#chart", Static).update, Text(str(exc), style="red"))
-            return
-        chosen = None if result.sampled is None else result.sampled.token_id
-        self.app.call_from_thread(
-            self.query_one("#chart", Static).update, distribution_chart(result.distribution, self.theme, chosen)
+        session, backend, node_id, token, k = self.session, self.backend, self.node_id, self.token, self.k
+        self.job = screen_job(
+            self,
+            "distribution",
+            f"next-token distribution {self.where}",
+            lambda progress, cancel: distribution(session, backend, node_id, token=token, k=k),
+            self._show,
+            failed=lambda message: self.query_one("#chart", Static).update(Text(message, style="red")),
         )
+
+    def _show(self, result: DistributionResult) -> None:
+        chosen = None if result.sampled is None else result.sampled.token_id
+        self.query_one("#chart", Static).update(distribution_chart(result.distribution, self.theme, chosen))
 
     def action_k(self, step: int) -> None:
         self.k = max(5, min(100, self.k + step))
         self.compute()
 
     def action_close(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
         self.dismiss(None)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -20,7 +18,7 @@ from ...analysis.multiverse import (
     MultiverseError,
     fit_scale,
 )
-from ...experiments.base import Progress
+from ...experiments.base import Cancel, ProgressFn
 from ...experiments.models import Backend
 from ...experiments.multiverse import MultiverseResult, add_branch, keep_record, multiverse
 from ...render.svg import write_png, write_svg
@@ -29,6 +27,7 @@ from ...textsafe import visible
 from ...themes import LoomTheme
 from ...tree import LoomError, Node
 from ..blockview import BlockView, describe
+from ..jobs import Job, screen_job
 from .base import Dialog, ResultScreen
 
 MASS_STEPS = (None, 0.5, 0.8, 0.9, 0.95)
@@ -95,7 +94,7 @@ class MultiverseScreen(ResultScreen[None]):
         self.stack: list[MultiverseResult] = []  # views zoomed out of, newest last
         self.result: MultiverseResult | None = None
         self.view: Multiverse | None = None
-        self._cancel: threading.Event | None = None
+        self.job: Job | None = None  # the expansion running
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="title", id="mv-title")
@@ -134,42 +133,42 @@ class MultiverseScreen(ResultScreen[None]):
         self.query_one("#mv-title", Static).update(t)
 
     def refresh_view(self, prefix=None) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-        self._cancel = threading.Event()
-        prefix = self.view.prefix if prefix is None and self.view is not None else (prefix or ())
+        """Expand the view again (zoomed into `prefix`, or where it is) as a job; one asked
+        for while another expands replaces it."""
+        prefix = tuple(self.view.prefix if prefix is None and self.view is not None else (prefix or ()))
+        session, backend, node_id, depth, k, mass = (
+            self.session,
+            self.backend,
+            self.node_id,
+            self.depth,
+            self.k,
+            self.mass,
+        )
         self._title("expanding…")
-        self.run_expand(tuple(prefix), self.depth, self.k, self.mass, self._cancel)
 
-    @work(thread=True, exclusive=True, group="multiverse")
-    def run_expand(self, prefix, depth, k, mass, cancel: threading.Event) -> None:
-        def progress(p: Progress) -> None:
-            if not cancel.is_set():
-                self.app.call_from_thread(self._title, f"expanding… {p.describe()}")
-
-        try:
+        def body(progress: ProgressFn, cancel: Cancel) -> MultiverseResult:
             # not stored: zooming makes many views; the one exported is kept (action_export)
-            result = multiverse(
-                self.session,
-                self.backend,
-                self.node_id,
-                depth,
-                k,
-                mass,
-                prefix=prefix,
-                save=False,
-                progress=progress,
-                cancel=cancel,
+            return multiverse(
+                session, backend, node_id, depth, k, mass, prefix=prefix, save=False, progress=progress, cancel=cancel
             )
-        except LoomError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="cannot expand", severity="error", timeout=10)
-            return
-        if not cancel.is_set():
-            self.app.call_from_thread(self._shown, result)
+
+        def failed(message: str) -> None:
+            self.job = None
+            self._title()
+
+        self.job = screen_job(
+            self,
+            "multiverse",
+            f"block multiverse of node {node_id}",
+            body,
+            self._shown,
+            failed=failed,
+            shown=lambda p: self._title(f"expanding… {p.describe()}"),
+        )
 
     def _shown(self, result: MultiverseResult) -> None:
         self.result, self.view = result, result.view
-        self._cancel = None
+        self.job = None
         self.query_one(BlockView).show(result.view)
         self._title()
 
@@ -252,6 +251,6 @@ class MultiverseScreen(ResultScreen[None]):
         self.app.push_screen(MultiverseExportScreen(default), done)
 
     def action_close(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
+        if self.job is not None:
+            self.job.cancel.set()
         self.dismiss(None)

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Static
 
-from ...experiments.base import Progress
+from ...experiments.base import Cancel, ProgressFn
 from ...experiments.models import open_model
 from ...experiments.vs import SURE, VersusResult, compare_models
 from ...store import Session
 from ...textsafe import one_line, visible
 from ...themes import LoomTheme
-from ...tree import GenerationParams, LoomError
+from ...tree import GenerationParams
 from ..blockview import BlockView
 from ..charts import distribution_chart, token_label
 from ..figures import FIGURE_BINDING, FIGURE_KEY, save_figure
+from ..jobs import Job, screen_job
 from ..words import plural
 from .base import ResultScreen
 
@@ -70,7 +69,7 @@ class VersusScreen(ResultScreen[None]):
         self.session, self.node_id, self.models, self.params, self.theme = session, node_id, models, params, theme
         self.on_done = on_done
         self.result: VersusResult | None = None
-        self._cancel: threading.Event | None = None
+        self.job: Job | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -108,38 +107,37 @@ class VersusScreen(ResultScreen[None]):
         if not all(names):
             self.notify("Name both models (e.g. demo and demo-wedding).", severity="warning")
             return
-        if self._cancel is not None:
-            self._cancel.set()
-        self._cancel = threading.Event()
-        self.query_one("#summary", Static).update(
-            Text(f"loading and running {names[0]} and {names[1]}…", style="italic")
+        session, node_id, params = self.session, self.node_id, self.params
+        say = self.query_one("#summary", Static).update
+        say(Text(f"loading and running {names[0]} and {names[1]}…", style="italic"))
+
+        def body(progress: ProgressFn, cancel: Cancel) -> VersusResult:
+            backends = [open_model(n) for n in names]  # loaded once per process, the app's own included
+            return compare_models(session, backends, node_id, params, cancel=cancel, progress=progress, views=True)
+
+        def done(result: VersusResult) -> None:
+            self.job = None
+            if len(result.models) == 2:
+                self._show(result)
+            else:
+                say(Text("cancelled before both models ran", style="italic"))
+
+        def failed(message: str) -> None:
+            self.job = None
+            say(Text(message, style="red"))
+
+        self.job = screen_job(
+            self,
+            "vs",
+            f"{names[0]} vs {names[1]} on node {node_id}",
+            body,
+            done,
+            failed=failed,
+            shown=lambda p: say(Text(f"running {names[0]} and {names[1]}… {p.describe()}", style="italic")),
         )
-        self.run_both(names, self._cancel)
-
-    @work(thread=True, exclusive=True, group="versus")
-    def run_both(self, names: tuple[str, str], cancel: threading.Event) -> None:
-        call = self.app.call_from_thread
-
-        def progress(p: Progress) -> None:
-            call(
-                self.query_one("#summary", Static).update,
-                Text(f"running {names[0]} and {names[1]}… {p.describe()}", style="italic"),
-            )
-
-        try:
-            backends = [open_model(n) for n in names]
-            result = compare_models(
-                self.session, backends, self.node_id, self.params, cancel=cancel, progress=progress, views=True
-            )
-        except LoomError as exc:
-            call(self.query_one("#summary", Static).update, Text(str(exc), style="red"))
-            return
-        if not cancel.is_set() and len(result.models) == 2:
-            call(self._show, result)
 
     def _show(self, result: VersusResult) -> None:
         self.result = result
-        self._cancel = None
         self.query_one("#summary", Static).update(summary_text(result))
         for side, summary in zip(("a", "b"), result.models):
             head = Text(f"{visible(summary.model)}\n", style="bold")
@@ -161,6 +159,6 @@ class VersusScreen(ResultScreen[None]):
         save_figure(self, self.session, r.plot if r else None, "vs", r.record if r else None, self.node_id)
 
     def action_close(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
+        if self.job is not None:
+            self.job.cancel.set()
         self.dismiss(None)
