@@ -76,6 +76,7 @@ class CandidatesScreen(Dialog[None]):
         )
 
     def _show(self, result: ScoreResult) -> None:
+        self.job = None
         self.result = result.scores
         self.scored = result
         chart = candidates_chart(result.scores, self.theme)

@@ -62,10 +62,15 @@ class DistributionScreen(Dialog[None]):
             f"next-token distribution {self.where}",
             lambda progress, cancel: distribution(session, backend, node_id, token=token, k=k),
             self._show,
-            failed=lambda message: self.query_one("#chart", Static).update(Text(message, style="red")),
+            failed=self._failed,
         )
 
+    def _failed(self, message: str) -> None:
+        self.job = None
+        self.query_one("#chart", Static).update(Text(message, style="red"))
+
     def _show(self, result: DistributionResult) -> None:
+        self.job = None
         chosen = None if result.sampled is None else result.sampled.token_id
         self.query_one("#chart", Static).update(distribution_chart(result.distribution, self.theme, chosen))
 

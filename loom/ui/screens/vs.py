@@ -41,9 +41,9 @@ def summary_text(result: VersusResult) -> Text:
         (f"tokens above {SURE:.0%}", ["n/a" if m.share_sure is None else f"{m.share_sure:.0%}" for m in (a, b)]),
         ("top next token", ["n/a" if m.top is None else f"{token_label(m.top.text)} {m.top.prob:.0%}" for m in (a, b)]),
     ]
-    t.append(f"{'':<24}{visible(a.model)[:28]:>30}{visible(b.model)[:28]:>30}\n", style="bold")
+    t.append(f"{'':<24}{visible(a.model)[:22]:>24}{visible(b.model)[:22]:>24}\n", style="bold")  # 72 columns: fits 80
     for label, vals in rows:
-        t.append(f"{label:<24}{vals[0]:>30}{vals[1]:>30}\n")
+        t.append(f"{label:<24}{vals[0]:>24}{vals[1]:>24}\n")
     return t
 
 
