@@ -126,3 +126,22 @@ async def test_quitting_with_a_job_running_asks_first(tmp_path, demo_backend):
         assert job.cancel.is_set()
         release.set()
     assert not app.is_running
+
+
+async def test_switching_sessions_stops_the_generation_and_keeps_it_in_its_own_session(tmp_path, demo_backend):
+    app = make_app(tmp_path, demo_backend, n=2, max_tokens=400, seed=5)
+    first = app.session.path
+    other = Session(tmp_path / "other.loom")
+    other_root = other.add_node(None, "A second story", "prompt").id
+    other.current = other_root
+    other.close()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("g")
+        await wait_for(pilot, lambda: app._live, "the generation did not start")
+        app.switch_session(tmp_path / "other.loom")
+        await wait_for(pilot, lambda: not app.running, "the generation did not stop")
+        await pilot.pause()
+        assert "stopped with its session" in str(app.query_one("#status", Static).render())
+        assert not any("failed" in m for m in messages(app))
+        assert app.session.child_ids(other_root) == [] and app.node_id == other_root
+    assert Session(first).count() >= 1  # the first session is as the generation left it

@@ -511,7 +511,7 @@ class LoomApp(App):
                 timeout=4,
             )
             return None
-        job = Job(name, label, lane, done, failed, shown)
+        job = Job(name, label, lane, done, failed, shown, session=self.session)
 
         def run() -> Any:
             return body(lambda p: self.post_message(JobProgress(job, p)), job.cancel)
@@ -541,6 +541,9 @@ class LoomApp(App):
         if job is None or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         self.running = tuple(j for j in self.running if j is not job)
+        if job.session is not self.session:  # cancelled when the session was switched: nothing to show
+            self.set_status(f"{job.label}: stopped with its session (the branches it finished are saved there)")
+            return
         if event.state == WorkerState.SUCCESS:
             if job.cancel.is_set():
                 self.set_status(f"{job.label}: cancelled; what finished is kept")
@@ -650,6 +653,8 @@ class LoomApp(App):
         self.refresh_nodes(node_id)
 
     def on_token_grown(self, msg: TokenGrown) -> None:
+        if self._live_parent is None:  # a generation stopped with its session: its tokens are not shown
+            return
         self._live[msg.branch] = self._live.get(msg.branch, "") + msg.text
         self._throttled_children()
 
@@ -758,6 +763,7 @@ class LoomApp(App):
         if not self._remove_if_unused(old):
             old.close()
         self.session = new
+        self._live, self._live_parent = {}, None  # a cancelled generation's branches belong to the old session
         self.query_one(PathView).set_marks({})  # they name another session's nodes
         self._seen_version = (new, new.data_version())
         if model != self.model_ref or self.backend is None:

@@ -37,6 +37,7 @@ class Job:
     done: Callable[[Any], None] | None = None  # called on the app's thread with the result (also after a cancel)
     failed: Callable[[str], None] | None = None  # called on the app's thread with what went wrong
     shown: ProgressFn | None = None  # called on the app's thread with each progress (a screen's own line)
+    session: object = None  # the session it works on: its result means nothing once another is open
     cancel: Cancel = field(default_factory=threading.Event)
     progress: Progress | None = None
     worker: Worker | None = None
