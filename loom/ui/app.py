@@ -505,11 +505,7 @@ class LoomApp(App):
                     old.cancel.set()
             self.running = tuple(j for j in self.running if j.lane != lane)
         elif busy is not None:
-            self.notify(
-                f"{busy.label} is still running ({self.key_for('cancel')} cancels it): {label} not started.",
-                title="busy",
-                timeout=4,
-            )
+            self._refuse(busy, label)
             return None
         job = Job(name, label, lane, done, failed, shown, session=self.session)
 
@@ -603,9 +599,17 @@ class LoomApp(App):
             return False
         busy = next((j for j in self.running if j.lane == "model"), None)
         if busy is not None:
-            self.notify(f"{busy.label} is still running: {self.key_for('cancel')} cancels it.", timeout=3)
+            self._refuse(busy)
             return False
         return True
+
+    def _refuse(self, busy: Job, label: str = "") -> None:
+        """Say that a job was not started because `busy` runs (a notice, and the status line that stays)."""
+        text = f"{busy.label} is still running ({self.key_for('cancel')} cancels it)" + (
+            f": {label} not started." if label else "."
+        )
+        self.set_status(text)
+        self.notify(text, title="busy", timeout=4)
 
     def refresh_nodes(self, *parents: int | None) -> None:
         """Show nodes a job or a screen added under `parents` in the tree and the children list."""
