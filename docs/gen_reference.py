@@ -156,24 +156,18 @@ def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
     """(class name, first line of its docstring, [(keys, action, description)]) for each screen or
     widget of the app that has its own bindings."""
     _use_checkout()
+    import importlib
+    import pkgutil
+
     from textual.binding import Binding
 
-    import loom.ui.attractors
-    import loom.ui.collapse
-    import loom.ui.dialogs
-    import loom.ui.forks
-    import loom.ui.library
-    import loom.ui.multiverse
+    import loom.ui
+    import loom.ui.screens
 
     found = []
-    for module in (
-        loom.ui.dialogs,
-        loom.ui.library,
-        loom.ui.attractors,
-        loom.ui.forks,
-        loom.ui.multiverse,
-        loom.ui.collapse,
-    ):
+    names = [f"loom.ui.{m.name}" for m in pkgutil.iter_modules(loom.ui.__path__) if m.name not in ("app", "screens")]
+    names += [f"loom.ui.screens.{m.name}" for m in pkgutil.iter_modules(loom.ui.screens.__path__)]
+    for module in map(importlib.import_module, sorted(names)):
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__ or not cls.__dict__.get("BINDINGS"):
                 continue
@@ -184,7 +178,7 @@ def screen_bindings() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
             doc = (
                 inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n\n")[0].replace("\n", " ")
             )  # its own, not the base class's
-            found.append((f"{module.__name__.rsplit('.', 1)[1]}.{name}", doc, rows))
+            found.append((f"{module.__name__.removeprefix('loom.ui.')}.{name}", doc, rows))
     return found
 
 

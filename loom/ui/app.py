@@ -1,15 +1,18 @@
 """LoomApp: the tree, the coloured path, the token inspector and the children,
-driven from the keyboard. Generation runs in a worker thread and streams one
-message per token; every finished branch is already on disk when it shows."""
+driven from the keyboard. It holds what every panel draws from (the session,
+the current node, the running jobs); the features (library.py, attractors.py,
+multiverse.py, forks.py, collapse.py) open their own screens. Every long action
+is a job (jobs.py); generation streams one typed message per token, and every
+finished branch is already on disk when it shows."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,37 +20,35 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
+from textual.worker import Worker, WorkerState
 
 from ..analysis.clusters import grouped_order
 from ..config import Config
-from ..experiments.generate import edit_node, fork_at_token, generate_children
+from ..experiments.base import Cancel, ProgressFn
+from ..experiments.generate import GenerationResult, edit_node, fork_at_token, generate_children
 from ..experiments.models import Backend, BackendError, remember_model
 from ..experiments.settings import resolve
 from ..store import Session, StoreError
+from ..textsafe import visible
 from ..themes import DEFAULT_THEME, LoomTheme, load_themes
-from ..tree import BranchDone, GenerationParams, Node, Notice, ParamError, TokenEvent
-from .attractors import ATTRACTOR_KEYS, AttractorActions
+from ..tree import GenerationParams, LoomError, Node, Notice, ParamError, TokenEvent
+from .attractors import ATTRACTOR_KEYS, Attractors
 from .collapse import COLLAPSE_KEYS, open_collapse
-from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
+from .dialogs import EditScreen, HelpScreen, QuitScreen, SessionsScreen, SettingsScreen
 from .forks import FORKS_KEYS, open_forks
+from .jobs import Job, JobBody, JobProgress, JobsLine
 from .keymap import KEYS, Key, key_name
-from .library import LIBRARY_KEYS, LibraryActions
-from .multiverse import MULTIVERSE_KEYS, MultiverseActions
+from .library import LIBRARY_KEYS, Library
+from .messages import BranchSaved, GenerationNotice, TokenGrown
+from .multiverse import MULTIVERSE_KEYS, MultiverseViews
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
 from .words import plural
-
-
-class Generated(Message):
-    """A backend event from the generation worker (one per token)."""
-
-    def __init__(self, event) -> None:
-        super().__init__()
-        self.event = event
 
 
 class ModelReady(Message):
@@ -83,17 +84,10 @@ def textual_theme(t: LoomTheme) -> Theme:
 ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *FORKS_KEYS, *MULTIVERSE_KEYS, *COLLAPSE_KEYS]
 
 
-class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
+class LoomApp(App):
     TITLE = "loom"
-    CSS = """
-    #main { height: 1fr; }
-    #right { width: 1fr; }
-    #bottom { height: 14; }
-    #statusbar { height: 1; background: $panel; }
-    #status { height: 1; width: 1fr; padding: 0 1; }
-    #loading { height: 1; width: 12; }
-    .hidden { display: none; }
-    """
+    CSS_PATH = "loom.tcss"  # every screen's styles, with the theme's variables
+    running: var[tuple[Job, ...]] = var(())  # the jobs running now, oldest first (the jobs line shows them)
     LIVE_POLL = 0.3  # seconds between looks for nodes another process added to the session
     BINDINGS = [
         Binding(k.keys, k.action, k.short or k.description, show=k.footer, tooltip=k.description, id=k.action)
@@ -131,13 +125,16 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self._main_actions = {k.action for k in ALL_KEYS}
         self.node_id: int | None = session.current
         self.path: list[Node] = []
-        self._cancel: threading.Event | None = None
         self._live: dict[int, str] = {}  # the running generation's branches so far, by branch
         self._live_parent: int | None = None  # the node they grow from: shown only under it
         self.group_siblings = False  # the children list grouped by meaning (=)
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
         self._created: set[Path] = {session.path.resolve()} if created else set()  # session files this app made
+        # the features, each with its own state, opening its own screens
+        self.library = Library(self)
+        self.attractors = Attractors(self)
+        self.multiverse = MultiverseViews(self)
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -152,6 +149,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         with Horizontal(id="statusbar"):
             yield LoadingIndicator(id="loading")
             yield Static("", id="status")
+            yield JobsLine(id="jobs")
         yield Legend(id="legend")
         yield Footer()
 
@@ -485,65 +483,198 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             timeout=4,
         )
 
+    # -- jobs ------------------------------------------------------------------
+    def start_job(
+        self,
+        name: str,
+        label: str,
+        body: JobBody,
+        done: Callable[[Any], None] | None = None,
+        lane: str = "model",
+        failed: Callable[[str], None] | None = None,
+        shown: ProgressFn | None = None,
+        replace: bool = False,
+    ) -> Job | None:
+        """Run `body(progress, cancel)` as a job in a worker thread, then `done(result)`
+        here; None (and a message saying why) when a job of the same lane is running.
+        `replace`: cancel that job instead (a view asked for again), dropping its result."""
+        busy = next((j for j in self.running if j.lane == lane), None)
+        if busy is not None and replace:
+            for old in self.running:
+                if old.lane == lane:
+                    old.cancel.set()
+            self.running = tuple(j for j in self.running if j.lane != lane)
+        elif busy is not None:
+            self._refuse(busy, label)
+            return None
+        job = Job(name, label, lane, done, failed, shown, session=self.session)
+
+        def run() -> Any:
+            return body(lambda p: self.post_message(JobProgress(job, p)), job.cancel)
+
+        job.worker = self.run_worker(
+            run, name=name, group=f"job-{lane}", thread=True, exclusive=True, exit_on_error=False
+        )
+        self.running = (*self.running, job)
+        self.set_status(f"{label}… ({self.key_for('cancel')} cancels)")
+        return job
+
+    def watch_running(self, jobs: tuple[Job, ...]) -> None:
+        if self.query("#jobs"):
+            self.query_one(JobsLine).show(jobs)
+
+    def on_job_progress(self, msg: JobProgress) -> None:
+        msg.job.progress = msg.progress
+        if msg.job in self.running:
+            self.query_one(JobsLine).show(self.running)
+            if msg.job.shown is not None:
+                msg.job.shown(msg.progress)
+
+    @on(Worker.StateChanged)
+    def _job_state(self, event: Worker.StateChanged) -> None:
+        """A job that ended: its result to its `done`, a failure to a notice; the app goes on."""
+        job = next((j for j in self.running if j.worker is event.worker), None)
+        if job is None or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        self.running = tuple(j for j in self.running if j is not job)
+        if job.session is not self.session:  # cancelled when the session was switched: nothing to show
+            self.set_status(f"{job.label}: stopped with its session (the branches it finished are saved there)")
+            return
+        if event.state == WorkerState.SUCCESS:
+            if job.cancel.is_set():
+                self.set_status(f"{job.label}: cancelled; what finished is kept")
+            else:
+                self.set_status(f"{job.label}: done")
+            if job.done is not None:
+                job.done(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            known = isinstance(error, (LoomError, StoreError, BackendError, ValueError))
+            message = str(error) if known else f"{type(error).__name__}: {error}"
+            self.set_status(f"{job.label} failed: {message}")
+            self.notify(visible(message), title=f"{job.label} failed", severity="error", timeout=15, markup=False)
+            if job.failed is not None:
+                job.failed(message)
+
+    def action_cancel(self) -> None:
+        """Cancel the newest running job (it keeps what it finished); else leave a focused list."""
+        job = next((j for j in reversed(self.running) if not j.cancel.is_set()), None)
+        if job is not None:
+            job.cancel.set()
+            self.set_status(f"cancelling {job.label}… what finished is kept")
+            self.query_one(JobsLine).show(self.running)
+        elif isinstance(self.focused, (OptionList, Tree)):
+            self.query_one(PathView).focus()
+
+    def cancel_jobs(self) -> None:
+        for job in self.running:
+            job.cancel.set()
+
+    async def action_quit(self) -> None:
+        """Quit; with a job running, ask first (a cancelled job keeps what it finished)."""
+        if not self.running:
+            self.exit()
+            return
+
+        def answer(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.cancel_jobs()
+                self.exit()
+
+        self.push_screen(QuitScreen([j.describe() for j in self.running]), answer)
+
+    def model_ready(self) -> bool:
+        """Whether there is a node to work on and a model loaded (else says what is missing)."""
+        if self.node_id is None:
+            self.notify(f"Write a prompt first ({self.key_for('new_root')}).", timeout=3)
+            return False
+        if self.backend is None:
+            self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
+            return False
+        return True
+
+    def can_run_model(self) -> bool:
+        """model_ready(), and no job on the model running."""
+        if not self.model_ready():
+            return False
+        busy = next((j for j in self.running if j.lane == "model"), None)
+        if busy is not None:
+            self._refuse(busy)
+            return False
+        return True
+
+    def _refuse(self, busy: Job, label: str = "") -> None:
+        """Say that a job was not started because `busy` runs (a notice, and the status line that stays)."""
+        text = f"{busy.label} is still running ({self.key_for('cancel')} cancels it)" + (
+            f": {label} not started." if label else "."
+        )
+        self.set_status(text)
+        self.notify(text, title="busy", timeout=4)
+
+    def refresh_nodes(self, *parents: int | None) -> None:
+        """Show nodes a job or a screen added under `parents` in the tree and the children list."""
+        tree = self.query_one(TreePanel)
+        for p in parents:
+            tree.refresh_node(p)
+        self.refresh_children()
+
     # -- generating ----------------------------------------------------------
     def action_generate(self) -> None:
-        if self._cancel is not None:
-            self.notify(f"Already generating: {self.key_for('cancel')} cancels.", timeout=2)
-            return
         if self.node_id is None:
             self.action_new_root()
             return
-        if self.backend is None:
-            self.notify("The model is still loading (or failed to load: see the status line).", timeout=3)
+        if not self.can_run_model():
             return
-        self._cancel = threading.Event()
-        self._live, self._live_parent = {}, self.node_id
-        self.run_generation(self.node_id, self.params, self._cancel)
+        node_id, session, backend, params = self.node_id, self.session, self.backend, self.params
+        self._live, self._live_parent = {}, node_id
 
-    @work(thread=True, group="generate")
-    def run_generation(self, node_id: int, params: GenerationParams, cancel: threading.Event) -> None:
-        try:
-            result = generate_children(
-                self.session,
-                self.backend,
+        def listen(event: object) -> None:
+            if isinstance(event, TokenEvent):
+                self.post_message(TokenGrown(event.branch, event.token.text))
+            elif isinstance(event, Notice):
+                self.post_message(GenerationNotice(event.text))
+            elif isinstance(event, tuple) and event[0] == "node":
+                self.post_message(BranchSaved(event[1], event[2]))
+
+        def body(progress: ProgressFn, cancel: Cancel) -> GenerationResult:
+            return generate_children(
+                session,
+                backend,
                 node_id,
                 params,
                 cancel=cancel,
-                listener=lambda e: self.post_message(Generated(e)),
+                listener=listen,
+                progress=progress,
                 live=True,  # the tokens are shown as they arrive
             )
-            self.post_message(Generated(("done", node_id, len(result.nodes), result.cancelled)))
-        except (BackendError, StoreError) as exc:
-            self.post_message(Generated(("error", node_id, str(exc))))
-        except Exception as exc:  # keep the app alive; finished branches are already saved
-            self.post_message(Generated(("error", node_id, f"{type(exc).__name__}: {exc}")))
 
-    def on_generated(self, msg: Generated) -> None:
-        ev = msg.event
-        if isinstance(ev, TokenEvent):
-            self._live[ev.branch] = self._live.get(ev.branch, "") + ev.token.text
-            self._throttled_children()
-        elif isinstance(ev, BranchDone):
-            pass
-        elif isinstance(ev, Notice):
-            self.notify(ev.text, title="note", timeout=8)
-        elif isinstance(ev, tuple) and ev[0] == "node":
-            self._live.pop(ev[1], None)
-            self.refresh_children()
-            self.set_status(f"generating… {ev[2].id} saved")
-        elif isinstance(ev, tuple) and ev[0] in ("done", "error"):
-            self._cancel = None
-            self._live = {}
-            self.refresh_children()
-            self.query_one(TreePanel).refresh_node(ev[1])
-            if ev[0] == "error":
-                self.set_status(f"generation failed: {ev[2]}")
-                self.notify(ev[2], title="generation failed", severity="error", timeout=15)
-            else:
-                self.set_status(
-                    f"{plural(ev[2], 'branch')} from node {ev[1]}"
-                    + (" (cancelled: partial branches marked incomplete)" if ev[3] else "")
-                )
+        def done(result: GenerationResult) -> None:
+            self._end_generation(node_id)
+            self.set_status(
+                f"{plural(len(result.nodes), 'branch')} from node {node_id}"
+                + (" (cancelled: partial branches marked incomplete)" if result.cancelled else "")
+            )
+
+        self.start_job(
+            "generate", f"generating from node {node_id}", body, done, failed=lambda _: self._end_generation(node_id)
+        )
+
+    def _end_generation(self, node_id: int) -> None:
+        self._live = {}
+        self.refresh_nodes(node_id)
+
+    def on_token_grown(self, msg: TokenGrown) -> None:
+        if self._live_parent is None:  # a generation stopped with its session: its tokens are not shown
+            return
+        self._live[msg.branch] = self._live.get(msg.branch, "") + msg.text
+        self._throttled_children()
+
+    def on_branch_saved(self, msg: BranchSaved) -> None:
+        self._live.pop(msg.branch, None)
+        self.refresh_children()
+
+    def on_generation_notice(self, msg: GenerationNotice) -> None:
+        self.notify(msg.text, title="note", timeout=8)
 
     def _live_here(self) -> dict[int, str]:
         """The growing branches, when the current node is the one they grow from."""
@@ -558,13 +689,6 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
                 self.refresh_children()
 
             self.set_timer(0.05, flush)
-
-    def action_cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-            self.set_status("cancelling… finished branches are kept")
-        elif isinstance(self.focused, (OptionList, Tree)):
-            self.query_one(PathView).focus()
 
     # -- editing -------------------------------------------------------------
     def action_edit(self) -> None:
@@ -643,14 +767,14 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         except (StoreError, ParamError) as exc:
             self.notify(str(exc), title="cannot open session", severity="error", timeout=10)
             return
-        if self._cancel is not None:
-            self._cancel.set()
+        self.cancel_jobs()  # they work on the old session: each stops at its next step, keeping what it made
         if made:
             self._created.add(new.path.resolve())
         old = self.session
         if not self._remove_if_unused(old):
             old.close()
         self.session = new
+        self._live, self._live_parent = {}, None  # a cancelled generation's branches belong to the old session
         self.query_one(PathView).set_marks({})  # they name another session's nodes
         self._seen_version = (new, new.data_version())
         if model != self.model_ref or self.backend is None:
@@ -685,6 +809,52 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.refresh_children()
         self.show_token()
 
+    # -- the features' keys (each feature holds its own state and opens its own screens) --
+    def action_search(self) -> None:
+        self.library.search()
+
+    def action_bookmark(self) -> None:
+        self.library.bookmark()
+
+    def action_bookmarks(self) -> None:
+        self.library.bookmarks()
+
+    def action_tag(self) -> None:
+        self.library.tag()
+
+    def action_import(self) -> None:
+        self.library.import_tree()
+
+    def action_export(self) -> None:
+        self.library.export()
+
+    def action_replay(self) -> None:
+        self.attractors.replay()
+
+    def action_mark_compare(self) -> None:
+        self.attractors.mark_compare()
+
+    def action_compare(self) -> None:
+        self.attractors.compare()
+
+    def action_sweep(self) -> None:
+        self.attractors.sweep()
+
+    def action_report(self) -> None:
+        self.attractors.report()
+
+    def action_multiverse(self) -> None:
+        self.multiverse.multiverse()
+
+    def action_distribution(self) -> None:
+        self.multiverse.distribution()
+
+    def action_candidates(self) -> None:
+        self.multiverse.candidates()
+
+    def action_versus(self) -> None:
+        self.multiverse.versus()
+
     def action_forks(self) -> None:
         open_forks(self)
 
@@ -708,8 +878,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
             yield SystemCommand(f"Theme: {name}", "colours and probability palette", lambda n=name: self.use_theme(n))
 
     def on_unmount(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
+        self.cancel_jobs()
         self._remove_if_unused(self.session)
 
     def _remove_if_unused(self, session: Session) -> bool:

@@ -4,30 +4,27 @@ to the tuned one, what it leaves over, and one row per position
 (experiments.collapse). LoomApp binds COLLAPSE_KEYS to `open_collapse`.
 
 Model text goes in as rich Text built from plain strings made visible with
-textsafe, never as markup. The models run in a worker thread."""
+textsafe, never as markup. The models run as a job (jobs.py)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Static
-from textual.worker import Worker, WorkerState
 
-from ..experiments.base import Progress
+from ..experiments.base import Cancel, ProgressFn
 from ..experiments.collapse import CollapseResult, collapse, format_collapse
 from ..experiments.models import open_model
 from ..store import Session
 from ..textsafe import visible
-from ..tree import LoomError
 from .figures import FIGURE_BINDING, FIGURE_KEY, save_figure
+from .jobs import Job, screen_job
 from .keymap import Key
+from .screens.base import ResultScreen
 
 COLLAPSE_KEYS: list[Key] = [
     Key(
@@ -53,25 +50,16 @@ def summary_text(result: CollapseResult) -> Text:
     return t
 
 
-class CollapseScreen(Screen[None]):
+class CollapseScreen(ResultScreen[None]):
     """Collapse vs temperature: how much of a tuned model's sharpening one temperature on a base model explains."""
 
-    DEFAULT_CSS = """
-    CollapseScreen { background: $background; }
-    CollapseScreen .title { height: auto; padding: 0 1; background: $panel; }
-    CollapseScreen .hint { color: $text-muted; height: 1; padding: 0 1; }
-    CollapseScreen #models { height: 3; }
-    CollapseScreen #models Input { width: 1fr; }
-    CollapseScreen #summary { height: auto; padding: 0 1; }
-    CollapseScreen DataTable { height: 1fr; }
-    """
     BINDINGS = [Binding("ctrl+r", "run", "run"), FIGURE_BINDING, Binding("escape", "close", "close", priority=True)]
 
     def __init__(self, session: Session, node_id: int, models: tuple[str, str]) -> None:
         super().__init__()
         self.session, self.node_id, self.models = session, node_id, models
         self.result: CollapseResult | None = None
-        self._cancel: threading.Event | None = None
+        self.job: Job | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -101,40 +89,34 @@ class CollapseScreen(Screen[None]):
         if not all(names):
             self.notify("Name both models (e.g. demo-wedding and demo).", severity="warning")
             return
-        if self._cancel is not None:
-            self._cancel.set()
-        self._cancel = threading.Event()
         scope = "node" if self.query_one("#only-node", Checkbox).value else "path"
         self._say(Text(f"loading and running {visible(names[0])} and {visible(names[1])}…", style="italic"))
-        self.run_collapse(names, scope, self._cancel)
+        session, node_id = self.session, self.node_id
+
+        def body(progress: ProgressFn, cancel: Cancel) -> CollapseResult:
+            tuned, base = (open_model(n) for n in names)  # loaded once per process, the app's own included
+            return collapse(session, tuned, base, node_id, scope=scope, progress=progress, cancel=cancel)
+
+        def failed(message: str) -> None:
+            self.job = None
+            self._say(Text(visible(message), style="red"))
+
+        self.job = screen_job(
+            self,
+            "collapse",
+            f"collapse of {names[0]} against {names[1]} on node {node_id}",
+            body,
+            self._show,
+            failed=failed,
+            shown=lambda p: self._say(Text(f"running the models: {p.describe()}", style="italic")),
+        )
 
     def _say(self, text: Text) -> None:
         self.query_one("#summary", Static).update(text)
 
-    @work(thread=True, exclusive=True, group="collapse", exit_on_error=False)
-    def run_collapse(self, names: tuple[str, str], scope: str, cancel: threading.Event) -> None:
-        call = self.app.call_from_thread
-
-        def progress(p: Progress) -> None:
-            call(self._say, Text(f"running the models: {p.describe()}", style="italic"))
-
-        try:
-            tuned, base = (open_model(n) for n in names)  # loaded once per process, the app's own included
-            result = collapse(self.session, tuned, base, self.node_id, scope=scope, progress=progress, cancel=cancel)
-        except LoomError as exc:
-            if not cancel.is_set():
-                call(self._say, Text(visible(str(exc)), style="red"))
-            return
-        if not cancel.is_set():
-            call(self._show, result)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:  # anything unforeseen: said, and the app goes on
-            self._say(Text(f"failed: {visible(repr(event.worker.error))}", style="red"))
-
     def _show(self, result: CollapseResult) -> None:
         self.result = result
-        self._cancel = None
+        self.job = None
         self._say(summary_text(result))
         table = self.query_one(DataTable)
         table.clear()
@@ -150,8 +132,8 @@ class CollapseScreen(Screen[None]):
         save_figure(self, self.session, r.plot if r else None, "collapse", r.record if r else None, self.node_id)
 
     def action_close(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
+        if self.job is not None:
+            self.job.cancel.set()
         self.dismiss(None)
 
 

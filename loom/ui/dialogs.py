@@ -1,4 +1,4 @@
-"""Modal screens: the node editor, generation settings, the session picker and help."""
+"""Dialogs: the node editor, generation settings, the session picker, help, and quitting with jobs running."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -18,23 +17,14 @@ from ..store import list_sessions
 from ..textsafe import from_editable, one_line, to_editable
 from ..tree import GenerationParams, ParamError
 from .keymap import pretty
+from .screens.base import Dialog
 from .words import plural
 
-DIALOG_CSS = """
-{name} #answers {{ grid-size: 2; grid-gutter: 0 2; height: auto; margin: 1 0; }}
-{name} {{ align: center middle; }}
-{name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
-    border: thick $primary; background: $surface; padding: 1 2; }}
-{name} .error {{ color: $error; height: auto; }}
-{name} .hint {{ color: $text-muted; height: auto; }}
-"""
 
-
-class EditScreen(ModalScreen[str | None]):
+class EditScreen(Dialog[str | None]):
     """A multi-line editor. Saving returns the text (the caller makes a new
     node from it); Escape returns None."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="EditScreen") + "EditScreen TextArea { height: 20; }"
     BINDINGS = [Binding("ctrl+s", "save", "Save as new node"), Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, text: str, title: str) -> None:
@@ -84,10 +74,9 @@ class EditScreen(ModalScreen[str | None]):
         self.app.push_screen(DiscardScreen(), answer)
 
 
-class DiscardScreen(ModalScreen[bool]):
+class DiscardScreen(Dialog[bool]):
     """Asked when escape would throw a changed text away: discard it, or keep editing."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="DiscardScreen") + "DiscardScreen > Vertical { max-width: 60; }"
     BINDINGS = [Binding("d", "discard", "Discard the changes"), Binding("escape,k", "keep", "Keep editing")]
 
     def compose(self) -> ComposeResult:
@@ -111,6 +100,37 @@ class DiscardScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class QuitScreen(Dialog[bool]):
+    """Asked when quitting with jobs running: quit (they stop, keeping what they finished), or stay."""
+
+    BINDINGS = [Binding("y", "quit", "Quit"), Binding("escape,n", "stay", "Stay")]
+
+    def __init__(self, jobs: list[str]) -> None:
+        super().__init__()
+        self.jobs = jobs
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(f"{plural(len(self.jobs), 'job')} running. Quit anyway?", style="bold"))
+            yield Static(Text("\n".join(self.jobs)), classes="hint")
+            with Grid(id="answers"):
+                yield Button("Quit (y)", variant="error", id="quit")
+                yield Button("Stay (escape)", variant="primary", id="stay")
+            yield Static("quitting stops them; what they finished is saved", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "quit")
+
+    def action_quit(self) -> None:
+        self.dismiss(True)
+
+    def action_stay(self) -> None:
+        self.dismiss(False)
+
+
 FIELDS = [
     ("n", "branches (n)", int),
     ("max_tokens", "max tokens", int),
@@ -126,17 +146,9 @@ FIELDS = [
 ]
 
 
-class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
+class SettingsScreen(Dialog[tuple[GenerationParams, str] | None]):
     """Generation settings; values are checked before the dialog closes."""
 
-    DEFAULT_CSS = (
-        DIALOG_CSS.format(name="SettingsScreen")
-        + """
-    SettingsScreen Grid { grid-size: 3; grid-columns: 26 1fr 14; grid-rows: 3; height: auto; }
-    SettingsScreen Label { padding: 1 0 0 0; }
-    SettingsScreen .source { padding: 1 0 0 1; color: $text-muted; }
-    """
-    )
     BINDINGS = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
 
     def __init__(
@@ -231,10 +243,9 @@ class SettingsScreen(ModalScreen[tuple[GenerationParams, str] | None]):
         self.dismiss(None)
 
 
-class SessionsScreen(ModalScreen[Path | None]):
+class SessionsScreen(Dialog[Path | None]):
     """Pick a session from the sessions folder, or start a new one."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="SessionsScreen") + "SessionsScreen OptionList { height: 20; }"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, folder: Path, current: Path) -> None:
@@ -274,8 +285,7 @@ class SessionsScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
-class HelpScreen(ModalScreen[None]):
-    DEFAULT_CSS = DIALOG_CSS.format(name="HelpScreen")
+class HelpScreen(Dialog[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
     def compose(self) -> ComposeResult:

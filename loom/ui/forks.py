@@ -1,5 +1,5 @@
 """Forking tokens in the app: F asks for the attractor and the settings, runs
-experiments.forks on the current path as a job (its own worker, cancel and
+experiments.forks on the current path as a job (jobs.py: its own cancel and
 progress with time left), lists the positions with their rate bars, and marks
 the forks and the point of no return on the path view.
 
@@ -10,31 +10,29 @@ visible with textsafe, never as markup."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState
 
 from ..analysis.attractors import Attractor, AttractorError, parse_regex
 from ..analysis.report import bar
-from ..experiments.base import Progress
+from ..experiments.base import Cancel, Progress, ProgressFn
 from ..experiments.forks import DEFAULTS, ForksError, ForksResult, check_options, forks, path_tokens, select
 from ..experiments.models import Backend
 from ..store import Session
 from ..textsafe import visible
 from ..tree import GenerationParams
+from .jobs import Job, screen_job
 from .keymap import Key
 from .pathview import PathView
+from .screens.base import Dialog, ResultScreen
 from .words import plural
 
 FORKS_KEYS: list[Key] = [
@@ -157,17 +155,9 @@ def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
     return options
 
 
-class ForksForm(ModalScreen[dict | None]):
+class ForksForm(Dialog[dict | None]):
     """The attractor and the settings of a forks run."""
 
-    DEFAULT_CSS = """
-    ForksForm { align: center middle; }
-    ForksForm #form { width: 90; height: auto; max-height: 95%; overflow-y: auto; border: round $primary;
-        background: $surface; padding: 0 1; }
-    ForksForm #fields { grid-size: 2; grid-columns: 36 1fr; height: auto; }
-    ForksForm #fields Label { padding: 1 1 0 0; }
-    ForksForm #error { color: $error; height: auto; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
     def __init__(self, node_id: int, tokens: list) -> None:
@@ -210,19 +200,12 @@ class ForksForm(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-class ForksScreen(Screen[int | None]):
+class ForksScreen(ResultScreen[int | None]):
     """A forks run: its progress while it runs (escape stops it and keeps the
     positions finished), then a line per position with its rate bar; forks
     (◆) and the point of no return (●) are marked here and on the path view.
     Enter returns the chosen position (the app puts its token cursor there)."""
 
-    DEFAULT_CSS = """
-    ForksScreen { background: $background; }
-    ForksScreen #title { height: auto; padding: 0 1; background: $panel; }
-    ForksScreen #positions { height: 1fr; }
-    ForksScreen ProgressBar { padding: 0 1; }
-    ForksScreen .hint { color: $text-muted; height: auto; padding: 0 1; }
-    """
     BINDINGS = [Binding("escape,q", "close", "Close (or stop the run)")]
 
     def __init__(
@@ -237,11 +220,15 @@ class ForksScreen(Screen[int | None]):
         super().__init__()
         self.session, self.backend, self.node_id = session, backend, node_id
         self.params, self.options, self.on_result = params, options, on_result
-        self.cancel = threading.Event()
+        self.job: Job | None = None  # the run, while it runs
         self.result: ForksResult | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Forks along the path to node {self.node_id}: running\u2026", Style(bold=True)), id="title")
+        yield Static(
+            Text(f"Forks along the path to node {self.node_id}: running\u2026", Style(bold=True)),
+            id="title",
+            classes="title",
+        )
         yield ProgressBar(id="bar", show_eta=False)
         yield Static("", id="status", classes="hint")
         yield OptionList(id="positions")
@@ -258,36 +245,29 @@ class ForksScreen(Screen[int | None]):
     def on_mount(self) -> None:
         self.run_forks()
 
-    @work(thread=True, exclusive=True, group="forks", exit_on_error=False)
-    def run_forks(self) -> ForksResult:
-        return forks(
-            self.session,
-            self.backend,
-            self.node_id,
-            self.params,
-            cancel=self.cancel,
-            progress=lambda p: self.app.call_from_thread(self._progress, p),
-            **self.options,
+    def run_forks(self) -> None:
+        session, backend, node_id, params, options = self.session, self.backend, self.node_id, self.params, self.options
+
+        def body(progress: ProgressFn, cancel: Cancel) -> ForksResult:
+            return forks(session, backend, node_id, params, cancel=cancel, progress=progress, **options)
+
+        self.job = screen_job(
+            self, "forks", f"forks along the path to node {node_id}", body, self._show, self._failed, self._progress
         )
 
     def _progress(self, p: Progress) -> None:
         self.query_one(ProgressBar).update(total=p.total, progress=p.done)
         self.query_one("#status", Static).update(Text(p.describe() + " · escape stops and keeps what finished"))
 
-    @on(Worker.StateChanged)
-    def _finished(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.SUCCESS:
-            self._show(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            message = str(event.worker.error)
-            self.query_one("#title", Static).update(
-                Text(f"Forks along the path to node {self.node_id} failed", Style(bold=True))
-            )
-            self.query_one("#status", Static).update(Text(visible(message)))
-            self.notify(visible(message), title="forks failed", severity="error", timeout=12)
+    def _failed(self, message: str) -> None:
+        self.job = None
+        self.query_one("#title", Static).update(
+            Text(f"Forks along the path to node {self.node_id} failed", Style(bold=True))
+        )
+        self.query_one("#status", Static).update(Text(visible(message)))
 
     def _show(self, result: ForksResult) -> None:
-        self.result = result
+        self.result, self.job = result, None
         self.query_one("#bar").display = False
         self.query_one("#status", Static).update("")
         self.query_one("#title", Static).update(summary_text(result))
@@ -302,8 +282,8 @@ class ForksScreen(Screen[int | None]):
         self.dismiss(self.result.positions[event.option_index].position if self.result else None)
 
     def action_close(self) -> None:
-        if self.result is None and not self.cancel.is_set() and any(w.is_running for w in self.workers):
-            self.cancel.set()  # the run stops at its next position and shows what finished
+        if self.job is not None and not self.job.cancel.is_set():
+            self.job.cancel.set()  # the run stops at its next position and shows what finished
             self.query_one("#status", Static).update(Text("stopping\u2026 the positions that finished are kept"))
             return
         self.dismiss(None)

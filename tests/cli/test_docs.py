@@ -58,7 +58,7 @@ def test_every_key_of_the_key_table_is_in_the_reference(gen, pages):
             assert f"`{gen._pretty_keys(name)[1:-1]}`" in row, (key.action, name)
     # the screens' own bindings too (the block multiverse's zoom, the report's regrouping)
     screens = dict((name, rows) for name, _, rows in gen.screen_bindings())
-    assert "multiverse.MultiverseScreen" in screens and "attractors.ReportScreen" in screens
+    assert "screens.multiverse.MultiverseScreen" in screens and "screens.report.ReportScreen" in screens
     for name, rows in screens.items():
         assert f"### {name}\n" in text
         for _, action, _ in rows:

@@ -156,7 +156,7 @@ async def test_app_and_a_headless_writer_at_once(tmp_path, demo_backend, workers
         await pilot.press("g")
         (tmp_path / "go").touch()
         await workers_done(pilot)
-        assert app._cancel is None, "generation did not finish"
+        assert not app.running, "generation did not finish"
         (tmp_path / "app-done").touch()
         out, err = writer.communicate(timeout=120)
         assert writer.returncode == 0, err

@@ -84,7 +84,7 @@ def test_search_finds_what_a_user_sees_and_keeps_the_text_around_it(session):
 
 
 async def test_app_search_marks_the_match_not_the_users_guillemets(session):
-    from loom.ui.library import context_text
+    from loom.ui.screens.search import context_text
 
     shown = context_text("«quoted» and more", (9, 12))
     assert shown.plain == "«quoted» and more"

@@ -120,7 +120,8 @@ async def test_candidates_and_distribution_screens(tmp_path, demo_backend, worke
 
     from loom.store import Session
     from loom.ui.app import LoomApp
-    from loom.ui.multiverse import CandidatesScreen, DistributionScreen
+    from loom.ui.screens.candidates import CandidatesScreen
+    from loom.ui.screens.distribution import DistributionScreen
 
     s = Session(tmp_path / "ui.loom")
     root = s.add_node(None, PROMPT, "prompt")

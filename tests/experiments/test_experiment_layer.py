@@ -143,7 +143,7 @@ def test_replay_uses_the_model_that_wrote_the_original(tmp_path, monkeypatch, de
 async def test_app_replays_with_the_originals_model(tmp_path, monkeypatch, demo_backend, workers_done):
     from loom.experiments.generate import edit_node
     from loom.ui.app import LoomApp
-    from loom.ui.attractors import CompareScreen
+    from loom.ui.screens.compare import CompareScreen
 
     monkeypatch.setenv("LOOM_SESSIONS_DIR", str(tmp_path))
     s = loom.new_session("w", "Are bugs real?")

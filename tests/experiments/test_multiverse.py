@@ -191,7 +191,8 @@ def test_cli_multiverse_json_svg_and_png(tmp_path, capsys, demo_backend):
 async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend, workers_done):
     from loom.store import Session
     from loom.ui.app import LoomApp
-    from loom.ui.multiverse import BlockView, MultiverseScreen
+    from loom.ui.blockview import BlockView
+    from loom.ui.screens.multiverse import MultiverseScreen
 
     s = Session(tmp_path / "ui.loom")
     root = s.add_node(None, PROMPT, "prompt")
@@ -203,7 +204,7 @@ async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend, work
 
         async def settled():
             await workers_done(pilot)
-            assert screen.view is not None and screen._cancel is None, "expansion did not finish"
+            assert screen.view is not None and screen.job is None, "expansion did not finish"
 
         await settled()
         bv = screen.query_one(BlockView)
@@ -248,7 +249,10 @@ async def test_multiverse_screen_zoom_branch_export(tmp_path, demo_backend, work
 async def test_app_keys_open_the_multiverse_views(tmp_path, demo_backend):
     from loom.store import Session
     from loom.ui.app import LoomApp
-    from loom.ui.multiverse import CandidatesScreen, DistributionScreen, MultiverseScreen, VersusScreen
+    from loom.ui.screens.candidates import CandidatesScreen
+    from loom.ui.screens.distribution import DistributionScreen
+    from loom.ui.screens.multiverse import MultiverseScreen
+    from loom.ui.screens.vs import VersusScreen
 
     s = Session(tmp_path / "keys.loom")
     s.add_node(None, PROMPT, "prompt")

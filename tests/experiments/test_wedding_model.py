@@ -101,7 +101,8 @@ async def test_versus_screen(tmp_path, demo_backend, wedding, workers_done):
 
     from loom.store import Session
     from loom.ui.app import LoomApp
-    from loom.ui.multiverse import BlockView, VersusScreen
+    from loom.ui.blockview import BlockView
+    from loom.ui.screens.vs import VersusScreen
 
     s = Session(tmp_path / "ui.loom")
     root = s.add_node(None, PROMPTS[1], "prompt")

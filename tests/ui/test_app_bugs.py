@@ -63,7 +63,7 @@ async def test_compare_without_mark_names_the_mark_key_from_the_table(tmp_path, 
 
 
 async def test_main_keys_do_not_fire_under_a_result_screen(tmp_path, demo_backend):
-    from loom.ui.attractors import CompareScreen
+    from loom.ui.screens.compare import CompareScreen
 
     s, root, kids = with_children(tmp_path, demo_backend)
     s.current = kids[0].id
@@ -80,7 +80,7 @@ async def test_main_keys_do_not_fire_under_a_result_screen(tmp_path, demo_backen
         assert app.node_id == at
         await pilot.press("g")
         await pilot.pause(0.3)
-        assert app._cancel is None and s.child_ids(at) == []
+        assert not app.running and s.child_ids(at) == []
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
@@ -90,7 +90,7 @@ async def test_main_keys_do_not_fire_under_a_result_screen(tmp_path, demo_backen
         await pilot.pause()
         await pilot.press("g", "j")
         await pilot.pause(0.3)
-        assert app._cancel is None and app.node_id == root.id and len(s.child_ids(root.id)) == 3
+        assert not app.running and app.node_id == root.id and len(s.child_ids(root.id)) == 3
     s.close()
 
 
@@ -326,11 +326,11 @@ async def test_live_branches_show_only_under_the_node_they_grow_from(tmp_path, d
         await pilot.press("j")  # to the existing child, while the root's branches grow
         await pilot.pause(0.05)
         children = app.query_one(ChildrenList)
-        assert app.node_id == kids[0].id and app._cancel is not None  # still generating
+        assert app.node_id == kids[0].id and bool(app.running)  # still generating
         assert children.option_count == 0 and "generating" not in str(children.border_title)
         await pilot.press("k")
         await pilot.pause(0.05)
-        assert app._cancel is not None, "the generation ended before the check"
+        assert bool(app.running), "the generation ended before the check"
         assert "generating" in str(children.border_title)
         await pilot.press("escape")
         await pilot.pause(0.3)
@@ -406,7 +406,7 @@ async def test_the_report_form_scrolls_to_every_field_at_80x24(tmp_path, demo_ba
     (issue 13, failure 7): tabbing to the last field shows it on the screen."""
     from textual.widgets import Checkbox
 
-    from loom.ui.attractors import FormScreen
+    from loom.ui.screens.form import FormScreen
 
     s, root, kids = with_children(tmp_path, demo_backend)
     app = LoomApp(s, backend=demo_backend)

@@ -1,34 +1,27 @@
 """The attractor screens driven through Textual's Pilot, on a real session and the demo model."""
 
-from textual.binding import Binding
 from textual.widgets import Input, OptionList, Static
 
 from loom.experiments.generate import edit_node, generate_children
 from loom.store import Session
 from loom.tree import GenerationParams
 from loom.ui.app import LoomApp
-from loom.ui.attractors import ATTRACTOR_KEYS, AttractorActions, CompareScreen, FormScreen, ReportScreen, SweepScreen
+from loom.ui.screens.compare import CompareScreen
+from loom.ui.screens.form import FormScreen
+from loom.ui.screens.report import ReportScreen
+from loom.ui.screens.sweep import SweepScreen
 
 PROMPT = "Once upon a time there was a fox. The fox was hungry."
 
 
-# LoomApp with the mixin and its keys, whether or not the app has wired them in yet
-App = (
-    LoomApp
-    if issubclass(LoomApp, AttractorActions)
-    else type(
-        "App",
-        (AttractorActions, LoomApp),
-        {"BINDINGS": [*LoomApp.BINDINGS, *(Binding(k.keys, k.action, k.description) for k in ATTRACTOR_KEYS)]},
-    )
-)
+App = LoomApp
 
 
 async def settle(app, pilot, screen_type):
     """The job a key started has ended and its screen is up."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-    assert app._cancel is None and isinstance(app.screen, screen_type), (screen_type.__name__, app.screen)
+    assert not app.running and isinstance(app.screen, screen_type), (screen_type.__name__, app.screen)
     return app.screen
 
 

@@ -3,28 +3,13 @@ jump, bookmarks, the tags/notes editor, import and export."""
 
 import json
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.widgets import Input, OptionList, Static, TextArea
 
 from loom.store import Session
-from loom.ui.library import LIBRARY_KEYS, BookmarksScreen, LibraryActions, SearchScreen, TagEditorScreen
-
-
-class Host(LibraryActions, App):
-    """The smallest app the mixin asks for: session, node_id, goto."""
-
-    BINDINGS = [Binding(k.keys, k.action, k.description) for k in LIBRARY_KEYS]
-
-    def __init__(self, session) -> None:
-        super().__init__()
-        self.session, self.node_id = session, session.current
-
-    def compose(self) -> ComposeResult:
-        yield Static("host")
-
-    def goto(self, node_id):
-        self.node_id = node_id
+from loom.ui.app import LoomApp
+from loom.ui.screens.bookmarks import BookmarksScreen
+from loom.ui.screens.search import SearchScreen
+from loom.ui.screens.tags import TagEditorScreen
 
 
 def make(tmp_path) -> Session:
@@ -37,10 +22,10 @@ def make(tmp_path) -> Session:
     return s
 
 
-async def test_search_enter_jumps_to_a_deep_node(tmp_path):
+async def test_search_enter_jumps_to_a_deep_node(tmp_path, demo_backend):
     s = make(tmp_path)
     deep = s.all_ids()[-1]
-    app = Host(s)
+    app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("slash")
         assert isinstance(app.screen, SearchScreen)
@@ -54,10 +39,10 @@ async def test_search_enter_jumps_to_a_deep_node(tmp_path):
         assert app.node_id == deep and not isinstance(app.screen, SearchScreen)
 
 
-async def test_bookmark_toggle_and_list(tmp_path):
+async def test_bookmark_toggle_and_list(tmp_path, demo_backend):
     s = make(tmp_path)
     ids = s.all_ids()
-    app = Host(s)
+    app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("b")
         assert s.tags(ids[0]) == ["bookmark"]
@@ -75,10 +60,10 @@ async def test_bookmark_toggle_and_list(tmp_path):
         assert s.tagged("bookmark") == []
 
 
-async def test_tag_editor_saves_tags_and_note_and_refuses_bad_tags(tmp_path):
+async def test_tag_editor_saves_tags_and_note_and_refuses_bad_tags(tmp_path, demo_backend):
     s = make(tmp_path)
     nid = s.current
-    app = Host(s)
+    app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("m")
         assert isinstance(app.screen, TagEditorScreen)
@@ -95,19 +80,20 @@ async def test_tag_editor_saves_tags_and_note_and_refuses_bad_tags(tmp_path):
         assert s.tags(nid) == ["attractor", "bookmark"]
 
 
-async def test_import_under_current_node_then_export_markdown(tmp_path):
+async def test_import_under_current_node_then_export_markdown(tmp_path, demo_backend):
     s = make(tmp_path)
     tree = tmp_path / "tree.json"
     tree.write_text(
         json.dumps({"root": {"id": "r", "text": " Elsewhere,", "children": [{"id": "c", "text": " a bell."}]}})
     )
-    app = Host(s)
+    app = LoomApp(s, backend=demo_backend)
     async with app.run_test(size=(120, 40)) as pilot:
         start = app.node_id
         await pilot.press("i")
         app.screen.query_one(Input).value = str(tree)
         await pilot.press("enter")
         await app.workers.wait_for_complete()
+        await pilot.pause()  # the job's result is applied on the app's thread
         await pilot.pause()
         assert s.count() == 16
         assert s.node(app.node_id).text == " Elsewhere," and s.parent_id(app.node_id) == start
@@ -118,5 +104,6 @@ async def test_import_under_current_node_then_export_markdown(tmp_path):
         app.screen.query_one("#path", Input).value = str(out)
         await pilot.press("enter")
         await app.workers.wait_for_complete()
+        await pilot.pause()  # the job's result is applied on the app's thread
         await pilot.pause()
         assert out.exists() and "The lighthouse keeper Elsewhere, a bell." in out.read_text()
