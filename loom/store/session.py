@@ -184,6 +184,8 @@ class Session:
         self._decoded: OrderedDict[int, tuple[bytes, str, list[Token]]] = OrderedDict()
         self._decoded_count = 0
         self._decoded_limit = DECODED_TOKENS  # grows to hold the longest path read (see path_nodes)
+        # the last path read: its ids root first, and id -> (depth, node)
+        self._last_path: tuple[list[int], dict[int, tuple[int, Node]]] = ([], {})
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
@@ -296,6 +298,7 @@ class Session:
             self._vocab.clear()
             self._intern.clear()
             self._vocab_top.clear()
+            self._last_path = ([], {})  # it may hold nodes of the undone transaction, whose ids come again
 
     def add_node(
         self,
@@ -669,17 +672,48 @@ class Session:
         return [r[0] for r in rows]
 
     def path_nodes(self, node_id: int) -> list[Node]:
-        ids = self.ancestry(node_id)
-        q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(ids))})"
-        by_id = {r[0]: r for r in self.db.conn.execute(q, ids).fetchall()}
+        """The nodes from the root down to `node_id`. The nodes it shares with the
+        last path read are that path's Node objects (nodes are never rewritten), so
+        a move to a parent, child or sibling reads one row, not the whole path."""
+        with self._lock:
+            last_ids, last = self._last_path
+        ids = self._ancestry_near(node_id, last_ids, last)
+        missing = [i for i in ids if i not in last]
+        by_id = {i: last[i][1] for i in ids if i in last}
+        rows = []
+        for start in range(0, len(missing), 900):
+            part = missing[start : start + 900]
+            q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(part))})"
+            rows += self.db.conn.execute(q, part).fetchall()
         # a cache smaller than the path evicts its own first nodes while reading it,
         # and every move along a long path would decode it all again: room for the
         # path (read from the blobs' headers) and as much again for its neighbours
-        n = sum(codec.token_count(r[9]) for r in by_id.values() if r[9])
+        n = sum(codec.token_count(r[9]) for r in rows if r[9]) + sum(len(x.tokens or ()) for x in by_id.values())
         if 2 * n > self._decoded_limit:
             with self._lock:
                 self._decoded_limit = 2 * n
-        return [self._row(by_id[i]) for i in ids]
+        by_id.update((r[0], self._row(r)) for r in rows)
+        path = [by_id[i] for i in ids]
+        with self._lock:
+            self._last_path = (ids, {x.id: (depth, x) for depth, x in enumerate(path)})
+        return path
+
+    def _ancestry_near(
+        self, node_id: int, last_ids: list[int], last: dict[int, tuple[int, Node]], steps: int = 32
+    ) -> list[int]:
+        """ancestry(), walking up at most `steps` parents to meet the last path read
+        (a move lands next to it); elsewhere the one recursive query."""
+        if last:
+            up: list[int] = []
+            at: int | None = node_id
+            while at is not None and at not in last and len(up) < steps:
+                up.append(at)
+                at = self.parent_id(at)
+            if at is not None and at in last:
+                return last_ids[: last[at][0] + 1] + up[::-1]
+            if at is None:  # reached a root
+                return up[::-1]
+        return self.ancestry(node_id)
 
     def path_text(self, node_id: int) -> str:
         return "".join(n.text for n in self.path_nodes(node_id))

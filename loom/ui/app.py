@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -39,6 +39,7 @@ from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
+from .quietgc import QuietCollector
 from .words import plural
 
 
@@ -138,6 +139,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
         self._created: set[Path] = {session.path.resolve()} if created else set()  # session files this app made
+        self._quiet_gc = QuietCollector()  # no full garbage-collector pass in the middle of keys
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -175,6 +177,7 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         self.show_node(self.node_id)
         self._seen_version = (self.session, self.session.data_version())
         self.set_interval(self.LIVE_POLL, self._catch_up)
+        self.set_interval(0.25, self._quiet_gc.tick)
         self.query_one(PathView).focus()
         if self.node_id is None:
             self.call_after_refresh(self.action_new_root)
@@ -706,7 +709,13 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         for name in sorted(self.themes):
             yield SystemCommand(f"Theme: {name}", "colours and probability palette", lambda n=name: self.use_theme(n))
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._quiet_gc.key()
+        await super().on_event(event)
+
     def on_unmount(self) -> None:
+        self._quiet_gc.resume()
         if self._cancel is not None:
             self._cancel.set()
         self._remove_if_unused(self.session)
