@@ -21,6 +21,7 @@ node with 1,000 children), r (root; the way back down is not timed)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import tempfile
 import time
@@ -39,7 +40,7 @@ COLS = "text, author, derived_from, model, params, sampler, created, complete, n
 def build(path: Path, total: int, spine: int, wide: int) -> int:
     """A session of `total` nodes: a path `spine` nodes deep, its last node with
     `wide` children, the rest leaves spread over the path. Returns the last path node."""
-    samples = model_samples(16)
+    samples = _samples()
     s = Session(path)
     with s.bulk():
         ids = [add(s, None, samples[0])]
@@ -57,6 +58,11 @@ def build(path: Path, total: int, spine: int, wide: int) -> int:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return ids[-1]
+
+
+@functools.cache
+def _samples():
+    return model_samples(16)  # made by the demo model: once per run, not per session built
 
 
 #: key -> (action, what the figure calls it)

@@ -282,10 +282,12 @@ class ChildrenList(OptionList):
     """The children of the current node: preview and mean token probability.
     While generating, live branches show here as they stream."""
 
-    # one line a row, cut with an ellipsis: see _update_lines
-    DEFAULT_CSS = (
-        "ChildrenList { height: 1fr; border: round $panel-lighten-2; text-wrap: nowrap; text-overflow: ellipsis; }"
-    )
+    # many children: one line a row, cut with an ellipsis (see _update_lines)
+    DEFAULT_CSS = """
+    ChildrenList { height: 1fr; border: round $panel-lighten-2; }
+    ChildrenList.-one-line { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+    ONE_LINE = 100  # with more children than this, a row is one line
 
     def __init__(self, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)
@@ -302,6 +304,7 @@ class ChildrenList(OptionList):
             return
         self.rows = rows
         self._theme = theme
+        self.set_class(len(rows) > self.ONE_LINE, "-one-line")
         options: list[Option] = []  # set in one call: one at a time re-measures the list for each
         last_group = None
         for row in rows:
@@ -318,10 +321,13 @@ class ChildrenList(OptionList):
             self.highlighted = keep if keep is not None and keep < len(rows) else 0
 
     def _update_lines(self) -> None:
-        """Every row is one line (no wrapping, no dividers), so the rows are counted
-        rather than measured: OptionList renders every option to find its height,
-        which with a thousand children took most of a move's time. Only the rows
-        on screen are rendered."""
+        """With many children every row is one line (no wrapping, no dividers), so the
+        rows are counted rather than measured: OptionList renders every option to find
+        its height, which with a thousand children took most of a move's time. Only the
+        rows on screen are rendered. A few children wrap, showing more of each."""
+        if not self.has_class("-one-line"):
+            super()._update_lines()
+            return
         if not self.scrollable_content_region:
             return
         cache = self._line_cache

@@ -94,10 +94,8 @@ class PathView(ScrollView, can_focus=True):
         Binding("home", "scroll_home", "Top", show=False),
         Binding("end", "scroll_end", "Bottom", show=False),
     ]
-    # the scrollbar's room is kept when it is hidden: the width, and so the layout, does not
-    # change when a path grows past the view's height (a second layout of the whole path)
     DEFAULT_CSS = """
-    PathView { height: 1fr; padding: 0 1; scrollbar-gutter: stable; }
+    PathView { height: 1fr; padding: 0 1; }
     """
 
     class TokenClicked(Message):
@@ -214,7 +212,7 @@ class PathView(ScrollView, can_focus=True):
     def _layout(self, force: bool = False, keep: int = 0) -> None:
         """Lay the path out in lines of the view's width; `keep` first nodes are
         unchanged since the last layout and are not laid out again."""
-        width = max(10, self.scrollable_content_region.width or self.size.width or 80)
+        width = self._layout_width()
         if not force and width == self._width and not self._layout_pending:
             return
         self._layout_pending = False
@@ -257,6 +255,27 @@ class PathView(ScrollView, can_focus=True):
                 # Frozen, those passes skip them (they are still freed by reference count).
                 gc.freeze()
         set_virtual_size(self, Size(width, len(lines)))
+
+    def _layout_width(self) -> int:
+        """The width to lay out at. A path longer than the view will show a scrollbar,
+        which narrows it: laid out at the full width first, a long path was laid
+        out twice as it opened. So a path whose text cannot fit is laid out for the
+        scrollbar from the start (watch_show_vertical_scrollbar corrects a wrong guess)."""
+        width = self.scrollable_content_region.width or self.size.width or 80
+        if not self.show_vertical_scrollbar and self.styles.overflow_y == "auto":
+            height = self.scrollable_content_region.height or self.size.height
+            chars = 0
+            for node in self.nodes:
+                chars += len(node.text)
+                if height and chars > width * height:
+                    width -= self.styles.scrollbar_size_vertical
+                    break
+        return max(10, width)
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        if self._width and self._layout_width() != self._width:
+            self._layout()
+            self.refresh()
 
     def _lay_node(
         self, node: Node, first: int, width: int, lines: list[list[Piece]], used: int, token_line: dict[int, int]
