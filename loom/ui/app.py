@@ -35,11 +35,11 @@ from .collapse import COLLAPSE_KEYS, open_collapse
 from .dialogs import EditScreen, HelpScreen, SessionsScreen, SettingsScreen
 from .forks import FORKS_KEYS, open_forks
 from .keymap import KEYS, Key, key_name
+from .keysfirst import KeysFirst
 from .library import LIBRARY_KEYS, LibraryActions
 from .multiverse import MULTIVERSE_KEYS, MultiverseActions
 from .panels import ChildrenList, Legend, TokenInfo, TreePanel
 from .pathview import PathView
-from .keysfirst import KeysFirst
 from .words import plural
 
 
