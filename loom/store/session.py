@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from ..tree import LoomError, Node, Token
 from . import codec
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -179,7 +177,8 @@ class Session:
             raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
-        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        self._db: Any = None
         self._lock = threading.RLock()
         self._decoded: OrderedDict[int, tuple[bytes, str, list[Token]]] = OrderedDict()
         self._decoded_count = 0
@@ -191,6 +190,17 @@ class Session:
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
         self._bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
         self._bulk_synced: set[str] = set()  # vocabularies read since this bulk() block took the write lock
+
+    @property
+    def db(self) -> Any:
+        """The session's database as a sqlite_utils.Database, for scripts that want its
+        API. Made when first asked for: sqlite_utils imports pandas when it loads, a
+        third of a second of loom's start-up that the store itself does not need."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     # -- lifecycle -----------------------------------------------------------
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
@@ -216,7 +226,7 @@ class Session:
             conn.executescript("BEGIN;" + MIGRATIONS[step] + f"; PRAGMA user_version = {step + 1}; COMMIT;")
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     def __enter__(self) -> Session:
         return self
@@ -235,12 +245,12 @@ class Session:
         with self._lock:
             if self._bulk_depth:
                 try:
-                    return self.db.conn.execute(sql, tuple(args))
+                    return self.conn.execute(sql, tuple(args))
                 except sqlite3.OperationalError as exc:
                     raise _write_error(self.path, exc) from exc
             try:
-                with self.db.conn:
-                    return self.db.conn.execute(sql, tuple(args))
+                with self.conn:
+                    return self.conn.execute(sql, tuple(args))
             except sqlite3.OperationalError as exc:
                 raise _write_error(self.path, exc) from exc
 
@@ -266,7 +276,7 @@ class Session:
                 finally:
                     self._bulk_depth -= 1
                 return
-            conn = self.db.conn
+            conn = self.conn
             try:
                 if conn.in_transaction:
                     conn.commit()
@@ -293,7 +303,7 @@ class Session:
     def _rollback(self) -> None:
         """Undo the bulk transaction, and forget vocabulary ids it cached."""
         try:
-            self.db.conn.rollback()
+            self.conn.rollback()
         finally:
             self._vocab.clear()
             self._intern.clear()
@@ -329,7 +339,7 @@ class Session:
             sampler = GenerationParams.from_dict(params).sampler
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
-        conn = self.db.conn
+        conn = self.conn
         row = (
             node_id,
             parent_id,
@@ -403,7 +413,7 @@ class Session:
             # ids another process interned since we loaded: read under the write lock
             # (inside bulk() the lock is ours for the whole block: read once)
             if not (self._bulk_depth and key in self._bulk_synced):
-                for i, text in self.db.conn.execute(
+                for i, text in self.conn.execute(
                     "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, self._vocab_top[key])
                 ).fetchall():
                     known[i] = text
@@ -429,7 +439,7 @@ class Session:
         ids = [t.token_id for t in tokens] if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
         alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "INSERT OR IGNORE INTO vocab (model, id, text) VALUES (?,?,CAST(? AS TEXT))",
                 [(key, i, _sql_text(s)) for i, s in new.items()],
             )
@@ -445,7 +455,7 @@ class Session:
 
     def _load_vocab(self, key: str) -> dict[int, str]:
         if key not in self._vocab:
-            rows = self.db.conn.execute("SELECT id, text FROM vocab WHERE model = ?", (key,))
+            rows = self.conn.execute("SELECT id, text FROM vocab WHERE model = ?", (key,))
             self._vocab[key] = dict(rows.fetchall())
         return self._vocab[key]
 
@@ -453,7 +463,7 @@ class Session:
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_state(self, key: str, default: Any = None) -> Any:
-        row = self.db.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
     def add_tag(self, node_id: int, tag: str) -> None:
@@ -463,10 +473,10 @@ class Session:
         self._write("DELETE FROM tags WHERE node_id = ? AND tag = CAST(? AS TEXT)", (node_id, _sql_text(tag)))
 
     def tags(self, node_id: int) -> list[str]:
-        return [r[0] for r in self.db.conn.execute("SELECT tag FROM tags WHERE node_id = ? ORDER BY tag", (node_id,))]
+        return [r[0] for r in self.conn.execute("SELECT tag FROM tags WHERE node_id = ? ORDER BY tag", (node_id,))]
 
     def tagged(self, tag: str) -> list[int]:
-        return [r[0] for r in self.db.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
+        return [r[0] for r in self.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
 
     def add_record(
         self,
@@ -493,10 +503,10 @@ class Session:
 
     def all_tags(self) -> dict[str, int]:
         """Every tag in the session with how many nodes carry it."""
-        return dict(self.db.conn.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
+        return dict(self.conn.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
 
     def tag_pairs(self) -> list[tuple[int, str]]:
-        return [tuple(r) for r in self.db.conn.execute("SELECT node_id, tag FROM tags ORDER BY node_id, tag")]
+        return [tuple(r) for r in self.conn.execute("SELECT node_id, tag FROM tags ORDER BY node_id, tag")]
 
     def set_note(self, node_id: int, text: str) -> None:
         """A free-form note on a node; an empty text removes it."""
@@ -509,18 +519,18 @@ class Session:
             )
 
     def note(self, node_id: int) -> str | None:
-        row = self.db.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
+        row = self.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
         return None if row is None else row[0]
 
     def notes(self) -> dict[int, str]:
-        return dict(self.db.conn.execute("SELECT node_id, text FROM notes ORDER BY node_id").fetchall())
+        return dict(self.conn.execute("SELECT node_id, text FROM notes ORDER BY node_id").fetchall())
 
     def state_items(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.db.conn.execute("SELECT key, value FROM state ORDER BY key")}
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM state ORDER BY key")}
 
     def records(self, kind: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, kind, node_id, other_id, created, params, result FROM records"
-        rows = self.db.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
+        rows = self.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
         return [
             {
                 "id": r[0],
@@ -583,7 +593,7 @@ class Session:
             missing = [i for i in ids if i not in vocab]
             for start in range(0, len(missing), 900):  # rows another process added since we loaded
                 part = missing[start : start + 900]
-                rows = self.db.conn.execute(
+                rows = self.conn.execute(
                     f"SELECT id, text FROM vocab WHERE model = ? AND id IN ({','.join('?' * len(part))})", (key, *part)
                 ).fetchall()
                 vocab.update(rows)
@@ -595,14 +605,14 @@ class Session:
         return codec.decode(blob, text, names)
 
     def node(self, node_id: int) -> Node:
-        row = self.db.conn.execute(f"SELECT {self._COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {self._COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if row is None:
             raise KeyError(f"no node {node_id} in {self.path}")
         return self._row(row)
 
     def children(self, node_id: int | None, with_tokens: bool = False) -> list[Node]:
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT {self._COLS} FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,)
         ).fetchall()
         return [self._row(r, with_tokens) for r in rows]
@@ -614,7 +624,7 @@ class Session:
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
         return [
             r[0]
-            for r in self.db.conn.execute(
+            for r in self.conn.execute(
                 f"SELECT id FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,)
             )
         ]
@@ -626,14 +636,14 @@ class Session:
         for chunk in range(0, len(ids), 900):
             part = ids[chunk : chunk + 900]
             q = f"SELECT parent_id, count(*) FROM nodes WHERE parent_id IN ({','.join('?' * len(part))}) GROUP BY parent_id"
-            out.update(dict(self.db.conn.execute(q, part).fetchall()))
+            out.update(dict(self.conn.execute(q, part).fetchall()))
         return out
 
     def summaries(self, node_id: int | None, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Children of a node for listing: id, preview, author, mean probability, child count.
         `offset` and `limit` pick a window of them (in id order)."""
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT id, substr(CAST(text AS BLOB), 1, 800), author, mean_prob, complete, derived_from,"
             f" (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id) FROM nodes n WHERE {where} ORDER BY id"
             " LIMIT ? OFFSET ?",
@@ -653,14 +663,14 @@ class Session:
         ]
 
     def parent_id(self, node_id: int) -> int | None:
-        row = self.db.conn.execute("SELECT parent_id FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        row = self.conn.execute("SELECT parent_id FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if row is None:
             raise KeyError(f"no node {node_id} in {self.path}")
         return row[0]
 
     def ancestry(self, node_id: int) -> list[int]:
         """Ids from the root down to `node_id`, in one recursive query."""
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "WITH RECURSIVE up(id, parent_id, depth) AS ("
             " SELECT id, parent_id, 0 FROM nodes WHERE id = ?"
             " UNION ALL SELECT n.id, n.parent_id, up.depth + 1 FROM nodes n JOIN up ON n.id = up.parent_id)"
@@ -684,7 +694,7 @@ class Session:
         for start in range(0, len(missing), 900):
             part = missing[start : start + 900]
             q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(part))})"
-            rows += self.db.conn.execute(q, part).fetchall()
+            rows += self.conn.execute(q, part).fetchall()
         # a cache smaller than the path evicts its own first nodes while reading it,
         # and every move along a long path would decode it all again: room for the
         # path (read from the blobs' headers) and as much again for its neighbours
@@ -719,10 +729,10 @@ class Session:
         return "".join(n.text for n in self.path_nodes(node_id))
 
     def count(self) -> int:
-        return self.db.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
 
     def all_ids(self) -> list[int]:
-        return [r[0] for r in self.db.conn.execute("SELECT id FROM nodes ORDER BY id")]
+        return [r[0] for r in self.conn.execute("SELECT id FROM nodes ORDER BY id")]
 
     def max_alternatives(self, node_id: int | None = None) -> int:
         """The most alternatives any token has, in the subtree under `node_id` (None: the whole
@@ -735,14 +745,14 @@ class Session:
                 " JOIN down ON n.parent_id = down.id) SELECT id FROM down)"
             )
         )
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT substr(tokens, {codec.K_OFFSET + 1}, 1) FROM nodes WHERE tokens IS NOT NULL" + below,
             () if node_id is None else (node_id,),
         )
         return max((head[0] for (head,) in rows if head), default=0)
 
     def subtree_ids(self, node_id: int) -> list[int]:
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n JOIN down ON n.parent_id = down.id)"
             " SELECT id FROM down ORDER BY id",
             (node_id,),
@@ -761,11 +771,11 @@ class Session:
         pattern = re.compile(r"\s+".join(map(re.escape, parts)), re.IGNORECASE)
         longest = max(parts, key=len)
         if longest and longest.isascii():  # SQLite's lower() folds ASCII only: enough to narrow, the regex decides
-            rows = self.db.conn.execute(
+            rows = self.conn.execute(
                 "SELECT id, text FROM nodes WHERE instr(lower(text), ?) ORDER BY id", (longest.lower(),)
             )
         else:
-            rows = self.db.conn.execute("SELECT id, text FROM nodes ORDER BY id")
+            rows = self.conn.execute("SELECT id, text FROM nodes ORDER BY id")
         hits: list[dict[str, Any]] = []
         for node_id, text in rows:
             m = pattern.search(text)
@@ -799,7 +809,7 @@ class Session:
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            return self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+            return self.conn.execute("PRAGMA data_version").fetchone()[0]
         finally:
             self._lock.release()
 
