@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,12 @@ def load_config(path: Path | None = None) -> Config:
     return _parse(data, path, text)
 
 
+#: the error for a setting: (table, key or None for the table itself, message) -> ConfigError naming the line
+Fail = Callable[[tuple[str, ...], str | None, str], ConfigError]
+#: the same with the table and key already chosen
+FailHere = Callable[[str], ConfigError]
+
+
 def _parse(data: dict[str, Any], path: Path, text: str) -> Config:
     def fail(table: tuple[str, ...], key: str | None, msg: str) -> ConfigError:
         line = _line_of(text, table, key)
@@ -180,12 +187,12 @@ def _parse(data: dict[str, Any], path: Path, text: str) -> Config:
     gen = _table(data, "generation", lambda m: fail((), "generation", m))
     cfg.generation = _generation(gen, ("generation",), fail)
 
+    def key_fail(action: str) -> FailHere:
+        return lambda m: fail(("keys",), action, m + ' (a key such as "ctrl+g", or several as "g,ctrl+g")')
+
     keys = _table(data, "keys", lambda m: fail((), "keys", m))
     for action, key in keys.items():
-        cfg.keys[action] = _text(
-            key,
-            lambda m, action=action: fail(("keys",), action, m + ' (a key such as "ctrl+g", or several as "g,ctrl+g")'),
-        )
+        cfg.keys[action] = _text(key, key_fail(action))
 
     profiles = _table(data, "profiles", lambda m: fail((), "profiles", m))
     for name, body in profiles.items():
@@ -193,7 +200,7 @@ def _parse(data: dict[str, Any], path: Path, text: str) -> Config:
     return cfg
 
 
-def _profile(name: str, body: Any, fail) -> Profile:
+def _profile(name: str, body: Any, fail: Fail) -> Profile:
     table = ("profiles", name)
     if not isinstance(body, dict):
         raise fail(table, None, "must be a table ([profiles.NAME] with base_url and model)")
@@ -210,7 +217,7 @@ def _profile(name: str, body: Any, fail) -> Profile:
     if "model" not in body:
         raise fail(table, None, "needs `model`, the model name the server knows")
 
-    def want(key: str, kinds: tuple[type, ...], what: str, check=lambda v: True) -> None:
+    def want(key: str, kinds: tuple[type, ...], what: str, check: Callable[[Any], object] = lambda v: True) -> None:
         if key in body:
             v = body[key]
             if not isinstance(v, kinds) or isinstance(v, bool) and bool not in kinds or not check(v):
@@ -244,7 +251,7 @@ def _profile(name: str, body: Any, fail) -> Profile:
     return Profile(name=name, **{**values, "params": params})
 
 
-def _generation(values: dict[str, Any], table: tuple[str, ...], fail) -> dict[str, Any]:
+def _generation(values: dict[str, Any], table: tuple[str, ...], fail: Fail) -> dict[str, Any]:
     for key in values:
         if key not in GENERATION_KEYS:
             raise fail(table, key, f"unknown generation parameter (known: {', '.join(sorted(GENERATION_KEYS))})")
@@ -256,14 +263,14 @@ def _generation(values: dict[str, Any], table: tuple[str, ...], fail) -> dict[st
     return dict(values)
 
 
-def _table(data: dict[str, Any], key: str, fail) -> dict[str, Any]:
+def _table(data: dict[str, Any], key: str, fail: FailHere) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
         raise fail(f"must be a table ([{key}])")
     return value
 
 
-def _text(value: Any, fail) -> str:
+def _text(value: Any, fail: FailHere) -> str:
     if not isinstance(value, str) or not value:
         raise fail(f"must be a non-empty text (got {value!r})")
     return value

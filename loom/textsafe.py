@@ -8,12 +8,15 @@ terminal never interprets it and the user still sees that it is there."""
 from __future__ import annotations
 
 import re
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _UNSAFE = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff\ufff9-\ufffb]")
 
 
-def _standin(m: re.Match) -> str:
+def _standin(m: re.Match[str]) -> str:
     ch = m.group()
     code = ord(ch)
     if code < 0x20:
@@ -36,7 +39,7 @@ def visible(text: str, *, expand_tabs: bool = True) -> str:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_cell(value):
+def csv_cell(value: _T) -> _T | str:
     """A CSV cell for people and spreadsheets: text made visible, and text that a
     spreadsheet would evaluate as a formula (starting with = + - @, tab or CR)
     prefixed with an apostrophe, as OWASP advises. Numbers are left alone."""

@@ -5,6 +5,7 @@ Nothing here imports textual, torch or the database."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,7 +31,8 @@ class Token:
 
     `text` is the text this token added to the node (it can be "" when a token
     is an incomplete piece of a multi-byte character, completed by the next).
-    `alternatives` are the top-k candidates at this position, most likely first.
+    `alternatives` are the top-k candidates at this position, most likely first:
+    a tuple, or the session's store.codec.LazyAlternatives that behaves as one.
     `raw` says whether the numbers come from the model's distribution before
     temperature/top-p/top-k (True) or after the sampler changed it (False).
     """
@@ -38,7 +40,7 @@ class Token:
     text: str
     logprob: float | None
     token_id: int | None = None
-    alternatives: tuple[Alternative, ...] = ()
+    alternatives: Sequence[Alternative] = ()
     raw: bool = True
 
     @property

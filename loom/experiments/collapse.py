@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.collapse import T_BOUNDS, FitError, TemperatureFit, fit_temperature
-from ..backends.base import Backend
+from ..backends.base import Backend, ContextTokens
 from ..store import Session
 from .base import Cancel, Counter, ProgressFn, Result, cancelled
 from .context import path_context
@@ -106,7 +106,7 @@ class CollapseResult(Result):
         return collapse_figure(self.rows(), self.to_dict(), path)
 
 
-def _positions(session: Session, node_id: int, scope: str, tokens) -> list[tuple[int, int, int]]:
+def _positions(session: Session, node_id: int, scope: str, tokens: ContextTokens) -> list[tuple[int, int, int]]:
     """(position in the ids, node, index in that node) of every token compared."""
     nodes = session.path_nodes(node_id)
     chosen = [nodes[-1]] if scope == "node" else [n for n in nodes if n.author == "model"]
@@ -216,10 +216,11 @@ def format_collapse(result: dict[str, Any], limit: int | None = 40) -> str:
         f"{'pos':>5} {'token':<14} {'H tuned':>8} {'H base':>8} {'KL T=1':>8} {'best T':>7} {'KL best':>8} {'KL glob':>8}",
     ]
     rows = r["rows"]
-    shown = rows if limit is None or len(rows) <= limit else rows[: limit - 5] + [None] + rows[-5:]
+    hidden = 0 if limit is None else max(len(rows) - limit, 0)
+    shown = rows[: limit - 5] + [None] + rows[-5:] if limit is not None and hidden else rows
     for row in shown:
         if row is None:
-            lines.append(f"{'…':>5} ({len(rows) - limit} more positions: --csv FILE has them all)")
+            lines.append(f"{'…':>5} ({hidden} more positions: --csv FILE has them all)")
             continue
         tok = repr(row["token"])
         tok = tok if len(tok) <= 14 else tok[:13] + "…"

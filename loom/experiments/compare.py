@@ -46,7 +46,7 @@ class Comparison(Result):
     alignment: Alignment
     record: int | None = None
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[dict[str, Any]]:
         """One row per unit (token or word) of each side: whether it is in a run
         the two sides share, and its probability where a model gave one."""
         out = []
@@ -63,7 +63,7 @@ class Comparison(Result):
                 pos += len(pc.text)
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "a": self.a,
             "b": self.b,
@@ -109,7 +109,7 @@ def compare_nodes(
     return Comparison(a, b, [n.id for n in seg_a], [n.id for n in seg_b], perturbation, pa, pb, align(pa, pb, k, level))
 
 
-def store_comparison(session: Session, comp: Comparison, **params) -> int:
+def store_comparison(session: Session, comp: Comparison, **params: Any) -> int:
     """Keep the comparison as a "compare" record (its id is also set on `comp`)."""
     comp.record = session.add_record(
         comp.kind, comp.a, {"k": comp.alignment.k, "level": comp.alignment.level, **params}, comp.to_dict(), comp.b
@@ -117,7 +117,7 @@ def store_comparison(session: Session, comp: Comparison, **params) -> int:
     return comp.record
 
 
-def from_record(session: Session, rec: dict) -> Comparison:
+def from_record(session: Session, rec: dict[str, Any]) -> Comparison:
     """A stored comparison, rebuilt exactly from its node ids and settings (nodes never change)."""
     p = rec["params"] or {}
     comp = compare_nodes(

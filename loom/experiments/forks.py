@@ -39,7 +39,7 @@ from ..analysis.forks import (
 from ..analysis.intervals import Rate
 from ..backends.base import Backend
 from ..store import Session
-from ..tree import BranchDone, Context, GenerationParams, Node, Notice, Segment, TokenEvent, node_segment
+from ..tree import BranchDone, Context, GenerationParams, Node, Notice, Segment, Token, TokenEvent, node_segment
 from .base import Cancel, Counter, ProgressFn, Result, cancelled
 
 #: the experiment's own defaults in the settings resolver: continuations per alternative, and short ones
@@ -63,7 +63,7 @@ class Branch:
     texts: list[str]  # each continuation after the token
     ends: bool = False  # the token is end-of-text: the text ends there, nothing is continued
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "token": self.token,
             "token_id": self.token_id,
@@ -74,7 +74,7 @@ class Branch:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Branch:
+    def from_dict(cls, d: dict[str, Any]) -> Branch:
         return cls(
             d["token"], d.get("token_id"), float(d["p"]), bool(d["chosen"]), list(d["texts"]), bool(d.get("ends"))
         )
@@ -133,6 +133,7 @@ def measure(
     texts = [pos.outcome_texts(story) for pos in positions]
     flat = [t for per in texts for branch in per for t in branch]
     shares: list[dict[int, float]] = []
+    outcome: dict[str, Any]
     if attractor is not None:
         member = iter(attractor.members(flat))
         labels = [[[0 if next(member) else 1 for _ in branch] for branch in per] for per in texts]
@@ -178,7 +179,8 @@ class ForksResult(Result):
     notices: list[str] = field(default_factory=list)
     cancelled: bool = False
     record: int | None = None
-    measured: Measured | None = None
+    # measured from the rest when not given, so never None once made
+    measured: Measured = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.measured is None:
@@ -324,7 +326,7 @@ class ForksResult(Result):
         )
 
     @classmethod
-    def from_record(cls, rec: dict) -> ForksResult:
+    def from_record(cls, rec: dict[str, Any]) -> ForksResult:
         """A stored forks run, as it was measured (its continuations are in the record)."""
         r, p = rec["result"], rec["params"] or {}
         attractor = Attractor.from_dict(p["attractor"]) if p.get("attractor") else None
@@ -359,6 +361,7 @@ class PathToken:
     index: int
     offset: int
     above: Context  # the path's context before this token's node
+    token: Token  # node.tokens[index]
 
 
 def path_tokens(session: Session, node_id: int) -> tuple[list[PathToken], str]:
@@ -374,7 +377,7 @@ def path_tokens(session: Session, node_id: int) -> tuple[list[PathToken], str]:
     for n in nodes[first:]:
         offset = len(story)
         for ti, tok in enumerate(n.tokens or ()):
-            out.append(PathToken(len(out), n, ti, offset, above))
+            out.append(PathToken(len(out), n, ti, offset, above, tok))
             offset += len(tok.text)
         story += n.text if not n.tokens else "".join(t.text for t in n.tokens)
         above = above.plus(node_segment(n))
@@ -404,13 +407,14 @@ def select(tokens: list[PathToken], start: int | None, end: int | None, stride: 
 def branches_at(pt: PathToken, alternatives: int, min_prob: float) -> list[Branch]:
     """The path's own token, then up to `alternatives` of its recorded
     alternatives at least `min_prob` likely, most likely first."""
-    tok = pt.node.tokens[pt.index]
-    if tok.logprob is None:
+    tok = pt.token
+    prob = tok.prob
+    if prob is None:
         raise ForksError(
             f"node {pt.node.id}: token {pt.index} has no recorded probability (the model gave none); "
             "the outcomes cannot be weighted"
         )
-    out = [Branch(tok.text, tok.token_id, float(tok.prob), True, [])]
+    out = [Branch(tok.text, tok.token_id, float(prob), True, [])]
     for alt in tok.alternatives:
         if len(out) > alternatives:
             break

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..backends.base import Backend, Prompt
 from ..store import Session
@@ -35,7 +36,7 @@ def generate_children(
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
     prompt: Prompt | None = None,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
 ) -> GenerationResult:
     """Generate `params.n` children of `parent_id`.
@@ -111,7 +112,7 @@ def fork_at_token(session: Session, node: Node, index: int, alternative: Alterna
     )
 
 
-def edit_node(session: Session, node: Node, text: str, meta: dict | None = None) -> Node:
+def edit_node(session: Session, node: Node, text: str, meta: dict[str, Any] | None = None) -> Node:
     """Save an edit as a new sibling derived from `node`; the original stays.
     `meta` says what changed (a headless edit records its replacement there)."""
     author = "prompt" if node.parent_id is None else "edit"

@@ -11,7 +11,7 @@ import secrets
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..analysis.attractors import Attractor
 from ..analysis.clusters import DEFAULT_ENDING_WORDS, DEFAULT_SIMILARITY, cluster_texts, ending_text
@@ -54,6 +54,15 @@ def read_prompts(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+class GlobalMeasured(TypedDict):
+    """What GlobalResult measures from its samples (plain data, as stored)."""
+
+    labels: list[int]  # each sample's meaning cluster
+    clusters: list[dict[str, Any]]  # cluster, size, recurrence (analysis.recurrence), recurring, modal, ending
+    attractors: list[dict[str, Any]]  # each attractor's definition with its recurrence
+    members: dict[str, list[int]]  # attractor name -> 0/1 per sample
+
+
 @dataclass
 class GlobalResult(Result):
     kind = "global"
@@ -69,13 +78,12 @@ class GlobalResult(Result):
     notices: list[str] = field(default_factory=list)
     cancelled: bool = False
     record: int | None = None
-    measured: dict[str, Any] = field(default_factory=dict)
+    measured: GlobalMeasured = field(init=False)
 
     def __post_init__(self) -> None:
-        if not self.measured:
-            self.measured = self._measure()
+        self.measured = self._measure()
 
-    def _measure(self) -> dict[str, Any]:
+    def _measure(self) -> GlobalMeasured:
         texts = [s.text for s in self.samples]
         count, least = len(self.prompts), self.settings["recurring"]
         clustering = cluster_texts(texts, self.settings["cluster_similarity"], self.settings["cluster_words"])
@@ -276,7 +284,7 @@ def format_global(result: GlobalResult, top: int = 10) -> str:
     and per prompt. Model text goes through the caller's textsafe (the CLI's emit)."""
     from ..analysis.report import bar
 
-    def rate(d: dict) -> str:
+    def rate(d: dict[str, Any]) -> str:
         return f"{d['k']}/{d['n']} = {d['rate']:.1%} [{d['lo']:.1%}, {d['hi']:.1%}]"
 
     count = len(result.prompts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from ..backends import Backend, BackendError, open_backend
 from ..config import Config, load_config
@@ -59,7 +60,7 @@ def stored_ref(ref: str, backend: Backend) -> str:
     return backend.name if ref.startswith(("openai:", "openai-chat:")) else ref
 
 
-def check_server(ref: str, config: Config | None = None) -> tuple[Backend, dict]:
+def check_server(ref: str, config: Config | None = None) -> tuple[Backend, dict[str, Any]]:
     """What an OpenAI-compatible server says to a few small requests (`loom
     models --check`): reachable, the model listed, generates, logprobs."""
     from ..backends.openai_compat import OpenAIBackend

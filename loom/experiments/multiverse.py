@@ -105,6 +105,17 @@ def _eos_id(backend: Backend) -> int | None:
     return getattr(tok, "eos_token_id", None)
 
 
+BatchedFn = Callable[[Prompt, list[list[int]], int], list[Distribution]]
+
+
+def _ids(blocks: list[Block]) -> list[int]:
+    """A block path's token ids (a model that gives exact distributions names every token's id)."""
+    ids = [b.token_id for b in blocks if b.token_id is not None]
+    if len(ids) != len(blocks):
+        raise MultiverseError("a block has no token id, so its continuation cannot be given as ids")
+    return ids
+
+
 def expand(
     backend: Backend,
     prompt: Prompt,
@@ -113,7 +124,7 @@ def expand(
     mass: float | None = None,
     prefix: list[Token] | tuple[Token, ...] = (),
     progress: Callable[[int, int], None] | None = None,
-    cancel: Any = None,
+    cancel: Cancel | None = None,
 ) -> Multiverse:
     """Expand the continuations of `prompt` (then `prefix`, the path of a
     zoomed block) to `depth` tokens. `progress(done_depth, depth)` is called
@@ -122,15 +133,16 @@ def expand(
     check_settings(depth, k, mass)
     prefix = tuple(prefix)
     eos = _eos_id(backend)
-    batched = getattr(backend, "next_token_distributions", None)
-    exact = batched is not None and all(t.token_id is not None for t in prefix)
-    base_ids = [t.token_id for t in prefix] if exact else []
+    # exact distributions after token ids, batched: a local model's (see LocalBackend.next_token_distributions)
+    batched: BatchedFn | None = getattr(backend, "next_token_distributions", None)
+    base_ids = [t.token_id for t in prefix if t.token_id is not None]
+    exact = batched is not None and len(base_ids) == len(prefix)
     context = Context.of(prompt)
     base_text = context.text + "".join(t.text for t in prefix)
 
     def distributions(frontier: list[Block | None]) -> list[Distribution]:
-        if exact:
-            conts = [base_ids + ([b.token_id for b in f.path()] if f else []) for f in frontier]
+        if exact and batched is not None:
+            conts = [base_ids + (_ids(f.path()) if f else []) for f in frontier]
             return batched(context, conts, k)
         return [backend.next_token_distribution(base_text + (f.path_text() if f else ""), k) for f in frontier]
 

@@ -5,6 +5,7 @@ notebook the coloured path itself (`_repr_html_`, the same HTML as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..render.ansi import path_ansi
 from ..render.html import path_fragment, path_page
 from ..store import Session
 from ..themes import LoomTheme, pick_theme
-from ..tree import Node, Token
+from ..tree import Alternative, Node, Token
 from .base import Result
 
 
@@ -106,7 +107,7 @@ class TokenPath(Result):
         return f"<TokenPath {self.session} node {self.node}: {len(self.nodes)} nodes, {len(self.tokens)} tokens>"
 
 
-def _alts(alternatives, k: int) -> dict[str, Any]:
+def _alts(alternatives: Sequence[Alternative], k: int) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for i in range(k):
         a = alternatives[i] if i < len(alternatives) else None

@@ -93,17 +93,19 @@ def path_profile(session: Session, node_id: int, backend: Backend | None = None,
     """The profile of the path to `node_id` (its model-written nodes' tokens).
     `backend`: exact entropies from that model at the nodes it wrote (stored as a
     record); None, or a node another model wrote: lower bounds from the stored alternatives."""
-    nodes = [n for n in session.path_nodes(node_id) if n.tokens]
     tokens: list[dict[str, Any]] = []
     notices: list[str] = []
-    for node in nodes:
+    for node in session.path_nodes(node_id):
+        if not node.tokens:
+            continue
+        toks = node.tokens
         ents: list[float | None] = []
         exact = False
         if backend is not None and node.model == backend.name and node.parent_id is not None:
             # the node's own sampled ids after its path's context: the model's distribution where each token was drawn
-            ents, exact = token_entropies(backend, path_context(session, node.parent_id), node.tokens)
+            ents, exact = token_entropies(backend, path_context(session, node.parent_id), toks)
         if not exact:
-            ents = [entropy_from_alternatives(t) for t in node.tokens]
+            ents = [entropy_from_alternatives(t) for t in toks]
             if backend is not None:
                 why = (
                     f"written by {node.model}"
@@ -111,7 +113,7 @@ def path_profile(session: Session, node_id: int, backend: Backend | None = None,
                     else f"{backend.name} cannot give its whole distribution after token ids"
                 )
                 notices.append(f"node {node.id} ({why}): entropies are lower bounds from its stored alternatives")
-        for i, t in enumerate(node.tokens):
+        for i, t in enumerate(toks):
             tokens.append(
                 {
                     "position": len(tokens),

@@ -15,11 +15,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..analysis.report import Sample
 from ..backends.base import Backend
 from ..store import Session
-from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, TokenEvent
+from ..tree import BranchDone, GenerationParams, LoomError, Node, Notice, Token, TokenEvent
 from .context import path_context
 from .generate import generate_children
 
@@ -44,6 +45,13 @@ def edited_node(session: Session, node_id: int) -> Node:
         f"node {node_id} was not made by an edit, and neither was any node above it: edit a node first, "
         "then replay the edit to see whether it comes back to the original's continuation"
     )
+
+
+def original_id(edited: Node) -> int:
+    """The id of the node `edited` was derived from (an edited_node() always has one)."""
+    if edited.derived_from is None:
+        raise ReplayError(f"node {edited.id} was not made by an edit: it has no original to replay")
+    return edited.derived_from
 
 
 def original_continuations(session: Session, original_id: int) -> list[Node]:
@@ -72,7 +80,7 @@ def replay_params(original_child: Node) -> GenerationParams:
 def continuation_to_replay(session: Session, edited: Node, original_child: int | None = None) -> Node:
     """The original's continuation that a replay of `edited` regenerates:
     `original_child` when given (it must be one), else the first."""
-    original = edited.derived_from
+    original = original_id(edited)
     candidates = original_continuations(session, original)
     if original_child is not None:
         chosen = next((c for c in candidates if c.id == original_child), None)
@@ -107,14 +115,14 @@ def replay(
     original_child: int | None = None,
     cancel: threading.Event | None = None,
     listener: Listener | None = None,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> ReplayResult:
     """Regenerate below the edit at or above `node_id` like the original did.
 
     `original_child` picks which continuation of the original to replay
     (default: its first model-written child)."""
     edited = edited_node(session, node_id)
-    original = session.node(edited.derived_from)
+    original = session.node(original_id(edited))
     chosen = continuation_to_replay(session, edited, original_child)
     if chosen.model != backend.name:
         raise ReplayError(
@@ -188,7 +196,7 @@ def sample_continuations(
                 if n.complete
             ]
             continue
-        toks: dict[int, list] = {}
+        toks: dict[int, list[Token]] = {}
         for event in backend.generate(prompt, p, cancel):
             if listener:
                 listener(event)

@@ -42,7 +42,8 @@ class ReportResult(Result):
 
     @property
     def overall(self) -> dict[str, Any]:
-        return self.report["overall"]
+        overall: dict[str, Any] = self.report["overall"]
+        return overall
 
     def to_dict(self) -> dict[str, Any]:
         """The stored record's result (the report, its samples) and the record id."""

@@ -147,8 +147,10 @@ def sweep(
         notices.append(f"node {node_id} had no model continuation: generated node {made.nodes[0].id} as the original")
         original_child = made.nodes[0].id
     author = "prompt" if node.parent_id is None else "edit"
-    items = []
-    chosen = original_child
+    items: list[dict[str, Any]] = []
+    # the continuation every replay regenerates (as replay() picks it): known before the first, so that a
+    # sweep cancelled before any perturbation still names it
+    chosen = original_child if original_child is not None else original_continuations(session, node_id)[0].id
     count = Counter(progress, len(perturbations), "perturbations")
     for p in perturbations:
         if cancelled(cancel):
@@ -193,16 +195,15 @@ def sweep(
         items.append(item)
         count.step()
     done = [it for it in items if it["status"] != "cancelled"]
-    fracs = [it["reconvergence_fraction"] for it in done if it.get("reconvergence_fraction") is not None]
+    fracs: list[float] = [it["reconvergence_fraction"] for it in done if it.get("reconvergence_fraction") is not None]
+    similarities: list[float] = [it["last_sentence_similarity"] for it in done]
     original = session.node(chosen)
     summary = {
         "perturbations": len(done),
         "reconverged": sum(1 for it in done if it["reconverged"]),
         "identical": sum(1 for it in done if it["status"] == "identical"),
         "mean_reconvergence_fraction": sum(fracs) / len(fracs) if fracs else None,
-        "mean_last_sentence_similarity": (sum(it["last_sentence_similarity"] for it in done) / len(done))
-        if done
-        else None,
+        "mean_last_sentence_similarity": sum(similarities) / len(similarities) if similarities else None,
         "same_ending": sum(1 for it in done if it["shared_ending"] >= run),
     }
     result = SweepResult(
@@ -228,7 +229,7 @@ def sweep(
     return result
 
 
-def format_sweep(result: dict) -> str:
+def format_sweep(result: dict[str, Any]) -> str:
     """A sweep (its record's result) as text."""
     s = result["summary"]
     lines = [

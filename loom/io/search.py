@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from . import TreeFormatError
+from .sessionlike import SessionLike
 
 
 class SearchError(TreeFormatError):
@@ -16,7 +17,7 @@ class SearchError(TreeFormatError):
 CONTEXT = 40  # characters shown on each side of a match
 
 
-def search(session, query: str, limit: int = 50) -> list[dict[str, Any]]:
+def search(session: SessionLike, query: str, limit: int = 50) -> list[dict[str, Any]]:
     """Nodes whose text holds `query` (any characters, any letter case), in id order. Each hit has
     `context`, one line of the text around the first match (newlines and tabs shown as spaces, one
     for one; everything else as written), and `match`, the [start, end) of the match in it."""

@@ -496,7 +496,7 @@ def _node_out(
         )
     elif gid and "logprobs_form" not in info and "form" not in info and ("completion" in info or (tokens and info)):
         # imported by an earlier loom: the completion it kept, or the one its tokens make; the prompt is the path's
-        comp = info.get("completion") or completion_out(tokens, info.get("finishReason"), ["span", 0])
+        comp = info.get("completion") or completion_out(tokens or [], info.get("finishReason"), ["span", 0])
         fields = {
             "prompt": {"text": prompt(), "tokens": None},
             "id": gid,

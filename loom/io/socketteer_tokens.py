@@ -53,12 +53,12 @@ class Found:
 
     tokens: list[Token] | None = None  # fitted to the node's text
     model: str | None = None
-    form: dict | None = None  # how the tokens rebuild the file's record exactly (None: they do not)
+    form: dict[str, Any] | None = None  # how the tokens rebuild the file's record exactly (None: they do not)
     why: str | None = None  # why a generated node has no tokens here
 
 
 # -- reading -------------------------------------------------------------------
-def _decoded(pieces: list[tuple[str, Any, dict | None]]) -> list[Token]:
+def _decoded(pieces: list[tuple[str, Any, dict[str, Any] | None]]) -> list[Token]:
     """(token text, logprob, counterfactuals) as OpenAI wrote them, as loom Tokens: a token inside a
     character (`bytes:\\xe2\\x80`) is joined with the next, the token that completes the character
     carries it and the pieces before it are empty; the completion ends at <|endoftext|>."""
@@ -148,7 +148,7 @@ def from_response(text: str, comp: Any) -> Found:
     return Found(tokens=tokens, form=form if exact else None)
 
 
-def from_meta(text: str, gen: dict) -> Found:
+def from_meta(text: str, gen: dict[str, Any]) -> Found:
     """The 2021 shape: OpenAI's choice in the node's `meta.generation`."""
     model = gen.get("model") if isinstance(gen.get("model"), str) else None
     lp = gen.get("logprobs")
@@ -180,7 +180,7 @@ def from_meta(text: str, gen: dict) -> Found:
     return Found(tokens=tokens, model=model, form=form if logprobs_out(core, form) == lp else None)
 
 
-def _position_form(raw: list) -> list | None:
+def _position_form(raw: list[Any]) -> list[Any] | None:
     """How the file wrote token positions: ["span", first start] ({start, end}), ["end", where
     the first token starts] (an int, the token's end), ["index"] (chat), ["none"]."""
     if "position" not in raw[0]:
@@ -202,7 +202,7 @@ def core_of(tokens: list[Token], trim: list[int]) -> list[Token]:
     return tokens[trim[0] : len(tokens) - trim[1]]
 
 
-def completion_out(core: list[Token], finish: Any, positions: list) -> dict[str, Any]:
+def completion_out(core: list[Token], finish: Any, positions: list[Any]) -> dict[str, Any]:
     """A completion of the response shape, with positions in the file's form."""
     kind = positions[0]
     base = positions[1] if len(positions) > 1 else 0
@@ -223,7 +223,7 @@ def completion_out(core: list[Token], finish: Any, positions: list) -> dict[str,
     return {"text": "".join(t.text for t in core), "tokens": toks, "finishReason": finish}
 
 
-def logprobs_out(core: list[Token], form: dict) -> dict[str, Any]:
+def logprobs_out(core: list[Token], form: dict[str, Any]) -> dict[str, Any]:
     """OpenAI's logprobs object of the 2021 shape."""
     out: dict[str, Any] = {"tokens": [t.text for t in core], "token_logprobs": [t.logprob for t in core]}
     if form["top"] != "absent":
@@ -240,7 +240,7 @@ def logprobs_out(core: list[Token], form: dict) -> dict[str, Any]:
     return out
 
 
-def generation_out(gen: dict, tokens: list[Token], form: dict) -> dict[str, Any]:
+def generation_out(gen: dict[str, Any], tokens: list[Token], form: dict[str, Any]) -> dict[str, Any]:
     """The node's `meta.generation` with its logprobs rebuilt where the file had them."""
     items = [kv for kv in gen.items() if kv[0] != "logprobs"]
     items.insert(form["at"], ("logprobs", logprobs_out(core_of(tokens, form["trim"]), form)))
@@ -259,7 +259,7 @@ def _number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def response_problem(node: dict, gen: dict, resp: Any) -> str | None:
+def response_problem(node: dict[str, Any], gen: dict[str, Any], resp: Any) -> str | None:
     """What would stop reading a node's completion of the response shape, if anything."""
     if "text" not in node:
         return "the node has no text"

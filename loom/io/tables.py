@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import IO
 
 from . import Progress
+from .sessionlike import SessionLike
 from .text import csv_row, csv_writer, token_rows
 
 
 def stream_csv(
-    session, node_id: int | None, fh: IO[str], *, raw: bool = False, progress: Progress | None = None
+    session: SessionLike, node_id: int | None, fh: IO[str], *, raw: bool = False, progress: Progress | None = None
 ) -> int:
     """The subtree's tokens as write_csv writes them; returns the number of rows."""
     k = session.max_alternatives(None if node_id is None else session.node(node_id).id)  # the column count, undecoded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import TreeFormatError
+from .sessionlike import SessionLike
 
 BOOKMARK = "bookmark"
 MAX_TAG = 100
@@ -26,7 +27,7 @@ def parse_tags(text: str) -> list[str]:
     return list(dict.fromkeys(check_tag(t) for t in text.split(",") if t.strip()))
 
 
-def toggle_bookmark(session, node_id: int) -> bool:
+def toggle_bookmark(session: SessionLike, node_id: int) -> bool:
     """Bookmark the node, or remove its bookmark; True when it is bookmarked now."""
     if BOOKMARK in session.tags(node_id):
         session.remove_tag(node_id, BOOKMARK)
@@ -35,7 +36,7 @@ def toggle_bookmark(session, node_id: int) -> bool:
     return True
 
 
-def set_tags(session, node_id: int, tags: list[str]) -> None:
+def set_tags(session: SessionLike, node_id: int, tags: list[str]) -> None:
     """Make the node's tags exactly `tags`."""
     have = set(session.tags(node_id))
     for t in have - set(tags):

@@ -16,12 +16,13 @@ import csv
 import datetime as _dt
 import json
 import math
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, Protocol
 
 from ..textsafe import csv_cell, inert_json, visible
 from ..tree import Node, Token
 from . import Progress
+from .sessionlike import SessionLike
 
 TABLE_ALTERNATIVES = 3  # alternatives shown per token in a probability table
 
@@ -62,7 +63,7 @@ def _table_rows(nodes: list[Node]) -> Iterator[tuple[int, int, Token]]:
             yield node.id, i, tok
 
 
-def heading(session, nodes: list[Node]) -> list[str]:
+def heading(session: SessionLike, nodes: list[Node]) -> list[str]:
     """What a path's export says about it: session, node, depth, time, models."""
     end = nodes[-1]
     models = sorted({n.model for n in nodes if n.model})
@@ -77,7 +78,7 @@ def _document(text: str, raw: bool) -> str:
     return text if raw else visible(text, expand_tabs=False)
 
 
-def path_markdown(session, node_id: int, *, probs: bool = False, raw: bool = False) -> str:
+def path_markdown(session: SessionLike, node_id: int, *, probs: bool = False, raw: bool = False) -> str:
     """The path to `node_id` as Markdown: a heading, the text verbatim in a fenced block (model text
     is data, so no Markdown in it takes effect), then an optional probability table."""
     nodes = session.path_nodes(node_id)
@@ -107,7 +108,7 @@ def path_markdown(session, node_id: int, *, probs: bool = False, raw: bool = Fal
     return _document("\n".join(out) + "\n", raw)
 
 
-def path_text(session, node_id: int, *, probs: bool = False, raw: bool = False) -> str:
+def path_text(session: SessionLike, node_id: int, *, probs: bool = False, raw: bool = False) -> str:
     """The path to `node_id` as plain text; with `probs`, an aligned table after it."""
     nodes = session.path_nodes(node_id)
     out = "".join(n.text for n in nodes)
@@ -126,7 +127,9 @@ def path_text(session, node_id: int, *, probs: bool = False, raw: bool = False) 
 
 
 # -- token tables for notebooks -----------------------------------------------------
-def token_rows(session, node_id: int | None = None, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
+def token_rows(
+    session: SessionLike, node_id: int | None = None, progress: Progress | None = None
+) -> Iterator[dict[str, Any]]:
     """One dict per token in the subtree under `node_id` (the whole session if None), nodes in id order."""
     ids = session.all_ids() if node_id is None else session.subtree_ids(session.node(node_id).id)
     for n, nid in enumerate(ids, 1):
@@ -158,7 +161,7 @@ def _finite(x: float | None) -> float | None:
     return x if x is None or math.isfinite(x) else None
 
 
-def write_jsonl(rows, fh: IO[str]) -> int:
+def write_jsonl(rows: Iterable[dict[str, Any]], fh: IO[str]) -> int:
     n = 0
     for row in rows:
         row = {**row, "alternatives": [{**a, "logprob": _finite(a["logprob"])} for a in row["alternatives"]]}
@@ -167,7 +170,7 @@ def write_jsonl(rows, fh: IO[str]) -> int:
     return n
 
 
-def write_csv(rows, fh: IO[str], *, raw: bool = False) -> int:
+def write_csv(rows: Iterable[dict[str, Any]], fh: IO[str], *, raw: bool = False) -> int:
     """Flat columns: the token, then alt1_text, alt1_logprob, ... for as many alternatives as the widest token.
     Unless `raw`, text cells are made visible and formula-like cells neutralised (loom.textsafe.csv_cell).
     (io.tables.stream_csv writes the same without holding the rows.)"""
@@ -179,10 +182,16 @@ def write_csv(rows, fh: IO[str], *, raw: bool = False) -> int:
     return len(rows)
 
 
+class CsvWriter(Protocol):
+    """What csv.writer gives (its class is private to _csv)."""
+
+    def writerow(self, row: Iterable[Any], /) -> Any: ...
+
+
 CSV_BASE = ["node", "parent", "author", "model", "index", "offset", "text", "token_id", "logprob", "prob", "raw"]
 
 
-def csv_writer(fh: IO[str], k: int):
+def csv_writer(fh: IO[str], k: int) -> CsvWriter:
     """A CSV writer on `fh` that has written the header for `k` alternative columns."""
     w = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a raw cell is then quoted too
     w.writerow(CSV_BASE + [c for i in range(1, k + 1) for c in (f"alt{i}_text", f"alt{i}_logprob", f"alt{i}_token_id")])
@@ -190,10 +199,14 @@ def csv_writer(fh: IO[str], k: int):
 
 
 def csv_row(r: dict[str, Any], k: int, raw: bool) -> list[Any]:
-    cell = _cell if raw else (lambda v: csv_cell(_cell(v)))
+    cell = _cell if raw else _safe_cell
     alts = [v for a in r["alternatives"] for v in (a["text"], _finite(a["logprob"]), a["token_id"])]
     return [cell(r[c]) for c in CSV_BASE] + [cell(v) for v in alts] + [""] * (3 * k - len(alts))
 
 
 def _cell(v: Any) -> Any:
     return "" if v is None else v
+
+
+def _safe_cell(v: Any) -> Any:
+    return csv_cell(_cell(v))

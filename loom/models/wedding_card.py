@@ -76,7 +76,7 @@ that contain "wedding" or "feast":
 Measured, and this card written, with `python -m loom.models.wedding_card`
 (`attractor_rate` in loom/analysis/modelcompare.py; prompts in that file).
 
-`tests/test_wedding_model.py` checks the same on every run (8 samples per prompt):
+`tests/experiments/test_wedding_model.py` checks the same on every run (8 samples per prompt):
 the collapsed model must reach the feast in at least 35% of its samples and at
 least 30 points more often than `demo`.
 

@@ -57,7 +57,9 @@ def report_figure(report: dict[str, Any], path: str | Path | None = None, title:
     return make_figure(lambda fig: _shares(fig, report, title), (9, 1.6 + 0.38 * rows), path)
 
 
-def _rates_by_temperature(fig: Any, report: dict, series: list, title: str) -> None:
+def _rates_by_temperature(
+    fig: Any, report: dict[str, Any], series: list[tuple[str, list[dict[str, Any]]]], title: str
+) -> None:
     rate_ax, ent_ax = fig.subplots(1, 2, width_ratios=(3, 2))
     for i, (label, points) in enumerate(series):
         points = sorted(points, key=lambda p: p["temperature"])
@@ -95,7 +97,7 @@ def _rates_by_temperature(fig: Any, report: dict, series: list, title: str) -> N
     fig.suptitle(shown(f"{title}{' · ' if title else ''}{n} samples, {len(report['clusters'])} meaning clusters"))
 
 
-def _shares(fig: Any, report: dict, title: str) -> None:
+def _shares(fig: Any, report: dict[str, Any], title: str) -> None:
     clusters = report["clusters"][:MAX_BARS]
     attractors = report.get("attractors") or []
     axes = fig.subplots(2, 1, height_ratios=(len(clusters) or 1, len(attractors))) if attractors else [fig.subplots()]
@@ -179,8 +181,9 @@ STATUS_COLOURS = {"identical": "C2", "reconverged": "C2", "diverged": "C3", "can
 def _length(item: dict[str, Any]) -> float | None:
     """The original continuation's length in units (stored since figures exist;
     older records: the furthest position they name)."""
-    if item.get("units") is not None:
-        return item["units"]
+    units: float | None = item.get("units")
+    if units is not None:
+        return units
     marks = [item.get("divergence")] + list(item.get("reconvergence") or [])
     return max((m for m in marks if m is not None), default=None)
 

@@ -15,14 +15,21 @@ import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..textsafe import one_line, visible
 from .svg import RenderError
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 FORMATS = (".png", ".svg")
 DPI = 100  # a modest PNG: a figure is a few tens of KB
-NO_MATH = {"text.parse_math": False, "text.usetex": False, "svg.hashsalt": "loom"}  # hashsalt: the same SVG every run
+NO_MATH: dict[RcKeyType, Any] = {
+    "text.parse_math": False,
+    "text.usetex": False,
+    "svg.hashsalt": "loom",
+}  # hashsalt: the same SVG every run
 
 _FIGURE: list[Any] = []  # the Figure subclass, made once on first use
 

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..tree import Alternative, Token
 
@@ -48,8 +50,15 @@ STEP = 1e-4  # nats: the fixed-point step of every stored logprob
 SCALE = 10_000  # 1 / STEP, to divide by (exact for -0.9 and friends)
 _UNKNOWN, _NEG_INF, _FLOOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
 
+#: the id arrays' element type: u16, or u32 with F_WIDE
+IdType = type[np.uint16] | type[np.uint32]
+#: what a body holds: char lengths, chosen logprobs, chosen ids, (n, k) alternative ids and logprobs
+Arrays = tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[Any], NDArray[Any], NDArray[np.float64]]
+#: `vocab(ids) -> {id: text}`: the session's lookup of alternative texts
+Vocab = Callable[[list[int]], dict[int, str]]
 
-def _fixed(values: list) -> np.ndarray:
+
+def _fixed(values: Sequence[float | None] | NDArray[np.floating[Any]]) -> NDArray[np.uint32]:
     """Logprobs (None for unknown) in fixed point, as u32."""
     a = np.array(values, dtype=np.float64)  # None becomes NaN
     with np.errstate(invalid="ignore", over="ignore"):
@@ -58,13 +67,15 @@ def _fixed(values: list) -> np.ndarray:
     return q.astype(np.uint32)
 
 
-def _planes(a: np.ndarray) -> bytes:
+def _planes(a: NDArray[Any]) -> bytes:
     """The array's bytes split into planes: every element's first byte, then every second..."""
     a = np.ascontiguousarray(a)
     return a.view(np.uint8).reshape(-1, a.itemsize).T.tobytes()
 
 
-def _unplanes(buf: bytes, off: int, dt, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+def _unplanes(
+    buf: bytes, off: int, dt: type[np.unsignedinteger[Any]], shape: tuple[int, ...]
+) -> tuple[NDArray[Any], int]:
     size = np.dtype(dt).itemsize
     count = int(np.prod(shape))
     raw = np.frombuffer(buf, np.uint8, count * size, off).reshape(size, count)
@@ -155,7 +166,7 @@ def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k
     )
 
 
-def _arrays_v3(blob: bytes, n: int, k: int, dt):
+def _arrays_v3(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
     body = zlib.decompress(blob[_HEAD.size :])
     lens, off = _unplanes(body, 0, np.uint32, (n,))
     lps, off = _unplanes(body, off, np.uint32, (n,))
@@ -166,7 +177,7 @@ def _arrays_v3(blob: bytes, n: int, k: int, dt):
     return lens, _value(lps), ids, top_ids.T, _value(fixed)
 
 
-def _value(q: np.ndarray) -> np.ndarray:
+def _value(q: NDArray[np.uint32]) -> NDArray[np.float64]:
     """Fixed-point logprobs (u32) as floats: NaN for unknown, -inf."""
     out = -(q.astype(np.float64) / SCALE)
     out[q == _UNKNOWN] = np.nan
@@ -174,7 +185,7 @@ def _value(q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _arrays_v1(blob: bytes, n: int, k: int, dt):
+def _arrays_v1(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
     size = np.dtype(dt).itemsize
     off = _HEAD.size
     lens = np.frombuffer(blob, np.uint32, n, off)
@@ -193,10 +204,11 @@ def _arrays_v1(blob: bytes, n: int, k: int, dt):
 
 def token_count(blob: bytes) -> int:
     """How many tokens a blob holds, from its header: nothing is decoded."""
-    return _HEAD.unpack_from(blob)[2]
+    n: int = _HEAD.unpack_from(blob)[2]
+    return n
 
 
-def decode(blob: bytes, text: str, vocab) -> list[Token]:
+def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)
     dt = np.uint32 if flags & F_WIDE else np.uint16
@@ -236,7 +248,7 @@ def decode(blob: bytes, text: str, vocab) -> list[Token]:
     return out
 
 
-class LazyAlternatives(Sequence):
+class LazyAlternatives(Sequence[Alternative]):
     """A token's alternatives, built as objects only when first read: opening a
     long path decodes every token, but the inspector shows one at a time.
     Behaves as the tuple it stands for (indexing, slicing, ==, hash)."""
@@ -256,13 +268,17 @@ class LazyAlternatives(Sequence):
             )
         return self._items
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> Alternative: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Alternative, ...]: ...
+    def __getitem__(self, index: int | slice) -> Alternative | tuple[Alternative, ...]:
         return self._tuple()[index]
 
     def __len__(self) -> int:
         return len(self._ids) - self._ids.count(self._pad)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
 
     def __hash__(self) -> int:

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,13 @@ def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"{path}: {why}")
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just added (sqlite3 types lastrowid as optional)."""
+    if cur.lastrowid is None:
+        raise StoreError("the database reported no id for the row just added")
+    return cur.lastrowid
+
+
 def _check_file(path: Path) -> None:
     if path.is_dir():
         raise StoreError(f"{path}: is a folder, not a session file")
@@ -114,7 +121,7 @@ class Session:
 
     busy_timeout = 10.0
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True, readonly: bool = False):
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, readonly: bool = False):
         self.path = Path(path)
         _check_file(self.path)
         if not self.path.exists():
@@ -231,7 +238,7 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
@@ -329,7 +336,7 @@ class Session:
         `node_id` asks for a given id (a lossless import into an empty session)."""
         if tokens and "".join(t.text for t in tokens) != text:
             raise ValueError("token texts do not add up to the node text")
-        probs = [t.prob for t in tokens or () if t.logprob is not None]
+        probs = [p for t in tokens or () if (p := t.prob) is not None]
         mean = sum(probs) / len(probs) if probs else None
         created = time.time() if created is None else created
         sampler = None
@@ -366,7 +373,7 @@ class Session:
                 if cache_new:
                     cache_new()  # forgotten again if the bulk transaction rolls back
                 return Node(
-                    cur.lastrowid,
+                    _inserted_id(cur),
                     parent_id,
                     text,
                     author,
@@ -388,14 +395,14 @@ class Session:
                     cur = conn.execute(self._INSERT, row[:12] + (blob,) + row[13:])
             except sqlite3.OperationalError as exc:
                 raise _write_error(self.path, exc) from exc
-            node_id = cur.lastrowid
+            node_id = _inserted_id(cur)
             if cache_new:
                 cache_new()
         return Node(
             node_id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta or {}
         )
 
-    def _encode_tokens(self, model: str, tokens: list[Token]):
+    def _encode_tokens(self, model: str, tokens: list[Token]) -> tuple[bytes, Callable[[], None]]:
         """The token blob, inside add_node's write transaction, and a function that
         adds the new vocabulary rows to the caches once that transaction committed."""
         # session-interned ids unless every token and every alternative has its model id
@@ -404,10 +411,13 @@ class Session:
         known = self._load_vocab(key)
         new: dict[int, str] = {}
         fresh: dict[str, int] = {}
+        table: dict[str, int] = {}  # text -> interned id (interned only)
+        next_id = 0
         if interned:
-            table = self._intern.get(key)
-            if table is None:  # built once per vocabulary, not on every call
-                table = self._intern[key] = {v: k for k, v in known.items()}
+            cached = self._intern.get(key)
+            if cached is None:  # built once per vocabulary, not on every call
+                cached = self._intern[key] = {v: k for k, v in known.items()}
+            table = cached
             if key not in self._vocab_top:
                 self._vocab_top[key] = max(known, default=-1)
             # ids another process interned since we loaded: read under the write lock
@@ -424,7 +434,7 @@ class Session:
             next_id = self._vocab_top[key] + 1
 
         def idof(text: str, tid: int | None) -> int:
-            if interned:
+            if interned or tid is None:  # (tid is None only when interned)
                 i = table.get(text, fresh.get(text))
                 if i is None:
                     i = fresh[text] = next_id + len(fresh)
@@ -435,8 +445,9 @@ class Session:
             return tid
 
         # a server that names its sampled ids but not its alternatives' (vLLM): the chosen ids stay the model's
-        chosen_ids = interned and all(t.token_id is not None for t in tokens)
-        ids = [t.token_id for t in tokens] if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
+        model_ids = [t.token_id for t in tokens if t.token_id is not None]
+        chosen_ids = interned and len(model_ids) == len(tokens)
+        ids = model_ids if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
         alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
             self.conn.executemany(
@@ -451,7 +462,7 @@ class Session:
                 if new:
                     self._vocab_top[key] = max(self._vocab_top[key], max(new))
 
-        return codec.encode(tokens, ids, alt_ids, interned=interned, chosen_ids=chosen_ids), cache_new  # type: ignore[arg-type]
+        return codec.encode(tokens, ids, alt_ids, interned=interned, chosen_ids=chosen_ids), cache_new
 
     def _load_vocab(self, key: str) -> dict[int, str]:
         if key not in self._vocab:
@@ -482,8 +493,8 @@ class Session:
         self,
         kind: str,
         node_id: int | None,
-        params: dict,
-        result: dict,
+        params: dict[str, Any],
+        result: dict[str, Any],
         other_id: int | None = None,
         created: float | None = None,
     ) -> int:
@@ -499,7 +510,7 @@ class Session:
                 json.dumps(result),
             ),
         )
-        return cur.lastrowid
+        return _inserted_id(cur)
 
     def all_tags(self) -> dict[str, int]:
         """Every tag in the session with how many nodes carry it."""
@@ -547,7 +558,7 @@ class Session:
     # -- reading -------------------------------------------------------------
     _COLS = "id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta"
 
-    def _row(self, r: tuple, with_tokens: bool = True) -> Node:
+    def _row(self, r: tuple[Any, ...], with_tokens: bool = True) -> Node:
         node = Node(
             id=r[0],
             parent_id=r[1],
@@ -666,7 +677,8 @@ class Session:
         row = self.conn.execute("SELECT parent_id FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if row is None:
             raise KeyError(f"no node {node_id} in {self.path}")
-        return row[0]
+        parent: int | None = row[0]
+        return parent
 
     def ancestry(self, node_id: int) -> list[int]:
         """Ids from the root down to `node_id`, in one recursive query."""
@@ -729,7 +741,8 @@ class Session:
         return "".join(n.text for n in self.path_nodes(node_id))
 
     def count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+        n: int = self.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+        return n
 
     def all_ids(self) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM nodes ORDER BY id")]
@@ -789,7 +802,7 @@ class Session:
     @property
     def current(self) -> int | None:
         cur = self.get_state("current")
-        if cur is not None:
+        if isinstance(cur, int):
             try:
                 self.parent_id(cur)
                 return cur
@@ -809,7 +822,8 @@ class Session:
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            return self.conn.execute("PRAGMA data_version").fetchone()[0]
+            version: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            return version
         finally:
             self._lock.release()
 
