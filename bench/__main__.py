@@ -22,7 +22,7 @@ TARGETS = {
     "ui": "4. Huge sessions in the UI",
     "startup": "5. Start-up",
     "io": "6. Import and export",
-    "keys": "7. Move keys end-to-end on huge trees (wide and deep)",
+    "keys": "7. Every move key, key to refresh, on a huge tree",
 }
 
 
