@@ -185,7 +185,8 @@ class LoomApp(LibraryActions, AttractorActions, MultiverseActions, App):
         """After the first screen: the model starts loading (not before: it would
         compete with drawing it), a new session's New prompt dialog opens, and the
         keys typed so far are played to whatever has the focus once it has opened."""
-        if self.backend is None:
+        loading = any(w.group == "model" and not w.is_finished for w in self.workers)
+        if self.backend is None and not loading:  # (a session switched to already loads its own)
             self.load_model(self.model_ref)
         if self.node_id is None:
             self.action_new_root()
