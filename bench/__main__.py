@@ -1,4 +1,6 @@
-"""`python -m bench [--quick] [--only NAME ...]`: every benchmark, side by side with its baseline."""
+"""`python -m bench [--quick] [--only NAME ...]`: every benchmark, side by side with its baseline.
+The figures go to bench/results.json (replacing those of the benchmarks run) and the
+performance page's table is made again from it (bench/results.py); --quick runs write nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import os
 import platform
 import sys
 import time
+from datetime import UTC, datetime
 
+from . import results
 from .report import Figure
 
 TARGETS = {
@@ -18,7 +22,7 @@ TARGETS = {
     "ui": "4. Huge sessions in the UI",
     "startup": "5. Start-up",
     "io": "6. Import and export",
-    "keys": "7. Move keys end-to-end on huge trees (wide and deep)",
+    "keys": "7. Every move key, key to refresh, on a huge tree",
     "serve": "8. A report through an OpenAI-compatible server (loopback, answering at once)",
 }
 
@@ -55,18 +59,28 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="torch CPU threads (default 1: steadier on a shared, loaded machine; 0 keeps torch's default)",
     )
+    ap.add_argument("--no-save", action="store_true", help="print only: leave bench/results.json and the page alone")
     args = ap.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     print(f"loom benchmarks{' (quick)' if args.quick else ''} on {machine()}", flush=True)
-    figures: list[Figure] = []
+    ran: dict[str, list[Figure]] = {}
     t0 = time.perf_counter()
     for name in args.only or TARGETS:
         print(f"\n{TARGETS[name]}", flush=True)
         module = importlib.import_module(f"bench.{name}")
-        figures += module.run(quick=args.quick, models=args.model)
+        ran[name] = module.run(quick=args.quick, models=args.model)
+    figures = [f for figs in ran.values() for f in figs]
+    if not (args.quick or args.no_save):
+        command = "python -m bench" + (f" --only {' '.join(args.only)}" if args.only else "")
+        command += "".join(f" --model {m}" for m in args.model)
+        date = datetime.now(UTC).isoformat(timespec="seconds")
+        kept = results.merge(results.load(), ran, TARGETS, command=command, date=date, machine=machine())
+        results.save(kept)
+        results.write_page(kept)
+        print(f"\nwrote {results.RESULTS} and the table in {results.PAGE}", flush=True)
     print(f"\nSummary ({time.perf_counter() - t0:.0f} s)")
     for fig in figures:
         if fig.goal:

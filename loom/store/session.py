@@ -20,8 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from ..tree import LoomError, Node, Token
 from . import codec
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -189,19 +187,33 @@ class Session:
             raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot be read as a loom session ({exc})") from exc
-        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        self._db: Any = None
         self._lock = threading.RLock()
         self._decoded: OrderedDict[int, tuple[bytes, str, list[Token]]] = OrderedDict()
         self._decoded_count = 0
         self._decoded_limit = DECODED_TOKENS  # grows to hold the longest path read (see path_nodes)
         # chosen ids of recently read nodes (path_ids), by node: a deep path reads the same ancestors each time
         self._chosen: OrderedDict[int, tuple[bytes, tuple[int, ...] | None]] = OrderedDict()
+        # the last path read: its ids root first, and id -> (depth, node)
+        self._last_path: tuple[list[int], dict[int, tuple[int, Node]]] = ([], {})
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
         self._bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
         self._bulk_synced: set[str] = set()  # vocabularies read since this bulk() block took the write lock
         self._batch: _Batch | None = None  # inside batched(): how nodes are grouped into commits
+
+    @property
+    def db(self) -> Any:
+        """The session's database as a sqlite_utils.Database, for scripts that want its
+        API. Made when first asked for: sqlite_utils imports pandas when it loads, a
+        third of a second of loom's start-up that the store itself does not need."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     # -- lifecycle -----------------------------------------------------------
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
@@ -227,7 +239,7 @@ class Session:
             conn.executescript("BEGIN;" + MIGRATIONS[step] + f"; PRAGMA user_version = {step + 1}; COMMIT;")
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     def __enter__(self) -> Session:
         return self
@@ -246,12 +258,12 @@ class Session:
         with self._lock:
             if self._bulk_depth:
                 try:
-                    return self.db.conn.execute(sql, tuple(args))
+                    return self.conn.execute(sql, tuple(args))
                 except sqlite3.OperationalError as exc:
                     raise _write_error(self.path, exc) from exc
             try:
-                with self.db.conn:
-                    return self.db.conn.execute(sql, tuple(args))
+                with self.conn:
+                    return self.conn.execute(sql, tuple(args))
             except sqlite3.OperationalError as exc:
                 raise _write_error(self.path, exc) from exc
 
@@ -279,7 +291,7 @@ class Session:
                 finally:
                     self._bulk_depth -= 1
                 return
-            conn = self.db.conn
+            conn = self.conn
             try:
                 if conn.in_transaction:
                     conn.commit()
@@ -334,7 +346,7 @@ class Session:
         """Open the batch's transaction (with the write lock: see add_node), under self._lock."""
         batch = self._batch
         assert batch is not None
-        conn = self.db.conn
+        conn = self.conn
         try:
             if conn.in_transaction:
                 conn.commit()
@@ -359,7 +371,7 @@ class Session:
                 batch.timer.cancel()
             self._bulk_depth = 0
             try:
-                self.db.conn.commit()
+                self.conn.commit()
             except sqlite3.OperationalError as exc:
                 self._rollback()
                 batch.error = _write_error(self.path, exc)
@@ -369,11 +381,12 @@ class Session:
     def _rollback(self) -> None:
         """Undo the bulk transaction, and forget vocabulary ids it cached."""
         try:
-            self.db.conn.rollback()
+            self.conn.rollback()
         finally:
             self._vocab.clear()
             self._intern.clear()
             self._vocab_top.clear()
+            self._last_path = ([], {})  # it may hold nodes of the undone transaction, whose ids come again
 
     def add_node(
         self,
@@ -404,7 +417,7 @@ class Session:
             sampler = GenerationParams.from_dict(params).sampler
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
-        conn = self.db.conn
+        conn = self.conn
         row = (
             node_id,
             parent_id,
@@ -491,7 +504,7 @@ class Session:
             # ids another process interned since we loaded: read under the write lock
             # (inside bulk() the lock is ours for the whole block: read once)
             if not (self._bulk_depth and key in self._bulk_synced):
-                for i, text in self.db.conn.execute(
+                for i, text in self.conn.execute(
                     "SELECT id, text FROM vocab WHERE model = ? AND id > ?", (key, self._vocab_top[key])
                 ).fetchall():
                     known[i] = text
@@ -518,7 +531,7 @@ class Session:
         ids = model_ids if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
         alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "INSERT OR IGNORE INTO vocab (model, id, text) VALUES (?,?,CAST(? AS TEXT))",
                 [(key, i, _sql_text(s)) for i, s in new.items()],
             )
@@ -534,7 +547,7 @@ class Session:
 
     def _load_vocab(self, key: str) -> dict[int, str]:
         if key not in self._vocab:
-            rows = self.db.conn.execute("SELECT id, text FROM vocab WHERE model = ?", (key,))
+            rows = self.conn.execute("SELECT id, text FROM vocab WHERE model = ?", (key,))
             self._vocab[key] = dict(rows.fetchall())
         return self._vocab[key]
 
@@ -542,7 +555,7 @@ class Session:
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_state(self, key: str, default: Any = None) -> Any:
-        row = self.db.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
     def add_tag(self, node_id: int, tag: str) -> None:
@@ -552,10 +565,10 @@ class Session:
         self._write("DELETE FROM tags WHERE node_id = ? AND tag = CAST(? AS TEXT)", (node_id, _sql_text(tag)))
 
     def tags(self, node_id: int) -> list[str]:
-        return [r[0] for r in self.db.conn.execute("SELECT tag FROM tags WHERE node_id = ? ORDER BY tag", (node_id,))]
+        return [r[0] for r in self.conn.execute("SELECT tag FROM tags WHERE node_id = ? ORDER BY tag", (node_id,))]
 
     def tagged(self, tag: str) -> list[int]:
-        return [r[0] for r in self.db.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
+        return [r[0] for r in self.conn.execute("SELECT node_id FROM tags WHERE tag = ? ORDER BY node_id", (tag,))]
 
     def add_record(
         self,
@@ -582,10 +595,10 @@ class Session:
 
     def all_tags(self) -> dict[str, int]:
         """Every tag in the session with how many nodes carry it."""
-        return dict(self.db.conn.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
+        return dict(self.conn.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
 
     def tag_pairs(self) -> list[tuple[int, str]]:
-        return [tuple(r) for r in self.db.conn.execute("SELECT node_id, tag FROM tags ORDER BY node_id, tag")]
+        return [tuple(r) for r in self.conn.execute("SELECT node_id, tag FROM tags ORDER BY node_id, tag")]
 
     def set_note(self, node_id: int, text: str) -> None:
         """A free-form note on a node; an empty text removes it."""
@@ -598,18 +611,18 @@ class Session:
             )
 
     def note(self, node_id: int) -> str | None:
-        row = self.db.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
+        row = self.conn.execute("SELECT text FROM notes WHERE node_id = ?", (node_id,)).fetchone()
         return None if row is None else row[0]
 
     def notes(self) -> dict[int, str]:
-        return dict(self.db.conn.execute("SELECT node_id, text FROM notes ORDER BY node_id").fetchall())
+        return dict(self.conn.execute("SELECT node_id, text FROM notes ORDER BY node_id").fetchall())
 
     def state_items(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.db.conn.execute("SELECT key, value FROM state ORDER BY key")}
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM state ORDER BY key")}
 
     def records(self, kind: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, kind, node_id, other_id, created, params, result FROM records"
-        rows = self.db.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
+        rows = self.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
         return [
             {
                 "id": r[0],
@@ -672,7 +685,7 @@ class Session:
             missing = [i for i in ids if i not in vocab]
             for start in range(0, len(missing), 900):  # rows another process added since we loaded
                 part = missing[start : start + 900]
-                rows = self.db.conn.execute(
+                rows = self.conn.execute(
                     f"SELECT id, text FROM vocab WHERE model = ? AND id IN ({','.join('?' * len(part))})", (key, *part)
                 ).fetchall()
                 vocab.update(rows)
@@ -684,14 +697,14 @@ class Session:
         return codec.decode(blob, text, names)
 
     def node(self, node_id: int) -> Node:
-        row = self.db.conn.execute(f"SELECT {self._COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {self._COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if row is None:
             raise KeyError(f"no node {node_id} in {self.path}")
         return self._row(row)
 
     def children(self, node_id: int | None, with_tokens: bool = False) -> list[Node]:
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT {self._COLS} FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,)
         ).fetchall()
         return [self._row(r, with_tokens) for r in rows]
@@ -703,7 +716,7 @@ class Session:
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
         return [
             r[0]
-            for r in self.db.conn.execute(
+            for r in self.conn.execute(
                 f"SELECT id FROM nodes WHERE {where} ORDER BY id", () if node_id is None else (node_id,)
             )
         ]
@@ -715,14 +728,14 @@ class Session:
         for chunk in range(0, len(ids), 900):
             part = ids[chunk : chunk + 900]
             q = f"SELECT parent_id, count(*) FROM nodes WHERE parent_id IN ({','.join('?' * len(part))}) GROUP BY parent_id"
-            out.update(dict(self.db.conn.execute(q, part).fetchall()))
+            out.update(dict(self.conn.execute(q, part).fetchall()))
         return out
 
     def summaries(self, node_id: int | None, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Children of a node for listing: id, preview, author, mean probability, child count.
         `offset` and `limit` pick a window of them (in id order)."""
         where = "parent_id IS NULL" if node_id is None else "parent_id = ?"
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT id, substr(CAST(text AS BLOB), 1, 800), author, mean_prob, complete, derived_from,"
             f" (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id) FROM nodes n WHERE {where} ORDER BY id"
             " LIMIT ? OFFSET ?",
@@ -742,7 +755,7 @@ class Session:
         ]
 
     def parent_id(self, node_id: int) -> int | None:
-        row = self.db.conn.execute("SELECT parent_id FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        row = self.conn.execute("SELECT parent_id FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if row is None:
             raise KeyError(f"no node {node_id} in {self.path}")
         parent: int | None = row[0]
@@ -750,7 +763,7 @@ class Session:
 
     def ancestry(self, node_id: int) -> list[int]:
         """Ids from the root down to `node_id`, in one recursive query."""
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "WITH RECURSIVE up(id, parent_id, depth) AS ("
             " SELECT id, parent_id, 0 FROM nodes WHERE id = ?"
             " UNION ALL SELECT n.id, n.parent_id, up.depth + 1 FROM nodes n JOIN up ON n.id = up.parent_id)"
@@ -762,17 +775,48 @@ class Session:
         return [r[0] for r in rows]
 
     def path_nodes(self, node_id: int) -> list[Node]:
-        ids = self.ancestry(node_id)
-        q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(ids))})"
-        by_id = {r[0]: r for r in self.db.conn.execute(q, ids).fetchall()}
+        """The nodes from the root down to `node_id`. The nodes it shares with the
+        last path read are that path's Node objects (nodes are never rewritten), so
+        a move to a parent, child or sibling reads one row, not the whole path."""
+        with self._lock:
+            last_ids, last = self._last_path
+        ids = self._ancestry_near(node_id, last_ids, last)
+        missing = [i for i in ids if i not in last]
+        by_id = {i: last[i][1] for i in ids if i in last}
+        rows = []
+        for start in range(0, len(missing), 900):
+            part = missing[start : start + 900]
+            q = f"SELECT {self._COLS} FROM nodes WHERE id IN ({','.join('?' * len(part))})"
+            rows += self.conn.execute(q, part).fetchall()
         # a cache smaller than the path evicts its own first nodes while reading it,
         # and every move along a long path would decode it all again: room for the
         # path (read from the blobs' headers) and as much again for its neighbours
-        n = sum(codec.token_count(r[9]) for r in by_id.values() if r[9])
+        n = sum(codec.token_count(r[9]) for r in rows if r[9]) + sum(len(x.tokens or ()) for x in by_id.values())
         if 2 * n > self._decoded_limit:
             with self._lock:
                 self._decoded_limit = 2 * n
-        return [self._row(by_id[i]) for i in ids]
+        by_id.update((r[0], self._row(r)) for r in rows)
+        path = [by_id[i] for i in ids]
+        with self._lock:
+            self._last_path = (ids, {x.id: (depth, x) for depth, x in enumerate(path)})
+        return path
+
+    def _ancestry_near(
+        self, node_id: int, last_ids: list[int], last: dict[int, tuple[int, Node]], steps: int = 32
+    ) -> list[int]:
+        """ancestry(), walking up at most `steps` parents to meet the last path read
+        (a move lands next to it); elsewhere the one recursive query."""
+        if last:
+            up: list[int] = []
+            at: int | None = node_id
+            while at is not None and at not in last and len(up) < steps:
+                up.append(at)
+                at = self.parent_id(at)
+            if at is not None and at in last:
+                return last_ids[: last[at][0] + 1] + up[::-1]
+            if at is None:  # reached a root
+                return up[::-1]
+        return self.ancestry(node_id)
 
     def path_ids(self, node_id: int) -> list[tuple[int, str, str | None, tuple[int, ...] | None]]:
         """The path from the root to `node_id` as (id, text, model, ids) for each node:
@@ -781,7 +825,7 @@ class Session:
         times quicker than decoding every token of a long path."""
         ids = self.ancestry(node_id)
         q = f"SELECT id, text, model, tokens FROM nodes WHERE id IN ({','.join('?' * len(ids))})"
-        by_id = {r[0]: r for r in self.db.conn.execute(q, ids).fetchall()}
+        by_id = {r[0]: r for r in self.conn.execute(q, ids).fetchall()}
         out = []
         with self._lock:
             for i in ids:
@@ -802,11 +846,11 @@ class Session:
         return "".join(n.text for n in self.path_nodes(node_id))
 
     def count(self) -> int:
-        n: int = self.db.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+        n: int = self.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
         return n
 
     def all_ids(self) -> list[int]:
-        return [r[0] for r in self.db.conn.execute("SELECT id FROM nodes ORDER BY id")]
+        return [r[0] for r in self.conn.execute("SELECT id FROM nodes ORDER BY id")]
 
     def max_alternatives(self, node_id: int | None = None) -> int:
         """The most alternatives any token has, in the subtree under `node_id` (None: the whole
@@ -819,14 +863,14 @@ class Session:
                 " JOIN down ON n.parent_id = down.id) SELECT id FROM down)"
             )
         )
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT substr(tokens, {codec.K_OFFSET + 1}, 1) FROM nodes WHERE tokens IS NOT NULL" + below,
             () if node_id is None else (node_id,),
         )
         return max((head[0] for (head,) in rows if head), default=0)
 
     def subtree_ids(self, node_id: int) -> list[int]:
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "WITH RECURSIVE down(id) AS (SELECT ? UNION ALL SELECT n.id FROM nodes n JOIN down ON n.parent_id = down.id)"
             " SELECT id FROM down ORDER BY id",
             (node_id,),
@@ -845,11 +889,11 @@ class Session:
         pattern = re.compile(r"\s+".join(map(re.escape, parts)), re.IGNORECASE)
         longest = max(parts, key=len)
         if longest and longest.isascii():  # SQLite's lower() folds ASCII only: enough to narrow, the regex decides
-            rows = self.db.conn.execute(
+            rows = self.conn.execute(
                 "SELECT id, text FROM nodes WHERE instr(lower(text), ?) ORDER BY id", (longest.lower(),)
             )
         else:
-            rows = self.db.conn.execute("SELECT id, text FROM nodes ORDER BY id")
+            rows = self.conn.execute("SELECT id, text FROM nodes ORDER BY id")
         hits: list[dict[str, Any]] = []
         for node_id, text in rows:
             m = pattern.search(text)
@@ -883,7 +927,7 @@ class Session:
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            version: int = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+            version: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
             return version
         finally:
             self._lock.release()

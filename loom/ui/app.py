@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -43,6 +43,7 @@ from .dialogs import EditScreen, HelpScreen, QuitScreen, SessionsScreen, Setting
 from .forks import FORKS_KEYS, open_forks
 from .jobs import Job, JobBody, JobProgress, JobsLine
 from .keymap import KEYS, Key, key_name
+from .keysfirst import KeysFirst
 from .library import LIBRARY_KEYS, Library
 from .messages import BranchSaved, GenerationNotice, TokenGrown
 from .multiverse import MULTIVERSE_KEYS, MultiverseViews
@@ -135,6 +136,8 @@ class LoomApp(App):
         self.library = Library(self)
         self.attractors = Attractors(self)
         self.multiverse = MultiverseViews(self)
+        self._keys_first = KeysFirst()  # the collector and the model's loading wait while keys come
+        self._held_keys: list[events.Key] | None = []  # keys that came before the first screen was ready
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -165,17 +168,40 @@ class LoomApp(App):
         self.query_one(Legend).show(self.loom_theme)
         self.query_one(TreePanel).reset(self.session)
         self.sub_title = f"{self.session.name}"
-        if self.backend is None:
-            self.load_model(self.model_ref)
-        else:
+        if self.backend is not None:
             self.query_one("#loading").add_class("hidden")
             self.set_status(f"model {self.backend.name}")
         self.show_node(self.node_id)
         self._seen_version = (self.session, self.session.data_version())
         self.set_interval(self.LIVE_POLL, self._catch_up)
+        self.set_interval(0.25, self._keys_first.tick)
         self.query_one(PathView).focus()
+        self.call_after_refresh(self._started)
+
+    # -- start-up: the first screen before the model; no key typed meanwhile is lost
+    def _started(self) -> None:
+        """After the first screen: the model starts loading (not before: it would
+        compete with drawing it), a new session's New prompt dialog opens, and the
+        keys typed so far are played to whatever has the focus once it has opened."""
+        loading = any(w.group == "model" and not w.is_finished for w in self.workers)
+        if self.backend is None and not loading:  # (a session switched to already loads its own)
+            self.load_model(self.model_ref)
         if self.node_id is None:
-            self.call_after_refresh(self.action_new_root)
+            self.action_new_root()
+        self.call_after_refresh(self._play_held_keys)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._keys_first.key()
+            if self._held_keys is not None:  # the first screen is not ready: kept, in order
+                self._held_keys.append(event)
+                return
+        await super().on_event(event)
+
+    def _play_held_keys(self) -> None:
+        held, self._held_keys = self._held_keys or [], None
+        for key in held:
+            self.post_message(events.Key(key.key, key.character))
 
     def _session_params(self, session: Session) -> GenerationParams:
         """The session's settings over the profile's and the config's (the one resolver's order)."""
@@ -240,7 +266,9 @@ class LoomApp(App):
 
         self.call_from_thread(self._loading, ref)
         try:
-            self.post_message(ModelReady(open_model(ref)))
+            with self._keys_first.loading():
+                backend = open_model(ref)
+            self.post_message(ModelReady(backend))
         except BackendError as exc:
             self.post_message(ModelReady(None, str(exc)))
         except Exception as exc:  # a broken model folder must not take the app down
@@ -878,6 +906,7 @@ class LoomApp(App):
             yield SystemCommand(f"Theme: {name}", "colours and probability palette", lambda n=name: self.use_theme(n))
 
     def on_unmount(self) -> None:
+        self._keys_first.resume()
         self.cancel_jobs()
         self._remove_if_unused(self.session)
 

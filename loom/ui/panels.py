@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.cells import cell_len
 from rich.text import Text
 from textual.content import Content
+from textual.geometry import Size
 from textual.widgets import OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import UnknownNodeID
@@ -15,6 +16,7 @@ from ..store import Session
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
 from ..tree import Token
+from .pathview import set_virtual_size
 from .words import plural
 
 AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
@@ -242,11 +244,50 @@ class TreePanel(Tree[int]):
         self.scroll_to_node(item, animate=False)
 
 
+class ChildOption(Option):
+    """A child's line, its prompt made when it is first drawn: of a thousand
+    children only the few on screen are ever built."""
+
+    def __init__(self, row: dict, theme: LoomTheme, first_of_group: bool) -> None:
+        super().__init__("", id=str(row["id"]))
+        self._row: dict | None = row
+        self._args = (theme, first_of_group)
+
+    @property
+    def prompt(self):
+        if self._row is not None:
+            self._prompt, self._row = child_prompt(self._row, *self._args), None
+        return self._prompt
+
+
+def child_prompt(row: dict, theme: LoomTheme, first_of_group: bool) -> Text:
+    t = Text()
+    group = row.get("group")  # (cluster, size) when grouped by meaning
+    if group is not None:
+        t.append(
+            f"{'×' + str(group[1]) if first_of_group else '':>4} " if group[1] > 1 else "     ",
+            style="bold" if first_of_group else "dim",
+        )
+    t.append_text(prob_chip(row["mean_prob"], theme))
+    t.append(f" {AUTHOR_MARK.get(row['author'], '·')} ", style="dim")
+    t.append(one_line(row["preview"], 200) or "(empty)")
+    if row["children"]:
+        t.append(f"  ({row['children']})", style="dim")
+    if not row["complete"]:
+        t.append("  incomplete", style="bold red")
+    return t
+
+
 class ChildrenList(OptionList):
     """The children of the current node: preview and mean token probability.
     While generating, live branches show here as they stream."""
 
-    DEFAULT_CSS = "ChildrenList { height: 1fr; border: round $panel-lighten-2; }"
+    # many children: one line a row, cut with an ellipsis (see _update_lines)
+    DEFAULT_CSS = """
+    ChildrenList { height: 1fr; border: round $panel-lighten-2; }
+    ChildrenList.-one-line { text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+    ONE_LINE = 100  # with more children than this, a row is one line
 
     def __init__(self, **kwargs) -> None:
         super().__init__(markup=False, **kwargs)
@@ -263,34 +304,40 @@ class ChildrenList(OptionList):
             return
         self.rows = rows
         self._theme = theme
-        self.clear_options()
-        options = []  # added in one call: one at a time re-measures the list for each
+        self.set_class(len(rows) > self.ONE_LINE, "-one-line")
+        options: list[Option] = []  # set in one call: one at a time re-measures the list for each
         last_group = None
         for row in rows:
             group = row.get("group")  # (cluster, size) when grouped by meaning
-            t = Text()
-            if group is not None:
-                first = group[0] != last_group
-                last_group = group[0]
-                t.append(
-                    f"{'×' + str(group[1]) if first else '':>4} " if group[1] > 1 else "     ",
-                    style="bold" if first else "dim",
-                )
-            t.append_text(prob_chip(row["mean_prob"], theme))
-            t.append(f" {AUTHOR_MARK.get(row['author'], '·')} ", style="dim")
-            t.append(one_line(row["preview"], 200) or "(empty)")
-            if row["children"]:
-                t.append(f"  ({row['children']})", style="dim")
-            if not row["complete"]:
-                t.append("  incomplete", style="bold red")
-            options.append(Option(t, id=str(row["id"])))
+            first = group is not None and group[0] != last_group
+            last_group = group[0] if group is not None else None
+            options.append(ChildOption(row, theme, first))
         options += [
             Option(self._live_prompt(text), id=f"live-{b}", disabled=True) for b, text in sorted((live or {}).items())
         ]
-        self.add_options(options)
+        self.set_options(options)
         self.border_title = f"children ({len(rows)})" + (f" + {len(live)} generating" if live else "")
         if rows:
             self.highlighted = keep if keep is not None and keep < len(rows) else 0
+
+    def _update_lines(self) -> None:
+        """With many children every row is one line (no wrapping, no dividers), so the
+        rows are counted rather than measured: OptionList renders every option to find
+        its height, which with a thousand children took most of a move's time. Only the
+        rows on screen are rendered. A few children wrap, showing more of each."""
+        if not self.has_class("-one-line"):
+            super()._update_lines()
+            return
+        if not self.scrollable_content_region:
+            return
+        cache = self._line_cache
+        for index in range(len(cache.lines), len(self.options)):
+            cache.index_to_line[index] = index
+            cache.heights[index] = 1
+            cache.lines.append((index, 0))
+        set_virtual_size(
+            self, Size(self.scrollable_content_region.width - self._get_left_gutter_width(), len(cache.lines))
+        )
 
     @staticmethod
     def _live_prompt(text: str) -> Text:
@@ -324,12 +371,13 @@ class TokenInfo(OptionList):
         self.token: Token | None = None
 
     def show(self, token: Token | None, theme: LoomTheme, where: str = "") -> None:
+        # the options are set in one call: one at a time, each one re-measured the list and
+        # asked for a layout of the whole screen (eleven on every key that moves the cursor)
         self.token = token
-        self.clear_options()
         if token is None:
             self.border_title = "token"
-            self.add_option(
-                Option(Text("Move the cursor onto a model token (. and ,) or click one.", style="dim"), disabled=True)
+            self.set_options(
+                [Option(Text("Move the cursor onto a model token (. and ,) or click one.", style="dim"), disabled=True)]
             )
             return
         p = "?" if token.prob is None else f"{token.prob:.2%}"
@@ -337,8 +385,9 @@ class TokenInfo(OptionList):
         kind = "raw" if token.raw else "after sampling"
         # Content, not a str: a str border title is parsed as markup, and token text is data
         self.border_title = Content(f"token {visible(repr(token.text))} p={p}{lp} {kind} {where}")
+        options = []
         if not token.alternatives:
-            self.add_option(Option(Text("no alternatives recorded for this token", style="dim"), disabled=True))
+            options.append(Option(Text("no alternatives recorded for this token", style="dim"), disabled=True))
         for i, alt in enumerate(token.alternatives):
             bar = "█" * max(1, round(alt.prob * 20)) if alt.prob >= 0.005 else "▏"
             t = prob_chip(alt.prob, theme)
@@ -346,4 +395,5 @@ class TokenInfo(OptionList):
             t.append(visible(repr(alt.text)))
             if alt.text == token.text and (alt.token_id is None or alt.token_id == token.token_id):
                 t.append("  ← chosen", style="bold")
-            self.add_option(Option(t, id=str(i)))
+            options.append(Option(t, id=str(i)))
+        self.set_options(options)

@@ -4,7 +4,10 @@ per width and their strips cached, so long paths scroll without re-rendering."""
 
 from __future__ import annotations
 
+import gc
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -22,6 +25,7 @@ from ..themes import LoomTheme
 from ..tree import Node
 
 _WORDS = re.compile(r"\S+\s*|\s+")
+FREEZE_TOKENS = 10_000  # a path longer than this is laid out, then its objects are frozen (see _layout)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,55 @@ class Piece:
     text: str  # already made visible; no newlines
     token: int | None  # index into PathView.tokens, or None for human text
     bucket: int | None
+
+
+class TokenIndex(Sequence[tuple[int, int]]):
+    """(node index, token index) of every model token on the path, from where each
+    node's tokens start: a move changes one node, and nothing is built per token."""
+
+    def __init__(self, starts: list[int]) -> None:
+        self.starts = starts  # first token number of each node, and the total at the end
+
+    def __len__(self) -> int:
+        return self.starts[-1] if self.starts else 0
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        ni = (
+            bisect_right(self.starts, i) - 1
+        )  # the last node starting at or before i: nodes without tokens share a start
+        return ni, i - self.starts[ni]
+
+    def index(self, value, start: int = 0, stop: int | None = None) -> int:
+        ni, ti = value
+        if 0 <= ni < len(self.starts) - 1 and 0 <= ti < self.starts[ni + 1] - self.starts[ni]:
+            return self.starts[ni] + ti
+        raise ValueError(value)
+
+
+class TokenLines:
+    """The line each model token starts on, kept per node (see TokenIndex)."""
+
+    def __init__(self, index: TokenIndex, per_node: list[list[int]]) -> None:
+        self.index, self.per_node = index, per_node
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, int) and 0 <= token < len(self.index)
+
+    def __getitem__(self, token: int) -> int:
+        ni, ti = self.index[token]
+        return self.per_node[ni][ti]
+
+    def get(self, token: int, default: int | None = None) -> int | None:
+        return self[token] if token in self else default
+
+    def as_dict(self) -> dict[int, int]:
+        return {t: self[t] for t in range(len(self.index))}
 
 
 class PathView(ScrollView, can_focus=True):
@@ -54,16 +107,18 @@ class PathView(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.loom_theme = theme
         self.nodes: list[Node] = []
-        self.tokens: list[tuple[int, int]] = []  # (node index, token index) per model token on the path
+        self.tokens = TokenIndex([0])  # (node index, token index) per model token on the path
         self.cursor: int | None = None
         self._lines: list[list[Piece]] = []
-        self._token_line: dict[int, int] = {}
+        self._node_lines: list[list[int]] = []  # per node, the line each of its tokens starts on
+        self._token_line = TokenLines(self.tokens, self._node_lines)
         self._strips: dict[int, Strip] = {}
         self._width = 0
         # layout state where each node starts: (line, pieces on that line, cells used, first token);
         # a new path that keeps the first nodes of the old one is laid out from where they end
         self._marks: list[tuple[int, int, int, int]] = []
         self._reveal_pending = False  # asked to reveal before the view had its size
+        self._layout_pending = False  # given nodes before the view had its size: laid out once it has
         #: extra styles of tokens (a forks run's marks), by (node id, token index): wherever those nodes are on the path
         self.token_marks: dict[tuple[int, int], Style] = {}
 
@@ -78,9 +133,15 @@ class PathView(ScrollView, can_focus=True):
                 break
             keep += 1
         self.nodes = nodes
-        self.tokens = [(ni, ti) for ni, n in enumerate(nodes) for ti in range(len(n.tokens or ()))]
+        starts = self.tokens.starts[: keep + 1]
+        for n in nodes[keep:]:
+            starts.append(starts[-1] + len(n.tokens or ()))
+        self.tokens = TokenIndex(starts)
         self.cursor = cursor if cursor is not None and 0 <= cursor < len(self.tokens) else None
-        self._layout(force=True, keep=keep)
+        if not self.size.width:  # not laid out yet (the app opening): once, at the width it gets
+            self._layout_pending, self._marks = True, []
+        else:
+            self._layout(force=True, keep=keep)
         self.refresh()
 
     def set_theme(self, theme: LoomTheme) -> None:
@@ -151,34 +212,70 @@ class PathView(ScrollView, can_focus=True):
     def _layout(self, force: bool = False, keep: int = 0) -> None:
         """Lay the path out in lines of the view's width; `keep` first nodes are
         unchanged since the last layout and are not laid out again."""
-        width = max(10, self.scrollable_content_region.width or self.size.width or 80)
-        if not force and width == self._width:
+        width = self._layout_width()
+        if not force and width == self._width and not self._layout_pending:
             return
+        self._layout_pending = False
         if width != self._width or keep >= len(self._marks):
             keep = 0
         self._width = width
         if keep:
-            line, count, used, first = self._marks[keep]
+            line, count, used, _ = self._marks[keep]
             lines = self._lines[: line + 1]
             lines[-1] = lines[-1][:count]
-            token_line = {t: y for t, y in self._token_line.items() if t < first and y <= line}
+            node_lines = self._node_lines[:keep]
             marks = self._marks[:keep]
         else:
-            lines, used, first, token_line, marks = [[]], 0, 0, {}, []
+            lines, used, node_lines, marks = [[]], 0, [], []
+        starts = self.tokens.starts
         for ni in range(keep, len(self.nodes)):
             node = self.nodes[ni]
+            first = starts[ni]
             marks.append((len(lines) - 1, len(lines[-1]), used, first))
+            token_line: dict[int, int] = {}
             used = self._lay_node(node, first, width, lines, used, token_line)
-            first += len(node.tokens or ())
-        marks.append((len(lines) - 1, len(lines[-1]), used, first))
-        # an empty token (a partial character) still needs a line for the cursor
-        for i in range(len(self.tokens)):
-            token_line.setdefault(i, token_line.get(i - 1, 0))
+            # an empty token (a partial character) still needs a line for the cursor
+            at, per = marks[-1][0], []
+            for t in range(first, starts[ni + 1]):
+                at = token_line.get(t, at)
+                per.append(at)
+            node_lines.append(per)
+        marks.append((len(lines) - 1, len(lines[-1]), used, starts[-1]))
         self._lines = lines
         self._marks = marks
-        self._token_line = token_line
-        self._strips.clear()
-        self.virtual_size = Size(width, len(lines))
+        self._node_lines = node_lines
+        self._token_line = TokenLines(self.tokens, node_lines)
+        if keep:  # the lines above the first changed one are drawn as they were
+            self._strips = {y: strip for y, strip in self._strips.items() if y < marks[keep][0]}
+        else:
+            self._strips.clear()
+            if len(self.tokens) > FREEZE_TOKENS:
+                # A long path is millions of objects that live as long as it shows, and
+                # the collector's full passes walked them all: 0.6 s, landing on a key.
+                # Frozen, those passes skip them (they are still freed by reference count).
+                gc.freeze()
+        set_virtual_size(self, Size(width, len(lines)))
+
+    def _layout_width(self) -> int:
+        """The width to lay out at. A path longer than the view will show a scrollbar,
+        which narrows it: laid out at the full width first, a long path was laid
+        out twice as it opened. So a path whose text cannot fit is laid out for the
+        scrollbar from the start (watch_show_vertical_scrollbar corrects a wrong guess)."""
+        width = self.scrollable_content_region.width or self.size.width or 80
+        if not self.show_vertical_scrollbar and self.styles.overflow_y == "auto":
+            height = self.scrollable_content_region.height or self.size.height
+            chars = 0
+            for node in self.nodes:
+                chars += len(node.text)
+                if height and chars > width * height:
+                    width -= self.styles.scrollbar_size_vertical
+                    break
+        return max(10, width)
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        if self._width and self._layout_width() != self._width:
+            self._layout()
+            self.refresh()
 
     def _lay_node(
         self, node: Node, first: int, width: int, lines: list[list[Piece]], used: int, token_line: dict[int, int]
@@ -258,6 +355,17 @@ class PathView(ScrollView, can_focus=True):
                     self.post_message(self.TokenClicked(piece.token))
                 return
             x += w
+
+
+def set_virtual_size(view: ScrollView, size: Size) -> None:
+    """A scroll view's virtual size, without the layout of the whole screen that setting
+    `virtual_size` asks for (it is a layout reactive): the view's own size does not
+    depend on what it holds, and a screen layout repaints every widget, on every key.
+    Textual does the same when a widget's size is updated without layout."""
+    if size != view.virtual_size:
+        view.set_reactive(ScrollView.virtual_size, size)
+        view._scroll_update(size)
+        view.refresh()
 
 
 def _same_layout(a, b) -> bool:

@@ -15,7 +15,7 @@ def model_node(s, parent, words, model="m"):
 def full_layout(pv):
     pv._marks = []
     pv._layout(force=True)
-    return [list(line) for line in pv._lines], dict(pv._token_line)
+    return [list(line) for line in pv._lines], pv._token_line.as_dict()
 
 
 async def test_moves_keep_lines_equal_to_a_full_layout(tmp_path, demo_backend):
@@ -33,7 +33,7 @@ async def test_moves_keep_lines_equal_to_a_full_layout(tmp_path, demo_backend):
         for target in [spine[5], spine[2], siblings[0], siblings[1], spine[-1], spine[4], root]:
             app.show_node(target)
             await pilot.pause()
-            lines, token_line = [list(line) for line in pv._lines], dict(pv._token_line)
+            lines, token_line = [list(line) for line in pv._lines], pv._token_line.as_dict()
             assert (lines, token_line) == full_layout(pv), target
             assert len(pv.tokens) == sum(len(n.tokens or ()) for n in app.path)
 
