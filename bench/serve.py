@@ -115,10 +115,11 @@ def child(side: str, urls: list[str], n: int, keep: str = "record") -> dict:
         [sys.executable, "-m", "bench.serve", "--side", side, "--n", str(n), "--keep", keep, *urls],
         capture_output=True,
         text=True,
-        check=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         cwd=Path(__file__).resolve().parents[1],
     )
+    if out.returncode:  # say why: a run that failed must not pass for a figure
+        raise SystemExit(f"bench.serve --side {side} --n {n} failed ({out.returncode}):\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
