@@ -51,6 +51,8 @@ class Spool(Sequence[Any]):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
+        if not 0 <= i < len(self):  # (a negative index past the start is not counted from the end again)
+            raise IndexError("Spool index out of range")
         self._fh.seek(self._at[i])
         return pickle.loads(self._fh.read(self._size[i]))
 
