@@ -9,9 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..tree import LoomError
+from .sessionlike import SessionLike
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as Bar
+
+    from ..themes import LoomTheme
 
 Progress = Callable[[int, int], None]
 
@@ -127,7 +133,13 @@ def _fits(data: Any, kind: str) -> bool:
 
 
 def import_loaded(
-    session, data: Any, kind: str, *, under: int | None = None, progress: Progress | None = None, source: str = ""
+    session: SessionLike,
+    data: Any,
+    kind: str,
+    *,
+    under: int | None = None,
+    progress: Progress | None = None,
+    source: str = "",
 ) -> dict[str, Any]:
     """Import data read by `load` into `session` (as new roots, or under node `under`); returns a summary."""
     if kind == "loom-json":
@@ -143,7 +155,12 @@ def import_loaded(
 
 
 def import_file(
-    session, path: str | Path, *, under: int | None = None, fmt: str = "auto", progress: Progress | None = None
+    session: SessionLike,
+    path: str | Path,
+    *,
+    under: int | None = None,
+    fmt: str = "auto",
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Import a file into `session` (as new roots, or under node `under`); returns a summary."""
     data, kind = load(path, fmt)
@@ -166,7 +183,7 @@ PATH_FORMATS = ("markdown", "text", "html", "ansi")
 
 
 def export_to(
-    session,
+    session: SessionLike,
     fmt: str,
     fh: IO[str],
     node_id: int | None = None,
@@ -174,7 +191,7 @@ def export_to(
     probs: bool = False,
     raw: bool = False,
     progress: Progress | None = None,
-    theme=None,
+    theme: LoomTheme | str | None = None,
 ) -> int:
     """Write the export to the open text file `fh` as it is made (memory does not grow with the
     session); returns how many nodes or tokens it holds. For the path formats (PATH_FORMATS)
@@ -200,15 +217,17 @@ def export_to(
         sink.write("\n")
         sink.flush()
         return count
-    if fmt in ("markdown", "text"):
+    if fmt in PATH_FORMATS:
+        end = node_id if node_id is not None else session.current
+        if end is None:  # (a session with nodes always has a current one)
+            raise TreeFormatError(f"{session.path}: has no current node to end the path at")
+        if fmt in ("html", "ansi"):
+            return _coloured_path(session, fmt, fh, end, theme)
         from .text import path_markdown, path_text
 
-        end = node_id if node_id is not None else session.current
         render = path_markdown if fmt == "markdown" else path_text
         fh.write(render(session, end, probs=probs, raw=raw))
         return len(session.ancestry(end))
-    if fmt in ("html", "ansi"):
-        return _coloured_path(session, fmt, fh, node_id if node_id is not None else session.current, theme)
     from .text import token_rows, write_jsonl
 
     if fmt == "jsonl":
@@ -218,7 +237,7 @@ def export_to(
     return stream_csv(session, node_id, fh, raw=raw, progress=progress)
 
 
-def _coloured_path(session, fmt: str, fh: IO[str], end: int, theme) -> int:
+def _coloured_path(session: SessionLike, fmt: str, fh: IO[str], end: int, theme: LoomTheme | str | None) -> int:
     """The path to `end` as a self-contained HTML page or as ANSI-coloured text (loom.render)."""
     from ..themes import LoomTheme, ThemeError, pick_theme
     from .text import heading
@@ -242,14 +261,14 @@ def _coloured_path(session, fmt: str, fh: IO[str], end: int, theme) -> int:
 
 
 def export_text(
-    session,
+    session: SessionLike,
     fmt: str,
     node_id: int | None = None,
     *,
     probs: bool = False,
     raw: bool = False,
     progress: Progress | None = None,
-    theme=None,
+    theme: LoomTheme | str | None = None,
 ) -> tuple[str, int]:
     """(the export as text, how many nodes or tokens it holds): `export_to` into a string."""
     import io
@@ -270,8 +289,7 @@ class terminal_progress:
 
         self.label = label
         self.enabled = enabled and sys.stderr.isatty()
-        self._bar = None
-        self._task = None
+        self._bar: Bar | None = None
 
     def __enter__(self) -> Progress | None:
         if not self.enabled:
@@ -280,7 +298,7 @@ class terminal_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
 
-        self._bar = Bar(
+        bar = self._bar = Bar(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -288,13 +306,14 @@ class terminal_progress:
             console=Console(stderr=True),
             transient=True,
         )
-        self._bar.start()
-        self._task = self._bar.add_task(self.label, total=None)
-        return self._update
+        bar.start()
+        task = bar.add_task(self.label, total=None)
 
-    def _update(self, done: int, total: int) -> None:
-        self._bar.update(self._task, completed=done, total=total)
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-    def __exit__(self, *exc) -> None:
+        return update
+
+    def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()

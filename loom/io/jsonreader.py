@@ -16,15 +16,15 @@ that matters for a file that cannot be imported anyway."""
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
-from json.decoder import JSONDecodeError, scanstring
+from collections.abc import Callable, Iterator
+from json.decoder import JSONDecodeError
 from typing import IO, Any
 
-from .jsonstream import scan_deep
+from .jsonstream import scan_deep, scanstring, skip_ws
 
-_WS = re.compile(r"[ \t\n\r]*")
-_scan = json.JSONDecoder().scan_once  # the C scanner json.loads uses
+#: the C scanner json.loads uses: (text, where a value starts) -> (the value, where it ends); raises
+#: StopIteration where no value starts. Looked up by name because typeshed's JSONDecoder leaves it out.
+_scan: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder())["scan_once"]
 
 
 class Broken(Exception):
@@ -63,7 +63,7 @@ class Reader:
     def peek(self) -> str:
         """The next character that is not white space ('' at the end of the file)."""
         while True:
-            self.pos = _WS.match(self.buf, self.pos).end()
+            self.pos = skip_ws(self.buf, self.pos)
             if self.pos < len(self.buf) or not self._more():
                 return self.buf[self.pos : self.pos + 1]
 

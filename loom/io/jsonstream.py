@@ -12,14 +12,18 @@ file cannot hold), so an exporter can start again with ASCII escapes."""
 from __future__ import annotations
 
 import json
+import json.decoder
 import re
-from collections.abc import Iterator
-from json.decoder import JSONDecodeError, scanstring
+from collections.abc import Callable, Iterator
+from json.decoder import JSONDecodeError
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import IO, Any
 
 from ..textsafe import inert_json
 
+#: json's own string scanner, json.decoder.scanstring (text, index after the opening quote) -> (the string,
+#: index after its closing quote); looked up by name because typeshed's json.decoder leaves it out
+scanstring: Callable[[str, int], tuple[str, int]] = vars(json.decoder)["scanstring"]
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"(-?(?:0|[1-9]\d*))(\.\d+)?([eE][-+]?\d+)?")
 _LITERALS = (
@@ -34,8 +38,8 @@ _LITERALS = (
 
 def loads_deep(s: str) -> Any:
     """json.loads(s) for any nesting depth (same values, same errors as JSONDecodeError)."""
-    value, pos = scan_deep(s, _WS.match(s, 0).end())
-    end = _WS.match(s, pos).end()
+    value, pos = scan_deep(s, skip_ws(s, 0))
+    end = skip_ws(s, pos)
     if end != len(s):
         raise JSONDecodeError("Extra data", s, end)
     return value
@@ -43,13 +47,13 @@ def loads_deep(s: str) -> Any:
 
 def scan_deep(s: str, pos: int) -> tuple[Any, int]:
     """The JSON value that starts at `pos` in `s`, and where it ends: json's scanner, for any depth."""
-    ws = _WS.match
-    stack: list[list] = []  # [container, pending key] for each open object or array
+    ws = skip_ws
+    stack: list[list[Any]] = []  # [container, pending key] for each open object or array
     while True:
         # a value starts at pos
         c = s[pos : pos + 1]
         if c == "{":
-            pos = ws(s, pos + 1).end()
+            pos = ws(s, pos + 1)
             if s[pos : pos + 1] == "}":
                 value: Any = {}
                 pos += 1
@@ -58,7 +62,7 @@ def scan_deep(s: str, pos: int) -> tuple[Any, int]:
                 stack.append([{}, key])
                 continue
         elif c == "[":
-            pos = ws(s, pos + 1).end()
+            pos = ws(s, pos + 1)
             if s[pos : pos + 1] == "]":
                 value = []
                 pos += 1
@@ -92,10 +96,10 @@ def scan_deep(s: str, pos: int) -> tuple[Any, int]:
                 container[top[1]] = value
             else:
                 container.append(value)
-            pos = ws(s, pos).end()
+            pos = ws(s, pos)
             c = s[pos : pos + 1]
             if c == ",":
-                pos = ws(s, pos + 1).end()
+                pos = ws(s, pos + 1)
                 if is_obj:
                     top[1], pos = _key(s, pos)
                 break
@@ -111,10 +115,16 @@ def _key(s: str, pos: int) -> tuple[str, int]:
     if s[pos : pos + 1] != '"':
         raise JSONDecodeError("Expecting property name enclosed in double quotes", s, pos)
     key, pos = scanstring(s, pos + 1)
-    pos = _WS.match(s, pos).end()
+    pos = skip_ws(s, pos)
     if s[pos : pos + 1] != ":":
         raise JSONDecodeError("Expecting ':' delimiter", s, pos)
-    return key, _WS.match(s, pos + 1).end()
+    return key, skip_ws(s, pos + 1)
+
+
+def skip_ws(s: str, pos: int) -> int:
+    """Where the whitespace from pos ends (_WS matches anywhere, if only the empty string)."""
+    m = _WS.match(s, pos)
+    return m.end() if m else pos
 
 
 def key_text(k: Any, ensure_ascii: bool) -> str:
@@ -144,7 +154,7 @@ def iter_json(
     def nl(lvl: int) -> str:
         return "" if indent is None else "\n" + " " * (indent * lvl)
 
-    stack: list[list] = []  # [iterator, is_obj, level of its items, first]
+    stack: list[list[Any]] = []  # [iterator, is_obj, level of its items, first]
 
     def open_(value: Any, lvl: int) -> str:
         if isinstance(value, dict):
@@ -164,7 +174,7 @@ def iter_json(
     done = object()
     while stack:
         top = stack[-1]
-        item = next(top[0], done)
+        item: Any = next(top[0], done)
         if item is done:
             stack.pop()
             yield nl(top[2] - 1) + ("}" if top[1] else "]")

@@ -29,11 +29,13 @@ session keeps the file's ids and state, and so records nothing of its own.)"""
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeGuard
 
 from ..tree import Alternative, GenerationParams, Node, Token
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, iter_json
+from .sessionlike import SessionLike
 from .spool import Spool
 
 FORMAT = "loom-session"
@@ -78,7 +80,7 @@ def node_to_json(n: Node) -> dict[str, Any]:
     }
 
 
-def export_data(session, node_id: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def export_data(session: SessionLike, node_id: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """The whole session (node_id None) or the subtree under `node_id`, as JSON-ready data
     (all of it in memory: `write_export` streams the same text to a file)."""
     ids = session.all_ids() if node_id is None else session.subtree_ids(session.node(node_id).id)
@@ -101,7 +103,7 @@ def export_data(session, node_id: int | None = None, progress: Progress | None =
     }
 
 
-def write_export(session, sink: Sink, node_id: int | None = None, progress: Progress | None = None) -> int:
+def write_export(session: SessionLike, sink: Sink, node_id: int | None = None, progress: Progress | None = None) -> int:
     """Write the text json.dump(export_data(...), indent=1) gives, one node at a time
     (memory does not grow with the session); returns the number of nodes."""
     ids = session.all_ids() if node_id is None else session.subtree_ids(session.node(node_id).id)
@@ -111,7 +113,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     def field(name: str, value: Any, first: bool = False) -> None:
         sink.write(("\n " if first else ",\n ") + json_key(name) + ": " + dumps_at(value, 1, indent=1, ensure_ascii=ea))
 
-    def big_list(name: str, items) -> None:
+    def big_list(name: str, items: Iterable[Any]) -> None:
         sink.write(",\n " + json_key(name) + ": ")
         empty = True
         for item in items:
@@ -124,7 +126,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     field("version", VERSION)
     field("root", node_id)
 
-    def nodes():
+    def nodes() -> Iterator[dict[str, Any]]:
         for i, nid in enumerate(ids, 1):
             yield node_to_json(session.node(nid))
             if progress and (i % 200 == 0 or i == len(ids)):
@@ -154,34 +156,40 @@ def _check(data: Any) -> None:
         raise TreeFormatError("a loom export needs a list of nodes")
 
 
-def _whole(v: Any) -> bool:
+def _whole(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _num(v: Any) -> bool:
+def _num(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _node_problem(d: dict) -> str | None:
+#: a node's fields: (key, whether a value is right, what it must be)
+_Field = tuple[str, Callable[[Any], bool], str]
+_REQUIRED: tuple[_Field, ...] = (
+    ("text", lambda v: isinstance(v, str), "a string"),
+    ("author", lambda v: isinstance(v, str), "a string"),
+    ("parent", lambda v: v is None or _whole(v), "a node id or null"),
+)
+_OPTIONAL: tuple[_Field, ...] = (
+    ("derived_from", lambda v: v is None or _whole(v), "a node id or null"),
+    ("model", lambda v: v is None or isinstance(v, str), "a string or null"),
+    ("params", lambda v: v is None or isinstance(v, dict), "an object or null"),
+    ("meta", lambda v: v is None or isinstance(v, dict), "an object or null"),
+    ("created", lambda v: v is None or _num(v), "a number or null"),
+    ("complete", lambda v: isinstance(v, bool), "true or false"),
+    ("tokens", lambda v: v is None or isinstance(v, list), "a list or null"),
+)
+
+
+def _node_problem(d: dict[str, Any]) -> str | None:
     """What is wrong with one node's fields (not its place in the tree), or None."""
-    for key, ok, want in (
-        ("text", lambda v: isinstance(v, str), "a string"),
-        ("author", lambda v: isinstance(v, str), "a string"),
-        ("parent", lambda v: v is None or _whole(v), "a node id or null"),
-    ):
+    for key, ok, want in _REQUIRED:
         if key not in d:
             return f"no {key!r}"
         if not ok(d[key]):
             return f"{key} must be {want} (got {type(d[key]).__name__})"
-    for key, ok, want in (
-        ("derived_from", lambda v: v is None or _whole(v), "a node id or null"),
-        ("model", lambda v: v is None or isinstance(v, str), "a string or null"),
-        ("params", lambda v: v is None or isinstance(v, dict), "an object or null"),
-        ("meta", lambda v: v is None or isinstance(v, dict), "an object or null"),
-        ("created", lambda v: v is None or _num(v), "a number or null"),
-        ("complete", lambda v: isinstance(v, bool), "true or false"),
-        ("tokens", lambda v: v is None or isinstance(v, list), "a list or null"),
-    ):
+    for key, ok, want in _OPTIONAL:
         if key in d and not ok(d[key]):
             return f"{key} must be {want} (got {type(d[key]).__name__})"
     if d.get("params"):
@@ -281,7 +289,7 @@ def _plan(data: dict[str, Any]) -> tuple[list[int], set[int], dict[int, int], Pr
     return order, tops, {t: by_id[t] for t in tops}, problem
 
 
-def _check_extras(data: dict[str, Any], problem) -> None:
+def _check_extras(data: dict[str, Any], problem: Problems) -> None:
     for name in ("tags", "notes"):
         items = data.get(name, [])
         if not isinstance(items, list):
@@ -310,7 +318,12 @@ def _check_extras(data: dict[str, Any], problem) -> None:
 
 
 def import_data(
-    session, data: dict[str, Any], *, under: int | None = None, progress: Progress | None = None, source: str = ""
+    session: SessionLike,
+    data: dict[str, Any],
+    *,
+    under: int | None = None,
+    progress: Progress | None = None,
+    source: str = "",
 ) -> dict[str, Any]:
     """Add the exported nodes to `session`, all of them or (on any problem) none;
     returns {nodes, roots, id_map, kept_ids, not_kept}."""
@@ -341,7 +354,7 @@ def import_data(
                 parent,
                 d["text"],
                 d["author"],
-                derived_from=id_map.get(src),
+                derived_from=None if src is None else id_map.get(src),
                 model=d.get("model"),
                 params=d.get("params"),
                 tokens=tokens,
@@ -382,12 +395,10 @@ def import_data(
     }
 
 
-def _refuse_again(session, tops: list[dict], under: int | None) -> None:
+def _refuse_again(session: SessionLike, tops: list[dict[str, Any]], under: int | None) -> None:
     """Refuse an import whose every top node already sits at this place (the same export, imported before)."""
     here = {(n.text, n.author, n.created): n.id for n in session.children(under)}
-    found = [
-        (here.get((d["text"], d["author"], d.get("created"))), d["id"]) for d in tops if d.get("created") is not None
-    ]
+    found = [(here.get((d["text"], d["author"], d["created"])), d["id"]) for d in tops if d.get("created") is not None]
     if tops and len(found) == len(tops) and all(mine is not None for mine, _ in found):
         mine, theirs = found[0]
         where = f"under node {under}" if under is not None else "as a root"

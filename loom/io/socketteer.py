@@ -23,12 +23,14 @@ import math
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..tree import Node
+from ..tree import Node, Token
 from . import Problems, Progress, TreeFormatError
 from .jsonstream import Sink, dumps_at, key_text
+from .sessionlike import SessionLike
 from .socketteer_prompts import PATH_PROMPTS_KEY, Elider, PathText
 from .socketteer_tokens import (
     DROPPED,
@@ -45,14 +47,14 @@ from .socketteer_tokens import (
     response_problem,
 )
 from .spool import KeyedSpool
-from .treefile import ListTree, Tree, walk
+from .treefile import ListTree, Place, Tree, walk
 
 STATE_KEY = "socketteer"
 SELECTED_KEY = "socketteer_selected"  # the node the import made current: the file's selection stands while it is
 META_KEY = "socketteer"
 _OWN = ("text", "children", "parent_id")  # rebuilt from the loom tree on export
 _TIME_FMT = "%Y-%m-%d-%H.%M.%S"
-_SOURCE_TO_AUTHOR = {"AI": "model", "mixed": "edit"}
+_SOURCE_TO_AUTHOR: dict[str | None, str] = {"AI": "model", "mixed": "edit"}
 _AUTHOR_TO_SOURCE = {"model": "AI", "edit": "mixed", "human": "prompt", "prompt": "prompt"}
 _TAG_DEFAULT = {"scope": "node", "hide": False, "show_only": False, "toggle_key": "None", "icon": "None"}
 PROMPT_LENGTH = 6000  # the original's default `prompt_length`: the characters of a path it sends
@@ -79,6 +81,11 @@ def normalise(data: Any) -> tuple[Any, dict[str, Any]]:
     return root, top
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: a field of the wrong shape is left out."""
+    return value if isinstance(value, dict) else {}
+
+
 def _created(meta: Any) -> float | None:
     stamp = meta.get("creation_timestamp") if isinstance(meta, dict) else None
     if not isinstance(stamp, str):
@@ -95,7 +102,7 @@ def _validate(root: Any, responses: Any) -> tuple[int, Problems]:
     if not isinstance(responses, (dict, KeyedSpool)):
         problem("model_responses must be an object")
         responses = {}
-    seen: dict[str, tuple | None] = {}
+    seen: dict[str, Place | None] = {}
     n = 0
     for node, place, _depth, _kids, bad in walk(root):  # place: (place of its parent, index)
         where = _Where(place)
@@ -177,7 +184,7 @@ class _Where:
     """Where a node is in the file, as root.children[0].children[2]..., worked out only when
     printed (a path string per node would take memory with the square of the depth)."""
 
-    def __init__(self, place: tuple | None):
+    def __init__(self, place: Place | None):
         self.place = place
 
     def __str__(self) -> str:
@@ -197,7 +204,7 @@ class _Where:
         return "root" + "".join(f".children[{i}]" for i in steps)
 
 
-def fingerprint(root: Any, top: dict) -> str:
+def fingerprint(root: Any, top: dict[str, Any]) -> str:
     """sha256 of the tree's content, whatever its layout in the file: the top-level object and
     each node (without its children) as canonical JSON, with each node's number of children."""
     h = hashlib.sha256()
@@ -227,7 +234,7 @@ IMPORTS_KEY = "imports"  # session state: the files imported, so that the same o
 
 
 def import_data(
-    session, data: Any, *, under: int | None = None, progress: Progress | None = None, source: str = ""
+    session: SessionLike, data: Any, *, under: int | None = None, progress: Progress | None = None, source: str = ""
 ) -> dict[str, Any]:
     """Import a tree in the original loom's format, all of it or (on any problem) none of it:
     every node is checked first, then all are written in one transaction. The file's
@@ -252,8 +259,9 @@ def import_data(
             )
     fresh = under is None and session.count() == 0
     # the file's own bookkeeping: entries of the wrong shape are left out, not trusted as keys
-    raw_chapters = top.get("chapters") if isinstance(top.get("chapters"), dict) else {}
-    chapters = {c["id"]: c for c in raw_chapters.values() if isinstance(c, dict) and isinstance(c.get("id"), str)}
+    chapters = {
+        c["id"]: c for c in _obj(top.get("chapters")).values() if isinstance(c, dict) and isinstance(c.get("id"), str)
+    }
     chapter_roots = {c["root_id"]: c for c in chapters.values() if isinstance(c.get("root_id"), str)}
     canonical = (
         {c for c in top.get("canonical") or [] if isinstance(c, str)}
@@ -286,8 +294,8 @@ def import_data(
             parent = parents[-1] if depth else under
             text = node.get("text", "")
             extra = {k: v for k, v in node.items() if k not in _OWN}
-            meta_in = node.get("meta") if isinstance(node.get("meta"), dict) else {}
-            back = meta_in.get("loom") if isinstance(meta_in.get("loom"), dict) else {}  # written by our export
+            meta_in = _obj(node.get("meta"))
+            back = _obj(meta_in.get("loom"))  # written by our export
             found, slot = _found(node, responses)
             tokens, model = found.tokens, found.model
             if found.form is not None and slot is not None:  # its tokens give the completion back
@@ -354,6 +362,8 @@ def import_data(
             parents.append(new.id)
             if path is not None:
                 path.push(text)
+        if first is None:  # (never: the file's root is written first, whatever its shape)
+            raise TreeFormatError("the file has no root node")
         # the top-level keys in the file's order ("root" marks its place), and the model responses
         # without the completions that nodes give back
         kept = {
@@ -369,8 +379,9 @@ def import_data(
         else:  # merging: keep chapters, tag definitions and responses so an export still knows them
             state = session.get_state(STATE_KEY) or {}
             for key in ("chapters", "tags", "model_responses"):
-                if isinstance(kept.get(key), dict):
-                    state[key] = {**kept[key], **(state.get(key) or {})}
+                value = kept.get(key)
+                if isinstance(value, dict):
+                    state[key] = {**value, **(state.get(key) or {})}
             session.set_state(STATE_KEY, state)
         top_node = root.root if isinstance(root, Tree) else root
         hidden = _hidden(top_node)
@@ -393,26 +404,29 @@ def import_data(
     return {**stats, "root": first, "notes": notes, "sha256": digest}
 
 
-def _found(node: dict, responses: dict) -> tuple[Found, tuple[str, int] | None]:
+def _found(node: dict[str, Any], responses: Mapping[str, Any]) -> tuple[Found, tuple[str, int] | None]:
     """A node's token data: (what it holds, its (response id, completion index) in the response shape)."""
     text = node.get("text", "")
     gen = node.get("generation")
-    meta = node.get("meta") if isinstance(node.get("meta"), dict) else {}
+    meta = _obj(node.get("meta"))
     old = meta.get("generation") if isinstance(meta.get("generation"), dict) else None  # the 2021 shape
     if isinstance(gen, dict) and isinstance(gen.get("id"), str):
         resp = responses.get(gen["id"])
         if resp is not None:
             index = gen.get("index", 0)
             comps = resp.get("completions") if isinstance(resp, dict) else None
-            ok = (
+            slot: tuple[str, int] | None = None
+            if (
                 isinstance(index, int)
                 and not isinstance(index, bool)
                 and isinstance(comps, list)
                 and 0 <= index < len(comps)
-            )
-            found = from_response(text, comps[index]) if ok else Found(why=NO_COMPLETION)
+            ):
+                found, slot = from_response(text, comps[index]), (gen["id"], index)
+            else:
+                found = Found(why=NO_COMPLETION)
             found.model = resp.get("model") if isinstance(resp, dict) and isinstance(resp.get("model"), str) else None
-            return found, (gen["id"], index) if ok else None
+            return found, slot
         if old is None:
             return Found(why=NO_RESPONSE), None
     return (from_meta(text, old) if old is not None else Found()), None
@@ -423,7 +437,7 @@ def _heads(responses: Any, held: set[tuple[str, int]], elider: Elider | None = N
     with `elider`, where the path gives the prompt's text back)."""
     if not isinstance(responses, (dict, KeyedSpool)):
         return responses
-    out = {}
+    out: dict[str, Any] = {}
     for rid, resp in responses.items():
         if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
             resp = {**resp, "completions": [None if (rid, i) in held else c for i, c in enumerate(resp["completions"])]}
@@ -433,7 +447,7 @@ def _heads(responses: Any, held: set[tuple[str, int]], elider: Elider | None = N
     return out
 
 
-def _hidden(root: dict) -> int:
+def _hidden(root: dict[str, Any]) -> int:
     """How many nodes a hoisted root hides in its `masked_head` (the original's hoist, model.py `zip`)."""
     stack = [root.get("masked_head")]
     n = 0
@@ -447,7 +461,7 @@ def _hidden(root: dict) -> int:
 
 
 # -- export --------------------------------------------------------------------
-def _sid(session, node: Node) -> str:
+def _sid(session: SessionLike, node: Node) -> str:
     """The node's id in the original loom: kept from an import, else a stable uuid."""
     own = (node.meta.get(META_KEY) or {}).get("id")
     if isinstance(own, str):
@@ -459,18 +473,19 @@ def _stamp(created: float) -> str:
     return _dt.datetime.fromtimestamp(created, _dt.UTC).strftime(_TIME_FMT)
 
 
-def _index(gen: dict) -> int:
+def _index(gen: dict[str, Any]) -> int:
     i = gen.get("index", 0)
     return i if isinstance(i, int) and not isinstance(i, bool) and i >= 0 else 0
 
 
-# (response id, completion index, completion: a dict, or (tokens, finish, positions) for completion_out;
-# the response's other fields)
-Held = tuple[str, int, "dict | tuple", "dict | None"]
+#: a completion a node gives back: the response's own dict, or (tokens, finish, positions) for completion_out
+HeldCompletion = dict[str, Any] | tuple[list[Token], Any, list[Any]]
+#: (response id, completion index, completion, the response's other fields)
+Held = tuple[str, int, HeldCompletion, dict[str, Any] | None]
 
 
 def _node_out(
-    session, node: Node, sid: str, parent_sid: str | None, prompt: Callable[[], str]
+    session: SessionLike, node: Node, sid: str, parent_sid: str | None, prompt: Callable[[], str]
 ) -> tuple[dict[str, Any], Held | None]:
     """The node as the original writes it (children still to come), and the completion it gives back.
     `prompt()`: the text of the path above the node, as the original sends it."""
@@ -508,8 +523,8 @@ def _node_out(
         }
         out["meta"] = {**(out.get("meta") or {}), "loom": loom}
     tokens = node.tokens
-    gen = out.get("generation") if isinstance(out.get("generation"), dict) else None
-    gid = gen.get("id") if gen and isinstance(gen.get("id"), str) else None
+    gen = _obj(out.get("generation"))
+    gid = gen.get("id") if isinstance(gen.get("id"), str) else None
     held: Held | None = None
     if tokens and "logprobs_form" in info and isinstance((out.get("meta") or {}).get("generation"), dict):
         out["meta"] = {
@@ -538,13 +553,8 @@ def _node_out(
         gid = f"loom-{sid}"
         out["generation"] = {"id": gid, "index": 0}
         text = prompt()
-        finish = (
-            node.meta.get("finish")
-            if isinstance(node.meta.get("finish"), str)
-            else "length"
-            if node.complete
-            else "cancelled"
-        )
+        how = node.meta.get("finish")
+        finish = how if isinstance(how, str) else "length" if node.complete else "cancelled"
         held = (
             gid,
             0,
@@ -560,21 +570,23 @@ def _node_out(
     return out, held
 
 
-def export_data(session, node_id: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def export_data(session: SessionLike, node_id: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """A subtree (or the whole session) in the original loom's format, as data: what write_export writes."""
     buf = io.StringIO()
     sink = Sink(buf)
     write_export(session, sink, node_id, progress)
     sink.flush()
+    data: dict[str, Any]
     try:
-        return json.loads(buf.getvalue())
+        data = json.loads(buf.getvalue())
     except RecursionError:
         from .jsonstream import loads_deep
 
-        return loads_deep(buf.getvalue())
+        data = loads_deep(buf.getvalue())
+    return data
 
 
-def _prompt_length(state: dict) -> int:
+def _prompt_length(state: dict[str, Any]) -> int:
     """How much of a path the original sends as the prompt: the file's `prompt_length`, or its default."""
     n = (
         (state.get("generation_settings") or {}).get("prompt_length")
@@ -587,7 +599,7 @@ def _prompt_length(state: dict) -> int:
 DEEP = 200  # a tree deeper than this is written on one line: indentation would grow the file with depth squared
 
 
-def _max_depth(session, tops: list[int]) -> int:
+def _max_depth(session: SessionLike, tops: list[int]) -> int:
     rows = (
         session.db.conn.execute(
             "WITH RECURSIVE d(id, depth) AS ("
@@ -601,10 +613,32 @@ def _max_depth(session, tops: list[int]) -> int:
     )
     if rows[0] is None:  # many roots: take the deepest of each
         return max(_max_depth(session, tops[i : i + 900]) for i in range(0, len(tops), 900)) if len(tops) > 900 else 0
-    return rows[0]
+    depth: int = rows[0]
+    return depth
 
 
-def write_export(session, sink: Sink, node_id: int | None = None, progress: Progress | None = None) -> int:
+@dataclass
+class _Spooled:
+    """A response whose completions write_export spooled: where its fields after the completions
+    are (None: a kept response has its own), how many completions, and where each is."""
+
+    tail: tuple[int, int] | None
+    count: int = 0
+    where: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Open:
+    """A node write_export is in: its child ids left, its level, its sid, the text after its children."""
+
+    kids: Iterator[int]
+    level: int
+    sid: str
+    tail: str
+    first: bool = True  # no child written yet
+
+
+def write_export(session: SessionLike, sink: Sink, node_id: int | None = None, progress: Progress | None = None) -> int:
     """Write the text json.dump(export_data(...), indent=1) gives (a tree deeper than DEEP levels:
     on one line, as json.dump without indent), one node at a time and without recursion:
     memory does not grow with the number of nodes or the depth. Returns the number of nodes."""
@@ -616,7 +650,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     indent = 1 if _max_depth(session, tops) + (len(tops) > 1) <= DEEP else None
     ea = sink.ensure_ascii
     sep = "," if indent else ", "
-    heads = state.get("model_responses") if isinstance(state.get("model_responses"), dict) else {}
+    heads = _obj(state.get("model_responses"))
     limit = _prompt_length(state)
 
     def nl(level: int) -> str:
@@ -626,15 +660,15 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         return dumps_at(value, level, indent=indent, ensure_ascii=ea)
 
     multi = len(tops) > 1
-    root_sid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"loom:{session.name}:roots")) if multi else None
+    root_sid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"loom:{session.name}:roots"))  # the made-up root's, when multi
     # the selected node, needed where the state has it, before the tree
     cur = session.current
-    exported = cur is not None and (node_id is None or cur in set(session.subtree_ids(node_id)))
+    exported = cur if cur is not None and (node_id is None or cur in set(session.subtree_ids(node_id))) else None
     before = state.get("selected_node_id")
     if node_id is None and isinstance(before, str) and cur == session.get_state(SELECTED_KEY):
         selected = before  # loom's current node is where the import put it: the file's selection stands, as it was
-    elif exported:
-        selected = _sid(session, session.node(cur))
+    elif exported is not None:
+        selected = _sid(session, session.node(exported))
     else:
         selected = root_sid if multi else _sid(session, session.node(tops[0]))
         if isinstance(before, str):
@@ -657,9 +691,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
     }
     # model_responses come after the tree: the completions nodes give back are written to a spool file as
     # their nodes are read (no node is read twice), and put together from it after the tree
-    gens: dict[
-        str, list
-    ] = {}  # response id -> [where its fields after the completions are, completions, {index: where}]
+    gens: dict[str, _Spooled] = {}  # response id -> where its completions are
     refs: set[str] = set()  # the kept responses the nodes of a subtree export name
     elided = session.get_state(PATH_PROMPTS_KEY)
     elided = set(elided) if isinstance(elided, list) else set()  # responses whose prompt is the path's text
@@ -689,7 +721,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         first = max(0, bisect.bisect_right(ends, ends[-1] - limit) - 1)
         return "".join(path[first:])[-limit:]
 
-    def open_node(out: dict, level: int, after: dict) -> str:
+    def open_node(out: dict[str, Any], level: int, after: dict[str, Any]) -> str:
         """Write a node up to its children; the text that follows them."""
         parts = ["{"]
         first = True
@@ -703,7 +735,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         sink.write("".join(parts))
         return tail
 
-    def node_out(nid: int, parent_sid: str | None) -> tuple[dict, str, str]:
+    def node_out(nid: int, parent_sid: str | None) -> tuple[dict[str, Any], str, str]:
         nonlocal done
         node = session.node(nid)
         sid = _sid(session, node)
@@ -730,9 +762,9 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
                         + "}"
                     )
                 )
-                g = gens[gid] = [tail, 0, {}]
-            g[1] = max(g[1], index + 1)
-            g[2][index] = spooled(
+                g = gens[gid] = _Spooled(tail)
+            g.count = max(g.count, index + 1)
+            g.where[index] = spooled(
                 completion_text(*comp, 4, ea)
                 if isinstance(comp, tuple) and indent
                 else val(completion_out(*comp) if isinstance(comp, tuple) else comp, 4)
@@ -743,51 +775,55 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
         return out, sid, node.text
 
     def write_tree(level: int) -> None:
-        stack: list[list] = []  # [child ids left, the node's level, its sid, text after its children, first]
+        stack: list[_Open] = []
 
-        def start(out: dict, sid: str, text: str, lvl: int, after: dict, kids: list[int]) -> None:
+        def start(out: dict[str, Any], sid: str, text: str, lvl: int, after: dict[str, Any], kids: list[int]) -> None:
             tail = open_node(out, lvl, after)
             if not kids:
                 sink.write("[]" + tail + nl(lvl) + "}")
             else:
                 sink.write("[")
-                stack.append([iter(kids), lvl, sid, tail, True])
+                stack.append(_Open(iter(kids), lvl, sid, tail))
                 path.append(text)
                 ends.append((ends[-1] if ends else 0) + len(text))
 
         if multi:
-            root = {"id": root_sid, "text": "", "mutable": False, "visited": True, "children": []}
+            root: dict[str, Any] = {"id": root_sid, "text": "", "mutable": False, "visited": True, "children": []}
             start(root, root_sid, "", level, {}, tops)
         else:
             out, sid, text = node_out(tops[0], None)
             start(out, sid, text, level, {}, session.child_ids(tops[0]))
         while stack:
             fr = stack[-1]
-            kid = next(fr[0], None)
+            kid = next(fr.kids, None)
             if kid is None:
                 stack.pop()
                 path.pop()
                 ends.pop()
-                sink.write(nl(fr[1] + 1) + "]" + fr[3] + nl(fr[1]) + "}")
+                sink.write(nl(fr.level + 1) + "]" + fr.tail + nl(fr.level) + "}")
                 continue
-            sink.write(("" if fr[4] else sep) + nl(fr[1] + 2))
-            fr[4] = False
-            if multi and fr[1] == level:  # a top under the made-up root: its parent_id comes after its children
+            sink.write(("" if fr.first else sep) + nl(fr.level + 2))
+            fr.first = False
+            if multi and fr.level == level:  # a top under the made-up root: its parent_id comes after its children
                 out, sid, text = node_out(kid, None)
                 after = {"parent_id": root_sid}
             else:
-                out, sid, text = node_out(kid, fr[2])
+                out, sid, text = node_out(kid, fr.sid)
                 after = {}
-            start(out, sid, text, fr[1] + 2, after, session.child_ids(kid))
+            start(out, sid, text, fr.level + 2, after, session.child_ids(kid))
 
-    placeholder = {"text": "", "tokens": [], "finishReason": None}  # siblings of a response left out of this export
+    placeholder: dict[str, Any] = {
+        "text": "",
+        "tokens": [],
+        "finishReason": None,
+    }  # siblings of a response left out of this export
 
-    def completions(gid: str, kept: list) -> str:
+    def completions(gid: str, kept: list[Any]) -> str:
         g = gens.get(gid)
-        n = max(len(kept), g[1] if g else 0)
+        n = max(len(kept), g.count if g else 0)
         items = [
-            unspool(g[2][i])
-            if g and i in g[2]
+            unspool(g.where[i])
+            if g and i in g.where
             else val(kept[i] if i < len(kept) and kept[i] is not None else placeholder, 4)
             for i in range(n)
         ]
@@ -824,7 +860,7 @@ def write_export(session, sink: Sink, node_id: int | None = None, progress: Prog
             )
         if gid not in gens:
             return val(head, 2)
-        tail = gens[gid][0]
+        tail = gens[gid].tail
         return "{" + nl(3) + '"completions": ' + completions(gid, []) + (unspool(tail) if tail else nl(2) + "}")
 
     sink.write("{")

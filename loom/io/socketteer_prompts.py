@@ -14,6 +14,7 @@ as it is."""
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from typing import Any
 
 PATH_PROMPTS_KEY = "socketteer_path_prompts"
@@ -47,7 +48,7 @@ class PathText:
 class Elider:
     """Which responses' prompts are the path's, as an import meets the nodes that hold their completions."""
 
-    def __init__(self, responses: Any):
+    def __init__(self, responses: Mapping[str, Any]):
         self.responses = responses
         self.same: dict[str, bool] = {}
 

@@ -10,10 +10,10 @@ import pickle
 import tempfile
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 
-class Spool(Sequence):
+class Spool(Sequence[Any]):
     """A list of values on disk: `add` (or `reserve` a place and `put` later), then index or iterate."""
 
     def __init__(self) -> None:
@@ -40,11 +40,19 @@ class Spool(Sequence):
     def __len__(self) -> int:
         return len(self._at)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
+        if not 0 <= i < len(self):  # (a negative index past the start is not counted from the end again)
+            raise IndexError("Spool index out of range")
         self._fh.seek(self._at[i])
         return pickle.loads(self._fh.read(self._size[i]))
 
@@ -56,7 +64,7 @@ class Spool(Sequence):
         self._fh.close()
 
 
-class KeyedSpool(Mapping):
+class KeyedSpool(Mapping[str, Any]):
     """A dict on disk: each value put under its key (a key put again keeps its place and takes
     the new value, as json does with a repeated key); the last few values read are kept."""
 

@@ -10,10 +10,16 @@ spools, which the importers read like the lists and dicts they stand for."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from .jsonreader import Reader
 from .spool import KeyedSpool, Spool
+
+#: where a node is in the file: (where its parent is, or None for the root's; its index among the children)
+Place = tuple["Place | None", int]
+#: what `walk` gives for each node: (node, place, depth, how many children, whether `children` was not a list)
+Step = tuple[Any, Place | None, int, int, bool]
 
 
 class Tree:
@@ -25,10 +31,10 @@ class Tree:
         self.nodes = Spool()
         self.kids = 0  # for a bare node's children: how many (the root's record is put when it is known)
 
-    def walk(self) -> Iterator[tuple[Any, tuple | None, int, int, bool]]:
+    def walk(self) -> Iterator[Step]:
         """(node, place, depth, children, bad children) for every node, the root first; `place`
         is (the parent's place, index), as `walk` gives for a tree in memory."""
-        places: list[tuple | None] = []
+        places: list[Place | None] = []
         for node, depth, index, kids, bad in self.nodes:
             del places[depth:]
             place = None if depth == 0 else (places[depth - 1], index)
@@ -43,12 +49,12 @@ class Tree:
         self.nodes.close()
 
 
-def walk(root: Any) -> Iterator[tuple[Any, tuple | None, int, int, bool]]:
+def walk(root: Any) -> Iterator[Step]:
     """Tree.walk for a tree in memory (nested dicts), or for a Tree."""
     if isinstance(root, Tree):
         yield from root.walk()
         return
-    stack: list[tuple[Any, tuple | None, int]] = [(root, None, 0)]
+    stack: list[tuple[Any, Place | None, int]] = [(root, None, 0)]
     while stack:
         node, place, depth = stack.pop()
         if not isinstance(node, dict):
@@ -68,42 +74,58 @@ class Unusual(Exception):
     the caller reads it whole instead."""
 
 
+@dataclass(slots=True)
+class _Frame:
+    """A node `_node` is reading: its place in the spool, the walk of its members, its depth and index
+    among its parent's children, its fields so far, how many children so far, whether `children` was
+    something other than a list, whether `children` came yet, and the walk of its children while in them."""
+
+    at: int
+    members: Iterator[str]
+    depth: int
+    index: int | None
+    fields: dict[str, Any]
+    kids: int = 0
+    bad: bool = False
+    had_children: bool = False
+    items: Iterator[int] | None = None
+
+
 def _node(r: Reader, tree: Tree, depth: int, index: int | None) -> None:
     """Spool the node at the reader (at `depth`), and every node under it, without recursion."""
-    # a frame: [place in the spool, fields, depth, index, children, bad children, had children, members, items]
-    stack: list[list] = []
+    stack: list[_Frame] = []
 
     def start(d: int, i: int | None) -> None:
         if r.peek() == "{":
-            stack.append([tree.nodes.reserve(), {}, d, i, 0, False, False, r.members(), None])
+            stack.append(_Frame(tree.nodes.reserve(), r.members(), d, i, {}))
         else:  # not a node: spooled as it is, for the check to refuse
             tree.nodes.put(tree.nodes.reserve(), (r.value(), d, i, 0, False))
 
     start(depth, index)
     while stack:
         f = stack[-1]
-        if f[8] is not None:
-            i = next(f[8], None)
+        if f.items is not None:
+            i = next(f.items, None)
             if i is None:
-                f[8] = None
+                f.items = None
             else:
-                f[4] += 1
-                start(f[2] + 1, i)
+                f.kids += 1
+                start(f.depth + 1, i)
             continue
-        key = next(f[7], None)
+        key = next(f.members, None)
         if key is None:
             stack.pop()
-            tree.nodes.put(f[0], (f[1], f[2], f[3], f[4], f[5]))
+            tree.nodes.put(f.at, (f.fields, f.depth, f.index, f.kids, f.bad))
         elif key != "children":
-            f[1][key] = r.value()
-        elif f[6]:
+            f.fields[key] = r.value()
+        elif f.had_children:
             raise Unusual()
         else:
-            f[6] = True
+            f.had_children = True
             if r.peek() == "[":
-                f[8] = r.items()
+                f.items = r.items()
             else:  # null, {}, 0 and "" are no children, as the original reads them; anything else is refused
-                f[5] = bool(r.value())
+                f.bad = bool(r.value())
 
 
 def _children(r: Reader, tree: Tree) -> int:
