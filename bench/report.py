@@ -79,6 +79,8 @@ def fmt(value: float, unit: str) -> str:
         if value < 1:
             return f"{value * 1e3:.1f} ms"
         return f"{value:.2f} s"
+    if unit == "s/tok":  # time per token, said as the rate a reader compares
+        return f"{1 / value:,.0f} tok/s" if value else "–"
     if unit == "tok/s":
         return f"{value:.1f} tok/s"
     if unit == "B/tok":
