@@ -5,9 +5,9 @@ Nothing here imports textual, torch or the database."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, overload
 
 AUTHORS = ("prompt", "model", "edit", "human")
 
@@ -25,6 +25,40 @@ class Alternative:
         return math.exp(self.logprob)
 
 
+class LazyAlternatives(Sequence[Alternative]):
+    """A token's alternatives, built as objects only when first read (`_tuple`):
+    opening a long path or reading thousands of samples touches every token, but
+    the alternatives of few are looked at. Behaves as the tuple it stands for
+    (indexing, slicing, iteration, ==, hash)."""
+
+    __slots__ = ()
+
+    def _tuple(self) -> tuple[Alternative, ...]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Alternative: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Alternative, ...]: ...
+    def __getitem__(self, index: int | slice) -> Alternative | tuple[Alternative, ...]:
+        return self._tuple()[index]
+
+    def __iter__(self) -> Iterator[Alternative]:  # Sequence's own asks __getitem__ for each index until IndexError
+        return iter(self._tuple())
+
+    def __len__(self) -> int:
+        return len(self._tuple())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._tuple())
+
+    def __repr__(self) -> str:
+        return repr(self._tuple())
+
+
 @dataclass(frozen=True)
 class Token:
     """A token the model wrote.
@@ -32,7 +66,7 @@ class Token:
     `text` is the text this token added to the node (it can be "" when a token
     is an incomplete piece of a multi-byte character, completed by the next).
     `alternatives` are the top-k candidates at this position, most likely first:
-    a tuple, or the session's store.codec.LazyAlternatives that behaves as one.
+    a tuple, or the session's LazyAlternatives (below) that behaves as one.
     `raw` says whether the numbers come from the model's distribution before
     temperature/top-p/top-k (True) or after the sampler changed it (False).
     """

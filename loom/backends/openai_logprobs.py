@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..tokenbytes import display_text, token_bytes
-from ..tree import Alternative, Token
+from ..tree import Alternative, LazyAlternatives, Token
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ def _all_plain(top: dict[str, Any]) -> bool:
     return "\ufffd" not in texts and _plain(texts)
 
 
-class ServerAlternatives(Sequence[Alternative]):
+class ServerAlternatives(LazyAlternatives):
     """A token's alternatives as the server sent them (legacy `top_logprobs`, one
     dict), built as objects only when first read: a report of thousands of
     samples keeps only each sample's text and logprobs. Behaves as the tuple it
@@ -278,24 +278,6 @@ class ServerAlternatives(Sequence[Alternative]):
             else:
                 self._items = tuple(Alternative(display_text(t, d), v, tid) for t, d, v, tid in _legacy_top(top))
         return self._items
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._tuple()[index]
-
-    def __iter__(self) -> Iterator[Alternative]:
-        return iter(self._tuple())
-
-    def __len__(self) -> int:
-        return len(self._tuple())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
-
-    def __hash__(self) -> int:
-        return hash(self._tuple())
-
-    def __repr__(self) -> str:
-        return repr(self._tuple())
 
 
 class ServerTokens(Sequence[Token]):

@@ -30,13 +30,13 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..tree import Alternative, Token
+from ..tree import Alternative, LazyAlternatives, Token
 
 VERSION = 1
 VERSION_DEFLATED = 2
@@ -294,7 +294,7 @@ def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     out: list[Token] = []
     pos = 0
     for row in range(n):
-        alts = LazyAlternatives(alt_rows[row], alt_lp_rows[row], names, interned, pad)
+        alts = StoredAlternatives(alt_rows[row], alt_lp_rows[row], names, interned, pad)
         lp = lps_l[row]
         end = pos + lens_l[row]
         out.append(
@@ -310,10 +310,9 @@ def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     return out
 
 
-class LazyAlternatives(Sequence[Alternative]):
-    """A token's alternatives, built as objects only when first read: opening a
-    long path decodes every token, but the inspector shows one at a time.
-    Behaves as the tuple it stands for (indexing, slicing, ==, hash)."""
+class StoredAlternatives(LazyAlternatives):
+    """A token's alternatives as a token blob holds them (ids into the session's
+    vocabulary and logprobs), made into objects when first read."""
 
     __slots__ = ("_ids", "_lps", "_names", "_interned", "_pad", "_items")
 
@@ -338,24 +337,5 @@ class LazyAlternatives(Sequence[Alternative]):
         names, interned, pad = self._names, self._interned, self._pad
         return [(names.get(i, "?"), lp, None if interned else i) for i, lp in zip(self._ids, self._lps) if i != pad]
 
-    @overload
-    def __getitem__(self, index: int) -> Alternative: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Alternative, ...]: ...
-    def __getitem__(self, index: int | slice) -> Alternative | tuple[Alternative, ...]:
-        return self._tuple()[index]
-
-    def __iter__(self) -> Iterator[Alternative]:  # Sequence's own asks __getitem__ for each index until IndexError
-        return iter(self._tuple())
-
     def __len__(self) -> int:
         return len(self._ids) - self._ids.count(self._pad)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, (tuple, Sequence)) and not isinstance(other, str) and self._tuple() == tuple(other)
-
-    def __hash__(self) -> int:
-        return hash(self._tuple())
-
-    def __repr__(self) -> str:
-        return repr(self._tuple())

@@ -291,13 +291,7 @@ class Session:
                 finally:
                     self._bulk_depth -= 1
                 return
-            conn = self.conn
-            try:
-                if conn.in_transaction:
-                    conn.commit()
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise _write_error(self.path, exc) from exc
+            self._begin_immediate()
             self._bulk_depth = 1
             self._bulk_synced.clear()
             ok = False
@@ -308,7 +302,7 @@ class Session:
                 self._bulk_depth = 0
                 if ok:
                     try:
-                        conn.commit()
+                        self.conn.commit()
                     except sqlite3.OperationalError as exc:
                         self._rollback()
                         raise _write_error(self.path, exc) from exc
@@ -342,10 +336,8 @@ class Session:
                 if batch is not None and batch.error is not None:
                     raise batch.error
 
-    def _begin_batch(self) -> None:
-        """Open the batch's transaction (with the write lock: see add_node), under self._lock."""
-        batch = self._batch
-        assert batch is not None
+    def _begin_immediate(self) -> None:
+        """A write transaction with the write lock taken now (BEGIN IMMEDIATE), ending any read one."""
         conn = self.conn
         try:
             if conn.in_transaction:
@@ -353,6 +345,12 @@ class Session:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _write_error(self.path, exc) from exc
+
+    def _begin_batch(self) -> None:
+        """Open the batch's transaction (with the write lock: see add_node), under self._lock."""
+        batch = self._batch
+        assert batch is not None
+        self._begin_immediate()
         batch.open, batch.pending = True, 0
         self._bulk_depth = 1  # writes join the batch's transaction, as they join a bulk block's
         self._bulk_synced.clear()
