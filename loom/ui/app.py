@@ -87,7 +87,9 @@ ALL_KEYS: list[Key] = [*KEYS, *LIBRARY_KEYS, *ATTRACTOR_KEYS, *FORKS_KEYS, *MULT
 
 class LoomApp(App):
     TITLE = "loom"
-    CSS_PATH = "loom.tcss"  # every screen's styles, with the theme's variables
+    # every screen's styles, with the theme's variables; a full path, because Textual reads a
+    # relative one beside the module of the class, which for a subclass (bench/keys.py) is elsewhere
+    CSS_PATH = Path(__file__).with_name("loom.tcss")
     running: var[tuple[Job, ...]] = var(())  # the jobs running now, oldest first (the jobs line shows them)
     LIVE_POLL = 0.3  # seconds between looks for nodes another process added to the session
     BINDINGS = [
@@ -548,7 +550,7 @@ class LoomApp(App):
         return job
 
     def watch_running(self, jobs: tuple[Job, ...]) -> None:
-        if self.query("#jobs"):
+        if self.screen_stack and self.query("#jobs"):  # none while the app starts or shuts down
             self.query_one(JobsLine).show(jobs)
 
     def on_job_progress(self, msg: JobProgress) -> None:

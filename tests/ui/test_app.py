@@ -210,3 +210,18 @@ async def test_click_a_token_and_switch_sessions(tmp_path, demo_backend):
         assert app.session.path == tmp_path / "other.loom"
         assert app.node_id == other_root.id
     app.session.close()
+
+
+async def test_a_subclass_of_the_app_has_its_styles(session, demo_backend):
+    """Textual reads a relative CSS_PATH beside the module that defines the class: a subclass
+    elsewhere (bench/keys.py measures one) failed to start, 'unable to read CSS file'."""
+    from loom.ui.app import LoomApp
+
+    class Elsewhere(LoomApp):
+        pass
+
+    session.add_node(None, "Hello", "prompt")
+    app = Elsewhere(session, backend=demo_backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.query_one("#bottom").outer_size.height == 14  # loom.tcss: #bottom { height: 14; }
