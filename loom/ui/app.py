@@ -748,7 +748,7 @@ class LoomApp(App):
             self.query_one(TreePanel).refresh_node(None)
             self.show_node(root.id)
 
-        self.push_screen(EditScreen("", "New prompt: type or paste the root text"), done)
+        self.push_screen(EditScreen("", "New prompt: type or paste the root text", "save as a new root"), done)
 
     # -- settings, sessions, help -------------------------------------------
     def action_settings(self) -> None:

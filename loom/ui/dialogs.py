@@ -27,17 +27,18 @@ class EditScreen(Dialog[str | None]):
 
     BINDINGS = [Binding("ctrl+s", "save", "Save as new node"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, text: str, title: str) -> None:
+    def __init__(self, text: str, title: str, saves: str = "save (the original node is kept)") -> None:
         super().__init__()
         self.text, self.replaced = to_editable(text)
         self.title_text = title
+        self.saves = saves  # what ctrl+s does, said in the hint
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
             yield Static(
-                "ctrl+s: save (the original node is kept)   escape: cancel (asks first if the text was changed)",
+                f"ctrl+s: {self.saves}   escape: cancel (asks first if the text was changed)",
                 classes="hint",
             )
             if self.replaced:
