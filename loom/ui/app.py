@@ -24,7 +24,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import AwaitMount
-from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
+from textual.widgets import Footer, LoadingIndicator, OptionList, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from ..analysis.clusters import grouped_order
@@ -47,7 +47,7 @@ from .keysfirst import KeysFirst
 from .library import LIBRARY_KEYS, Library
 from .messages import BranchSaved, GenerationNotice, TokenGrown
 from .multiverse import MULTIVERSE_KEYS, MultiverseViews
-from .panels import ChildrenList, Legend, TokenInfo, TreePanel
+from .panels import ChildrenList, Legend, LoomHeader, TokenInfo, TreePanel
 from .pathview import PathView
 from .words import plural
 
@@ -143,7 +143,7 @@ class LoomApp(App):
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield LoomHeader()
         with Horizontal(id="main"):
             yield TreePanel(self.session, id="tree")
             with Vertical(id="right"):

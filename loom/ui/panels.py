@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.content import Content
 from textual.geometry import Size
-from textual.widgets import OptionList, Static, Tree
+from textual.visual import VisualType
+from textual.widgets import Header, OptionList, Static, Tree
+from textual.widgets._header import HeaderClockSpace, HeaderIcon, HeaderTitle
 from textual.widgets.option_list import Option
 from textual.widgets.tree import UnknownNodeID
 
@@ -18,6 +21,25 @@ from ..themes import LoomTheme
 from ..tree import Token
 from .pathview import set_virtual_size
 from .words import plural
+
+
+class _Title(HeaderTitle):
+    """The header's title, redrawn in place: its size never depends on its text (one line,
+    the header's width), but Textual's own asks for a layout of the whole screen each time,
+    and the title changes on every move (10-20 ms of a key on a large screen)."""
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        super().update(content, layout=False)
+
+
+class LoomHeader(Header):
+    """Textual's Header (icon, title, no clock) with a title that does not relayout the screen."""
+
+    def compose(self) -> ComposeResult:
+        yield HeaderIcon().data_bind(Header.icon)
+        yield _Title()
+        yield HeaderClockSpace()
+
 
 AUTHOR_MARK = {"prompt": "✎", "model": "◆", "edit": "✐", "human": "✎"}
 
