@@ -47,7 +47,15 @@ class CliError(Exception):
     exit status 2, like every LoomError an experiment raises."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_names() -> dict[str, str]:
+    """Each command's name -> its module (a name can differ: `dist` lives in distribution.py)."""
+    return {importlib.import_module(f"loom.commands.{m}").NAME: m for m in COMMAND_MODULES}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, that command's parser in full and the others
+    by name and help alone ("": all of them so): their parsers import the defaults that experiment modules hold
+    (and numpy with them), which `loom --help` and the app's start need not wait for."""
     parser = argparse.ArgumentParser(
         prog="loom",
         description="Explore the multiverse of a language model's continuations.\n\n"
@@ -65,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"loom.commands.{name}").add_parser(sub)
+        module = importlib.import_module(f"loom.commands.{name}")
+        if only is None or only == module.NAME:
+            module.add_parser(sub)
+        else:
+            sub.add_parser(module.NAME, help=module.HELP)
     # A command's name can differ from its module's (`dist` lives in distribution.py).
     parser.set_defaults(_commands=frozenset(sub.choices))
     return parser
@@ -117,19 +129,23 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
-    known = parser.get_default("_commands")
+    known = command_names()
     # `loom NAME` is short for `loom open NAME`.
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
     opts_with_value = {"--sessions-dir", "--device"}
     if first is not None and first > 0 and argv[first - 1] in opts_with_value:
         first = next((i for i, a in enumerate(argv[first + 1 :], first + 1) if not a.startswith("-")), None)
+    command = "open"
     if first is None:
-        if not any(a in ("-h", "--help") for a in argv):
+        if any(a in ("-h", "--help") for a in argv):
+            command = ""  # `loom --help`: every command listed by name, none built
+        else:
             argv.append("open")
     elif argv[first] not in known:
         argv.insert(first, "open")
-    args = parser.parse_args(argv)
+    else:
+        command = argv[first]
+    args = build_parser(only=command).parse_args(argv)
     from .tree import LoomError
 
     try:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from .analysis_args import add_node_args
 from .common import add_csv, add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "score"
+HELP = "score candidate continuations (e.g. the numbers 0-100)"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "score",
-        help="score candidate continuations (e.g. the numbers 0-100)",
+        NAME,
+        help=HELP,
         description="Score each candidate as a whole sequence after a node's text, normalise over the\n"
         "candidates, and print the distribution, its entropy and the top choice.\n"
         "With --compare-model, the same candidates are scored on a second model too (both stored), and\n"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .common import add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "collapse"
+HELP = "collapse vs temperature: the temperature on a base model that comes closest to a tuned one"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "collapse",
-        help="collapse vs temperature: the temperature on a base model that comes closest to a tuned one",
+        NAME,
+        help=HELP,
         description="Both models read the node's path as the same token ids. At every token of the path's\n"
         "model-written nodes (or of the node alone, --only-node), each gives its full next-token distribution;\n"
         "loom finds the single temperature T on the base model that minimises KL(tuned || base at T) summed\n"

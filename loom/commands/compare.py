@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .common import add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "compare"
+HELP = "align two continuations: divergence, reconvergence, shared ending"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "compare",
-        help="align two continuations: divergence, reconvergence, shared ending",
+        NAME,
+        help=HELP,
         description="Align what the paths to nodes A and B say after they part in the tree (an edit and its\n"
         "original at the top are left out: the question is whether what came after reconverged),\n"
         "report where they diverge and reconverge, and store the comparison (reopen: loom report --open ID).\n"

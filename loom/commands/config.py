@@ -6,11 +6,15 @@ import argparse
 
 from .common import add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "config"
+HELP = "show the config file's place and the settings in effect"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "config",
-        help="show the config file's place and the settings in effect",
+        NAME,
+        help=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Show where the config file is (env LOOM_CONFIG overrides the place) and the settings in\n"
         "effect: default model, generation defaults, sessions folder, theme, key overrides, model profiles.\n"

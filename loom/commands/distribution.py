@@ -5,11 +5,15 @@ from __future__ import annotations
 from .analysis_args import add_node_args
 from .common import add_csv, add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "dist"
+HELP = "next-token distribution: bar chart and entropy"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "dist",
-        help="next-token distribution: bar chart and entropy",
+        NAME,
+        help=HELP,
         description="The model's top-k next tokens after a node's text (or before one of its tokens), with\n"
         "probabilities and the entropy of the whole distribution in bits.\n"
         "Example: loom dist tale --node 3 --k 15",

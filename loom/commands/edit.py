@@ -8,11 +8,15 @@ from .common import GENERATION_FLAGS, add_generation_args, add_json
 
 WHAT = "perturbation (default: loom's own settings; --generate continues the new node at once, with the flags below)"
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "edit"
+HELP = "edit a node's text as a new sibling (a perturbation)"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "edit",
-        help="edit a node's text as a new sibling (a perturbation)",
+        NAME,
+        help=HELP,
         description="Save node N with new text as a new sibling derived from it; the original stays, so the two\n"
         "branches can be compared (loom compare, loom replay). Give the whole new text (--text, or --text-file,\n"
         "'-' for standard input), or replace every occurrence of a substring (--replace OLD --with NEW).\n"

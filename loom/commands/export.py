@@ -8,11 +8,15 @@ from .common import add_json, add_raw
 
 FORMATS = ["loom-json", "socketteer", "markdown", "text", "html", "ansi", "jsonl", "csv"]  # loom.io.EXPORT_FORMATS
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "export"
+HELP = "export a subtree, a path or token tables"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "export",
-        help="export a subtree, a path or token tables",
+        NAME,
+        help=HELP,
         description="Export part of a session. Formats:\n"
         "  loom-json   the session or the subtree under --node, losslessly (loom import reads it back)\n"
         "  socketteer  the subtree under --node in the original loom's JSON\n"

@@ -6,11 +6,15 @@ import argparse
 
 from .edit import add_perturb_args
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "fork"
+HELP = "fork a node at a token with one of its stored alternatives"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "fork",
-        help="fork a node at a token with one of its stored alternatives",
+        NAME,
+        help=HELP,
         description="Make a new sibling of node N that keeps its tokens before token I and puts one of the\n"
         "alternatives stored with token I in its place: the branch the model did not take. Name the alternative\n"
         "by its text (--alt, exactly as stored) or its rank (--alt-rank, 1 = the most likely). Tokens count from\n"

@@ -5,14 +5,18 @@ from __future__ import annotations
 from .analysis_args import add_attractor_args
 from .common import add_generation_args, add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "forks"
+HELP = "forking tokens and the point of no return along a path"
+
 
 def add_parser(sub) -> None:
     from ..analysis.forks import DEFAULT_ALPHA, DEFAULT_MIN_CHANGE, DEFAULT_SHARE
     from ..experiments.forks import ALTERNATIVES, DEFAULTS, MIN_PROB
 
     p = sub.add_parser(
-        "forks",
-        help="forking tokens and the point of no return along a path",
+        NAME,
+        help=HELP,
         description="At each position of the path to a node, continue the path's token and its most likely recorded\n"
         "alternatives M times each (a short continuation, batched), and count how many end in the attractor (or,\n"
         "with no attractor, in the biggest meaning cluster). A position's rate is the mixture over the tokens\n"

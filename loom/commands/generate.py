@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .common import add_generation_args, add_json, node_dict
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "generate"
+HELP = "generate branches from a node"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "generate",
-        help="generate branches from a node",
+        NAME,
+        help=HELP,
         description="Generate branches from a node (default: the session's current node) and commit them.\n"
         "Example: loom generate tale -n 8 --max-tokens 32 --temperature 0.8 --json",
     )

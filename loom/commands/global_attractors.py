@@ -5,13 +5,17 @@ from __future__ import annotations
 from .analysis_args import add_attractor_args
 from .common import add_generation_args, add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "global"
+HELP = "global attractors: which endings recur across many prompts"
+
 
 def add_parser(sub) -> None:
     from ..experiments.global_attractors import DEFAULTS, RECURRING
 
     p = sub.add_parser(
-        "global",
-        help="global attractors: which endings recur across many prompts",
+        NAME,
+        help=HELP,
         description="Sample N continuations of each of many prompts, group the endings of all samples pooled into\n"
         "meaning clusters, and report the clusters that recur across prompts and each attractor given: its rate\n"
         "after each prompt and pooled (95% Wilson intervals) and the number of prompts it occurs in. The prompts\n"

@@ -6,11 +6,15 @@ import argparse
 
 from .common import add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "import"
+HELP = "import a tree (original loom JSON or loom JSON)"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "import",
-        help="import a tree (original loom JSON or loom JSON)",
+        NAME,
+        help=HELP,
         description="Import a tree into a new session (named after the file unless --into is given), or as a\n"
         "subtree under a node of an existing session. Formats: the original loom's JSON (a tree file, a bare\n"
         "node, or a list of nodes; token logprobs and counterfactuals are kept, from its 2021 meta.generation\n"

@@ -6,11 +6,15 @@ import argparse
 
 from .common import add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "models"
+HELP = "list model profiles; check that a server answers"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "models",
-        help="list model profiles; check that a server answers",
+        NAME,
+        help=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="List the model profiles in the config file (OpenAI-compatible servers), or check one:\n"
         "reach the server, confirm it serves the model, and see whether it returns logprobs.\n"

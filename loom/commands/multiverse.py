@@ -5,11 +5,15 @@ from __future__ import annotations
 from .analysis_args import add_node_args
 from .common import add_csv, add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "multiverse"
+HELP = "block multiverse: the tree of likely continuations"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "multiverse",
-        help="block multiverse: the tree of likely continuations",
+        NAME,
+        help=HELP,
         description="Expand the continuations after a node to DEPTH tokens, keeping the top K tokens at each\n"
         "step (or fewer once --mass is reached), and print every sequence with its probability;\n"
         "--svg/--png draw it as nested blocks whose heights are the probabilities.\n"

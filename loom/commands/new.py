@@ -6,11 +6,15 @@ import sys
 
 from .common import add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "new"
+HELP = "create a session from a prompt"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "new",
-        help="create a session from a prompt",
+        NAME,
+        help=HELP,
         description="Create a session whose root is PROMPT ('-' reads standard input).\n"
         "Example: loom new tale --prompt 'Once upon a time'",
     )

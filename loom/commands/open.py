@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "open"
+HELP = "open the app on a session (the default command)"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "open",
-        help="open the app on a session (the default command)",
+        NAME,
+        help=HELP,
         description="Open the app. Example: loom open my-story   (or just: loom my-story)",
     )
     p.add_argument("session", nargs="?", help="session name (in the sessions folder) or path; new if absent")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from .common import add_csv, add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "replay"
+HELP = "regenerate an edited node like the original and compare"
+
 
 def add_parser(sub) -> None:
     from .compare import add_compare_args
 
     p = sub.add_parser(
-        "replay",
-        help="regenerate an edited node like the original and compare",
+        NAME,
+        help=HELP,
         description="From a node made by an edit (or below one), generate one continuation with the original\n"
         "continuation's model, parameters, stopping rule (its token limit and stop strings, or its token count if the limit cut it) and seed, then compare the two and store the comparison.\n"
         "At temperature 0, or with nothing perturbed, the replay reproduces the original.\n"

@@ -4,15 +4,20 @@ Also lists and reopens every stored analysis (comparisons, sweeps, reports)."""
 
 from __future__ import annotations
 
-from ..analysis.intervals import BOOTSTRAP_RESAMPLES
 from .analysis_args import add_attractor_args, attractors_from
 from .common import add_csv, add_csv_output, add_generation_args, add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "report"
+HELP = "attractor report: sample N continuations and group them by ending"
+
 
 def add_parser(sub) -> None:
+    from ..analysis.intervals import BOOTSTRAP_RESAMPLES  # numpy: only when this command's parser is built
+
     p = sub.add_parser(
-        "report",
-        help="attractor report: sample N continuations and group them by ending",
+        NAME,
+        help=HELP,
         description="Sample N continuations of a node at each temperature (batched), group them by exact ending, then\n"
         "by normalised edit distance on the ending, and report group sizes (bar chart), the modal continuation,\n"
         "the entropy of the group distribution, and mean/min token probability per group and per temperature.\n"

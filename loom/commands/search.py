@@ -6,11 +6,15 @@ import argparse
 
 from .common import add_json, add_raw
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "search"
+HELP = "find text in a session's nodes"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "search",
-        help="find text in a session's nodes",
+        NAME,
+        help=HELP,
         description="Search every node's text for the query as written (any characters, part of a word too,\n"
         "in any letter case). Each hit shows the node id, its depth, its tags and the text around the\n"
         "match, with the match in [brackets]; --json gives the match's offsets in `match`.\n"

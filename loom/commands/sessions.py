@@ -6,9 +6,13 @@ import datetime
 
 from .common import add_json
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "sessions"
+HELP = "list sessions"
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sessions", help="list sessions", description="List sessions. Example: loom sessions --json")
+    p = sub.add_parser(NAME, help=HELP, description="List sessions. Example: loom sessions --json")
     add_json(p)
     p.set_defaults(func=run)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .common import add_csv, add_json, add_plot, add_raw, node_dict
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "show"
+HELP = "print a node's full text and its children"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "show",
-        help="print a node's full text and its children",
+        NAME,
+        help=HELP,
         description="Print the text from the root to a node, and list its children.\n"
         "--csv and --plot give the path's profile: every token the models wrote along it, the probability\n"
         "it was sampled at and the entropy of the distribution it came from: by default a lower bound from\n"

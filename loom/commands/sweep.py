@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from .common import add_csv, add_generation_args, add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "sweep"
+HELP = "perturb a node k ways, replay each like the original, count reconvergences"
+
 
 def add_parser(sub) -> None:
     from ..analysis.perturb import KINDS
 
     p = sub.add_parser(
-        "sweep",
-        help="perturb a node k ways, replay each like the original, count reconvergences",
+        NAME,
+        help=HELP,
         description="Make K perturbations of a node (each a real branch derived from it), regenerate each like the\n"
         "node's original continuation (same model, parameters, token count, seed) and summarise how many\n"
         "reconverge and where. If the node has no model continuation yet, one is generated first with the\n"

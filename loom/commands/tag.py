@@ -9,11 +9,15 @@ from .common import add_json
 
 BOOKMARK = "bookmark"  # the same as loom.io.tags.BOOKMARK, without importing it for --help
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "tag"
+HELP = "tag, bookmark or annotate nodes; list tags and bookmarks"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "tag",
-        help="tag, bookmark or annotate nodes; list tags and bookmarks",
+        NAME,
+        help=HELP,
         description="Change a node's tags, bookmark and note, or list what is tagged. Bookmarks are the tag\n"
         "'bookmark'. With no change given, shows the node's tags and note.\n"
         "Example: loom tag tale --node 7 --add attractor --bookmark --note 'drifts back to the same ending'\n"

@@ -5,11 +5,15 @@ from __future__ import annotations
 from .analysis_args import add_node_args
 from .common import add_csv, add_generation_args, add_json, add_plot
 
+# what `loom --help` lists: read without building the parser (see cli.build_parser)
+NAME = "vs"
+HELP = "compare two models on the same node"
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "vs",
-        help="compare two models on the same node",
+        NAME,
+        help=HELP,
         description="Generate branches from a node on two models with the same seeds (committed as\n"
         "children), and compare them: mean entropy per token, share of tokens above 90%,\n"
         "and each model's top next token.\n"
