@@ -22,7 +22,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from ..textsafe import visible
@@ -285,11 +284,11 @@ def measured(
                 "temperatures": per_t,
             }
         )
-    diversity = measure_diversity(labels, clustering.similarity, mean_lps, resamples=resamples).to_dict()
+    diversity = measure_diversity(labels, clustering.vectors, mean_lps, resamples=resamples).to_dict()
     by_temperature = []
     for t in t_values if len(t_values) > 1 else ():  # one temperature: the same as overall
         at_t = [i for i in range(n) if temps[i] == t]
-        sub = clustering.similarity[np.ix_(at_t, at_t)]
+        sub = clustering.vectors.subset(at_t)
         by_temperature.append(
             {
                 "temperature": float(t),
