@@ -13,7 +13,9 @@ import random
 
 import numpy as np
 import pytest
+from rapidfuzz.distance import Levenshtein
 
+from loom.analysis import report
 from loom.analysis.clusters import (
     agglomerate,
     agglomerate_endings,
@@ -120,3 +122,25 @@ def test_a_large_field_with_long_chains():
     texts = [" ".join(rng.choice(STOCK) for _ in range(24)) for _ in range(300)]
     for threshold in (0.15, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
         assert cluster_texts(texts, threshold).labels == straightforward(texts, threshold, 24)[0], threshold
+
+
+def quadratic_join(endings: list[str], threshold: float) -> list[tuple[str, list[str]]]:
+    """The literal groups as group_samples made them before: each ending against each representative."""
+    clusters: list[tuple[str, list[str]]] = []
+    for ending in endings:
+        for rep, members in clusters:
+            if threshold > 0 and Levenshtein.normalized_distance(ending, rep) <= threshold:
+                members.append(ending)
+                break
+        else:
+            clusters.append((ending, [ending]))
+    return clusters
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 256])
+def test_literal_groups_are_those_of_the_quadratic_loop(block, monkeypatch):
+    monkeypatch.setattr(report, "JOIN_BLOCK", block)
+    for seed in range(8):
+        endings = list(dict.fromkeys(ending_text(t, 4) for t in field(200 + seed, 150)))
+        for threshold in (0.0, 0.1, 0.2, 0.25, 1 / 3, 0.5, 1.0):
+            assert report._join_near(endings, threshold) == quadratic_join(endings, threshold), (seed, threshold)
