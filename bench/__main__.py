@@ -24,6 +24,7 @@ TARGETS = {
     "io": "6. Import and export",
     "keys": "7. Every move key, key to refresh, on a huge tree",
     "serve": "8. A report through an OpenAI-compatible server (loopback, answering at once)",
+    "analysis": "9. The report's grouping and measures at 250, 1,000 and 10,000 samples",
 }
 
 

@@ -138,16 +138,204 @@ def agglomerate(sim: npt.NDArray[np.float64], threshold: float) -> list[int]:
     return labels
 
 
+#: the most columns (distinct n-grams) for which Endings.reduced() looks for fewer
+REDUCE_COLUMNS = 1024
+
+
+@dataclass
+class Endings:
+    """The TF-IDF vectors of a field of endings with each distinct vector kept
+    once: the same numbers as tfidf() of all of them (row for row, bit for bit),
+    without the repeats. Samples whose endings have the same character n-grams
+    (the same text, or its words in another order) share a row; an empty ending
+    has no row (`item` -1): it is like nothing else, not even another empty one.
+
+    `rows` are the distinct non-empty unit vectors (first appearance first),
+    `item` the row of each sample."""
+
+    rows: npt.NDArray[np.float64]
+    item: npt.NDArray[np.intp]
+
+    @property
+    def n(self) -> int:
+        return len(self.item)
+
+    def weights(self) -> npt.NDArray[np.intp]:
+        """How many samples share each row."""
+        return np.bincount(self.item[self.item >= 0], minlength=len(self.rows))
+
+    def subset(self, idx: list[int] | npt.NDArray[np.intp]) -> Endings:
+        """These samples only, in this order: the rows they use, the columns those rows use."""
+        item = self.item[np.asarray(idx, dtype=np.intp)]
+        used = np.unique(item[item >= 0])
+        remap = np.full(len(self.rows) + 1, -1, dtype=np.intp)
+        remap[used] = np.arange(len(used))
+        rows = self.rows[used]
+        return Endings(rows[:, np.flatnonzero(rows.any(axis=0))], remap[item])
+
+    def reduced(self) -> npt.NDArray[np.float64]:
+        """Rows with the same dot products in fewer columns: U S of the rows' thin
+        SVD, its numerically zero singular values dropped (character n-grams of a
+        small word stock span far fewer dimensions than there are n-grams). Only
+        up to REDUCE_COLUMNS columns (the SVD costs rows x columns squared)."""
+        if not self.rows.size or self.rows.shape[1] > REDUCE_COLUMNS:
+            return self.rows
+        u, s, _ = np.linalg.svd(self.rows, full_matrices=False)
+        rank = int((s > s[0] * max(self.rows.shape) * np.finfo(float).eps).sum())
+        out: npt.NDArray[np.float64] = u[:, :rank] * s[:rank]
+        return out
+
+    def similarity(self) -> npt.NDArray[np.float64]:
+        """The n x n matrix similarity_matrix(tfidf(...)) would give: for a few
+        hundred samples at most (it is quadratic in memory)."""
+        x = np.zeros((self.n, max(1, self.rows.shape[1])))
+        has = self.item >= 0
+        x[has] = self.rows[self.item[has]]
+        return similarity_matrix(x)
+
+
+def ending_vectors(endings: list[str], sizes: tuple[int, int] = NGRAMS) -> Endings:
+    """tfidf(endings), each distinct vector once (see Endings)."""
+    grams_of: dict[str, Counter[str]] = {}
+    item_of: dict[frozenset[tuple[str, int]], int] = {}
+    grams: list[Counter[str]] = []  # each distinct row's n-grams, as first seen
+    item = np.full(len(endings), -1, dtype=np.intp)
+    for i, text in enumerate(endings):
+        g = grams_of.get(text)
+        if g is None:
+            g = grams_of[text] = ngrams(text, sizes)
+        if not g:
+            continue
+        key = frozenset(g.items())
+        u = item_of.get(key)
+        if u is None:
+            u = item_of[key] = len(grams)
+            grams.append(g)
+        item[i] = u
+    weight = np.bincount(item[item >= 0], minlength=len(grams))
+    vocab: dict[str, int] = {}
+    for g in grams:
+        for k in g:
+            vocab.setdefault(k, len(vocab))
+    x = np.zeros((len(grams), max(1, len(vocab))))
+    df = np.zeros(max(1, len(vocab)))
+    for r, g in enumerate(grams):
+        cols = [vocab[k] for k in g]
+        x[r, cols] = [1 + math.log(c) for c in g.values()]
+        df[cols] += weight[r]  # the samples that have it: integers, summed exactly
+    n = len(endings)
+    x *= np.log((1 + n) / (1 + df)) + 1
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    np.divide(x, norms, out=x, where=norms > 0)
+    return Endings(x, item)
+
+
+def agglomerate_endings(endings: Endings, threshold: float) -> list[int]:
+    """agglomerate(endings.similarity(), threshold), without the n x n matrix.
+
+    Exact, not an approximation, because of three facts about average linkage on
+    these vectors: (1) samples sharing a row are alike (similarity 1), so they
+    join before any cut: each row is clustered once, weighted by its samples;
+    (2) the mean similarity of two clusters is the dot product of their mean
+    vectors, so it is computed exactly from the clusters' summed vectors; (3)
+    average linkage is reducible (a merged cluster is no more similar to a third
+    than the nearer of its parts), so the nearest-neighbour chain finds the
+    same merges as merging the most similar pair each time, and a cluster whose
+    nearest is below the cut never merges again. The chain looks neighbours up
+    in a float32 matrix of the rows' similarities (half the memory of float64)
+    and settles every choice among the candidates within its rounding on the
+    exact values. An empty ending is like nothing: alone unless the cut is 0,
+    where, as with agglomerate(), everything joins."""
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"cluster similarity must be from 0 to 1 (got {threshold!r})")
+    n = endings.n
+    if n == 0:
+        return []
+    if threshold == 0:  # every similarity is >= 0
+        return [0] * n
+    m = len(endings.rows)
+    weight = endings.weights().astype(float)
+    vec = endings.reduced()  # exact dot products in fewer columns
+    total = vec * weight[:, None]  # each cluster's summed vector (so far: each row's)
+    sim = np.empty((m, m), dtype=np.float32)
+    step = max(1, 2**22 // max(1, m))  # rows at a time: chunks of ~32 MB in float64
+    for lo in range(0, m, step):
+        sim[lo : lo + step] = vec[lo : lo + step] @ vec.T
+    level = np.zeros(m)  # merges under each cluster: how much float32 rounding its entries carry
+    ulp = 2.0**-24  # float32 rounding of a number at most 1
+    alive = np.ones(m, dtype=bool)
+    parent = np.arange(m)
+    chain: list[int] = []
+    left = m
+    while left > 1:
+        if not chain:
+            chain.append(int(np.argmax(alive)))
+        c = chain[-1]
+        row = np.where(alive, sim[c], -np.inf)
+        row[c] = -np.inf
+        top = float(row.max())
+        slack = (level[c] + level.max() + 2) * ulp  # bound on |float32 entry - exact|
+        best, nearest = -np.inf, -1
+        if top + slack >= threshold:
+            cand = np.flatnonzero(row >= top - 2 * slack)
+            # products summed row by row: the same number from either side, so the chain cannot cycle
+            exact = (total[cand] * total[c]).sum(axis=1) / (weight[cand] * weight[c])
+            best = float(exact.max())
+            ties = cand[exact == best]
+            prev = chain[-2] if len(chain) > 1 else -1
+            nearest = prev if prev in ties else int(ties[0])
+        if best < threshold:  # nothing near enough, now or later
+            alive[c] = False
+            left -= 1
+            chain.pop()
+            continue
+        if len(chain) > 1 and nearest == chain[-2]:
+            chain.pop()
+            chain.pop()
+            a, b = min(c, nearest), max(c, nearest)
+            wa, wb = weight[a], weight[b]
+            merged = ((wa * sim[a].astype(float) + wb * sim[b]) / (wa + wb)).astype(np.float32)
+            sim[a], sim[:, a] = merged, merged
+            total[a] += total[b]
+            weight[a] = wa + wb
+            level[a] = max(level[a], level[b]) + 1
+            alive[b] = False
+            parent[b] = a
+            left -= 1
+        else:
+            chain.append(nearest)
+    root = parent.copy()
+    while True:  # every row to its cluster's root
+        up = root[root]
+        if np.array_equal(up, root):
+            break
+        root = up
+    members: dict[int, list[int]] = {}
+    for i, u in enumerate(endings.item.tolist()):
+        members.setdefault(int(root[u]) if u >= 0 else m + i, []).append(i)
+    order = sorted(members.values(), key=lambda mem: (-len(mem), mem[0]))
+    labels = [0] * n
+    for k, mem in enumerate(order):
+        for i in mem:
+            labels[i] = k
+    return labels
+
+
 @dataclass
 class Clustering:
     """Meaning clusters of a field of texts: a label per text (0 = biggest),
-    the similarity matrix they were made from (used again by the Vendi score),
+    the endings' vectors they were made from (used again by the Vendi score),
     and the settings."""
 
     labels: list[int]
-    similarity: npt.NDArray[np.float64] = field(repr=False)
+    vectors: Endings = field(repr=False)
     threshold: float = DEFAULT_SIMILARITY
     ending_words: int = DEFAULT_ENDING_WORDS
+
+    @property
+    def similarity(self) -> npt.NDArray[np.float64]:
+        """The n x n similarity matrix (made on demand: for small fields)."""
+        return self.vectors.similarity()
 
     @property
     def count(self) -> int:
@@ -171,8 +359,8 @@ def cluster_texts(
     """Cluster the endings (last `ending_words` words; 0 = whole text) of `texts`."""
     if not isinstance(ending_words, int) or ending_words < 0:
         raise ValueError(f"ending length must be a whole number of words, 0 for the whole text (got {ending_words!r})")
-    sim = similarity_matrix(tfidf([ending_text(t, ending_words) for t in texts]))
-    return Clustering(agglomerate(sim, threshold), sim, threshold, ending_words)
+    vectors = ending_vectors([ending_text(t, ending_words) for t in texts])
+    return Clustering(agglomerate_endings(vectors, threshold), vectors, threshold, ending_words)
 
 
 #: the most siblings grouped at once (average linkage is cubic in their number)

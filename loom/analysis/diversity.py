@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .clusters import Endings
 from .intervals import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Estimate, Indices, bootstrap
 
 DISTINCT_K = 10  # NoveltyBench's k
@@ -80,6 +81,43 @@ def vendi(similarity: npt.NDArray[np.float64]) -> float:
     return float(np.exp(-(lam * np.log(lam)).sum()))
 
 
+def vendi_counts(vectors: npt.NDArray[np.float64], counts: npt.NDArray[np.intp], alone: npt.NDArray[np.intp]) -> float:
+    """vendi() of the similarity matrix of a field given as distinct unit rows
+    `vectors` taken `counts` times each, plus `alone` samples alike only to
+    themselves (empty endings: their counts), without the n x n matrix.
+
+    K = Z Z^T for the samples' rows Z, so its nonzero eigenvalues are those of
+    Z^T Z = sum of count x row row^T (columns x columns), or of the Gram matrix
+    of the rows scaled by sqrt(count) (rows x rows), whichever is smaller; a
+    sample alike only to itself adds its count as an eigenvalue of its own."""
+    n = int(counts.sum() + alone.sum())
+    if n == 0:
+        return 0.0
+    kept = counts > 0
+    y = vectors[kept] * np.sqrt(counts[kept])[:, None]
+    gram = y.T @ y if y.shape[0] > y.shape[1] else y @ y.T
+    lam = np.concatenate([np.linalg.eigvalsh(gram / n), alone[alone > 0] / n])
+    lam = lam[lam > 1e-12]  # as vendi(): rounding leaves tiny negatives and zeros
+    lam = lam / lam.sum()
+    return float(np.exp(-(lam * np.log(lam)).sum()))
+
+
+def vendi_endings(endings: Endings, vectors: npt.NDArray[np.float64] | None = None) -> Callable[[Indices], float]:
+    """The Vendi score of the samples at these indices (repeats allowed), as
+    vendi(endings.similarity()[np.ix_(idx, idx)]) gives it; `vectors`: the
+    rows or any with the same dot products (Endings.reduced())."""
+    rows = endings.rows if vectors is None else vectors
+    item = endings.item
+    m = len(rows)
+
+    def statistic(idx: Indices) -> float:
+        taken = item[idx]
+        has = taken >= 0
+        return vendi_counts(rows, np.bincount(taken[has], minlength=m), np.bincount(idx[~has]))
+
+    return statistic
+
+
 @dataclass
 class Diversity:
     n: int
@@ -106,7 +144,7 @@ class Diversity:
 
 def measure_diversity(
     labels: list[int],
-    similarity: npt.NDArray[np.float64],
+    similarity: npt.NDArray[np.float64] | Endings,
     mean_logprobs: list[float | None] | None = None,
     *,
     k: int = DISTINCT_K,
@@ -115,7 +153,8 @@ def measure_diversity(
 ) -> Diversity:
     """All measures of one field, each with a percentile bootstrap interval
     over the samples, centred on the estimate (the same seed, so the same
-    samples give the same interval)."""
+    samples give the same interval). `similarity`: the n x n matrix, or the
+    samples' Endings (the same Vendi scores without that matrix)."""
     n = len(labels)
     if n == 0:
         raise ValueError("no samples to measure")
@@ -132,5 +171,9 @@ def measure_diversity(
         lp = np.asarray(mean_logprobs, dtype=float)
         wse = estimate(lambda idx: weighted_semantic_entropy(lab[idx].tolist(), lp[idx].tolist()), floor=0.0)
     dk = estimate(lambda idx: distinct_k(lab[idx].tolist(), k), floor=1.0)
-    vs = estimate(lambda idx: vendi(similarity[np.ix_(idx, idx)]), floor=1.0)
+    if isinstance(similarity, Endings):
+        vs = estimate(vendi_endings(similarity, similarity.reduced()), floor=1.0)
+    else:
+        sim = similarity
+        vs = estimate(lambda idx: vendi(sim[np.ix_(idx, idx)]), floor=1.0)
     return Diversity(n, len(set(labels)), k, se, wse, dk, vs)

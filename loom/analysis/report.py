@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from ..textsafe import visible
@@ -113,14 +115,7 @@ def group_samples(samples: list[Sample], threshold: float = 0.2, ending_words: i
         exact.setdefault(ending_of(s.text, ending_words), []).append(i)
     # biggest exact groups first; ties keep first appearance (dicts keep insertion order)
     ordered = sorted(exact.items(), key=lambda kv: -len(kv[1]))
-    clusters: list[tuple[str, list[str]]] = []  # (representative ending, endings in it)
-    for ending, _ in ordered:
-        for rep, members in clusters:
-            if threshold > 0 and Levenshtein.normalized_distance(ending, rep) <= threshold:
-                members.append(ending)
-                break
-        else:
-            clusters.append((ending, [ending]))
+    clusters = _join_near([e for e, _ in ordered], threshold)
     groups = []
     for rep, endings in clusters:
         idx = sorted(i for e in endings for i in exact[e])
@@ -140,6 +135,65 @@ def group_samples(samples: list[Sample], threshold: float = 0.2, ending_words: i
         )
     groups.sort(key=lambda g: (-g.size, g.members[0]))
     return groups
+
+
+#: endings compared to the groups' representatives at a time (see _join_near)
+JOIN_BLOCK = 256
+
+
+def _join_near(endings: list[str], threshold: float) -> list[tuple[str, list[str]]]:
+    """Each ending in turn joins the first group whose representative (its first
+    ending) is within `threshold` normalised Levenshtein distance, or starts a
+    group. The distances of a block of endings to every representative come from
+    one call of rapidfuzz's cdist (bounded, in C); every join is then settled by
+    Levenshtein.normalized_distance itself, so the groups are those of comparing
+    each ending with each representative in turn, in quadratic Python."""
+    clusters: list[tuple[str, list[str]]] = []  # (representative ending, endings in it)
+    if threshold <= 0:
+        return [(e, [e]) for e in endings]
+    longest = max((len(e) for e in endings), default=0)
+    cutoff = int(threshold * longest) + 1  # larger distances are all "too far"
+    lengths = np.array([len(e) for e in endings])
+    for lo in range(0, len(endings), JOIN_BLOCK):
+        block = endings[lo : lo + JOIN_BLOCK]
+        reps = [rep for rep, _ in clusters]
+        old = _distances(block, reps, cutoff)
+        new = _distances(block, block, cutoff)
+        rep_len = np.array([len(r) for r in reps], dtype=float)
+        started: list[int] = []  # the block's endings that started a group, by position in the block
+        for i, ending in enumerate(block):
+            near = old[i] <= threshold * np.maximum(rep_len, lengths[lo + i]) + 1e-9
+            home = next((j for j in np.flatnonzero(near).tolist() if _near(ending, reps[j], threshold)), None)
+            if home is None:
+                home = next(
+                    (
+                        len(reps) + k
+                        for k, s in enumerate(started)
+                        if new[i, s] <= threshold * max(len(block[s]), len(ending)) + 1e-9
+                        and _near(ending, block[s], threshold)
+                    ),
+                    None,
+                )
+            if home is None:
+                started.append(i)
+                clusters.append((ending, [ending]))
+            else:
+                clusters[home][1].append(ending)
+    return clusters
+
+
+def _distances(a: list[str], b: list[str], cutoff: int) -> npt.NDArray[np.int32]:
+    """Levenshtein distances, a x b; those over `cutoff` as cutoff + 1."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)), dtype=np.int32)
+    out: npt.NDArray[np.int32] = process.cdist(
+        a, b, scorer=Levenshtein.distance, dtype=np.int32, score_cutoff=cutoff, workers=1
+    )
+    return out
+
+
+def _near(a: str, b: str, threshold: float) -> bool:
+    return bool(Levenshtein.normalized_distance(a, b) <= threshold)
 
 
 def summarise(samples: list[Sample], groups: list[Group]) -> dict[str, Any]:
@@ -285,11 +339,11 @@ def measured(
                 "temperatures": per_t,
             }
         )
-    diversity = measure_diversity(labels, clustering.similarity, mean_lps, resamples=resamples).to_dict()
+    diversity = measure_diversity(labels, clustering.vectors, mean_lps, resamples=resamples).to_dict()
     by_temperature = []
     for t in t_values if len(t_values) > 1 else ():  # one temperature: the same as overall
         at_t = [i for i in range(n) if temps[i] == t]
-        sub = clustering.similarity[np.ix_(at_t, at_t)]
+        sub = clustering.vectors.subset(at_t)
         by_temperature.append(
             {
                 "temperature": float(t),
