@@ -867,7 +867,12 @@ class OpenAIBackend(Backend):
         if isinstance(data.get("error"), dict):  # some servers report failures inside the stream
             raise _StreamError(str(data["error"].get("message") or data["error"]))
         n = len(job.branches)
-        for choice in data.get("choices") or []:
+        choices = data.get("choices") or []
+        if not isinstance(choices, list):
+            raise LogprobsFormatError(f"'choices' is a {type(choices).__name__}, not a list")
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise LogprobsFormatError(f"a choice is a {type(choice).__name__}, not an object")
             i = choice.get("index") or 0
             if not isinstance(i, int) or not 0 <= i < n:
                 continue

@@ -19,7 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from mutations import json_values, mutated
 
@@ -140,8 +140,17 @@ def server():
     s.httpd.shutdown()
 
 
+# replies the fuzzer found that loom once took for its own bug (a TypeError, not a clear error)
+_WHOLE = ("completions", False, 200, "application/json")
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(reply=replies())
+@example(reply=(*_WHOLE, b'{"id": null, "object": "text_completion", "model": "m", "choices": true}'))
+@example(reply=(*_WHOLE, b'{"choices": [1, "x"]}'))
+@example(reply=(*_WHOLE, b'{"choices": [{"index": 0, "text": 5, "finish_reason": "stop"}]}'))
+@example(reply=(*_WHOLE, b'{"choices": [{"index": 0, "text": "a", "logprobs": true, "finish_reason": 1}]}'))
+@example(reply=("chat", False, 200, "application/json", b'{"choices": [{"index": 0, "message": "hi"}]}'))
 def test_any_reply_gives_nodes_or_a_clear_error(server, tmp_path_factory, reply):
     api, stream, status, ctype, body = reply
     server.reply = (status, ctype, body)
