@@ -239,3 +239,17 @@ async def test_the_export_dialog_starts_from_the_working_folder(app, lab):
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("x")
         assert app.screen.query_one("#path", Input).value.endswith("tale.md")
+
+
+async def test_the_vs_sides_scroll_to_their_branches_at_80x24(app, lab):
+    """At 80x24 the distribution alone fills a side: the block view and the branches under it
+    were cut off with no way to reach them; now each side scrolls as a whole."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await RESULTS["vs"](lab)(pilot)
+        side = app.screen.query(".side").first()
+        assert side.max_scroll_y > 0
+        side.scroll_end(animate=False, immediate=True)
+        await settle(pilot)
+        branches = app.screen.query_one("#branches-a")
+        assert "[" in str(branches.render())  # the branches, "[id] text", are there
+        assert side.region.overlaps(branches.region), "the branches did not come into view"

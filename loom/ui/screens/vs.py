@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Input, Static
 
 from ...experiments.base import Cancel, ProgressFn
@@ -89,11 +89,11 @@ class VersusScreen(ResultScreen[None]):
         yield Static("", id="summary")
         with Horizontal(id="sides"):
             for side in ("a", "b"):
-                with Vertical(classes="side"):
+                # each side scrolls as a whole: at 80x24 the distribution alone fills the height
+                with VerticalScroll(classes="side"):
                     yield Static("", id=f"dist-{side}")
                     yield BlockView(self.theme, id=f"blocks-{side}")
-                    with VerticalScroll():
-                        yield Static("", id=f"branches-{side}")
+                    yield Static("", id=f"branches-{side}")
         yield Footer()
 
     def on_mount(self) -> None:
