@@ -65,6 +65,9 @@ def parse_logprobs(lp: Any) -> list[WireToken] | None:
         raise LogprobsFormatError("logprobs.tokens is not a list")
     chosen = lp.get("token_logprobs") or [None] * len(tokens)
     tops = lp.get("top_logprobs") or [None] * len(tokens)
+    for name, value in (("token_logprobs", chosen), ("top_logprobs", tops)):
+        if not isinstance(value, list):
+            raise LogprobsFormatError(f"logprobs.{name} is a {type(value).__name__}, not a list")
     out = []
     for i, text in enumerate(tokens):
         text = str(text)

@@ -151,6 +151,20 @@ _WHOLE = ("completions", False, 200, "application/json")
 @example(reply=(*_WHOLE, b'{"choices": [{"index": 0, "text": 5, "finish_reason": "stop"}]}'))
 @example(reply=(*_WHOLE, b'{"choices": [{"index": 0, "text": "a", "logprobs": true, "finish_reason": 1}]}'))
 @example(reply=("chat", False, 200, "application/json", b'{"choices": [{"index": 0, "message": "hi"}]}'))
+@example(
+    reply=(
+        *_WHOLE,
+        b'{"choices": [{"index": 0, "text": " hello world", "finish_reason": "length", "logprobs": {"tokens": '
+        b'[" hello", " world"], "token_logprobs": [-0.5, -1.0], "top_logprobs": true, "text_offset": [0, 6]}}]}',
+    )
+)
+@example(
+    reply=(
+        *_WHOLE,
+        b'{"choices": [{"index": 0, "text": "a", "finish_reason": "length", "logprobs": {"tokens": ["a"], '
+        b'"token_logprobs": 3}}]}',
+    )
+)
 def test_any_reply_gives_nodes_or_a_clear_error(server, tmp_path_factory, reply):
     api, stream, status, ctype, body = reply
     server.reply = (status, ctype, body)
