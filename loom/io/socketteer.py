@@ -366,17 +366,17 @@ def import_data(
             raise TreeFormatError("the file has no root node")
         # the top-level keys in the file's order ("root" marks its place), and the model responses
         # without the completions that nodes give back
-        kept = {
-            k: None if k == "root" else _heads(v, held, elider) if k == "model_responses" else v for k, v in top.items()
-        }
         if fresh:
-            session.set_state(STATE_KEY, kept)
+            session.set_state_json(STATE_KEY, _state_json(top, held, elider))
             if elider is not None and elider.ids():
                 session.set_state(PATH_PROMPTS_KEY, elider.ids())
             sel = by_sid.get(top["selected_node_id"]) if isinstance(top.get("selected_node_id"), str) else None
             session.current = sel if sel is not None else first
             session.set_state(SELECTED_KEY, session.current)
         else:  # merging: keep chapters, tag definitions and responses so an export still knows them
+            kept = {
+                k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()
+            }
             state = session.get_state(STATE_KEY) or {}
             for key in ("chapters", "tags", "model_responses"):
                 value = kept.get(key)
@@ -437,14 +437,35 @@ def _heads(responses: Any, held: set[tuple[str, int]], elider: Elider | None = N
     with `elider`, where the path gives the prompt's text back)."""
     if not isinstance(responses, (dict, KeyedSpool)):
         return responses
-    out: dict[str, Any] = {}
+    return dict(_head_items(responses, held, elider))
+
+
+def _head_items(
+    responses: Mapping[str, Any], held: set[tuple[str, int]], elider: Elider | None = None
+) -> Iterator[tuple[str, Any]]:
     for rid, resp in responses.items():
         if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
             resp = {**resp, "completions": [None if (rid, i) in held else c for i, c in enumerate(resp["completions"])]}
             if elider is not None:
                 resp = elider.head(rid, resp)
-        out[rid] = resp
-    return out
+        yield rid, resp
+
+
+def _state_json(top: dict[str, Any], held: set[tuple[str, int]], elider: Elider | None) -> str:
+    """json.dumps of the file's top-level keys in order ("root" as null, the model responses as
+    their heads: see _heads), written a response at a time: the heads as one dict were the
+    import's peak memory (a few hundred bytes of objects per response, all held at once)."""
+    parts = []
+    for key, value in top.items():
+        if key == "model_responses" and isinstance(value, (dict, KeyedSpool)):
+            heads = ", ".join(
+                f"{json.dumps(rid)}: {json.dumps(head)}" for rid, head in _head_items(value, held, elider)
+            )
+            text = "{" + heads + "}"
+        else:
+            text = json.dumps(None if key == "root" else value)
+        parts.append(f"{json.dumps(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _hidden(root: dict[str, Any]) -> int:

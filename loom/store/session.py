@@ -552,6 +552,11 @@ class Session:
     def set_state(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def set_state_json(self, key: str, text: str) -> None:
+        """set_state with the value already as JSON text (a large value written in pieces,
+        never held as objects; the caller builds it from json.dumps of each piece)."""
+        self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, text))
+
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
