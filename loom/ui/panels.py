@@ -38,7 +38,7 @@ class Legend(Static):
         for i, color in enumerate(theme.palette):
             t.append(f" {theme.bucket_label(i)} ", style=f"{theme.foreground(i)} on {color}")
             t.append(" ")
-        t.append(" human text is plain", style="dim")
+        t.append(" human: plain", style="dim")  # fits 80 columns
         self.update(t)
 
 

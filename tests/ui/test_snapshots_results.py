@@ -8,7 +8,8 @@ After a deliberate change: `python -m pytest tests/test_snapshots_results.py --s
 then look at the new SVGs before committing them."""
 
 import pytest
-from textual.widgets import Input, TextArea
+from textual.widget import Widget
+from textual.widgets import Input, Static, TextArea
 
 from loom.analysis.attractors import parse_regex
 from loom.experiments.collapse import collapse
@@ -239,3 +240,74 @@ async def test_the_export_dialog_starts_from_the_working_folder(app, lab):
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("x")
         assert app.screen.query_one("#path", Input).value.endswith("tale.md")
+
+
+def cut_off(screen) -> list[str]:
+    """What a screen cuts off with no way to scroll to it: a box whose content is
+    taller (or wider) than the box where it does not scroll, a text with more lines
+    than its height, or a widget below the screen with nothing above it that scrolls."""
+    found = []
+    for w in [screen, *screen.walk_children(Widget)]:
+        if not w.display:
+            continue
+        if w.is_scrollable:
+            content, room = w.virtual_size, w.scrollable_content_region.size
+            if content.height > room.height and w.styles.overflow_y == "hidden":
+                found.append(f"{w!r}: {content.height} lines in {room.height}, not scrolling")
+            if content.width > room.width and w.styles.overflow_x == "hidden":
+                found.append(f"{w!r}: {content.width} columns in {room.width}, not scrolling")
+        elif isinstance(w, Static) and w.content_region.width > 0:
+            lines = w.get_content_height(screen.size, screen.size, w.content_region.width)
+            if lines > w.content_region.height:
+                found.append(f"{w!r}: {lines} lines of text in {w.content_region.height}")
+        scrolls = any(
+            a.is_scrollable and a.styles.overflow_y != "hidden"
+            for a in w.ancestors_with_self[1:]
+            if isinstance(a, Widget)
+        )
+        if w.region.bottom > screen.region.bottom and not scrolls:
+            found.append(f"{w!r}: below the screen, nothing to scroll")
+    return found
+
+
+MAIN_DIALOGS = {
+    "main": keys(),
+    "help": keys("question_mark"),
+    "settings": keys("s"),
+    "edit": keys("e"),
+    "new": keys("n"),
+    "sessions": keys("o"),
+    "distribution-of-20": keys("d"),
+    "vs-before-a-run": showing(
+        lambda app, lab: VersusScreen(
+            app.session, lab["root"], ("demo", "demo-wedding"), GenerationParams(n=2, max_tokens=8), app.loom_theme
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)], ids=["80x24", "140x40"])
+@pytest.mark.parametrize("name", [*RESULTS, *DIALOGS, *MAIN_DIALOGS])
+async def test_every_screen_shows_all_or_scrolls(app, lab, size, name):
+    """Issue 13: every dialog and result screen either fits at 80x24 (and 140 columns)
+    or scrolls to what does not; nothing is cut with no way to reach it."""
+    setup = {**RESULTS, **DIALOGS, **MAIN_DIALOGS}[name]
+    async with app.run_test(size=size) as pilot:
+        await setup(lab)(pilot)
+        await pilot.pause(0.2)
+        assert cut_off(pilot.app.screen) == []
+
+
+async def test_model_vs_model_scrolls_to_both_models_branches_at_80x24(app, lab):
+    """Issue 13's known failure: at 80x24 the model-vs-model screen squeezed its block
+    multiverses to nothing and cut the branches off, with no way to scroll to them."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await RESULTS["vs"](lab)(pilot)
+        screen = pilot.app.screen
+        for side in "ab":
+            assert screen.query_one(f"#blocks-{side}").size.height >= 6
+            branches = screen.query_one(f"#branches-{side}")
+            branches.scroll_visible(animate=False)
+            await pilot.pause(0.1)
+            assert screen.region.contains_region(branches.region), (side, branches.region)
+            assert "[" in str(branches.render())  # the branches, each with its node id
