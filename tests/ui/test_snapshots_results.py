@@ -24,12 +24,12 @@ from loom.io.tags import set_tags
 from loom.store import Session
 from loom.tree import GenerationParams
 from loom.ui.app import LoomApp
-from loom.ui.collapse import CollapseScreen
 from loom.ui.dialogs import QuitScreen
-from loom.ui.forks import ForksScreen
 from loom.ui.screens.candidates import CandidatesScreen
+from loom.ui.screens.collapse import CollapseScreen
 from loom.ui.screens.compare import CompareScreen
 from loom.ui.screens.distribution import DistributionScreen
+from loom.ui.screens.forks import ForksScreen
 from loom.ui.screens.multiverse import MultiverseExportScreen, MultiverseScreen
 from loom.ui.screens.report import ReportScreen
 from loom.ui.screens.sweep import SweepScreen
