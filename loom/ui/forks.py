@@ -42,7 +42,6 @@ def open_forks(app: LoomApp) -> None:
 
     def went(position: int | None) -> None:
         if position is not None and app.node_id == node_id and position < len(view.tokens):
-            view.move_cursor(position)  # the path on view is the one the run went along
-            app.show_token()
+            app.cursor = position  # the path on view is the one the run went along
 
     app.push_screen(ForksForm(node_id, tokens), chosen)
