@@ -12,9 +12,8 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -24,7 +23,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import AwaitMount
-from textual.widgets import Footer, LoadingIndicator, OptionList, Static, Tree
+from textual.widgets import Footer, LoadingIndicator, OptionList, Tree
 from textual.worker import Worker, WorkerState
 
 from ..analysis.clusters import grouped_order
@@ -47,7 +46,7 @@ from .keysfirst import KeysFirst
 from .library import LIBRARY_KEYS, Library
 from .messages import BranchSaved, GenerationNotice, TokenGrown
 from .multiverse import MULTIVERSE_KEYS, MultiverseViews
-from .panels import ChildrenList, Legend, LoomHeader, TokenInfo, TreePanel
+from .panels import ChildrenList, Legend, LoomHeader, StatusLine, TokenInfo, TreePanel
 from .pathview import PathView
 from .words import plural
 
@@ -90,7 +89,18 @@ class LoomApp(App):
     # every screen's styles, with the theme's variables; a full path, because Textual reads a
     # relative one beside the module of the class, which for a subclass (bench/keys.py) is elsewhere
     CSS_PATH = Path(__file__).with_name("loom.tcss")
-    running: var[tuple[Job, ...]] = var(())  # the jobs running now, oldest first (the jobs line shows them)
+    # -- the one source of truth: every panel watches what it draws and keeps no copy of it --
+    session: var[Session] = var(cast(Session, None), init=False)  # the open session (the tree panel)
+    path: var[tuple[Node, ...]] = var((), always_update=True)  # the root to the current node (path view, children)
+    cursor: var[int | None] = var(None, always_update=True)  # the token cursor along the path (path view)
+    token: var[tuple[Node, int] | None] = var(None, always_update=True)  # the token under it (token panel)
+    running: var[tuple[Job, ...]] = var((), always_update=True)  # the jobs running now, oldest first (jobs line)
+    live: var[dict[int, str]] = var(dict, always_update=True)  # a generation's branches so far, by branch
+    grown: var[tuple[int | None, ...]] = var((), always_update=True)  # nodes that just got new children
+    outside: var[int] = var(0)  # how many times nodes another process added were found (tree, children)
+    group_siblings: var[bool] = var(False)  # the children list grouped by meaning (=)
+    status_text: var[str] = var("")  # the status line
+    loom_theme: var[LoomTheme] = var(cast(LoomTheme, None), always_update=True)  # the probability palette
     LIVE_POLL = 0.3  # seconds between looks for nodes another process added to the session
     BINDINGS = [
         Binding(k.keys, k.action, k.short or k.description, show=k.footer, tooltip=k.description, id=k.action)
@@ -126,12 +136,9 @@ class LoomApp(App):
         self.loom_theme = self.themes.get(wanted) or next(iter(self.themes.values()))
         self._keys = self._apply_key_overrides()
         self._main_actions = {k.action for k in ALL_KEYS}
-        self.node_id: int | None = session.current
-        self.path: list[Node] = []
-        self._live: dict[int, str] = {}  # the running generation's branches so far, by branch
+        self._first_node: int | None = session.current  # shown once the panels are mounted
+        self._live: dict[int, str] = {}  # the running generation's branches so far (published to `live` at a pace)
         self._live_parent: int | None = None  # the node they grow from: shown only under it
-        self.group_siblings = False  # the children list grouped by meaning (=)
-        self._token_for_alternatives: tuple[Node, int] | None = None
         self._seen_version: tuple[Session, int | None] | None = None  # the session and its data_version last shown
         self._created: set[Path] = {session.path.resolve()} if created else set()  # session files this app made
         # the features, each with its own state, opening its own screens
@@ -153,7 +160,7 @@ class LoomApp(App):
                     yield ChildrenList(id="children")
         with Horizontal(id="statusbar"):
             yield LoadingIndicator(id="loading")
-            yield Static("", id="status")
+            yield StatusLine(id="status")
             yield JobsLine(id="jobs")
         yield Legend(id="legend")
         yield Footer()
@@ -167,13 +174,11 @@ class LoomApp(App):
                 self.unregister_theme(name)
         for err in self.theme_errors:
             self.notify(err, title="settings problem", severity="warning", timeout=10)
-        self.query_one(Legend).show(self.loom_theme)
-        self.query_one(TreePanel).reset(self.session)
         self.sub_title = f"{self.session.name}"
         if self.backend is not None:
             self.query_one("#loading").add_class("hidden")
             self.set_status(f"model {self.backend.name}")
-        self.show_node(self.node_id)
+        self.show_node(self._first_node)
         self._seen_version = (self.session, self.session.data_version())
         self.set_interval(self.LIVE_POLL, self._catch_up)
         self.set_interval(0.25, self._keys_first.tick)
@@ -191,6 +196,15 @@ class LoomApp(App):
         if self.node_id is None:
             self.action_new_root()
         self.call_after_refresh(self._play_held_keys)
+
+    @property
+    def node_id(self) -> int | None:
+        """The current node: the end of `path`."""
+        return self.path[-1].id if self.path else None
+
+    @node_id.setter
+    def node_id(self, node_id: int | None) -> None:
+        self.show_node(node_id)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -259,7 +273,7 @@ class LoomApp(App):
         return key_name(self._keys, action)
 
     def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        self.status_text = text
 
     # -- model ---------------------------------------------------------------
     @work(thread=True, exclusive=True, group="model")
@@ -292,30 +306,38 @@ class LoomApp(App):
         self.set_status(f"model {self.backend.name} ready")
 
     # -- showing -------------------------------------------------------------
-    def show_node(self, node_id: int | None, cursor: int | None = None, reveal: bool = True) -> None:
-        self.node_id = node_id
-        pv = self.query_one(PathView)
+    def show_node(self, node_id: int | None, cursor: int | None = None) -> None:
+        """Make `node_id` the current node, the token cursor at `cursor` (else on the
+        node's first token): every panel redraws itself from the new path."""
         if node_id is None:
-            self.path = []
-            pv.set_nodes([])
-            self.query_one(ChildrenList).show([], self.loom_theme)
-            self.query_one(TokenInfo).show(None, self.loom_theme)
+            self.set_reactive(LoomApp.cursor, None)
+            self.path = ()
+            self.token = None
             return
-        self.path = self.session.path_nodes(node_id)
+        path = self.session.path_nodes(node_id)
         if self.session.current != node_id and not self.session.readonly:
             self.session.current = node_id
-        if cursor is None and self.path[-1].tokens:
-            cursor = sum(len(n.tokens or ()) for n in self.path[:-1])  # first token of this node
-        pv.set_nodes(self.path, cursor)
-        pv.reveal()
-        self.refresh_children()
-        self.show_token()
-        if reveal:
-            self.query_one(TreePanel).reveal([n.id for n in self.path])
-        node = self.path[-1]
+        if cursor is None and path[-1].tokens:
+            cursor = sum(len(n.tokens or ()) for n in path[:-1])  # first token of this node
+        self.set_reactive(LoomApp.cursor, cursor)  # where the path view opens the new path
+        self.path = tuple(path)
+        self._token_under_cursor()
+
+    def watch_path(self, path: tuple[Node, ...]) -> None:
+        if not path:
+            return
+        node = path[-1]
         self.sub_title = (
-            f"{self.session.name} · node {node.id} ({node.author}) · depth {len(self.path) - 1}" + context_label(node)
+            f"{self.session.name} · node {node.id} ({node.author}) · depth {len(path) - 1}" + context_label(node)
         )
+
+    def watch_cursor(self) -> None:
+        self._token_under_cursor()
+
+    def _token_under_cursor(self) -> None:
+        """`token` from `cursor`: the path view holds the index of the path's tokens."""
+        pv = self.query_one(PathView)
+        self.token = pv.token_at(self.cursor) if self.cursor is not None and self.cursor < len(pv.tokens) else None
 
     def child_rows(self, session: Session, node_id: int | None) -> list[dict]:
         """The children list's rows: in the order they were made, or grouped by
@@ -332,13 +354,11 @@ class LoomApp(App):
         return [{**rows[i], "group": (cluster, size)} for i, cluster, size in order]
 
     def refresh_children(self) -> None:
-        self.query_one(ChildrenList).show(
-            self.child_rows(self.session, self.node_id), self.loom_theme, self._live_here()
-        )
+        """Have the children list read the current node's children again."""
+        self.grown = ()
 
     def action_group_siblings(self) -> None:
         self.group_siblings = not self.group_siblings
-        self.refresh_children()
         self.notify(
             "Children grouped by meaning (similar continuations together, biggest group first)."
             if self.group_siblings
@@ -361,24 +381,14 @@ class LoomApp(App):
             if version is None or (seen is not None and seen[0] is session and seen[1] == version):
                 return
             if seen is not None and seen[0] is session:
-                if self.node_id is not None:
-                    rows = self.child_rows(session, self.node_id)
-                    children = self.query_one(ChildrenList)
-                    if rows != children.rows:
-                        children.show(rows, self.loom_theme, self._live_here())
-                self.query_one(TreePanel).catch_up()
+                self.outside += 1  # the tree panel and the children list catch up
         except sqlite3.Error:  # a read that failed (the file busy or damaged): the next tick tries again
             return
         self._seen_version = (session, version)
 
     def show_token(self) -> None:
-        pv = self.query_one(PathView)
-        info = self.query_one(TokenInfo)
-        if pv.cursor is None:
-            info.show(None, self.loom_theme)
-            return
-        node, ti = pv.token_at(pv.cursor)
-        info.show(node.tokens[ti], self.loom_theme, f"· node {node.id} #{ti}")
+        """Have the token panel show the token under the path view's cursor."""
+        self.cursor = self.query_one(PathView).cursor
 
     # -- moving --------------------------------------------------------------
     def goto(self, node_id: int | None) -> None:
@@ -457,7 +467,7 @@ class LoomApp(App):
     def _tree_chosen(self, event: Tree.NodeSelected) -> None:
         if event.node.data is not None and event.node.data != self.node_id:
             # the "↑ levels above" line leads out of what the panel shows: re-reveal
-            self.show_node(event.node.data, reveal=event.node is self.query_one(TreePanel).up_line)
+            self.show_node(event.node.data)  # the tree panel reveals it only where it is not highlighted
 
     # -- tokens --------------------------------------------------------------
     def _move_token(self, step: int) -> None:
@@ -465,9 +475,8 @@ class LoomApp(App):
         if not pv.tokens:
             self.notify("No model tokens on this path yet.", timeout=2)
             return
-        cur = pv.cursor if pv.cursor is not None else (len(pv.tokens) if step < 0 else -1)
-        pv.move_cursor(max(0, min(len(pv.tokens) - 1, cur + step)))
-        self.show_token()
+        cur = self.cursor if self.cursor is not None else (len(pv.tokens) if step < 0 else -1)
+        self.cursor = max(0, min(len(pv.tokens) - 1, cur + step))
 
     def action_next_token(self) -> None:
         self._move_token(1)
@@ -476,14 +485,13 @@ class LoomApp(App):
         self._move_token(-1)
 
     def on_path_view_token_clicked(self, msg: PathView.TokenClicked) -> None:
-        self.query_one(PathView).move_cursor(msg.index)
-        self.show_token()
+        self.cursor = msg.index
 
     def action_alternatives(self) -> None:
         if isinstance(self.focused, (OptionList, Tree)):
             return  # enter belongs to the focused list
         info = self.query_one(TokenInfo)
-        if info.token is None or not info.token.alternatives:
+        if self.token is None or not self.token[0].tokens[self.token[1]].alternatives:
             self.notify(
                 f"Put the cursor on a model token first ({self.key_for('next_token')} and {self.key_for('prev_token')} or a click).",
                 timeout=3,
@@ -495,16 +503,16 @@ class LoomApp(App):
     @on(OptionList.OptionSelected, "#token")
     def _alternative_chosen(self, event: OptionList.OptionSelected) -> None:
         pv = self.query_one(PathView)
-        if pv.cursor is None or not event.option.id:
+        if self.token is None or not event.option.id:
             return
-        node, ti = pv.token_at(pv.cursor)
+        node, ti = self.token
         alt = node.tokens[ti].alternatives[int(event.option.id)]
         try:
             new = fork_at_token(self.session, node, ti, alt)
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.query_one(TreePanel).refresh_node(node.parent_id)
+        self.refresh_nodes(node.parent_id)
         cursor = len(pv.tokens) - len(node.tokens) + ti if node.id == self.node_id else None
         self.show_node(new.id, cursor=cursor)
         pv.focus()
@@ -549,14 +557,10 @@ class LoomApp(App):
         self.set_status(f"{label}… ({self.key_for('cancel')} cancels)")
         return job
 
-    def watch_running(self, jobs: tuple[Job, ...]) -> None:
-        if self.screen_stack and self.query("#jobs"):  # none while the app starts or shuts down
-            self.query_one(JobsLine).show(jobs)
-
     def on_job_progress(self, msg: JobProgress) -> None:
         msg.job.progress = msg.progress
         if msg.job in self.running:
-            self.query_one(JobsLine).show(self.running)
+            self.running = self.running  # the jobs line redraws
             if msg.job.shown is not None:
                 msg.job.shown(msg.progress)
 
@@ -592,7 +596,7 @@ class LoomApp(App):
         if job is not None:
             job.cancel.set()
             self.set_status(f"cancelling {job.label}… what finished is kept")
-            self.query_one(JobsLine).show(self.running)
+            self.running = self.running
         elif isinstance(self.focused, (OptionList, Tree)):
             self.query_one(PathView).focus()
 
@@ -643,10 +647,7 @@ class LoomApp(App):
 
     def refresh_nodes(self, *parents: int | None) -> None:
         """Show nodes a job or a screen added under `parents` in the tree and the children list."""
-        tree = self.query_one(TreePanel)
-        for p in parents:
-            tree.refresh_node(p)
-        self.refresh_children()
+        self.grown = parents
 
     # -- generating ----------------------------------------------------------
     def action_generate(self) -> None:
@@ -657,6 +658,7 @@ class LoomApp(App):
             return
         node_id, session, backend, params = self.node_id, self.session, self.backend, self.params
         self._live, self._live_parent = {}, node_id
+        self.live = {}
 
         def listen(event: object) -> None:
             if isinstance(event, TokenEvent):
@@ -691,6 +693,7 @@ class LoomApp(App):
 
     def _end_generation(self, node_id: int) -> None:
         self._live = {}
+        self.set_reactive(LoomApp.live, {})
         self.refresh_nodes(node_id)
 
     def on_token_grown(self, msg: TokenGrown) -> None:
@@ -701,14 +704,14 @@ class LoomApp(App):
 
     def on_branch_saved(self, msg: BranchSaved) -> None:
         self._live.pop(msg.branch, None)
-        self.refresh_children()
+        self.live = dict(self._live)  # the children list reads the saved branch among the rows
 
     def on_generation_notice(self, msg: GenerationNotice) -> None:
         self.notify(msg.text, title="note", timeout=8)
 
-    def _live_here(self) -> dict[int, str]:
+    def live_here(self) -> dict[int, str]:
         """The growing branches, when the current node is the one they grow from."""
-        return self._live if self.node_id == self._live_parent else {}
+        return self.live if self.node_id == self._live_parent else {}
 
     def _throttled_children(self) -> None:
         if not getattr(self, "_children_pending", False):
@@ -716,7 +719,8 @@ class LoomApp(App):
 
             def flush() -> None:
                 self._children_pending = False
-                self.refresh_children()
+                if self._live_parent is not None:
+                    self.live = dict(self._live)
 
             self.set_timer(0.05, flush)
 
@@ -731,7 +735,7 @@ class LoomApp(App):
             if text is None or text == node.text:
                 return
             new = edit_node(self.session, node, text)
-            self.query_one(TreePanel).refresh_node(node.parent_id)
+            self.refresh_nodes(node.parent_id)
             self.show_node(new.id)
             self.notify(
                 f"Saved as node {new.id}, derived from node {node.id} (kept). Press {self.key_for('generate')} to generate from it.",
@@ -745,7 +749,7 @@ class LoomApp(App):
             if text is None:
                 return
             root = self.session.add_node(None, text, "prompt")
-            self.query_one(TreePanel).refresh_node(None)
+            self.refresh_nodes(None)
             self.show_node(root.id)
 
         self.push_screen(EditScreen("", "New prompt: type or paste the root text", "save as a new root"), done)
@@ -805,6 +809,7 @@ class LoomApp(App):
             old.close()
         self.session = new
         self._live, self._live_parent = {}, None  # a cancelled generation's branches belong to the old session
+        self.set_reactive(LoomApp.live, {})
         self.query_one(PathView).set_marks({})  # they name another session's nodes
         self._seen_version = (new, new.data_version())
         if model != self.model_ref or self.backend is None:
@@ -813,7 +818,6 @@ class LoomApp(App):
         else:
             self.set_status(f"model {self.backend.name}")
         self.params = self._session_params(new)
-        self.query_one(TreePanel).reset(new)
         self.show_node(new.current)
         if new.current is None:
             self.action_new_root()
@@ -831,13 +835,7 @@ class LoomApp(App):
         """However the theme changes (ctrl+t, the palette, code), the probability palette follows."""
         if name not in self.themes:
             return
-        self.loom_theme = self.themes[name]
-        if not self.query(PathView):  # not composed yet: the panels are made with loom_theme
-            return
-        self.query_one(PathView).set_theme(self.loom_theme)
-        self.query_one(Legend).show(self.loom_theme)
-        self.refresh_children()
-        self.show_token()
+        self.loom_theme = self.themes[name]  # the panels watch it
 
     # -- the features' keys (each feature holds its own state and opens its own screens) --
     def action_search(self) -> None:

@@ -77,6 +77,7 @@ class JobsLine(Horizontal):
 
     def on_mount(self) -> None:
         self.add_class("idle")
+        self.watch(self.app, "running", self.show)  # the app's running jobs
 
     def show(self, jobs: tuple[Job, ...]) -> None:
         self.set_class(not jobs, "idle")

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from ..tree import Node
 from .keymap import Key
-from .pathview import PathView
 from .screens.candidates import CandidatesScreen
 from .screens.distribution import DistributionScreen
 from .screens.multiverse import MultiverseScreen
@@ -46,9 +45,8 @@ class MultiverseViews:
     def _cursor_place(self) -> tuple[int, int | None]:
         """The node and token under the cursor, else the current node (None: after it)."""
         app = self.app
-        pv = app.query_one(PathView)
-        if pv.cursor is not None:
-            node, ti = pv.token_at(pv.cursor)
+        if app.token is not None:
+            node, ti = app.token
             return node.id, ti
         assert app.node_id is not None
         return app.node_id, None

@@ -1,6 +1,10 @@
 """Side panels: the lazy tree outline, the children of the current node, the
 token inspector with its alternatives, and the palette legend. All model text
-goes in as rich Text built from plain strings, never as markup."""
+goes in as rich Text built from plain strings, never as markup.
+
+Each panel draws from the app's state (LoomApp's reactive attributes: the
+session, the path to the current node, the token under the cursor, the theme...)
+and watches what it shows: the app changes its state, never a panel."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from textual.widgets.tree import UnknownNodeID
 from ..store import Session
 from ..textsafe import one_line, visible
 from ..themes import LoomTheme
-from ..tree import Token
+from ..tree import Node, Token
 from .pathview import set_virtual_size
 from .words import plural
 
@@ -52,15 +56,25 @@ def prob_chip(prob: float | None, theme: LoomTheme) -> Text:
     return Text.assemble((f"{prob:4.0%}", f"{theme.foreground(b)} on {theme.palette[b]}"))
 
 
+class StatusLine(Static):
+    """The status line: the app's `status_text`."""
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "status_text", lambda text: self.update(Text(text)))
+
+
 class Legend(Static):
     DEFAULT_CSS = "Legend { height: 1; padding: 0 1; }"
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "loom_theme", self.show)
 
     def show(self, theme: LoomTheme) -> None:
         t = Text("p(token): ", style="dim")
         for i, color in enumerate(theme.palette):
             t.append(f" {theme.bucket_label(i)} ", style=f"{theme.foreground(i)} on {color}")
             t.append(" ")
-        t.append(" human text is plain", style="dim")
+        t.append(" human: plain", style="dim")  # fits 80 columns
         self.update(t)
 
 
@@ -84,6 +98,27 @@ class TreePanel(Tree[int]):
         self._rows: dict[int, dict] = {}  # node id -> the summary row its line shows
         self._levels: dict[int | None, int] = {}  # node id -> how many children it had when its level loaded
         self._more_count: dict[object, int] = {}  # "… more" line id -> the number it tells
+
+    def on_mount(self) -> None:
+        app = self.app
+        self.watch(app, "session", lambda session: self.reset(session), init=False)  # (made with the first)
+        self.watch(app, "path", self._follow)
+        self.watch(app, "grown", self._grown, init=False)
+        self.watch(app, "outside", self.catch_up, init=False)
+
+    def _follow(self, path: tuple[Node, ...]) -> None:
+        """Highlight the current node, unless the highlight is on it already (chosen
+        here); the "↑ levels above" line leads out of what the panel shows."""
+        if not path:
+            return
+        line = self.cursor_node
+        if line is not None and line is not self.up_line and line.data == path[-1].id:
+            return
+        self.reveal([n.id for n in path])
+
+    def _grown(self, parents: tuple[int | None, ...]) -> None:
+        for p in parents:
+            self.refresh_node(p)
 
     def get_label_width(self, node) -> int:
         # Tree measures every line whenever it rebuilds; rendering each label for
@@ -317,6 +352,17 @@ class ChildrenList(OptionList):
         self.rows: list[dict] = []  # the rows shown
         self._theme: LoomTheme | None = None
 
+    def on_mount(self) -> None:
+        app = self.app
+        for name in ("path", "grown", "outside", "live", "group_siblings", "loom_theme"):
+            self.watch(app, name, self._draw, init=False)
+        self._draw()
+
+    def _draw(self) -> None:
+        """The current node's children (re-read: a move, new branches, a new grouping)."""
+        app = self.app
+        self.show(app.child_rows(app.session, app.node_id), app.loom_theme, app.live_here())
+
     def show(self, rows: list[dict], theme: LoomTheme, live: dict[int, str] | None = None) -> None:
         keep = self.highlighted
         if rows == self.rows and self.option_count >= len(rows) and self._theme is theme:
@@ -391,6 +437,18 @@ class TokenInfo(OptionList):
         super().__init__(markup=False, **kwargs)
         self.border_title = "token"
         self.token: Token | None = None
+
+    def on_mount(self) -> None:
+        for name in ("token", "loom_theme"):
+            self.watch(self.app, name, self._draw)
+
+    def _draw(self) -> None:
+        place = self.app.token
+        if place is None:
+            self.show(None, self.app.loom_theme)
+        else:
+            node, ti = place
+            self.show(node.tokens[ti], self.app.loom_theme, f"· node {node.id} #{ti}")
 
     def show(self, token: Token | None, theme: LoomTheme, where: str = "") -> None:
         # the options are set in one call: one at a time, each one re-measured the list and

@@ -123,6 +123,16 @@ class PathView(ScrollView, can_focus=True):
         #: extra styles of tokens (a forks run's marks), by (node id, token index): wherever those nodes are on the path
         self.token_marks: dict[tuple[int, int], Style] = {}
 
+    def on_mount(self) -> None:
+        # drawn from the app's state: the path to the current node, the token cursor, the theme
+        self.watch(self.app, "path", self._follow_path)
+        self.watch(self.app, "cursor", self.move_cursor, init=False)
+        self.watch(self.app, "loom_theme", self.set_theme, init=False)
+
+    def _follow_path(self, path: tuple[Node, ...]) -> None:
+        self.set_nodes(list(path), getattr(self.app, "cursor", None))
+        self.reveal()
+
     # -- data ----------------------------------------------------------------
     def set_nodes(self, nodes: list[Node], cursor: int | None = None) -> None:
         # the leading nodes the old path shares with the new one keep their lines

@@ -273,7 +273,7 @@ async def test_app_key_runs_collapse_on_the_current_node(tmp_path, demo_backend,
     from textual.widgets import DataTable, Static
 
     from loom.ui.app import LoomApp
-    from loom.ui.collapse import CollapseScreen
+    from loom.ui.screens.collapse import CollapseScreen
 
     s = Session(tmp_path / "ui.loom")
     kid = wedding_path(s, wedding, max_tokens=16)

@@ -412,9 +412,9 @@ def test_cli_csv_is_numeric_and_plot_is_written_for_every_command(tmp_path, caps
 
 async def test_app_result_screens_save_their_figure_beside_the_session(runs, demo_backend):
     from loom.ui.app import LoomApp
-    from loom.ui.collapse import CollapseScreen
     from loom.ui.figures import FIGURE_KEY
     from loom.ui.screens.candidates import CandidatesScreen
+    from loom.ui.screens.collapse import CollapseScreen
     from loom.ui.screens.report import ReportScreen
     from loom.ui.screens.sweep import SweepScreen
     from loom.ui.screens.vs import VersusScreen

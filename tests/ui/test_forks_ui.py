@@ -9,8 +9,8 @@ from wedding_path import DECIDING, wedding_path
 
 from loom.store import Session
 from loom.ui.app import LoomApp
-from loom.ui.forks import BASIN_STYLE, FORK_STYLE, NO_RETURN_STYLE, ForksForm, ForksScreen, path_marks
 from loom.ui.pathview import PathView
+from loom.ui.screens.forks import BASIN_STYLE, FORK_STYLE, NO_RETURN_STYLE, ForksForm, ForksScreen, path_marks
 
 
 async def test_forks_key_runs_the_job_and_marks_the_path(tmp_path, wedding, workers_done):

@@ -8,7 +8,8 @@ After a deliberate change: `python -m pytest tests/test_snapshots_results.py --s
 then look at the new SVGs before committing them."""
 
 import pytest
-from textual.widgets import Input, TextArea
+from textual.widget import Widget
+from textual.widgets import Input, Static, TextArea
 
 from loom.analysis.attractors import parse_regex
 from loom.experiments.collapse import collapse
@@ -23,12 +24,12 @@ from loom.io.tags import set_tags
 from loom.store import Session
 from loom.tree import GenerationParams
 from loom.ui.app import LoomApp
-from loom.ui.collapse import CollapseScreen
 from loom.ui.dialogs import QuitScreen
-from loom.ui.forks import ForksScreen
 from loom.ui.screens.candidates import CandidatesScreen
+from loom.ui.screens.collapse import CollapseScreen
 from loom.ui.screens.compare import CompareScreen
 from loom.ui.screens.distribution import DistributionScreen
+from loom.ui.screens.forks import ForksScreen
 from loom.ui.screens.multiverse import MultiverseExportScreen, MultiverseScreen
 from loom.ui.screens.report import ReportScreen
 from loom.ui.screens.sweep import SweepScreen
@@ -241,15 +242,72 @@ async def test_the_export_dialog_starts_from_the_working_folder(app, lab):
         assert app.screen.query_one("#path", Input).value.endswith("tale.md")
 
 
-async def test_the_vs_sides_scroll_to_their_branches_at_80x24(app, lab):
-    """At 80x24 the distribution alone fills a side: the block view and the branches under it
-    were cut off with no way to reach them; now each side scrolls as a whole."""
+def cut_off(screen) -> list[str]:
+    """What a screen cuts off with no way to scroll to it: a box whose content is
+    taller (or wider) than the box where it does not scroll, a text with more lines
+    than its height, or a widget below the screen with nothing above it that scrolls."""
+    found = []
+    for w in [screen, *screen.walk_children(Widget)]:
+        if not w.display:
+            continue
+        if w.is_scrollable:
+            content, room = w.virtual_size, w.scrollable_content_region.size
+            if content.height > room.height and w.styles.overflow_y == "hidden":
+                found.append(f"{w!r}: {content.height} lines in {room.height}, not scrolling")
+            if content.width > room.width and w.styles.overflow_x == "hidden":
+                found.append(f"{w!r}: {content.width} columns in {room.width}, not scrolling")
+        elif isinstance(w, Static) and w.content_region.width > 0:
+            lines = w.get_content_height(screen.size, screen.size, w.content_region.width)
+            if lines > w.content_region.height:
+                found.append(f"{w!r}: {lines} lines of text in {w.content_region.height}")
+        scrolls = any(
+            a.is_scrollable and a.styles.overflow_y != "hidden"
+            for a in w.ancestors_with_self[1:]
+            if isinstance(a, Widget)
+        )
+        if w.region.bottom > screen.region.bottom and not scrolls:
+            found.append(f"{w!r}: below the screen, nothing to scroll")
+    return found
+
+
+MAIN_DIALOGS = {
+    "main": keys(),
+    "help": keys("question_mark"),
+    "settings": keys("s"),
+    "edit": keys("e"),
+    "new": keys("n"),
+    "sessions": keys("o"),
+    "distribution-of-20": keys("d"),
+    "vs-before-a-run": showing(
+        lambda app, lab: VersusScreen(
+            app.session, lab["root"], ("demo", "demo-wedding"), GenerationParams(n=2, max_tokens=8), app.loom_theme
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)], ids=["80x24", "140x40"])
+@pytest.mark.parametrize("name", [*RESULTS, *DIALOGS, *MAIN_DIALOGS])
+async def test_every_screen_shows_all_or_scrolls(app, lab, size, name):
+    """Issue 13: every dialog and result screen either fits at 80x24 (and 140 columns)
+    or scrolls to what does not; nothing is cut with no way to reach it."""
+    setup = {**RESULTS, **DIALOGS, **MAIN_DIALOGS}[name]
+    async with app.run_test(size=size) as pilot:
+        await setup(lab)(pilot)
+        await pilot.pause(0.2)
+        assert cut_off(pilot.app.screen) == []
+
+
+async def test_model_vs_model_scrolls_to_both_models_branches_at_80x24(app, lab):
+    """Issue 13's known failure: at 80x24 the model-vs-model screen squeezed its block
+    multiverses to nothing and cut the branches off, with no way to scroll to them."""
     async with app.run_test(size=(80, 24)) as pilot:
         await RESULTS["vs"](lab)(pilot)
-        side = app.screen.query(".side").first()
-        assert side.max_scroll_y > 0
-        side.scroll_end(animate=False, immediate=True)
-        await settle(pilot)
-        branches = app.screen.query_one("#branches-a")
-        assert "[" in str(branches.render())  # the branches, "[id] text", are there
-        assert side.region.overlaps(branches.region), "the branches did not come into view"
+        screen = pilot.app.screen
+        for side in "ab":
+            assert screen.query_one(f"#blocks-{side}").size.height >= 6
+            branches = screen.query_one(f"#branches-{side}")
+            branches.scroll_visible(animate=False)
+            await pilot.pause(0.1)
+            assert screen.region.contains_region(branches.region), (side, branches.region)
+            assert "[" in str(branches.render())  # the branches, each with its node id

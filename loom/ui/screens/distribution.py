@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ...experiments.context import path_context, token_context
@@ -45,13 +45,14 @@ class DistributionScreen(Dialog[None]):
         self.job: Job | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with VerticalScroll():  # scrolls (arrows, page keys) where the terminal is short
             yield Static(Text(f"next token {self.where} ({self.backend.name})", style="bold"))
             yield Static(Text("…" + one_line(self.text[-70:], 70), style="dim"))
             yield Static("computing…", id="chart")
             yield Static("+/-: more or fewer tokens   escape: close", classes="hint")
 
     def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
         self.compute()
 
     def compute(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ...io import EXPORT_FORMATS, EXPORT_SUFFIX
@@ -77,7 +77,7 @@ class ExportScreen(Dialog[tuple[str, Path, bool, bool] | None]):
                 [(f"{f}: {self.HELP[f]}", f) for f in EXPORT_FORMATS], value="markdown", allow_blank=False, id="format"
             )
             yield Input(self._default_path("markdown"), id="path")
-            with Horizontal(classes="hint"):
+            with Vertical(id="options"):  # one above the other: side by side they were cut at 80 columns
                 yield Checkbox("probability table (markdown, text)", False, id="probs")
                 yield Checkbox(
                     "from the current node (off: the whole session)",

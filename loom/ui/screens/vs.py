@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Static
 
 from ...experiments.base import Cancel, ProgressFn
@@ -86,14 +86,14 @@ class VersusScreen(ResultScreen[None]):
             f"ctrl+r: run both (branches are saved as children)   {FIGURE_KEY}: save the figure   escape: close",
             classes="hint",
         )
-        yield Static("", id="summary")
-        with Horizontal(id="sides"):
-            for side in ("a", "b"):
-                # each side scrolls as a whole: at 80x24 the distribution alone fills the height
-                with VerticalScroll(classes="side"):
-                    yield Static("", id=f"dist-{side}")
-                    yield BlockView(self.theme, id=f"blocks-{side}")
-                    yield Static("", id=f"branches-{side}")
+        with VerticalScroll(id="body"):  # at 80x24 the two sides scroll rather than squeeze to nothing
+            yield Static("", id="summary")
+            with Horizontal(id="sides"):
+                for side in ("a", "b"):
+                    with Vertical(classes="side"):
+                        yield Static("", id=f"dist-{side}")
+                        yield BlockView(self.theme, id=f"blocks-{side}")
+                        yield Static("", id=f"branches-{side}", classes="branches")
         yield Footer()
 
     def on_mount(self) -> None:
