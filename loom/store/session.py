@@ -554,6 +554,11 @@ class Session:
     def set_state(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def set_state_json(self, key: str, text: str) -> None:
+        """set_state with the value already as JSON text (json.dumps's): a big value written a
+        piece at a time (an import's model responses) need not be held as objects too."""
+        self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, text))
+
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
