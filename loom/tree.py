@@ -172,11 +172,17 @@ class GenerationParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
-        known = {f.name for f in fields(cls)}
+        known = _FIELDS.get(cls)
+        if known is None:  # (worked out once: an import reads the settings of every node)
+            known = _FIELDS[cls] = frozenset(f.name for f in fields(cls))
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def replace(self, **changes: Any) -> GenerationParams:
         return GenerationParams.from_dict({**self.to_dict(), **changes})
+
+
+#: each GenerationParams class's field names
+_FIELDS: dict[type[GenerationParams], frozenset[str]] = {}
 
 
 def _whole(x: Any) -> bool:

@@ -16,6 +16,7 @@ that matters for a file that cannot be imported anyway."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from json.decoder import JSONDecodeError
 from typing import IO, Any
@@ -25,6 +26,11 @@ from .jsonstream import scan_deep, scanstring, skip_ws
 #: the C scanner json.loads uses: (text, where a value starts) -> (the value, where it ends); raises
 #: StopIteration where no value starts. Looked up by name because typeshed's JSONDecoder leaves it out.
 _scan: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder())["scan_once"]
+
+# the usual case in one match each (anything else, or a piece that ends inside it, goes the long way):
+# a key without escapes and the ':' after it; the ',' or closing bracket after a value
+_KEY = re.compile(r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+_NEXT = re.compile(r"[ \t\n\r]*([,\]}])")
 
 
 class Broken(Exception):
@@ -74,7 +80,8 @@ class Reader:
 
     def value(self) -> Any:
         """The next whole value."""
-        self.peek()
+        if self.pos >= len(self.buf) or self.buf[self.pos] in " \t\n\r":
+            self.peek()
         while True:
             try:
                 try:
@@ -115,8 +122,7 @@ class Reader:
         while True:
             yield i
             i += 1
-            c = self.peek()
-            self.pos += 1
+            c = self._next()
             if c == "]":
                 return
             if c != ",":
@@ -129,13 +135,27 @@ class Reader:
             self.pos += 1
             return
         while True:
-            yield self._key()
-            c = self.peek()
-            self.pos += 1
+            m = _KEY.match(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                yield m.group(1)
+            else:
+                yield self._key()
+            c = self._next()
             if c == "}":
                 return
             if c != ",":
                 raise Broken()
+
+    def _next(self) -> str:
+        """The character after a value (',' or a closing bracket, if the file is right), and past it."""
+        m = _NEXT.match(self.buf, self.pos)
+        if m is not None:
+            self.pos = m.end()
+            return m.group(1)
+        c = self.peek()
+        self.pos += 1
+        return c
 
     def end(self) -> None:
         """Nothing but white space may follow the document."""

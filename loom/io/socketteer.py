@@ -46,7 +46,7 @@ from .socketteer_tokens import (
     meta_problem,
     response_problem,
 )
-from .spool import KeyedSpool
+from .spool import KeyedSpool, slots
 from .treefile import ListTree, Place, Tree, walk
 
 STATE_KEY = "socketteer"
@@ -96,27 +96,44 @@ def _created(meta: Any) -> float | None:
         return None
 
 
-def _validate(root: Any, responses: Any) -> tuple[int, Problems]:
-    """Check every node before anything is written: (how many nodes, the problems found)."""
+def _validate(
+    root: Any, responses: Any, digest: _Digest | None = None, suspects: set[int] | None = None
+) -> tuple[int, Problems]:
+    """Check every node before anything is written: (how many nodes, the problems found). Each
+    node is also fed to `digest` (the nodes' part of the fingerprint), so the file is walked once.
+
+    A repeated id is found by the ids' hashes (not a copy of every id, with where it is): where
+    two hash alike, the walk is made again (`suspects`), keeping only those ids, with their places."""
     problem = Problems()
     if not isinstance(responses, (dict, KeyedSpool)):
         problem("model_responses must be an object")
         responses = {}
+    hashes: set[int] = set()
+    twice: set[int] = set()
     seen: dict[str, Place | None] = {}
     n = 0
-    for node, place, _depth, _kids, bad in walk(root):  # place: (place of its parent, index)
+    for node, place, _depth, kids, bad in walk(root):  # place: (place of its parent, index)
         where = _Where(place)
         n += 1
         if not isinstance(node, dict):
             problem(f"{where}: a node must be an object, not {type(node).__name__}")
             continue
+        if digest is not None:
+            digest.node(node, kids)
         if not isinstance(node.get("text", ""), str):
             problem(f"{where} (id {node.get('id')}): text must be a string")
         if bad:
             problem(f"{where} (id {node.get('id')}): children must be a list")
         sid = node.get("id")
         if isinstance(sid, str):
-            if sid in seen:
+            if suspects is None:
+                h = hash(sid)
+                if h in hashes:
+                    twice.add(h)
+                hashes.add(h)
+            elif hash(sid) not in suspects:
+                pass
+            elif sid in seen:
                 problem(f"{where}: id {sid!r} is also the id of {_Where(seen[sid])}")
             else:
                 seen[sid] = place
@@ -135,6 +152,8 @@ def _validate(root: Any, responses: Any) -> tuple[int, Problems]:
             why = response_problem(node, gen, responses[gen["id"]])
             if why:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
+    if twice:  # an id repeated (or two ids whose hashes are alike): again, to say where (the digest is whole)
+        return _validate(root, responses, None, twice)
     return n, problem
 
 
@@ -204,30 +223,59 @@ class _Where:
         return "root" + "".join(f".children[{i}]" for i in steps)
 
 
+def _canon(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+class _Digest:
+    """fingerprint's sha256, fed the top-level object first and then each node as the check walks
+    them. A value json cannot write (nested too deep) is raised by `hexdigest`, after the check."""
+
+    def __init__(self, top: dict[str, Any]):
+        self.h = hashlib.sha256()
+        self.failed: BaseException | None = None
+        try:
+            self._top(top)
+        except (RecursionError, ValueError, TypeError) as exc:
+            self.failed = exc
+
+    def _top(self, top: dict[str, Any]) -> None:
+        # a key at a time: spooled model responses one at a time, in canon's order
+        h = self.h
+        h.update(b"{")
+        for i, k in enumerate(sorted(k for k in top if k != "root")):
+            h.update((b"," if i else b"") + _canon(k) + b":")
+            v = top[k]
+            if isinstance(v, KeyedSpool):
+                h.update(b"{")
+                for j, gid in enumerate(sorted(v)):
+                    h.update((b"," if j else b"") + _canon(gid) + b":" + _canon(v[gid]))
+                h.update(b"}")
+            else:
+                h.update(_canon(v))
+        h.update(b"}")
+
+    def node(self, node: dict[str, Any], kids: int) -> None:
+        if self.failed is not None:
+            return
+        try:
+            self.h.update(_canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % kids)
+        except (RecursionError, ValueError, TypeError) as exc:
+            self.failed = exc
+
+    def hexdigest(self) -> str:
+        if self.failed is not None:
+            raise self.failed
+        return self.h.hexdigest()
+
+
 def fingerprint(root: Any, top: dict[str, Any]) -> str:
     """sha256 of the tree's content, whatever its layout in the file: the top-level object and
     each node (without its children) as canonical JSON, with each node's number of children."""
-    h = hashlib.sha256()
-
-    def canon(value: Any) -> bytes:
-        return json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
-
-    # the top-level object, a key at a time: spooled model responses one at a time, in canon's order
-    h.update(b"{")
-    for i, k in enumerate(sorted(k for k in top if k != "root")):
-        h.update((b"," if i else b"") + canon(k) + b":")
-        v = top[k]
-        if isinstance(v, KeyedSpool):
-            h.update(b"{")
-            for j, gid in enumerate(sorted(v)):
-                h.update((b"," if j else b"") + canon(gid) + b":" + canon(v[gid]))
-            h.update(b"}")
-        else:
-            h.update(canon(v))
-    h.update(b"}")
+    digest = _Digest(top)
     for node, _place, _depth, kids, _bad in walk(root):
-        h.update(canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % kids)
-    return h.hexdigest()
+        digest.node(node, kids)
+    return digest.hexdigest()
 
 
 IMPORTS_KEY = "imports"  # session state: the files imported, so that the same one is not imported twice
@@ -244,10 +292,11 @@ def import_data(
     if under is not None:
         session.node(under)
     responses = top.get("model_responses") or {}
-    total, problems = _validate(root, responses)
+    check = _Digest(top)
+    total, problems = _validate(root, responses, check)
     if problems.count:
         raise problems.error(total)
-    digest = fingerprint(root, top)
+    digest = check.hexdigest()
     done = session.get_state(IMPORTS_KEY) or []
     for rec in done if isinstance(done, list) else ():
         if isinstance(rec, dict) and rec.get("sha256") == digest and rec.get("under") == under:
@@ -268,7 +317,8 @@ def import_data(
         if isinstance(top.get("canonical"), list)
         else set()
     )
-    by_sid: dict[str, int] = {}
+    want = top.get("selected_node_id") if isinstance(top.get("selected_node_id"), str) else None
+    selected: int | None = None  # the new id of the node the file has selected
     stats: dict[str, Any] = {
         "nodes": 0,
         "tokens": 0,
@@ -279,7 +329,9 @@ def import_data(
         "max_depth": 0,
     }
     notes: list[str] = []
-    held: set[tuple[str, int]] = set()  # completions a node gives back on export (its tokens rebuild them)
+    # completions a node gives back on export (its tokens rebuild them): a bit for each, by response slot
+    held: dict[str | int, int] = {}
+    key = slots(responses)
     first: int | None = None
     last: int | None = None
     parents: list[int] = []  # the new ids of the nodes above the one being written, by depth
@@ -300,7 +352,7 @@ def import_data(
             tokens, model = found.tokens, found.model
             if found.form is not None and slot is not None:  # its tokens give the completion back
                 extra["response"] = {"form": found.form}
-                held.add(slot)
+                held[key(slot[0])] = held.get(key(slot[0]), 0) | 1 << slot[1]
                 if elider is not None and path is not None:
                     elider.see(slot[0], path)
             elif found.form is not None:  # the 2021 shape: its logprobs are rebuilt from the tokens
@@ -339,8 +391,8 @@ def import_data(
             first = new.id if first is None else first
             last = new.id
             sid = node.get("id") if isinstance(node.get("id"), str) else None
-            if sid is not None:
-                by_sid[sid] = new.id
+            if sid is not None and sid == want:
+                selected = new.id
             tags = [t for t in node.get("tags") or [] if isinstance(t, str)]
             tags += [t for t in ("bookmark", "canonical", "archived") if node.get(t) is True]  # older files: attributes
             if sid in canonical:
@@ -366,23 +418,33 @@ def import_data(
             raise TreeFormatError("the file has no root node")
         # the top-level keys in the file's order ("root" marks its place), and the model responses
         # without the completions that nodes give back
+        # (the responses are written as JSON text a response at a time, never all held as objects)
+        kept = {k: None if k == "root" else v for k, v in top.items()}
+        theirs = top.get("model_responses")
         if fresh:
-            session.set_state_json(STATE_KEY, _state_json(top, held, elider))
+            if "model_responses" in top:
+                session.set_state_json(
+                    STATE_KEY, _dumps_with(kept, "model_responses", _heads_json(theirs, held, elider))
+                )
+            else:
+                session.set_state(STATE_KEY, kept)
             if elider is not None and elider.ids():
                 session.set_state(PATH_PROMPTS_KEY, elider.ids())
-            sel = by_sid.get(top["selected_node_id"]) if isinstance(top.get("selected_node_id"), str) else None
-            session.current = sel if sel is not None else first
+            session.current = selected if selected is not None else first
             session.set_state(SELECTED_KEY, session.current)
         else:  # merging: keep chapters, tag definitions and responses so an export still knows them
-            kept = {
-                k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()
-            }
             state = session.get_state(STATE_KEY) or {}
-            for key in ("chapters", "tags", "model_responses"):
-                value = kept.get(key)
+            for name in ("chapters", "tags"):
+                value = kept.get(name)
                 if isinstance(value, dict):
-                    state[key] = {**value, **(state.get(key) or {})}
-            session.set_state(STATE_KEY, state)
+                    state[name] = {**value, **(state.get(name) or {})}
+            if isinstance(theirs, (dict, KeyedSpool)):  # those already kept win, as in {**theirs, **kept}
+                mine = state.get("model_responses") or {}
+                state["model_responses"] = None  # its place, for the text
+                text = _heads_json(theirs, held, None, mine)
+                session.set_state_json(STATE_KEY, _dumps_with(state, "model_responses", text))
+            else:
+                session.set_state(STATE_KEY, state)
         top_node = root.root if isinstance(root, Tree) else root
         hidden = _hidden(top_node)
         if hidden:
@@ -432,40 +494,38 @@ def _found(node: dict[str, Any], responses: Mapping[str, Any]) -> tuple[Found, t
     return (from_meta(text, old) if old is not None else Found()), None
 
 
-def _heads(responses: Any, held: set[tuple[str, int]], elider: Elider | None = None) -> Any:
-    """The file's model responses with null where a node's tokens give a completion back (and,
-    with `elider`, where the path gives the prompt's text back)."""
+def _heads_json(
+    responses: Any, held: dict[str | int, int], elider: Elider | None = None, kept: Mapping[str, Any] | None = None
+) -> str:
+    """json.dumps of the file's model responses with null where a node's tokens give a completion
+    back (`held`: a bit for each, by spool.slots; and, with `elider`, where the path gives the
+    prompt's text back), written a response at a time. `kept`: responses the session has already,
+    which win, as in json.dumps({**heads, **kept})."""
     if not isinstance(responses, (dict, KeyedSpool)):
-        return responses
-    return dict(_head_items(responses, held, elider))
-
-
-def _head_items(
-    responses: Mapping[str, Any], held: set[tuple[str, int]], elider: Elider | None = None
-) -> Iterator[tuple[str, Any]]:
-    for rid, resp in responses.items():
-        if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
-            resp = {**resp, "completions": [None if (rid, i) in held else c for i, c in enumerate(resp["completions"])]}
+        return json.dumps(responses)
+    kept = kept or {}
+    key = slots(responses)
+    chunks: list[str] = []
+    parts: list[str] = []
+    for rid in responses:
+        resp = kept[rid] if rid in kept else responses[rid]
+        if rid not in kept and isinstance(resp, dict) and isinstance(resp.get("completions"), list):
+            mask = held.get(key(rid), 0)
+            resp = {**resp, "completions": [None if mask >> i & 1 else c for i, c in enumerate(resp["completions"])]}
             if elider is not None:
                 resp = elider.head(rid, resp)
-        yield rid, resp
+        parts.append(json.dumps(rid) + ": " + json.dumps(resp))
+        if len(parts) == 1000:  # a long list of short strings would take more than their text
+            chunks.append(", ".join(parts))
+            parts = []
+    parts += [json.dumps(rid) + ": " + json.dumps(resp) for rid, resp in kept.items() if rid not in responses]
+    chunks += [", ".join(parts)] if parts else []
+    return "{" + ", ".join(chunks) + "}"
 
 
-def _state_json(top: dict[str, Any], held: set[tuple[str, int]], elider: Elider | None) -> str:
-    """json.dumps of the file's top-level keys in order ("root" as null, the model responses as
-    their heads: see _heads), written a response at a time: the heads as one dict were the
-    import's peak memory (a few hundred bytes of objects per response, all held at once)."""
-    parts = []
-    for key, value in top.items():
-        if key == "model_responses" and isinstance(value, (dict, KeyedSpool)):
-            heads = ", ".join(
-                f"{json.dumps(rid)}: {json.dumps(head)}" for rid, head in _head_items(value, held, elider)
-            )
-            text = "{" + heads + "}"
-        else:
-            text = json.dumps(None if key == "root" else value)
-        parts.append(f"{json.dumps(key)}: {text}")
-    return "{" + ", ".join(parts) + "}"
+def _dumps_with(obj: dict[str, Any], name: str, text: str) -> str:
+    """json.dumps(obj), with `text` (JSON) as the value of `name`."""
+    return "{" + ", ".join(json.dumps(k) + ": " + (text if k == name else json.dumps(v)) for k, v in obj.items()) + "}"
 
 
 def _hidden(root: dict[str, Any]) -> int:

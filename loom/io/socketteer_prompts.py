@@ -17,6 +17,8 @@ import bisect
 from collections.abc import Mapping
 from typing import Any
 
+from .spool import slots
+
 PATH_PROMPTS_KEY = "socketteer_path_prompts"
 
 
@@ -46,24 +48,31 @@ class PathText:
 
 
 class Elider:
-    """Which responses' prompts are the path's, as an import meets the nodes that hold their completions."""
+    """Which responses' prompts are the path's, as an import meets the nodes that hold their completions.
+    Kept by each response's slot (spool.slots), not its id: a big file has one for most nodes."""
 
     def __init__(self, responses: Mapping[str, Any]):
         self.responses = responses
-        self.same: dict[str, bool] = {}
+        self.key = slots(responses)
+        self.same: dict[str | int, bool] = {}
 
     def see(self, gid: str, path: PathText) -> None:
-        if self.same.get(gid) is False:
+        key = self.key(gid)
+        if self.same.get(key) is False:
             return
         resp = self.responses.get(gid)
         p = resp.get("prompt") if isinstance(resp, dict) else None
-        self.same[gid] = isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"] == path.prompt()
+        self.same[key] = isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"] == path.prompt()
 
     def head(self, gid: str, resp: Any) -> Any:
         """The response as the session keeps it: without the prompt's text where it is the path's."""
-        if self.same.get(gid):
+        if self.same.get(self.key(gid)):
             return {**resp, "prompt": {**resp["prompt"], "text": None}}
         return resp
 
     def ids(self) -> list[str]:
-        return [gid for gid, same in self.same.items() if same]
+        """The ids of the responses whose prompt is the path's, in the order the import met them."""
+        if not any(self.same.values()):
+            return []
+        gid = {key: g for g in self.responses if self.same.get(key := self.key(g))}
+        return [gid[key] for key, same in self.same.items() if same]

@@ -65,36 +65,44 @@ def _decoded(pieces: list[tuple[str, Any, dict[str, Any] | None]]) -> list[Token
     character (`bytes:\\xe2\\x80`) is joined with the next, the token that completes the character
     carries it and the pieces before it are empty; the completion ends at <|endoftext|>."""
     tokens: list[Token] = []
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    decoder: codecs.IncrementalDecoder | None = None  # from the first `bytes:` piece (most completions have none)
+    pending = b""
     for text, lp, cf in pieces:
         if text == END_OF_TEXT:  # the completion ended here; what the file has after it was never shown
             break
-        pending = decoder.getstate()[0]
-        alts = sorted(
-            (
-                (_piece_text(str(k), pending), float(v))
-                for k, v in (cf or {}).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)
-            ),
-            key=lambda a: -a[1],
-        )
+        if decoder is not None:
+            pending = decoder.getstate()[0]
+        alts = [
+            (_piece_text(k, pending) if k.startswith("bytes:") else k, float(v))
+            for k, v in ((str(k), v) for k, v in (cf or {}).items())
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        alts.sort(key=_minus_logprob)
         if text.startswith("bytes:"):
+            if decoder is None:
+                decoder = codecs.getincrementaldecoder("utf-8")("replace")
             piece = decoder.decode(token_bytes(text) or b"")
         else:  # a whole token, kept exactly as written (after any character left open before it)
-            piece = (decoder.decode(b"", final=True) if pending else "") + text
-            decoder.reset()
+            piece = text
+            if decoder is not None:
+                piece = (decoder.decode(b"", final=True) if pending else "") + text
+                decoder.reset()
         tokens.append(
             Token(
                 text=piece,
                 logprob=None if lp is None else float(lp),
-                alternatives=tuple(Alternative(t, p) for t, p in alts),
+                alternatives=tuple([Alternative(t, p) for t, p in alts]),
             )
         )
-    rest = decoder.decode(b"", final=True)  # bytes of a character the completion never finished
+    rest = decoder.decode(b"", final=True) if decoder is not None else ""  # a character the completion never finished
     if rest and tokens:
         last = tokens[-1]
         tokens[-1] = Token(last.text + rest, last.logprob, last.token_id, last.alternatives, last.raw)
     return tokens
+
+
+def _minus_logprob(alt: tuple[str, float]) -> float:
+    return -alt[1]
 
 
 def _piece_text(text: str, pending: bytes) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 
@@ -89,6 +89,11 @@ class KeyedSpool(Mapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         return key in self._index
 
+    def slot(self, key: str) -> int:
+        """Where the key's value is: a number that stands for the key (KeyError if it is not here),
+        for bookkeeping about many values that should not hold another copy of each key."""
+        return self._index[key]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 
@@ -97,3 +102,15 @@ class KeyedSpool(Mapping[str, Any]):
 
     def close(self) -> None:
         self._spool.close()
+
+
+def slots(mapping: Mapping[str, Any]) -> Callable[[str], str | int]:
+    """What stands for a key of `mapping` in bookkeeping about its values: a KeyedSpool's slot
+    (a small int, not another copy of the key), a dict's key itself."""
+    if isinstance(mapping, KeyedSpool):
+        return mapping.slot
+    return _same
+
+
+def _same(key: str) -> str | int:
+    return key

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 import zlib
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -118,8 +120,19 @@ def _fixed_one(logprob: float | None) -> int:
     return 0 if q < 0 else (q if q < _FLOOR else _FLOOR)
 
 
+#: array's type code for an unsigned integer of 2 and of 4 bytes
+_CODE = {n: c for c in "LIH" if (n := array(c).itemsize) in (2, 4)}
+
+
 def _planes_small(values: list[int], size: int) -> bytes:
-    return b"".join(bytes([(v >> (8 * j)) & 0xFF for v in values]) for j in range(size))
+    try:  # the machine's bytes of each value, then every size-th byte of them
+        a = array(_CODE[size], values)
+    except OverflowError:  # (a value that does not fit: its low bytes, as numpy's astype keeps)
+        return b"".join(bytes([(v >> (8 * j)) & 0xFF for v in values]) for j in range(size))
+    if sys.byteorder == "big":
+        a.byteswap()
+    raw = a.tobytes()
+    return b"".join([raw[j::size] for j in range(size)])
 
 
 def _body_small(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:

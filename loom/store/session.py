@@ -553,8 +553,8 @@ class Session:
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     def set_state_json(self, key: str, text: str) -> None:
-        """set_state with the value already as JSON text (a large value written in pieces,
-        never held as objects; the caller builds it from json.dumps of each piece)."""
+        """set_state with the value already as JSON text (json.dumps's): a big value written a
+        piece at a time (an import's model responses) need not be held as objects too."""
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, text))
 
     def get_state(self, key: str, default: Any = None) -> Any:

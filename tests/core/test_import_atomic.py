@@ -211,6 +211,17 @@ def test_socketteer_duplicate_ids_are_refused(tmp_path, session):
     assert session.count() == 0
 
 
+def test_socketteer_ids_whose_hashes_are_alike_are_told_apart(session, monkeypatch):
+    # the check keeps the ids' hashes, not the ids: where two hash alike it looks again, at the ids themselves
+    monkeypatch.setattr(socketteer, "hash", lambda sid: 7, raising=False)
+    data = {"root": {"id": "r", "text": "a", "children": [{"id": "x", "text": "b"}, {"id": "y", "text": "c"}]}}
+    assert socketteer.import_data(session, data)["nodes"] == 3
+    twice = {"root": {"id": "r", "text": "a", "children": [{"id": "x", "text": "b"}, {"id": "r", "text": "c"}]}}
+    with pytest.raises(TreeFormatError, match=r"^root.children\[1\]: id 'r' is also the id of root; nothing"):
+        socketteer.import_data(session, twice)
+    assert session.count() == 3
+
+
 def test_socketteer_imported_twice_to_the_same_place_is_refused(tmp_path, capsys):
     host = tmp_path / "demo.loom"
     assert main(["import", str(DEMO), "--into", str(host), "--quiet"]) == 0

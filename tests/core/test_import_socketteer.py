@@ -418,26 +418,3 @@ def test_export_of_a_kept_empty_completion_without_tokens(session):
     assert count == 2 and data["root"]["children"][0]["id"] == "n1"
     completion = data["model_responses"]["r1"]["completions"][0]
     assert completion["text"] == "" and completion["tokens"] == []
-
-
-def test_the_state_is_written_a_response_at_a_time_as_the_json_of_the_whole():
-    """_state_json gives json.dumps of the state as one dict would (the import's peak memory was
-    that dict of every response's head, held at once)."""
-    import json
-
-    from loom.io.socketteer import _heads, _state_json
-
-    top = {
-        "root": {"id": "r"},
-        "chapters": {"c": {"id": "c", "title": "é \u2028"}},
-        "model_responses": {
-            "g1": {"id": "g1", "prompt": {"text": "p"}, "completions": [{"text": "a"}, {"text": "b"}]},
-            "g2": {"id": "g2", "completions": "not a list"},
-            "g3": 7,
-        },
-        "selected_node_id": "r",
-    }
-    held = {("g1", 1)}
-    whole = {k: None if k == "root" else _heads(v, held) if k == "model_responses" else v for k, v in top.items()}
-    assert _state_json(top, held, None) == json.dumps(whole)
-    assert json.loads(_state_json(top, held, None))["model_responses"]["g1"]["completions"] == [{"text": "a"}, None]
