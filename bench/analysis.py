@@ -18,7 +18,6 @@ figures without touching bench/results.json."""
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -31,7 +30,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from loom.analysis import report as report_module
-from loom.analysis.clusters import NGRAMS, ending_text, ngrams
+from loom.analysis.clusters import agglomerate, ending_text, similarity_matrix, tfidf
 from loom.analysis.report import Sample, build_report
 
 from .report import Figure, show
@@ -55,66 +54,6 @@ def samples(n: int) -> list[Sample]:
 
 
 # -- the baseline: the report's code before it scaled -------------------------------------
-
-
-def old_tfidf(texts: list[str], sizes: tuple[int, int] = NGRAMS) -> np.ndarray:
-    grams = [ngrams(t, sizes) for t in texts]
-    vocab: dict[str, int] = {}
-    for g in grams:
-        for k in g:
-            vocab.setdefault(k, len(vocab))
-    x = np.zeros((len(texts), max(1, len(vocab))))
-    df = np.zeros(max(1, len(vocab)))
-    for r, g in enumerate(grams):
-        for k, c in g.items():
-            j = vocab[k]
-            x[r, j] = 1 + math.log(c)
-            df[j] += 1
-    n = len(texts)
-    x *= np.log((1 + n) / (1 + df)) + 1
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    np.divide(x, norms, out=x, where=norms > 0)
-    return x
-
-
-def old_similarity_matrix(vectors: np.ndarray) -> np.ndarray:
-    k = np.clip(vectors @ vectors.T, 0.0, 1.0)
-    np.fill_diagonal(k, 1.0)
-    return k
-
-
-def old_agglomerate(sim: np.ndarray, threshold: float) -> list[int]:
-    n = sim.shape[0]
-    if n == 0:
-        return []
-    s = sim.astype(float).copy()
-    np.fill_diagonal(s, -np.inf)
-    size = np.ones(n)
-    parent = list(range(n))
-    for _ in range(n - 1):
-        a, b = divmod(int(np.argmax(s)), n)
-        if s[a, b] < threshold:
-            break
-        merged = (size[a] * s[a] + size[b] * s[b]) / (size[a] + size[b])
-        s[a], s[:, a] = merged, merged
-        s[a, a] = -np.inf
-        s[b], s[:, b] = -np.inf, -np.inf
-        size[a] += size[b]
-        parent[b] = a
-    root = []
-    for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        root.append(r)
-    members: dict[int, list[int]] = {}
-    for i, r in enumerate(root):
-        members.setdefault(r, []).append(i)
-    labels = [0] * n
-    for c, m in enumerate(sorted(members.values(), key=lambda m: (-len(m), m[0]))):
-        for i in m:
-            labels[i] = c
-    return labels
 
 
 def old_join_near(endings: list[str], threshold: float) -> list[tuple[str, list[str]]]:
@@ -153,8 +92,9 @@ class OldClustering:
 
 
 def old_cluster_texts(texts: list[str], threshold: float, ending_words: int) -> OldClustering:
-    sim = old_similarity_matrix(old_tfidf([ending_text(t, ending_words) for t in texts]))
-    return OldClustering(old_agglomerate(sim, threshold), sim)
+    # the library keeps the straightforward path (the attractor measure uses it): the baseline runs it
+    sim = similarity_matrix(tfidf([ending_text(t, ending_words) for t in texts]))
+    return OldClustering(agglomerate(sim, threshold), sim)
 
 
 @contextmanager

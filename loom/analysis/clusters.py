@@ -105,7 +105,6 @@ def agglomerate(sim: npt.NDArray[np.float64], threshold: float) -> list[int]:
     s = sim.astype(float).copy()
     np.fill_diagonal(s, -np.inf)
     size = np.ones(n)
-    alive = np.ones(n, dtype=bool)
     parent = list(range(n))
     for _ in range(n - 1):
         flat = int(np.argmax(s))
@@ -119,7 +118,6 @@ def agglomerate(sim: npt.NDArray[np.float64], threshold: float) -> list[int]:
         s[a, a] = -np.inf
         s[b], s[:, b] = -np.inf, -np.inf
         size[a] += size[b]
-        alive[b] = False
         parent[b] = a
     root = []
     for i in range(n):

@@ -10,10 +10,11 @@ and the measures those of measure_diversity() on it, to 1e-9."""
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from rapidfuzz.distance import Levenshtein
 
 from loom.analysis import report
 from loom.analysis.clusters import (
@@ -26,6 +27,9 @@ from loom.analysis.clusters import (
     tfidf,
 )
 from loom.analysis.diversity import measure_diversity, vendi, vendi_endings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.analysis import old_join_near  # noqa: E402  (the literal join as it was: the bench's baseline)
 
 STOCK = "the king queen a wedding in castle and she said that he was there for all of them dragon bride ring".split()
 
@@ -124,23 +128,10 @@ def test_a_large_field_with_long_chains():
         assert cluster_texts(texts, threshold).labels == straightforward(texts, threshold, 24)[0], threshold
 
 
-def quadratic_join(endings: list[str], threshold: float) -> list[tuple[str, list[str]]]:
-    """The literal groups as group_samples made them before: each ending against each representative."""
-    clusters: list[tuple[str, list[str]]] = []
-    for ending in endings:
-        for rep, members in clusters:
-            if threshold > 0 and Levenshtein.normalized_distance(ending, rep) <= threshold:
-                members.append(ending)
-                break
-        else:
-            clusters.append((ending, [ending]))
-    return clusters
-
-
 @pytest.mark.parametrize("block", [1, 3, 7, 256])
 def test_literal_groups_are_those_of_the_quadratic_loop(block, monkeypatch):
     monkeypatch.setattr(report, "JOIN_BLOCK", block)
     for seed in range(8):
         endings = list(dict.fromkeys(ending_text(t, 4) for t in field(200 + seed, 150)))
         for threshold in (0.0, 0.1, 0.2, 0.25, 1 / 3, 0.5, 1.0):
-            assert report._join_near(endings, threshold) == quadratic_join(endings, threshold), (seed, threshold)
+            assert report._join_near(endings, threshold) == old_join_near(endings, threshold), (seed, threshold)
