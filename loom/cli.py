@@ -13,33 +13,38 @@ import os
 import sys
 from typing import Any
 
-# Order here is the order in `loom --help`.
-COMMAND_MODULES = [
-    "open",
-    "sessions",
-    "new",
-    "generate",
-    "edit",
-    "fork",
-    "show",
-    "replay",
-    "compare",
-    "sweep",
-    "report",
-    "forks",
-    "global_attractors",
-    "multiverse",
-    "distribution",
-    "candidates",
-    "vs",
-    "collapse",
-    "importcmd",
-    "export",
-    "search",
-    "tag",
-    "models",
-    "config",
-]
+# Each command's name and the module that holds it (loom/commands/<module>.py),
+# in the order of `loom --help`. A command's module is imported only when that
+# command runs (or `loom --help` lists them all): `loom SESSION` imports `open`
+# alone, not every command's defaults (tests/cli/test_lazy_commands.py checks the
+# names against what each module registers).
+COMMANDS = {
+    "open": "open",
+    "sessions": "sessions",
+    "new": "new",
+    "generate": "generate",
+    "edit": "edit",
+    "fork": "fork",
+    "show": "show",
+    "replay": "replay",
+    "compare": "compare",
+    "sweep": "sweep",
+    "report": "report",
+    "forks": "forks",
+    "global": "global_attractors",
+    "multiverse": "multiverse",
+    "dist": "distribution",
+    "score": "candidates",
+    "vs": "vs",
+    "collapse": "collapse",
+    "import": "importcmd",
+    "export": "export",
+    "search": "search",
+    "tag": "tag",
+    "models": "models",
+    "config": "config",
+}
+COMMAND_MODULES = list(COMMANDS.values())
 
 
 class CliError(Exception):
@@ -47,7 +52,9 @@ class CliError(Exception):
     exit status 2, like every LoomError an experiment raises."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, with every command; `only`: with that command's
+    parser alone (the others still count as commands, for `loom NAME`)."""
     parser = argparse.ArgumentParser(
         prog="loom",
         description="Explore the multiverse of a language model's continuations.\n\n"
@@ -64,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LOOM_DEVICE, config `device`); recorded with every node",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"loom.commands.{name}").add_parser(sub)
+    for name, module in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(f"loom.commands.{module}").add_parser(sub)
     # A command's name can differ from its module's (`dist` lives in distribution.py).
-    parser.set_defaults(_commands=frozenset(sub.choices))
+    parser.set_defaults(_commands=frozenset(COMMANDS))
     return parser
 
 
@@ -117,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
-    known = parser.get_default("_commands")
+    known = frozenset(COMMANDS)
     # `loom NAME` is short for `loom open NAME`.
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
     opts_with_value = {"--sessions-dir", "--device"}
@@ -127,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     if first is None:
         if not any(a in ("-h", "--help") for a in argv):
             argv.append("open")
+            first = len(argv) - 1
     elif argv[first] not in known:
         argv.insert(first, "open")
+    # the command's parser alone; the top level's help (`loom --help`, `loom -h NAME`) lists them all
+    top_help = any(a in ("-h", "--help") for a in argv[: len(argv) if first is None else first])
+    parser = build_parser(None if top_help or first is None else argv[first])
     args = parser.parse_args(argv)
     from .tree import LoomError
 
