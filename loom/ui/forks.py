@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from rich.text import Text
@@ -21,12 +21,6 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from ..analysis.attractors import Attractor, AttractorError, parse_regex
-from ..analysis.report import bar
-from ..experiments.base import Cancel, Progress, ProgressFn
-from ..experiments.forks import DEFAULTS, ForksError, ForksResult, check_options, forks, path_tokens, select
-from ..experiments.models import Backend
-from ..store import Session
 from ..textsafe import visible
 from ..tree import GenerationParams
 from .jobs import Job, screen_job
@@ -34,6 +28,13 @@ from .keymap import Key
 from .pathview import PathView
 from .screens.base import Dialog, ResultScreen
 from .words import plural
+
+# the experiment (and the analysis it draws on) is imported when the tool opens, not with the app
+if TYPE_CHECKING:
+    from ..experiments.base import Cancel, Progress, ProgressFn
+    from ..experiments.forks import ForksResult
+    from ..experiments.models import Backend
+    from ..store import Session
 
 FORKS_KEYS: list[Key] = [
     Key("F", "forks", "Forking tokens: where this path's outcome is decided, marked on the path (a job)", "Attractors"),
@@ -66,6 +67,8 @@ def path_marks(result: ForksResult) -> dict[tuple[int, int], Style]:
 
 
 def position_line(result: ForksResult, i: int, width: int = 24) -> Text:
+    from ..analysis.report import bar
+
     ms = result.measured
     pos, m = result.positions[i], ms.mixed[i]
     fork = any(c.fork and c.index == i for c in ms.changes)
@@ -125,6 +128,8 @@ def summary_text(result: ForksResult) -> Text:
 def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
     """The form's strings as forks() options, checked by the experiment's own
     rules (the CLI's messages); ValueError says which is wrong."""
+    from ..analysis.attractors import Attractor, AttractorError, parse_regex
+    from ..experiments.forks import check_options, select
 
     def number(name: str, label: str) -> int:
         try:
@@ -161,6 +166,8 @@ class ForksForm(Dialog[dict | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
     def __init__(self, node_id: int, tokens: list) -> None:
+        from ..experiments.forks import DEFAULTS
+
         super().__init__()
         self.node_id, self.tokens = node_id, tokens
         last = len(tokens) - 1
@@ -246,6 +253,8 @@ class ForksScreen(ResultScreen[int | None]):
         self.run_forks()
 
     def run_forks(self) -> None:
+        from ..experiments.forks import forks
+
         session, backend, node_id, params, options = self.session, self.backend, self.node_id, self.params, self.options
 
         def body(progress: ProgressFn, cancel: Cancel) -> ForksResult:
@@ -291,6 +300,8 @@ class ForksScreen(ResultScreen[int | None]):
 
 def open_forks(app) -> None:
     """F on the app: ask for the settings, then run on the current path and mark the result on the path view."""
+    from ..experiments.forks import ForksError, path_tokens
+
     if app.node_id is None or app.backend is None:
         app.notify("Write a prompt and let the model load first.", timeout=3)
         return
