@@ -27,7 +27,6 @@ from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
 from textual.worker import Worker, WorkerState
 
-from ..analysis.clusters import grouped_order
 from ..config import Config
 from ..experiments.base import Cancel, ProgressFn
 from ..experiments.generate import GenerationResult, edit_node, fork_at_token, generate_children
@@ -321,6 +320,8 @@ class LoomApp(App):
         rows = session.summaries(node_id) if node_id is not None else []
         if not self.group_siblings or len(rows) < 2:
             return rows
+        from ..analysis.clusters import grouped_order  # numpy: not needed for the first screen
+
         texts = [c.text for c in session.children(node_id)]
         try:
             order = grouped_order(texts)
