@@ -302,7 +302,7 @@ class LoomApp(App):
         if self.session.current != node_id and not self.session.readonly:
             self.session.current = node_id
         if cursor is None and self.path[-1].tokens:
-            cursor = sum(len(n.tokens or ()) for n in self.path[:-1])  # first token of this node
+            cursor = sum(n.token_count() for n in self.path[:-1])  # first token of this node (none decoded)
         pv.set_nodes(self.path, cursor)
         pv.reveal()
         self.refresh_children()
