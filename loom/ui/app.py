@@ -183,6 +183,8 @@ class LoomApp(App):
         compete with drawing it), a new session's New prompt dialog opens, and the
         keys typed so far are played to whatever has the focus once it has opened."""
         loading = any(w.group == "model" and not w.is_finished for w in self.workers)
+        if self._held_keys:  # they are played next: the model's imports give way to them (keysfirst.py)
+            self._keys_first.key()
         if self.backend is None and not loading:  # (a session switched to already loads its own)
             self.load_model(self.model_ref)
         if self.node_id is None:
