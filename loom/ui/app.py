@@ -181,7 +181,8 @@ class LoomApp(App):
     def _started(self) -> None:
         """After the first screen: the model starts loading (not before: it would
         compete with drawing it), a new session's New prompt dialog opens, and the
-        keys typed so far are played to whatever has the focus once it has opened."""
+        keys typed so far are played to whatever has the focus once it has opened
+        (on the main screen, which is open: now)."""
         loading = any(w.group == "model" and not w.is_finished for w in self.workers)
         if self._held_keys:  # they are played next: the model's imports give way to them (keysfirst.py)
             self._keys_first.key()
@@ -189,7 +190,9 @@ class LoomApp(App):
             self.load_model(self.model_ref)
         if self.node_id is None:
             self.action_new_root()
-        self.call_after_refresh(self._play_held_keys)
+            self.call_after_refresh(self._play_held_keys)
+        else:
+            self._play_held_keys()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
