@@ -233,7 +233,7 @@ class PathView(ScrollView, can_focus=True):
         unchanged since the last layout and are not laid out again.
 
         A long path (more than LAZY_CHARS characters to lay out) shows its end
-        first: its last nodes (three screens and more, from a node after a line
+        first: its last nodes (two screens and more, from a node after a line
         break where one is near, so that their lines are those of the whole path)
         are laid out on their own and shown at once, and the whole path is laid
         out in steps of GROW_SECONDS between keys, then shown in their place at
@@ -282,7 +282,7 @@ class PathView(ScrollView, can_focus=True):
         if sum(len(n.text) for n in nodes[keep:]) <= LAZY_CHARS:
             return None
         height = self.scrollable_content_region.height or self.size.height or 50
-        want = max(3 * width * height, 4_000)
+        want = max(2 * width * height, 4_000)
         head, chars = len(nodes), 0
         while head > keep and chars < want:
             head -= 1
