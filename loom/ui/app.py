@@ -24,7 +24,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import AwaitMount
-from textual.widgets import Footer, Header, LoadingIndicator, OptionList, Static, Tree
+from textual.widgets import Header, LoadingIndicator, OptionList, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from ..config import Config
@@ -39,6 +39,7 @@ from ..tree import GenerationParams, LoomError, Node, Notice, ParamError, TokenE
 from .attractors import ATTRACTOR_KEYS, Attractors
 from .collapse import COLLAPSE_KEYS, open_collapse
 from .dialogs import EditScreen, HelpScreen, QuitScreen, SessionsScreen, SettingsScreen
+from .footer import LoomFooter
 from .forks import FORKS_KEYS, open_forks
 from .jobs import Job, JobBody, JobProgress, JobsLine
 from .keymap import KEYS, Key, key_name
@@ -153,7 +154,7 @@ class LoomApp(App):
             yield Static("", id="status")
             yield JobsLine(id="jobs")
         yield Legend(id="legend")
-        yield Footer()
+        yield LoomFooter()
 
     def on_mount(self) -> None:
         for t in self.themes.values():
