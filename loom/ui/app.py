@@ -145,7 +145,7 @@ class LoomApp(App):
         with Horizontal(id="main"):
             yield TreePanel(self.session, id="tree")
             with Vertical(id="right"):
-                yield PathView(self.loom_theme, id="path")
+                yield PathView(self.loom_theme, lambda: self._keys_first.last_key, id="path")
                 with Horizontal(id="bottom"):
                     yield TokenInfo(id="token")
                     yield ChildrenList(id="children")

@@ -10,7 +10,7 @@ import gc
 import re
 import time
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -31,6 +31,7 @@ _WORDS = re.compile(r"\S+\s*|\s+")
 FREEZE_TOKENS = 10_000  # a path longer than this is laid out, then its objects are frozen (see _layout)
 LAZY_CHARS = 20_000  # a path with more characters than this to lay out shows its end first (see _layout)
 GROW_SECONDS = 0.01  # the rest of such a path is laid out in steps this long, between keys
+GROW_QUIET = 0.1  # ...and none begins until this long after the last key (a key's answer goes first)
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ class PathView(ScrollView, can_focus=True):
             super().__init__()
             self.index = index
 
-    def __init__(self, theme: LoomTheme, **kwargs) -> None:
+    def __init__(self, theme: LoomTheme, last_key: Callable[[], float] | None = None, **kwargs) -> None:
+        """`last_key`: when the last key came (time.monotonic), for laying out a long path between keys."""
         super().__init__(**kwargs)
         self.loom_theme = theme
+        self._last_key = last_key
         self.nodes: list[Node] = []
         self.tokens = TokenIndex([0])  # (node index, token index) per model token on the path
         self.cursor: int | None = None
@@ -346,13 +349,18 @@ class PathView(ScrollView, can_focus=True):
             self.scroll_to(y=self.scroll_offset.y + tail_at, animate=False, immediate=True)
         self.refresh()
 
-    def _grow_later(self, growing: int) -> None:
-        self.set_timer(0.001, lambda: self._grow(growing))
+    def _grow_later(self, growing: int, delay: float = 0.001) -> None:
+        self.set_timer(delay, lambda: self._grow(growing))
 
     def _grow(self, growing: int) -> None:
         """One step of laying out the whole path (see _layout)."""
         if growing != self._growing or not self._head:  # a newer layout began
             return
+        if self._last_key is not None:
+            wait = self._last_key() + GROW_QUIET - time.monotonic()
+            if wait > 0:  # a key came: its answer (and the screen showing it) goes first
+                self._grow_later(growing, wait)
+                return
         self._lay_nodes(
             self._full_lines, self._full_node_lines, self._marks, self._width, time.perf_counter() + GROW_SECONDS
         )

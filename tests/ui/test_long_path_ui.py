@@ -46,9 +46,10 @@ def shown(pv):
 
 
 def held_steps(monkeypatch):
-    """The whole path's layout steps, kept instead of scheduled: the test runs them."""
+    """The whole path's layout steps, kept instead of scheduled: the test runs them (keys or not)."""
     steps = []
-    monkeypatch.setattr(PathView, "_grow_later", lambda self, growing: steps.append(growing))
+    monkeypatch.setattr(PathView, "_grow_later", lambda self, growing, delay=0: steps.append(growing))
+    monkeypatch.setattr(pathview, "GROW_QUIET", 0.0)
     return steps
 
 
@@ -136,10 +137,15 @@ async def test_keys_move_while_the_path_is_laid_out(long_path, demo_backend, mon
         pv = app.query_one(PathView)
         pv._grow(steps[-1])  # part of the way
         assert pv._head
+        monkeypatch.setattr(pathview, "GROW_QUIET", 60.0)
         await pilot.press("k")  # to the parent: its end is shown, the layout goes on
         assert app.node_id == spine[-2]
         assert pv.cursor == pv.tokens.starts[-2] and pv.cursor in pv._token_line
         assert 0 <= cursor_row(pv) < pv.scrollable_content_region.height
+        done, queued = len(pv._full_node_lines), len(steps)
+        pv._grow(steps[-1])  # just after a key: the step waits
+        assert len(pv._full_node_lines) == done and len(steps) == queued + 1
+        monkeypatch.setattr(pathview, "GROW_QUIET", 0.0)
         while pv._head:
             pv._grow(steps[-1])
         await pilot.pause()
