@@ -216,6 +216,11 @@ class Node:
     def preview(self) -> str:
         return " ".join(self.text.split())[:80]
 
+    def token_count(self) -> int:
+        """How many tokens the node has. A node of a path read from a session knows
+        it without decoding them (see store.session.StoredNode)."""
+        return len(self.tokens or ())
+
     def to_dict(self, tokens: bool = False) -> dict[str, Any]:
         """The node as --json and the Python API show it (its tokens with their alternatives, when asked)."""
         d: dict[str, Any] = {

@@ -33,12 +33,20 @@ import sys
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from ..tree import Alternative, LazyAlternatives, Token
+
+# numpy is imported where it is used: a session opens, and the app shows a path, without it
+# (importing it takes a tenth of a second; a node's tokens decode as fast without it, see decode)
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    #: the id arrays' element type: u16, or u32 with F_WIDE
+    IdType = type[np.uint16] | type[np.uint32]
+    #: what a body holds: char lengths, chosen logprobs, chosen ids, (n, k) alternative ids and logprobs
+    Arrays = tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[Any], NDArray[Any], NDArray[np.float64]]
 
 VERSION = 1
 VERSION_DEFLATED = 2
@@ -53,16 +61,14 @@ STEP = 1e-4  # nats: the fixed-point step of every stored logprob
 SCALE = 10_000  # 1 / STEP, to divide by (exact for -0.9 and friends)
 _UNKNOWN, _NEG_INF, _FLOOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
 
-#: the id arrays' element type: u16, or u32 with F_WIDE
-IdType = type[np.uint16] | type[np.uint32]
-#: what a body holds: char lengths, chosen logprobs, chosen ids, (n, k) alternative ids and logprobs
-Arrays = tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[Any], NDArray[Any], NDArray[np.float64]]
 #: `vocab(ids) -> {id: text}`: the session's lookup of alternative texts
 Vocab = Callable[[list[int]], dict[int, str]]
 
 
 def _fixed(values: Sequence[float | None] | NDArray[np.floating[Any]]) -> NDArray[np.uint32]:
     """Logprobs (None for unknown) in fixed point, as u32."""
+    import numpy as np
+
     a = np.array(values, dtype=np.float64)  # None becomes NaN
     with np.errstate(invalid="ignore", over="ignore"):
         q = np.clip(np.rint(-a * SCALE), 0, _FLOOR)  # rint rounds half to even, as round() does
@@ -72,6 +78,8 @@ def _fixed(values: Sequence[float | None] | NDArray[np.floating[Any]]) -> NDArra
 
 def _planes(a: NDArray[Any]) -> bytes:
     """The array's bytes split into planes: every element's first byte, then every second..."""
+    import numpy as np
+
     a = np.ascontiguousarray(a)
     return a.view(np.uint8).reshape(-1, a.itemsize).T.tobytes()
 
@@ -79,6 +87,8 @@ def _planes(a: NDArray[Any]) -> bytes:
 def _unplanes(
     buf: bytes, off: int, dt: type[np.unsignedinteger[Any]], shape: tuple[int, ...]
 ) -> tuple[NDArray[Any], int]:
+    import numpy as np
+
     size = np.dtype(dt).itemsize
     count = int(np.prod(shape))
     raw = np.frombuffer(buf, np.uint8, count * size, off).reshape(size, count)
@@ -86,6 +96,10 @@ def _unplanes(
 
 
 SMALL = 256  # tokens x alternatives below which plain Python beats numpy's per-call cost
+# ...and below which decode() takes plain Python while numpy is not imported yet: a 64-token
+# node with 10 alternatives decodes as fast either way (0.5 ms), and a long path's end shows
+# without importing numpy (bench/startup.py)
+SMALL_WITHOUT_NUMPY = 4096
 
 
 def encode(
@@ -158,6 +172,8 @@ def _body_small(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k
 
 
 def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:
+    import numpy as np
+
     n = len(tokens)
     counts = [len(a) for a in alt_ids]
     flat_ids = [i for a in alt_ids for i in a]
@@ -181,6 +197,8 @@ def _body_numpy(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k
 
 
 def _arrays_v3(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
+    import numpy as np
+
     body = zlib.decompress(blob[_HEAD.size :])
     lens, off = _unplanes(body, 0, np.uint32, (n,))
     lps, off = _unplanes(body, off, np.uint32, (n,))
@@ -228,6 +246,8 @@ def _arrays_small(
 
 def _value(q: NDArray[np.uint32]) -> NDArray[np.float64]:
     """Fixed-point logprobs (u32) as floats: NaN for unknown, -inf."""
+    import numpy as np
+
     out = -(q.astype(np.float64) / SCALE)
     out[q == _UNKNOWN] = np.nan
     out[q == _NEG_INF] = -np.inf
@@ -235,6 +255,8 @@ def _value(q: NDArray[np.uint32]) -> NDArray[np.float64]:
 
 
 def _arrays_v1(blob: bytes, n: int, k: int, dt: IdType) -> Arrays:
+    import numpy as np
+
     size = np.dtype(dt).itemsize
     off = _HEAD.size
     lens = np.frombuffer(blob, np.uint32, n, off)
@@ -263,6 +285,8 @@ def chosen_ids(blob: bytes) -> tuple[int, ...] | None:
     version, flags, n, k = _HEAD.unpack_from(blob)
     if flags & F_INTERNED and not flags & F_CHOSEN_IDS:
         return None
+    import numpy as np
+
     dt = np.uint32 if flags & F_WIDE else np.uint16
     if version == VERSION_FIXED:
         size = 4 if flags & F_WIDE else 2
@@ -282,12 +306,15 @@ def decode(blob: bytes, text: str, vocab: Vocab) -> list[Token]:
     """`vocab(ids) -> {id: text}` looks up alternative texts."""
     version, flags, n, k = _HEAD.unpack_from(blob)
     wide = bool(flags & F_WIDE)
-    dt = np.uint32 if wide else np.uint16
     pad = 0xFFFFFFFF if wide else 0xFFFF
-    if version == VERSION_FIXED and n * max(k, 1) < SMALL:
+    size = n * max(k, 1)
+    if version == VERSION_FIXED and (size < SMALL or (size < SMALL_WITHOUT_NUMPY and "numpy" not in sys.modules)):
         lens_l, lps_l, ids_l, alt_rows, alt_lp_rows = _arrays_small(blob, n, k, 4 if wide else 2)
         names = vocab(sorted({i for row in alt_rows for i in row} - {pad}))
     else:
+        import numpy as np
+
+        dt = np.uint32 if wide else np.uint16
         if version == VERSION_FIXED:
             lens, lps, ids, top_ids, top_lps = _arrays_v3(blob, n, k, dt)
         elif version in (VERSION, VERSION_DEFLATED):

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,49 @@ BATCH_SECONDS = 0.2  # ...and the longest a node waits for its commit
 
 class StoreError(LoomError):
     """A session file cannot be used; the message names the file and the cause."""
+
+
+class StoredNode(Node):
+    """A node of a path read from a session, its tokens decoded when first read:
+    a long path opens without decoding the nodes that are not on screen (the path
+    view lays out its end first and the rest as the app waits for keys). It is
+    the Node it stands for: equal to it, copied and pickled as it."""
+
+    _pending: tuple[Session, bytes, str] | None = None  # the session, the tokens' blob and the model
+    _tokens: list[Token] | None = None
+
+    @property
+    def tokens(self) -> list[Token] | None:
+        pending = self._pending
+        if pending is not None:
+            session, blob, model = pending
+            self._tokens = session._tokens(self.id, blob, self.text, model)
+            self._pending = None  # after the tokens: a reader that sees no blob sees them
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, value: list[Token] | None) -> None:
+        self._tokens, self._pending = value, None
+
+    def token_count(self) -> int:
+        pending = self._pending
+        return codec.token_count(pending[1]) if pending is not None else len(self._tokens or ())
+
+    def _plain(self) -> Node:
+        return Node(**{f.name: getattr(self, f.name) for f in fields(Node)})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Node))
+
+    __hash__ = None  # type: ignore[assignment]  # as Node's (a mutable dataclass)
+
+    def __repr__(self) -> str:
+        return repr(self._plain())
+
+    def __reduce__(self) -> tuple[type[Node], tuple[Any, ...]]:
+        return (Node, tuple(getattr(self, f.name) for f in fields(Node)))
 
 
 # Python strings may hold lone surrogates (from JSON "\ud800" escapes or
@@ -642,8 +686,9 @@ class Session:
     # -- reading -------------------------------------------------------------
     _COLS = "id, parent_id, text, author, derived_from, model, params, created, complete, tokens, meta"
 
-    def _row(self, r: tuple[Any, ...], with_tokens: bool = True) -> Node:
-        node = Node(
+    def _row(self, r: tuple[Any, ...], with_tokens: bool = True, lazy: bool = False) -> Node:
+        """The node of a row; `lazy`: its tokens decoded when first read (a StoredNode)."""
+        node = (StoredNode if lazy and with_tokens and r[9] else Node)(
             id=r[0],
             parent_id=r[1],
             text=r[2],
@@ -656,7 +701,10 @@ class Session:
             meta=json.loads(r[10]) if r[10] else {},
         )
         if with_tokens and r[9]:
-            node.tokens = self._tokens(r[0], r[9], node.text, node.model or "")
+            if isinstance(node, StoredNode):
+                node._pending = (self, r[9], node.model or "")
+            else:
+                node.tokens = self._tokens(r[0], r[9], node.text, node.model or "")
         return node
 
     def _tokens(self, node_id: int, blob: bytes, text: str, model: str) -> list[Token]:
@@ -780,7 +828,8 @@ class Session:
     def path_nodes(self, node_id: int) -> list[Node]:
         """The nodes from the root down to `node_id`. The nodes it shares with the
         last path read are that path's Node objects (nodes are never rewritten), so
-        a move to a parent, child or sibling reads one row, not the whole path."""
+        a move to a parent, child or sibling reads one row, not the whole path.
+        Each node's tokens are decoded when first read (StoredNode)."""
         with self._lock:
             last_ids, last = self._last_path
         ids = self._ancestry_near(node_id, last_ids, last)
@@ -794,11 +843,11 @@ class Session:
         # a cache smaller than the path evicts its own first nodes while reading it,
         # and every move along a long path would decode it all again: room for the
         # path (read from the blobs' headers) and as much again for its neighbours
-        n = sum(codec.token_count(r[9]) for r in rows if r[9]) + sum(len(x.tokens or ()) for x in by_id.values())
+        n = sum(codec.token_count(r[9]) for r in rows if r[9]) + sum(x.token_count() for x in by_id.values())
         if 2 * n > self._decoded_limit:
             with self._lock:
                 self._decoded_limit = 2 * n
-        by_id.update((r[0], self._row(r)) for r in rows)
+        by_id.update((r[0], self._row(r, lazy=True)) for r in rows)  # decoded when read
         path = [by_id[i] for i in ids]
         with self._lock:
             self._last_path = (ids, {x.id: (depth, x) for depth, x in enumerate(path)})

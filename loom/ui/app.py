@@ -23,10 +23,9 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import AwaitMount
-from textual.widgets import Footer, LoadingIndicator, OptionList, Tree
+from textual.widgets import LoadingIndicator, OptionList, Tree
 from textual.worker import Worker, WorkerState
 
-from ..analysis.clusters import grouped_order
 from ..config import Config
 from ..experiments.base import Cancel, ProgressFn
 from ..experiments.generate import GenerationResult, edit_node, fork_at_token, generate_children
@@ -39,6 +38,7 @@ from ..tree import GenerationParams, LoomError, Node, Notice, ParamError, TokenE
 from .attractors import ATTRACTOR_KEYS, Attractors
 from .collapse import COLLAPSE_KEYS, open_collapse
 from .dialogs import EditScreen, HelpScreen, QuitScreen, SessionsScreen, SettingsScreen
+from .footer import LoomFooter
 from .forks import FORKS_KEYS, open_forks
 from .jobs import Job, JobBody, JobProgress, JobsLine
 from .keymap import KEYS, Key, key_name
@@ -154,7 +154,7 @@ class LoomApp(App):
         with Horizontal(id="main"):
             yield TreePanel(self.session, id="tree")
             with Vertical(id="right"):
-                yield PathView(self.loom_theme, id="path")
+                yield PathView(self.loom_theme, lambda: self._keys_first.last_key, id="path")
                 with Horizontal(id="bottom"):
                     yield TokenInfo(id="token")
                     yield ChildrenList(id="children")
@@ -163,7 +163,7 @@ class LoomApp(App):
             yield StatusLine(id="status")
             yield JobsLine(id="jobs")
         yield Legend(id="legend")
-        yield Footer()
+        yield LoomFooter()
 
     def on_mount(self) -> None:
         for t in self.themes.values():
@@ -189,13 +189,18 @@ class LoomApp(App):
     def _started(self) -> None:
         """After the first screen: the model starts loading (not before: it would
         compete with drawing it), a new session's New prompt dialog opens, and the
-        keys typed so far are played to whatever has the focus once it has opened."""
+        keys typed so far are played to whatever has the focus once it has opened
+        (on the main screen, which is open: now)."""
         loading = any(w.group == "model" and not w.is_finished for w in self.workers)
+        if self._held_keys:  # they are played next: the model's imports give way to them (keysfirst.py)
+            self._keys_first.key()
         if self.backend is None and not loading:  # (a session switched to already loads its own)
             self.load_model(self.model_ref)
         if self.node_id is None:
             self.action_new_root()
-        self.call_after_refresh(self._play_held_keys)
+            self.call_after_refresh(self._play_held_keys)
+        else:
+            self._play_held_keys()
 
     @property
     def node_id(self) -> int | None:
@@ -318,7 +323,7 @@ class LoomApp(App):
         if self.session.current != node_id and not self.session.readonly:
             self.session.current = node_id
         if cursor is None and path[-1].tokens:
-            cursor = sum(len(n.tokens or ()) for n in path[:-1])  # first token of this node
+            cursor = sum(n.token_count() for n in path[:-1])  # first token of this node (none decoded)
         self.set_reactive(LoomApp.cursor, cursor)  # where the path view opens the new path
         self.path = tuple(path)
         self._token_under_cursor()
@@ -345,6 +350,8 @@ class LoomApp(App):
         rows = session.summaries(node_id) if node_id is not None else []
         if not self.group_siblings or len(rows) < 2:
             return rows
+        from ..analysis.clusters import grouped_order  # numpy: not needed for the first screen
+
         texts = [c.text for c in session.children(node_id)]
         try:
             order = grouped_order(texts)

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..analysis.perturb import KINDS
-from ..experiments import compare as compare_records
-from ..experiments.base import Cancel, ProgressFn
-from ..experiments.compare import ReplayComparison, compare_nodes, replay_and_compare, store_comparison
-from ..experiments.replay import ReplayError, edited_node, original_continuations
-from ..experiments.report import ReportResult, report, report_existing
-from ..experiments.sweep import SweepResult, sweep
-from ..store import StoreError
 from .keymap import Key
-from .screens.compare import CompareScreen
-from .screens.form import FormScreen
-from .screens.report import ReportScreen, check_report, record_label
-from .screens.sweep import SweepScreen, check_sweep
 from .words import plural
 
+# The experiments and their screens are imported where a tool opens, not with the
+# app: they are not needed for its first screen (docs/explanation/performance.md).
 if TYPE_CHECKING:
+    from ..experiments.base import Cancel, ProgressFn
+    from ..experiments.compare import ReplayComparison
+    from ..experiments.report import ReportResult
+    from ..experiments.sweep import SweepResult
     from .app import LoomApp
 
 #: the keys LoomApp adds to its key table for the attractor tools
@@ -59,6 +53,10 @@ class Attractors:
     # -- replay and compare --------------------------------------------------
     def replay(self) -> None:
         """Regenerate below the edit at (or above) this node like the original, then compare."""
+        from ..experiments.compare import replay_and_compare
+        from ..experiments.replay import ReplayError, edited_node, original_continuations
+        from .screens.compare import CompareScreen
+
         app = self.app
         if not app.can_run_model():
             return
@@ -102,6 +100,11 @@ class Attractors:
 
     def compare(self) -> None:
         """Compare the marked node (A) with this one (B)."""
+        from ..experiments.compare import compare_nodes, store_comparison
+        from ..experiments.replay import ReplayError
+        from ..store import StoreError
+        from .screens.compare import CompareScreen
+
         app = self.app
         if app.node_id is None:
             return
@@ -128,6 +131,11 @@ class Attractors:
     # -- sweep ---------------------------------------------------------------
     def sweep(self) -> None:
         """Perturb this node k ways, replay each like the original, count reconvergences."""
+        from ..analysis.perturb import KINDS
+        from ..experiments.sweep import sweep
+        from .screens.form import FormScreen
+        from .screens.sweep import SweepScreen, check_sweep
+
         app = self.app
         if not app.can_run_model():
             return
@@ -175,6 +183,11 @@ class Attractors:
     # -- report --------------------------------------------------------------
     def report(self) -> None:
         """Sample many continuations of this node and group them by ending; or reopen a stored result."""
+        from ..experiments.replay import ReplayError
+        from ..experiments.report import report, report_existing
+        from .screens.form import FormScreen
+        from .screens.report import check_report, record_label
+
         app = self.app
         if app.node_id is None:
             app.notify(f"Write a prompt first ({app.key_for('new_root')}).", timeout=3)
@@ -239,6 +252,8 @@ class Attractors:
         app.push_screen(FormScreen(f"Attractor report on node {node_id}", fields, check_report, boxes, records), chosen)
 
     def show_report(self, result: ReportResult) -> None:
+        from .screens.report import ReportScreen
+
         app, o = self.app, result.overall
         app.set_status(
             f"report: {plural(o['n'], 'sample')}, {plural(o['groups'], 'group')}, {o['entropy_bits']:.2f} bits "
@@ -248,6 +263,13 @@ class Attractors:
 
     def open_record(self, record_id: int) -> None:
         """A stored report, sweep or comparison, shown again (nothing is sampled)."""
+        from ..experiments import compare as compare_records
+        from ..experiments.replay import ReplayError
+        from ..experiments.report import ReportResult
+        from .screens.compare import CompareScreen
+        from .screens.report import ReportScreen
+        from .screens.sweep import SweepScreen
+
         app = self.app
         rec = next((r for r in app.session.records() if r["id"] == record_id), None)
         if rec is None:

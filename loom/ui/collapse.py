@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .keymap import Key
-from .screens.collapse import CollapseScreen
 
+# the screen (and the experiment it runs) is imported when it opens, not with the app
 if TYPE_CHECKING:
     from .app import LoomApp
 
@@ -31,6 +31,8 @@ def default_models(current: str) -> tuple[str, str]:
 def open_collapse(app: LoomApp) -> None:
     """LoomApp's `collapse` action: the screen for the current node (the app gives
     session, node_id, backend, key_for, notify, push_screen)."""
+    from .screens.collapse import CollapseScreen
+
     if app.node_id is None:
         app.notify(f"Write a prompt first ({app.key_for('new_root')}).", timeout=3)
         return

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
+from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..store import list_sessions
@@ -19,6 +20,9 @@ from ..tree import GenerationParams, ParamError
 from .keymap import pretty
 from .screens.base import Dialog
 from .words import plural
+
+if TYPE_CHECKING:
+    from textual.widgets import TextArea
 
 
 class EditScreen(Dialog[str | None]):
@@ -34,6 +38,8 @@ class EditScreen(Dialog[str | None]):
         self.saves = saves  # what ctrl+s does, said in the hint
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea  # its document model, imported when an editor opens (not with the app)
+
         with Vertical():
             yield Label(Text(self.title_text, style="bold"))
             yield TextArea(self.text, id="editor", soft_wrap=True, show_line_numbers=False)
@@ -49,20 +55,25 @@ class EditScreen(Dialog[str | None]):
                 )
             yield Static("", classes="error", id="error")
 
+    def _editor(self) -> TextArea:
+        from textual.widgets import TextArea
+
+        return self.query_one(TextArea)
+
     def on_mount(self) -> None:
-        editor = self.query_one(TextArea)
+        editor = self._editor()
         editor.focus()
         editor.move_cursor(editor.document.end)
 
     def action_save(self) -> None:
-        text = from_editable(self.query_one(TextArea).text)
+        text = from_editable(self._editor().text)
         if not text.strip():
             self.query_one("#error", Static).update("The text is empty; type something or press escape.")
             return
         self.dismiss(text)
 
     def action_cancel(self) -> None:
-        if self.query_one(TextArea).text == self.text:
+        if self._editor().text == self.text:
             self.dismiss(None)
             return
 
@@ -70,7 +81,7 @@ class EditScreen(Dialog[str | None]):
             if discard:
                 self.dismiss(None)
             else:
-                self.query_one(TextArea).focus()
+                self._editor().focus()
 
         self.app.push_screen(DiscardScreen(), answer)
 

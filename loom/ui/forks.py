@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..experiments.forks import ForksError, path_tokens
 from .keymap import Key
 from .pathview import PathView
-from .screens.forks import ForksForm, ForksScreen, path_marks
 
+# the screens, the experiment and the analysis it draws on are imported when the tool opens, not with the app
 if TYPE_CHECKING:
     from .app import LoomApp
 
@@ -22,6 +21,9 @@ FORKS_KEYS: list[Key] = [
 
 def open_forks(app: LoomApp) -> None:
     """F on the app: ask for the settings, then run on the current path and mark the result on the path view."""
+    from ..experiments.forks import ForksError, path_tokens
+    from .screens.forks import ForksForm, ForksScreen, path_marks
+
     if app.node_id is None or app.backend is None:
         app.notify("Write a prompt and let the model load first.", timeout=3)
         return

@@ -14,12 +14,9 @@ from ..io import PATH_FORMATS, TreeFormatError, export_text, import_file
 from ..io.tags import set_tags, toggle_bookmark
 from ..store import StoreError
 from .keymap import Key
-from .screens.bookmarks import BookmarksScreen
-from .screens.search import SearchScreen
-from .screens.tags import TagEditorScreen
-from .screens.transfer import ExportScreen, ImportScreen
 from .words import plural
 
+# each dialog is imported when it opens, not with the app (the tag editor's text area is slow to import)
 if TYPE_CHECKING:
     from .app import LoomApp
 
@@ -43,9 +40,13 @@ class Library:
         self.app = app
 
     def search(self) -> None:
+        from .screens.search import SearchScreen
+
         self.app.push_screen(SearchScreen(self.app.session), self.app.goto)
 
     def bookmarks(self) -> None:
+        from .screens.bookmarks import BookmarksScreen
+
         self.app.push_screen(BookmarksScreen(self.app.session, self.app.key_for("bookmark")), self.app.goto)
 
     def bookmark(self) -> None:
@@ -60,6 +61,8 @@ class Library:
         app.notify(f"Node {app.node_id} {'bookmarked' if on else 'no longer bookmarked'}.", timeout=2)
 
     def tag(self) -> None:
+        from .screens.tags import TagEditorScreen
+
         app = self.app
         if app.node_id is None:
             return
@@ -83,6 +86,8 @@ class Library:
         app.push_screen(TagEditorScreen(node_id, session.tags(node_id), session.note(node_id), node.text), done)
 
     def import_tree(self) -> None:
+        from .screens.transfer import ImportScreen
+
         app = self.app
 
         def chosen(result: tuple[Path, bool] | None) -> None:
@@ -114,6 +119,8 @@ class Library:
         app.push_screen(ImportScreen(app.node_id is not None), chosen)
 
     def export(self) -> None:
+        from .screens.transfer import ExportScreen
+
         app = self.app
 
         def chosen(result: tuple[str, Path, bool, bool] | None) -> None:

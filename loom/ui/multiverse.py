@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING
 
 from ..tree import Node
 from .keymap import Key
-from .screens.candidates import CandidatesScreen
-from .screens.distribution import DistributionScreen
-from .screens.multiverse import MultiverseScreen
-from .screens.vs import VersusScreen
 
+# each screen (and the experiments it runs) is imported when it opens, not with the app
 if TYPE_CHECKING:
     from .app import LoomApp
 
@@ -52,6 +49,8 @@ class MultiverseViews:
         return app.node_id, None
 
     def multiverse(self) -> None:
+        from .screens.multiverse import MultiverseScreen
+
         app = self.app
         if app.model_ready() and app.node_id is not None and app.backend is not None:
             app.push_screen(
@@ -59,17 +58,23 @@ class MultiverseViews:
             )
 
     def distribution(self) -> None:
+        from .screens.distribution import DistributionScreen
+
         app = self.app
         if app.model_ready() and app.backend is not None:
             node_id, token = self._cursor_place()
             app.push_screen(DistributionScreen(app.session, app.backend, node_id, token, app.loom_theme))
 
     def candidates(self) -> None:
+        from .screens.candidates import CandidatesScreen
+
         app = self.app
         if app.model_ready() and app.node_id is not None and app.backend is not None:
             app.push_screen(CandidatesScreen(app.session, app.backend, app.node_id, app.loom_theme))
 
     def versus(self) -> None:
+        from .screens.vs import VersusScreen
+
         app = self.app
         if not (app.model_ready() and app.node_id is not None and app.backend is not None):
             return

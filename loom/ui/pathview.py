@@ -1,13 +1,16 @@
 """The current path as one text, every model token's background coloured by
 its probability. Rendered through Textual's Line API: lines are laid out once
-per width and their strips cached, so long paths scroll without re-rendering."""
+per width and their strips cached, so long paths scroll without re-rendering.
+A long path shows its end first: the nodes on screen are laid out (and their
+tokens decoded) at once, the whole path a little at a time between keys (_layout)."""
 
 from __future__ import annotations
 
 import gc
 import re
+import time
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -26,6 +29,9 @@ from ..tree import Node
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 FREEZE_TOKENS = 10_000  # a path longer than this is laid out, then its objects are frozen (see _layout)
+LAZY_CHARS = 20_000  # a path with more characters than this to lay out shows its end first (see _layout)
+GROW_SECONDS = 0.01  # the rest of such a path is laid out in steps this long, between keys
+GROW_QUIET = 0.1  # ...and none begins until this long after the last key (a key's answer goes first)
 
 
 @dataclass(frozen=True)
@@ -65,13 +71,14 @@ class TokenIndex(Sequence[tuple[int, int]]):
 
 
 class TokenLines:
-    """The line each model token starts on, kept per node (see TokenIndex)."""
+    """The line each model token starts on, kept per node (see TokenIndex); from
+    token `first` on (a long path shows its end first: the tokens above have no line yet)."""
 
-    def __init__(self, index: TokenIndex, per_node: list[list[int]]) -> None:
-        self.index, self.per_node = index, per_node
+    def __init__(self, index: TokenIndex, per_node: list[list[int]], first: int = 0) -> None:
+        self.index, self.per_node, self.first = index, per_node, first
 
     def __contains__(self, token: object) -> bool:
-        return isinstance(token, int) and 0 <= token < len(self.index)
+        return isinstance(token, int) and self.first <= token < len(self.index)
 
     def __getitem__(self, token: int) -> int:
         ni, ti = self.index[token]
@@ -81,7 +88,7 @@ class TokenLines:
         return self[token] if token in self else default
 
     def as_dict(self) -> dict[int, int]:
-        return {t: self[t] for t in range(len(self.index))}
+        return {t: self[t] for t in range(self.first, len(self.index))}
 
 
 class PathView(ScrollView, can_focus=True):
@@ -103,20 +110,32 @@ class PathView(ScrollView, can_focus=True):
             super().__init__()
             self.index = index
 
-    def __init__(self, theme: LoomTheme, **kwargs) -> None:
+    def __init__(self, theme: LoomTheme, last_key: Callable[[], float] | None = None, **kwargs) -> None:
+        """`last_key`: when the last key came (time.monotonic), for laying out a long path between keys."""
         super().__init__(**kwargs)
         self.loom_theme = theme
+        self._last_key = last_key
         self.nodes: list[Node] = []
         self.tokens = TokenIndex([0])  # (node index, token index) per model token on the path
         self.cursor: int | None = None
-        self._lines: list[list[Piece]] = []
+        self._lines: list[list[Piece]] = []  # the lines shown
         self._node_lines: list[list[int]] = []  # per node, the line each of its tokens starts on
         self._token_line = TokenLines(self.tokens, self._node_lines)
         self._strips: dict[int, Strip] = {}
         self._width = 0
-        # layout state where each node starts: (line, pieces on that line, cells used, first token);
-        # a new path that keeps the first nodes of the old one is laid out from where they end
+        # The layout of the whole path, as far as it has gone (all of it, but while a long
+        # path is laid out a little at a time): its lines, the line of each token per node,
+        # and where each node starts, (line, pieces on that line, cells used, first token),
+        # one more than the nodes laid out. A new path that keeps the first nodes of the old
+        # one is laid out from where they end.
+        self._full_lines: list[list[Piece]] = []
+        self._full_node_lines: list[list[int]] = []
         self._marks: list[tuple[int, int, int, int]] = []
+        # while the whole path is being laid out: the lines shown are those of its last
+        # nodes from this one on, laid out on their own (0: the whole path is shown)
+        self._head = 0
+        self._growing = 0  # a number for each layout begun: a step of an older one stops
+        self._freeze = False  # the layout being made is of a whole long path: frozen when done
         self._reveal_pending = False  # asked to reveal before the view had its size
         self._retired: list[object] = []  # an old layout waiting to be freed (see _retire)
         self._layout_pending = False  # given nodes before the view had its size: laid out once it has
@@ -147,7 +166,7 @@ class PathView(ScrollView, can_focus=True):
         self.nodes = nodes
         starts = self.tokens.starts[: keep + 1]
         for n in nodes[keep:]:
-            starts.append(starts[-1] + len(n.tokens or ()))
+            starts.append(starts[-1] + n.token_count())  # without decoding them
         self.tokens = TokenIndex(starts)
         self.cursor = cursor if cursor is not None and 0 <= cursor < len(self.tokens) else None
         if not self.size.width:  # not laid out yet (the app opening): once, at the width it gets
@@ -157,6 +176,7 @@ class PathView(ScrollView, can_focus=True):
         self.refresh()
 
     def set_theme(self, theme: LoomTheme) -> None:
+        self.finish_layout()  # in the old colours: laid out again at the next layout
         self.loom_theme = theme
         self._marks = []  # token colours were laid out with the old theme's buckets
         self._strips.clear()
@@ -175,6 +195,8 @@ class PathView(ScrollView, can_focus=True):
     def move_cursor(self, index: int | None) -> None:
         old = self.cursor
         self.cursor = index
+        if index is not None and index not in self._token_line and 0 <= index < len(self.tokens):
+            self.finish_layout()  # above the last nodes of a long path, not laid out yet
         for tok in (old, index):
             if tok is not None and tok in self._token_line:
                 self._strips.pop(self._token_line[tok], None)
@@ -223,51 +245,165 @@ class PathView(ScrollView, can_focus=True):
 
     def _layout(self, force: bool = False, keep: int = 0) -> None:
         """Lay the path out in lines of the view's width; `keep` first nodes are
-        unchanged since the last layout and are not laid out again."""
+        unchanged since the last layout and are not laid out again.
+
+        A long path (more than LAZY_CHARS characters to lay out) shows its end
+        first: its last nodes (two screens and more, from a node after a line
+        break where one is near, so that their lines are those of the whole path)
+        are laid out on their own and shown at once, and the whole path is laid
+        out in steps of GROW_SECONDS between keys, then shown in their place at
+        the same place on screen. Only those nodes' tokens are decoded before the
+        first screen (a session's nodes decode their tokens when first read)."""
         width = self._layout_width()
         if not force and width == self._width and not self._layout_pending:
             return
         self._layout_pending = False
-        if width != self._width or keep >= len(self._marks):
+        if width != self._width or not self._marks:
             keep = 0
-        self._width = width
-        if keep:
-            line, count, used, _ = self._marks[keep]
-            lines = self._lines[: line + 1]
-            lines[-1] = lines[-1][:count]
-            node_lines = self._node_lines[:keep]
-            marks = self._marks[:keep]
         else:
-            lines, used, node_lines, marks = [[]], 0, [], []
+            keep = min(keep, len(self._marks) - 1)  # the whole path's layout may not have got that far
+        shown_whole = not self._head
+        self._width = width
+        self._growing += 1
+        self._retire(self._full_lines, self._full_node_lines, self._marks)  # freed once the new one shows
+        if keep:
+            line, count, _, _ = self._marks[keep]
+            lines = self._full_lines[: line + 1]
+            lines[-1] = lines[-1][:count]
+            self._full_lines, self._full_node_lines = lines, self._full_node_lines[:keep]
+            self._marks = self._marks[: keep + 1]
+        else:
+            self._full_lines, self._full_node_lines, self._marks = [[]], [], [(0, 0, 0, 0)]
+            self._freeze = len(self.tokens) > FREEZE_TOKENS
+        head = self._tail_start(width, keep)
+        if head is None:
+            self._lay_nodes(self._full_lines, self._full_node_lines, self._marks, width)
+            self._head = 0  # a new layout: the view is placed by the caller (reveal)
+            self._show_whole(keep if shown_whole else 0)
+            return
+        # the last nodes on their own, shown now; the whole path a step at a time
+        lines: list[list[Piece]] = [[]]
+        node_lines: list[list[int]] = [[] for _ in range(head)]
+        self._lay_nodes(lines, node_lines, [(0, 0, 0, self.tokens.starts[head])], width)
+        self._retire(self._lines, self._node_lines, self._token_line)
+        self._lines, self._node_lines, self._head = lines, node_lines, head
+        self._token_line = TokenLines(self.tokens, node_lines, self.tokens.starts[head])
+        self._strips.clear()
+        set_virtual_size(self, Size(width, len(lines)))
+        self._grow_later(self._growing)
+
+    def _tail_start(self, width: int, keep: int) -> int | None:
+        """The first of the last nodes to show before the rest of a long path is laid
+        out (see _layout); None: lay it all out now."""
+        nodes = self.nodes
+        if sum(len(n.text) for n in nodes[keep:]) <= LAZY_CHARS:
+            return None
+        height = self.scrollable_content_region.height or self.size.height or 50
+        want = max(2 * width * height, 4_000)
+        head, chars = len(nodes), 0
+        while head > keep and chars < want:
+            head -= 1
+            chars += len(nodes[head].text)
+        if self.cursor is not None:  # the cursor is on screen: its node is laid out
+            head = min(head, self.tokens[self.cursor][0])
+        for h in range(head, max(keep, head - 16), -1):  # a node after a line break starts a line of the whole path
+            if h and nodes[h - 1].text.endswith("\n"):
+                head = h
+                break
+        if sum(len(n.text) for n in nodes[keep:head]) <= LAZY_CHARS:  # not worth it
+            return None
+        return head
+
+    def _lay_nodes(
+        self,
+        lines: list[list[Piece]],
+        node_lines: list[list[int]],
+        marks: list[tuple[int, int, int, int]],
+        width: int,
+        deadline: float | None = None,
+    ) -> None:
+        """Lay out the nodes from len(node_lines) on, after `lines` (whose last node ended
+        at marks[-1]), to the end of the path or until `deadline` (time.perf_counter)."""
         starts = self.tokens.starts
-        for ni in range(keep, len(self.nodes)):
-            node = self.nodes[ni]
+        used = marks[-1][2]
+        for ni in range(len(node_lines), len(self.nodes)):
             first = starts[ni]
-            marks.append((len(lines) - 1, len(lines[-1]), used, first))
+            at = len(lines) - 1
             token_line: dict[int, int] = {}
-            used = self._lay_node(node, first, width, lines, used, token_line)
+            used = self._lay_node(self.nodes[ni], first, width, lines, used, token_line)
             # an empty token (a partial character) still needs a line for the cursor
-            at, per = marks[-1][0], []
+            per = []
             for t in range(first, starts[ni + 1]):
                 at = token_line.get(t, at)
                 per.append(at)
             node_lines.append(per)
-        marks.append((len(lines) - 1, len(lines[-1]), used, starts[-1]))
-        self._retire(self._lines, self._marks, self._node_lines, self._token_line)
-        self._lines = lines
-        self._marks = marks
-        self._node_lines = node_lines
-        self._token_line = TokenLines(self.tokens, node_lines)
+            marks.append((len(lines) - 1, len(lines[-1]), used, starts[ni + 1]))
+            if deadline is not None and time.perf_counter() > deadline:
+                return
+
+    def _show_whole(self, keep: int = 0) -> None:
+        """Show the layout of the whole path; `keep`: the lines above its first
+        changed node are drawn as they were. After its last nodes alone (see _layout),
+        the view stays on the same text."""
+        tail_at = self._marks[self._head][0] if self._head else 0  # where those nodes start in the whole path
+        self._retire(self._lines, self._node_lines, self._token_line)  # those shown until now
+        self._lines, self._node_lines, self._head = self._full_lines, self._full_node_lines, 0
+        self._token_line = TokenLines(self.tokens, self._node_lines)
         if keep:  # the lines above the first changed one are drawn as they were
-            self._strips = {y: strip for y, strip in self._strips.items() if y < marks[keep][0]}
+            self._strips = {y: strip for y, strip in self._strips.items() if y < self._marks[keep][0]}
         else:
             self._strips.clear()
-            if len(self.tokens) > FREEZE_TOKENS:
-                # A long path is millions of objects that live as long as it shows, and
-                # the collector's full passes walked them all: 0.6 s, landing on a key.
-                # Frozen, those passes skip them (they are still freed by reference count).
-                gc.freeze()
-        set_virtual_size(self, Size(width, len(lines)))
+        if self._freeze:
+            # A long path is millions of objects that live as long as it shows, and
+            # the collector's full passes walked them all: 0.6 s, landing on a key.
+            # Frozen, those passes skip them (they are still freed by reference count).
+            self._freeze = False
+            gc.freeze()
+        set_virtual_size(self, Size(self._width, len(self._lines)))
+        if tail_at:
+            self.scroll_to(y=self.scroll_offset.y + tail_at, animate=False, immediate=True)
+        self.refresh()
+
+    def _grow_later(self, growing: int, delay: float = 0.001) -> None:
+        self.set_timer(delay, lambda: self._grow(growing))
+
+    def _grow(self, growing: int) -> None:
+        """One step of laying out the whole path (see _layout)."""
+        if growing != self._growing or not self._head:  # a newer layout began
+            return
+        if self._last_key is not None:
+            wait = self._last_key() + GROW_QUIET - time.monotonic()
+            if wait > 0:  # a key came: its answer (and the screen showing it) goes first
+                self._grow_later(growing, wait)
+                return
+        self._lay_nodes(
+            self._full_lines, self._full_node_lines, self._marks, self._width, time.perf_counter() + GROW_SECONDS
+        )
+        if len(self._full_node_lines) < len(self.nodes):
+            self._grow_later(growing)
+        else:
+            self._show_whole()
+
+    def finish_layout(self) -> None:
+        """Lay out the rest of a long path now, and show all of it."""
+        if self._head:
+            self._growing += 1
+            self._lay_nodes(self._full_lines, self._full_node_lines, self._marks, self._width)
+            self._show_whole()
+
+    def action_scroll_home(self) -> None:
+        self.finish_layout()
+        super().action_scroll_home()
+
+    def action_page_up(self) -> None:
+        if self.scroll_offset.y < 2 * self.scrollable_content_region.height:
+            self.finish_layout()
+        super().action_page_up()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._head and new_value < old_value and new_value < self.scrollable_content_region.height:
+            self.call_later(self.finish_layout)  # scrolled up to the top of the last nodes (the mouse)
 
     def _retire(self, *old: object) -> None:
         """Free an old layout after the screen has shown the new one. Leaving a 100,000-token

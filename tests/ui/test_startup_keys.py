@@ -37,3 +37,24 @@ def test_text_typed_before_the_first_screen_goes_into_the_new_prompt(tmp_path):
     finally:
         term.send(b"\x1b")
         term.close()
+
+
+def test_a_key_typed_before_the_first_screen_moves_on_an_open_session(tmp_path):
+    """On a session that has nodes, the keys are played to the main screen as soon as it has shown."""
+    from loom.store import Session
+
+    home = tempfile.mkdtemp(dir=tmp_path)
+    path = tmp_path / "story.loom"
+    with Session(path) as s:
+        root = s.add_node(None, "Once upon a time", "prompt").id
+        middle = s.add_node(root, " there was", "human").id
+        s.current = s.add_node(middle, " a loom.", "human").id
+    term = Terminal(
+        [sys.executable, "-m", "loom", str(path), "--model", "no-such-model"],
+        env={"HOME": home, "XDG_CONFIG_HOME": home},
+    )
+    try:
+        term.send(b"k")
+        assert term.wait(f"node {middle} (".encode(), timeout=120) is not None, "the key typed at start was lost"
+    finally:
+        term.close()

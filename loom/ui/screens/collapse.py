@@ -8,26 +8,31 @@ textsafe, never as markup. The models run as a job (jobs.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 
-from ...experiments.base import Cancel, ProgressFn
-from ...experiments.collapse import CollapseResult, collapse, format_collapse
-from ...experiments.models import open_model
 from ...store import Session
 from ...textsafe import visible
 from ..figures import FIGURE_BINDING, FIGURE_KEY, save_figure
 from ..jobs import Job, screen_job
 from .base import ResultScreen
 
+if TYPE_CHECKING:  # the experiment is imported when it runs, not with the app
+    from ...experiments.base import Cancel, ProgressFn
+    from ...experiments.collapse import CollapseResult
+
 COLUMNS = ("pos", "token", "H tuned", "H base", "KL T=1", "best T", "KL best", "KL glob")
 
 
 def summary_text(result: CollapseResult) -> Text:
     """The summary lines of `loom collapse` (the table is the screen's DataTable)."""
+    from ...experiments.collapse import format_collapse
+
     data = {**result.to_dict(), "rows": [], "notices": []}
     lines = format_collapse(data).splitlines()[:6]
     t = Text(visible("\n".join(lines)))
@@ -73,6 +78,9 @@ class CollapseScreen(ResultScreen[None]):
         self.action_run()
 
     def action_run(self) -> None:
+        from ...experiments.collapse import collapse
+        from ...experiments.models import open_model
+
         names = (self.query_one("#tuned", Input).value.strip(), self.query_one("#base", Input).value.strip())
         if not all(names):
             self.notify("Name both models (e.g. demo-wedding and demo).", severity="warning")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from rich.text import Text
@@ -21,17 +21,18 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Input, Label, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
-from ...analysis.attractors import Attractor, AttractorError, parse_regex
-from ...analysis.report import bar
-from ...experiments.base import Cancel, Progress, ProgressFn
-from ...experiments.forks import DEFAULTS, ForksResult, check_options, forks, select
-from ...experiments.models import Backend
-from ...store import Session
 from ...textsafe import visible
 from ...tree import GenerationParams
 from ..jobs import Job, screen_job
 from ..words import plural
 from .base import Dialog, ResultScreen
+
+# the experiment (and the analysis it draws on) is imported when the tool opens, not with the app
+if TYPE_CHECKING:
+    from ...experiments.base import Cancel, Progress, ProgressFn
+    from ...experiments.forks import ForksResult
+    from ...experiments.models import Backend
+    from ...store import Session
 
 UNNAMED = "attractor"  # the name of an attractor given as a bare regular expression
 FORK_MARK, NO_RETURN_MARK = "\u25c6", "\u25cf"  # ◆ ●
@@ -60,6 +61,8 @@ def path_marks(result: ForksResult) -> dict[tuple[int, int], Style]:
 
 
 def position_line(result: ForksResult, i: int, width: int = 24) -> Text:
+    from ...analysis.report import bar
+
     ms = result.measured
     pos, m = result.positions[i], ms.mixed[i]
     fork = any(c.fork and c.index == i for c in ms.changes)
@@ -119,6 +122,8 @@ def summary_text(result: ForksResult) -> Text:
 def check_form(values: dict[str, str], tokens: list) -> dict[str, Any]:
     """The form's strings as forks() options, checked by the experiment's own
     rules (the CLI's messages); ValueError says which is wrong."""
+    from ...analysis.attractors import Attractor, AttractorError, parse_regex
+    from ...experiments.forks import check_options, select
 
     def number(name: str, label: str) -> int:
         try:
@@ -155,6 +160,8 @@ class ForksForm(Dialog[dict | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
 
     def __init__(self, node_id: int, tokens: list) -> None:
+        from ...experiments.forks import DEFAULTS
+
         super().__init__()
         self.node_id, self.tokens = node_id, tokens
         last = len(tokens) - 1
@@ -240,6 +247,8 @@ class ForksScreen(ResultScreen[int | None]):
         self.run_forks()
 
     def run_forks(self) -> None:
+        from ...experiments.forks import forks
+
         session, backend, node_id, params, options = self.session, self.backend, self.node_id, self.params, self.options
 
         def body(progress: ProgressFn, cancel: Cancel) -> ForksResult:
