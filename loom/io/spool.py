@@ -97,6 +97,9 @@ class KeyedSpool(Mapping[str, Any]):
         self._recent[key] = value
         return value
 
+    def get(self, key: str, default: Any = None) -> Any:  # (Mapping's own goes through a KeyError)
+        return self[key] if key in self._index else default
+
     def __contains__(self, key: object) -> bool:
         return key in self._index
 
