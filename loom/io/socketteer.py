@@ -37,6 +37,7 @@ from .socketteer_tokens import (
     NO_COMPLETION,
     NO_RESPONSE,
     Found,
+    any_response_problem,
     completion_out,
     completion_text,
     core_of,
@@ -108,6 +109,8 @@ def _validate(
     if not isinstance(responses, (dict, KeyedSpool)):
         problem("model_responses must be an object")
         responses = {}
+    # spooled responses are read again only where the digest found a completion to look at
+    looked = digest.suspects if digest is not None and isinstance(responses, KeyedSpool) else None
     hashes: set[int] = set()
     twice: set[int] = set()
     seen: dict[str, Place | None] = {}
@@ -149,7 +152,10 @@ def _validate(
             and gen["id"] in responses
             and isinstance(node.get("text", ""), str)
         ):
-            why = response_problem(node, gen, responses[gen["id"]])
+            if looked is None or "text" not in node or responses.slot(gen["id"]) in looked:
+                why = response_problem(node, gen, responses[gen["id"]])
+            else:
+                why = None  # (every completion of this response is well formed)
             if why:
                 problem(f"{where} (id {sid}): its token data in model_responses is malformed ({why})")
     if twice:  # an id repeated (or two ids whose hashes are alike): again, to say where (the digest is whole)
@@ -223,8 +229,15 @@ class _Where:
         return "root" + "".join(f".children[{i}]" for i in steps)
 
 
+# json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")), without the check for
+# circular references (values read from JSON have none): the fingerprint writes every node and response
+_canon_text = json.JSONEncoder(sort_keys=True, ensure_ascii=True, separators=(",", ":"), check_circular=False).encode
+#: json.dumps(value), the same way
+_dumps = json.JSONEncoder(check_circular=False).encode
+
+
 def _canon(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
+    return _canon_text(value).encode()
 
 
 class _Digest:
@@ -234,6 +247,8 @@ class _Digest:
     def __init__(self, top: dict[str, Any]):
         self.h = hashlib.sha256()
         self.failed: BaseException | None = None
+        # the spooled responses (by slot) with a completion the check must look at; None: look at all
+        self.suspects: set[int] | None = None
         try:
             self._top(top)
         except (RecursionError, ValueError, TypeError) as exc:
@@ -248,9 +263,15 @@ class _Digest:
             v = top[k]
             if isinstance(v, KeyedSpool):
                 h.update(b"{")
+                suspects: set[int] = set()
                 for j, gid in enumerate(sorted(v)):
-                    h.update((b"," if j else b"") + _canon(gid) + b":" + _canon(v[gid]))
+                    resp = v[gid]
+                    h.update((b"," if j else b"") + _canon(gid) + b":" + _canon(resp))
+                    if k == "model_responses" and any_response_problem(resp):
+                        suspects.add(v.slot(gid))
                 h.update(b"}")
+                if k == "model_responses":
+                    self.suspects = suspects
             else:
                 h.update(_canon(v))
         h.update(b"}")
@@ -514,7 +535,7 @@ def _heads_json(
             resp = {**resp, "completions": [None if mask >> i & 1 else c for i, c in enumerate(resp["completions"])]}
             if elider is not None:
                 resp = elider.head(rid, resp)
-        parts.append(json.dumps(rid) + ": " + json.dumps(resp))
+        parts.append(_dumps(rid) + ": " + _dumps(resp))
         if len(parts) == 1000:  # a long list of short strings would take more than their text
             chunks.append(", ".join(parts))
             parts = []

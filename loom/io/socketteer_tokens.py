@@ -332,6 +332,18 @@ def response_problem(node: dict[str, Any], gen: dict[str, Any], resp: Any) -> st
         comp = resp["completions"][gen.get("index", 0)]
     except (KeyError, IndexError, TypeError):
         return None  # no such completion: the node keeps its text, and the summary says so
+    return _completion_problem(comp)
+
+
+def any_response_problem(resp: Any) -> bool:
+    """Whether response_problem could find a problem for some node with text that names the response:
+    whether any completion it holds (a list's items or an object's values) is malformed."""
+    comps = resp.get("completions") if isinstance(resp, dict) else None
+    items = comps if isinstance(comps, list) else comps.values() if isinstance(comps, dict) else ()
+    return any(_completion_problem(c) is not None for c in items)
+
+
+def _completion_problem(comp: Any) -> str | None:
     raw = comp.get("tokens") if isinstance(comp, dict) else None
     if not raw:
         return None

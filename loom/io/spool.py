@@ -6,6 +6,7 @@ memory it needs does not grow with the file."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 from array import array
@@ -20,6 +21,10 @@ class Spool(Sequence[Any]):
         self._fh = tempfile.TemporaryFile()
         self._at = array("q")  # where each value starts in the file (-1: reserved, not yet put)
         self._size = array("q")
+        # values are appended (the file's position stays at its end) and read with pread: a seek
+        # would flush the write buffer and cost a system call of its own for every value
+        self._end = 0
+        self._unflushed = False
 
     def reserve(self) -> int:
         self._at.append(-1)
@@ -28,9 +33,11 @@ class Spool(Sequence[Any]):
 
     def put(self, i: int, value: Any) -> None:
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-        self._at[i] = self._fh.seek(0, 2)
+        self._at[i] = self._end
         self._size[i] = len(data)
         self._fh.write(data)
+        self._end += len(data)
+        self._unflushed = True
 
     def add(self, value: Any) -> int:
         i = self.reserve()
@@ -53,8 +60,12 @@ class Spool(Sequence[Any]):
             i += len(self)
         if not 0 <= i < len(self):  # (a negative index past the start is not counted from the end again)
             raise IndexError("Spool index out of range")
-        self._fh.seek(self._at[i])
-        return pickle.loads(self._fh.read(self._size[i]))
+        if self._at[i] < 0:
+            raise IndexError(f"Spool place {i} was reserved and never put")
+        if self._unflushed:
+            self._fh.flush()
+            self._unflushed = False
+        return pickle.loads(os.pread(self._fh.fileno(), self._size[i], self._at[i]))
 
     def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):
@@ -85,6 +96,9 @@ class KeyedSpool(Mapping[str, Any]):
             self._recent.pop(next(iter(self._recent)))
         self._recent[key] = value
         return value
+
+    def get(self, key: str, default: Any = None) -> Any:  # (Mapping's own goes through a KeyError)
+        return self[key] if key in self._index else default
 
     def __contains__(self, key: object) -> bool:
         return key in self._index

@@ -107,12 +107,11 @@ def encode(
 ) -> bytes:
     """`interned`: the ids are the session's; `chosen_ids`: but `ids` (the chosen
     tokens') are the model's own, so a context can give them back as they were."""
-    counts = [len(a) for a in alt_ids]
-    k = max(counts, default=0)
-    flat_ids = [i for a in alt_ids for i in a]
-    wide = max([*ids, *flat_ids], default=0) >= 0xFFFF
+    k = max(map(len, alt_ids), default=0)
+    top = max((max(a) for a in alt_ids if a), default=0)
+    wide = max(top, max(ids, default=0)) >= 0xFFFF
     flags = (
-        (F_RAW if all(t.raw for t in tokens) else 0)
+        (F_RAW if all([t.raw for t in tokens]) else 0)
         | (F_WIDE if wide else 0)
         | (F_INTERNED if interned else 0)
         | (F_CHOSEN_IDS if interned and chosen_ids else 0)
@@ -149,22 +148,32 @@ def _planes_small(values: list[int], size: int) -> bytes:
     return b"".join([raw[j::size] for j in range(size)])
 
 
+def _fixed_list(logprobs: list[float | None]) -> list[int]:
+    """[_fixed_one(x) for x in logprobs], with the usual case (a finite logprob above the floor) inline."""
+    return [round(-x * SCALE) if x is not None and -429_496.0 < x <= 0.0 else _fixed_one(x) for x in logprobs]
+
+
 def _body_small(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:
     """The version-3 body in plain Python: the same bytes as _body_numpy (a test checks)."""
     size, pad = (4, 0xFFFFFFFF) if wide else (2, 0xFFFF)
-    fixed = [[_fixed_one(a.logprob) for a in tok.alternatives] for tok in tokens]
-    rank_ids, rank_deltas = [], []
-    for r in range(k):  # by rank, then token, as the (k, n) arrays of _body_numpy
-        for row, aids in zip(fixed, alt_ids):
-            here = row[r] if r < len(row) else 0
-            above = row[r - 1] if 0 < r <= len(row) else 0
-            rank_ids.append(aids[r] if r < len(aids) else pad)
-            rank_deltas.append((here - above) % 0x100000000)
+    id_rows: list[list[int]] = []
+    delta_rows: list[list[int]] = []
+    if k:
+        for tok, aids in zip(tokens, alt_ids):
+            row = _fixed_list([a.logprob for a in tok.alternatives])
+            m = len(row)
+            # each rank's difference from the rank above (0 above the first), then 0 below the last
+            deltas = [(a - b) & 0xFFFFFFFF for a, b in zip([*row, 0], [0, *row])]
+            delta_rows.append(deltas[:k] if m >= k else deltas + [0] * (k - m - 1))
+            id_rows.append(aids if m >= k else [*aids, *([pad] * (k - m))])
+    # by rank, then token, as the (k, n) arrays of _body_numpy
+    rank_ids = [i for col in zip(*id_rows) for i in col]
+    rank_deltas = [d for col in zip(*delta_rows) for d in col]
     return b"".join(
         [
             _planes_small([len(t.text) for t in tokens], 4),
-            _planes_small([_fixed_one(t.logprob) for t in tokens], 4),
-            _planes_small(list(ids), size),
+            _planes_small(_fixed_list([t.logprob for t in tokens]), 4),
+            _planes_small(ids, size),
             _planes_small(rank_ids, size),
             _planes_small(rank_deltas, 4),
         ]

@@ -244,6 +244,7 @@ class Session:
         self._vocab: dict[str, dict[int, str]] = {}
         self._intern: dict[str, dict[str, int]] = {}
         self._vocab_top: dict[str, int] = {}  # per vocabulary, the highest id known: no call takes max() of it
+        self._samplers: dict[str, str | None] = {}  # params (as JSON) -> their sampler: a bulk import repeats a few
         self._bulk_depth = 0  # > 0 inside bulk(): writes join its one transaction
         self._bulk_synced: set[str] = set()  # vocabularies read since this bulk() block took the write lock
         self._batch: _Batch | None = None  # inside batched(): how nodes are grouped into commits
@@ -447,16 +448,24 @@ class Session:
     ) -> Node:
         """Insert one node and commit it. Tokens' texts must join to `text`.
         `node_id` asks for a given id (a lossless import into an empty session)."""
-        if tokens and "".join(t.text for t in tokens) != text:
+        if tokens and "".join([t.text for t in tokens]) != text:
             raise ValueError("token texts do not add up to the node text")
         probs = [p for t in tokens or () if (p := t.prob) is not None]
         mean = sum(probs) / len(probs) if probs else None
         created = time.time() if created is None else created
+        params_json = None
         sampler = None
         if params:
-            from ..tree import GenerationParams
+            params_json = json.dumps(params)
+            if params_json in self._samplers:
+                sampler = self._samplers[params_json]
+            else:
+                from ..tree import GenerationParams
 
-            sampler = GenerationParams.from_dict(params).sampler
+                sampler = GenerationParams.from_dict(params).sampler
+                if len(self._samplers) >= 256:
+                    self._samplers.clear()
+                self._samplers[params_json] = sampler
         if self.readonly:
             raise StoreError(f"{self.path}: {self._readonly_why}; nothing can be added")
         conn = self.conn
@@ -467,7 +476,7 @@ class Session:
             author,
             derived_from,
             None if model is None else _sql_text(model),
-            json.dumps(params) if params else None,
+            params_json,
             sampler,
             created,
             int(complete),
@@ -529,7 +538,9 @@ class Session:
         """The token blob, inside add_node's write transaction, and a function that
         adds the new vocabulary rows to the caches once that transaction committed."""
         # session-interned ids unless every token and every alternative has its model id
-        interned = any(t.token_id is None or any(a.token_id is None for a in t.alternatives) for t in tokens)
+        interned = any(t.token_id is None for t in tokens) or any(
+            a.token_id is None for t in tokens for a in t.alternatives
+        )
         key = ("~" if interned else "") + model
         known = self._load_vocab(key)
         new: dict[int, str] = {}
@@ -570,8 +581,19 @@ class Session:
         # a server that names its sampled ids but not its alternatives' (vLLM): the chosen ids stay the model's
         model_ids = [t.token_id for t in tokens if t.token_id is not None]
         chosen_ids = interned and len(model_ids) == len(tokens)
-        ids = model_ids if chosen_ids else [idof(t.text, t.token_id) for t in tokens]
-        alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
+        if interned:  # the usual case, a text already interned, without a call (a bulk import makes millions)
+            get = table.get
+            ids = (
+                model_ids
+                if chosen_ids
+                else [i if (i := get(t.text)) is not None else idof(t.text, None) for t in tokens]
+            )
+            alt_ids = [
+                [i if (i := get(a.text)) is not None else idof(a.text, None) for a in t.alternatives] for t in tokens
+            ]
+        else:
+            ids = [idof(t.text, t.token_id) for t in tokens]
+            alt_ids = [[idof(a.text, a.token_id) for a in t.alternatives] for t in tokens]
         if new:
             self.conn.executemany(
                 "INSERT OR IGNORE INTO vocab (model, id, text) VALUES (?,?,CAST(? AS TEXT))",

@@ -127,13 +127,15 @@ def test_the_small_and_the_numpy_encoder_write_the_same_bytes():
             alts = tuple(
                 Alternative(
                     "x",
-                    rng.choice([-rng.random() * 20, float("-inf"), -0.9, 0.0]),
+                    # (a logprob above 0 is held at 0, one below -429,496 nats at the floor)
+                    rng.choice([-rng.random() * 20, float("-inf"), -0.9, 0.0, None, 0.3, -429_496.0, -5e5]),
                     rng.randint(0, 70_000 if trial % 2 else 60_000),
                 )
                 for _ in range(rng.randint(0, 5))
             )
             tid = rng.randint(0, 70_000 if trial % 2 else 60_000)
-            toks.append(Token("t" * rng.randint(0, 3), rng.choice([None, -rng.random() * 5, float("nan")]), tid, alts))
+            lp = rng.choice([None, -rng.random() * 5, float("nan"), float("-inf"), 1.5, -1e6])
+            toks.append(Token("t" * rng.randint(0, 3), lp, tid, alts))
             ids.append(tid)
             alt_ids.append([a.token_id for a in alts])
         k = max(map(len, alt_ids), default=0)

@@ -348,3 +348,28 @@ def test_socketteer_malformed_token_data_is_named_not_a_traceback(session):
     ):
         socketteer.import_data(session, data)
     assert session.count() == 0
+
+
+def test_socketteer_file_malformed_completion_found_when_read_in_pieces(tmp_path, session):
+    """A file read in pieces (its responses spooled) is checked as one read whole: a node naming a
+    malformed completion is refused, whichever index names it, and a malformed completion that
+    no node names is no problem."""
+    good = {"generatedToken": {"token": " b", "logprob": -0.5}, "counterfactuals": {" b": -0.5}}
+    responses = {f"ok{i}": {"completions": [{"text": " b", "tokens": [good]}]} for i in range(200)}
+    responses["bad"] = {"completions": [{"text": " b", "tokens": [good]}, {"tokens": [good, "not a token"]}]}
+    kids = [{"id": f"n{i}", "text": " b", "generation": {"id": f"ok{i}", "index": 0}} for i in range(200)]
+    kids.append({"id": "fine", "text": " b", "generation": {"id": "bad", "index": 0}})
+    data = {"root": {"id": "r", "text": "a", "children": kids}, "model_responses": responses}
+    unnamed = write(tmp_path / "unnamed.json", data)
+    assert import_file(session, unnamed)["nodes"] == 202  # the bad completion is named by nobody
+    for index in (1, -1):
+        kids[-1]["generation"]["index"] = index
+        named = write(tmp_path / f"named{index}.json", data)
+        with Session(tmp_path / f"s{index}.loom") as fresh:
+            with pytest.raises(
+                TreeFormatError,
+                match=r"root.children\[200\] \(id fine\): its token data in model_responses "
+                r"is malformed \(token 1 is not an object\)",
+            ):
+                import_file(fresh, named)
+            assert fresh.count() == 0

@@ -47,3 +47,18 @@ def test_keyed_spool_keeps_the_place_and_takes_the_last_value() -> None:
     with pytest.raises(KeyError):
         spool["z"]
     spool.close()
+
+
+def test_spool_reads_between_writes() -> None:
+    """Values read while more are still being put (the reads must see every write before them)."""
+    spool = Spool()
+    held = spool.reserve()
+    for i in range(300):
+        spool.add({"i": i, "pad": "x" * (i * 37 % 5000)})
+        assert spool[-1]["i"] == i
+        assert spool[i // 2 + 1]["i"] == i // 2
+    with pytest.raises(IndexError):
+        spool[held]  # reserved, never put
+    spool.put(held, "held")
+    assert spool[0] == "held" and spool[300]["i"] == 299
+    spool.close()
