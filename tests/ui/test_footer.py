@@ -11,8 +11,14 @@ async def test_changes_together_recompose_the_footer_once(session, demo_backend,
     session.add_node(None, "A prompt", "prompt")
     app = LoomApp(session, backend=demo_backend)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause()
         footer = app.query_one(LoomFooter)
+        # the start's own changes first: their recompose may still be queued after one pause
+        settled = 0
+        for _ in range(50):
+            await pilot.pause()
+            settled = settled + 1 if not footer._queued else 0
+            if settled == 2:
+                break
         count = 0
         recompose = Footer.recompose
 
