@@ -57,6 +57,7 @@ class Found:
     model: str | None = None
     form: dict[str, Any] | None = None  # how the tokens rebuild the file's record exactly (None: they do not)
     why: str | None = None  # why a generated node has no tokens here
+    named: str | None = None  # the id of the model response the node names, where the file has it
 
 
 # -- reading -------------------------------------------------------------------

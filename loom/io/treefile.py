@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .jsonreader import Reader
-from .spool import KeyedSpool, Spool
+from .spool import KeyedSpool, Spool, Summary
 
 #: where a node is in the file: (where its parent is, or None for the root's; its index among the children)
 Place = tuple["Place | None", int]
@@ -137,9 +137,10 @@ def _children(r: Reader, tree: Tree) -> int:
     return n
 
 
-def read(fh: IO[str]) -> Any:
+def read(fh: IO[str], summarize: Summary | None = None) -> Any:
     """The file's value, with its big parts spooled (see the module's doc). Raises
-    jsonreader.Broken for a file that is not JSON, and Unusual for one to read whole."""
+    jsonreader.Broken for a file that is not JSON, and Unusual for one to read whole.
+    `summarize`: what to keep of each model response as it is read (KeyedSpool's)."""
     r = Reader(fh)
     c = r.peek()
     if c == "[":  # a list of nodes: the original puts them under an empty root
@@ -164,7 +165,7 @@ def read(fh: IO[str]) -> Any:
             tree = top[key] = Tree()
             _node(r, tree, 0, None)
         elif key == "model_responses" and c == "{":
-            responses = top[key] = KeyedSpool()
+            responses = top[key] = KeyedSpool(summarize)
             for gid in r.members():
                 responses.put(gid, r.value())
         elif key == "children" and c == "[":  # a bare node's children: it is the root
