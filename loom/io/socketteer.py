@@ -474,7 +474,10 @@ def import_data(
         if fresh:
             if "model_responses" in top:
                 session.set_state_json(
-                    STATE_KEY, _dumps_with(kept, "model_responses", _heads_json(theirs, held, elider, heads=heads))
+                    STATE_KEY,
+                    _dumps_with(
+                        kept, "model_responses", lambda out: _heads_json(out, theirs, held, elider, heads=heads)
+                    ),
                 )
             else:
                 session.set_state(STATE_KEY, kept)
@@ -491,8 +494,12 @@ def import_data(
             if isinstance(theirs, (dict, KeyedSpool)):  # those already kept win, as in {**theirs, **kept}
                 mine = state.get("model_responses") or {}
                 state["model_responses"] = None  # its place, for the text
-                text = _heads_json(theirs, held, None, mine, heads)
-                session.set_state_json(STATE_KEY, _dumps_with(state, "model_responses", text))
+                session.set_state_json(
+                    STATE_KEY,
+                    _dumps_with(
+                        state, "model_responses", lambda out: _heads_json(out, theirs, held, None, mine, heads)
+                    ),
+                )
             else:
                 session.set_state(STATE_KEY, state)
         top_node = root.root if isinstance(root, Tree) else root
@@ -577,40 +584,52 @@ def _head(rid: str, resp: Any, mask: int, elider: Elider | None) -> str:
 
 
 def _heads_json(
+    out: bytearray,
     responses: Any,
     held: dict[str | int, int],
     elider: Elider | None = None,
     kept: Mapping[str, Any] | None = None,
     heads: _Heads | None = None,
-) -> str:
-    """json.dumps of the file's model responses with null where a node's tokens give a completion
-    back (`held`: a bit for each, by spool.slots; and, with `elider`, where the path gives the
-    prompt's text back), written a response at a time. `kept`: responses the session has already,
-    which win, as in json.dumps({**heads, **kept}). `heads`: those written already (_Heads)."""
+) -> None:
+    """Append to `out` json.dumps of the file's model responses with null where a node's tokens
+    give a completion back (`held`: a bit for each, by spool.slots; and, with `elider`, where the
+    path gives the prompt's text back), a response at a time. `kept`: responses the session has
+    already, which win, as in json.dumps({**heads, **kept}). `heads`: those written already
+    (_Heads). (json.dumps writes ASCII, so its text and its UTF-8 bytes are the same.)"""
     if not isinstance(responses, (dict, KeyedSpool)):
-        return json.dumps(responses)
+        out += json.dumps(responses).encode()
+        return
     kept = kept or {}
     key = slots(responses)
-    chunks: list[str] = []
-    parts: list[str] = []
+    out += b"{"
+    sep = ""
     for rid in responses:
         if rid in kept:
             text = _dumps(kept[rid])
         else:
             done = heads.get(key(rid)) if heads is not None else None
             text = done if done is not None else _head(rid, responses[rid], held.get(key(rid), 0), elider)
-        parts.append(_dumps(rid) + ": " + text)
-        if len(parts) == 1000:  # a long list of short strings would take more than their text
-            chunks.append(", ".join(parts))
-            parts = []
-    parts += [json.dumps(rid) + ": " + json.dumps(resp) for rid, resp in kept.items() if rid not in responses]
-    chunks += [", ".join(parts)] if parts else []
-    return "{" + ", ".join(chunks) + "}"
+        out += (sep + _dumps(rid) + ": " + text).encode()
+        sep = ", "
+    for rid, resp in kept.items():
+        if rid not in responses:
+            out += (sep + json.dumps(rid) + ": " + json.dumps(resp)).encode()
+            sep = ", "
+    out += b"}"
 
 
-def _dumps_with(obj: dict[str, Any], name: str, text: str) -> str:
-    """json.dumps(obj), with `text` (JSON) as the value of `name`."""
-    return "{" + ", ".join(json.dumps(k) + ": " + (text if k == name else json.dumps(v)) for k, v in obj.items()) + "}"
+def _dumps_with(obj: dict[str, Any], name: str, write: Callable[[bytearray], None]) -> bytearray:
+    """json.dumps(obj) as its (ASCII) bytes, with `write` appending the value of `name`: a big
+    value is written into the one buffer, not joined from copies of its pieces."""
+    out = bytearray(b"{")
+    for i, (k, v) in enumerate(obj.items()):
+        out += ((", " if i else "") + json.dumps(k) + ": ").encode()
+        if k == name:
+            write(out)
+        else:
+            out += json.dumps(v).encode()
+    out += b"}"
+    return out
 
 
 def _hidden(root: dict[str, Any]) -> int:
