@@ -60,16 +60,20 @@ class Spool(Sequence[Any]):
             i += len(self)
         if not 0 <= i < len(self):  # (a negative index past the start is not counted from the end again)
             raise IndexError("Spool index out of range")
-        if self._at[i] < 0:
+        return self._read(i)
+
+    def _read(self, i: int) -> Any:
+        at = self._at[i]
+        if at < 0:
             raise IndexError(f"Spool place {i} was reserved and never put")
         if self._unflushed:
             self._fh.flush()
             self._unflushed = False
-        return pickle.loads(os.pread(self._fh.fileno(), self._size[i], self._at[i]))
+        return pickle.loads(os.pread(self._fh.fileno(), self._size[i], at))
 
     def __iter__(self) -> Iterator[Any]:
-        for i in range(len(self)):
-            yield self[i]
+        for i in range(len(self._at)):
+            yield self._read(i)
 
     def close(self) -> None:
         self._fh.close()
@@ -110,7 +114,7 @@ class KeyedSpool(Mapping[str, Any]):
 
     def summary(self, key: str) -> bytes | None:
         """The bytes `summarize` gave for the key's value (KeyError if the key is not here)."""
-        return self._summaries[self._index[key]] if self._summarize is not None else None
+        return self._summaries._read(self._index[key]) if self._summarize is not None else None
 
     def slots(self) -> int:
         """How many slots there are (every slot is below it): a key put again takes a new one."""
@@ -119,7 +123,7 @@ class KeyedSpool(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key in self._recent:
             return self._recent[key]
-        value = self._spool[self._index[key]]
+        value = self._spool._read(self._index[key])
         if len(self._recent) >= 64:
             self._recent.pop(next(iter(self._recent)))
         self._recent[key] = value
