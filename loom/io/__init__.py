@@ -111,11 +111,12 @@ def load(path: str | Path, fmt: str = "auto") -> tuple[Any, str]:
 
 def _read_spooled(path: str | Path) -> Any:
     from .jsonreader import Broken
+    from .socketteer import response_summary
     from .treefile import Unusual, read
 
     try:
         with open(path, encoding="utf-8", newline="") as fh:
-            return read(fh)
+            return read(fh, response_summary)
     except (OSError, Broken, Unusual):  # read_json says why (a broken file), or reads an unusual one whole
         return read_json(path)
 

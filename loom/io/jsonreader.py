@@ -147,6 +147,45 @@ class Reader:
             if c != ",":
                 raise Broken()
 
+    def fields(self, out: dict[str, Any], stop: str, started: bool) -> bool:
+        """Read an object's members into `out` until the one named `stop` (True: the reader is at
+        its value, which the caller must read) or the object's end (False: past its '}').
+        `started`: the '{' (and perhaps members) were read already, so a ',' or '}' comes next.
+        `members` a member at a time, in one call."""
+        if not started:
+            self.take("{")
+            if self.peek() == "}":
+                self.pos += 1
+                return False
+        else:
+            c = self._next()
+            if c == "}":
+                return False
+            if c != ",":
+                raise Broken()
+        key_at, next_at = _KEY.match, _NEXT.match
+        while True:
+            m = key_at(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                key = m.group(1)
+            else:
+                key = self._key()
+            if key == stop:
+                return True
+            out[key] = self.value()
+            m = next_at(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                c = m.group(1)
+            else:
+                c = self.peek()
+                self.pos += 1
+            if c == "}":
+                return False
+            if c != ",":
+                raise Broken()
+
     def _next(self) -> str:
         """The character after a value (',' or a closing bracket, if the file is right), and past it."""
         m = _NEXT.match(self.buf, self.pos)

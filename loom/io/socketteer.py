@@ -23,6 +23,7 @@ import math
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ from .socketteer_tokens import (
     meta_problem,
     response_problem,
 )
-from .spool import KeyedSpool, slots
+from .spool import KeyedSpool, Spool, slots
 from .treefile import ListTree, Place, Tree, walk
 
 STATE_KEY = "socketteer"
@@ -98,10 +99,15 @@ def _created(meta: Any) -> float | None:
 
 
 def _validate(
-    root: Any, responses: Any, digest: _Digest | None = None, suspects: set[int] | None = None
+    root: Any,
+    responses: Any,
+    digest: _Digest | None = None,
+    suspects: set[int] | None = None,
+    names: array[int] | None = None,
 ) -> tuple[int, Problems]:
     """Check every node before anything is written: (how many nodes, the problems found). Each
-    node is also fed to `digest` (the nodes' part of the fingerprint), so the file is walked once.
+    node is also fed to `digest` (the nodes' part of the fingerprint), so the file is walked once,
+    and counted in `names` (by its response's slot) where it names a spooled model response.
 
     A repeated id is found by the ids' hashes (not a copy of every id, with where it is): where
     two hash alike, the walk is made again (`suspects`), keeping only those ids, with their places."""
@@ -146,6 +152,9 @@ def _validate(
         if why:
             problem(f"{where} (id {sid}): {why}")
         gen = node.get("generation")
+        if names is not None and suspects is None and isinstance(gen, dict) and isinstance(gen.get("id"), str):
+            if gen["id"] in responses:
+                names[responses.slot(gen["id"])] += 1
         if (
             isinstance(gen, dict)
             and isinstance(gen.get("id"), str)
@@ -240,6 +249,18 @@ def _canon(value: Any) -> bytes:
     return _canon_text(value).encode()
 
 
+def response_summary(resp: Any) -> tuple[bytes | None, bool]:
+    """What an import needs of a model response, taken as the file is read (KeyedSpool's summary),
+    so that nothing reads the response back for it: its canonical JSON for the fingerprint (None
+    where json cannot write it: the fingerprint then fails as it would have), and whether a
+    completion in it is malformed (the check then looks at it, with the nodes that name it)."""
+    try:
+        text: bytes | None = _canon(resp)
+    except (RecursionError, ValueError, TypeError):
+        text = None
+    return text, any_response_problem(resp)
+
+
 class _Digest:
     """fingerprint's sha256, fed the top-level object first and then each node as the check walks
     them. A value json cannot write (nested too deep) is raised by `hexdigest`, after the check."""
@@ -263,12 +284,15 @@ class _Digest:
             v = top[k]
             if isinstance(v, KeyedSpool):
                 h.update(b"{")
-                suspects: set[int] = set()
+                suspects = set(v.marked)
                 for j, gid in enumerate(sorted(v)):
-                    resp = v[gid]
-                    h.update((b"," if j else b"") + _canon(gid) + b":" + _canon(resp))
-                    if k == "model_responses" and any_response_problem(resp):
-                        suspects.add(v.slot(gid))
+                    text = v.summary(gid)  # taken as the file was read (response_summary)
+                    if text is None:  # (not summarized, or json could not write it: raises again here)
+                        resp = v[gid]
+                        text = _canon(resp)
+                        if not v.summarized and any_response_problem(resp):
+                            suspects.add(v.slot(gid))
+                    h.update((b"," if j else b"") + _canon(gid) + b":" + text)
                 h.update(b"}")
                 if k == "model_responses":
                     self.suspects = suspects
@@ -314,7 +338,9 @@ def import_data(
         session.node(under)
     responses = top.get("model_responses") or {}
     check = _Digest(top)
-    total, problems = _validate(root, responses, check)
+    # how many nodes name each spooled response: its head is written when the last of them is
+    names = array("I", bytes(4 * responses.slots())) if isinstance(responses, KeyedSpool) else None
+    total, problems = _validate(root, responses, check, names=names)
     if problems.count:
         raise problems.error(total)
     digest = check.hexdigest()
@@ -353,6 +379,7 @@ def import_data(
     # completions a node gives back on export (its tokens rebuild them): a bit for each, by response slot
     held: dict[str | int, int] = {}
     key = slots(responses)
+    heads = _Heads(names) if names is not None else None
     first: int | None = None
     last: int | None = None
     parents: list[int] = []  # the new ids of the nodes above the one being written, by depth
@@ -382,6 +409,8 @@ def import_data(
                     **meta_in,
                     "generation": {k: v for k, v in meta_in["generation"].items() if k != "logprobs"},
                 }
+            if heads is not None and found.named is not None and isinstance(responses, KeyedSpool):
+                heads.named(found.named, responses, held, elider)
             if found.why and not tokens:
                 stats["without_tokens"][found.why] = stats["without_tokens"].get(found.why, 0) + 1
                 if found.why in DROPPED:
@@ -445,7 +474,10 @@ def import_data(
         if fresh:
             if "model_responses" in top:
                 session.set_state_json(
-                    STATE_KEY, _dumps_with(kept, "model_responses", _heads_json(theirs, held, elider))
+                    STATE_KEY,
+                    _dumps_with(
+                        kept, "model_responses", lambda out: _heads_json(out, theirs, held, elider, heads=heads)
+                    ),
                 )
             else:
                 session.set_state(STATE_KEY, kept)
@@ -462,8 +494,12 @@ def import_data(
             if isinstance(theirs, (dict, KeyedSpool)):  # those already kept win, as in {**theirs, **kept}
                 mine = state.get("model_responses") or {}
                 state["model_responses"] = None  # its place, for the text
-                text = _heads_json(theirs, held, None, mine)
-                session.set_state_json(STATE_KEY, _dumps_with(state, "model_responses", text))
+                session.set_state_json(
+                    STATE_KEY,
+                    _dumps_with(
+                        state, "model_responses", lambda out: _heads_json(out, theirs, held, None, mine, heads)
+                    ),
+                )
             else:
                 session.set_state(STATE_KEY, state)
         top_node = root.root if isinstance(root, Tree) else root
@@ -493,60 +529,107 @@ def _found(node: dict[str, Any], responses: Mapping[str, Any]) -> tuple[Found, t
     gen = node.get("generation")
     meta = _obj(node.get("meta"))
     old = meta.get("generation") if isinstance(meta.get("generation"), dict) else None  # the 2021 shape
-    if isinstance(gen, dict) and isinstance(gen.get("id"), str):
-        resp = responses.get(gen["id"])
-        if resp is not None:
-            index = gen.get("index", 0)
-            comps = resp.get("completions") if isinstance(resp, dict) else None
-            slot: tuple[str, int] | None = None
-            if (
-                isinstance(index, int)
-                and not isinstance(index, bool)
-                and isinstance(comps, list)
-                and 0 <= index < len(comps)
-            ):
-                found, slot = from_response(text, comps[index]), (gen["id"], index)
-            else:
-                found = Found(why=NO_COMPLETION)
-            found.model = resp.get("model") if isinstance(resp, dict) and isinstance(resp.get("model"), str) else None
-            return found, slot
-        if old is None:
-            return Found(why=NO_RESPONSE), None
-    return (from_meta(text, old) if old is not None else Found()), None
+    gid = gen.get("id") if isinstance(gen, dict) else None
+    named = gid if isinstance(gid, str) and gid in responses else None
+    slot: tuple[str, int] | None = None
+    if isinstance(gen, dict) and isinstance(gid, str) and (resp := responses.get(gid)) is not None:
+        index = gen.get("index", 0)
+        comps = resp.get("completions") if isinstance(resp, dict) else None
+        if (
+            isinstance(index, int)
+            and not isinstance(index, bool)
+            and isinstance(comps, list)
+            and 0 <= index < len(comps)
+        ):
+            found, slot = from_response(text, comps[index]), (gid, index)
+        else:
+            found = Found(why=NO_COMPLETION)
+        found.model = resp.get("model") if isinstance(resp, dict) and isinstance(resp.get("model"), str) else None
+    elif isinstance(gid, str) and old is None:
+        found = Found(why=NO_RESPONSE)
+    else:
+        found = from_meta(text, old) if old is not None else Found()
+    found.named = named
+    return found, slot
+
+
+class _Heads:
+    """The heads of spooled model responses (_head), each written as the last node that names it is
+    (`names`: how many do, by slot), so that no response is read back again for its head."""
+
+    def __init__(self, names: array[int]):
+        self.names = names
+        self.texts = Spool()
+        self.at = array("q", [-1]) * len(names)  # by slot: where its head is in `texts`
+
+    def named(self, rid: str, responses: KeyedSpool, held: dict[str | int, int], elider: Elider | None) -> None:
+        slot = responses.slot(rid)
+        self.names[slot] -= 1
+        if not self.names[slot]:  # the last: its completions held and its prompt are known
+            self.at[slot] = self.texts.add(_head(rid, responses[rid], held.get(slot, 0), elider))
+
+    def get(self, slot: str | int) -> str | None:
+        i = self.at[slot] if isinstance(slot, int) else -1
+        return self.texts[i] if i >= 0 else None
+
+
+def _head(rid: str, resp: Any, mask: int, elider: Elider | None) -> str:
+    """json.dumps of a response as the session keeps it: null for each completion in `mask` (a bit
+    for each), and, with `elider`, null for the prompt's text where the path gives it back."""
+    if isinstance(resp, dict) and isinstance(resp.get("completions"), list):
+        resp = {**resp, "completions": [None if mask >> i & 1 else c for i, c in enumerate(resp["completions"])]}
+        if elider is not None:
+            resp = elider.head(rid, resp)
+    return _dumps(resp)
 
 
 def _heads_json(
-    responses: Any, held: dict[str | int, int], elider: Elider | None = None, kept: Mapping[str, Any] | None = None
-) -> str:
-    """json.dumps of the file's model responses with null where a node's tokens give a completion
-    back (`held`: a bit for each, by spool.slots; and, with `elider`, where the path gives the
-    prompt's text back), written a response at a time. `kept`: responses the session has already,
-    which win, as in json.dumps({**heads, **kept})."""
+    out: bytearray,
+    responses: Any,
+    held: dict[str | int, int],
+    elider: Elider | None = None,
+    kept: Mapping[str, Any] | None = None,
+    heads: _Heads | None = None,
+) -> None:
+    """Append to `out` json.dumps of the file's model responses with null where a node's tokens
+    give a completion back (`held`: a bit for each, by spool.slots; and, with `elider`, where the
+    path gives the prompt's text back), a response at a time. `kept`: responses the session has
+    already, which win, as in json.dumps({**heads, **kept}). `heads`: those written already
+    (_Heads). (json.dumps writes ASCII, so its text and its UTF-8 bytes are the same.)"""
     if not isinstance(responses, (dict, KeyedSpool)):
-        return json.dumps(responses)
+        out += json.dumps(responses).encode()
+        return
     kept = kept or {}
     key = slots(responses)
-    chunks: list[str] = []
-    parts: list[str] = []
+    out += b"{"
+    sep = ""
     for rid in responses:
-        resp = kept[rid] if rid in kept else responses[rid]
-        if rid not in kept and isinstance(resp, dict) and isinstance(resp.get("completions"), list):
-            mask = held.get(key(rid), 0)
-            resp = {**resp, "completions": [None if mask >> i & 1 else c for i, c in enumerate(resp["completions"])]}
-            if elider is not None:
-                resp = elider.head(rid, resp)
-        parts.append(_dumps(rid) + ": " + _dumps(resp))
-        if len(parts) == 1000:  # a long list of short strings would take more than their text
-            chunks.append(", ".join(parts))
-            parts = []
-    parts += [json.dumps(rid) + ": " + json.dumps(resp) for rid, resp in kept.items() if rid not in responses]
-    chunks += [", ".join(parts)] if parts else []
-    return "{" + ", ".join(chunks) + "}"
+        if rid in kept:
+            text = _dumps(kept[rid])
+        else:
+            done = heads.get(key(rid)) if heads is not None else None
+            text = done if done is not None else _head(rid, responses[rid], held.get(key(rid), 0), elider)
+        out += (sep + _dumps(rid) + ": " + text).encode()
+        sep = ", "
+    for rid, resp in kept.items():
+        if rid not in responses:
+            out += (sep + json.dumps(rid) + ": " + json.dumps(resp)).encode()
+            sep = ", "
+    out += b"}"
 
 
-def _dumps_with(obj: dict[str, Any], name: str, text: str) -> str:
-    """json.dumps(obj), with `text` (JSON) as the value of `name`."""
-    return "{" + ", ".join(json.dumps(k) + ": " + (text if k == name else json.dumps(v)) for k, v in obj.items()) + "}"
+def _dumps_with(obj: dict[str, Any], name: str, write: Callable[[bytearray], None]) -> bytearray:
+    """json.dumps(obj) as its (ASCII) bytes, with `write` appending the value of `name`: a big
+    value is written into the one buffer, not joined from copies of its pieces."""
+    out = bytearray(b"{")
+    for i, (k, v) in enumerate(obj.items()):
+        out += ((", " if i else "") + json.dumps(k) + ": ").encode()
+        if k == name:
+            write(out)
+        else:
+            out += json.dumps(v).encode()
+    out += b"}"
+    return out
 
 
 def _hidden(root: dict[str, Any]) -> int:

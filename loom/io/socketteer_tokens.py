@@ -57,6 +57,7 @@ class Found:
     model: str | None = None
     form: dict[str, Any] | None = None  # how the tokens rebuild the file's record exactly (None: they do not)
     why: str | None = None  # why a generated node has no tokens here
+    named: str | None = None  # the id of the model response the node names, where the file has it
 
 
 # -- reading -------------------------------------------------------------------
@@ -72,11 +73,11 @@ def _decoded(pieces: list[tuple[str, Any, dict[str, Any] | None]]) -> list[Token
             break
         if decoder is not None:
             pending = decoder.getstate()[0]
-        alts = [
-            (_piece_text(k, pending) if k.startswith("bytes:") else k, float(v))
-            for k, v in ((str(k), v) for k, v in (cf or {}).items())
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        ]
+        alts = []
+        for k, v in cf.items() if cf else ():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                k = k if type(k) is str else str(k)
+                alts.append((_piece_text(k, pending) if k.startswith("bytes:") else k, float(v)))
         alts.sort(key=_minus_logprob)
         if text.startswith("bytes:"):
             if decoder is None:
@@ -88,11 +89,7 @@ def _decoded(pieces: list[tuple[str, Any, dict[str, Any] | None]]) -> list[Token
                 piece = (decoder.decode(b"", final=True) if pending else "") + text
                 decoder.reset()
         tokens.append(
-            Token(
-                text=piece,
-                logprob=None if lp is None else float(lp),
-                alternatives=tuple([Alternative(t, p) for t, p in alts]),
-            )
+            Token(piece, None if lp is None else float(lp), None, tuple([Alternative(t, p) for t, p in alts]))
         )
     rest = decoder.decode(b"", final=True) if decoder is not None else ""  # a character the completion never finished
     if rest and tokens:

@@ -60,38 +60,70 @@ class Spool(Sequence[Any]):
             i += len(self)
         if not 0 <= i < len(self):  # (a negative index past the start is not counted from the end again)
             raise IndexError("Spool index out of range")
-        if self._at[i] < 0:
+        return self._read(i)
+
+    def _read(self, i: int) -> Any:
+        at = self._at[i]
+        if at < 0:
             raise IndexError(f"Spool place {i} was reserved and never put")
         if self._unflushed:
             self._fh.flush()
             self._unflushed = False
-        return pickle.loads(os.pread(self._fh.fileno(), self._size[i], self._at[i]))
+        return pickle.loads(os.pread(self._fh.fileno(), self._size[i], at))
 
     def __iter__(self) -> Iterator[Any]:
-        for i in range(len(self)):
-            yield self[i]
+        for i in range(len(self._at)):
+            yield self._read(i)
 
     def close(self) -> None:
         self._fh.close()
 
 
+#: what a KeyedSpool keeps of each value as it is put, besides the value: (bytes to read back
+#: without reading the value, or None; whether to mark the value)
+Summary = Callable[[Any], tuple[bytes | None, bool]]
+
+
 class KeyedSpool(Mapping[str, Any]):
     """A dict on disk: each value put under its key (a key put again keeps its place and takes
-    the new value, as json does with a repeated key); the last few values read are kept."""
+    the new value, as json does with a repeated key); the last few values read are kept.
 
-    def __init__(self) -> None:
+    With `summarize`, each value's summary is taken as it is put: its bytes are read back by
+    `summary` (without reading the value), and the slots of the values it marks are in `marked`."""
+
+    def __init__(self, summarize: Summary | None = None) -> None:
         self._spool = Spool()
         self._index: dict[str, int] = {}
         self._recent: dict[str, Any] = {}
+        self._summarize = summarize
+        self._summaries = Spool()  # by slot, as the values
+        self.marked: set[int] = set()
 
     def put(self, key: str, value: Any) -> None:
-        self._index[key] = self._spool.add(value)
+        slot = self._index[key] = self._spool.add(value)
         self._recent.pop(key, None)
+        if self._summarize is not None:
+            text, mark = self._summarize(value)
+            self._summaries.add(text)
+            if mark:
+                self.marked.add(slot)
+
+    @property
+    def summarized(self) -> bool:
+        return self._summarize is not None
+
+    def summary(self, key: str) -> bytes | None:
+        """The bytes `summarize` gave for the key's value (KeyError if the key is not here)."""
+        return self._summaries._read(self._index[key]) if self._summarize is not None else None
+
+    def slots(self) -> int:
+        """How many slots there are (every slot is below it): a key put again takes a new one."""
+        return len(self._spool)
 
     def __getitem__(self, key: str) -> Any:
         if key in self._recent:
             return self._recent[key]
-        value = self._spool[self._index[key]]
+        value = self._spool._read(self._index[key])
         if len(self._recent) >= 64:
             self._recent.pop(next(iter(self._recent)))
         self._recent[key] = value

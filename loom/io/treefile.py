@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .jsonreader import Reader
-from .spool import KeyedSpool, Spool
+from .spool import KeyedSpool, Spool, Summary
 
 #: where a node is in the file: (where its parent is, or None for the root's; its index among the children)
 Place = tuple["Place | None", int]
@@ -76,15 +76,16 @@ class Unusual(Exception):
 
 @dataclass(slots=True)
 class _Frame:
-    """A node `_node` is reading: its place in the spool, the walk of its members, its depth and index
-    among its parent's children, its fields so far, how many children so far, whether `children` was
-    something other than a list, whether `children` came yet, and the walk of its children while in them."""
+    """A node `_node` is reading: its place in the spool, its depth and index among its parent's
+    children, its fields so far, whether its members are being read (past its '{'), how many
+    children so far, whether `children` was something other than a list, whether `children` came
+    yet, and the walk of its children while in them."""
 
     at: int
-    members: Iterator[str]
     depth: int
     index: int | None
     fields: dict[str, Any]
+    started: bool = False
     kids: int = 0
     bad: bool = False
     had_children: bool = False
@@ -97,7 +98,7 @@ def _node(r: Reader, tree: Tree, depth: int, index: int | None) -> None:
 
     def start(d: int, i: int | None) -> None:
         if r.peek() == "{":
-            stack.append(_Frame(tree.nodes.reserve(), r.members(), d, i, {}))
+            stack.append(_Frame(tree.nodes.reserve(), d, i, {}))
         else:  # not a node: spooled as it is, for the check to refuse
             tree.nodes.put(tree.nodes.reserve(), (r.value(), d, i, 0, False))
 
@@ -106,26 +107,24 @@ def _node(r: Reader, tree: Tree, depth: int, index: int | None) -> None:
         f = stack[-1]
         if f.items is not None:
             i = next(f.items, None)
-            if i is None:
-                f.items = None
-            else:
+            if i is not None:
                 f.kids += 1
                 start(f.depth + 1, i)
-            continue
-        key = next(f.members, None)
-        if key is None:
-            stack.pop()
-            tree.nodes.put(f.at, (f.fields, f.depth, f.index, f.kids, f.bad))
-        elif key != "children":
-            f.fields[key] = r.value()
-        elif f.had_children:
-            raise Unusual()
-        else:
+                continue
+            f.items = None
+        # its members up to `children` (or its end) in one call: most nodes have a few short ones
+        if r.fields(f.fields, "children", f.started):
+            f.started = True
+            if f.had_children:
+                raise Unusual()
             f.had_children = True
             if r.peek() == "[":
                 f.items = r.items()
             else:  # null, {}, 0 and "" are no children, as the original reads them; anything else is refused
                 f.bad = bool(r.value())
+            continue
+        stack.pop()
+        tree.nodes.put(f.at, (f.fields, f.depth, f.index, f.kids, f.bad))
 
 
 def _children(r: Reader, tree: Tree) -> int:
@@ -137,9 +136,10 @@ def _children(r: Reader, tree: Tree) -> int:
     return n
 
 
-def read(fh: IO[str]) -> Any:
+def read(fh: IO[str], summarize: Summary | None = None) -> Any:
     """The file's value, with its big parts spooled (see the module's doc). Raises
-    jsonreader.Broken for a file that is not JSON, and Unusual for one to read whole."""
+    jsonreader.Broken for a file that is not JSON, and Unusual for one to read whole.
+    `summarize`: what to keep of each model response as it is read (KeyedSpool's)."""
     r = Reader(fh)
     c = r.peek()
     if c == "[":  # a list of nodes: the original puts them under an empty root
@@ -164,7 +164,7 @@ def read(fh: IO[str]) -> Any:
             tree = top[key] = Tree()
             _node(r, tree, 0, None)
         elif key == "model_responses" and c == "{":
-            responses = top[key] = KeyedSpool()
+            responses = top[key] = KeyedSpool(summarize)
             for gid in r.members():
                 responses.put(gid, r.value())
         elif key == "children" and c == "[":  # a bare node's children: it is the root

@@ -618,10 +618,13 @@ class Session:
     def set_state(self, key: str, value: Any) -> None:
         self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
-    def set_state_json(self, key: str, text: str) -> None:
-        """set_state with the value already as JSON text (json.dumps's): a big value written a
-        piece at a time (an import's model responses) need not be held as objects too."""
-        self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, text))
+    def set_state_json(self, key: str, text: str | bytes | bytearray) -> None:
+        """set_state with the value already as JSON text (json.dumps's), or as its UTF-8 bytes: a big
+        value written a piece at a time (an import's model responses) need not be held as objects too."""
+        if isinstance(text, str):
+            self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, text))
+        else:  # stored as the text it is, not as a blob
+            self._write("INSERT OR REPLACE INTO state (key, value) VALUES (?, CAST(? AS TEXT))", (key, text))
 
     def get_state(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()

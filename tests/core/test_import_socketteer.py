@@ -418,3 +418,48 @@ def test_export_of_a_kept_empty_completion_without_tokens(session):
     assert count == 2 and data["root"]["children"][0]["id"] == "n1"
     completion = data["model_responses"]["r1"]["completions"][0]
     assert completion["text"] == "" and completion["tokens"] == []
+
+
+def _tok(text, lp):
+    return {"generatedToken": {"token": text, "logprob": lp}, "counterfactuals": {text: lp, " z": lp - 1}}
+
+
+def test_read_in_pieces_or_whole_the_session_keeps_the_same(tmp_path, demo_data):
+    """A file read in pieces (its responses spooled, each head written as the last node naming it
+    is) and the same file read whole give the same session state and the same export, as roots
+    and merged under a node: a response whose completions two nodes name (one of them edited),
+    and one no node names; and the demo file."""
+    comps = [{"text": t, "tokens": [_tok(t, -0.5)], "finishReason": "length"} for t in (" b", " c", " d")]
+    made = {
+        "root": {
+            "id": "r",
+            "text": "a",
+            "children": [
+                {"id": "y", "text": " k", "generation": {"id": "g", "index": 1}},  # edited: not held
+                {"id": "x", "text": " b", "generation": {"id": "g", "index": 0}},
+                {"id": "w", "text": " b", "generation": {"id": "g2", "index": 0}},
+            ],
+        },
+        "model_responses": {
+            "g": {"completions": comps, "prompt": {"text": "a"}, "model": "m"},
+            "lone": {"completions": comps[:1], "prompt": {"text": "q"}},
+            "g2": {"completions": comps[:1], "prompt": {"text": "a"}, "model": "m"},
+        },
+    }
+    for name, data in (("made", made), ("demo", demo_data)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        states = []
+        for way in ("pieces", "whole"):
+            with Session(tmp_path / f"{name}-{way}.loom") as s:
+                for under in (None, 2):
+                    if way == "pieces":
+                        import_file(s, path, under=under)
+                    else:
+                        import_data(s, copy.deepcopy(data), under=under)
+                states.append((s.get_state("socketteer"), json.dumps(export_data(s)), s.count()))
+        assert states[0] == states[1], name
+    with Session(tmp_path / "made-pieces.loom") as s:
+        heads = s.get_state("socketteer")["model_responses"]
+    assert heads["g"]["completions"][0] is None and heads["g"]["completions"][1] == comps[1]
+    assert heads["g"]["completions"][2] == comps[2] and heads["lone"] == made["model_responses"]["lone"]
