@@ -42,6 +42,7 @@ class Reader:
     object, `value` for a whole value. Only the part of the file not yet walked past is held."""
 
     CHUNK = 1 << 20
+    MARGIN = 1 << 16  # most values (a node's field, a model response) are shorter
 
     def __init__(self, fh: IO[str]):
         self.fh = fh
@@ -80,6 +81,8 @@ class Reader:
 
     def value(self) -> Any:
         """The next whole value."""
+        if not self.eof and len(self.buf) - self.pos < self.MARGIN:
+            self._more()  # read on before the piece runs out: a value cut off costs a failed scan and an error
         if self.pos >= len(self.buf) or self.buf[self.pos] in " \t\n\r":
             self.peek()
         while True:

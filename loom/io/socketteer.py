@@ -304,7 +304,8 @@ class _Digest:
         if self.failed is not None:
             return
         try:
-            self.h.update(_canon({k: v for k, v in node.items() if k != "children"}) + b"#%d;" % kids)
+            own = {k: v for k, v in node.items() if k != "children"} if "children" in node else node  # (spooled: none)
+            self.h.update(_canon(own) + b"#%d;" % kids)
         except (RecursionError, ValueError, TypeError) as exc:
             self.failed = exc
 

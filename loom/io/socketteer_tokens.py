@@ -227,7 +227,7 @@ def completion_out(core: list[Token], finish: Any, positions: list[Any]) -> dict
         d["counterfactuals"] = cf or None
         toks.append(d)
         pos += len(t.text)
-    return {"text": "".join(t.text for t in core), "tokens": toks, "finishReason": finish}
+    return {"text": "".join([t.text for t in core]), "tokens": toks, "finishReason": finish}
 
 
 def completion_text(core: list[Token], finish: Any, positions: list[Any], level: int, ea: bool) -> str:
@@ -310,9 +310,15 @@ def generation_out(gen: dict[str, Any], tokens: list[Token], form: dict[str, Any
 
 def _counterfactuals(t: Token) -> dict[str, float]:
     cf: dict[str, float] = {}
-    rows = getattr(t.alternatives, "rows", None)  # the store's lazy alternatives: without making objects
-    for text, lp, _ in rows() if rows else ((a.text, a.logprob, None) for a in t.alternatives):
-        cf.setdefault(text, lp)  # most likely first, as the original sorts them; a repeated text keeps its best
+    alts = t.alternatives
+    # most likely first, as the original sorts them; a repeated text keeps its best
+    if type(alts) is tuple:
+        for a in alts:
+            cf.setdefault(a.text, a.logprob)
+        return cf
+    rows = getattr(alts, "rows", None)  # the store's lazy alternatives: without making objects
+    for text, lp, _ in rows() if rows else ((a.text, a.logprob, None) for a in alts):
+        cf.setdefault(text, lp)
     return cf
 
 

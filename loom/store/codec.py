@@ -156,19 +156,22 @@ def _fixed_list(logprobs: list[float | None]) -> list[int]:
 def _body_small(tokens: list[Token], ids: list[int], alt_ids: list[list[int]], k: int, wide: bool) -> bytes:
     """The version-3 body in plain Python: the same bytes as _body_numpy (a test checks)."""
     size, pad = (4, 0xFFFFFFFF) if wide else (2, 0xFFFF)
-    id_rows: list[list[int]] = []
-    delta_rows: list[list[int]] = []
-    if k:
-        for tok, aids in zip(tokens, alt_ids):
-            row = _fixed_list([a.logprob for a in tok.alternatives])
-            m = len(row)
-            # each rank's difference from the rank above (0 above the first), then 0 below the last
-            deltas = [(a - b) & 0xFFFFFFFF for a, b in zip([*row, 0], [0, *row])]
-            delta_rows.append(deltas[:k] if m >= k else deltas + [0] * (k - m - 1))
-            id_rows.append(aids if m >= k else [*aids, *([pad] * (k - m))])
-    # by rank, then token, as the (k, n) arrays of _body_numpy
-    rank_ids = [i for col in zip(*id_rows) for i in col]
-    rank_deltas = [d for col in zip(*delta_rows) for d in col]
+    n = len(tokens)
+    # by rank, then token, as the (k, n) arrays of _body_numpy: token j's rank r at r * n + j
+    rank_ids = [pad] * (n * k)
+    rank_deltas = [0] * (n * k)
+    for j, tok in enumerate(tokens):
+        above = 0
+        at = j
+        for alt, i in zip(tok.alternatives, alt_ids[j]):
+            x = alt.logprob
+            q = round(-x * SCALE) if x is not None and -429_496.0 < x <= 0.0 else _fixed_one(x)  # (_fixed_list)
+            rank_ids[at] = i
+            rank_deltas[at] = (q - above) & 0xFFFFFFFF  # the difference from the rank above, modulo 2**32
+            above = q
+            at += n
+        if at < n * k:  # the rank below its last: back to 0
+            rank_deltas[at] = -above & 0xFFFFFFFF
     return b"".join(
         [
             _planes_small([len(t.text) for t in tokens], 4),

@@ -33,6 +33,10 @@ BATCH_NODES = 64  # inside batched(): nodes committed together at most...
 BATCH_SECONDS = 0.2  # ...and the longest a node waits for its commit
 
 
+#: json.dumps, without the check for circular references (a node's params and meta are JSON data)
+_json = json.JSONEncoder(check_circular=False).encode
+
+
 class StoreError(LoomError):
     """A session file cannot be used; the message names the file and the cause."""
 
@@ -456,7 +460,7 @@ class Session:
         params_json = None
         sampler = None
         if params:
-            params_json = json.dumps(params)
+            params_json = _json(params)
             if params_json in self._samplers:
                 sampler = self._samplers[params_json]
             else:
@@ -483,7 +487,7 @@ class Session:
             len(tokens or ()),
             mean,
             None,
-            json.dumps(meta) if meta else None,
+            _json(meta) if meta else None,
         )
         with self._lock:
             batch = self._batch

@@ -62,3 +62,45 @@ def test_spool_reads_between_writes() -> None:
     spool.put(held, "held")
     assert spool[0] == "held" and spool[300]["i"] == 299
     spool.close()
+
+
+@pytest.mark.parametrize(("chunk", "margin"), [(1, 0), (7, 0), (64, 16), (1 << 20, 1 << 16)])
+def test_a_file_read_in_pieces_of_any_size_is_the_file(tmp_path, monkeypatch, chunk, margin):
+    """Pieces that end anywhere (inside a key, a string, a number, an escape, a deep value) give
+    the values json.loads gives: the original format's tree and responses, loom JSON's nodes."""
+    import json
+
+    from socketteer_files import PEERS_DEMO
+
+    from loom.io import read_json
+    from loom.io.jsonreader import Reader
+    from loom.io.socketteer import fingerprint, normalise
+    from loom.io.treefile import read
+
+    monkeypatch.setattr(Reader, "CHUNK", chunk)
+    monkeypatch.setattr(Reader, "MARGIN", margin)
+    odd = {
+        "root": {
+            "id": "é\ud800",
+            "text": 'x\n"\\',
+            "n": [12345678901234567890, -0.5e-7, float("nan")],
+            "deep": [[[[[[[[{"a": None}]]]]]]]],
+            "children": [{"text": "y", "children": []}],
+        },
+        "model_responses": {"r1": {"completions": [{"text": "z", "tokens": None}]}, "r1 ": [1.25, True]},
+    }
+    nodes = {"nodes": [{"id": 1, "text": "a"}, {"id": 2, "text": "b\u2028", "x": [0.1] * 50}]}
+    files = [PEERS_DEMO, tmp_path / "odd.json", tmp_path / "nodes.json"]
+    files[1].write_text(json.dumps(odd), encoding="utf-8")
+    files[2].write_text(json.dumps(nodes, indent=3), encoding="utf-8")
+    for path in files:
+        whole = read_json(path)
+        with open(path, encoding="utf-8", newline="") as fh:
+            pieces = read(fh)
+        if "nodes" in whole:
+            assert repr(list(pieces["nodes"])) == repr(whole["nodes"])
+            continue
+        assert fingerprint(*normalise(pieces)) == fingerprint(*normalise(whole))
+        responses = pieces.get("model_responses")
+        if responses is not None:
+            assert repr(dict(responses)) == repr(whole["model_responses"])
