@@ -138,12 +138,7 @@ class Reader:
             self.pos += 1
             return
         while True:
-            m = _KEY.match(self.buf, self.pos)
-            if m is not None:
-                self.pos = m.end()
-                yield m.group(1)
-            else:
-                yield self._key()
+            yield self._member_key()
             c = self._next()
             if c == "}":
                 return
@@ -166,28 +161,24 @@ class Reader:
                 return False
             if c != ",":
                 raise Broken()
-        key_at, next_at = _KEY.match, _NEXT.match
         while True:
-            m = key_at(self.buf, self.pos)
-            if m is not None:
-                self.pos = m.end()
-                key = m.group(1)
-            else:
-                key = self._key()
+            key = self._member_key()
             if key == stop:
                 return True
             out[key] = self.value()
-            m = next_at(self.buf, self.pos)
-            if m is not None:
-                self.pos = m.end()
-                c = m.group(1)
-            else:
-                c = self.peek()
-                self.pos += 1
+            c = self._next()
             if c == "}":
                 return False
             if c != ",":
                 raise Broken()
+
+    def _member_key(self) -> str:
+        """A member's key and past the ':' after it (the usual key in one match)."""
+        m = _KEY.match(self.buf, self.pos)
+        if m is None:
+            return self._key()
+        self.pos = m.end()
+        return m.group(1)
 
     def _next(self) -> str:
         """The character after a value (',' or a closing bracket, if the file is right), and past it."""
