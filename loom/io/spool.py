@@ -96,13 +96,13 @@ class KeyedSpool(Mapping[str, Any]):
         self._index: dict[str, int] = {}
         self._recent: dict[str, Any] = {}
         self._summarize = summarize
-        self._summaries = Spool()  # by slot, as the values
+        self._summaries = Spool() if summarize is not None else None  # by slot, as the values
         self.marked: set[int] = set()
 
     def put(self, key: str, value: Any) -> None:
         slot = self._index[key] = self._spool.add(value)
         self._recent.pop(key, None)
-        if self._summarize is not None:
+        if self._summarize is not None and self._summaries is not None:
             text, mark = self._summarize(value)
             self._summaries.add(text)
             if mark:
@@ -114,7 +114,7 @@ class KeyedSpool(Mapping[str, Any]):
 
     def summary(self, key: str) -> bytes | None:
         """The bytes `summarize` gave for the key's value (KeyError if the key is not here)."""
-        return self._summaries._read(self._index[key]) if self._summarize is not None else None
+        return self._summaries._read(self._index[key]) if self._summaries is not None else None
 
     def slots(self) -> int:
         """How many slots there are (every slot is below it): a key put again takes a new one."""
@@ -148,6 +148,8 @@ class KeyedSpool(Mapping[str, Any]):
 
     def close(self) -> None:
         self._spool.close()
+        if self._summaries is not None:
+            self._summaries.close()
 
 
 def slots(mapping: Mapping[str, Any]) -> Callable[[str], str | int]:
