@@ -66,18 +66,22 @@ def tfidf(texts: list[str], sizes: tuple[int, int] = NGRAMS) -> npt.NDArray[np.f
     """Rows of L2-normalised TF-IDF vectors (sublinear tf, smoothed idf); an
     empty text gives a zero row."""
     grams = [ngrams(t, sizes) for t in texts]
+    return _tfidf_rows(grams, np.ones(len(grams), dtype=np.intp), len(texts))
+
+
+def _tfidf_rows(grams: list[Counter[str]], weight: npt.NDArray[np.intp], n: int) -> npt.NDArray[np.float64]:
+    """tfidf's rows, one for each of `grams`, where row r stands for weight[r] of the n texts
+    (a text's n-grams counted in the document frequencies once for each text that has them)."""
     vocab: dict[str, int] = {}
     for g in grams:
         for k in g:
             vocab.setdefault(k, len(vocab))
-    x = np.zeros((len(texts), max(1, len(vocab))))
+    x = np.zeros((len(grams), max(1, len(vocab))))
     df = np.zeros(max(1, len(vocab)))
     for r, g in enumerate(grams):
-        for k, c in g.items():
-            j = vocab[k]
-            x[r, j] = 1 + math.log(c)
-            df[j] += 1
-    n = len(texts)
+        cols = [vocab[k] for k in g]
+        x[r, cols] = [1 + math.log(c) for c in g.values()]
+        df[cols] += weight[r]  # the texts that have it: integers, summed exactly
     x *= np.log((1 + n) / (1 + df)) + 1
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     np.divide(x, norms, out=x, where=norms > 0)
@@ -211,21 +215,7 @@ def ending_vectors(endings: list[str], sizes: tuple[int, int] = NGRAMS) -> Endin
             grams.append(g)
         item[i] = u
     weight = np.bincount(item[item >= 0], minlength=len(grams))
-    vocab: dict[str, int] = {}
-    for g in grams:
-        for k in g:
-            vocab.setdefault(k, len(vocab))
-    x = np.zeros((len(grams), max(1, len(vocab))))
-    df = np.zeros(max(1, len(vocab)))
-    for r, g in enumerate(grams):
-        cols = [vocab[k] for k in g]
-        x[r, cols] = [1 + math.log(c) for c in g.values()]
-        df[cols] += weight[r]  # the samples that have it: integers, summed exactly
-    n = len(endings)
-    x *= np.log((1 + n) / (1 + df)) + 1
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    np.divide(x, norms, out=x, where=norms > 0)
-    return Endings(x, item)
+    return Endings(_tfidf_rows(grams, weight, len(endings)), item)
 
 
 def agglomerate_endings(endings: Endings, threshold: float) -> list[int]:
